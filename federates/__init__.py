@@ -1,0 +1,1 @@
+"""Domain simulators (federates) shipped with the federation framework."""

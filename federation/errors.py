@@ -1,0 +1,81 @@
+"""Exception hierarchy, arranged by who is to blame.
+
+``FederationError`` is the single base. Below it:
+
+* :class:`ScenarioError` -- the user's scenario file (carries every problem found);
+* :class:`FederateError` -- a federate misbehaved, crashed or hung (names it and the time);
+* :class:`ProtocolError` -- a frame on the wire broke the protocol;
+* :class:`ConvergenceError` -- an ``iterate`` group found no fixed point;
+* :class:`RunInterrupted` -- the operator stopped the run (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FederationError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a scenario file, located as ``FILE:LINE: key.path: message``."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ScenarioError(FederationError):
+    """The scenario file is wrong; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class FederateError(FederationError):
+    """A federate failed: crashed, hung, raised, or broke the rules.
+
+    The message names the federate, its last granted time and what it was doing.
+    """
+
+    def __init__(self, federate: str, message: str, *, time: float | None = None, doing: str = "") -> None:
+        self.federate = federate
+        self.time = time
+        self.doing = doing
+        parts = [f"federate '{federate}'"]
+        if time is not None:
+            parts.append(f"at t={time:g} s")
+        if doing:
+            parts.append(f"while {doing}")
+        super().__init__(f"{' '.join(parts)}: {message}")
+
+
+class ProtocolError(FederationError):
+    """A frame broke the wire protocol; ``code`` is a :class:`federation.protocol.ErrorCode`."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class ConvergenceError(FederationError):
+    """An ``iterate`` group did not reach its tolerance within ``max_iterations``."""
+
+    def __init__(self, group: str, time: float, residual: float, signal: str, iterations: int) -> None:
+        self.group, self.time, self.residual, self.signal = group, time, residual, signal
+        super().__init__(
+            f"iterate group '{group}' did not converge at t={time:g} s after {iterations} iterations: "
+            f"residual {residual:.3g} on {signal}"
+        )
+
+
+class RunInterrupted(FederationError):
+    """The run was stopped from outside (SIGINT/SIGTERM)."""

@@ -1,0 +1,279 @@
+"""What a federate declares: parameters, inputs, outputs and message endpoints.
+
+Users write them as class attributes::
+
+    class Tank(Federate):
+        area = Parameter(10.0, unit="m2", doc="surface area")
+        inflow = Input(unit="m3/s", default=0.0)
+        level = Output(unit="m", default=0.0)
+        alarms = Endpoint(doc="level alarms sent to the operator")
+
+An instance reads ``self.inflow`` (the input's value at the granted time) and assigns
+``self.level = 2.0`` (publishes the output).  Interfaces that depend on parameters are
+built by overriding :meth:`federation.Federate.declare`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Mapping, TypeVar, overload
+
+__all__ = [
+    "SignalType",
+    "Parameter",
+    "Input",
+    "Output",
+    "Endpoint",
+    "Declaration",
+    "REQUIRED",
+]
+
+
+class SignalType(str, enum.Enum):
+    """Value types a signal may carry on the wire (msgpack native types)."""
+
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+    ARRAY = "array"  # a list of floats (FMI 3 arrays, per-asset vectors)
+    ANY = "any"  # any msgpack value; no type check
+
+    @classmethod
+    def of(cls, value: type | str | SignalType) -> SignalType:
+        if isinstance(value, SignalType):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        return _PY_TYPES[value]
+
+    def accepts(self, value: Any) -> bool:
+        if self is SignalType.ANY:
+            return True
+        if self is SignalType.FLOAT:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self is SignalType.INT:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self is SignalType.BOOL:
+            return isinstance(value, bool)
+        if self is SignalType.STR:
+            return isinstance(value, str)
+        return isinstance(value, (list, tuple))
+
+
+_PY_TYPES: dict[type, SignalType] = {
+    float: SignalType.FLOAT,
+    int: SignalType.INT,
+    bool: SignalType.BOOL,
+    str: SignalType.STR,
+    list: SignalType.ARRAY,
+    tuple: SignalType.ARRAY,
+    object: SignalType.ANY,
+}
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""Default of a :class:`Parameter` that the scenario must set."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """Common part of the descriptors: the attribute name is filled in by ``__set_name__``."""
+
+    name: str = ""
+    unit: str | None = None
+    doc: str = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", name)
+
+    def named(self, name: str) -> Any:
+        return replace(self, name=name)
+
+
+@dataclass(frozen=True)
+class Parameter(_Declared, Generic[T]):
+    """A scenario parameter; ``self.<name>`` reads its value.
+
+    ``type`` is checked when the scenario is validated (an ``int`` is accepted for a ``float``).
+    """
+
+    default: Any = REQUIRED
+    type: Any = float
+    choices: tuple[Any, ...] | None = None
+
+    def __init__(
+        self,
+        default: Any = REQUIRED,
+        *,
+        unit: str | None = None,
+        type: Any = None,
+        doc: str = "",
+        choices: tuple[Any, ...] | None = None,
+        name: str = "",
+    ) -> None:
+        if type is None:
+            type = _infer_type(default)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "doc", doc)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "choices", tuple(choices) if choices is not None else None)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def check(self, value: Any) -> str | None:
+        """Return a message when ``value`` does not fit this parameter, else ``None``."""
+        expected = self.type
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is object or expected is Any:
+            ok = True
+        elif isinstance(expected, tuple):
+            ok = isinstance(value, expected)
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            return f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        return None
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Parameter[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.params[self.name]
+
+
+def _infer_type(default: Any) -> Any:
+    if default is REQUIRED or default is None:
+        return object
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return float if isinstance(default, float) else (int, float)
+    return type(default)
+
+
+def _type_name(t: Any) -> str:
+    if isinstance(t, tuple):
+        return " or ".join(x.__name__ for x in t)
+    return getattr(t, "__name__", str(t))
+
+
+@dataclass(frozen=True)
+class _Signal(_Declared):
+    default: Any = 0.0
+    type: SignalType = SignalType.FLOAT
+
+    def __init__(
+        self,
+        *,
+        unit: str | None = None,
+        default: Any = 0.0,
+        type: Any = float,
+        doc: str = "",
+        name: str = "",
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "doc", doc)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "type", SignalType.of(type))
+
+
+class Input(_Signal):
+    """A value the federate reads; fed by a connection or a scenario event."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.inputs[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise AttributeError(f"input '{self.name}' is read-only; it is set by the federation")
+
+
+class Output(_Signal):
+    """A value the federate publishes; assigning the attribute publishes it."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.outputs[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.outputs[self.name] = value
+
+
+@dataclass(frozen=True)
+class Endpoint(_Declared):
+    """A named message endpoint: messages are sent from it and received on it.
+
+    The endpoint's name is the *message class*: the scenario routes
+    ``sender.endpoint -> receiver.endpoint`` and may require approval for a class.
+    """
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return self.name
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A federate's full interface for a given set of parameters."""
+
+    parameters: tuple[Parameter[Any], ...] = ()
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    period: float | None = None  # default period in seconds; None = event-driven
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_inputs(self, *inputs: Input) -> Declaration:
+        return replace(self, inputs=self.inputs + tuple(inputs))
+
+    def with_outputs(self, *outputs: Output) -> Declaration:
+        return replace(self, outputs=self.outputs + tuple(outputs))
+
+    def with_endpoints(self, *endpoints: Endpoint) -> Declaration:
+        return replace(self, endpoints=self.endpoints + tuple(endpoints))
+
+    def input(self, name: str) -> Input | None:
+        return next((s for s in self.inputs if s.name == name), None)
+
+    def output(self, name: str) -> Output | None:
+        return next((s for s in self.outputs if s.name == name), None)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    def parameter(self, name: str) -> Parameter[Any] | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The declaration as sent in the DECLARE frame (see docs/protocol.md)."""
+        return {
+            "inputs": [[s.name, s.type.value, s.unit or "", s.default] for s in self.inputs],
+            "outputs": [[s.name, s.type.value, s.unit or "", s.default] for s in self.outputs],
+            "endpoints": [e.name for e in self.endpoints],
+        }
