@@ -139,7 +139,7 @@ class Federate:
 
     def get_state(self) -> Any:
         """Snapshot for ``iterate`` groups (re-stepping one instant).  Default: deep copy."""
-        skip = {"context", "log", "declaration", "_outbox", "inbox"}
+        skip = {"context", "log", "declaration", "_outbox", "inbox", "inputs"}
         return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in skip})
 
     def set_state(self, state: Any) -> None:

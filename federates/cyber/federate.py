@@ -1,0 +1,278 @@
+"""The network-attack federate: an attack spreading over the ICT/SCADA graph.
+
+Event-driven (``default_period = None``).  ``step(t)``
+
+1. simulates the spread exactly up to ``t`` (:class:`~federates.cyber.epidemic.Epidemic`),
+   applying on the way, at their own times, the attack start (entry points compromised)
+   and the scheduled defender actions;
+2. takes up the power inputs (``power.<site>``) and the defender messages received at ``t``;
+3. finds the blind substations and lets the attacker strike (see :meth:`CyberFederate._strike`);
+4. publishes the outputs and returns the time of the next transition or scheduled
+   event, so the federate is granted exactly at each of them, and also whenever an
+   input changes or a message arrives.
+
+A scenario may still give it a period; it then simulates the same process and samples
+the outputs at the period.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from federation.federate import Federate
+from federation.interface import Declaration, Endpoint, Input, Output, Parameter, SignalType
+
+from .defender import ActionKind, DefenderAction, parse_action, parse_schedule
+from .epidemic import Epidemic, SpreadModel, Transition
+from .graph import IctGraph, generate_topology, load_graph
+
+__all__ = ["BreakerRule", "CyberFederate", "build_graph"]
+
+
+class BreakerRule(str, enum.Enum):
+    """When a compromised RTU opens its substation's breakers."""
+
+    BLIND = "blind"  # only while the substation is blind: the operator cannot see or reclose
+    ALWAYS = "always"  # as soon as the RTU is compromised
+
+
+def build_graph(params: Mapping[str, Any]) -> IctGraph:
+    """The ICT graph the parameters describe: ``graph`` (spec or file) or generated from ``substations``."""
+    spec, substations = params.get("graph"), params.get("substations") or ()
+    if spec is not None and substations:
+        raise ValueError("cyber: set either parameter 'graph' or 'substations' (to generate one), not both")
+    if spec is not None:
+        if not isinstance(spec, (Mapping, str)):
+            raise ValueError(f"parameter 'graph': expected a mapping or a file path, got {spec!r}")
+        return load_graph(spec)
+    if substations:
+        hospitals = params.get("hospitals") or ()
+        return generate_topology(
+            substations, hospitals, control_centre_site=params.get("control_centre_site")
+        )
+    raise ValueError(
+        "cyber: no ICT graph; set parameter 'graph' (nodes and edges, or a YAML/JSON file) "
+        "or 'substations' (and 'hospitals') to generate one"
+    )
+
+
+class CyberFederate(Federate):
+    """SI/SIS attack spread on an ICT/SCADA graph, coupled to the grid by power and breakers."""
+
+    default_period = None
+
+    graph: Parameter[Any] = Parameter(
+        None, type=object, doc="ICT graph: {nodes, edges} or the path of a YAML/JSON file"
+    )
+    substations: Parameter[Sequence[str]] = Parameter(
+        (), type=(list, tuple), doc="substations of a generated topology"
+    )
+    hospitals: Parameter[Sequence[str]] = Parameter(
+        (), type=(list, tuple), doc="hospitals of a generated topology"
+    )
+    control_centre_site: Parameter[str] = Parameter(
+        "", type=str, doc="power site of the generated control centre ('' = none)"
+    )
+    model: Parameter[str] = Parameter(
+        "sis", type=str, choices=tuple(m.value for m in SpreadModel), doc="si or sis"
+    )
+    beta: Parameter[float] = Parameter(1.0 / 3600.0, unit="1/s", type=float, doc="per-edge compromise rate")
+    delta: Parameter[float] = Parameter(
+        1.0 / 14400.0, unit="1/s", type=float, doc="per-node cleaning rate (sis)"
+    )
+    entry_points: Parameter[Sequence[str]] = Parameter(
+        (), type=(list, tuple), doc="nodes compromised at attack_start"
+    )
+    attack_start: Parameter[float] = Parameter(
+        0.0, unit="s", type=float, doc="time the entry points are compromised"
+    )
+    defender_schedule: Parameter[Sequence[Any]] = Parameter(
+        (), type=(list, tuple), doc="[{time, action, nodes}] defender actions"
+    )
+    breaker_rule: Parameter[str] = Parameter(
+        "blind",
+        type=str,
+        choices=tuple(r.value for r in BreakerRule),
+        doc="when compromised RTUs open breakers",
+    )
+
+    defender = Endpoint(doc="receives defender actions {action: patch|clean|isolate|reconnect, nodes: [...]}")
+    breakers = Endpoint(doc="sends breaker commands {action: open, substation: name} to the grid")
+
+    compromised = Output(type=SignalType.ANY, default=[], doc="names of the compromised nodes, sorted")
+    compromised_count = Output(type=int, default=0, doc="number of compromised nodes")
+    visible = Output(type=SignalType.ANY, default=[], doc="substations the control centre sees, sorted")
+    visible_count = Output(type=int, default=0)
+    blind = Output(type=SignalType.ANY, default=[], doc="substations the control centre cannot see, sorted")
+    blind_count = Output(type=int, default=0)
+    actions = Output(type=int, default=0, doc="defender actions applied so far")
+    breaker_commands = Output(type=int, default=0, doc="breaker-open commands sent so far")
+
+    @classmethod
+    def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        decl = super().declare(params)
+        sites = build_graph(params).power_sites
+        return decl.with_inputs(*(Input(name=f"power.{s}", type=bool, default=True) for s in sites))
+
+    # ------------------------------------------------------------------ life cycle
+    def setup(self) -> None:
+        self.net = build_graph(self.params)
+        names = self.net.index
+        self.rule = BreakerRule(self.breaker_rule)
+        self.epidemic = self._build_epidemic()
+        self.entries = _entry_points(self.entry_points, names)
+        self.schedule = list(parse_schedule(self.defender_schedule, names))
+        self.attack_pending = True
+        self.isolated: set[str] = set()
+        self.powered = {site: True for site in self.net.power_sites}
+        self.up = np.ones(len(self.net.nodes), dtype=bool)
+        self.struck: set[str] = set()  # RTUs that opened breakers during their current compromise
+        self.action_count = 0
+        self.command_count = 0
+        self._publish(self._visible())
+
+    def step(self, t: float) -> float | None:
+        self._run_until(t)
+        self._take_power()
+        for message in self.inbox:
+            if message.endpoint == self.defender:
+                where = f"defender message from {message.sender}"
+                self._apply(parse_action(message.payload, self.net.index, where=where))
+            else:
+                self.log.warning("ignored a message on endpoint %r from %s", message.endpoint, message.sender)
+        visible = self._visible()
+        self._strike(visible)
+        self._publish(visible)
+        self.time = t
+        return self._next_wake(t)
+
+    # ------------------------------------------------------------------ the timeline
+    def _run_until(self, t: float) -> None:
+        while (due := self._next_scheduled()) <= t:
+            self._absorb(self.epidemic.advance(max(due, self.epidemic.now)))
+            if self.attack_pending and self.attack_start <= due:
+                self._start_attack()
+            else:
+                self._apply(self.schedule.pop(0))
+        self._absorb(self.epidemic.advance(t))
+
+    def _next_scheduled(self) -> float:
+        attack = self.attack_start if self.attack_pending else math.inf
+        action = self.schedule[0].time if self.schedule else None
+        return min(attack, math.inf if action is None else action)
+
+    def _next_wake(self, t: float) -> float | None:
+        wake = min(self.epidemic.next_time, self._next_scheduled())
+        if math.isinf(wake):
+            return None
+        return max(wake, t + self.context.resolution)
+
+    def _start_attack(self) -> None:
+        self.attack_pending = False
+        for i in self.entries:
+            self.epidemic.infect(i)
+        self.log.info(
+            "attack started at %g s on %s", self.attack_start, [self.net.nodes[i].name for i in self.entries]
+        )
+
+    def _absorb(self, transitions: list[Transition]) -> None:
+        for tr in transitions:
+            if not tr.infected:
+                self.struck.discard(self.net.nodes[tr.node].name)
+
+    # ------------------------------------------------------------------ defender and power
+    def _apply(self, action: DefenderAction) -> None:
+        for name in action.nodes:
+            i = self.net.index[name]
+            if action.kind is ActionKind.PATCH:
+                self.epidemic.patch(i)
+            elif action.kind is ActionKind.CLEAN:
+                self.epidemic.clean(i)
+            elif action.kind is ActionKind.ISOLATE:
+                self.isolated.add(name)
+            else:
+                self.isolated.discard(name)
+            if action.kind in (ActionKind.PATCH, ActionKind.CLEAN):
+                self.struck.discard(name)
+        self.action_count += 1
+        self._update_up()
+
+    def _take_power(self) -> None:
+        self.powered = {site: bool(self.inputs[f"power.{site}"]) for site in self.net.power_sites}
+        self._update_up()
+
+    def _update_up(self) -> None:
+        for i, node in enumerate(self.net.nodes):
+            up = (node.site is None or self.powered[node.site]) and node.name not in self.isolated
+            if up != self.up[i]:
+                self.up[i] = up
+                self.epidemic.set_active(i, up)
+
+    # ------------------------------------------------------------------ effects
+    def _visible(self) -> frozenset[str]:
+        return self.net.visible_substations([self.net.nodes[i].name for i in np.flatnonzero(self.up)])
+
+    def _strike(self, visible: frozenset[str]) -> None:
+        """Open breakers from compromised RTUs.
+
+        Rule: an RTU that is compromised, up (powered, not isolated) and has not struck
+        yet during this compromise sends ``{"action": "open", "substation": s}`` when its
+        substation ``s`` is blind (``breaker_rule: blind``; with ``always``, at once).
+        Cleaning or patching the RTU re-arms it.
+        """
+        for node in self.net.rtus:
+            i = self.net.index[node.name]
+            if not (self.epidemic.is_infected(i) and self.up[i]) or node.name in self.struck:
+                continue
+            if self.rule is BreakerRule.BLIND and node.substation in visible:
+                continue
+            self.send("breakers", {"action": "open", "substation": node.substation})
+            self.struck.add(node.name)
+            self.command_count += 1
+            self.log.info("compromised %s opened the breakers of %s", node.name, node.substation)
+
+    def _publish(self, visible: frozenset[str]) -> None:
+        compromised = sorted(self.net.nodes[i].name for i in self.epidemic.infected_nodes())
+        blind = sorted(set(self.net.substations) - visible)
+        self.outputs.update(
+            compromised=compromised,
+            compromised_count=len(compromised),
+            visible=sorted(visible),
+            visible_count=len(visible),
+            blind=blind,
+            blind_count=len(blind),
+            actions=self.action_count,
+            breaker_commands=self.command_count,
+        )
+
+    # ------------------------------------------------------------------ construction
+    def _build_epidemic(self) -> Epidemic:
+        beta, delta = _rate(self.beta, "beta"), _rate(self.delta, "delta")
+        index, n = self.net.index, len(self.net.nodes)
+        rows = [index[e.source] for e in self.net.edges] + [index[e.target] for e in self.net.edges]
+        cols = rows[len(self.net.edges) :] + rows[: len(self.net.edges)]
+        rates = [beta if e.beta is None else e.beta for e in self.net.edges] * 2
+        matrix = sp.coo_array((rates, (rows, cols)), shape=(n, n)).tocsr()  # duplicate links add up
+        deltas = [delta if node.delta is None else node.delta for node in self.net.nodes]
+        return Epidemic(matrix, deltas, SpreadModel(self.model), self.rng, start=self.context.start)
+
+
+def _rate(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
+        raise ValueError(f"parameter '{name}': expected a finite rate >= 0 (1/s), got {value!r}")
+    return float(value)
+
+
+def _entry_points(names: Any, index: Mapping[str, int]) -> list[int]:
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"parameter 'entry_points': expected a list of node names, got {names!r}")
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise ValueError(f"parameter 'entry_points': unknown node {unknown[0]!r}")
+    return [index[n] for n in names]

@@ -1,0 +1,134 @@
+"""Protection: flood trips of substations, the line-overload cascade, N-1 screening.
+
+Overload cascade (issue spec, exactly): after an event, solve the power flow, trip
+*all* branches with ``|P_from| > rateA`` at once, re-solve, and repeat until no branch
+is overloaded.  A branch with ``rateA = 0`` is unlimited (MATPOWER's convention).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+from pypower.idx_brch import BR_STATUS, RATE_A
+
+from .case import Case
+from .powerflow import Mode, Options, Solution, solve
+
+__all__ = [
+    "Cascade",
+    "Contingency",
+    "Substation",
+    "branch_ratings",
+    "flooded",
+    "overloaded",
+    "run_cascade",
+    "screen_n1",
+]
+
+
+@dataclass(frozen=True)
+class Substation:
+    """A flood-exposed asset: the buses it holds trip when its depth exceeds the threshold."""
+
+    name: str
+    buses: tuple[int, ...]  # case bus numbers
+    threshold_m: float = 0.5
+
+    @classmethod
+    def from_params(cls, name: str, spec: Mapping[str, Any], where: str = "substations") -> Substation:
+        """Parse ``{buses: [..], threshold_m: 0.5}``; errors name ``where.name.key``."""
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"{where}.{name}: expected a mapping with 'buses', got {spec!r}")
+        unknown = sorted(set(spec) - {"buses", "threshold_m"})
+        if unknown:
+            raise ValueError(f"{where}.{name}: unknown key {unknown[0]!r} (known: buses, threshold_m)")
+        buses = spec.get("buses")
+        if not isinstance(buses, (list, tuple)) or not buses or not all(_is_int(b) for b in buses):
+            raise ValueError(f"{where}.{name}.buses: expected a non-empty list of bus numbers, got {buses!r}")
+        threshold = spec.get("threshold_m", 0.5)
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold >= 0:
+            raise ValueError(f"{where}.{name}.threshold_m: expected a depth >= 0 in m, got {threshold!r}")
+        return cls(name, tuple(int(b) for b in buses), float(threshold))
+
+
+@dataclass(frozen=True, eq=False)
+class Cascade:
+    """Outcome of the overload cascade: the branches tripped in each round, the final state."""
+
+    rounds: tuple[tuple[int, ...], ...]
+    solution: Solution
+    branch_on: NDArray[np.bool_]  # in-service branches after the cascade
+
+    @property
+    def tripped(self) -> tuple[int, ...]:
+        """Every branch tripped by the cascade, sorted."""
+        return tuple(sorted(k for r in self.rounds for k in r))
+
+
+@dataclass(frozen=True)
+class Contingency:
+    """One N-1 outage and the branches it overloads (branch rows)."""
+
+    outage: int
+    overloaded: tuple[int, ...]
+
+
+def flooded(substations: tuple[Substation, ...], depths: Mapping[str, float]) -> frozenset[str]:
+    """Names of the substations whose flood depth exceeds their threshold."""
+    return frozenset(s.name for s in substations if depths.get(s.name, 0.0) > s.threshold_m)
+
+
+def branch_ratings(case: Case, scale: float = 1.0) -> NDArray[np.float64]:
+    """``rateA`` times ``scale`` per branch, in MW; ``inf`` where ``rateA`` is 0 (unlimited)."""
+    rate = case.branch[:, RATE_A] * scale
+    return np.where(case.branch[:, RATE_A] > 0, rate, math.inf)
+
+
+def overloaded(solution: Solution, ratings: NDArray[np.float64]) -> tuple[int, ...]:
+    """Branch rows with ``|P_from| > rating``."""
+    return tuple(int(k) for k in np.flatnonzero(np.abs(solution.p_from) > ratings))
+
+
+def run_cascade(
+    case: Case,
+    mode: Mode,
+    *,
+    bus_on: NDArray[np.bool_],
+    branch_on: NDArray[np.bool_],
+    pd: NDArray[np.float64],
+    qd: NDArray[np.float64],
+    ratings: NDArray[np.float64],
+    options: Options = Options(),
+) -> Cascade:
+    """Solve, trip every overloaded branch at once, re-solve; repeat until none is overloaded."""
+    branch_on = np.array(branch_on, dtype=bool)
+    rounds: list[tuple[int, ...]] = []
+    while True:
+        solution = solve(case, mode, bus_on=bus_on, branch_on=branch_on, pd=pd, qd=qd, options=options)
+        trips = overloaded(solution, ratings)
+        if not trips:
+            return Cascade(tuple(rounds), solution, branch_on)
+        branch_on[list(trips)] = False
+        rounds.append(trips)
+
+
+def screen_n1(
+    case: Case, mode: Mode, *, ratings: NDArray[np.float64], options: Options = Options()
+) -> tuple[Contingency, ...]:
+    """Every single in-service branch outage of the base case and the branches it overloads."""
+    base = case.branch[:, BR_STATUS] > 0
+    result = []
+    for k in np.flatnonzero(base):
+        branch_on = base.copy()
+        branch_on[k] = False
+        solution = solve(case, mode, branch_on=branch_on, options=options)
+        result.append(Contingency(int(k), overloaded(solution, ratings)))
+    return tuple(result)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

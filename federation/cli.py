@@ -1,0 +1,253 @@
+"""The ``federation`` command line.
+
+Exit codes (documented in the README and docs/scenarios.md):
+
+* 0 -- success;
+* 1 -- the run failed (a federate crashed, hung or raised; no convergence; deadlock);
+* 2 -- bad usage or an invalid scenario (every problem printed as FILE:LINE: key.path: message);
+* 3 -- internal error (a bug in federation: please report it with ``--debug`` output);
+* 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from .errors import FederationError, RunInterrupted, ScenarioError
+
+__all__ = ["main", "ExitCode"]
+
+log = logging.getLogger("federation")
+
+
+class ExitCode:
+    OK = 0
+    RUN_FAILED = 1
+    USAGE = 2
+    INTERNAL = 3
+    INTERRUPTED = 130
+
+
+def _assignment(text: str) -> tuple[str, Any]:
+    key, eq, value = text.partition("=")
+    if not eq or "." not in key:
+        raise argparse.ArgumentTypeError(f"expected federate.param=value, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="federation", description="Co-simulation federations over ZeroMQ.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs; suspend liveness checks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a scenario", description="Run a scenario to its stop time.")
+    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
+                   help="override a federate parameter (repeatable; VALUE is YAML)")  # fmt: skip
+    p.add_argument("--until", metavar="T", help="stop time instead of the scenario's (e.g. 3600, '2 h')")
+    p.add_argument("--seed", type=int, help="seed instead of the scenario's")
+    p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite)")
+    p.add_argument("--bind", default="tcp://127.0.0.1", help="coordinator address (default: loopback, random port)")
+    p.add_argument("--grant-timeout", type=float, metavar="S", help="fail a federate that takes longer for one step")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="check a scenario and report every problem")
+    p.add_argument("scenario", type=Path, nargs="+", help="scenario YAML file(s)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("graph", help="draw the dependency graph of a scenario")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="graph.png, .svg, .pdf or .dot (default: print DOT)")
+    p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("export", help="export a run store to CSV")
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    p.add_argument("--csv", type=Path, required=True, metavar="DIR", help="folder for the CSV files")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("plot", help="plot recorded signals of a run")
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    p.add_argument("signals", nargs="*", metavar="FED.SIGNAL", help="signals to plot (default: list them)")
+    p.add_argument("-o", "--output", type=Path, default=Path("plot.png"), help="image file (default: plot.png)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("join", help="run one federate of a scenario here, joining a remote coordinator")
+    p.add_argument("--coordinator", required=True, metavar="tcp://HOST:PORT", help="the coordinator's address")
+    p.add_argument("--federate", required=True, metavar="NAME", help="the federate's name in the scenario")
+    p.add_argument("--heartbeat", type=float, default=1.0, help="seconds between liveness checks")
+    p.set_defaults(func=_cmd_join)
+
+    p = sub.add_parser("inspect", help="describe an FMU and print a scenario snippet")
+    p.add_argument("fmu", type=Path, help="the .fmu file")
+    p.set_defaults(func=_cmd_inspect)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------- commands
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .coordinator import Coordinator, RunOptions
+    from .progress import ProgressBar, format_duration
+    from .scenario import TimeSpec, load, parse_duration
+
+    scenario = load(args.scenario)
+    if args.overrides:
+        scenario = scenario.with_overrides(dict(args.overrides))
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    if args.until is not None:
+        try:
+            stop = parse_duration(yaml.safe_load(args.until))
+        except ValueError as exc:
+            raise _Usage(f"--until: {exc}") from None
+        if stop <= scenario.time.start:
+            raise _Usage(f"--until {args.until} is not after the start time")
+        scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution))
+    out = args.out or Path("runs") / f"{scenario.name}.sqlite"
+    bar = ProgressBar(scenario.time.start, scenario.time.stop) if not args.quiet else None
+    options = RunOptions(out=out, bind=args.bind, grant_timeout=args.grant_timeout, debug=args.debug, progress=bar)
+    try:
+        summary = Coordinator(scenario, options).run()
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        rate = summary.steps / summary.stepping_seconds if summary.stepping_seconds > 0 else float("inf")
+        speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")
+        print(f"{summary.scenario}: {summary.status} in {summary.wall_seconds:.2f} s wall "
+              f"(start-up {summary.startup_seconds:.2f} s, stepping {summary.stepping_seconds:.2f} s)")
+        print(f"  simulated {format_duration(summary.sim_seconds)} ({speed:,.0f}x real time); "
+              f"{summary.steps:,} steps ({rate:,.0f} steps/s), {summary.messages:,} messages, "
+              f"{summary.samples:,} samples recorded")
+        print("  steps per federate: " + ", ".join(f"{n} {g:,}" for n, g in summary.grants.items()))
+        if summary.errors:
+            print(f"  {summary.errors} refused frames (see the log above)")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")  # fmt: skip
+    return ExitCode.OK
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .scenario import load
+
+    failed = 0
+    for path in args.scenario:
+        try:
+            scenario = load(path)
+        except ScenarioError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            continue
+        print(f"{path}: ok ({len(scenario.federates)} federates, {len(scenario.connections)} connections, "
+              f"{len(scenario.routes)} message routes)")  # fmt: skip
+    return ExitCode.USAGE if failed else ExitCode.OK
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .graph import draw, to_dot
+    from .scenario import load
+
+    scenario = load(args.scenario)
+    if args.output is None:
+        print(to_dot(scenario), end="")
+    else:
+        draw(scenario, args.output)
+        print(f"wrote {args.output}")
+    return ExitCode.OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .store import RunStore
+
+    with RunStore(args.run) as store:
+        files = store.export_csv(args.csv)
+    print(f"wrote {len(files)} files to {args.csv}/")
+    return ExitCode.OK
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .store import RunStore
+
+    with RunStore(args.run) as store:
+        if not args.signals:
+            for _, name, unit, kind in store.signals():
+                print(f"{name}  [{unit or '-'}]  {kind}")
+            return ExitCode.OK
+        store.plot(args.signals, args.output)
+    print(f"wrote {args.output}")
+    return ExitCode.OK
+
+
+def _cmd_join(args: argparse.Namespace) -> int:
+    from .runtime import run
+
+    return run(args.coordinator, args.federate, heartbeat=args.heartbeat)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    try:
+        from .fmu import inspect_fmu
+    except ImportError as exc:
+        raise FederationError(f"FMU support is not available: {exc}") from exc
+    print(inspect_fmu(args.fmu))
+    return ExitCode.OK
+
+
+class _Usage(FederationError):
+    pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise RunInterrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return ExitCode.USAGE
+    except _Usage as exc:
+        print(f"federation: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        print(f"\nfederation: interrupted: {exc or 'Ctrl-C'}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except FederationError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"federation: error: {exc}", file=sys.stderr)
+        return ExitCode.RUN_FAILED
+    except Exception:
+        traceback.print_exc()
+        print("federation: internal error (the traceback above is a bug in federation)", file=sys.stderr)
+        return ExitCode.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""The coordinator: starts the federates, runs the clock over ZeroMQ, records the run.
+
+One ROUTER socket; every federate a DEALER.  The loop is single-threaded: it waits on
+the socket (never sleeps), hands DONE reports to the :class:`~federation.scheduler.Scheduler`,
+sends the grants that become possible, and between frames checks that the federate
+processes are alive and flushes final samples to the recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import zmq
+
+from . import protocol
+from .errors import FederateError, FederationError, ProtocolError, RunInterrupted
+from .launcher import Launcher
+from .plan import Plan
+from .protocol import ErrorCode, Kind
+from .recorder import Recorder, RunStatus
+from .scenario import Scenario
+from .scheduler import Grant, Scheduler
+
+__all__ = ["Coordinator", "RunOptions", "RunSummary"]
+
+log = logging.getLogger("federation.coordinator")
+
+HARD_FRAME_CAP = 64 * 1024 * 1024  # ZeroMQ drops peers past this; frames under it get an error reply
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a scenario (the CLI fills it from its flags)."""
+
+    out: Path
+    bind: str = "tcp://127.0.0.1"  # port chosen at random unless given as tcp://HOST:PORT
+    join_timeout: float = 60.0
+    grant_timeout: float | None = None  # seconds of wall time a federate may take for one step
+    heartbeat: float = 1.0
+    liveness: float = 0.2  # seconds between process checks
+    debug: bool = False  # suspends liveness and grant timeouts
+    frame_limit: int = protocol.MAX_FRAME_BYTES
+    progress: Callable[[float], None] | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    scenario: str
+    store: Path
+    status: str
+    reason: str
+    wall_seconds: float
+    startup_seconds: float
+    stepping_seconds: float
+    sim_seconds: float
+    grants: Mapping[str, int]
+    messages: int
+    samples: int
+    errors: int
+    logs: Path
+
+    @property
+    def steps(self) -> int:
+        return sum(self.grants.values())
+
+
+@dataclass
+class _Member:
+    """A federate seen from the socket side."""
+
+    index: int
+    name: str
+    identity: bytes | None = None
+    declared: bool = False
+    said_bye: bool = False
+    granted_at: float = 0.0  # monotonic time of the last grant
+    doing: str = "starting"
+
+
+class Coordinator:
+    """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.plan = Plan.build(scenario)
+        self.members = [_Member(i, n) for i, n in enumerate(self.plan.names)]
+        self.by_name = {m.name: m for m in self.members}
+        self.by_identity: dict[bytes, _Member] = {}
+        self.errors = 0
+        self.messages = 0
+        self.samples = 0
+        self.log_dir = options.out.with_name(options.out.stem + ".logs")
+        self.launcher = Launcher(self.log_dir)
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
+        self.address = self._bind(options.bind)
+        self.scheduler: Scheduler = self.plan.scheduler()
+        self.recorder: Recorder | None = None
+        self.hooks: list[Callable[[Coordinator], None]] = []
+
+    def _bind(self, bind: str) -> str:
+        try:
+            if bind.count(":") >= 2:  # tcp://host:port
+                self.sock.bind(bind)
+                return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            port = self.sock.bind_to_random_port(bind)
+        except zmq.ZMQError as exc:
+            raise FederationError(f"cannot bind the coordinator to {bind!r}: {exc}") from exc
+        return f"{bind}:{port}"
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> RunSummary:
+        t0 = time.monotonic()
+        status, reason = RunStatus.FAILED, ""
+        t_joined = t_done = t0
+        self.recorder = Recorder(self.options.out, self.plan)
+        try:
+            self._launch()
+            self._join()
+            t_joined = time.monotonic()
+            self._send(self.scheduler.begin())
+            self._mark_all("running")
+            while not self.scheduler.finished:
+                self._pump()
+            t_done = time.monotonic()
+            self._flush(final=True)
+            self._stop_all("end of run")
+            status = RunStatus.COMPLETED
+        except KeyboardInterrupt:
+            status, reason = RunStatus.INTERRUPTED, "interrupted by the operator"
+            raise RunInterrupted(reason) from None
+        except RunInterrupted as exc:
+            status, reason = RunStatus.INTERRUPTED, str(exc)
+            raise
+        except FederationError as exc:
+            reason = str(exc)
+            raise
+        except Exception as exc:
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if status != RunStatus.COMPLETED:
+                self._abort(reason)
+            self._close(status, reason)
+        t_end = time.monotonic()
+        return RunSummary(
+            scenario=self.scenario.name, store=self.options.out, status=status, reason=reason,
+            wall_seconds=t_end - t0, startup_seconds=t_joined - t0, stepping_seconds=t_done - t_joined,
+            sim_seconds=self.scenario.time.stop - self.scenario.time.start,
+            grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
+            samples=self.samples, errors=self.errors, logs=self.log_dir,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ start-up
+    def _launch(self) -> None:
+        for member in self.members:
+            spec = self.plan.spec(member.index)
+            if spec.external:
+                log.info("waiting for external federate '%s' at %s", member.name, self.address)
+                continue
+            if spec.command:
+                argv = [a.replace("{address}", self.address).replace("{name}", member.name) for a in spec.command]
+                env = {"FEDERATION_COORDINATOR": self.address, "FEDERATION_NAME": member.name}
+                self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
+            else:
+                argv = Launcher.python_argv(self.address, member.name, self.options.heartbeat)
+                self.launcher.spawn(member.name, argv, cwd=self.scenario.directory)
+
+    def _join(self) -> None:
+        deadline = time.monotonic() + self.options.join_timeout
+        while not all(m.declared for m in self.members):
+            if self.sock.poll(int(self.options.liveness * 1000)):
+                self._drain()
+            self._check_processes()
+            if time.monotonic() > deadline and not self.options.debug:
+                missing = [m.name for m in self.members if not m.declared]
+                hint = {n: f" (start it with: federation join --coordinator {self.address} --federate {n})"
+                        for n in missing if self.plan.spec(self.by_name[n].index).external}  # fmt: skip
+                raise FederateError(missing[0], f"did not join within {self.options.join_timeout:g} s"
+                                    + hint.get(missing[0], ""), doing="joining")  # fmt: skip
+
+    # ------------------------------------------------------------------ main loop
+    def _pump(self) -> None:
+        if self.sock.poll(int(self.options.liveness * 1000)):
+            self._drain()
+        now = time.monotonic()
+        if now - self._last_check >= self.options.liveness:
+            self._last_check = now
+            self._check_processes()
+            self._check_hangs(now)
+            self._flush()
+            for hook in self.hooks:
+                hook(self)
+            if self.options.progress is not None:
+                gvt = min(self.scheduler.gvt(), self.plan.stop)
+                self.options.progress(self.plan.base.seconds(gvt))
+        if not any(s.busy for s in self.scheduler.slots) and not self.scheduler.finished:
+            self._deadlock()
+
+    _last_check = 0.0
+
+    def _drain(self) -> None:
+        sock = self.sock
+        for _ in range(10_000):
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(parts) != 2:
+                self.errors += 1
+                log.warning("dropped a %d-part message (a frame is one part)", len(parts) - 1)
+                if parts:
+                    self._reply_error(parts[0], ErrorCode.MALFORMED, "a frame must be exactly one message part")
+                continue
+            self._handle(parts[0], parts[1])
+
+    def _handle(self, identity: bytes, data: bytes) -> None:
+        member = self.by_identity.get(identity)
+        try:
+            frame = protocol.decode(data, limit=self.options.frame_limit)
+        except ProtocolError as exc:
+            who = member.name if member else f"unknown peer {identity.hex()}"
+            self._refuse(identity, exc.code, f"{who}: {exc}")
+            return
+        kind = frame[0]
+        if kind == Kind.DONE and member is not None:
+            self._done(member, frame)
+        elif kind == Kind.PING:
+            self._send_frame(identity, [Kind.PONG])
+        elif kind == Kind.PONG:
+            pass
+        elif member is None:
+            if kind == Kind.HELLO:
+                self._hello(identity, frame)
+            else:
+                self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
+                             f"{Kind(kind).name} from a peer that has not joined (send HELLO first)")  # fmt: skip
+        elif kind == Kind.DECLARE and not member.declared:
+            self._declare(member, frame[1])
+        elif kind == Kind.ERROR:
+            self._federate_error(member, frame)
+        elif kind == Kind.BYE:
+            member.said_bye = True
+        else:
+            self._refuse(identity, ErrorCode.OUT_OF_TURN, f"{member.name}: {Kind(kind).name} frame out of turn")
+
+    def _refuse(self, identity: bytes, code: ErrorCode, text: str) -> None:
+        self.errors += 1
+        log.warning("refused frame: %s", text)
+        self._reply_error(identity, code, text)
+
+    def _reply_error(self, identity: bytes, code: ErrorCode, text: str) -> None:
+        try:
+            self.sock.send_multipart([identity, protocol.error_frame(code, text[:2000])], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the peer is gone or not reachable: nothing to tell
+
+    def _send_frame(self, identity: bytes, frame: list[Any]) -> None:
+        try:
+            self.sock.send_multipart([identity, protocol.encode(frame)])
+        except zmq.ZMQError as exc:
+            member = self.by_identity.get(identity)
+            if member is not None:
+                raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
+
+    # ------------------------------------------------------------------ join frames
+    def _hello(self, identity: bytes, frame: list[Any]) -> None:
+        version, name = frame[1], frame[2]
+        if version != protocol.PROTOCOL_VERSION:
+            self._refuse(identity, ErrorCode.VERSION,
+                         f"protocol version {version} not supported (this coordinator speaks {protocol.PROTOCOL_VERSION})")  # fmt: skip
+            return
+        member = self.by_name.get(name)
+        if member is None:
+            self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
+                         f"no federate named {name!r} in scenario {self.scenario.name!r}")  # fmt: skip
+            return
+        if member.identity is not None:
+            self._refuse(identity, ErrorCode.DUPLICATE, f"federate {name!r} has already joined")
+            return
+        member.identity = identity
+        member.doing = "declaring its interface"
+        self.by_identity[identity] = member
+        welcome = self.plan.welcome(member.index)
+        decl = self.plan.declarations[member.index]
+        welcome["inputs"] = [s.name for s in decl.inputs]
+        welcome["outputs"] = [s.name for s in decl.outputs]
+        welcome["heartbeat"] = self.options.heartbeat
+        self._send_frame(identity, [Kind.WELCOME, welcome])
+
+    def _declare(self, member: _Member, wire: Mapping[str, Any]) -> None:
+        expected = self.plan.declarations[member.index].to_wire()
+        problems = []
+        for side in ("inputs", "outputs"):
+            want = [(n, t, u) for n, t, u, _ in expected[side]]
+            got = [tuple(x[:3]) for x in wire.get(side, [])]
+            if [w[0] for w in want] != [g[0] for g in got]:
+                problems.append(f"{side} {[g[0] for g in got]} differ from the scenario's {[w[0] for w in want]}")
+            else:
+                for (n, t, u), (_, t2, u2) in zip(want, got):
+                    if (t, u) != (t2, u2):
+                        problems.append(f"{side[:-1]} '{n}' declared as {t2} [{u2}], expected {t} [{u}]")
+        if sorted(wire.get("endpoints", [])) != sorted(expected["endpoints"]):
+            problems.append(f"endpoints {wire.get('endpoints')} differ from {expected['endpoints']}")
+        if problems:
+            text = "; ".join(problems)
+            self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
+            raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
+        member.declared = True
+        member.doing = "waiting for its first grant"
+
+    def _federate_error(self, member: _Member, frame: list[Any]) -> None:
+        code, text = frame[1], frame[2]
+        slot = self.scheduler.slots[member.index]
+        when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
+        if code == ErrorCode.FEDERATE_FAILED:
+            raise FederateError(member.name, text, time=when, doing=member.doing)
+        self.errors += 1
+        log.warning("federate '%s' reports error %s: %s", member.name, code, text)
+
+    # ------------------------------------------------------------------ stepping
+    def _done(self, member: _Member, frame: list[Any]) -> None:
+        _, tick, iteration, outputs, messages, next_tick = frame
+        slot = self.scheduler.slots[member.index]
+        if not slot.busy or tick != slot.granted:
+            self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                         f"{member.name}: DONE for tick {tick} but its grant is {slot.granted} "
+                         f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
+            return
+        grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
+        member.doing = "waiting for a grant"
+        if self.scheduler.rejected:
+            self._report_rejections()
+        if grants:
+            self._send(grants)
+
+    def _report_rejections(self) -> None:
+        for index, why in self.scheduler.rejected:
+            member = self.members[index]
+            self._refuse(member.identity or b"", ErrorCode.REJECTED, f"{member.name}: {why}")
+        self.scheduler.rejected.clear()
+
+    def _send(self, grants: list[Grant]) -> None:
+        now = time.monotonic()
+        encode = protocol.encode
+        members = self.members
+        seconds = self.plan.base.seconds
+        for g in grants:
+            member = members[g.federate]
+            member.granted_at = now
+            member.doing = f"stepping to t={seconds(g.tick):g} s" + (f" (iteration {g.iteration})" if g.iteration else "")
+            self.messages += len(g.messages)
+            try:
+                self.sock.send_multipart([member.identity, encode([Kind.GRANT, g.tick, g.iteration, g.inputs, g.messages])])  # type: ignore[list-item]
+            except zmq.ZMQError as exc:
+                raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
+
+    # ------------------------------------------------------------------ health
+    def _check_processes(self) -> None:
+        for name, code in self.launcher.exited():
+            member = self.by_name[name]
+            if member.said_bye:
+                continue
+            slot = self.scheduler.slots[member.index]
+            tail = self.launcher.tail(name)
+            when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            detail = f"\n--- last lines of {self.launcher.children[name].log_path} ---\n{tail}" if tail else ""
+            raise FederateError(name, f"process {how}{detail}", time=when, doing=member.doing)
+
+    def _check_hangs(self, now: float) -> None:
+        limit = self.options.grant_timeout
+        if limit is None or self.options.debug:
+            return
+        for member in self.members:
+            slot = self.scheduler.slots[member.index]
+            if slot.busy and now - member.granted_at > limit:
+                raise FederateError(member.name, f"no answer for {limit:g} s (grant timeout)",
+                                    time=self.plan.base.seconds(slot.granted), doing=member.doing)  # fmt: skip
+
+    def _deadlock(self) -> None:
+        waits = self.scheduler.waits()
+        raise FederationError("deadlock: no federate can advance\n  " + "\n  ".join(waits or ["(no waiters)"]))
+
+    def _mark_all(self, status: str) -> None:
+        assert self.recorder is not None
+        for m in self.members:
+            self.recorder.federate_status(m.name, status)
+
+    # ------------------------------------------------------------------ recording
+    def _flush(self, final: bool = False) -> None:
+        if self.recorder is None or self.recorder.db is None:
+            return
+        samples, messages = self.scheduler.take_all() if final else self.scheduler.take_final()
+        self.samples += len(samples)
+        self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
+
+    # ------------------------------------------------------------------ shutdown
+    def _stop_all(self, reason: str) -> None:
+        for member in self.members:
+            if member.identity is not None:
+                member.doing = "finalizing"
+                self._send_frame(member.identity, [Kind.STOP, reason])
+        deadline = time.monotonic() + 10.0
+        while not all(m.said_bye or m.identity is None for m in self.members) and time.monotonic() < deadline:
+            if self.sock.poll(100):
+                self._drain()
+            self._check_processes()
+        self.launcher.wait_all(5.0)
+
+    def _abort(self, reason: str) -> None:
+        """After a failure: tell every joined federate, then make sure every process is gone."""
+        for member in self.members:
+            if member.identity is not None and not member.said_bye:
+                self._reply_error(member.identity, ErrorCode.SHUTDOWN, f"run failed: {reason.splitlines()[0] if reason else ''}")
+        self.launcher.wait_all(2.0)
+
+    def _close(self, status: str, reason: str) -> None:
+        try:
+            if self.recorder is not None and self.recorder.db is not None:
+                self._flush(final=True)
+                for slot in self.scheduler.slots:
+                    self.recorder.federate_status(slot.name, "done" if status == RunStatus.COMPLETED else status,
+                                                  slot.grants)  # fmt: skip
+                self.recorder.close(status, reason)
+        finally:
+            self.launcher.kill_all()
+            self.sock.close(0)
+            self.ctx.term()
+
+    def command_hint(self, name: str) -> str:
+        return shlex.join(["federation", "join", "--coordinator", self.address, "--federate", name])

@@ -1,0 +1,62 @@
+"""Per-signal sample history: what a consumer sees at a tick, and pruning as consumers advance.
+
+Producers may run ahead of their consumers (nobody holds back a federate that does not
+depend on them), so the coordinator keeps each signal's recent samples until the
+slowest consumer has moved past them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+__all__ = ["History"]
+
+_MISSING: Any = object()
+
+
+class History:
+    """Samples ``(tick, value)`` of one signal in increasing tick order."""
+
+    __slots__ = ("ticks", "values", "head")
+
+    def __init__(self) -> None:
+        self.ticks: list[int] = []
+        self.values: list[Any] = []
+        self.head = 0
+
+    def append(self, tick: int, value: Any) -> None:
+        ticks = self.ticks
+        if ticks and ticks[-1] == tick:
+            self.values[-1] = value
+        else:
+            ticks.append(tick)
+            self.values.append(value)
+
+    def at(self, tick: int, default: Any) -> Any:
+        """Value of the latest sample at or before ``tick`` (``default`` when none)."""
+        ticks = self.ticks
+        if ticks and ticks[-1] <= tick:  # the common case: the consumer is not behind
+            return self.values[-1]
+        i = bisect_right(ticks, tick, self.head) - 1
+        return self.values[i] if i >= self.head else default
+
+    def around(self, tick: int) -> tuple[tuple[int, Any] | None, tuple[int, Any] | None]:
+        """The samples at-or-before and after ``tick`` (for linear interpolation)."""
+        i = bisect_right(self.ticks, tick, self.head)
+        before = (self.ticks[i - 1], self.values[i - 1]) if i - 1 >= self.head else None
+        after = (self.ticks[i], self.values[i]) if i < len(self.ticks) else None
+        return before, after
+
+    def prune(self, tick: int) -> None:
+        """Forget samples no consumer can ask for any more (keeps the last one <= ``tick``)."""
+        i = bisect_right(self.ticks, tick, self.head) - 1
+        if i > self.head:
+            self.head = i
+            if self.head > 256 and self.head * 2 > len(self.ticks):
+                del self.ticks[: self.head]
+                del self.values[: self.head]
+                self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.ticks) - self.head

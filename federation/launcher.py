@@ -1,0 +1,90 @@
+"""Starts federate processes and makes sure none is left behind.
+
+Each federate gets its own process in its own session (terminal signals reach only the
+coordinator, which then stops the federates cleanly) and its own log file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["Launcher", "Child"]
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+
+class Launcher:
+    """Owns the federate processes of one run."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: dict[str, Child] = {}
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        log_file = open(log_path, "wb")
+        full_env = {**os.environ, "FEDERATION_SPAWNED": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                       env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
+        except OSError as exc:
+            log_file.close()
+            raise OSError(f"cannot start federate '{name}' ({argv[0]}): {exc.strerror}") from exc
+        child = Child(name, process, log_path, log_file)
+        self.children[name] = child
+        return child
+
+    @staticmethod
+    def python_argv(address: str, name: str, heartbeat: float) -> list[str]:
+        return [sys.executable, "-m", "federation.runtime", "--connect", address, "--name", name,
+                "--heartbeat", repr(heartbeat)]  # fmt: skip
+
+    def exited(self) -> list[tuple[str, int]]:
+        """Children that have ended since they started, with their exit codes."""
+        return [(n, c.process.returncode) for n, c in self.children.items() if c.process.poll() is not None]
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        child = self.children.get(name)
+        if child is None:
+            return ""
+        child.log_file.flush()
+        try:
+            text = child.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def wait_all(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for every child, then kill the rest."""
+        deadline = time.monotonic() + timeout
+        for child in self.children.values():
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                child.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill_all()
+
+    def kill_all(self) -> None:
+        for child in self.children.values():
+            if child.process.poll() is None:
+                try:
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    child.process.kill()
+                child.process.wait()
+            child.log_file.close()

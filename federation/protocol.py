@@ -1,0 +1,206 @@
+"""The wire protocol: frame kinds, the msgpack codec and the schema check of every frame.
+
+Every frame is one ZeroMQ message part holding one msgpack array whose first element is
+the :class:`Kind`.  The coordinator owns a ROUTER socket, each federate a DEALER socket.
+``docs/protocol.md`` is the normative description; this module is its implementation.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Callable
+
+import msgpack
+
+from .errors import ProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "MAX_FRAME_BYTES",
+    "Kind",
+    "ErrorCode",
+    "encode",
+    "decode",
+]
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+"""Largest frame accepted by default (16 MiB); larger frames are refused unread."""
+
+
+class Kind(enum.IntEnum):
+    """Frame kinds.  Direction: F = federate to coordinator, C = coordinator to federate."""
+
+    HELLO = 1  # F: [1, version, name, options]
+    WELCOME = 2  # C: [2, config]
+    DECLARE = 3  # F: [3, interface]
+    GRANT = 4  # C: [4, tick, iteration, inputs, messages]
+    DONE = 5  # F: [5, tick, iteration, outputs, messages, next_tick]
+    STOP = 6  # C: [6, reason]
+    BYE = 7  # F: [7, summary]
+    ERROR = 8  # both: [8, code, text]
+    PING = 9  # both: [9]
+    PONG = 10  # both: [10]
+
+
+class ErrorCode(enum.IntEnum):
+    """Codes carried by ERROR frames."""
+
+    MALFORMED = 1  # not msgpack, or not an array starting with an integer kind
+    TOO_LARGE = 2  # over the frame size limit
+    UNKNOWN_KIND = 3  # kind not in Kind
+    BAD_SCHEMA = 4  # wrong arity or field types for the kind
+    OUT_OF_TURN = 5  # a valid frame the receiver did not expect now
+    VERSION = 6  # protocol version not supported
+    UNKNOWN_FEDERATE = 7  # HELLO with a name not in the scenario, or frame from an unknown peer
+    DUPLICATE = 8  # HELLO for a federate that has already joined
+    INTERFACE = 9  # DECLARE does not match the scenario
+    REJECTED = 10  # a value or message the federate is not allowed to send
+    FEDERATE_FAILED = 11  # the federate's own code raised; text has the details
+    SHUTDOWN = 12  # the federation is ending abnormally
+    RATE_LIMIT = 13  # too many messages in one step
+
+
+def encode(frame: list[Any] | tuple[Any, ...]) -> bytes:
+    """Pack a frame.  Integers map keys are kept as integers."""
+    return _packb(frame)
+
+
+def _default(value: Any) -> Any:
+    """Numpy scalars and arrays (common in federates) travel as plain numbers and lists."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot send a {type(value).__name__} value over the wire: {value!r:.80}")
+
+
+_packer = msgpack.Packer(use_bin_type=True, autoreset=True, default=_default)
+_packb: Callable[[Any], bytes] = _packer.pack
+
+
+def decode(data: bytes, *, limit: int = MAX_FRAME_BYTES) -> list[Any]:
+    """Unpack and schema-check one frame; raise :class:`ProtocolError` on any fault."""
+    if len(data) > limit:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes exceeds the limit of {limit}")
+    try:
+        frame = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(ErrorCode.MALFORMED, f"not a msgpack frame ({type(exc).__name__}: {exc})") from None
+    if type(frame) is not list or not frame or type(frame[0]) is not int:
+        raise ProtocolError(ErrorCode.MALFORMED, "a frame must be an array whose first element is an integer kind")
+    check = _CHECKS.get(frame[0])
+    if check is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_KIND, f"unknown frame kind {frame[0]}")
+    problem = check(frame)
+    if problem:
+        raise ProtocolError(ErrorCode.BAD_SCHEMA, f"{Kind(frame[0]).name} frame: {problem}")
+    return frame
+
+
+# ---------------------------------------------------------------------------- schema
+def _is_int(x: Any) -> bool:
+    return type(x) is int
+
+
+def _tick(x: Any) -> bool:
+    return type(x) is int and 0 <= x < 2**63
+
+
+def _arity(frame: list[Any], n: int) -> str:
+    return "" if len(frame) == n else f"expected {n} elements, got {len(frame)}"
+
+
+def _check_hello(f: list[Any]) -> str:
+    if len(f) not in (3, 4):
+        return f"expected 3 or 4 elements, got {len(f)}"
+    if not _is_int(f[1]):
+        return "version must be an integer"
+    if type(f[2]) is not str or not f[2]:
+        return "name must be a non-empty string"
+    if len(f) == 4 and type(f[3]) is not dict:
+        return "options must be a map"
+    return ""
+
+
+def _check_map(f: list[Any]) -> str:
+    return _arity(f, 2) or ("" if type(f[1]) is dict else "payload must be a map")
+
+
+def _check_declare(f: list[Any]) -> str:
+    bad = _check_map(f)
+    if bad:
+        return bad
+    decl = f[1]
+    for key in ("inputs", "outputs"):
+        for item in decl.get(key, ()) if type(decl.get(key, [])) is list else [None]:
+            if type(item) is not list or len(item) != 4 or type(item[0]) is not str or type(item[1]) is not str:
+                return f"{key} entries must be [name, type, unit, default]"
+    eps = decl.get("endpoints", [])
+    if type(eps) is not list or any(type(e) is not str for e in eps):
+        return "endpoints must be a list of strings"
+    return ""
+
+
+def _check_grant(f: list[Any]) -> str:
+    if len(f) != 5:
+        return f"expected 5 elements, got {len(f)}"
+    if not (_tick(f[1]) and _is_int(f[2]) and type(f[3]) is dict and type(f[4]) is list):
+        return "expected [4, tick, iteration, {input: value}, [message...]]"
+    return ""
+
+
+def _check_done(f: list[Any]) -> str:
+    if len(f) != 6:
+        return f"expected 6 elements, got {len(f)}"
+    if not (_tick(f[1]) and _is_int(f[2]) and type(f[3]) is dict and type(f[4]) is list):
+        return "expected [5, tick, iteration, {output: value}, [message...], next_tick|nil]"
+    if f[5] is not None and not _tick(f[5]):
+        return "next_tick must be a non-negative integer or nil"
+    for key in f[3]:
+        if not _is_int(key):
+            return f"output keys must be integer indices, got {key!r}"
+    for m in f[4]:
+        if type(m) is not list or len(m) != 4 or type(m[0]) is not str:
+            return "messages must be [endpoint, payload, tick|nil, to|nil]"
+        if (m[2] is not None and not _tick(m[2])) or (m[3] is not None and type(m[3]) is not str):
+            return "messages must be [endpoint, payload, tick|nil, to|nil]"
+    return ""
+
+
+def _check_stop(f: list[Any]) -> str:
+    return _arity(f, 2) or ("" if type(f[1]) is str else "reason must be a string")
+
+
+def _check_bye(f: list[Any]) -> str:
+    return "" if len(f) in (1, 2) else f"expected 1 or 2 elements, got {len(f)}"
+
+
+def _check_error(f: list[Any]) -> str:
+    if len(f) != 3 or not _is_int(f[1]) or type(f[2]) is not str:
+        return "expected [8, code, text]"
+    return ""
+
+
+def _check_ping(f: list[Any]) -> str:
+    return _arity(f, 1)
+
+
+_CHECKS: dict[int, Callable[[list[Any]], str]] = {
+    Kind.HELLO: _check_hello,
+    Kind.WELCOME: _check_map,
+    Kind.DECLARE: _check_declare,
+    Kind.GRANT: _check_grant,
+    Kind.DONE: _check_done,
+    Kind.STOP: _check_stop,
+    Kind.BYE: _check_bye,
+    Kind.ERROR: _check_error,
+    Kind.PING: _check_ping,
+    Kind.PONG: _check_ping,
+}
+
+
+def error_frame(code: ErrorCode, text: str) -> bytes:
+    """An encoded ERROR frame."""
+    return encode([Kind.ERROR, int(code), text])

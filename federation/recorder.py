@@ -1,0 +1,185 @@
+"""The run store: one SQLite file per run, written by the coordinator.
+
+Tables (see docs/architecture.md):
+
+* ``run(key, value)`` -- scenario text, seed, versions, wall times, status, reason;
+* ``federates(id, name, type, period, grants, status)``;
+* ``signals(id, federate, name, unit, type)``;
+* ``samples(tick, time, signal, value)`` -- every published change, in (tick, federate,
+  output) order so that two runs of the same scenario and seed give identical rows;
+* ``messages(tick, time, sent_tick, source, target, payload)``;
+* ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports.
+
+The file is in WAL mode and committed in batches, so it survives a crash of any process
+with everything up to the last commit.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from .plan import Plan
+from .scheduler import Sample, SentMessage
+
+__all__ = ["Recorder", "RunStatus", "to_sql", "SCHEMA"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS federates (id INTEGER PRIMARY KEY, name TEXT UNIQUE, type TEXT, period REAL,
+                                      grants INTEGER DEFAULT 0, status TEXT DEFAULT 'pending');
+CREATE TABLE IF NOT EXISTS signals (id INTEGER PRIMARY KEY, federate TEXT, name TEXT, unit TEXT, type TEXT);
+CREATE TABLE IF NOT EXISTS samples (tick INTEGER, time REAL, signal INTEGER, value);
+CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER, source TEXT, target TEXT,
+                                     payload TEXT);
+CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time REAL, source TEXT, target TEXT,
+                                      proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT);
+CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
+"""
+
+
+class RunStatus:
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+def to_sql(value: Any) -> Any:
+    """A signal value as SQLite stores it: numbers as numbers, the rest as JSON text."""
+    if isinstance(value, (int, float, str)) or value is None:
+        return value
+    return json.dumps(value, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    return repr(value)
+
+
+class Recorder:
+    """Writes one run; use as a context manager or call :meth:`close`."""
+
+    COMMIT_SECONDS = 0.5
+
+    def __init__(self, path: str | Path, plan: Plan) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.plan = plan
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self._last_commit = time.monotonic()
+        self.rows = 0
+        self.db.execute("BEGIN")
+        self._write_metadata()
+        self.commit()
+
+    def _write_metadata(self) -> None:
+        sc = self.plan.scenario
+        from . import __version__
+
+        meta = {
+            "scenario_name": sc.name,
+            "scenario_file": str(Path(sc.file).resolve()),
+            "scenario_text": sc.text,
+            "seed": str(sc.seed),
+            "start": repr(sc.time.start),
+            "stop": repr(sc.time.stop),
+            "resolution": repr(sc.time.resolution),
+            "federation_version": __version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": RunStatus.RUNNING,
+        }
+        meta.update(_versions())
+        self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
+        for i, name in enumerate(self.plan.names):
+            spec = sc.federates[name]
+            period = self.plan.periods[i]
+            self.db.execute(
+                "INSERT INTO federates (id, name, type, period) VALUES (?, ?, ?, ?)",
+                (i, name, spec.type or "external", self.plan.base.seconds(period) if period is not None else None),
+            )
+        self.db.executemany(
+            "INSERT INTO signals VALUES (?, ?, ?, ?, ?)",
+            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals if s.record],
+        )
+
+    def write(self, samples: Iterable[Sample], messages: Iterable[SentMessage], *, record_messages: bool = True) -> None:
+        plan = self.plan
+        seconds = plan.base.seconds
+        ids = plan.signal_ids
+        rows = [(s.tick, seconds(s.tick), ids[s.federate][s.output], to_sql(s.value)) for s in samples]
+        if rows:
+            self.db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", rows)
+        self.rows += len(rows)
+        if record_messages:
+            mrows = [(m.tick, seconds(m.tick), m.sent_at, m.source, m.target, to_sql(m.payload)) for m in messages]
+            if mrows:
+                self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", mrows)
+            self.rows += len(mrows)
+        if time.monotonic() - self._last_commit > self.COMMIT_SECONDS:
+            self.commit()
+
+    def decision(self, row: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO decisions (tick, time, source, target, proposal, verdict, decided_by, final, note) "
+            "VALUES (:tick, :time, :source, :target, :proposal, :verdict, :decided_by, :final, :note)",
+            {k: to_sql(v) if k in ("proposal", "final") else v for k, v in row.items()},
+        )
+
+    def kpis(self, values: Iterable[tuple[str, float, str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO kpis VALUES (?, ?, ?, ?)", list(values))
+
+    def federate_status(self, name: str, status: str, grants: int | None = None) -> None:
+        if grants is None:
+            self.db.execute("UPDATE federates SET status=? WHERE name=?", (status, name))
+        else:
+            self.db.execute("UPDATE federates SET status=?, grants=? WHERE name=?", (status, grants, name))
+
+    def meta(self, **values: Any) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+        self._last_commit = time.monotonic()
+
+    def close(self, status: str, reason: str = "") -> None:
+        """Mark the run and make the file whole (checkpoint the WAL)."""
+        if self.db is None:
+            return
+        self.meta(status=status, reason=reason, ended_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        self.db.execute("COMMIT")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.close()
+        self.db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(RunStatus.FAILED if exc[0] else RunStatus.COMPLETED)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("pyzmq", "msgpack", "numpy", "scipy", "simpy", "fmpy", "networkx"):
+        try:
+            out[f"version_{pkg}"] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,525 @@
+"""Scenario files: parsed at the boundary into frozen dataclasses.
+
+``load(path)`` reads a YAML scenario, checks its structure (every problem at once, each
+with file, line and key path), resolves federate types and checks the interfaces
+(:mod:`federation.validation`), and returns a :class:`Scenario`.  See docs/scenarios.md.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import Problem, ScenarioError
+from .source import KeyPath, Source, load_source
+from .timebase import TimeBase
+
+__all__ = [
+    "ConnectionKind",
+    "Interpolation",
+    "EventAction",
+    "TimeSpec",
+    "FederateSpec",
+    "Connection",
+    "Route",
+    "IterateGroup",
+    "ScheduledEvent",
+    "RecordSpec",
+    "Scenario",
+    "load",
+    "parse",
+    "parse_duration",
+]
+
+
+class ConnectionKind(str, enum.Enum):
+    DIRECT = "direct"  # consumer at t sees the producer's value for t
+    DELAYED = "delayed"  # consumer at t sees the producer's value from before t
+    ITERATE = "iterate"  # solved as a fixed point at each instant with its group
+
+
+class Interpolation(str, enum.Enum):
+    HOLD = "hold"  # sample-and-hold (zero order)
+    LINEAR = "linear"  # linear between the samples around t (waits for the later one)
+
+
+class EventAction(str, enum.Enum):
+    SET = "set"  # set a federate's input from time t on
+    SEND = "send"  # deliver a message to a federate's endpoint at time t
+
+
+_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+_DURATION = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*$")
+
+
+def parse_duration(value: Any, unit: str = "s") -> float:
+    """Seconds from ``3600``, ``"1 h"``, ``"10 min"``, ``"0.5 s"``; numbers are in ``unit``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value) * _UNITS[unit]
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            number, suffix = match.groups()
+            scale = _UNITS.get(suffix or unit)
+            if scale is not None:
+                return float(number) * scale
+    raise ValueError(f"expected a duration such as 3600, '60 min' or '1 h', got {value!r}")
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    start: float = 0.0  # seconds
+    stop: float = 0.0  # seconds; steps run at start <= t < stop
+    resolution: float = 1e-3  # seconds per tick
+
+    @property
+    def base(self) -> TimeBase:
+        return TimeBase(self.resolution)
+
+
+@dataclass(frozen=True)
+class InterfaceSpec:
+    """Interface given in the scenario for a federate without a Python class (other language)."""
+
+    inputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (type, unit)
+    outputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    endpoints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FederateSpec:
+    name: str
+    type: str | None  # short name, "module:Class" or "file.py:Class"; None with `command`
+    params: Mapping[str, Any] = field(default_factory=dict)
+    period: float | None = None  # seconds; None = class default or event-driven
+    offset: float = 0.0
+    external: bool = False  # started by hand (`federation join`), not by the coordinator
+    command: tuple[str, ...] = ()  # a program in any language speaking the wire protocol
+    interface: InterfaceSpec | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Connection:
+    source: str  # federate
+    output: str
+    target: str  # federate
+    input: str
+    kind: ConnectionKind = ConnectionKind.DIRECT
+    interpolate: Interpolation = Interpolation.HOLD
+    group: str | None = None  # iterate group
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.output} -> {self.target}.{self.input}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Messages sent from ``source.endpoint`` are delivered to ``target.endpoint``."""
+
+    source: str
+    endpoint: str
+    target: str
+    target_endpoint: str
+    lookahead: float = 0.0  # seconds: timestamps are at least the send time plus this
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.endpoint} -> {self.target}.{self.target_endpoint}"
+
+
+@dataclass(frozen=True)
+class IterateGroup:
+    name: str
+    tolerance: float = 1e-8
+    max_iterations: int = 50
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    at: float  # seconds
+    action: EventAction
+    federate: str
+    name: str  # input or endpoint
+    value: Any = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    signals: tuple[str, ...] = ("*",)  # fnmatch patterns on "federate.output"
+    messages: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str
+    text: str
+    time: TimeSpec
+    seed: int
+    federates: Mapping[str, FederateSpec]
+    connections: tuple[Connection, ...] = ()
+    routes: tuple[Route, ...] = ()
+    groups: Mapping[str, IterateGroup] = field(default_factory=dict)
+    events: tuple[ScheduledEvent, ...] = ()
+    record: RecordSpec = RecordSpec()
+    options: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other modules
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.file).resolve().parent
+
+    def with_overrides(self, assignments: Mapping[str, Any]) -> Scenario:
+        """A copy with ``federate.param`` values replaced (``--set``, sweeps)."""
+        feds = dict(self.federates)
+        for key, value in assignments.items():
+            fed, _, param = key.partition(".")
+            if fed not in feds or not param:
+                raise ScenarioError([Problem(self.file, 0, key, f"no federate '{fed}' to set '{param}' on")])
+            feds[fed] = replace(feds[fed], params={**feds[fed].params, param: value})
+        return replace(self, federates=feds)
+
+
+# ----------------------------------------------------------------------------- parsing
+_TOP_KEYS = {
+    "name", "description", "time", "seed", "federates", "connections", "messages",
+    "iterate", "events", "record", "decisions", "coordinator", "kpis", "report",
+}  # fmt: skip
+_FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description"}
+_ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
+
+
+class _Parser:
+    """Structure pass: builds dataclasses, collects problems instead of stopping at the first."""
+
+    def __init__(self, source: Source) -> None:
+        self.src = source
+        self.problems: list[Problem] = list(source.problems)
+        self.unit = "s"
+
+    def fail(self, path: KeyPath, message: str) -> None:
+        self.problems.append(self.src.problem(path, message))
+
+    def mapping(self, value: Any, path: KeyPath) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        return value
+
+    def sequence(self, value: Any, path: KeyPath) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"expected a list, got {_kind(value)}")
+            return []
+        return value
+
+    def duration(self, value: Any, path: KeyPath, default: float | None = None) -> float | None:
+        if value is None:
+            return default
+        try:
+            return parse_duration(value, self.unit)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return default
+
+    def number(self, value: Any, path: KeyPath, default: float, *, positive: bool = False) -> float:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(path, f"expected a number, got {_kind(value)} {value!r}")
+            return default
+        if positive and not value > 0:
+            self.fail(path, f"must be positive, got {value!r}")
+            return default
+        return float(value)
+
+    def boolean(self, value: Any, path: KeyPath, default: bool) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(path, f"expected true or false, got {value!r}")
+            return default
+        return value
+
+    # ------------------------------------------------------------------ sections
+    def parse(self) -> Scenario | None:
+        data = self.src.data
+        if not isinstance(data, dict):
+            if data is not None or not self.problems:
+                self.fail((), f"a scenario must be a mapping at the top level, got {_kind(data)}")
+            return None
+        for key in data:
+            if key not in _TOP_KEYS:
+                self.fail((key,), f"unknown key (expected one of: {', '.join(sorted(_TOP_KEYS))})")
+        time = self.time(data.get("time"))
+        seed = data.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            self.fail(("seed",), f"expected a non-negative integer, got {seed!r}")
+            seed = 0
+        name = data.get("name", Path(self.src.file).stem)
+        if not isinstance(name, str):
+            self.fail(("name",), f"expected a string, got {_kind(name)}")
+            name = Path(self.src.file).stem
+        federates = self.federates(data.get("federates"))
+        groups = self.groups(data.get("iterate"))
+        return Scenario(
+            name=name,
+            file=self.src.file,
+            text=self.src.text,
+            time=time,
+            seed=seed,
+            federates=federates,
+            connections=self.connections(data.get("connections")),
+            routes=self.routes(data.get("messages")),
+            groups=groups,
+            events=self.events(data.get("events")),
+            record=self.record(data.get("record")),
+            options={k: data[k] for k in ("decisions", "coordinator", "kpis", "report") if k in data},
+        )
+
+    def time(self, value: Any) -> TimeSpec:
+        path: KeyPath = ("time",)
+        if value is None:
+            self.fail(path, "missing: the scenario needs time.stop")
+            return TimeSpec(0.0, 1.0)
+        spec = self.mapping(value, path)
+        for key in spec:
+            if key not in ("start", "stop", "resolution", "unit"):
+                self.fail((*path, key), "unknown key (expected start, stop, resolution, unit)")
+        unit = spec.get("unit", "s")
+        if unit not in _UNITS:
+            self.fail((*path, "unit"), f"unknown time unit {unit!r} (expected one of {', '.join(_UNITS)})")
+            unit = "s"
+        self.unit = unit
+        start = self.duration(spec.get("start"), (*path, "start"), 0.0) or 0.0
+        stop = self.duration(spec.get("stop"), (*path, "stop"))
+        if stop is None:
+            self.fail((*path, "stop"), "missing: when the run ends")
+            stop = start + 1.0
+        res_raw = spec.get("resolution", 1e-3)
+        try:
+            resolution = parse_duration(res_raw, "s")
+        except ValueError as exc:
+            self.fail((*path, "resolution"), str(exc))
+            resolution = 1e-3
+        if not resolution > 0:
+            self.fail((*path, "resolution"), f"must be positive, got {res_raw!r}")
+            resolution = 1e-3
+        if stop <= start:
+            self.fail((*path, "stop"), f"must be after start ({start:g} s), got {stop:g} s")
+            stop = start + 1.0
+        elif (stop - start) / resolution > 2**60:
+            self.fail((*path, "stop"), f"{stop:g} s is too many ticks of {resolution:g} s")
+            stop = start + 1.0
+        return TimeSpec(start, stop, resolution)
+
+    def federates(self, value: Any) -> dict[str, FederateSpec]:
+        if value is None:
+            self.fail(("federates",), "missing: a scenario needs at least one federate")
+        out: dict[str, FederateSpec] = {}
+        for name, spec in self.mapping(value, ("federates",)).items():
+            path: KeyPath = ("federates", name)
+            if not re.match(r"^[A-Za-z_][\w-]*$", str(name)):
+                self.fail(path, "a federate name is letters, digits, '_' or '-', starting with a letter")
+                continue
+            fed = self.federate(str(name), self.mapping(spec, path), path)
+            if fed is not None:
+                out[str(name)] = fed
+        return out
+
+    def federate(self, name: str, spec: dict[str, Any], path: KeyPath) -> FederateSpec | None:
+        for key in spec:
+            if key not in _FED_KEYS:
+                self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(_FED_KEYS))})")
+        ftype = spec.get("type")
+        command = spec.get("command", ())
+        if isinstance(command, str):
+            command = command.split()
+        if not isinstance(command, (list, tuple)) or not all(isinstance(c, str) for c in command):
+            self.fail((*path, "command"), "expected a list of strings")
+            command = ()
+        if ftype is None and not command and not spec.get("external"):
+            self.fail((*path, "type"), "missing: a federate needs a type (or a command, or external: true)")
+        elif ftype is not None and not isinstance(ftype, str):
+            self.fail((*path, "type"), f"expected a string, got {_kind(ftype)}")
+            ftype = None
+        period = self.duration(spec.get("period"), (*path, "period"))
+        if period is not None and period <= 0:
+            self.fail((*path, "period"), f"must be positive, got {spec.get('period')!r}")
+            period = None
+        offset = self.duration(spec.get("offset"), (*path, "offset"), 0.0) or 0.0
+        if offset < 0:
+            self.fail((*path, "offset"), f"must not be negative, got {spec.get('offset')!r}")
+            offset = 0.0
+        return FederateSpec(
+            name=name,
+            type=ftype,
+            params=self.mapping(spec.get("params"), (*path, "params")),
+            period=period,
+            offset=offset,
+            external=self.boolean(spec.get("external"), (*path, "external"), False),
+            command=tuple(command),
+            interface=self.interface(spec.get("interface"), (*path, "interface")),
+            line=self.src.line(path),
+        )
+
+    def interface(self, value: Any, path: KeyPath) -> InterfaceSpec | None:
+        if value is None:
+            return None
+        spec = self.mapping(value, path)
+        sides: dict[str, dict[str, tuple[str, str]]] = {}
+        for side in ("inputs", "outputs"):
+            sides[side] = {}
+            for sig, info in self.mapping(spec.get(side), (*path, side)).items():
+                info = self.mapping(info, (*path, side, sig)) if info is not None else {}
+                sides[side][str(sig)] = (str(info.get("type", "float")), str(info.get("unit", "") or ""))
+        endpoints = self.sequence(spec.get("endpoints"), (*path, "endpoints"))
+        return InterfaceSpec(sides["inputs"], sides["outputs"], tuple(str(e) for e in endpoints))
+
+    def arrow(self, text: Any, path: KeyPath) -> tuple[str, str, str, str] | None:
+        match = _ARROW.match(text) if isinstance(text, str) else None
+        if match is None:
+            self.fail(path, f"expected 'federate.name -> federate.name', got {text!r}")
+            return None
+        a, b, c, d = match.groups()
+        return a, b, c, d
+
+    def connections(self, value: Any) -> tuple[Connection, ...]:
+        out = []
+        for i, item in enumerate(self.sequence(value, ("connections",))):
+            path: KeyPath = ("connections", i)
+            opts: dict[str, Any] = {}
+            if isinstance(item, dict):
+                opts = item
+                text = item.get("connect") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
+                for key in item:
+                    if key not in ("connect", "from", "to", "delay", "iterate", "interpolate"):
+                        self.fail((*path, key), "unknown key (expected connect/from/to, delay, iterate, interpolate)")
+            else:
+                text = item
+            ends = self.arrow(text, path)
+            if ends is None:
+                continue
+            delay = self.boolean(opts.get("delay"), (*path, "delay"), False)
+            group = opts.get("iterate")
+            if group is not None and not isinstance(group, str):
+                self.fail((*path, "iterate"), f"expected the name of an iterate group, got {group!r}")
+                group = None
+            if delay and group:
+                self.fail(path, "a connection cannot be both delayed and iterated")
+            try:
+                interp = Interpolation(opts.get("interpolate", "hold"))
+            except ValueError:
+                self.fail((*path, "interpolate"), f"expected hold or linear, got {opts.get('interpolate')!r}")
+                interp = Interpolation.HOLD
+            kind = ConnectionKind.ITERATE if group else ConnectionKind.DELAYED if delay else ConnectionKind.DIRECT
+            out.append(Connection(*ends, kind=kind, interpolate=interp, group=group, line=self.src.line(path)))
+        return tuple(out)
+
+    def routes(self, value: Any) -> tuple[Route, ...]:
+        out = []
+        for i, item in enumerate(self.sequence(value, ("messages",))):
+            path: KeyPath = ("messages", i)
+            lookahead = 0.0
+            text = item
+            if isinstance(item, dict):
+                text = item.get("route") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
+                lookahead = self.duration(item.get("lookahead"), (*path, "lookahead"), 0.0) or 0.0
+                for key in item:
+                    if key not in ("route", "from", "to", "lookahead"):
+                        self.fail((*path, key), "unknown key (expected route/from/to, lookahead)")
+            ends = self.arrow(text, path)
+            if ends is not None:
+                out.append(Route(*ends, lookahead=lookahead, line=self.src.line(path)))
+        return tuple(out)
+
+    def groups(self, value: Any) -> dict[str, IterateGroup]:
+        out = {}
+        for name, spec in self.mapping(value, ("iterate",)).items():
+            path: KeyPath = ("iterate", name)
+            spec = self.mapping(spec, path)
+            for key in spec:
+                if key not in ("tolerance", "max_iterations"):
+                    self.fail((*path, key), "unknown key (expected tolerance, max_iterations)")
+            tol = self.number(spec.get("tolerance"), (*path, "tolerance"), 1e-8, positive=True)
+            its = spec.get("max_iterations", 50)
+            if isinstance(its, bool) or not isinstance(its, int) or not 1 <= its <= 10_000:
+                self.fail((*path, "max_iterations"), f"expected an integer from 1 to 10000, got {its!r}")
+                its = 50
+            out[str(name)] = IterateGroup(str(name), tol, its, self.src.line(path))
+        return out
+
+    def events(self, value: Any) -> tuple[ScheduledEvent, ...]:
+        out = []
+        for i, item in enumerate(self.sequence(value, ("events",))):
+            path: KeyPath = ("events", i)
+            spec = self.mapping(item, path)
+            at = self.duration(spec.get("at"), (*path, "at"))
+            if at is None:
+                self.fail((*path, "at"), "missing: when the event happens")
+                continue
+            actions = [a for a in EventAction if a.value in spec]
+            if len(actions) != 1:
+                self.fail(path, "an event needs exactly one of 'set' or 'send'")
+                continue
+            action = actions[0]
+            target = spec[action.value]
+            for key in spec:
+                if key not in ("at", "set", "send", "value", "payload"):
+                    self.fail((*path, key), "unknown key (expected at, set/send, value, payload)")
+            fed, dot, name = str(target).partition(".")
+            if not dot or not fed or not name:
+                self.fail((*path, action.value), f"expected 'federate.name', got {target!r}")
+                continue
+            if action is EventAction.SET and "value" not in spec:
+                self.fail((*path, "value"), "missing: the value to set")
+            payload = spec.get("value") if action is EventAction.SET else spec.get("payload")
+            out.append(ScheduledEvent(at, action, fed, name, payload, self.src.line(path)))
+        return tuple(out)
+
+    def record(self, value: Any) -> RecordSpec:
+        spec = self.mapping(value, ("record",))
+        signals = spec.get("signals", "all")
+        if signals == "all":
+            signals = ["*"]
+        elif signals in ("none", False):
+            signals = []
+        signals = self.sequence(signals, ("record", "signals"))
+        return RecordSpec(tuple(str(s) for s in signals), self.boolean(spec.get("messages"), ("record", "messages"), True))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
+    """Structure pass only: the scenario (when it could be built) and the problems found."""
+    parser = _Parser(source)
+    scenario = parser.parse()
+    return scenario, parser.problems
+
+
+def load(file: str | Path, *, text: str | None = None, check: bool = True) -> Scenario:
+    """Read, parse and (with ``check``) validate a scenario; raise :class:`ScenarioError`."""
+    source = load_source(file, text)
+    scenario, problems = parse(source)
+    if scenario is not None and check:
+        from .validation import validate
+
+        problems += validate(scenario, source)
+    if problems or scenario is None:
+        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
+    return scenario

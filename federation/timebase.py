@@ -1,0 +1,46 @@
+"""Federation time: integer ticks of a scenario-set resolution; the API speaks seconds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["TimeBase", "NEVER"]
+
+NEVER = 2**62
+"""A tick later than any real time (an event-driven federate with nothing scheduled)."""
+
+
+@dataclass(frozen=True)
+class TimeBase:
+    """Converts between seconds and ticks.  ``resolution`` is seconds per tick.
+
+    When ``1/resolution`` is an integer, ticks convert to seconds by division, so that
+    ``tick 3`` at ``resolution 0.1`` is exactly ``0.3``.
+    """
+
+    resolution: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not (self.resolution > 0 and math.isfinite(self.resolution)):
+            raise ValueError(f"time resolution must be a positive number of seconds, got {self.resolution!r}")
+
+    @property
+    def per_second(self) -> float | None:
+        inv = 1.0 / self.resolution
+        return float(round(inv)) if abs(inv - round(inv)) < 1e-9 * inv and inv >= 1 else None
+
+    def ticks(self, seconds: float) -> int:
+        """Nearest tick to ``seconds``."""
+        per = self.per_second
+        return int(round(seconds * per)) if per is not None else int(round(seconds / self.resolution))
+
+    def seconds(self, ticks: int) -> float:
+        per = self.per_second
+        return ticks / per if per is not None else ticks * self.resolution
+
+    def exact(self, seconds: float) -> bool:
+        """Whether ``seconds`` is a whole number of ticks (to 1e-9 of a tick)."""
+        per = self.per_second
+        x = seconds * per if per is not None else seconds / self.resolution
+        return abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))

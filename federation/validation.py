@@ -1,0 +1,225 @@
+"""Semantic pass over a parsed scenario: types, parameters, signals, units, cycles.
+
+Every problem is collected (never stop at the first) and located by file, line and
+key path.  :func:`declarations` is also what the coordinator uses to know each
+federate's interface before it joins.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import Problem
+from .graph import zero_lag_cycles
+from .interface import Declaration, Endpoint, Input, Output, SignalType
+from .registry import FederateTypeError, resolve
+from .scenario import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
+from .source import KeyPath, Source, load_source
+
+__all__ = ["validate", "declarations", "effective_period", "Resolved"]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A federate's declared interface, as the scenario's parameters make it."""
+
+    declaration: Declaration
+    problems: tuple[Problem, ...] = ()
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    if close:
+        return f"; did you mean {', '.join(repr(c) for c in close)}?"
+    if known and len(known) <= 12:
+        return f" (known: {', '.join(sorted(known))})"
+    return ""
+
+
+def _declared(spec: FederateSpec) -> Declaration:
+    """Interface written in the scenario for a federate without a Python class."""
+    iface = spec.interface
+    if iface is None:
+        return Declaration()
+    return Declaration(
+        inputs=tuple(Input(name=n, type=t, unit=u or None) for n, (t, u) in iface.inputs.items()),
+        outputs=tuple(Output(name=n, type=t, unit=u or None) for n, (t, u) in iface.outputs.items()),
+        endpoints=tuple(Endpoint(name=e) for e in iface.endpoints),
+    )
+
+
+def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved:
+    path: KeyPath = ("federates", spec.name)
+    if spec.type is None:
+        return Resolved(_declared(spec))
+    try:
+        cls = resolve(spec.type, scenario.directory)
+    except FederateTypeError as exc:
+        return Resolved(Declaration(), (src.problem((*path, "type"), str(exc)),))
+    params = dict(spec.params)
+    if spec.type == "fmu" or getattr(cls, "resolves_paths", False):
+        params["_base_dir"] = str(scenario.directory)
+    try:
+        decl = cls.declare(params)
+    except Exception as exc:  # the class's own code: report, never crash the validator
+        msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
+        return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
+    problems = []
+    known = {p.name: p for p in decl.parameters}
+    for key, value in spec.params.items():
+        if key not in known:
+            problems.append(src.problem((*path, "params", key), f"unknown parameter of {spec.type}" + _suggest(key, known)))
+            continue
+        bad = known[key].check(value)
+        if bad:
+            problems.append(src.problem((*path, "params", key), f"wrong type: {bad}"))
+    for p in decl.parameters:
+        if p.required and p.name not in spec.params:
+            problems.append(src.problem((*path, "params"), f"missing parameter '{p.name}' ({p.doc or p.unit or 'required'})"))
+    return Resolved(decl, tuple(problems))
+
+
+def declarations(scenario: Scenario, src: Source | None = None) -> dict[str, Resolved]:
+    src = src or load_source(scenario.file, scenario.text)
+    return {name: resolve_one(scenario, spec, src) for name, spec in scenario.federates.items()}
+
+
+def effective_period(spec: FederateSpec, decl: Declaration) -> float | None:
+    return spec.period if spec.period is not None else decl.period
+
+
+def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | None = None) -> list[Problem]:
+    resolved = resolved if resolved is not None else declarations(scenario, src)
+    problems: list[Problem] = [p for r in resolved.values() for p in r.problems]
+    problems += _check_timing(scenario, src, resolved)
+    problems += _check_connections(scenario, src, resolved)
+    problems += _check_routes(scenario, src, resolved)
+    problems += _check_events(scenario, src, resolved)
+    problems += _check_groups(scenario, src, resolved)
+    for cycle in zero_lag_cycles(scenario):
+        problems.append(src.problem(("connections",), "cycle of direct connections: " + " -> ".join(cycle)
+                                    + " (make one of them 'delay: true' or put them in an iterate group)"))  # fmt: skip
+    return problems
+
+
+def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    base = scenario.time.base
+    out = []
+    for name, spec in scenario.federates.items():
+        period = effective_period(spec, resolved[name].declaration)
+        for key, value in (("period", period), ("offset", spec.offset)):
+            if value is not None and not base.exact(value):
+                out.append(src.problem(("federates", name, key),
+                                       f"{value:g} s is not a whole number of ticks of {scenario.time.resolution:g} s"))  # fmt: skip
+            if key == "period" and value is not None and base.ticks(value) < 1:
+                out.append(src.problem(("federates", name, key), f"{value:g} s is shorter than one tick"))
+    return out
+
+
+def _signal(kind: str, fed: str, name: str, decl: Declaration, spec_ok: bool) -> tuple[Any, str]:
+    sig = decl.output(name) if kind == "output" else decl.input(name)
+    if sig is not None or not spec_ok:
+        return sig, ""
+    names = [s.name for s in (decl.outputs if kind == "output" else decl.inputs)]
+    return None, f"federate '{fed}' has no {kind} '{name}'" + _suggest(name, names)
+
+
+def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    out = []
+    fed_by: dict[tuple[str, str], int] = {}
+    for i, c in enumerate(scenario.connections):
+        path: KeyPath = ("connections", i)
+        ok = True
+        for fed in (c.source, c.target):
+            if fed not in scenario.federates:
+                out.append(src.problem(path, f"unknown federate '{fed}'" + _suggest(fed, scenario.federates)))
+                ok = False
+        if not ok:
+            continue
+        healthy = lambda f: not resolved[f].problems or resolved[f].declaration != Declaration()  # noqa: E731
+        outsig, msg1 = _signal("output", c.source, c.output, resolved[c.source].declaration, healthy(c.source))
+        insig, msg2 = _signal("input", c.target, c.input, resolved[c.target].declaration, healthy(c.target))
+        out += [src.problem(path, m) for m in (msg1, msg2) if m]
+        if (c.target, c.input) in fed_by:
+            out.append(src.problem(path, f"input {c.target}.{c.input} already has a source (connections[{fed_by[(c.target, c.input)]}])"))
+        fed_by[(c.target, c.input)] = i
+        if c.group and c.group not in scenario.groups:
+            out.append(src.problem((*path, "iterate"), f"no iterate group '{c.group}' under 'iterate:'" + _suggest(c.group, scenario.groups)))
+        if c.kind is ConnectionKind.DELAYED and c.interpolate is Interpolation.LINEAR:
+            out.append(src.problem(path, "linear interpolation needs a direct connection, not a delayed one"))
+        if outsig is not None and insig is not None:
+            if outsig.unit and insig.unit and outsig.unit != insig.unit:
+                out.append(src.problem(path, f"unit mismatch: {c.source}.{c.output} is in '{outsig.unit}' "
+                                             f"but {c.target}.{c.input} expects '{insig.unit}'"))  # fmt: skip
+            if not _types_fit(outsig.type, insig.type):
+                out.append(src.problem(path, f"type mismatch: {outsig.type.value} output into {insig.type.value} input"))
+            if c.interpolate is Interpolation.LINEAR and outsig.type is not SignalType.FLOAT:
+                out.append(src.problem(path, f"linear interpolation needs a float signal, not {outsig.type.value}"))
+    return out
+
+
+def _types_fit(a: SignalType, b: SignalType) -> bool:
+    if SignalType.ANY in (a, b) or a is b:
+        return True
+    return (a, b) in {(SignalType.INT, SignalType.FLOAT), (SignalType.BOOL, SignalType.FLOAT)}
+
+
+def _check_routes(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    out = []
+    for i, r in enumerate(scenario.routes):
+        path: KeyPath = ("messages", i)
+        for fed, ep in ((r.source, r.endpoint), (r.target, r.target_endpoint)):
+            if fed not in scenario.federates:
+                out.append(src.problem(path, f"unknown federate '{fed}'" + _suggest(fed, scenario.federates)))
+            elif resolved[fed].declaration.endpoint(ep) is None and not resolved[fed].problems:
+                names = [e.name for e in resolved[fed].declaration.endpoints]
+                out.append(src.problem(path, f"federate '{fed}' has no endpoint '{ep}'" + _suggest(ep, names)))
+        if r.lookahead < 0:
+            out.append(src.problem((*path, "lookahead"), "must not be negative"))
+    return out
+
+
+def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    out = []
+    connected = {(c.target, c.input) for c in scenario.connections}
+    t = scenario.time
+    for i, ev in enumerate(scenario.events):
+        path: KeyPath = ("events", i)
+        if not t.start <= ev.at < t.stop:
+            out.append(src.problem((*path, "at"), f"{ev.at:g} s is outside the run [{t.start:g}, {t.stop:g}) s"))
+        if ev.federate not in scenario.federates:
+            out.append(src.problem(path, f"unknown federate '{ev.federate}'" + _suggest(ev.federate, scenario.federates)))
+            continue
+        decl = resolved[ev.federate].declaration
+        if ev.action is EventAction.SET:
+            sig = decl.input(ev.name)
+            if sig is None:
+                out.append(src.problem((*path, "set"), f"federate '{ev.federate}' has no input '{ev.name}'"
+                                       + _suggest(ev.name, [s.name for s in decl.inputs])))  # fmt: skip
+            elif (ev.federate, ev.name) in connected:
+                out.append(src.problem((*path, "set"), f"input {ev.federate}.{ev.name} is connected; events set only free inputs"))
+            elif not sig.type.accepts(ev.value):
+                out.append(src.problem((*path, "value"), f"expected {sig.type.value}, got {ev.value!r}"))
+        elif decl.endpoint(ev.name) is None:
+            out.append(src.problem((*path, "send"), f"federate '{ev.federate}' has no endpoint '{ev.name}'"
+                                   + _suggest(ev.name, [e.name for e in decl.endpoints])))  # fmt: skip
+    return out
+
+
+def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    out = []
+    for name, group in scenario.groups.items():
+        members = sorted({f for c in scenario.connections if c.group == name for f in (c.source, c.target)})
+        members = [m for m in members if m in scenario.federates]
+        if not members:
+            out.append(src.problem(("iterate", name), "no connection uses this group"))
+            continue
+        timings = {(effective_period(scenario.federates[m], resolved[m].declaration), scenario.federates[m].offset)
+                   for m in members}  # fmt: skip
+        if len(timings) > 1 or next(iter(timings))[0] is None:
+            out.append(src.problem(("iterate", name), f"members {', '.join(members)} must be time-stepped "
+                                                      "with the same period and offset"))  # fmt: skip
+    return out

@@ -1,0 +1,1 @@
+"""The FMUs that ship with the project, as C sources; ``fmus.build`` compiles them."""
