@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +189,8 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
         ({"graph": SMALL, "substations": ["a"]}, "either parameter 'graph' or 'substations'"),
         ({"graph": SMALL, "entry_points": ["nobody"]}, "parameter 'entry_points': unknown node 'nobody'"),
         ({"graph": SMALL, "beta": -1.0}, "parameter 'beta': expected a finite rate >= 0"),
+        ({"graph": SMALL, "model": "sir"}, "parameter 'model': expected one of 'si', 'sis', got 'sir'"),
+        ({"graph": SMALL, "attack_start": "noon"}, "parameter 'attack_start': expected a time in seconds"),
         (
             {"graph": SMALL, "defender_schedule": [{"time": 1, "action": "nuke", "node": "core"}]},
             r"parameter 'defender_schedule'\[0\].action: unknown action 'nuke'",
@@ -208,3 +212,11 @@ def test_a_bad_defender_message_names_its_sender() -> None:
         ValueError, match=re.escape("defender message from soc.actions.nodes: unknown node 'ghost'")
     ):
         step(fed, 1.0, {"action": "patch", "nodes": ["ghost"]})
+
+
+def test_a_relative_graph_file_is_read_from_the_scenario_directory(tmp_path: Path) -> None:
+    """The runtime passes the scenario's directory as _base_dir (resolves_paths)."""
+    (tmp_path / "ict.json").write_text(json.dumps(SMALL))
+    assert CyberFederate.resolves_paths
+    decl = CyberFederate.declare({"graph": "ict.json", "_base_dir": str(tmp_path)})
+    assert [s.name for s in decl.inputs] == ["power.a", "power.b", "power.cc"]

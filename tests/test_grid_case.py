@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from pypower.api import case14, case30, case39
 
-from federates.grid.case import CaseFormatError, case_from_ppc, load_case, read_case, shipped_cases, write_case
+from federates.grid.case import (
+    CaseFormatError,
+    case_from_ppc,
+    load_case,
+    read_case,
+    shipped_cases,
+    write_case,
+)
 
 PYPOWER_CASES = {"case14": case14, "case30": case30, "case39": case39}
 

@@ -130,6 +130,10 @@ class Epidemic:
     def is_patched(self, node: int) -> bool:
         return bool(self._patched[node])
 
+    def infected_mask(self) -> np.ndarray:
+        """A copy of the infection flags, one per node."""
+        return self._infected.copy()
+
     def infected_nodes(self) -> list[int]:
         """Indices of the infected nodes, ascending."""
         return [int(i) for i in np.flatnonzero(self._infected)]

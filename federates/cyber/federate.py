@@ -20,7 +20,8 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,13 +44,19 @@ class BreakerRule(str, enum.Enum):
 
 
 def build_graph(params: Mapping[str, Any]) -> IctGraph:
-    """The ICT graph the parameters describe: ``graph`` (spec or file) or generated from ``substations``."""
+    """The ICT graph the parameters describe: ``graph`` (spec or file) or generated from ``substations``.
+
+    A relative file path is taken from ``_base_dir`` (the scenario's directory) when set, else the cwd.
+    """
     spec, substations = params.get("graph"), params.get("substations") or ()
     if spec is not None and substations:
         raise ValueError("cyber: set either parameter 'graph' or 'substations' (to generate one), not both")
     if spec is not None:
         if not isinstance(spec, (Mapping, str)):
             raise ValueError(f"parameter 'graph': expected a mapping or a file path, got {spec!r}")
+        base = params.get("_base_dir")  # the scenario's directory, set by the runtime
+        if isinstance(spec, str) and base and not Path(spec).is_absolute():
+            spec = str(Path(base) / spec)
         return load_graph(spec)
     if substations:
         hospitals = params.get("hospitals") or ()
@@ -66,6 +73,8 @@ class CyberFederate(Federate):
     """SI/SIS attack spread on an ICT/SCADA graph, coupled to the grid by power and breakers."""
 
     default_period = None
+    #: The runtime passes the scenario's directory as ``_base_dir``: a relative ``graph`` path starts there.
+    resolves_paths: ClassVar[bool] = True
 
     graph: Parameter[Any] = Parameter(
         None, type=object, doc="ICT graph: {nodes, edges} or the path of a YAML/JSON file"
@@ -124,18 +133,25 @@ class CyberFederate(Federate):
     def setup(self) -> None:
         self.net = build_graph(self.params)
         names = self.net.index
-        self.rule = BreakerRule(self.breaker_rule)
+        self.rule = _choice(BreakerRule, self.breaker_rule, "breaker_rule")
+        self.start_at = _time(self.attack_start, "attack_start")
         self.epidemic = self._build_epidemic()
         self.entries = _entry_points(self.entry_points, names)
         self.schedule = list(parse_schedule(self.defender_schedule, names))
         self.attack_pending = True
-        self.isolated: set[str] = set()
-        self.powered = {site: True for site in self.net.power_sites}
-        self.up = np.ones(len(self.net.nodes), dtype=bool)
-        self.struck: set[str] = set()  # RTUs that opened breakers during their current compromise
+        n, sites = len(self.net.nodes), self.net.power_sites
+        self.site_of = np.array(
+            [-1 if v.site is None else sites.index(v.site) for v in self.net.nodes], dtype=int
+        )
+        self.powered = np.ones(len(sites) + 1, dtype=bool)  # the last entry stands for "no site"
+        self.isolated = np.zeros(n, dtype=bool)
+        self.up = np.ones(n, dtype=bool)
+        self.struck = np.zeros(n, dtype=bool)  # RTUs that opened breakers during their current compromise
+        self.rtus = np.array([self.net.index[r.name] for r in self.net.rtus], dtype=int)
+        self.sighted = self.net.visible_substations([v.name for v in self.net.nodes])
         self.action_count = 0
         self.command_count = 0
-        self._publish(self._visible())
+        self._publish()
 
     def step(self, t: float) -> float | None:
         self._run_until(t)
@@ -146,9 +162,8 @@ class CyberFederate(Federate):
                 self._apply(parse_action(message.payload, self.net.index, where=where))
             else:
                 self.log.warning("ignored a message on endpoint %r from %s", message.endpoint, message.sender)
-        visible = self._visible()
-        self._strike(visible)
-        self._publish(visible)
+        self._strike()
+        self._publish()
         self.time = t
         return self._next_wake(t)
 
@@ -156,35 +171,37 @@ class CyberFederate(Federate):
     def _run_until(self, t: float) -> None:
         while (due := self._next_scheduled()) <= t:
             self._absorb(self.epidemic.advance(max(due, self.epidemic.now)))
-            if self.attack_pending and self.attack_start <= due:
+            if self.attack_pending and self.start_at <= due:
                 self._start_attack()
             else:
                 self._apply(self.schedule.pop(0))
         self._absorb(self.epidemic.advance(t))
 
     def _next_scheduled(self) -> float:
-        attack = self.attack_start if self.attack_pending else math.inf
+        attack = self.start_at if self.attack_pending else math.inf
         action = self.schedule[0].time if self.schedule else None
         return min(attack, math.inf if action is None else action)
 
     def _next_wake(self, t: float) -> float | None:
+        """The next transition or scheduled event, rounded up to the time grid and after ``t``."""
         wake = min(self.epidemic.next_time, self._next_scheduled())
         if math.isinf(wake):
             return None
-        return max(wake, t + self.context.resolution)
+        tick = self.context.resolution
+        return max(math.ceil(wake / tick - 1e-9) * tick, t + tick)
 
     def _start_attack(self) -> None:
         self.attack_pending = False
         for i in self.entries:
             self.epidemic.infect(i)
         self.log.info(
-            "attack started at %g s on %s", self.attack_start, [self.net.nodes[i].name for i in self.entries]
+            "attack started at %g s on %s", self.start_at, [self.net.nodes[i].name for i in self.entries]
         )
 
     def _absorb(self, transitions: list[Transition]) -> None:
         for tr in transitions:
             if not tr.infected:
-                self.struck.discard(self.net.nodes[tr.node].name)
+                self.struck[tr.node] = False
 
     # ------------------------------------------------------------------ defender and power
     def _apply(self, action: DefenderAction) -> None:
@@ -192,33 +209,33 @@ class CyberFederate(Federate):
             i = self.net.index[name]
             if action.kind is ActionKind.PATCH:
                 self.epidemic.patch(i)
+                self.struck[i] = False
             elif action.kind is ActionKind.CLEAN:
                 self.epidemic.clean(i)
-            elif action.kind is ActionKind.ISOLATE:
-                self.isolated.add(name)
+                self.struck[i] = False
             else:
-                self.isolated.discard(name)
-            if action.kind in (ActionKind.PATCH, ActionKind.CLEAN):
-                self.struck.discard(name)
+                self.isolated[i] = action.kind is ActionKind.ISOLATE
         self.action_count += 1
         self._update_up()
 
     def _take_power(self) -> None:
-        self.powered = {site: bool(self.inputs[f"power.{site}"]) for site in self.net.power_sites}
+        for k, site in enumerate(self.net.power_sites):
+            self.powered[k] = bool(self.inputs[f"power.{site}"])
         self._update_up()
 
     def _update_up(self) -> None:
-        for i, node in enumerate(self.net.nodes):
-            up = (node.site is None or self.powered[node.site]) and node.name not in self.isolated
-            if up != self.up[i]:
-                self.up[i] = up
-                self.epidemic.set_active(i, up)
+        """Switch nodes on/off after a power or isolation change; the visibility follows."""
+        up = self.powered[self.site_of] & ~self.isolated
+        changed = np.flatnonzero(up != self.up)
+        if len(changed) == 0:
+            return
+        for i in changed:
+            self.epidemic.set_active(int(i), bool(up[i]))
+        self.up = up
+        self.sighted = self.net.visible_substations([self.net.nodes[i].name for i in np.flatnonzero(up)])
 
     # ------------------------------------------------------------------ effects
-    def _visible(self) -> frozenset[str]:
-        return self.net.visible_substations([self.net.nodes[i].name for i in np.flatnonzero(self.up)])
-
-    def _strike(self, visible: frozenset[str]) -> None:
+    def _strike(self) -> None:
         """Open breakers from compromised RTUs.
 
         Rule: an RTU that is compromised, up (powered, not isolated) and has not struck
@@ -226,25 +243,26 @@ class CyberFederate(Federate):
         substation ``s`` is blind (``breaker_rule: blind``; with ``always``, at once).
         Cleaning or patching the RTU re-arms it.
         """
-        for node in self.net.rtus:
-            i = self.net.index[node.name]
-            if not (self.epidemic.is_infected(i) and self.up[i]) or node.name in self.struck:
+        armed = self.rtus[
+            self.epidemic.infected_mask()[self.rtus] & self.up[self.rtus] & ~self.struck[self.rtus]
+        ]
+        for i in armed:
+            substation = self.net.nodes[i].substation
+            if self.rule is BreakerRule.BLIND and substation in self.sighted:
                 continue
-            if self.rule is BreakerRule.BLIND and node.substation in visible:
-                continue
-            self.send("breakers", {"action": "open", "substation": node.substation})
-            self.struck.add(node.name)
+            self.send("breakers", {"action": "open", "substation": substation})
+            self.struck[i] = True
             self.command_count += 1
-            self.log.info("compromised %s opened the breakers of %s", node.name, node.substation)
+            self.log.info("compromised %s opened the breakers of %s", self.net.nodes[i].name, substation)
 
-    def _publish(self, visible: frozenset[str]) -> None:
+    def _publish(self) -> None:
         compromised = sorted(self.net.nodes[i].name for i in self.epidemic.infected_nodes())
-        blind = sorted(set(self.net.substations) - visible)
+        blind = sorted(set(self.net.substations) - self.sighted)
         self.outputs.update(
             compromised=compromised,
             compromised_count=len(compromised),
-            visible=sorted(visible),
-            visible_count=len(visible),
+            visible=sorted(self.sighted),
+            visible_count=len(self.sighted),
             blind=blind,
             blind_count=len(blind),
             actions=self.action_count,
@@ -260,7 +278,25 @@ class CyberFederate(Federate):
         rates = [beta if e.beta is None else e.beta for e in self.net.edges] * 2
         matrix = sp.coo_array((rates, (rows, cols)), shape=(n, n)).tocsr()  # duplicate links add up
         deltas = [delta if node.delta is None else node.delta for node in self.net.nodes]
-        return Epidemic(matrix, deltas, SpreadModel(self.model), self.rng, start=self.context.start)
+        model = _choice(SpreadModel, self.model, "model")
+        return Epidemic(matrix, deltas, model, self.rng, start=self.context.start)
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _choice(kind: type[E], value: Any, name: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(repr(k.value) for k in kind)
+        raise ValueError(f"parameter '{name}': expected one of {choices}, got {value!r}") from None
+
+
+def _time(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"parameter '{name}': expected a time in seconds, got {value!r}")
+    return float(value)
 
 
 def _rate(value: Any, name: str) -> float:

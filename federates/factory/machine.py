@@ -84,6 +84,7 @@ class Machine:
         self.config = config
         self.busy = Meter(env.now)  # 1 while processing: utilisation and energy
         self.activity = Activity.STARVED
+        self.failures = 0
         self._env = env
         self._processing = processing
         self._rng = rng
@@ -159,6 +160,7 @@ class Machine:
 
     def _repair(self) -> Generator[simpy.Event, object, None]:
         self._failed = True
+        self.failures += 1
         self.activity = Activity.FAILED
         yield self._env.timeout(self._rng.exponential(self.config.mttr) if self.config.mttr > 0 else 0.0)
         self._failed = False

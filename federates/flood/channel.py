@@ -17,11 +17,14 @@ section: ``h = (Q n / (B sqrt(S0)))^(3/5)``, ``stage = datum + h``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["muskingum_coefficients", "GaugeRating", "Reach", "MuskingumRouter", "Channel"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def muskingum_coefficients(k_s: float, x: float, dt: float) -> tuple[float, float, float]:
@@ -65,6 +68,11 @@ class Reach:
     rating: GaugeRating = GaugeRating()
 
     def __post_init__(self) -> None:
+        if not _NAME.match(self.gauge):
+            raise ValueError(
+                f"gauge name {self.gauge!r} must be an identifier (letters, digits, '_'), "
+                "it becomes the outputs 'stage.<name>' and 'discharge.<name>'"
+            )
         if not self.k_s > 0:
             raise ValueError(f"reach '{self.gauge}': k_s must be > 0 s, got {self.k_s!r}")
         if not 0.0 <= self.x <= 0.5:

@@ -119,10 +119,11 @@ class Spillway:
 class SluiceGate:
     """Bottom outlet with a vertical lift gate of ``height_m``, opened to a fraction ``a``.
 
-    With head ``H = z - sill`` and opening ``w = a * height``, the flow is the smaller of
-    free weir flow over the sill, ``C_w B H^1.5`` (``C_w`` = critical flow), and orifice
-    flow under the gate, ``Cd B w sqrt(2 g (H - w/2))``.  The minimum switches smoothly
-    from the free-surface to the pressurised regime as the pool rises.
+    With head ``H = z - sill`` and opening ``w = a * height``: while ``H <= w`` the water
+    does not touch the gate and flows over the sill at critical depth, ``C_w B H^1.5``;
+    above, the flow is the smaller of that and orifice flow under the gate,
+    ``Cd B w sqrt(2 g (H - w/2))``.  The minimum is continuous at ``H = w`` (the orifice
+    term is then the larger) and switches to the pressurised regime as the pool rises.
     """
 
     sill_m: float
@@ -140,7 +141,7 @@ class SluiceGate:
         opening = gate * self.height_m
         weir = BROAD_CRESTED * self.width_m * head**1.5
         orifice = self.coefficient * self.width_m * opening * np.sqrt(2.0 * G * np.maximum(head - opening / 2, 0.0))
-        return np.minimum(weir, orifice)
+        return np.where(head <= opening, weir, np.minimum(weir, orifice))
 
 
 @dataclass(frozen=True)

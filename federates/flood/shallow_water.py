@@ -14,7 +14,11 @@ Scheme (first order in space and time, explicit):
   a lake at rest exactly at rest, keeps depths non-negative under the CFL condition
   and handles wet/dry fronts without special cases;
 * a semi-implicit Manning friction update (stable for vanishing depths);
-* an adaptive step ``dt = cfl * dx / max |wave speed|``.
+* an adaptive step ``dt = cfl * dx / max |wave speed|``;
+* ends that are walls (mirror state, zero mass flux), transmissive (zero-gradient
+  state, the bed continued downhill so water leaves at normal depth) or a prescribed
+  inflow (mass flux imposed exactly, momentum flux at the larger of the first cell's
+  depth and the critical depth).
 
 Mass is conserved exactly up to round-off: the cell updates telescope, so the volume
 changes only by the boundary fluxes, which are accumulated in ``boundary_inflow``.
@@ -96,6 +100,18 @@ def _wave_speeds(
     return sl, sr
 
 
+def _ghost_bed(bed: np.ndarray, boundary: Boundary) -> float:
+    """Bed of the ghost cell beyond ``bed[0]``.
+
+    A transmissive end continues a falling bed linearly, so that water drains off the
+    end at normal depth (a flat ghost bed would let a lake stand at rest against the
+    end); a rising bed is not continued, so no water is drawn in.  Other ends are flat.
+    """
+    if boundary is Boundary.TRANSMISSIVE:
+        return float(min(bed[0], 2.0 * bed[0] - bed[1]))
+    return float(bed[0])
+
+
 class ShallowWater1D:
     """State and stepping of a 1-D shallow-water model on a uniform grid.
 
@@ -133,7 +149,7 @@ class ShallowWater1D:
         self.left, self.right, self.settings = left, right, settings
         self.time = 0.0
         self.boundary_inflow = 0.0  # net volume per unit width that entered through the ends (m2)
-        self._zext = np.concatenate(([self.z[0]], self.z, [self.z[-1]]))
+        self._zext = np.concatenate(([_ghost_bed(self.z, left)], self.z, [_ghost_bed(self.z[::-1], right)]))
         self._zface = np.maximum(self._zext[:-1], self._zext[1:])
 
     @property

@@ -12,9 +12,10 @@ Shipped cases live in ``federates/data/<name>.m`` and are named by their short n
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from pypower.idx_brch import BR_STATUS, BR_X, F_BUS, T_BUS

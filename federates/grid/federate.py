@@ -14,8 +14,9 @@ Every step (default period 60 s) it
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,9 +47,8 @@ class GridConfig:
     enforce_q_limits: bool
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> GridConfig:
+    def from_params(cls, p: Mapping[str, Any]) -> GridConfig:
         """Parse the full parameter map (defaults merged in); ``ValueError`` names the bad one."""
-        p = params
         try:
             mode = Mode(p["mode"])
         except ValueError:
@@ -60,7 +60,8 @@ class GridConfig:
         buses = p["load_inputs"]
         if not isinstance(buses, (list, tuple)) or not all(isinstance(b, int) for b in buses) \
                 or len(set(buses)) != len(buses):
-            raise ValueError(f"parameter 'load_inputs': expected a list of distinct bus numbers, got {buses!r}")
+            raise ValueError(
+                f"parameter 'load_inputs': expected a list of distinct bus numbers, got {buses!r}")
         pf = p["load_power_factor"]
         if not 0 < pf <= 1:
             raise ValueError(f"parameter 'load_power_factor': expected 0 < pf <= 1, got {pf!r}")
@@ -80,7 +81,8 @@ class GridConfig:
         for sub in self.substations:
             for bus in sub.buses:
                 if bus not in known:
-                    raise ValueError(f"parameter 'substations.{sub.name}.buses': bus {bus} is not in {case.name}")
+                    raise ValueError(
+                        f"parameter 'substations.{sub.name}.buses': bus {bus} is not in {case.name}")
         for bus in self.load_buses:
             if bus not in known:
                 raise ValueError(f"parameter 'load_inputs': bus {bus} is not in {case.name}")
@@ -91,14 +93,18 @@ class GridFederate(Federate):
 
     default_period = 60.0
 
-    case = Parameter("case39", type=str, doc="shipped case name (case14, case30, case39) or a case file path")
-    mode = Parameter("dc", type=str, choices=("ac", "dc"), doc="power flow: 'ac' Newton-Raphson or 'dc' B-theta")
-    substations = Parameter({}, type=dict, doc="{name: {buses: [bus numbers], threshold_m: 0.5}}")
-    load_inputs = Parameter([], type=list, doc="bus numbers that get a 'load.<bus>' input (MW added)")
-    load_power_factor = Parameter(1.0, doc="power factor of the added loads (lagging)")
-    rating_scale = Parameter(1.0, doc="factor on every branch's rateA (tightened < 1 for stress studies)")
-    overload_protection = Parameter(True, doc="trip overloaded branches (cascade) after each change")
-    enforce_q_limits = Parameter(False, doc="AC only: PV buses at a generator Q limit become PQ")
+    case: Parameter[str] = Parameter(
+        "case39", type=str, doc="shipped case name (case14, case30, case39) or a case file path")
+    mode: Parameter[str] = Parameter(
+        "dc", type=str, choices=("ac", "dc"), doc="power flow: 'ac' Newton-Raphson or 'dc' B-theta")
+    substations: Parameter[dict[str, Any]] = Parameter(
+        {}, type=dict, doc="{name: {buses: [bus numbers], threshold_m: 0.5}}")
+    load_inputs: Parameter[list[int]] = Parameter(
+        [], type=list, doc="bus numbers that get a 'load.<bus>' input (MW added to the bus)")
+    load_power_factor: Parameter[float] = Parameter(1.0, doc="power factor of the added loads (lagging)")
+    rating_scale: Parameter[float] = Parameter(1.0, doc="factor on every rateA (< 1 tightens the ratings)")
+    overload_protection: Parameter[bool] = Parameter(True, doc="trip overloaded branches after each change")
+    enforce_q_limits: Parameter[bool] = Parameter(False, doc="AC only: PV buses at a Q limit become PQ")
 
     breakers = Endpoint(doc="breaker commands: {'action': 'open'|'close', 'branch': row} or {..., 'bus': n}")
 
@@ -181,21 +187,21 @@ class GridFederate(Federate):
         return changed
 
     def _operate(self, command: BreakerCommand) -> bool:
+        """Apply one breaker command; ``True`` if it changed the topology."""
         is_open = command.action is BreakerAction.OPEN
-        if command.branch is not None:
-            before = (self._branch_open[command.branch], self._tripped[command.branch])
-            self._branch_open[command.branch] = is_open
-            if not is_open:
-                self._tripped[command.branch] = False
-            after = (self._branch_open[command.branch], self._tripped[command.branch])
-        else:
-            assert command.bus is not None
-            row = self.grid.bus_row(command.bus)
-            before, after = (self._bus_open[row],), (is_open,)
-            self._bus_open[row] = is_open
         self.log.info("breaker %s: %s", command.action.value,
                       f"branch {command.branch}" if command.branch is not None else f"bus {command.bus}")
-        return before != after
+        if command.branch is not None:
+            k = command.branch
+            changed = bool(self._branch_open[k] != is_open or (not is_open and self._tripped[k]))
+            self._branch_open[k] = is_open
+            self._tripped[k] &= is_open  # closing a breaker resets its protection trip
+            return changed
+        assert command.bus is not None
+        row = self.grid.bus_row(command.bus)
+        changed = bool(self._bus_open[row] != is_open)
+        self._bus_open[row] = is_open
+        return changed
 
     def _apply_loads(self) -> bool:
         added = np.zeros(self.grid.n_bus)
@@ -208,14 +214,15 @@ class GridFederate(Federate):
     # ------------------------------------------------------------------ solution
     def bus_on(self) -> NDArray[np.bool_]:
         """Buses in service: in the case, not flooded, breaker closed."""
-        on = (self.grid.bus[:, BUS_TYPE] != NONE) & ~self._bus_open
+        on: NDArray[np.bool_] = (self.grid.bus[:, BUS_TYPE] != NONE) & ~self._bus_open
         for name in self._flooded:
             on[self._sub_rows[name]] = False
         return on
 
     def branch_on(self) -> NDArray[np.bool_]:
         """Branches in service: in the case, breaker closed, not tripped by protection."""
-        return (self.grid.branch[:, BR_STATUS] > 0) & ~self._branch_open & ~self._tripped
+        on: NDArray[np.bool_] = (self.grid.branch[:, BR_STATUS] > 0) & ~self._branch_open & ~self._tripped
+        return on
 
     def _demand(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         tan_phi = math.tan(math.acos(self.config.load_power_factor))

@@ -30,6 +30,7 @@ from pypower.makeSbus import makeSbus
 from pypower.makeYbus import makeYbus
 from pypower.newtonpf import newtonpf
 from pypower.ppoption import ppoption
+from scipy.sparse import csr_matrix
 from scipy.sparse.linalg import MatrixRankWarning, spsolve
 
 from .case import Case
@@ -129,7 +130,7 @@ def solve(
     branch_on: NDArray[np.bool_] | None = None,
     pd: Vector | None = None,
     qd: Vector | None = None,
-    options: Options = Options(),
+    options: Options | None = None,
 ) -> Solution:
     """Solve ``case`` with the given topology and demand (defaults: the case's own).
 
@@ -140,6 +141,7 @@ def solve(
     branch_on = case.branch[:, BR_STATUS] > 0 if branch_on is None else np.asarray(branch_on, dtype=bool)
     pd = case.bus[:, PD].copy() if pd is None else np.asarray(pd, dtype=float)
     qd = case.bus[:, QD].copy() if qd is None else np.asarray(qd, dtype=float)
+    options = Options() if options is None else options
     islands = find_islands(case, bus_on, branch_on)
     nb, nl = case.n_bus, case.n_branch
     out = {k: np.zeros(nb) for k in ("vm", "va")}
@@ -150,7 +152,10 @@ def solve(
         if not island.has_slack:
             continue
         local = _localize(case, island, pd, qd)
-        flow = _solve_ac(local, case.base_mva, options) if mode is Mode.AC else _solve_dc(local, case.base_mva)
+        if mode is Mode.AC:
+            flow = _solve_ac(local, case.base_mva, options)
+        else:
+            flow = _solve_dc(local, case.base_mva)
         if flow is None:
             log.warning("AC power flow of island %d (buses %s) diverged: de-energized", index,
                         _numbers(case, island.buses))
@@ -219,7 +224,7 @@ def _solve_dc(local: _Local, base_mva: float) -> _Flow:
 def _solve_ac(local: _Local, base_mva: float, options: Options) -> _Flow | None:
     ybus, yf, yt = makeYbus(base_mva, local.bus, local.branch)
     sbus = makeSbus(base_mva, local.bus, local.gen)
-    v0 = local.bus[:, VM] * np.exp(1j * np.deg2rad(local.bus[:, VA]))
+    v0 = (local.bus[:, VM] * np.exp(1j * np.deg2rad(local.bus[:, VA]))).astype(np.complex128)
     gbus = local.gen[:, GEN_BUS].astype(int)
     v0[gbus] = local.gen[:, VG] / np.abs(v0[gbus]) * v0[gbus]
     pv, pq = local.pv, local.pq
@@ -245,7 +250,7 @@ def _solve_ac(local: _Local, base_mva: float, options: Options) -> _Flow | None:
 
 
 def _newton(
-    ybus: object, sbus: NDArray[np.complex128], v0: NDArray[np.complex128],
+    ybus: csr_matrix, sbus: NDArray[np.complex128], v0: NDArray[np.complex128],
     ref: NDArray[np.int_], pv: NDArray[np.int_], pq: NDArray[np.int_], options: Options,
 ) -> NDArray[np.complex128] | None:
     if pv.size + pq.size == 0:
@@ -261,7 +266,7 @@ def _newton(
 
 
 def _q_limit_violations(
-    local: _Local, ybus: object, v: NDArray[np.complex128], pv: NDArray[np.int_], base_mva: float
+    local: _Local, ybus: csr_matrix, v: NDArray[np.complex128], pv: NDArray[np.int_], base_mva: float
 ) -> dict[int, float]:
     """PV buses whose generators' total Q is outside their total limits -> Q at the limit."""
     q_gen = (v * np.conj(ybus @ v)).imag * base_mva + local.bus[:, QD]

@@ -8,8 +8,9 @@ is overloaded.  A branch with ``rateA = 0`` is unlimited (MATPOWER's convention)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -102,7 +103,7 @@ def run_cascade(
     pd: NDArray[np.float64],
     qd: NDArray[np.float64],
     ratings: NDArray[np.float64],
-    options: Options = Options(),
+    options: Options | None = None,
 ) -> Cascade:
     """Solve, trip every overloaded branch at once, re-solve; repeat until none is overloaded."""
     branch_on = np.array(branch_on, dtype=bool)
@@ -117,7 +118,7 @@ def run_cascade(
 
 
 def screen_n1(
-    case: Case, mode: Mode, *, ratings: NDArray[np.float64], options: Options = Options()
+    case: Case, mode: Mode, *, ratings: NDArray[np.float64], options: Options | None = None
 ) -> tuple[Contingency, ...]:
     """Every single in-service branch outage of the base case and the branches it overloads."""
     base = case.branch[:, BR_STATUS] > 0

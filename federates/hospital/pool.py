@@ -85,7 +85,7 @@ class BedPool:
         self._env = env
         self._rng = rng
         self._beds = simpy.PriorityResource(env, capacity=config.beds)
-        self._occupants: list[simpy.Process] = []  # patients in bed, in admission order
+        self._occupants: dict[simpy.Process, None] = {}  # patients in bed, in admission order
         self._blockers: list[PriorityRequest] = []
         self._rate = config.rate
         for _ in range(config.initial):
@@ -141,9 +141,9 @@ class BedPool:
         while len(self._blockers) < self.config.beds - beds:
             self._blockers.append(self._beds.request(priority=_BLOCKER))
         excess = max(0, self.occupancy - beds)
-        for patient in self._occupants[len(self._occupants) - excess :]:
+        for patient in list(self._occupants)[len(self._occupants) - excess :]:
+            del self._occupants[patient]
             patient.interrupt()
-        del self._occupants[len(self._occupants) - excess :]
         self.stats.transferred_out += excess
         self.occupied.add(self._env.now, -excess)
         return excess
@@ -177,7 +177,7 @@ class BedPool:
         yield request
         me = self._env.active_process
         assert me is not None
-        self._occupants.append(me)
+        self._occupants[me] = None
         self.occupied.add(self._env.now, 1.0)
         if counted:
             self._count_admission(self._env.now - arrived)
@@ -186,7 +186,7 @@ class BedPool:
         except simpy.Interrupt:
             pass  # transferred out: set_capacity already took it off the books
         else:
-            self._occupants.remove(me)
+            del self._occupants[me]
             self.occupied.add(self._env.now, -1.0)
         finally:
             self._beds.release(request)

@@ -1,0 +1,64 @@
+"""Shared fixtures: run a scenario text in a temp dir; check that no process is left behind."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from federation.coordinator import Coordinator, RunOptions, RunSummary
+from federation.scenario import load
+from federation.store import RunStore
+
+HELPERS = str(Path(__file__).with_name("helpers.py"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Any:
+    before = set(_children(os.getpid()))
+    yield
+    left = set(_children(os.getpid())) - before
+    assert not left, f"processes left behind: {sorted(left)}"
+
+
+def write_scenario(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).replace("{HELPERS}", HELPERS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def run_scenario(tmp_path: Path) -> Callable[..., tuple[RunSummary, RunStore]]:
+    stores: list[RunStore] = []
+
+    def run(text: str, name: str = "scenario.yaml", **options: Any) -> tuple[RunSummary, RunStore]:
+        path = write_scenario(tmp_path, text, name)
+        scenario = load(path)
+        out = tmp_path / (Path(name).stem + ".sqlite")
+        summary = Coordinator(scenario, RunOptions(out=out, **options)).run()
+        store = RunStore(out)
+        stores.append(store)
+        return summary, store
+
+    yield run
+    for store in stores:
+        store.close()

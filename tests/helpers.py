@@ -1,0 +1,132 @@
+"""Federates used by the tests, referenced from scenarios as ``{HELPERS}:Class``."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+from federation import Endpoint, Federate, Input, Output, Parameter
+
+
+class Clock(Federate):
+    """y = t (seconds); time-stepped."""
+
+    default_period = 1.0
+    scale = Parameter(1.0)
+    y = Output(unit="s")
+
+    def step(self, t: float) -> None:
+        self.y = self.scale * t
+
+
+class Affine(Federate):
+    """y = a*u + b (the ring benchmark model)."""
+
+    default_period = 1.0
+    a = Parameter(0.5)
+    b = Parameter(1.0)
+    u = Input(default=0.0)
+    y = Output()
+
+    def step(self, t: float) -> None:
+        self.y = self.a * self.u + self.b
+
+
+class Probe(Federate):
+    """Publishes [t, u] at every step so the store shows what it saw and when."""
+
+    default_period = 1.0
+    u = Input(unit="s", default=-1.0)
+    obs = Output(type=list, default=[])
+
+    def step(self, t: float) -> None:
+        self.obs = [t, self.u]
+
+
+class Pinger(Federate):
+    """Sends messages: ``schedule`` is a list of [send_time, stamp_time, payload]."""
+
+    default_period = 1.0
+    schedule = Parameter([], type=list)
+    out = Endpoint()
+
+    def step(self, t: float) -> None:
+        for send_at, stamp, payload in self.schedule:
+            if send_at == t:
+                self.send("out", payload, at=stamp)
+
+
+class Listener(Federate):
+    """Event-driven: publishes [t, [message times], [payloads]] whenever it is woken."""
+
+    inbox_ep = Endpoint(name="inbox")
+    u = Input(unit="s", default=0.0)
+    log = Output(type=list, default=[])
+    wakes = Output(type=int, default=0)
+
+    def step(self, t: float) -> None:
+        self.wakes += 1
+        self.log = [t, [m.time for m in self.inbox], [m.payload for m in self.inbox], self.u]
+        return None
+
+
+class Noisy(Federate):
+    """Random walk from self.rng and self.random: for determinism tests."""
+
+    default_period = 1.0
+    y = Output()
+    z = Output()
+
+    def step(self, t: float) -> None:
+        self.y = self.y + float(self.rng.normal())
+        self.z = self.random.random()
+
+
+class Loop(Federate):
+    """x_out = gain * x_in + bias: two of these form a fixed point x = g1*(g2*x + b2) + b1."""
+
+    default_period = 1.0
+    gain = Parameter(0.5)
+    bias = Parameter(1.0)
+    x_in = Input(default=0.0)
+    x_out = Output()
+    calls = Output(type=int, default=0)
+
+    def setup(self) -> None:
+        self.count = 0
+
+    def step(self, t: float) -> None:
+        self.count += 1  # restored by the iterate snapshot, so counts committed steps
+        self.x_out = self.gain * self.x_in + self.bias
+        self.calls = self.count
+
+
+class Crasher(Federate):
+    """Raises, exits or kills itself at ``at`` seconds (``how``: raise, exit, kill, hang)."""
+
+    default_period = 1.0
+    at = Parameter(3.0)
+    how = Parameter("raise", type=str)
+    y = Output()
+
+    def step(self, t: float) -> None:
+        if t >= self.at:
+            if self.how == "raise":
+                raise ValueError(f"boom at {t}")
+            if self.how == "exit":
+                os._exit(7)
+            if self.how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if self.how == "hang":
+                time.sleep(3600)
+        self.y = t
+
+
+class Sine(Federate):
+    default_period = 1.0
+    y = Output()
+
+    def step(self, t: float) -> None:
+        self.y = math.sin(t)
