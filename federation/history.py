@@ -41,6 +41,13 @@ class History:
         i = bisect_right(ticks, tick, self.head) - 1
         return self.values[i] if i >= self.head else default
 
+    def next_after(self, tick: int) -> int | None:
+        """Tick of the first sample after ``tick`` (None when there is none yet)."""
+        ticks = self.ticks
+        if not ticks or ticks[-1] <= tick:
+            return None
+        return ticks[bisect_right(ticks, tick, self.head)]
+
     def around(self, tick: int) -> tuple[tuple[int, Any] | None, tuple[int, Any] | None]:
         """The samples at-or-before and after ``tick`` (for linear interpolation)."""
         i = bisect_right(self.ticks, tick, self.head)

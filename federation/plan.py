@@ -162,9 +162,6 @@ class Plan:
                 by_input[key] = History()
                 slot.bindings.append(Binding(in_i, by_input[key], 0, False, decl.inputs[in_i].default, -1, -1))
             by_input[key].append(tick, ev.value)
-            slot.timers.append(tick)
-        for slot in slots:
-            slot.timers.sort()
 
     def _groups(self, slots: list[FederateSlot], index: dict[str, int]) -> list[GroupSlot]:
         out = []

@@ -92,7 +92,7 @@ class FederateSlot:
     __slots__ = (
         "name", "index", "period", "offset", "wakeable", "upstream", "affects", "bindings",
         "last_sent", "next", "busy", "granted", "done", "pending", "timers", "group", "grants",
-        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq", "wake",
+        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq",
     )  # fmt: skip
 
     def __init__(self, name: str, index: int, period: int | None, offset: int) -> None:
@@ -107,7 +107,6 @@ class FederateSlot:
         self.granted = -1
         self.done = -1
         self.pending: list[tuple[int, int, int, str, str, Any]] = []  # heap (tick, sender, seq, src, ep, payload)
-        self.timers: list[int] = []  # ticks of scenario events on this federate's inputs
         self.group: GroupSlot | None = None
         self.grants = 0
         self.routes: dict[str, list[tuple[int, str, int]]] = {}  # endpoint -> [(receiver, endpoint, lookahead)]
@@ -117,7 +116,6 @@ class FederateSlot:
         self.history: list[History | None] = []  # per output; None when nobody consumes it
         self.record: list[bool] = []
         self.seq = 0
-        self.wake = NEVER  # earliest tick an input change wakes this (event-driven) federate
 
     def __repr__(self) -> str:
         state = "BUSY" if self.busy else "IDLE"
@@ -288,14 +286,13 @@ class Scheduler:
             if next_tick is not None and next_tick <= tick:
                 raise FederateError(slot.name, f"asked for next time {self.base.seconds(next_tick):g} s, "
                                                "which is not after the granted time", time=self.base.seconds(tick))  # fmt: skip
-            nxt = min(NEVER if next_tick is None else next_tick, slot.wake)
-            slot.wake = NEVER
+            nxt = NEVER if next_tick is None else next_tick
             if slot.pending:
                 nxt = min(nxt, slot.pending[0][0])
-            for timer in slot.timers:
-                if timer > tick:
-                    nxt = min(nxt, timer)
-                    break
+            for b in slot.bindings:  # the first input change after this step wakes it
+                change = b.history.next_after(tick - b.lag)
+                if change is not None and change + b.lag < nxt:
+                    nxt = change + b.lag
             slot.next = nxt
         return self.grant_ready([slot.index, *slot.affects])
 
@@ -319,10 +316,8 @@ class Scheduler:
                 continue
             for b in consumer.bindings:
                 if b.producer == slot.index and b.signal in outputs:
-                    wake = tick + b.lag
-                    if consumer.busy:
-                        consumer.wake = min(consumer.wake, wake)
-                    elif wake < consumer.next:
+                    wake = tick + b.lag  # a busy consumer finds it in the history when it finishes
+                    if not consumer.busy and wake < consumer.next:
                         consumer.next = wake
 
     def _route(self, slot: FederateSlot, tick: int, message: list[Any]) -> None:

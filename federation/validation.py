@@ -217,6 +217,10 @@ def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         if not members:
             out.append(src.problem(("iterate", name), "no connection uses this group"))
             continue
+        for i, c in enumerate(scenario.connections):
+            if c.group != name and c.source in members and c.target in members:
+                out.append(src.problem(("connections", i), f"{c} joins two members of iterate group '{name}'; "
+                                                           f"mark it 'iterate: {name}' too"))  # fmt: skip
         timings = {(effective_period(scenario.federates[m], resolved[m].declaration), scenario.federates[m].offset)
                    for m in members}  # fmt: skip
         if len(timings) > 1 or next(iter(timings))[0] is None:

@@ -16,6 +16,7 @@ from federates.flood.reservoir import (
     StageStorage,
     TabulatedRating,
 )
+import itertools
 
 G = 9.81
 
@@ -37,7 +38,7 @@ def route_pond(dt: float, stop: float = 5 * 3600.0) -> tuple[np.ndarray, np.ndar
     """Route the triangular inflow; returns times, outflows, the pool and sum dt (I - O)."""
     pool = LevelPool(POND_TABLE, POND_RATING, 0.0)
     times, outflows, net = [0.0], [0.0], 0.0
-    for k in range(int(round(stop / dt))):
+    for k in range(round(stop / dt)):
         t0, t1 = k * dt, (k + 1) * dt
         mean_in = 0.5 * (triangular_inflow(t0) + triangular_inflow(t1))
         mean_out = pool.route(mean_in, dt, 0.0)
@@ -65,7 +66,7 @@ def textbook_storage_indication(dt: float, stop: float = 5 * 3600.0) -> np.ndarr
     outflow = np.array(POND_RATING.discharge_m3s)
     indication = 2.0 * np.array(POND_TABLE.storage_m3) / dt + outflow
     o1, s1, out = 0.0, 0.0, [0.0]
-    for k in range(int(round(stop / dt))):
+    for k in range(round(stop / dt)):
         i1, i2 = triangular_inflow(k * dt), triangular_inflow((k + 1) * dt)
         si = i1 + i2 + 2.0 * s1 / dt - o1
         o2 = float(np.interp(si, indication, outflow))
@@ -79,8 +80,25 @@ def test_linear_reservoir_reproduces_the_published_storage_indication_table() ->
     routing of a linear reservoir S = K O with K = 2 h and dt = 1 h; published outflows
     (rounded to 3 decimals) for the inflows 100, 150, ..., 100."""
     inflow = [100, 150, 250, 400, 800, 1000, 900, 700, 550, 400, 300, 250, 200, 150, 120, 100, 100, 100]
-    published = [110, 146, 217.6, 370.56, 582.336, 729.402, 757.641, 704.585, 612.751, 507.65,
-                 414.59, 338.754, 273.252, 217.951, 174.771, 144.863, 126.918]
+    published = [
+        110,
+        146,
+        217.6,
+        370.56,
+        582.336,
+        729.402,
+        757.641,
+        704.585,
+        612.751,
+        507.65,
+        414.59,
+        338.754,
+        273.252,
+        217.951,
+        174.771,
+        144.863,
+        126.918,
+    ]
     # level e (m) holds S = 3600 e (m3) and releases O = S / 7200 = e / 2 (m3/s)
     table = StageStorage((0.0, 10_000.0), (0.0, 3.6e7))
     pool = LevelPool(table, TabulatedRating((0.0, 10_000.0), (0.0, 5000.0)), 200.0)
@@ -143,7 +161,7 @@ def test_sluice_gate_regimes() -> None:
     assert float(gate.discharge(np.asarray(97.0), 0.0)) == 0.0
     openings = np.linspace(0.0, 1.0, 11)
     flows = [float(gate.discharge(np.asarray(95.0), a)) for a in openings]
-    assert all(b > a for a, b in zip(flows, flows[1:]))
+    assert all(b > a for a, b in itertools.pairwise(flows))
 
 
 def test_gate_opening_increases_the_release_of_a_routed_pool() -> None:

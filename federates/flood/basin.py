@@ -6,15 +6,16 @@ every error names the parameter (and, inside lists, the entry) that is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .channel import GaugeRating, Reach
 from .floodplain import Asset, FloodplainConfig
 from .hydrology import Catchment, Hyetograph
 from .reservoir import DamOutlet, SluiceGate, Spillway, StageStorage
 
-__all__ = ["Basin", "parse_reach", "parse_asset"]
+__all__ = ["Basin", "parse_asset", "parse_reach"]
 
 _RATING_KEYS = ("width_m", "slope", "manning_n", "datum_m")
 _REACH_KEYS = {"gauge", "k_s", "x", "subreaches", *_RATING_KEYS}
@@ -51,7 +52,9 @@ class Basin:
         reaches = _parse_list(p["reaches"], "reaches", lambda e, w: parse_reach(e, w, period_s))
         gauge = str(p.get("floodplain_gauge") or reaches[-1].gauge)
         if gauge not in {r.gauge for r in reaches}:
-            raise ValueError(f"floodplain_gauge {gauge!r} is not one of the gauges {[r.gauge for r in reaches]}")
+            raise ValueError(
+                f"floodplain_gauge {gauge!r} is not one of the gauges {[r.gauge for r in reaches]}"
+            )
         if not _num(p, "bankfull_m3s") >= 0:
             raise ValueError(f"bankfull_m3s must be >= 0, got {p['bankfull_m3s']!r}")
         return cls(
@@ -66,7 +69,9 @@ class Basin:
             stage_storage=StageStorage.from_rows(p["reservoir_table"]),
             initial_level_m=_num(p, "reservoir_level_m"),
             outlet=DamOutlet(
-                Spillway(_num(p, "spillway_crest_m"), _num(p, "spillway_width_m"), _num(p, "spillway_coefficient")),
+                Spillway(
+                    _num(p, "spillway_crest_m"), _num(p, "spillway_width_m"), _num(p, "spillway_coefficient")
+                ),
                 SluiceGate(
                     _num(p, "gate_sill_m"),
                     _num(p, "gate_width_m"),
@@ -132,7 +137,9 @@ def parse_asset(name: str, value: Any) -> Asset:
     if isinstance(value, Mapping):
         unknown = set(value) - _ASSET_KEYS
         if unknown or "chainage_m" not in value:
-            raise ValueError(f"assets.{name}: expected keys chainage_m and optional ground_m, got {sorted(value)}")
+            raise ValueError(
+                f"assets.{name}: expected keys chainage_m and optional ground_m, got {sorted(value)}"
+            )
         try:
             ground = _num(value, "ground_m") if value.get("ground_m") is not None else None
             return Asset(str(name), _num(value, "chainage_m"), ground)
@@ -161,4 +168,5 @@ def _parse_floodplain(p: Mapping[str, Any]) -> FloodplainConfig:
         assets=tuple(parse_asset(n, v) for n, v in assets.items()),
         wet_depth_m=_num(p, "wet_depth_m"),
         cfl=_num(p, "cfl"),
+        order=_int(p, "floodplain_order"),
     )

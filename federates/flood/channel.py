@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["muskingum_coefficients", "GaugeRating", "Reach", "MuskingumRouter", "Channel"]
+__all__ = ["Channel", "GaugeRating", "MuskingumRouter", "Reach", "muskingum_coefficients"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -50,7 +50,7 @@ class GaugeRating:
     def depth(self, discharge: float) -> float:
         """Normal flow depth (m) carrying ``discharge`` (m3/s)."""
         conveyance = self.width_m * math.sqrt(self.slope) / self.manning_n
-        return (max(discharge, 0.0) / conveyance) ** 0.6
+        return float((max(discharge, 0.0) / conveyance) ** 0.6)
 
     def stage(self, discharge: float) -> float:
         """Water-surface elevation (m a.s.l.) at ``discharge`` (m3/s)."""

@@ -18,7 +18,10 @@ then the inputs read at ``t`` take effect for the *next* interval:
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
 
 from federation import Declaration, Federate, Input, Output, Parameter
 from federation.federate import Context
@@ -41,8 +44,24 @@ DEFAULT_RESERVOIR_TABLE = [
     [110.0, 80.0e6],
 ]
 DEFAULT_REACHES = [
-    {"gauge": "bridge", "k_s": 2700.0, "x": 0.2, "width_m": 50.0, "slope": 0.0015, "manning_n": 0.035, "datum_m": 70.0},
-    {"gauge": "city", "k_s": 3600.0, "x": 0.25, "width_m": 60.0, "slope": 0.001, "manning_n": 0.035, "datum_m": 50.0},
+    {
+        "gauge": "bridge",
+        "k_s": 2700.0,
+        "x": 0.2,
+        "width_m": 50.0,
+        "slope": 0.0015,
+        "manning_n": 0.035,
+        "datum_m": 70.0,
+    },
+    {
+        "gauge": "city",
+        "k_s": 3600.0,
+        "x": 0.25,
+        "width_m": 60.0,
+        "slope": 0.001,
+        "manning_n": 0.035,
+        "datum_m": 50.0,
+    },
 ]
 DEFAULT_PROFILE = [[0.0, 50.0], [1200.0, 48.8], [1500.0, 48.3], [1800.0, 48.5], [4000.0, 46.3]]
 DEFAULT_ASSETS: dict[str, Any] = {
@@ -63,8 +82,12 @@ class FloodFederate(Federate):
     # -- catchment
     catchment_area_km2 = Parameter(250.0, unit="km2", doc="area draining into the reservoir")
     runoff_coefficient = Parameter(0.6, unit="-", doc="fraction of rainfall that becomes runoff")
-    catchment_k_s = Parameter(5400.0, unit="s", doc="storage constant of each linear reservoir of the cascade")
-    catchment_reservoirs = Parameter(2, unit="-", type=int, doc="reservoirs in the Nash cascade (1 = linear reservoir)")
+    catchment_k_s = Parameter(
+        5400.0, unit="s", doc="storage constant of each linear reservoir of the cascade"
+    )
+    catchment_reservoirs = Parameter(
+        2, unit="-", type=int, doc="reservoirs in the Nash cascade (1 = linear reservoir)"
+    )
     baseflow_m3s = Parameter(8.0, unit="m3/s", doc="constant baseflow into the reservoir")
     rainfall = Parameter(
         None,
@@ -73,7 +96,9 @@ class FloodFederate(Federate):
         doc="rainfall series (piecewise constant); when given, replaces the 'rain' input",
     )
     # -- reservoir
-    reservoir_table = Parameter(DEFAULT_RESERVOIR_TABLE, unit="[[m, m3], ...]", type=list, doc="stage-storage table")
+    reservoir_table = Parameter(
+        DEFAULT_RESERVOIR_TABLE, unit="[[m, m3], ...]", type=list, doc="stage-storage table"
+    )
     reservoir_level_m = Parameter(99.0, unit="m", doc="initial pool elevation")
     spillway_crest_m = Parameter(101.0, unit="m", doc="ungated spillway crest elevation")
     spillway_width_m = Parameter(50.0, unit="m", doc="spillway crest length")
@@ -90,10 +115,14 @@ class FloodFederate(Federate):
         doc="Muskingum reaches below the dam, upstream first: {gauge, k_s, x, [subreaches], "
         "[width_m, slope, manning_n, datum_m] of the gauge's Manning rating}",
     )
-    bankfull_m3s = Parameter(250.0, unit="m3/s", doc="channel capacity at the floodplain; the excess goes overbank")
+    bankfull_m3s = Parameter(
+        250.0, unit="m3/s", doc="channel capacity at the floodplain; the excess goes overbank"
+    )
     floodplain_gauge = Parameter("", unit="-", type=str, doc="gauge feeding the floodplain ('' = the last)")
     # -- floodplain
-    floodplain_profile = Parameter(DEFAULT_PROFILE, unit="[[m, m], ...]", type=list, doc="[chainage, bed elevation]")
+    floodplain_profile = Parameter(
+        DEFAULT_PROFILE, unit="[[m, m], ...]", type=list, doc="[chainage, bed elevation]"
+    )
     floodplain_width_m = Parameter(300.0, unit="m", doc="width of the floodplain strip")
     floodplain_cells = Parameter(80, unit="-", type=int, doc="finite-volume cells along the profile")
     floodplain_manning_n = Parameter(0.06, unit="s/m^(1/3)", doc="Manning roughness of the floodplain")
@@ -104,7 +133,10 @@ class FloodFederate(Federate):
         doc="assets on the floodplain: name -> chainage_m, or name -> {chainage_m, ground_m}",
     )
     wet_depth_m = Parameter(0.05, unit="m", doc="depth above which a cell counts as flooded")
-    cfl = Parameter(0.9, unit="-", doc="Courant number of the shallow-water solver")
+    cfl = Parameter(0.9, unit="-", doc="Courant number of the shallow-water solver (<= 0.5 for order 2)")
+    floodplain_order = Parameter(
+        1, unit="-", type=int, choices=(1, 2), doc="shallow-water scheme order: 1 or 2 (MUSCL + Heun)"
+    )
 
     # -- interface
     gate = Input(unit="-", default=0.0, doc="commanded gate opening, 0 (closed) .. 1 (fully open)")
@@ -134,10 +166,15 @@ class FloodFederate(Federate):
         for gauge in basin.gauges:
             decl = decl.with_outputs(
                 Output(name=f"stage.{gauge}", unit="m", default=0.0, doc=f"water level at gauge {gauge}"),
-                Output(name=f"discharge.{gauge}", unit="m3/s", default=0.0, doc=f"discharge at gauge {gauge}"),
+                Output(
+                    name=f"discharge.{gauge}", unit="m3/s", default=0.0, doc=f"discharge at gauge {gauge}"
+                ),
             )
         return decl.with_outputs(
-            *(Output(name=f"depth.{a}", unit="m", default=0.0, doc=f"water depth at {a}") for a in basin.assets)
+            *(
+                Output(name=f"depth.{a}", unit="m", default=0.0, doc=f"water depth at {a}")
+                for a in basin.assets
+            )
         )
 
     # ------------------------------------------------------------------ life cycle
@@ -212,7 +249,7 @@ class FloodFederate(Federate):
         out["reservoir_level"] = level
         out["reservoir_storage"] = self.pool.storage
         out["reservoir_release"] = self.pool.outflow(self._gate_position)
-        out["spillway_flow"] = float(self.basin.outlet.spillway.discharge(level))
+        out["spillway_flow"] = float(self.basin.outlet.spillway.discharge(np.asarray(level)))
         out["gate_position"] = self._gate_position
         for router in self.channel.routers:
             gauge, q = router.reach.gauge, router.outflow

@@ -20,7 +20,7 @@ import numpy as np
 
 from .shallow_water import Boundary, ShallowWater1D, SolverSettings
 
-__all__ = ["Asset", "FloodplainConfig", "Floodplain"]
+__all__ = ["Asset", "Floodplain", "FloodplainConfig"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -53,6 +53,7 @@ class FloodplainConfig:
     assets: tuple[Asset, ...] = ()
     wet_depth_m: float = 0.05
     cfl: float = 0.9
+    order: int = 1
 
     def __post_init__(self) -> None:
         if len(self.chainage_m) != len(self.bed_m) or len(self.chainage_m) < 2:
@@ -89,7 +90,7 @@ class Floodplain:
         dx = config.length_m / config.cells
         self.centres = config.chainage_m[0] + (np.arange(config.cells) + 0.5) * dx
         bed = np.interp(self.centres, config.chainage_m, config.bed_m)
-        settings = SolverSettings(cfl=config.cfl, manning_n=config.manning_n)
+        settings = SolverSettings(cfl=config.cfl, manning_n=config.manning_n, order=config.order)
         self.model = ShallowWater1D(
             bed, dx, left=Boundary.INFLOW, right=Boundary.TRANSMISSIVE, settings=settings
         )

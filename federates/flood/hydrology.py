@@ -166,6 +166,7 @@ class Hyetograph:
 
     def mean_rate(self, t0: float, t1: float) -> float:
         """Average rate over ``[t0, t1]`` (mm/h): exact for the piecewise-constant series."""
-        if t1 <= t0:
-            return self.rate(t0)
+        first = int(np.searchsorted(self.times, t0, side="right"))
+        if t1 <= t0 or first == int(np.searchsorted(self.times, t1, side="left")):
+            return self.rate(t0)  # no breakpoint inside (t0, t1): exactly the rate in force
         return (self.depth(t1) - self.depth(t0)) * 3600.0 / (t1 - t0)

@@ -24,15 +24,16 @@ from typing import Protocol
 
 import numpy as np
 import scipy.optimize
+import itertools
 
 __all__ = [
-    "StageStorage",
-    "Rating",
-    "Spillway",
-    "SluiceGate",
     "DamOutlet",
-    "TabulatedRating",
     "LevelPool",
+    "Rating",
+    "SluiceGate",
+    "Spillway",
+    "StageStorage",
+    "TabulatedRating",
 ]
 
 G = 9.81
@@ -41,7 +42,7 @@ BROAD_CRESTED = (2.0 / 3.0) ** 1.5 * math.sqrt(G)
 
 
 def _strictly_increasing(values: tuple[float, ...]) -> bool:
-    return all(b > a for a, b in zip(values, values[1:]))
+    return all(b > a for a, b in itertools.pairwise(values))
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class StageStorage:
         try:
             pairs = [(float(z), float(s)) for z, s in rows]  # type: ignore[attr-defined]
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"reservoir_table must be [[elevation_m, storage_m3], ...], got {rows!r}") from exc
+            raise ValueError(
+                f"reservoir_table must be [[elevation_m, storage_m3], ...], got {rows!r}"
+            ) from exc
         return cls(tuple(z for z, _ in pairs), tuple(s for _, s in pairs))
 
     @property
@@ -108,7 +111,9 @@ class Spillway:
 
     def __post_init__(self) -> None:
         if self.width_m < 0 or self.coefficient < 0:
-            raise ValueError(f"spillway width and coefficient must be >= 0, got {self.width_m!r}, {self.coefficient!r}")
+            raise ValueError(
+                f"spillway width and coefficient must be >= 0, got {self.width_m!r}, {self.coefficient!r}"
+            )
 
     def discharge(self, level: np.ndarray) -> np.ndarray:
         head = np.maximum(np.asarray(level, dtype=float) - self.crest_m, 0.0)
@@ -140,8 +145,11 @@ class SluiceGate:
         head = np.maximum(np.asarray(level, dtype=float) - self.sill_m, 0.0)
         opening = gate * self.height_m
         weir = BROAD_CRESTED * self.width_m * head**1.5
-        orifice = self.coefficient * self.width_m * opening * np.sqrt(2.0 * G * np.maximum(head - opening / 2, 0.0))
-        return np.where(head <= opening, weir, np.minimum(weir, orifice))
+        orifice = (
+            self.coefficient * self.width_m * opening * np.sqrt(2.0 * G * np.maximum(head - opening / 2, 0.0))
+        )
+        flow: np.ndarray = np.where(head <= opening, weir, np.minimum(weir, orifice))
+        return flow
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,8 @@ class DamOutlet:
     gate: SluiceGate
 
     def discharge(self, level: np.ndarray, gate: float) -> np.ndarray:
-        return self.spillway.discharge(level) + self.gate.discharge(level, gate)
+        total: np.ndarray = self.spillway.discharge(level) + self.gate.discharge(level, gate)
+        return total
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,16 @@ Conserved variables per unit width are the depth ``h`` (m) and unit discharge ``
     h_t + (hu)_x = 0
     (hu)_t + (hu^2 + g h^2 / 2)_x = -g h z_x - g n^2 |u| u / h^(1/3)
 
-Scheme (first order in space and time, explicit):
+Scheme (explicit finite volumes; order 1 by default, order 2 on request):
 
 * HLL fluxes (Harten, Lax & van Leer 1983) with Toro's wave-speed estimates, including
   the dry-bed speeds ``u + 2 sqrt(g h)`` (Toro 2001, ch. 10);
 * hydrostatic reconstruction of the interface states (Audusse et al. 2004), which keeps
   a lake at rest exactly at rest, keeps depths non-negative under the CFL condition
   and handles wet/dry fronts without special cases;
+* order 2: MUSCL reconstruction of h, u and the surface h + z with minmod slopes, the
+  centred bed-slope source of Audusse et al. (2004, sec. 3) and Heun's (SSP-RK2) time
+  step, positive for ``cfl <= 0.5``;
 * a semi-implicit Manning friction update (stable for vanishing depths);
 * an adaptive step ``dt = cfl * dx / max |wave speed|``;
 * ends that are walls (mirror state, zero mass flux), transmissive (zero-gradient
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Boundary", "SolverSettings", "ShallowWater1D", "hll_flux", "critical_depth"]
+__all__ = ["Boundary", "ShallowWater1D", "SolverSettings", "critical_depth", "hll_flux"]
 
 
 class Boundary(enum.Enum):
@@ -49,10 +52,15 @@ class SolverSettings:
     manning_n: float = 0.0  # s/m^(1/3); 0 = frictionless
     dry_depth: float = 1e-6  # m; below this a cell carries no velocity
     max_substeps: int = 200_000  # per call of advance(); guards against a stalled step
+    order: int = 1  # 1: first order (Euler); 2: MUSCL-minmod + Heun (needs cfl <= 0.5)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cfl <= 1.0:
             raise ValueError(f"cfl must be in (0, 1], got {self.cfl!r}")
+        if self.order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {self.order!r}")
+        if self.order == 2 and self.cfl > 0.5:
+            raise ValueError(f"cfl must be <= 0.5 for order 2 (positivity), got {self.cfl!r}")
         if self.manning_n < 0:
             raise ValueError(f"manning_n must be >= 0, got {self.manning_n!r}")
         if not self.dry_depth > 0:
@@ -61,7 +69,7 @@ class SolverSettings:
 
 def critical_depth(q: float, gravity: float = 9.81) -> float:
     """Depth (m) at which unit discharge ``q`` (m2/s) flows critically."""
-    return (q * q / gravity) ** (1.0 / 3.0)
+    return float((q * q / gravity) ** (1.0 / 3.0))
 
 
 def hll_flux(
@@ -159,13 +167,17 @@ class ShallowWater1D:
 
     @property
     def velocity(self) -> np.ndarray:
-        wet = self.h > self.settings.dry_depth
-        return np.where(wet, self.hu / np.where(wet, self.h, 1.0), 0.0)
+        return self._velocity(self.h, self.hu)
+
+    def _velocity(self, h: np.ndarray, hu: np.ndarray) -> np.ndarray:
+        wet = h > self.settings.dry_depth
+        return np.where(wet, hu / np.where(wet, h, 1.0), 0.0)
 
     @property
     def surface(self) -> np.ndarray:
         """Water-surface elevation at the cell centres (m)."""
-        return self.h + self.z
+        surface: np.ndarray = self.h + self.z
+        return surface
 
     def advance(self, duration: float, inflow_start: float = 0.0, inflow_end: float | None = None) -> int:
         """Advance ``duration`` s; the left inflow (m2/s) varies linearly over it.
@@ -192,62 +204,134 @@ class ShallowWater1D:
     def step(self, dt_max: float, inflow: float = 0.0, inflow_slope: float = 0.0) -> float:
         """Take one explicit step of at most ``dt_max`` s; return the step taken.
 
-        The left inflow is ``inflow + inflow_slope * tau`` (m2/s) during the step; its value
-        at the middle of the step sets the boundary mass flux, so the volume entering is
-        exact for a linear hydrograph.
+        The left inflow is ``inflow + inflow_slope * tau`` (m2/s) during the step.  Order 1
+        imposes its value at mid-step, order 2 (Heun) its values at both ends; either way
+        the volume entering is exact for a linear hydrograph.
         """
         s = self.settings
-        g = s.gravity
-        u = self.velocity
-        hext, uext = self._extend(u, inflow)
-        zf = self._zface
-        hl = np.maximum(hext[:-1] + self._zext[:-1] - zf, 0.0)
-        hr = np.maximum(hext[1:] + self._zext[1:] - zf, 0.0)
-        f_h, f_hu, speed = hll_flux(hl, uext[:-1], hr, uext[1:], g)
-        smax = float(speed.max())
-        dt = dt_max if smax <= 0.0 else min(dt_max, s.cfl * self.dx / smax)
-        self._impose_boundaries(f_h, f_hu, inflow + 0.5 * dt * inflow_slope)
-        # momentum flux as seen from the cell on each side of a face (hydrostatic correction)
-        f_left = f_hu + 0.5 * g * (hext[:-1] ** 2 - hl**2)
-        f_right = f_hu + 0.5 * g * (hext[1:] ** 2 - hr**2)
-        ratio = dt / self.dx
-        self.h -= ratio * (f_h[1:] - f_h[:-1])
-        self.hu -= ratio * (f_left[1:] - f_right[:-1])
+        first = self._fluxes(self.h, self.hu, inflow)
+        dt = dt_max if first.speed <= 0.0 else min(dt_max, s.cfl * self.dx / first.speed)
+        if s.order == 1:
+            self._impose_boundaries(first, inflow + 0.5 * dt * inflow_slope, self.h)
+            h, hu = self._update(self.h, self.hu, first, dt)
+            entered = dt * first.net_boundary
+        else:
+            self._impose_boundaries(first, inflow, self.h)
+            h1, hu1 = self._update(self.h, self.hu, first, dt)
+            self._dry(h1, hu1)
+            inflow_end = inflow + dt * inflow_slope
+            second = self._fluxes(h1, hu1, inflow_end)
+            self._impose_boundaries(second, inflow_end, h1)
+            h2, hu2 = self._update(h1, hu1, second, dt)
+            h, hu = 0.5 * (self.h + h2), 0.5 * (self.hu + hu2)
+            entered = 0.5 * dt * (first.net_boundary + second.net_boundary)
+        self.h, self.hu = h, hu
         self._apply_friction_and_dry(dt)
-        self.boundary_inflow += dt * (float(f_h[0]) - float(f_h[-1]))
+        self.boundary_inflow += entered
         self.time += dt
         return dt
 
-    def _extend(self, u: np.ndarray, inflow: float) -> tuple[np.ndarray, np.ndarray]:
+    def _fluxes(self, h: np.ndarray, hu: np.ndarray, inflow: float) -> _Fluxes:
+        """Numerical fluxes at every face (ghost faces included) for the state (h, hu)."""
+        g = self.settings.gravity
+        hext, uext = self._extend(h, self._velocity(h, hu), inflow)
+        if self.settings.order == 1:
+            left = (hext[:-1], uext[:-1], self._zext[:-1])
+            right = (hext[1:], uext[1:], self._zext[1:])
+            source = None
+        else:
+            left, right, source = self._reconstruct(hext, uext)
+        zf = np.maximum(left[2], right[2])
+        hl = np.maximum(left[0] + left[2] - zf, 0.0)
+        hr = np.maximum(right[0] + right[2] - zf, 0.0)
+        f_h, f_hu, speed = hll_flux(hl, left[1], hr, right[1], g)
+        # momentum flux as seen from the cell on each side of a face (hydrostatic correction)
+        f_left = f_hu + 0.5 * g * (left[0] ** 2 - hl**2)
+        f_right = f_hu + 0.5 * g * (right[0] ** 2 - hr**2)
+        return _Fluxes(f_h, f_left, f_right, source, float(speed.max()))
+
+    def _reconstruct(self, hext: np.ndarray, uext: np.ndarray) -> tuple[_Side, _Side, np.ndarray]:
+        """MUSCL reconstruction of h, u and eta = h + z with minmod slopes (Audusse et al.
+        2004, sec. 3); returns the face states and the centred bed-slope source."""
+        eta = hext + self._zext
+        h_minus, h_plus = _minmod_faces(hext)
+        u_minus, u_plus = _minmod_faces(uext)
+        eta_minus, eta_plus = _minmod_faces(eta)
+        z_minus, z_plus = eta_minus - h_minus, eta_plus - h_plus
+        source = 0.5 * self.settings.gravity * (h_minus + h_plus) * (z_minus - z_plus)
+        left = (h_plus[:-1], u_plus[:-1], z_plus[:-1])
+        right = (h_minus[1:], u_minus[1:], z_minus[1:])
+        return left, right, source[1:-1]
+
+    def _update(self, h: np.ndarray, hu: np.ndarray, f: _Fluxes, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        ratio = dt / self.dx
+        momentum = f.f_left[1:] - f.f_right[:-1]
+        if f.source is not None:
+            momentum = momentum - f.source
+        return h - ratio * (f.f_h[1:] - f.f_h[:-1]), hu - ratio * momentum
+
+    def _extend(self, h: np.ndarray, u: np.ndarray, inflow: float) -> tuple[np.ndarray, np.ndarray]:
         """Depth and velocity with one ghost cell at each end."""
-        h0, u0 = self.h[0], u[0]
+        h0, u0 = h[0], u[0]
         if self.left is Boundary.INFLOW:
             hb = max(h0, critical_depth(inflow, self.settings.gravity))
             ghost_left = (hb, inflow / hb if hb > self.settings.dry_depth else 0.0)
         else:
             ghost_left = (h0, -u0 if self.left is Boundary.WALL else u0)
-        hn, un = self.h[-1], u[-1]
+        hn, un = h[-1], u[-1]
         ghost_right = (hn, -un if self.right is Boundary.WALL else un)
-        hext = np.concatenate(([ghost_left[0]], self.h, [ghost_right[0]]))
+        hext = np.concatenate(([ghost_left[0]], h, [ghost_right[0]]))
         uext = np.concatenate(([ghost_left[1]], u, [ghost_right[1]]))
         return hext, uext
 
-    def _impose_boundaries(self, f_h: np.ndarray, f_hu: np.ndarray, inflow: float) -> None:
+    def _impose_boundaries(self, f: _Fluxes, inflow: float, h: np.ndarray) -> None:
         if self.left is Boundary.WALL:
-            f_h[0] = 0.0
+            f.f_h[0] = 0.0
         elif self.left is Boundary.INFLOW:
             g = self.settings.gravity
-            hb = max(float(self.h[0]), critical_depth(inflow, g))
-            f_h[0] = inflow
-            f_hu[0] = (inflow * inflow / hb if hb > self.settings.dry_depth else 0.0) + 0.5 * g * hb * hb
+            hb = max(float(h[0]), critical_depth(inflow, g))
+            f.f_h[0] = inflow
+            f.f_right[0] = (inflow * inflow / hb if hb > self.settings.dry_depth else 0.0) + 0.5 * g * hb * hb
         if self.right is Boundary.WALL:
-            f_h[-1] = 0.0
+            f.f_h[-1] = 0.0
+
+    def _dry(self, h: np.ndarray, hu: np.ndarray) -> None:
+        np.maximum(h, 0.0, out=h)  # removes round-off negatives only
+        hu[h <= self.settings.dry_depth] = 0.0
 
     def _apply_friction_and_dry(self, dt: float) -> None:
         s = self.settings
-        np.maximum(self.h, 0.0, out=self.h)  # removes round-off negatives only
-        dry = self.h <= s.dry_depth
         if s.manning_n > 0.0:
-            hw = np.where(dry, 1.0, self.h)
+            wet = self.h > s.dry_depth
+            hw = np.where(wet, self.h, 1.0)
             self.hu /= 1.0 + dt * s.gravity * s.manning_n**2 * np.abs(self.hu) / hw ** (7.0 / 3.0)
-        self.hu[dry] = 0.0
+        self._dry(self.h, self.hu)
+
+
+_Side = tuple[np.ndarray, np.ndarray, np.ndarray]  # depth, velocity, bed at one side of each face
+
+
+@dataclass
+class _Fluxes:
+    f_h: np.ndarray  # mass flux at each face
+    f_left: np.ndarray  # momentum flux seen by the cell left of each face
+    f_right: np.ndarray  # momentum flux seen by the cell right of each face
+    source: np.ndarray | None  # centred bed-slope source per cell (order 2)
+    speed: float  # largest |wave speed|
+
+    @property
+    def net_boundary(self) -> float:
+        """Flux into the domain through both ends (m2/s)."""
+        return float(self.f_h[0]) - float(self.f_h[-1])
+
+
+def _minmod_faces(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values at the left and right faces of each cell with minmod-limited slopes.
+
+    The end (ghost) cells are kept constant.
+    """
+    diff = np.diff(values)
+    a, b = diff[:-1], diff[1:]
+    half = np.zeros_like(values)
+    half[1:-1] = 0.5 * np.where(a * b > 0.0, np.sign(a) * np.minimum(np.abs(a), np.abs(b)), 0.0)
+    return values - half, values + half

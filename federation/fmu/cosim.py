@@ -4,7 +4,8 @@
 An FMI 3 FMU that offers early return (``mightReturnEarlyFromDoStep``) is allowed to stop
 at its internal events; the step is then resumed from where it stopped.  One that offers
 event mode (``hasEventMode``) is driven through it: after a step that met an event, and
-whenever a discrete input (Boolean, integer, or a non-continuous variable) changes.
+whenever an input changes at a communication point, so that the FMU can update its
+discrete states and outputs at once (the federation's "value for time t").
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class CoSimulation(FmuInstance):
             self.call(self.fmu.enterStepMode)
 
     def set_inputs(self, io: ValueIO, inputs: Sequence[Any], discrete_changed: bool) -> None:
-        """Write the inputs at the current time (through event mode when a discrete one changed)."""
-        if self.event_mode and discrete_changed:
+        """Write changed inputs at the current time (through event mode when the FMU has it)."""
+        if self.event_mode:
             self.call(self.fmu.enterEventMode)
             self.call(io.write, self.fmu, inputs)
             self.update_discrete_states()
