@@ -17,7 +17,7 @@ class Meter:
     ``now`` must never decrease from one call to the next.
     """
 
-    __slots__ = ("_area", "_since", "_level")
+    __slots__ = ("_area", "_level", "_since")
 
     def __init__(self, start: float, level: float = 0.0) -> None:
         self._area = 0.0

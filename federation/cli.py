@@ -59,6 +59,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", default="tcp://127.0.0.1", help="coordinator address (default: loopback, random port)")
     p.add_argument("--grant-timeout", type=float, metavar="S", help="fail a federate that takes longer for one step")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    decisions = p.add_argument_group("decisions (level 4/5)")
+    decisions.add_argument("--interactive", action="store_true", help="ask the operator at the terminal")
+    decisions.add_argument("--control", metavar="tcp://HOST:PORT",
+                           help="bind a control endpoint where programs decide (JSON over ZeroMQ; see docs/decisions.md)")
+    decisions.add_argument("--autonomy", choices=["assisted", "full"], default="assisted",
+                           help="assisted (level 4, default): humans decide what the policy leaves open; "
+                                "full (level 5): the policy decides everything")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="check a scenario and report every problem")
@@ -122,9 +129,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution))
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     bar = ProgressBar(scenario.time.start, scenario.time.stop) if not args.quiet else None
-    options = RunOptions(out=out, bind=args.bind, grant_timeout=args.grant_timeout, debug=args.debug, progress=bar)
+    from .decision import Autonomy
+
+    options = RunOptions(out=out, bind=args.bind, grant_timeout=args.grant_timeout, debug=args.debug, progress=bar,
+                         interactive=args.interactive, control=args.control, autonomy=Autonomy(args.autonomy))  # fmt: skip
+    if args.interactive:
+        bar = None
+        options = replace(options, progress=None)
+    coordinator = Coordinator(scenario, options)
+    if coordinator.gate is not None and coordinator.gate.control_address:
+        print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=sys.stderr, flush=True)
     try:
-        summary = Coordinator(scenario, options).run()
+        summary = coordinator.run()
     finally:
         if bar is not None:
             bar.close()
@@ -137,6 +153,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"{summary.steps:,} steps ({rate:,.0f} steps/s), {summary.messages:,} messages, "
               f"{summary.samples:,} samples recorded")
         print("  steps per federate: " + ", ".join(f"{n} {g:,}" for n, g in summary.grants.items()))
+        if summary.decisions:
+            print(f"  decisions: {summary.decisions} (see the decisions table in the store)")
         if summary.errors:
             print(f"  {summary.errors} refused frames (see the log above)")
         print(f"  store: {summary.store}   logs: {summary.logs}/")  # fmt: skip

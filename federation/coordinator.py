@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping
 import zmq
 
 from . import protocol
-from .errors import FederateError, FederationError, ProtocolError, RunInterrupted
+from .decision import Autonomy, Decision, DecisionGate, Verdict, parse_decisions
+from .errors import FederateError, FederationError, ProtocolError, RunInterrupted, ScenarioError
 from .launcher import Launcher
 from .plan import Plan
 from .protocol import ErrorCode, Kind
@@ -46,6 +47,11 @@ class RunOptions:
     debug: bool = False  # suspends liveness and grant timeouts
     frame_limit: int = protocol.MAX_FRAME_BYTES
     progress: Callable[[float], None] | None = None
+    autonomy: Autonomy = Autonomy.ASSISTED
+    interactive: bool = False  # ask decisions at the terminal
+    control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
+    prompt_in: Any = None  # streams for the terminal prompt (default stdin/stderr)
+    prompt_out: Any = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class RunSummary:
     samples: int
     errors: int
     logs: Path
+    decisions: int = 0
 
     @property
     def steps(self) -> int:
@@ -80,6 +87,16 @@ class _Member:
     said_bye: bool = False
     granted_at: float = 0.0  # monotonic time of the last grant
     doing: str = "starting"
+    held: _Held | None = None  # a step held for decisions
+
+
+@dataclass
+class _Held:
+    """A DONE whose gated messages wait for decisions."""
+
+    frame: list[Any]
+    waiting: dict[int, int]  # proposal id -> index in the frame's message list
+    decisions: dict[int, Decision] = field(default_factory=dict)
 
 
 class Coordinator:
@@ -106,6 +123,25 @@ class Coordinator:
         self.scheduler: Scheduler = self.plan.scheduler()
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
+        self.gate = self._make_gate()
+        self.decisions = 0
+
+    def _make_gate(self) -> DecisionGate | None:
+        from .source import load_source
+
+        endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
+        src = load_source(self.scenario.file, self.scenario.text)
+        spec, problems = parse_decisions(self.scenario.options.get("decisions"), src, endpoints)
+        if problems:
+            raise ScenarioError(problems)
+        if not spec.classes:
+            return None
+        o = self.options
+        gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
+                            prompt_in=o.prompt_in, prompt_out=o.prompt_out)  # fmt: skip
+        gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
+                               "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
+        return gate
 
     def _bind(self, bind: str) -> str:
         try:
@@ -157,7 +193,7 @@ class Coordinator:
             wall_seconds=t_end - t0, startup_seconds=t_joined - t0, stepping_seconds=t_done - t_joined,
             sim_seconds=self.scenario.time.stop - self.scenario.time.start,
             grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
-            samples=self.samples, errors=self.errors, logs=self.log_dir,
+            samples=self.samples, errors=self.errors, logs=self.log_dir, decisions=self.decisions,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ start-up
@@ -190,7 +226,9 @@ class Coordinator:
 
     # ------------------------------------------------------------------ main loop
     def _pump(self) -> None:
-        if self.sock.poll(int(self.options.liveness * 1000)):
+        if self.gate is not None:
+            self._pump_gate()
+        elif self.sock.poll(int(self.options.liveness * 1000)):
             self._drain()
         now = time.monotonic()
         if now - self._last_check >= self.options.liveness:
@@ -336,12 +374,91 @@ class Coordinator:
                          f"{member.name}: DONE for tick {tick} but its grant is {slot.granted} "
                          f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
             return
+        if self.gate is not None and messages and self._hold(member, frame):
+            return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
         member.doing = "waiting for a grant"
         if self.scheduler.rejected:
             self._report_rejections()
         if grants:
             self._send(grants)
+
+    # ------------------------------------------------------------------ decisions
+    def _hold(self, member: _Member, frame: list[Any]) -> bool:
+        """Turn gated messages into proposals; hold the step if any is undecided."""
+        assert self.gate is not None
+        slot = self.scheduler.slots[member.index]
+        tick, messages = frame[1], frame[4]
+        held = _Held(frame, {})
+        for i, (endpoint, payload, at, _to) in enumerate(messages):
+            message_class = f"{member.name}.{endpoint}"
+            if not self.gate.spec.gated(message_class):
+                continue
+            targets = tuple(f"{self.members[r].name}.{ep}" for r, ep, _ in slot.routes.get(endpoint, ()))
+            when = self.plan.base.seconds(tick if at is None else at)
+            pid, decision = self.gate.propose(tick, when, message_class, payload, targets)
+            held.waiting[pid] = i
+            if decision is not None:
+                held.decisions[pid] = decision
+        if not held.waiting:
+            return False
+        member.held = held
+        member.doing = f"waiting for a decision at t={self.plan.base.seconds(tick):g} s"
+        self._release(member)
+        return True
+
+    def _release(self, member: _Member) -> None:
+        """Finish a held step once every proposal in it is decided."""
+        held = member.held
+        if held is None or len(held.decisions) < len(held.waiting):
+            return
+        member.held = None
+        _, tick, iteration, outputs, messages, next_tick = held.frame
+        final = list(messages)
+        for pid, index in held.waiting.items():
+            decision = held.decisions[pid]
+            self._record_decision(member, tick, messages[index], decision)
+            final[index] = None if decision.verdict is Verdict.REJECT else [messages[index][0], decision.payload,
+                                                                            *messages[index][2:]]  # fmt: skip
+        member.doing = "waiting for a grant"
+        grants = self.scheduler.done(member.index, tick, iteration, outputs, [m for m in final if m is not None], next_tick)
+        if self.scheduler.rejected:
+            self._report_rejections()
+        if grants:
+            self._send(grants)
+
+    def _record_decision(self, member: _Member, tick: int, message: list[Any], decision: Decision) -> None:
+        assert self.recorder is not None and self.gate is not None
+        self.decisions += 1
+        slot = self.scheduler.slots[member.index]
+        targets = ", ".join(f"{self.members[r].name}.{ep}" for r, ep, _ in slot.routes.get(message[0], ()))
+        verdict = {Verdict.APPROVE: "approved", Verdict.EDIT: "edited", Verdict.REJECT: "rejected"}[decision.verdict]
+        self.recorder.decision({"tick": tick, "time": self.plan.base.seconds(tick), "source": f"{member.name}.{message[0]}",
+                                "target": targets, "proposal": message[1], "verdict": verdict,
+                                "decided_by": decision.decided_by, "final": decision.payload, "note": decision.note})  # fmt: skip
+        log.info("decision %d at t=%g s: %s.%s %s by %s", decision.proposal, self.plan.base.seconds(tick), member.name,
+                 message[0], verdict, decision.decided_by)  # fmt: skip
+
+    def _pump_gate(self) -> None:
+        gate = self.gate
+        assert gate is not None
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        for extra in gate.sockets:
+            poller.register(extra, zmq.POLLIN)
+        ready = dict(poller.poll(int(self.options.liveness * 1000)))
+        if self.sock in ready:
+            self._drain()
+        if gate.control is not None and gate.control in ready:
+            gate.serve_control()
+        gate.expire()
+        while not gate.decided.empty():
+            decision = gate.decided.get()
+            for member in self.members:
+                if member.held is not None and decision.proposal in member.held.waiting:
+                    member.held.decisions[decision.proposal] = decision
+                    self._release(member)
+                    break
 
     def _report_rejections(self) -> None:
         for index, why in self.scheduler.rejected:
@@ -383,7 +500,7 @@ class Coordinator:
             return
         for member in self.members:
             slot = self.scheduler.slots[member.index]
-            if slot.busy and now - member.granted_at > limit:
+            if slot.busy and member.held is None and now - member.granted_at > limit:
                 raise FederateError(member.name, f"no answer for {limit:g} s (grant timeout)",
                                     time=self.plan.base.seconds(slot.granted), doing=member.doing)  # fmt: skip
 
@@ -434,6 +551,8 @@ class Coordinator:
                 self.recorder.close(status, reason)
         finally:
             self.launcher.kill_all()
+            if self.gate is not None:
+                self.gate.close()
             self.sock.close(0)
             self.ctx.term()
 

@@ -99,6 +99,11 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
     problems += _check_routes(scenario, src, resolved)
     problems += _check_events(scenario, src, resolved)
     problems += _check_groups(scenario, src, resolved)
+    if "decisions" in scenario.options:
+        from .decision import parse_decisions
+
+        endpoints = {n: {e.name for e in r.declaration.endpoints} for n, r in resolved.items()}
+        problems += parse_decisions(scenario.options["decisions"], src, endpoints)[1]
     for cycle in zero_lag_cycles(scenario):
         problems.append(src.problem(("connections",), "cycle of direct connections: " + " -> ".join(cycle)
                                     + " (make one of them 'delay: true' or put them in an iterate group)"))  # fmt: skip

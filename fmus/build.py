@@ -38,7 +38,7 @@ from pathlib import Path
 import fmpy
 from fmpy.model_description import read_model_description
 
-__all__ = ["FmiStandard", "ModelSource", "BuildError", "find_models", "build_fmu", "build_all", "main"]
+__all__ = ["BuildError", "FmiStandard", "ModelSource", "build_all", "build_fmu", "find_models", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class FmiStandard(enum.Enum):
     @property
     def platform(self) -> str:
         """Binary folder name for this machine: FMI 2 'linux64', FMI 3 'x86_64-linux'."""
-        return fmpy.platform if self is FmiStandard.FMI2 else fmpy.platform_tuple
+        return str(fmpy.platform if self is FmiStandard.FMI2 else fmpy.platform_tuple)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def fmi_header_dir() -> Path:
 def find_compiler() -> str:
     for name in (os.environ.get("CC"), "gcc", "cc"):
         if name and shutil.which(name):
-            return name
+            return str(name)
     raise BuildError("no C compiler found: install gcc or set CC")
 
 

@@ -130,3 +130,28 @@ class Sine(Federate):
 
     def step(self, t: float) -> None:
         self.y = math.sin(t)
+
+
+class Proposer(Federate):
+    """Proposes a new setting ``{"value": v}`` at the times of ``plan`` ([[t, v], ...])."""
+
+    default_period = 1.0
+    plan = Parameter([], type=list)
+    setting = Endpoint()
+
+    def step(self, t: float) -> None:
+        for when, value in self.plan:
+            if when == t:
+                self.send("setting", {"value": value, "reason": "test"})
+
+
+class Actuator(Federate):
+    """Applies settings received as messages; publishes the current one."""
+
+    default_period = 1.0
+    setting = Endpoint()
+    value = Output(default=0.0)
+
+    def step(self, t: float) -> None:
+        for message in self.inbox:
+            self.value = float(message.payload["value"])

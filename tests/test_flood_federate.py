@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,6 @@ import pytest
 
 from federates.flood import FloodFederate
 from federation.federate import Context
-import itertools
 
 PERIOD = 300.0
 HOUR = 3600.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -16,7 +17,6 @@ from federates.flood.reservoir import (
     StageStorage,
     TabulatedRating,
 )
-import itertools
 
 G = 9.81
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-__all__ = ["ProcessingTime", "MachineConfig", "LineConfig", "line_config"]
+__all__ = ["LineConfig", "MachineConfig", "ProcessingTime", "line_config"]
 
 
 class ProcessingTime(str, enum.Enum):
@@ -45,6 +46,7 @@ class LineConfig:
     flood_repair_time: float  # s from the water receding to the machine being back
     base_load_kw: float  # electric draw of the plant whenever it is energized
     planned_rate: float  # parts/s the plan expects
+    throughput_window: float  # s, trailing window of the throughput output
 
     def nominal_rate(self) -> float:
         """Parts/s of the bottleneck in isolation, counting its failures (isolated efficiency)."""
@@ -73,12 +75,12 @@ def line_config(params: Mapping[str, Any]) -> LineConfig:
     mttr = _positive_list(params, "mttr", count, allow_zero=True)
     power = _positive_list(params, "machine_power", count, allow_zero=True)
     flood = _per_machine(params, "flood_thresholds", count)
-    machines = tuple(
-        MachineConfig(times[i], mtbf[i], mttr[i], power[i], flood[i]) for i in range(count)
-    )
+    machines = tuple(MachineConfig(times[i], mtbf[i], mttr[i], power[i], flood[i]) for i in range(count))
     capacity = _number(params, "buffer_capacity", minimum=1.0)
     if not math.isinf(capacity) and capacity != int(capacity):
-        raise ValueError(f"factory parameter 'buffer_capacity' must be a whole number or inf, got {capacity!r}")
+        raise ValueError(
+            f"factory parameter 'buffer_capacity' must be a whole number or inf, got {capacity!r}"
+        )
     try:
         processing = ProcessingTime(params["processing"])
     except ValueError:
@@ -95,7 +97,10 @@ def line_config(params: Mapping[str, Any]) -> LineConfig:
         flood_repair_time=_number(params, "flood_repair_time", minimum=0.0),
         base_load_kw=_number(params, "base_load", minimum=0.0),
         planned_rate=_number(params, "planned_rate", minimum=0.0) / 3600.0,
+        throughput_window=_number(params, "throughput_window", minimum=0.0),
     )
+    if config.throughput_window == 0.0:
+        raise ValueError("factory parameter 'throughput_window' must be > 0, got 0")
     if config.planned_rate == 0.0:
         config = replace(config, planned_rate=config.nominal_rate())
     return config

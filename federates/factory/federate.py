@@ -8,8 +8,10 @@ production lost against the plan.  See ``docs/federates/factory.md``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
-from federation.interface import Input, Output, Parameter
+from federation.interface import Declaration, Input, Output, Parameter
 from federation.simpy_federate import SimPyFederate
 
 from .config import ProcessingTime, line_config
@@ -25,26 +27,54 @@ class FactoryFederate(SimPyFederate):
 
     default_period = 60.0
 
-    processing_times = Parameter(
-        (60.0, 60.0, 60.0), unit="s", type=(list, tuple), doc="mean processing time of each machine (sets their number)"
+    processing_times: Parameter[list[float]] = Parameter(
+        (60.0, 60.0, 60.0),
+        unit="s",
+        type=(list, tuple),
+        doc="mean processing time of each machine (sets their number)",
     )
-    processing = Parameter(
+    processing: Parameter[str] = Parameter(
         ProcessingTime.DETERMINISTIC.value,
         type=str,
         choices=tuple(p.value for p in ProcessingTime),
         doc="processing-time distribution around the mean",
     )
-    buffer_capacity = Parameter(10, unit="parts", type=(int, float), doc="capacity B of each buffer; inf = unlimited")
-    mtbf = Parameter(28800.0, unit="s", type=_LIST, doc="mean processing time between failures (per machine or one for all); inf = reliable")
-    mttr = Parameter(1800.0, unit="s", type=_LIST, doc="mean time to repair a failure (per machine or one for all)")
-    machine_power = Parameter(150.0, unit="kW", type=_LIST, doc="electric draw of a machine while processing")
-    base_load = Parameter(300.0, unit="kW", type=(int, float), doc="plant draw whenever energized (lighting, HVAC, air)")
-    flood_thresholds = Parameter(0.3, unit="m", type=_LIST, doc="water depth that puts a machine out (per machine or one for all)")
-    flood_repair_time = Parameter(86400.0, unit="s", type=(int, float), doc="time to repair a flooded machine once the water recedes")
-    restart_delay = Parameter(1800.0, unit="s", type=(int, float), doc="time from power restoration to restart of the line")
-    arrival_rate = Parameter(0.0, unit="parts/h", type=(int, float), doc="Poisson arrivals into an input queue; 0 = never starved")
-    planned_rate = Parameter(0.0, unit="parts/h", type=(int, float), doc="planned output; 0 = the bottleneck's isolated rate")
-    throughput_window = Parameter(3600.0, unit="s", type=(int, float), doc="trailing window of the throughput output")
+    buffer_capacity: Parameter[float] = Parameter(
+        10, unit="parts", type=(int, float), doc="capacity B of each buffer; inf = unlimited"
+    )
+    mtbf: Parameter[list[float] | float] = Parameter(
+        28800.0,
+        unit="s",
+        type=_LIST,
+        doc="mean processing time between failures (per machine or one for all); inf = reliable",
+    )
+    mttr: Parameter[list[float] | float] = Parameter(
+        1800.0, unit="s", type=_LIST, doc="mean time to repair a failure (per machine or one for all)"
+    )
+    machine_power: Parameter[list[float] | float] = Parameter(
+        150.0, unit="kW", type=_LIST, doc="electric draw of a machine while processing"
+    )
+    base_load: Parameter[float] = Parameter(
+        300.0, unit="kW", type=(int, float), doc="plant draw whenever energized (lighting, HVAC, air)"
+    )
+    flood_thresholds: Parameter[list[float] | float] = Parameter(
+        0.3, unit="m", type=_LIST, doc="water depth that puts a machine out (per machine or one for all)"
+    )
+    flood_repair_time: Parameter[float] = Parameter(
+        86400.0, unit="s", type=(int, float), doc="time to repair a flooded machine once the water recedes"
+    )
+    restart_delay: Parameter[float] = Parameter(
+        1800.0, unit="s", type=(int, float), doc="time from power restoration to restart of the line"
+    )
+    arrival_rate: Parameter[float] = Parameter(
+        0.0, unit="parts/h", type=(int, float), doc="Poisson arrivals into an input queue; 0 = never starved"
+    )
+    planned_rate: Parameter[float] = Parameter(
+        0.0, unit="parts/h", type=(int, float), doc="planned output; 0 = the bottleneck's isolated rate"
+    )
+    throughput_window: Parameter[float] = Parameter(
+        3600.0, unit="s", type=(int, float), doc="trailing window of the throughput output"
+    )
 
     power = Input(default=True, type=bool, doc="the plant's supply bus is energized")
     flood_depth = Input(unit="m", default=0.0, doc="water depth at the plant")
@@ -57,10 +87,14 @@ class FactoryFederate(SimPyFederate):
     demand = Output(unit="MW", default=0.0, doc="electric draw, averaged over the last step")
     production_lost = Output(unit="parts", default=0.0, doc="shortfall of parts produced against the plan")
 
+    @classmethod
+    def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        """The fixed interface; also checks the parameters so that ``federation validate`` reports bad ones."""
+        declaration = super().declare(params)
+        line_config(_with_defaults(declaration, params))
+        return declaration
+
     def setup(self) -> None:
-        window = self.params["throughput_window"]
-        if isinstance(window, bool) or not isinstance(window, (int, float)) or not window > 0:
-            raise ValueError(f"factory parameter 'throughput_window' must be > 0, got {window!r}")
         self.line = Line(self.env, line_config(self.params), self.rng)
         self._last_reading = (self.env.now, 0.0)  # (time, energy kW.s) at the last publish
 
@@ -73,7 +107,7 @@ class FactoryFederate(SimPyFederate):
 
     def publish(self, t: float) -> None:
         line = self.line
-        self.outputs["throughput"] = 3600.0 * line.throughput(t, float(self.params["throughput_window"]))
+        self.outputs["throughput"] = 3600.0 * line.throughput(t, line.config.throughput_window)
         self.outputs["parts_produced"] = line.parts_produced
         self.outputs["wip"] = int(line.wip.level)
         self.outputs["buffer_levels"] = line.buffer_levels()
@@ -89,3 +123,7 @@ class FactoryFederate(SimPyFederate):
         if t <= before:
             return self.line.demand_kw()
         return (energy - energy_before) / (t - before)
+
+
+def _with_defaults(declaration: Declaration, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {**{p.name: p.default for p in declaration.parameters}, **params}

@@ -13,7 +13,8 @@ machine's busy time, and turns those into the federate's outputs.
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Generator
+from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import simpy
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generator, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import simpy
 
@@ -31,7 +32,7 @@ from .config import MachineConfig, ProcessingTime
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Hold", "Activity", "Part", "Ledger", "Machine"]
+__all__ = ["Activity", "Hold", "Ledger", "Machine", "Part"]
 
 
 class Hold(enum.Enum):
@@ -126,7 +127,7 @@ class Machine:
                 part = self._ledger.enter()
             else:
                 self.activity = Activity.STARVED
-                part = yield self._inbound.get()
+                part = cast(Part, (yield self._inbound.get()))
             yield from self._work(self._draw_processing_time())
             if self._outbound is None:
                 self._ledger.leave(part)

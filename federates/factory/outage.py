@@ -12,7 +12,7 @@ zero the next time the cause clears.
 
 from __future__ import annotations
 
-from typing import Generator, Sequence
+from collections.abc import Generator, Sequence
 
 import simpy
 
@@ -24,7 +24,9 @@ __all__ = ["Outage"]
 class Outage:
     """Holds ``machines`` for ``reason`` while the cause is active, plus ``recovery`` seconds."""
 
-    def __init__(self, env: simpy.Environment, machines: Sequence[Machine], reason: Hold, recovery: float) -> None:
+    def __init__(
+        self, env: simpy.Environment, machines: Sequence[Machine], reason: Hold, recovery: float
+    ) -> None:
         self.reason = reason
         self.holding = False
         self._env = env

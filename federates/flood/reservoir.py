@@ -18,13 +18,13 @@ tabulated stage-discharge curve.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import scipy.optimize
-import itertools
 
 __all__ = [
     "DamOutlet",

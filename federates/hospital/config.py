@@ -8,8 +8,9 @@ the simulation's seconds.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from .pool import Policy, PoolConfig, PoolKind
 from .stay import Stay, StayDistribution
@@ -30,6 +31,7 @@ class HospitalConfig:
     generator_autonomy: float  # h of running on a full tank
     refuel_schedule: tuple[tuple[float, float], ...]  # (time s, hours added), by time
     base_load_kw: float
+    transfer_delay: float  # s from the step that sends a transfer to its message's timestamp
 
     def pool(self, kind: PoolKind) -> PoolConfig:
         return self.ward if kind is PoolKind.WARD else self.icu
@@ -53,6 +55,7 @@ def hospital_config(params: Mapping[str, Any]) -> HospitalConfig:
         generator_autonomy=_number(params, "generator_autonomy", 0.0),
         refuel_schedule=_schedule(params["refuel_schedule"]),
         base_load_kw=_number(params, "base_load", 0.0),
+        transfer_delay=_number(params, "transfer_delay", 0.0),
     )
 
 
@@ -94,12 +97,11 @@ def _number(params: Mapping[str, Any], name: str, minimum: float) -> float:
 
 def _integer(params: Mapping[str, Any], name: str, minimum: int, maximum: int | None) -> int:
     value = params[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"hospital parameter {name!r} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if not integer or value < minimum or (maximum is not None and value > maximum):
         bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"hospital parameter {name!r} must be {bound}, got {value!r}")
-    return value
+        raise ValueError(f"hospital parameter {name!r} must be an integer {bound}, got {value!r}")
+    return int(value)
 
 
 def _choice(params: Mapping[str, Any], name: str, enum_type: type[E]) -> E:
@@ -113,10 +115,8 @@ def _choice(params: Mapping[str, Any], name: str, enum_type: type[E]) -> E:
 
 def _schedule(value: Any) -> tuple[tuple[float, float], ...]:
     """``[[time_s, hours], ...]`` -> sorted tuple of pairs."""
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"hospital parameter 'refuel_schedule' must be a list of [time_s, hours], got {value!r}")
     pairs = []
-    for item in value:
+    for item in value if isinstance(value, (list, tuple)) else [value]:
         ok = isinstance(item, (list, tuple)) and len(item) == 2
         ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in item)
         if not ok:

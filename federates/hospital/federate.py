@@ -7,12 +7,13 @@ Endpoints: ``transfers`` (patients sent to and received from other hospitals) an
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator, Mapping
+from typing import Any
 
 import simpy
 
 from federation.federate import Message
-from federation.interface import Endpoint, Input, Output, Parameter
+from federation.interface import Declaration, Endpoint, Input, Output, Parameter
 from federation.simpy_federate import SimPyFederate
 
 from .config import HospitalConfig, hospital_config
@@ -31,27 +32,52 @@ class HospitalFederate(SimPyFederate):
 
     default_period = 300.0
 
-    ward_beds = Parameter(200, unit="beds", type=int, doc="beds in the ward")
-    ward_rate = Parameter(1.5, unit="patients/h", doc="baseline Poisson admissions to the ward")
-    ward_stay = Parameter(108.0, unit="h", doc="mean length of stay in the ward")
-    ward_stay_distribution = Parameter("lognormal", type=str, choices=_STAYS, doc="length-of-stay law")
-    ward_stay_cv = Parameter(1.0, doc="coefficient of variation of a lognormal stay")
-    ward_policy = Parameter("queue", type=str, choices=_POLICIES, doc="when full: queue or divert (loss)")
-    ward_initial = Parameter(None, unit="patients", type=(int, type(None)), doc="in bed at start; None = rate x stay")
-    ward_bed_power = Parameter(1.0, unit="kW", doc="electric draw per occupied ward bed")
-    icu_beds = Parameter(20, unit="beds", type=int, doc="beds in the ICU")
-    icu_rate = Parameter(0.2, unit="patients/h", doc="baseline Poisson admissions to the ICU")
-    icu_stay = Parameter(72.0, unit="h", doc="mean length of stay in the ICU")
-    icu_stay_distribution = Parameter("lognormal", type=str, choices=_STAYS, doc="length-of-stay law")
-    icu_stay_cv = Parameter(1.0, doc="coefficient of variation of a lognormal stay")
-    icu_policy = Parameter("divert", type=str, choices=_POLICIES, doc="when full: queue or divert (loss)")
-    icu_initial = Parameter(None, unit="patients", type=(int, type(None)), doc="in bed at start; None = rate x stay")
-    icu_bed_power = Parameter(8.0, unit="kW", doc="electric draw per occupied ICU bed")
-    icu_beds_blackout = Parameter(0, unit="beds", type=int, doc="ICU beds usable with neither grid nor generator")
-    surge_icu_fraction = Parameter(0.15, doc="share of surge patients who need an ICU bed")
-    generator_autonomy = Parameter(48.0, unit="h", doc="backup generator running time on a full tank (full at start)")
-    refuel_schedule = Parameter((), type=(list, tuple), doc="scheduled deliveries: [[time_s, hours], ...]")
-    base_load = Parameter(1500.0, unit="kW", doc="electric draw of the building itself")
+    ward_beds: Parameter[int] = Parameter(200, unit="beds", type=int, doc="beds in the ward")
+    ward_rate: Parameter[float] = Parameter(
+        1.5, unit="patients/h", doc="baseline Poisson admissions to the ward"
+    )
+    ward_stay: Parameter[float] = Parameter(108.0, unit="h", doc="mean length of stay in the ward")
+    ward_stay_distribution: Parameter[str] = Parameter(
+        "lognormal", type=str, choices=_STAYS, doc="length-of-stay law"
+    )
+    ward_stay_cv: Parameter[float] = Parameter(1.0, doc="coefficient of variation of a lognormal stay")
+    ward_policy: Parameter[str] = Parameter(
+        "queue", type=str, choices=_POLICIES, doc="when full: queue or divert (loss)"
+    )
+    ward_initial: Parameter[int | None] = Parameter(
+        None, unit="patients", type=(int, type(None)), doc="in bed at start; None = rate x stay"
+    )
+    ward_bed_power: Parameter[float] = Parameter(1.0, unit="kW", doc="electric draw per occupied ward bed")
+    icu_beds: Parameter[int] = Parameter(20, unit="beds", type=int, doc="beds in the ICU")
+    icu_rate: Parameter[float] = Parameter(
+        0.2, unit="patients/h", doc="baseline Poisson admissions to the ICU"
+    )
+    icu_stay: Parameter[float] = Parameter(72.0, unit="h", doc="mean length of stay in the ICU")
+    icu_stay_distribution: Parameter[str] = Parameter(
+        "lognormal", type=str, choices=_STAYS, doc="length-of-stay law"
+    )
+    icu_stay_cv: Parameter[float] = Parameter(1.0, doc="coefficient of variation of a lognormal stay")
+    icu_policy: Parameter[str] = Parameter(
+        "divert", type=str, choices=_POLICIES, doc="when full: queue or divert (loss)"
+    )
+    icu_initial: Parameter[int | None] = Parameter(
+        None, unit="patients", type=(int, type(None)), doc="in bed at start; None = rate x stay"
+    )
+    icu_bed_power: Parameter[float] = Parameter(8.0, unit="kW", doc="electric draw per occupied ICU bed")
+    icu_beds_blackout: Parameter[int] = Parameter(
+        0, unit="beds", type=int, doc="ICU beds usable with neither grid nor generator"
+    )
+    surge_icu_fraction: Parameter[float] = Parameter(0.15, doc="share of surge patients who need an ICU bed")
+    generator_autonomy: Parameter[float] = Parameter(
+        48.0, unit="h", doc="backup generator running time on a full tank (full at start)"
+    )
+    refuel_schedule: Parameter[list[list[float]]] = Parameter(
+        (), type=(list, tuple), doc="scheduled deliveries: [[time_s, hours], ...]"
+    )
+    base_load: Parameter[float] = Parameter(1500.0, unit="kW", doc="electric draw of the building itself")
+    transfer_delay: Parameter[float] = Parameter(
+        1800.0, unit="s", doc="transfer messages are stamped this long after the step that sends them"
+    )
 
     power = Input(default=True, type=bool, doc="the grid supplies the hospital")
     surge = Input(unit="patients/h", default=0.0, doc="disaster casualties arriving on top of the baseline")
@@ -71,15 +97,27 @@ class HospitalFederate(SimPyFederate):
     fuel_left = Output(unit="h", default=0.0, doc="generator autonomy left")
     demand = Output(unit="MW", default=0.0, doc="electric draw from the grid (0 while the grid is out)")
 
+    @classmethod
+    def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        """The fixed interface; also checks the parameters so that ``federation validate`` reports bad ones."""
+        declaration = super().declare(params)
+        hospital_config({**{p.name: p.default for p in declaration.parameters}, **params})
+        return declaration
+
     def setup(self) -> None:
         self.config: HospitalConfig = hospital_config(self.params)
         self.pools = {kind: BedPool(self.env, self.config.pool(kind), self.rng) for kind in PoolKind}
         self.generator = BackupGenerator(self.env, self.config.generator_autonomy, self._update_power)
         self._grid = True
+        self._granted = self.context.start  # the time of the step in progress
         if self.config.refuel_schedule:
             self.env.process(self._scheduled_deliveries())
 
     # ------------------------------------------------------------------ inputs and messages
+    def step(self, t: float) -> float | None:
+        self._granted = t
+        return super().step(t)
+
     def react(self, t: float) -> None:
         surge = float(self.inputs["surge"])
         if not surge >= 0:
@@ -122,7 +160,8 @@ class HospitalFederate(SimPyFederate):
         if beds != icu.capacity:
             moved = icu.set_capacity(beds)
             if moved:
-                self.send("transfers", {"pool": PoolKind.ICU.value, "patients": moved, "from": self.name})
+                payload = {"pool": PoolKind.ICU.value, "patients": moved, "from": self.name}
+                self.send("transfers", payload, at=self._granted + self.config.transfer_delay)
 
     # ------------------------------------------------------------------ outputs
     def publish(self, t: float) -> None:
@@ -157,19 +196,19 @@ def _fuel_hours(message: Message) -> float:
 
 
 def _transfer(message: Message) -> tuple[PoolKind, int, str]:
+    """Check a transfer payload ``{"pool": ..., "patients": n, "from": name}``."""
     payload: Any = message.payload
+    fields: dict[str, Any] = payload if isinstance(payload, dict) else {}
     problem = f"transfer message from {message.sender!r} at t={message.time:g} s"
-    if not isinstance(payload, dict):
-        raise ValueError(f'{problem} must be {{"pool", "patients", "from"}}, got {payload!r}')
-    try:
-        kind = PoolKind(payload.get("pool"))
-    except ValueError:
-        pools = ", ".join(repr(k.value) for k in PoolKind)
-        raise ValueError(f"{problem}: 'pool' must be one of {pools}, got {payload.get('pool')!r}") from None
-    patients = payload.get("patients")
+    pools = {k.value: k for k in PoolKind}
+    if fields.get("pool") not in pools:
+        raise ValueError(
+            f"{problem}: 'pool' must be one of {', '.join(map(repr, pools))}; payload {payload!r}"
+        )
+    patients = fields.get("patients")
     if isinstance(patients, bool) or not isinstance(patients, int) or patients < 0:
-        raise ValueError(f"{problem}: 'patients' must be an integer >= 0, got {patients!r}")
-    origin = payload.get("from")
-    if not isinstance(origin, str):
-        raise ValueError(f"{problem}: 'from' must be the sending hospital's name, got {origin!r}")
-    return kind, patients, origin
+        raise ValueError(f"{problem}: 'patients' must be an integer >= 0; payload {payload!r}")
+    origin = fields.get("from")
+    if not isinstance(origin, str) or not origin:
+        raise ValueError(f"{problem}: 'from' must be the sending hospital's name; payload {payload!r}")
+    return pools[fields["pool"]], patients, origin

@@ -8,7 +8,7 @@ react to the loss of backup power at that very instant.
 
 from __future__ import annotations
 
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import simpy
 

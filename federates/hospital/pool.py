@@ -17,8 +17,9 @@ ones for transfer.  Raising capacity releases the blockers.
 from __future__ import annotations
 
 import enum
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generator
+from typing import TYPE_CHECKING
 
 import simpy
 from simpy.resources.resource import PriorityRequest
@@ -29,7 +30,7 @@ from .stay import Stay
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["PoolKind", "Policy", "PoolConfig", "PoolStats", "BedPool"]
+__all__ = ["BedPool", "Policy", "PoolConfig", "PoolKind", "PoolStats"]
 
 _BLOCKER = 0  # priority of a bed taken out of service (smaller = served first)
 _PATIENT = 1
@@ -131,7 +132,9 @@ class BedPool:
     def set_capacity(self, beds: int) -> int:
         """Keep ``beds`` beds in service; return how many patients must be transferred out."""
         if not 0 <= beds <= self.config.beds:
-            raise ValueError(f"{self.config.kind.value} capacity must be in 0..{self.config.beds}, got {beds!r}")
+            raise ValueError(
+                f"{self.config.kind.value} capacity must be in 0..{self.config.beds}, got {beds!r}"
+            )
         while len(self._blockers) > self.config.beds - beds:
             blocker = self._blockers.pop()
             if blocker.triggered:
@@ -172,7 +175,9 @@ class BedPool:
             return
         self._env.process(self._stay(request, stay, counted))
 
-    def _stay(self, request: PriorityRequest, stay: float, counted: bool) -> Generator[simpy.Event, object, None]:
+    def _stay(
+        self, request: PriorityRequest, stay: float, counted: bool
+    ) -> Generator[simpy.Event, object, None]:
         arrived = self._env.now
         yield request
         me = self._env.active_process

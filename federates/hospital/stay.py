@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["StayDistribution", "Stay"]
+__all__ = ["Stay", "StayDistribution"]
 
 
 class StayDistribution(str, enum.Enum):

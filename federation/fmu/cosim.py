@@ -11,7 +11,8 @@ discrete states and outputs at once (the federation's "value for time t").
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .errors import FMUError
 from .instance import FmuInstance, StartPhase

@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..federate import Context, Federate
 from ..interface import REQUIRED, Declaration, Input, Output, Parameter
@@ -35,7 +36,7 @@ from .loader import FmuArchive, InterfaceKind, read_fmu
 from .modelexchange import ModelExchange, SolverSpec
 from .variables import Binding, FmuVariable, Role, ValueIO, bind, check_value, suggest, variables_of
 
-__all__ = ["FmuFederate", "FmuSpec", "PARAMETERS"]
+__all__ = ["PARAMETERS", "FmuFederate", "FmuSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class FmuSpec:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     start: Mapping[str, Any] = field(default_factory=dict)
     step: float | None = None
-    solver: SolverSpec = SolverSpec()
+    solver: SolverSpec = field(default_factory=SolverSpec)
     tolerance: float | None = None
     interface: InterfaceKind | None = None
     validate: bool = True
@@ -93,6 +94,11 @@ def _mapping(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def _tolerance(value: Any) -> float | None:
     if value is None:
         return None
+    if isinstance(value, str):  # YAML 1.1 reads 1e-6 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise FMUError(f"params.tolerance: expected a relative tolerance in (0, 1), got {value!r}")
     return float(value)
@@ -150,7 +156,7 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
     Parameter(None, name="step", type=(int, float, type(None)), unit="s",
               doc="communication step (default: the FMU's default experiment stepSize)"),
     Parameter(None, name="solver", type=(str, type(None)), doc="Model Exchange solver: cvode, scipy, scipy:<method>"),
-    Parameter(None, name="tolerance", type=(float, type(None)), doc="relative tolerance (ME solver, FMU)"),
+    Parameter(None, name="tolerance", type=(float, str, type(None)), doc="relative tolerance (ME solver, FMU)"),
     Parameter(None, name="interface", type=(str, type(None)), doc="co-simulation or model-exchange (default: CS)"),
     Parameter(True, name="validate", doc="validate modelDescription.xml (false: load anyway, with a warning)"),
 )

@@ -51,7 +51,7 @@ def _summary(archive: FmuArchive) -> str:
     else:
         lines.append("default exp.   none")
     lines.append(f"states/events  {md.numberOfContinuousStates} continuous states, "
-                 f"{md.numberOfEventIndicators} event indicators")  # fmt: skip
+                 f"{md.numberOfEventIndicators} event indicator(s)")  # fmt: skip
     return "\n".join(lines)
 
 

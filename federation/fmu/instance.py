@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fmpy.fmi1 import FMICallException
-from fmpy.simulation import apply_start_values, instantiate_fmu, settable_in_initialization_mode, \
-    settable_in_instantiated  # fmt: skip
+from fmpy.simulation import (
+    apply_start_values,
+    instantiate_fmu,
+    settable_in_initialization_mode,
+    settable_in_instantiated,
+)
 
-from .errors import FMUError, FmiStatus
-from .errors import FmiCallError
+from .errors import FmiCallError, FmiStatus, FMUError
 from .loader import ExtractedFmu, FmiVersion, FmuArchive, InterfaceKind
 
-__all__ = ["FmuInstance", "FmuSnapshot", "StartPhase", "EventUpdate"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["EventUpdate", "FmuInstance", "FmuSnapshot", "StartPhase"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +59,8 @@ class FmuSnapshot:
 class StartPhase:
     """When fmpy may set a start value (FMI 2.0 spec, section 3.2.3; FMI 3.0, 2.3.x)."""
 
-    INSTANTIATED: Callable[[Any], bool] = staticmethod(settable_in_instantiated)  # type: ignore[assignment]
-    INITIALIZATION: Callable[[Any], bool] = staticmethod(settable_in_initialization_mode)  # type: ignore[assignment]
+    INSTANTIATED: Callable[[Any], bool] = staticmethod(settable_in_instantiated)
+    INITIALIZATION: Callable[[Any], bool] = staticmethod(settable_in_initialization_mode)
 
 
 class FmuInstance:
@@ -180,7 +187,7 @@ class FmuInstance:
         except FMICallException as exc:
             log.warning("%s: %s while closing", self.archive.label, exc)
 
-    def __enter__(self) -> FmuInstance:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

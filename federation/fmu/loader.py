@@ -17,14 +17,17 @@ import weakref
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fmpy
 from fmpy.model_description import ModelDescription, ValidationError, read_model_description
 
 from .errors import FMUError
 
-__all__ = ["FmiVersion", "InterfaceKind", "FmuArchive", "ExtractedFmu", "read_fmu", "TEMP_PREFIX"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["TEMP_PREFIX", "ExtractedFmu", "FmiVersion", "FmuArchive", "InterfaceKind", "read_fmu"]
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +206,7 @@ class ExtractedFmu:
         """Remove the folder (idempotent)."""
         self._cleanup()
 
-    def __enter__(self) -> ExtractedFmu:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable, Mapping, Sequence
 from ctypes import POINTER, c_double
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .instance import FmuInstance, FmuSnapshot, StartPhase
 from .loader import FmuArchive, InterfaceKind
 from .variables import ValueIO
 
-__all__ = ["SolverKind", "SolverSpec", "ModelExchange"]
+__all__ = ["ModelExchange", "SolverKind", "SolverSpec"]
 
 _DOUBLE_P = POINTER(c_double)
 
@@ -188,6 +189,7 @@ class ModelExchange(FmuInstance):
         self.max_step = max_step if max_step and max_step > 0 else math.inf
         self.next_event: float | None = None
         self._solver: _Solver | None = None
+        self._inputs_jumped = False  # the solver must restart: inputs changed since the last advance
         self._step_event = bool(archive.model.modelExchange.needsCompletedIntegratorStep)
 
     def initialize(self, t0: float, start: Mapping[str, Any], io: ValueIO, inputs: Sequence[Any]) -> None:
@@ -218,7 +220,9 @@ class ModelExchange(FmuInstance):
     def advance(self, t: float) -> None:
         """Integrate from the FMU's time to ``t``, handling every event on the way."""
         assert self._solver is not None
-        self._solver.reset(self.time)  # inputs may have jumped at the last communication point
+        if self._inputs_jumped:
+            self._solver.reset(self.time)
+            self._inputs_jumped = False
         while not reached(self.time, t):
             target = t
             if self.next_event is not None and self.next_event < t and not reached(self.next_event, t):
@@ -254,9 +258,14 @@ class ModelExchange(FmuInstance):
             self._event(lambda: self.call(io.write, self.fmu, inputs))
         else:
             self.call(io.write, self.fmu, inputs)
+            self._inputs_jumped = True
 
     def save(self, extra: Any = None) -> FmuSnapshot:
-        return super().save(extra=self.next_event)
+        """Snapshot the FMU; the solver restarts here, so a re-step after restore() is identical."""
+        snapshot = super().save(extra=self.next_event)
+        if self._solver is not None:
+            self._solver.reset(self.time)
+        return snapshot
 
     def restore(self, snapshot: FmuSnapshot) -> None:
         super().restore(snapshot)

@@ -13,15 +13,16 @@ from __future__ import annotations
 import difflib
 import enum
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from fmpy.model_description import ModelDescription
 
 from ..interface import SignalType
 from .errors import FMUError
 
-__all__ = ["FmuVariable", "Binding", "Role", "variables_of", "bind", "check_value", "suggest", "ValueIO"]
+__all__ = ["Binding", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest", "variables_of"]
 
 _FLOAT_TYPES = frozenset({"Real", "Float32", "Float64"})
 _INT_TYPES = frozenset({"Integer", "Enumeration", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64",
@@ -169,8 +170,8 @@ def bind(spec: Sequence[str] | Mapping[str, str] | None, variables: Mapping[str,
             problems.append(f"{role.value}: '{name}' has causality '{variable.causality}' and cannot be "
                             f"{'set as an input' if role is Role.INPUT else 'read'}")  # fmt: skip
         else:
-            variable.signal_type  # raises for Binary / Clock
             bindings.append(Binding(signal, variable))
+            _ = bindings[-1].variable.signal_type  # raises for Binary / Clock
     if problems:
         raise FMUError(f"{fmu}: " + "; ".join(problems))
     return tuple(bindings)

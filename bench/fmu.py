@@ -1,0 +1,123 @@
+"""Per-step cost of FmuFederate.step against plain fmpy stepping the same FMU.
+
+Builds the project's FMUs (fmus/build.py) into a temporary folder, then for each:
+
+* FmuFederate: set the inputs, ``step(t)``, read the outputs (what the runtime does);
+* plain fmpy: for Co-Simulation, the bare ``set* / doStep / get*`` loop on fmpy's
+  ``FMU2Slave`` / ``FMU3Slave``; for Model Exchange, ``fmpy.simulate_fmu`` over the same
+  grid (its own CVode loop), divided by the number of steps.
+
+Prints microseconds per step and the ratio.  Not a test.  Usage: python bench/fmu.py [STEPS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fmpy
+import numpy as np
+from fmpy.simulation import instantiate_fmu
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # fmus/ is not an installed package
+
+from federation.federate import Context
+from federation.fmu import FmuFederate
+from fmus.build import build_all
+
+STEP = 10.0
+
+
+def per_step(run: Callable[[int], None], steps: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` wall time per step, in microseconds."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(steps)
+        best = min(best, time.perf_counter() - start)
+    return best / steps * 1e6
+
+
+def federate_run(path: Path, inputs: Callable[[float], dict[str, Any]], params: dict[str, Any]) -> Callable[[int], None]:
+    def run(steps: int) -> None:
+        context = Context(name="bench", seed=1, start=0.0, stop=steps * STEP, resolution=1e-3, period=STEP)
+        fed = FmuFederate({"fmu": str(path), **params}, context)
+        fed.setup()
+        for k in range(steps):
+            t = k * STEP
+            fed.inputs.update(inputs(t))
+            fed.step(t)
+        fed.finalize()
+
+    return run
+
+
+def fmpy_cs_run(path: Path, inputs: Callable[[float], dict[str, Any]]) -> Callable[[int], None]:
+    md = fmpy.read_model_description(str(path))
+    variables = {v.name: v for v in md.modelVariables}
+    outputs = [v for v in md.modelVariables if v.causality == "output" and v.type not in {"String"}]
+    fmi3 = md.fmiVersion.startswith("3")
+
+    def run(steps: int) -> None:
+        folder = fmpy.extract(str(path))
+        fmu = instantiate_fmu(folder, md, "CoSimulation")
+        if not fmi3:
+            fmu.setupExperiment(startTime=0.0)
+        fmu.enterInitializationMode()
+        fmu.exitInitializationMode()
+        for k in range(steps):
+            t = k * STEP
+            for name, value in inputs(t).items():
+                v = variables[name]
+                getattr(fmu, "set" + v.type)([v.valueReference], [value])
+            for v in outputs:
+                getattr(fmu, "get" + v.type)([v.valueReference])
+            fmu.doStep(t, STEP)
+        fmu.terminate()
+        fmu.freeInstance()
+
+    return run
+
+
+def fmpy_me_run(path: Path, inflow: float) -> Callable[[int], None]:
+    def run(steps: int) -> None:
+        signal = np.array([(0.0, inflow), (steps * STEP, inflow)], dtype=[("time", float), ("inflow", float)])
+        fmpy.simulate_fmu(str(path), stop_time=(steps - 1) * STEP, output_interval=STEP, input=signal,
+                          record_events=False)  # fmt: skip
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("steps", nargs="?", type=int, default=2000, help="steps per run (default 2000)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        fmus = {p.stem: p for p in build_all(folder)}
+        gate_inputs = lambda t: {"reservoir_level": 100.0 + 3.0 * math.sin(t / 500.0)}
+        diesel_inputs = lambda t: {"grid_available": (t // 3000) % 2 == 1, "load": 300.0}
+        cases = [
+            ("SpillwayGate  FMI2 CS", federate_run(fmus["SpillwayGate"], gate_inputs, {}),
+             fmpy_cs_run(fmus["SpillwayGate"], gate_inputs)),
+            ("DieselGen.    FMI3 CS", federate_run(fmus["DieselGenerator"], diesel_inputs, {}),
+             fmpy_cs_run(fmus["DieselGenerator"], diesel_inputs)),
+            ("PumpStation   FMI2 ME", federate_run(fmus["PumpStation"], lambda t: {"inflow": 0.05}, {"step": STEP}),
+             fmpy_me_run(fmus["PumpStation"], 0.05)),
+            ("NashCascade   FMI3 ME", federate_run(fmus["NashCascade"], lambda t: {"inflow": 2.0}, {"step": STEP}),
+             fmpy_me_run(fmus["NashCascade"], 2.0)),
+        ]  # fmt: skip
+        print(f"{args.steps} steps of {STEP:g} s, best of 3 (instantiation included)")
+        print(f"{'FMU':22} {'FmuFederate us/step':>20} {'fmpy us/step':>14} {'ratio':>7}")
+        for label, ours, plain in cases:
+            a, b = per_step(ours, args.steps), per_step(plain, args.steps)
+            print(f"{label:22} {a:20.1f} {b:14.1f} {a / b:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The ring workload on HELICS 3: ZMQ core, one broker, N value federates in N processes.
+
+The broker runs inside this process (``helicsCreateBroker``, its own threads), as the
+project's coordinator runs inside the caller.  Federate i publishes ``r{i}.y`` and
+subscribes to ``r{i-1}.y``; each step it reads u, publishes y = 0.5*u + 1 and requests
+time t+1.  For the delayed-ring semantics (at t+1 a federate must see its predecessor's
+value from t, never the one from t+1) each federate has an output delay of one step: a
+value published at granted time t is stamped t+1.
+
+Usage: ``python bench/helics_ring.py [--sizes 2 8] [--steps 2000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ring_common import A, B, PREFIX, RingResult, check, free_port, now, parse_reports, report_line  # noqa: E402
+
+TIMEOUT = 300.0
+
+
+def available() -> str:
+    """Empty when HELICS can be used, else why not."""
+    try:
+        import helics  # noqa: F401
+    except Exception as exc:  # the wheel ships a shared library that may fail to load
+        return f"helics not importable ({type(exc).__name__}: {exc}); pip install 'federation[bench]'"
+    return ""
+
+
+def federate(port: int, n: int, index: int, steps: int) -> int:
+    import helics as h
+
+    info = h.helicsCreateFederateInfo()
+    h.helicsFederateInfoSetCoreTypeFromString(info, "zmq")
+    h.helicsFederateInfoSetCoreInitString(info, f"--federates=1 --broker_address=tcp://127.0.0.1:{port}")
+    h.helicsFederateInfoSetTimeProperty(info, h.HELICS_PROPERTY_TIME_PERIOD, 1.0)
+    h.helicsFederateInfoSetTimeProperty(info, h.HELICS_PROPERTY_TIME_OUTPUT_DELAY, 1.0)
+    fed = h.helicsCreateValueFederate(f"r{index}", info)
+    pub = h.helicsFederateRegisterGlobalTypePublication(fed, f"r{index}.y", "double", "")
+    sub = h.helicsFederateRegisterSubscription(fed, f"r{(index - 1) % n}.y", "")
+    h.helicsInputSetDefaultDouble(sub, 0.0)
+    h.helicsFederateEnterExecutingMode(fed)
+    t_joined = now()
+    prefix: list[float] = []
+    y = 0.0
+    for k in range(steps):
+        if k > 0:
+            granted = h.helicsFederateRequestTime(fed, float(k))
+            if granted != float(k):
+                raise RuntimeError(f"r{index}: requested {k}, granted {granted}")
+        u = h.helicsInputGetDouble(sub)
+        y = A * u + B
+        h.helicsPublicationPublishDouble(pub, y)
+        if k < PREFIX:
+            prefix.append(y)
+    t_done = now()
+    h.helicsFederateDisconnect(fed)
+    h.helicsFederateFree(fed)
+    h.helicsCloseLibrary()
+    print(report_line({"index": index, "joined": t_joined, "done": t_done, "prefix": prefix, "final": y}), flush=True)
+    return 0
+
+
+def run(n: int, steps: int) -> RingResult:
+    import helics as h
+
+    t0 = now()
+    port = free_port()
+    broker = h.helicsCreateBroker("zmq", "", f"-f {n} --localinterface=tcp://127.0.0.1:{port}")
+    procs = [subprocess.Popen([sys.executable, __file__, "--federate", str(port), str(n), str(i), str(steps)],
+                              stdout=subprocess.PIPE, text=True) for i in range(n)]  # fmt: skip
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        h.helicsBrokerWaitForDisconnect(broker, 10_000)
+        h.helicsBrokerFree(broker)
+    t_end = now()
+    reports = sorted((r for text in outputs for r in parse_reports(text)), key=lambda r: r["index"])  # type: ignore[arg-type, return-value]
+    if len(reports) != n:
+        return RingResult("helics", n, steps, float("nan"), t_end - t0, None, f"only {len(reports)} of {n} federates reported")
+    t_joined = max(float(r["joined"]) for r in reports)  # type: ignore[arg-type]
+    t_done = max(float(r["done"]) for r in reports)  # type: ignore[arg-type]
+    problem = check(n, steps, [r["prefix"] for r in reports], [r["final"] for r in reports])  # type: ignore[misc]
+    return RingResult("helics", n, steps, t_done - t_joined, t_end - t0, t_joined - t0, problem)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)")
+    parser.add_argument("--steps", type=int, default=2000, help="steps S per run (default: 2000)")
+    parser.add_argument("--federate", nargs=4, metavar=("PORT", "N", "INDEX", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.federate:
+        port, n, index, steps = (int(x) for x in args.federate)
+        return federate(port, n, index, steps)
+    why = available()
+    if why:
+        print(why, file=sys.stderr)
+        return 1
+    for n in args.sizes:
+        r = run(n, args.steps)
+        print(f"helics N={n:3d} S={args.steps}: {r.per_step_us():9.1f} us/step stepping, "
+              f"{r.per_step_us('total'):9.1f} us/step total  {r.problem or 'values OK'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

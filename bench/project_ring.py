@@ -1,0 +1,64 @@
+"""The ring workload on this project: a generated scenario, run through the Python API.
+
+Each federate is ``bench/ring_federate.py:Ring`` in its own process (started by the
+coordinator through ``python -m federation.runtime``), connected to its predecessor by a
+delayed connection.  Everything a real run does stays on: schema checks, liveness checks,
+recording to SQLite.  The recorded series are read back to check the values.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from federation.coordinator import Coordinator, RunOptions
+from federation.scenario import load
+from federation.store import RunStore
+from ring_common import PREFIX, RingResult, check
+
+RING_TYPE = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ring"
+
+
+def scenario_text(n: int, steps: int) -> str:
+    """A ring of ``n`` Ring federates for ``steps`` steps of 1 s."""
+    lines = [
+        f"name: ring-{n}",
+        f"time: {{stop: {steps}, resolution: 1 s}}",
+        "federates:",
+        *(f'  r{i}: {{type: "{RING_TYPE}"}}' for i in range(n)),
+        "connections:",
+        *(f"  - {{from: r{(i - 1) % n}.y, to: r{i}.u, delay: true}}" for i in range(n)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def trajectory(times: tuple[float, ...], values: tuple[object, ...], steps: int) -> tuple[list[float], float]:
+    """y at steps 0..PREFIX-1 and the final y, from a recorded series of changes."""
+    out: list[float] = []
+    j, current = 0, float("nan")
+    for k in range(min(steps, PREFIX)):
+        while j < len(times) and times[j] <= k:
+            current = float(values[j])  # type: ignore[arg-type]
+            j += 1
+        out.append(current)
+    return out, float(values[-1]) if values else float("nan")  # type: ignore[arg-type]
+
+
+def run(n: int, steps: int) -> RingResult:
+    with tempfile.TemporaryDirectory(prefix="bench-ring-") as tmp:
+        path = Path(tmp) / "ring.yaml"
+        path.write_text(scenario_text(n, steps), encoding="utf-8")
+        out = Path(tmp) / "ring.sqlite"
+        summary = Coordinator(load(path), RunOptions(out=out)).run()
+        with RunStore(out) as store:
+            traj = [trajectory(*_series(store, f"r{i}.y"), steps) for i in range(n)]
+    problem = check(n, steps, [p for p, _ in traj], [f for _, f in traj])
+    if not problem and summary.grants != {f"r{i}": steps for i in range(n)}:
+        problem = f"grant counts {dict(summary.grants)}, expected {steps} each"
+    return RingResult("project", n, steps, summary.stepping_seconds, summary.wall_seconds,
+                      summary.startup_seconds, problem)  # fmt: skip
+
+
+def _series(store: RunStore, name: str) -> tuple[tuple[float, ...], tuple[object, ...]]:
+    series = store.series(name)
+    return series.times, series.values
