@@ -303,3 +303,29 @@ def test_bad_parameter_is_named_in_the_error(params: dict[str, Any], name: str) 
     context = Context(name="plant", seed=1, start=0.0, stop=10.0, resolution=1e-3, period=60.0)
     with pytest.raises(ValueError, match=f"'{name}'"):
         FactoryFederate(params, context)
+
+
+def test_power_event_stops_the_line_in_a_federation(run_scenario: Any) -> None:
+    """End to end through the coordinator: a scenario event cuts the plant's power for 1 h."""
+    _, store = run_scenario(
+        """
+        name: plant
+        time: {start: 0, stop: 3 h, resolution: 1 s}
+        seed: 1
+        federates:
+          plant:
+            type: factory
+            params: {processing_times: [60.0], mtbf: .inf, restart_delay: 0.0}
+        events:
+          - {at: 1 h, set: plant.power, value: false}
+          - {at: 2 h, set: plant.power, value: true}
+        """
+    )
+    produced = store.series("plant.parts_produced")  # recorded when it changes
+    changes = dict(zip(produced.times, produced.values))
+    assert changes[3600.0] == 60
+    assert [t for t in produced.times if 3600.0 < t < 7260.0] == []  # nothing while unpowered
+    assert changes[7260.0] == 61
+    assert produced.values[-1] == 60 + (produced.times[-1] - 7200.0) // 60
+    demand = store.series("plant.demand")
+    assert list(zip(demand.times, demand.values)) == [(0.0, 0.45), (3660.0, 0.0), (7260.0, 0.45)]

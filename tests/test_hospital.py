@@ -304,3 +304,30 @@ def test_bad_parameter_is_named_in_the_error(params: dict[str, Any], name: str) 
     context = Context(name="h", seed=1, start=0.0, stop=10.0, resolution=1e-3, period=300.0)
     with pytest.raises(ValueError, match=f"'{name}'"):
         HospitalFederate(params, context)
+
+
+def test_transfers_reach_the_other_hospital_through_the_federation(run_scenario: Any) -> None:
+    """End to end through the coordinator: north runs dry and sends its ICU patients south."""
+    _, store = run_scenario(
+        """
+        name: transfers
+        time: {start: 0, stop: 4 h, resolution: 1 s}
+        seed: 1
+        federates:
+          north:
+            type: hospital
+            params: {generator_autonomy: 1.0, icu_rate: 0.0, icu_initial: 6, icu_stay: 1000.0}
+          south:
+            type: hospital
+            params: {icu_rate: 0.0, icu_initial: 0, icu_stay: 1000.0}
+        messages:
+          - {from: north.transfers, to: south.transfers, lookahead: 30 min}
+          - {from: south.transfers, to: north.transfers, lookahead: 30 min}
+        events:
+          - {at: 1 h, set: north.power, value: false}
+        """
+    )
+    payload = {"pool": "icu", "patients": 6, "from": "north"}
+    assert store.messages() == [(2 * HOUR + 1800.0, "north.transfers", "south.transfers", payload)]
+    assert store.series("south.icu_occupancy").values[-1] == 6
+    assert store.series("north.icu_occupancy").values[-1] == 0
