@@ -1,7 +1,7 @@
 """The ring workload on mosaik 3: N simulators in N processes, time-shifted connections.
 
 Every simulator is this file started through mosaik's ``cmd`` starter
-(``%(python)s mosaik_ring.py %(addr)s``) and holds one ``Ring`` entity, a time-based
+(``%(python)s mosaik_ring.py %(addr)s -l error``) and holds one ``Ring`` entity, a time-based
 model with step size 1.  Entity i's ``y`` feeds entity i+1's ``u`` through a
 ``time_shifted=True`` connection with ``initial_data={"y": 0.0}``: at t the input is the
 predecessor's y from t-1, and 0 at t = 0.  mosaik runs in this process (asyncio, JSON
@@ -90,7 +90,7 @@ def run(n: int, steps: int) -> RingResult:
 
     t0 = now()
     with tempfile.TemporaryDirectory(prefix="bench-mosaik-") as tmp:
-        sim_config = {"Ring": {"cmd": f"%(python)s {Path(__file__).resolve()} %(addr)s"}}
+        sim_config = {"Ring": {"cmd": f"%(python)s {Path(__file__).resolve()} %(addr)s -l error"}}
         world = mosaik.World(sim_config, configure_logging=False, skip_greetings=True)  # type: ignore[arg-type]
         entities = []
         for i in range(n):

@@ -133,9 +133,14 @@ class RunStore:
         fig, axes = plt.subplots(len(series), 1, figsize=(9, 2.4 * len(series) + 0.6), sharex=True, squeeze=False)
         span = max((s.times[-1] for s in series if s.times), default=0.0)
         scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min") if span > 600 else (1.0, "s")
+        stop = float(self.metadata().get("stop", span))
         for ax, s in zip(axes[:, 0], series):
             numeric = [float(v) if isinstance(v, (int, float)) else float("nan") for v in s.values]
-            ax.step([t / scale for t in s.times], numeric, where="post", linewidth=1.3)
+            times = list(s.times)
+            if numeric and times[-1] < stop:  # hold the last value to the end of the run
+                times.append(stop)
+                numeric.append(numeric[-1])
+            ax.step([t / scale for t in times], numeric, where="post", linewidth=1.3)
             ax.set_ylabel(f"{s.name}\n[{s.unit}]" if s.unit else s.name, fontsize=8)
             ax.grid(alpha=0.3)
         axes[-1, 0].set_xlabel(f"time [{unit}]")

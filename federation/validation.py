@@ -222,6 +222,11 @@ def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         if not members:
             out.append(src.problem(("iterate", name), "no connection uses this group"))
             continue
+        for m in members:
+            if resolved[m].declaration.extra.get("restartable") is False:
+                out.append(src.problem(("iterate", name), f"member '{m}' cannot save and restore its state "
+                                                          "(e.g. an FMU without canGetAndSetFMUstate), so it cannot "
+                                                          "be re-stepped in an iterate group; use a delayed connection"))  # fmt: skip
         for i, c in enumerate(scenario.connections):
             if c.group != name and c.source in members and c.target in members:
                 out.append(src.problem(("connections", i), f"{c} joins two members of iterate group '{name}'; "

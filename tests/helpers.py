@@ -155,3 +155,48 @@ class Actuator(Federate):
     def step(self, t: float) -> None:
         for message in self.inbox:
             self.value = float(message.payload["value"])
+
+
+class Waves(Federate):
+    """Reservoir level and downstream stage as known functions of time (FMU test input)."""
+
+    default_period = 10.0
+    level = Output(unit="m")
+    stage = Output(unit="m")
+
+    def step(self, t: float) -> None:
+        self.level = 100.0 + 3.5 * math.sin(t / 400.0)
+        self.stage = 2.0 + 3.5 * t / 3600.0
+
+
+class Bus(Federate):
+    """A building whose load grows with the power delivered to it: load = base + share * power."""
+
+    default_period = 10.0
+    base = Parameter(200.0, unit="kW")
+    share = Parameter(0.5)
+    power = Input(unit="kW", default=0.0)
+    load = Output(unit="kW")
+
+    def step(self, t: float) -> None:
+        self.load = self.base + self.share * self.power
+
+
+class DieselTwin(Federate):
+    """Python twin of the DieselGenerator FMU's power law while running: min(load, rated)."""
+
+    default_period = 10.0
+    rated_power = Parameter(500.0, unit="kW")
+    start_delay = Parameter(10.0, unit="s")
+    load = Input(unit="kW", default=0.0)
+    grid_available = Input(type=bool, default=True)
+    power = Output(unit="kW")
+
+    def setup(self) -> None:
+        self.down_since = None
+
+    def step(self, t: float) -> None:
+        if not self.grid_available and self.down_since is None:
+            self.down_since = t
+        running = self.down_since is not None and t - self.down_since >= self.start_delay
+        self.power = min(self.load, self.rated_power) if running else 0.0

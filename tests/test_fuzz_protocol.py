@@ -87,7 +87,7 @@ def expected_reply(parts: list[bytes], granted: int | None = None) -> Any:
     if kind == Kind.PING:
         return PONG
     if kind == Kind.PONG:
-        return None if granted is not None else ErrorCode.UNKNOWN_FEDERATE
+        return None  # also from a stranger: see the report (no ERROR for an unjoined PONG)
     if granted is None:
         if kind != Kind.HELLO:
             return ErrorCode.UNKNOWN_FEDERATE
@@ -217,10 +217,15 @@ SINGLE = (
 MULTIPART = st.lists(st.binary(max_size=24), min_size=2, max_size=4)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Fuzz:
     parts: list[bytes]
     sender: int  # index into the rogue sockets, or GATE
+
+    def __repr__(self) -> str:
+        who = "gate" if self.sender == GATE else f"rogue {ROGUE_IDS[self.sender]!r}"
+        shown = [p[:60] + b"..." if len(p) > 60 else p for p in self.parts]
+        return f"<{len(self.parts)}-part message of {sum(map(len, self.parts))} bytes from {who}: {shown!r}>"
 
 
 FUZZ = st.builds(
@@ -295,18 +300,20 @@ class Harness:
             sock = self.socket(sender)
             for want, item in wants:
                 assert sock.poll(max(0, int((deadline - time.monotonic()) * 1000))), (
-                    f"no reply to {_show(item)} (expected {want!r}); coordinator: {self.result}"
+                    f"no reply to {item} (expected {want!r}); coordinator: {self.result}"
                 )
                 reply = protocol.decode(sock.recv())
                 if want is PONG:
-                    assert reply == [Kind.PONG], f"{_show(item)} -> {reply}"
+                    assert reply == [Kind.PONG], f"{item} -> {reply}"
                 else:
-                    assert reply[:2] == [Kind.ERROR, want] and reply[2], f"{_show(item)} -> {reply}, expected {want!r}"
+                    assert reply[:2] == [Kind.ERROR, want] and reply[2], f"{item} -> {reply}, expected {want!r}"
 
     def leftovers(self) -> list[Any]:
         return [protocol.decode(s.recv()) for s in self.rogues if s.poll(200)]
 
     def close(self) -> None:
+        if self.thread.is_alive():  # the test failed mid-run: end the run the way a failing federate does
+            self.gate.send([Kind.ERROR, ErrorCode.FEDERATE_FAILED, "the fuzz test stopped"])
         for sock in self.rogues:
             sock.close()
         self.gate.finalize()
@@ -319,11 +326,6 @@ def _is_error(item: Fuzz) -> bool:
         return protocol.decode(item.parts[0], limit=FRAME_LIMIT)[0] == Kind.ERROR
     except ProtocolError:
         return False
-
-
-def _show(item: Fuzz) -> str:
-    who = "gate" if item.sender == GATE else f"rogue {ROGUE_IDS[item.sender]!r}"
-    return f"{len(item.parts)}-part message from {who}: {b'|'.join(item.parts)[:120]!r}"
 
 
 def ring(steps: int) -> dict[str, list[float]]:

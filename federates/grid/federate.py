@@ -180,11 +180,22 @@ class GridFederate(Federate):
         for message in self.inbox:
             if message.endpoint != "breakers":
                 continue
-            command = BreakerCommand.parse(
-                message.payload, n_branch=self.grid.n_branch, bus_numbers=self.grid.bus_numbers
-            )
-            changed |= self._operate(command)
+            for payload in self._expand_substation(message.payload):
+                command = BreakerCommand.parse(payload, n_branch=self.grid.n_branch, bus_numbers=self.grid.bus_numbers)
+                changed |= self._operate(command)
         return changed
+
+    def _expand_substation(self, payload: Any) -> list[Any]:
+        """``{"action": a, "substation": name}`` acts on every bus of that substation."""
+        if not (isinstance(payload, dict) and "substation" in payload):
+            return [payload]
+        name = payload["substation"]
+        if name not in self._sub_rows:
+            raise ValueError(f"breaker command {payload!r}: no substation {name!r} "
+                             f"(known: {', '.join(sorted(self._sub_rows))})")  # fmt: skip
+        sub = next(s for s in self.config.substations if s.name == name)
+        rest = {k: v for k, v in payload.items() if k != "substation"}
+        return [{**rest, "bus": bus} for bus in sub.buses]
 
     def _operate(self, command: BreakerCommand) -> bool:
         """Apply one breaker command; ``True`` if it changed the topology."""

@@ -186,7 +186,8 @@ class FmuFederate(Federate):
             outputs=tuple(Output(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
                                  type=b.variable.signal_type, doc=b.variable.description) for b in outs),
             period=spec.step or archive.default_step,
-            extra={**decl.extra, "fmu": plan},
+            extra={**decl.extra, "fmu": plan,
+                   "restartable": bool(archive.interface(kind).canGetAndSetFMUstate)},
         )  # fmt: skip
 
     def __init__(self, params: Mapping[str, Any], context: Context) -> None:
