@@ -88,6 +88,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=Path("plot.png"), help="image file (default: plot.png)")
     p.set_defaults(func=_cmd_plot)
 
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                       description="Write one HTML file (no external resources) with the run's metadata, KPIs, "
+                                   "timeline plots, messages, decisions and scenario.")  # fmt: skip
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    p.add_argument("-o", "--output", type=Path, help="HTML file (default: the run store's name with .html)")
+    p.add_argument("--messages", type=int, metavar="N", help="rows in the table of first messages "
+                                                             "(default: the scenario's report.messages, or 50)")
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("join", help="run one federate of a scenario here, joining a remote coordinator")
     p.add_argument("--coordinator", required=True, metavar="tcp://HOST:PORT", help="the coordinator's address")
     p.add_argument("--federate", required=True, metavar="NAME", help="the federate's name in the scenario")
@@ -97,6 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="describe an FMU and print a scenario snippet")
     p.add_argument("fmu", type=Path, help="the .fmu file")
     p.set_defaults(func=_cmd_inspect)
+    _add_sweep_parser(sub)
     return parser
 
 
@@ -158,6 +168,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if summary.errors:
             print(f"  {summary.errors} refused frames (see the log above)")
         print(f"  store: {summary.store}   logs: {summary.logs}/")  # fmt: skip
+    from .kpi import format_table, record_kpis
+
+    kpis = record_kpis(scenario, summary.store)
+    if kpis:  # printed with --quiet too: the KPIs are the run's result
+        print(("\n" if not args.quiet else "") + format_table(kpis))
     return ExitCode.OK
 
 
@@ -214,6 +229,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    if args.messages is not None and args.messages < 0:
+        raise _Usage(f"--messages must not be negative, got {args.messages}")
+    output = write_report(args.run, args.output or args.run.with_suffix(".html"), messages=args.messages)
+    print(f"wrote {output}")
+    return ExitCode.OK
+
+
 def _cmd_join(args: argparse.Namespace) -> int:
     from .runtime import run
 
@@ -227,6 +252,84 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         raise FederationError(f"FMU support is not available: {exc}") from exc
     print(inspect_fmu(args.fmu))
     return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- sweep (ensembles)
+def _vary(text: str) -> tuple[str, tuple[Any, ...]]:
+    from .sweep import parse_vary
+
+    try:
+        return parse_vary(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run variants x seeds of a scenario in parallel on Dask",
+                       description="Run every combination of the --vary values, each at --seeds seeds, in parallel "
+                                   "on Dask distributed; write runs.csv, summary.csv, summary.png and the stores. "
+                                   "Exit code 1 when any run failed (the others are still summarised).")  # fmt: skip
+    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("--vary", action="append", type=_vary, default=[], metavar="FED.PARAM=V1,V2,...",
+                   help="values of a federate parameter (repeatable: the variants are the cartesian product; "
+                        "values are YAML, e.g. 80,120 or '[1,2],[3,4]')")  # fmt: skip
+    p.add_argument("--seeds", type=_count, default=1, metavar="N",
+                   help="runs per variant, with seeds SEED .. SEED+N-1 (SEED from the scenario; default 1)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME-sweep)")
+    dask = p.add_argument_group("Dask (pip install -e '.[ensemble]')")
+    dask.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask cluster (default: a local one)")
+    dask.add_argument("--workers", type=_count, metavar="K",
+                      help="worker processes of the local cluster, one run each at a time (default: CPUs)")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from . import sweep
+    from .scenario import load
+
+    try:
+        sweep.require_dask()
+    except ImportError as exc:
+        raise _Usage(str(exc)) from None
+    if args.scheduler and args.workers:
+        raise _Usage("--workers sizes the local cluster; leave it out with --scheduler")
+    if not args.debug:
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO chatter would drown the table
+    scenario = load(args.scenario.resolve())
+    try:
+        variants = sweep.expand_variants(args.vary)
+    except ValueError as exc:
+        raise _Usage(f"--vary: {exc}") from None
+    sweep.check_variants(scenario, variants)
+    out = (args.out or Path("runs") / f"{scenario.name}-sweep").resolve()
+    specs = sweep.plan_runs(scenario, variants, args.seeds, out)
+    print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
+          f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
+    done: list[Any] = []
+
+    def progress(result: Any) -> None:
+        done.append(result)
+        print(f"  [{len(done)}/{len(specs)}] {result.store.stem}: {result.status} ({result.wall_seconds:.1f} s)",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    t0 = time.monotonic()
+    results = sweep.run_ensemble(specs, scheduler=args.scheduler, workers=args.workers, on_result=progress)
+    wall = time.monotonic() - t0
+    summaries = sweep.summarise_results(variants, results)
+    files = sweep.write_outputs(out, [key for key, _ in args.vary], summaries, results)
+    failed = sum(not r.ok for r in results)
+    print(sweep.format_table(summaries, results))
+    print(f"{len(results)} runs: {len(results) - failed} completed, {failed} failed, in {wall:.1f} s wall; "
+          f"wrote {', '.join(f.name for f in files)} and runs/ to {out}/")  # fmt: skip
+    return ExitCode.RUN_FAILED if failed else ExitCode.OK
 
 
 class _Usage(FederationError):

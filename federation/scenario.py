@@ -8,12 +8,14 @@ with file, line and key path), resolves federate types and checks the interfaces
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import Problem, ScenarioError
+from .interface import SignalType
 from .source import KeyPath, Source, load_source
 from .timebase import TimeBase
 
@@ -32,6 +34,8 @@ __all__ = [
     "load",
     "parse",
     "parse_duration",
+    "MAX_TICKS",
+    "MIN_RESOLUTION",
 ]
 
 
@@ -52,11 +56,25 @@ class EventAction(str, enum.Enum):
 
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+MAX_TICKS = 2**60
+"""Latest tick a scenario may reach (the wire carries ticks as unsigned 64-bit integers)."""
+MIN_RESOLUTION = 1e-12
+"""Finest time resolution, in seconds."""
 _DURATION = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*$")
 
 
 def parse_duration(value: Any, unit: str = "s") -> float:
     """Seconds from ``3600``, ``"1 h"``, ``"10 min"``, ``"0.5 s"``; numbers are in ``unit``."""
+    try:
+        seconds = _seconds(value, unit)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {value!r:.40}")
+    return seconds
+
+
+def _seconds(value: Any, unit: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {value!r}")
     if isinstance(value, (int, float)):
@@ -68,7 +86,7 @@ def parse_duration(value: Any, unit: str = "s") -> float:
             scale = _UNITS.get(suffix or unit)
             if scale is not None:
                 return float(number) * scale
-    raise ValueError(f"expected a duration such as 3600, '60 min' or '1 h', got {value!r}")
+    raise ValueError(f"expected a duration such as 3600, '60 min' or '1 h', got {value!r:.40}")
 
 
 @dataclass(frozen=True)
@@ -193,6 +211,7 @@ _TOP_KEYS = {
     "name", "description", "time", "seed", "federates", "connections", "messages",
     "iterate", "events", "record", "decisions", "coordinator", "kpis", "report",
 }  # fmt: skip
+_SIGNAL_TYPES = tuple(t.value for t in SignalType)
 _FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description"}
 _ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
 
@@ -242,7 +261,11 @@ class _Parser:
         if positive and not value > 0:
             self.fail(path, f"must be positive, got {value!r}")
             return default
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            self.fail(path, f"too large: {value!r:.40}")
+            return default
 
     def boolean(self, value: Any, path: KeyPath, default: bool) -> bool:
         if value is None:
@@ -298,14 +321,18 @@ class _Parser:
             if key not in ("start", "stop", "resolution", "unit"):
                 self.fail((*path, key), "unknown key (expected start, stop, resolution, unit)")
         unit = spec.get("unit", "s")
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:
             self.fail((*path, "unit"), f"unknown time unit {unit!r} (expected one of {', '.join(_UNITS)})")
             unit = "s"
         self.unit = unit
         start = self.duration(spec.get("start"), (*path, "start"), 0.0) or 0.0
+        if start < 0:
+            self.fail((*path, "start"), f"must not be negative, got {spec.get('start')!r}")
+            start = 0.0
         stop = self.duration(spec.get("stop"), (*path, "stop"))
         if stop is None:
-            self.fail((*path, "stop"), "missing: when the run ends")
+            if spec.get("stop") is None:
+                self.fail((*path, "stop"), "missing: when the run ends")
             stop = start + 1.0
         res_raw = spec.get("resolution", 1e-3)
         try:
@@ -316,10 +343,13 @@ class _Parser:
         if not resolution > 0:
             self.fail((*path, "resolution"), f"must be positive, got {res_raw!r}")
             resolution = 1e-3
+        elif resolution < MIN_RESOLUTION:
+            self.fail((*path, "resolution"), f"must be at least {MIN_RESOLUTION:g} s, got {res_raw!r}")
+            resolution = 1e-3
         if stop <= start:
             self.fail((*path, "stop"), f"must be after start ({start:g} s), got {stop:g} s")
             stop = start + 1.0
-        elif (stop - start) / resolution > 2**60:
+        elif stop / resolution > MAX_TICKS:
             self.fail((*path, "stop"), f"{stop:g} s is too many ticks of {resolution:g} s")
             stop = start + 1.0
         return TimeSpec(start, stop, resolution)
@@ -365,7 +395,7 @@ class _Parser:
         return FederateSpec(
             name=name,
             type=ftype,
-            params=self.mapping(spec.get("params"), (*path, "params")),
+            params=self.params(spec.get("params"), (*path, "params")),
             period=period,
             offset=offset,
             external=self.boolean(spec.get("external"), (*path, "external"), False),
@@ -373,6 +403,13 @@ class _Parser:
             interface=self.interface(spec.get("interface"), (*path, "interface")),
             line=self.src.line(path),
         )
+
+    def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
+        params = self.mapping(value, path)
+        for key in params:
+            if not isinstance(key, str):
+                self.fail((*path, key), f"a parameter name must be a string, got {_kind(key)} {key!r}")
+        return {k: v for k, v in params.items() if isinstance(k, str)}
 
     def interface(self, value: Any, path: KeyPath) -> InterfaceSpec | None:
         if value is None:
@@ -383,7 +420,12 @@ class _Parser:
             sides[side] = {}
             for sig, info in self.mapping(spec.get(side), (*path, side)).items():
                 info = self.mapping(info, (*path, side, sig)) if info is not None else {}
-                sides[side][str(sig)] = (str(info.get("type", "float")), str(info.get("unit", "") or ""))
+                stype = str(info.get("type", "float"))
+                if stype not in _SIGNAL_TYPES:
+                    self.fail((*path, side, sig, "type"), f"unknown signal type {stype!r:.40} "
+                                                          f"(expected one of: {', '.join(_SIGNAL_TYPES)})")  # fmt: skip
+                    stype = SignalType.ANY.value
+                sides[side][str(sig)] = (stype, str(info.get("unit", "") or ""))
         endpoints = self.sequence(spec.get("endpoints"), (*path, "endpoints"))
         return InterfaceSpec(sides["inputs"], sides["outputs"], tuple(str(e) for e in endpoints))
 

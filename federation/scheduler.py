@@ -327,20 +327,20 @@ class Scheduler:
             why = "is not declared" if endpoint not in slot.endpoints else "has no route in the scenario"
             self.rejected.append((slot.index, f"endpoint '{endpoint}' {why}; message dropped"))
             return
-        at = tick if at is None else at
         sent = False
         for receiver, target_ep, lookahead in routes:
+            stamp = tick + lookahead if at is None else at  # unstamped: as early as the route allows
             target = self.slots[receiver]
             label = f"{target.name}.{target_ep}"
             if to is not None and to != label and to != target.name:
                 continue
-            if at < tick + lookahead:
-                self.rejected.append((slot.index, f"message on '{endpoint}' stamped {self.base.seconds(at):g} s, before "
+            if stamp < tick + lookahead:
+                self.rejected.append((slot.index, f"message on '{endpoint}' stamped {self.base.seconds(stamp):g} s, before "
                                                   f"now + lookahead ({self.base.seconds(tick + lookahead):g} s); dropped"))
                 return
             slot.seq += 1
             source = f"{slot.name}.{endpoint}"
-            self.deliver(target, at, slot.index, slot.seq, source, target_ep, payload, tick)
+            self.deliver(target, stamp, slot.index, slot.seq, source, target_ep, payload, tick)
             sent = True
         if not sent:
             self.rejected.append((slot.index, f"message on '{endpoint}' addressed to '{to}', which the scenario "

@@ -10,7 +10,7 @@ import yaml
 
 from .errors import Problem
 
-__all__ = ["Source", "KeyPath", "format_path", "load_source"]
+__all__ = ["Source", "KeyPath", "format_path", "load_source", "MAX_DEPTH", "MAX_ALIAS_NODES"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -52,53 +52,120 @@ class Source:
         return Path(self.file).resolve().parent
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of mappings and lists a scenario file may have."""
+
+MAX_ALIAS_NODES = 100_000
+"""Most nodes that aliases (``*name``) may add when expanded: a guard against alias bombs."""
+
+
 def load_source(file: str | Path, text: str | None = None) -> Source:
     """Parse ``file`` (or ``text`` in its name).  YAML errors become problems, not exceptions."""
     name = str(file)
     if text is None:
         try:
-            text = Path(file).read_text(encoding="utf-8")
+            data = Path(file).read_bytes()
         except OSError as exc:
             return Source(name, "", None, problems=[Problem(name, 0, "", f"cannot read file: {exc.strerror}")])
-        except UnicodeDecodeError as exc:
-            return Source(name, "", None, problems=[Problem(name, 0, "", f"not UTF-8 text: {exc.reason}")])
-    source = Source(name, text, None)
-    try:
-        loader = yaml.SafeLoader(text)
         try:
-            node = loader.get_single_node()
-            if node is None:
-                source.problems.append(Problem(name, 1, "", "the file is empty"))
-                return source
-            _walk(node, (), source)
-            source.data = loader.construct_document(node)
-        finally:
-            loader.dispose()
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            return Source(name, "", None, problems=[Problem(name, line, "", f"not UTF-8 text: {exc.reason}")])
+    source = Source(name, text, None)
+    loader: _Loader | None = None
+    try:
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        if node is None:
+            source.problems.append(Problem(name, 1, "", "the file is empty"))
+            return source
+        _Walk(source).node(node, ())
+        source.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
+        line = mark.line + 1 if mark is not None else 1
         source.problems.append(Problem(name, line, "", f"invalid YAML: {exc.problem or exc.context}"))
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        source.problems.append(Problem(name, line, "", f"invalid YAML: character U+{char:04X} is not allowed"))
     except yaml.YAMLError as exc:
-        source.problems.append(Problem(name, 0, "", f"invalid YAML: {exc}"))
+        source.problems.append(Problem(name, 1, "", f"invalid YAML: {exc}"))
+    except _Refused as exc:
+        source.problems.append(Problem(name, exc.line, format_path(exc.path), exc.message))
     except RecursionError:
-        source.problems.append(Problem(name, 0, "", "invalid YAML: nesting too deep"))
+        line = loader.line + 1 if loader is not None else 1
+        source.problems.append(Problem(name, line, "", f"invalid YAML: nested too deeply (the limit is {MAX_DEPTH} levels)"))
+    finally:
+        if loader is not None:
+            loader.dispose()
     return source
 
 
-def _walk(node: yaml.Node, path: KeyPath, source: Source) -> None:
-    source.lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+class _Loader(yaml.SafeLoader):
+    """The safe loader, with the errors of PyYAML's scalar constructors located like the others."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # e.g. !!int abc, !!bool maybe, 2001-13-45
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            what = f" {node.value!r:.60}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read {tag} value{what}: {exc}",
+                                                    node.start_mark) from None  # fmt: skip
+
+
+class _Refused(Exception):
+    """The document is nested too deeply or its aliases expand too far."""
+
+    def __init__(self, line: int, path: KeyPath, message: str) -> None:
+        super().__init__(message)
+        self.line, self.path, self.message = line, path, message
+
+
+class _Walk:
+    """Records the line of every key path; refuses recursive aliases, alias bombs and deep nesting."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.seen: set[int] = set()  # nodes walked once; walking one again means an alias expanded it
+        self.open: set[int] = set()  # nodes on the current path: an alias to one of them is recursive
+        self.repeats = 0
+
+    def node(self, node: yaml.Node, path: KeyPath) -> None:
+        lines = self.source.lines
+        lines[path] = node.start_mark.line + 1
+        key = id(node)
+        if key in self.open:
+            raise _Refused(self.source.line(path[:-1]), path, "an alias refers to a node that contains it")
+        if key in self.seen:
+            self.repeats += 1
+            if self.repeats > MAX_ALIAS_NODES:
+                raise _Refused(self.source.line(path[:-1]), path,
+                               f"aliases expand to more than {MAX_ALIAS_NODES} nodes")  # fmt: skip
+        self.seen.add(key)
+        if len(path) > MAX_DEPTH:
+            raise _Refused(lines[path], path[:4], f"nested deeper than {MAX_DEPTH} levels")
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return
+        self.open.add(key)
+        if isinstance(node, yaml.MappingNode):
+            self.mapping(node, path)
+        else:
+            for index, item in enumerate(node.value):
+                self.node(item, (*path, index))
+        self.open.discard(key)
+
+    def mapping(self, node: yaml.MappingNode, path: KeyPath) -> None:
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
             sub = (*path, key)
             if key in seen:
-                source.problems.append(
-                    Problem(source.file, key_node.start_mark.line + 1, format_path(sub), "duplicate key")
+                self.source.problems.append(
+                    Problem(self.source.file, key_node.start_mark.line + 1, format_path(sub), "duplicate key")
                 )
             seen.add(key)
-            _walk(value_node, sub, source)
-            source.lines[sub] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), source)
+            self.node(value_node, sub)
+            self.source.lines[sub] = key_node.start_mark.line + 1

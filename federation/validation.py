@@ -8,6 +8,7 @@ federate's interface before it joins.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -15,7 +16,7 @@ from .errors import Problem
 from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
 from .registry import FederateTypeError, resolve
-from .scenario import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
+from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
 from .source import KeyPath, Source, load_source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
@@ -104,6 +105,17 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
 
         endpoints = {n: {e.name for e in r.declaration.endpoints} for n, r in resolved.items()}
         problems += parse_decisions(scenario.options["decisions"], src, endpoints)[1]
+    if "kpis" in scenario.options or "report" in scenario.options:
+        outputs = {n: None if r.problems and r.declaration == Declaration() else {o.name: o for o in r.declaration.outputs}
+                   for n, r in resolved.items()}  # fmt: skip
+    if "kpis" in scenario.options:
+        from .kpi import parse_kpis
+
+        problems += parse_kpis(scenario.options["kpis"], src, outputs, scenario.record.signals)[1]
+    if "report" in scenario.options:
+        from .report import parse_report
+
+        problems += parse_report(scenario.options["report"], src, outputs, scenario.record.signals)[1]
     for cycle in zero_lag_cycles(scenario):
         problems.append(src.problem(("connections",), "cycle of direct connections: " + " -> ".join(cycle)
                                     + " (make one of them 'delay: true' or put them in an iterate group)"))  # fmt: skip
@@ -116,12 +128,20 @@ def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
     for name, spec in scenario.federates.items():
         period = effective_period(spec, resolved[name].declaration)
         for key, value in (("period", period), ("offset", spec.offset)):
+            if value is not None and _too_long(value, scenario):
+                out.append(src.problem(("federates", name, key), f"{value:g} s is too many ticks of {scenario.time.resolution:g} s"))
+                continue
             if value is not None and not base.exact(value):
                 out.append(src.problem(("federates", name, key),
                                        f"{value:g} s is not a whole number of ticks of {scenario.time.resolution:g} s"))  # fmt: skip
             if key == "period" and value is not None and base.ticks(value) < 1:
                 out.append(src.problem(("federates", name, key), f"{value:g} s is shorter than one tick"))
     return out
+
+
+def _too_long(seconds: float, scenario: Scenario) -> bool:
+    """Whether a duration is not finite or lasts more ticks than the wire can carry."""
+    return not math.isfinite(seconds) or abs(seconds) / scenario.time.resolution > MAX_TICKS
 
 
 def _signal(kind: str, fed: str, name: str, decl: Declaration, spec_ok: bool) -> tuple[Any, str]:
@@ -184,6 +204,8 @@ def _check_routes(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
                 out.append(src.problem(path, f"federate '{fed}' has no endpoint '{ep}'" + _suggest(ep, names)))
         if r.lookahead < 0:
             out.append(src.problem((*path, "lookahead"), "must not be negative"))
+        elif _too_long(r.lookahead, scenario):
+            out.append(src.problem((*path, "lookahead"), f"{r.lookahead:g} s is too many ticks of {scenario.time.resolution:g} s"))
     return out
 
 

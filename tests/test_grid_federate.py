@@ -208,3 +208,20 @@ def test_ac_mode_reports_voltages() -> None:
 def test_bad_parameters_are_named(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make(**params)
+
+
+def test_flooded_substation_returns_after_its_restore_time() -> None:
+    """restore_after_s: back in service that long after the water recedes, not before."""
+    from federation.federate import Context
+    from federates.grid import GridFederate
+
+    fed = GridFederate({"case": "case14", "substations": {"s": {"buses": [9], "threshold_m": 0.5,
+                                                                "restore_after_s": 600}}},
+                       Context("grid", 1, 0.0, 1e5, 1.0, 60.0))  # fmt: skip
+    fed.setup()
+    seen = []
+    for t, depth in [(0, 0.0), (60, 1.0), (120, 0.2), (600, 0.1), (720, 0.0), (780, 0.0)]:
+        fed.inputs["depth.s"] = depth
+        fed.step(float(t))
+        seen.append(fed.outputs["energized.s"])
+    assert seen == [True, False, False, False, True, True]

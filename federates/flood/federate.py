@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from federation import Declaration, Federate, Input, Output, Parameter
+from federation import Declaration, Endpoint, Federate, Input, Output, Parameter
 from federation.federate import Context
 
 from .basin import Basin
@@ -140,6 +140,8 @@ class FloodFederate(Federate):
 
     # -- interface
     gate = Input(unit="-", default=0.0, doc="commanded gate opening, 0 (closed) .. 1 (fully open)")
+    gate_orders = Endpoint(doc="gate orders {opening: 0..1} (e.g. approved decisions); the latest order or "
+                               "change of the gate input wins")
     rain_rate = Output(unit="mm/h", default=0.0, doc="rain rate in force from now on (input or series)")
     runoff = Output(unit="m3/s", default=0.0, doc="catchment runoff into the reservoir, baseflow included")
     reservoir_level = Output(unit="m", default=0.0, doc="pool elevation")
@@ -189,6 +191,8 @@ class FloodFederate(Federate):
         self._gate_command = 0.0
         self._rain = 0.0
         self._last_t: float | None = None
+        self._gate_input: float | None = None
+        self._gate_command = 0.0
 
     def step(self, t: float) -> float | None:
         if self._last_t is None:
@@ -226,10 +230,17 @@ class FloodFederate(Federate):
 
     # ------------------------------------------------------------------ signals
     def _read_gate(self) -> float:
+        """The commanded opening: a change of the ``gate`` input, then any ``gate_orders`` message."""
         value = self.inputs["gate"]
         if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"input 'gate' must be an opening in [0, 1], got {value!r}")
-        return float(value)
+        command = self._gate_command
+        if value != self._gate_input:
+            self._gate_input = command = float(value)
+        for message in self.inbox:
+            if message.endpoint == "gate_orders":
+                command = _opening(message.payload, message.sender)
+        return command
 
     def _read_rain(self, t: float) -> float:
         """Rain rate in force from ``t`` on (mm/h): the series' or the input's."""
@@ -260,3 +271,10 @@ class FloodFederate(Federate):
         out["overbank_flow"] = self._overbank()
         out["flooded_area"] = self.floodplain.flooded_area
         out["flood_volume"] = self.floodplain.volume
+
+
+def _opening(payload: Any, sender: str) -> float:
+    opening = payload.get("opening") if isinstance(payload, dict) else None
+    if isinstance(opening, bool) or not isinstance(opening, (int, float)) or not 0.0 <= opening <= 1.0:
+        raise ValueError(f"gate order from {sender}: expected {{opening: 0..1}}, got {payload!r}")
+    return float(opening)

@@ -143,6 +143,7 @@ class GridFederate(Federate):
         self._ratings = branch_ratings(self.grid, self.config.rating_scale)
         self._options = Options(enforce_q_limits=self.config.enforce_q_limits)
         self._flooded: set[str] = set()
+        self._dry_since: dict[str, float] = {}
         self._bus_open = np.zeros(nb, dtype=bool)
         self._branch_open = np.zeros(nl, dtype=bool)
         self._tripped = np.zeros(nl, dtype=bool)
@@ -154,7 +155,7 @@ class GridFederate(Federate):
 
     def step(self, t: float) -> float | None:
         self._integrate(t)
-        changed = [self._apply_floods(), self._apply_breakers(), self._apply_loads()]
+        changed = [self._apply_floods(t), self._apply_breakers(), self._apply_loads()]
         if any(changed) or self._solution is None:
             self._resolve()
         self._publish()
@@ -166,14 +167,37 @@ class GridFederate(Federate):
             self._energy_mwh += self._solution.unserved_mw * (t - self._last_time) / 3600.0
         self._last_time = t
 
-    def _apply_floods(self) -> bool:
+    def _apply_floods(self, t: float) -> bool:
         depths = {s.name: float(self.inputs[f"depth.{s.name}"]) for s in self.config.substations}
-        new = flooded(self.config.substations, depths) - self._flooded
+        wet = flooded(self.config.substations, depths)
+        new = wet - self._flooded
         for name in sorted(new):
             self.log.info("substation %s flooded (%.3g m): buses %s tripped", name, depths[name],
                           self._sub_rows[name])
         self._flooded |= new
-        return bool(new)
+        return bool(new) | self._restore(t, wet)
+
+    def _restore(self, t: float, wet: set[str]) -> bool:
+        """Return substations to service ``restore_after_s`` after their water recedes.
+
+        Restoration also re-closes the lines protection tripped; the cascade check that
+        follows trips again any that are still overloaded.
+        """
+        restored = False
+        for sub in self.config.substations:
+            if sub.name not in self._flooded or sub.restore_after_s is None:
+                continue
+            if sub.name in wet:
+                self._dry_since.pop(sub.name, None)
+                continue
+            since = self._dry_since.setdefault(sub.name, t)
+            if t - since >= sub.restore_after_s:
+                self.log.info("substation %s back in service at t=%g s", sub.name, t)
+                self._flooded.discard(sub.name)
+                del self._dry_since[sub.name]
+                self._tripped[:] = False
+                restored = True
+        return restored
 
     def _apply_breakers(self) -> bool:
         changed = False

@@ -38,22 +38,26 @@ class Substation:
     name: str
     buses: tuple[int, ...]  # case bus numbers
     threshold_m: float = 0.5
+    restore_after_s: float | None = None  # back in service this long after the water recedes; None = stays out
 
     @classmethod
     def from_params(cls, name: str, spec: Mapping[str, Any], where: str = "substations") -> Substation:
         """Parse ``{buses: [..], threshold_m: 0.5}``; errors name ``where.name.key``."""
         if not isinstance(spec, Mapping):
             raise ValueError(f"{where}.{name}: expected a mapping with 'buses', got {spec!r}")
-        unknown = sorted(set(spec) - {"buses", "threshold_m"})
+        unknown = sorted(set(spec) - {"buses", "threshold_m", "restore_after_s"})
         if unknown:
-            raise ValueError(f"{where}.{name}: unknown key {unknown[0]!r} (known: buses, threshold_m)")
+            raise ValueError(f"{where}.{name}: unknown key {unknown[0]!r} (known: buses, threshold_m, restore_after_s)")
         buses = spec.get("buses")
         if not isinstance(buses, (list, tuple)) or not buses or not all(_is_int(b) for b in buses):
             raise ValueError(f"{where}.{name}.buses: expected a non-empty list of bus numbers, got {buses!r}")
         threshold = spec.get("threshold_m", 0.5)
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold >= 0:
             raise ValueError(f"{where}.{name}.threshold_m: expected a depth >= 0 in m, got {threshold!r}")
-        return cls(name, tuple(int(b) for b in buses), float(threshold))
+        restore = spec.get("restore_after_s")
+        if restore is not None and (isinstance(restore, bool) or not isinstance(restore, (int, float)) or not restore >= 0):
+            raise ValueError(f"{where}.{name}.restore_after_s: expected a time >= 0 in s, got {restore!r}")
+        return cls(name, tuple(int(b) for b in buses), float(threshold), None if restore is None else float(restore))
 
 
 @dataclass(frozen=True, eq=False)
