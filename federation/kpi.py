@@ -127,6 +127,8 @@ def parse_kpis(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output
         for i, signal in enumerate(spec.signals):
             path = (*base, name, "signal") if isinstance(item.get("signal"), str) else (*base, name, "signal", i)
             problems += check_signal(signal, path, src, outputs, recorded, "a KPI")
+        if outputs is not None and len(spec.signals) > 1:
+            problems += _check_units(spec, outputs, (*base, name, "signal"), src)
         specs.append(spec)
     return tuple(specs), problems
 
@@ -208,6 +210,20 @@ def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, 
     if recorded is not None and not any(fnmatch.fnmatchcase(signal, p) for p in recorded):
         return [src.problem(path, f"{signal} is not recorded (see 'record: signals'), so {user} cannot use it")]
     return []
+
+
+def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output] | None], path: KeyPath,
+                 src: Source) -> list[Problem]:  # fmt: skip
+    units = {}
+    for signal in spec.signals:
+        fed, _, name = signal.partition(".")
+        out = (outputs.get(fed) or {}).get(name)
+        if out is not None:
+            units.setdefault(out.unit or "", signal)
+    if len(units) < 2:
+        return []
+    mixed = ", ".join(f"{signal} in '{unit or '-'}'" for unit, signal in units.items())
+    return [src.problem(path, f"'combine: {spec.combine.value}' mixes units: {mixed}")]
 
 
 def kpi_specs(scenario: Scenario) -> tuple[KpiSpec, ...]:

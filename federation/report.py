@@ -136,12 +136,13 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
         _section("Scenario", f"<p class='muted'>{_e(meta.get('scenario_file', ''))}</p>"
                              f"<pre class='scenario'>{_e(meta.get('scenario_text', ''))}</pre>"),
     ]  # fmt: skip
+    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS)
     warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
     status = meta.get("status", "unknown")
     reason = f"<p class='reason'>{_e(meta['reason'])}</p>" if meta.get("reason") else ""
     return (f"<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n<title>{_e(title)}</title>\n"
             f"<style>{_CSS}</style>\n</head>\n<body>\n<header><h1>{_e(title)}</h1>"
-            f"<span class='status {_e(status)}'>{_e(status)}</span>{reason}</header>\n{warn}"
+            f"<span class='status {_e(status)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
             + "\n".join(sections) + "\n</body>\n</html>\n")  # fmt: skip
 
 
@@ -149,9 +150,15 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+_SECTIONS = ("Run", "Key performance indicators", "Cascade timeline", "Messages", "Decisions", "Federates", "Scenario")
+
+
+def _anchor(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
 def _section(title: str, body: str) -> str:
-    anchor = title.lower().replace(" ", "-")
-    return f"<section id='{anchor}'>\n<h2>{_e(title)}</h2>\n{body}\n</section>"
+    return f"<section id='{_anchor(title)}'>\n<h2>{_e(title)}</h2>\n{body}\n</section>"
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "", raw: bool = False) -> str:
@@ -192,7 +199,8 @@ def _metadata(meta: Mapping[str, str]) -> str:
     versions = [f"federation {meta.get('federation_version', '?')}", f"Python {meta.get('python', '?')}"]
     versions += [f"{k[len('version_'):]} {v}" for k, v in sorted(meta.items()) if k.startswith("version_")]
     rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
-    return _table(("", ""), rows, cls="meta")
+    return "<table class='meta'><tbody>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) \
+        + "</tbody></table>"
 
 
 def _wall(meta: Mapping[str, str]) -> str:
@@ -201,7 +209,8 @@ def _wall(meta: Mapping[str, str]) -> str:
         end = datetime.strptime(meta["ended_at"], "%Y-%m-%dT%H:%M:%S%z")
     except (KeyError, ValueError):
         return "unknown"
-    return f"{(end - start).total_seconds():g} s"
+    seconds = (end - start).total_seconds()
+    return "under 1 s" if seconds < 1 else f"{seconds:g} s"
 
 
 def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], list[Problem]]:
@@ -374,6 +383,7 @@ table.decisions, table.log { width: 100%; }
 .reason { color: #c62828; margin: .3em 0 0; white-space: pre-wrap; }
 .warn { background: #fff4e5; border-left: 4px solid #ef6c00; padding: .4em .8em; }
 .muted { color: #66707c; }
+nav { margin-top: .5em; font-size: .9em; } nav a { color: #1d4e89; text-decoration: none; }
 figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; }
 figcaption { font-weight: 600; margin-bottom: .3em; }
 pre.scenario { background: #f5f7fa; border: 1px solid #d6dde6; padding: 1em; overflow-x: auto; font-size: .85em; }
