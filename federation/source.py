@@ -104,7 +104,26 @@ def load_source(file: str | Path, text: str | None = None) -> Source:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, with the errors of PyYAML's scalar constructors located like the others."""
+    """The safe loader, with a limit on nesting and with the errors of its constructors located."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.nesting = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's name)
+        if self.flow_level >= MAX_DEPTH:  # stop early: the scanner slows down quadratically with the depth
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_DEPTH + 1:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)  # fmt: skip
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:

@@ -266,7 +266,7 @@ def _open_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # OSError, TimeoutError, ValueError for a malformed address
             raise FederationError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from exc
         with client:
             yield client

@@ -62,3 +62,11 @@ def run_scenario(tmp_path: Path) -> Callable[..., tuple[RunSummary, RunStore]]:
     yield run
     for store in stores:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_fmus() -> list[Path]:
+    """The project's FMUs built from source into fmus/dist, where the shipped scenarios expect them."""
+    from fmus.build import build_all
+
+    return build_all(ROOT / "fmus" / "dist")

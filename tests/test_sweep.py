@@ -253,8 +253,8 @@ def test_sweep_on_an_existing_scheduler(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
     scenario = write_scenario(tmp_path, SCENARIO)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address="127.0.0.1:0") as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
         result = federation("sweep", str(scenario), "--scheduler", cluster.scheduler_address,
                             "--out", str(tmp_path / "out"))  # fmt: skip
         assert result.returncode == 0, result.stderr

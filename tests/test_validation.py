@@ -107,7 +107,7 @@ def test_validate_command_prints_all_problems_and_fails(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_shipped_scenarios_validate():
+def test_shipped_scenarios_validate(shipped_fmus):
     from pathlib import Path
 
     for path in sorted(Path(__file__).resolve().parents[1].glob("scenarios/*.yaml")):
