@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -24,7 +24,7 @@ from .launcher import Launcher
 from .plan import Plan
 from .protocol import ErrorCode, Kind
 from .recorder import Recorder, RunStatus
-from .scenario import Scenario
+from .scenario import CoordinatorSpec, RestartPolicy, Scenario
 from .scheduler import Grant, Scheduler
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
@@ -36,22 +36,36 @@ HARD_FRAME_CAP = 64 * 1024 * 1024  # ZeroMQ drops peers past this; frames under 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a scenario (the CLI fills it from its flags)."""
+    """How to run a scenario (the CLI fills it from its flags).
+
+    Settings left at ``None`` come from the scenario's ``coordinator:`` section.
+    """
 
     out: Path
-    bind: str = "tcp://127.0.0.1"  # port chosen at random unless given as tcp://HOST:PORT
-    join_timeout: float = 60.0
-    grant_timeout: float | None = None  # seconds of wall time a federate may take for one step
-    heartbeat: float = 1.0
-    liveness: float = 0.2  # seconds between process checks
-    debug: bool = False  # suspends liveness and grant timeouts
-    frame_limit: int = protocol.MAX_FRAME_BYTES
+    bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
+    keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
+    join_timeout: float | None = None
+    grant_timeout: float | None = None  # wall seconds a federate may take for one step
+    heartbeat: float | None = None
+    liveness: float | None = None  # wall seconds between process checks
+    frame_limit: int | None = None
+    debug: bool = False  # suspends liveness checks and grant timeouts
     progress: Callable[[float], None] | None = None
     autonomy: Autonomy = Autonomy.ASSISTED
     interactive: bool = False  # ask decisions at the terminal
     control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
     prompt_in: Any = None  # streams for the terminal prompt (default stdin/stderr)
     prompt_out: Any = None
+
+
+def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
+    """The scenario's coordinator settings with the run options' overrides applied."""
+    changes = {key: getattr(options, key) for key in ("bind", "join_timeout", "grant_timeout", "heartbeat",
+                                                      "liveness", "frame_limit")
+               if getattr(options, key) is not None}  # fmt: skip
+    if options.keys is not None:
+        changes["keys"] = str(options.keys)
+    return replace(spec, **changes)
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,10 @@ class _Member:
     granted_at: float = 0.0  # monotonic time of the last grant
     doing: str = "starting"
     held: _Held | None = None  # a step held for decisions
+    last_heard: float = 0.0  # monotonic time of the last frame from it
+    pid: int = 0  # as the federate reported it
+    restarts: int = 0
+    last_grant: Grant | None = None
 
 
 @dataclass
@@ -105,6 +123,7 @@ class Coordinator:
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
         self.scenario = scenario
         self.options = options
+        self.settings = resolve_settings(scenario.coordinator, options)
         self.plan = Plan.build(scenario)
         self.members = [_Member(i, n) for i, n in enumerate(self.plan.names)]
         self.by_name = {m.name: m for m in self.members}
@@ -119,7 +138,7 @@ class Coordinator:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
-        self.address = self._bind(options.bind)
+        self.address = self._bind(self.settings.bind or "tcp://127.0.0.1")
         self.scheduler: Scheduler = self.plan.scheduler()
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
@@ -208,30 +227,30 @@ class Coordinator:
                 env = {"FEDERATION_COORDINATOR": self.address, "FEDERATION_NAME": member.name}
                 self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
             else:
-                argv = Launcher.python_argv(self.address, member.name, self.options.heartbeat)
+                argv = Launcher.python_argv(self.address, member.name, self.settings.heartbeat)
                 self.launcher.spawn(member.name, argv, cwd=self.scenario.directory)
 
     def _join(self) -> None:
-        deadline = time.monotonic() + self.options.join_timeout
+        deadline = time.monotonic() + self.settings.join_timeout
         while not all(m.declared for m in self.members):
-            if self.sock.poll(int(self.options.liveness * 1000)):
+            if self.sock.poll(int(self.settings.liveness * 1000)):
                 self._drain()
             self._check_processes()
             if time.monotonic() > deadline and not self.options.debug:
                 missing = [m.name for m in self.members if not m.declared]
                 hint = {n: f" (start it with: federation join --coordinator {self.address} --federate {n})"
                         for n in missing if self.plan.spec(self.by_name[n].index).external}  # fmt: skip
-                raise FederateError(missing[0], f"did not join within {self.options.join_timeout:g} s"
+                raise FederateError(missing[0], f"did not join within {self.settings.join_timeout:g} s"
                                     + hint.get(missing[0], ""), doing="joining")  # fmt: skip
 
     # ------------------------------------------------------------------ main loop
     def _pump(self) -> None:
         if self.gate is not None:
             self._pump_gate()
-        elif self.sock.poll(int(self.options.liveness * 1000)):
+        elif self.sock.poll(int(self.settings.liveness * 1000)):
             self._drain()
         now = time.monotonic()
-        if now - self._last_check >= self.options.liveness:
+        if now - self._last_check >= self.settings.liveness:
             self._last_check = now
             self._check_processes()
             self._check_hangs(now)
@@ -263,8 +282,10 @@ class Coordinator:
 
     def _handle(self, identity: bytes, data: bytes) -> None:
         member = self.by_identity.get(identity)
+        if member is not None:
+            member.last_heard = time.monotonic()
         try:
-            frame = protocol.decode(data, limit=self.options.frame_limit)
+            frame = protocol.decode(data, limit=self.settings.frame_limit)
         except ProtocolError as exc:
             who = member.name if member else f"unknown peer {identity.hex()}"
             self._refuse(identity, exc.code, f"{who}: {exc}")
@@ -332,7 +353,8 @@ class Coordinator:
         decl = self.plan.declarations[member.index]
         welcome["inputs"] = [s.name for s in decl.inputs]
         welcome["outputs"] = [s.name for s in decl.outputs]
-        welcome["heartbeat"] = self.options.heartbeat
+        welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
+        member.pid = int(frame[3].get("pid", 0)) if len(frame) > 3 and isinstance(frame[3].get("pid"), int) else 0
         self._send_frame(identity, [Kind.WELCOME, welcome])
 
     def _declare(self, member: _Member, wire: Mapping[str, Any]) -> None:
@@ -355,12 +377,18 @@ class Coordinator:
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
         member.declared = True
         member.doing = "waiting for its first grant"
+        if member.restarts:
+            self._rejoined(member)
 
     def _federate_error(self, member: _Member, frame: list[Any]) -> None:
         code, text = frame[1], frame[2]
         slot = self.scheduler.slots[member.index]
         when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
         if code == ErrorCode.FEDERATE_FAILED:
+            if self._may_restart(member):
+                log.warning("federate '%s' failed at t=%s: %s", member.name, when, text)
+                member.doing = "failed; restarting"
+                return  # the process exits next; _check_processes restarts it
             raise FederateError(member.name, text, time=when, doing=member.doing)
         self.errors += 1
         log.warning("federate '%s' reports error %s: %s", member.name, code, text)
@@ -446,7 +474,7 @@ class Coordinator:
         poller.register(self.sock, zmq.POLLIN)
         for extra in gate.sockets:
             poller.register(extra, zmq.POLLIN)
-        ready = dict(poller.poll(int(self.options.liveness * 1000)))
+        ready = dict(poller.poll(int(self.settings.liveness * 1000)))
         if self.sock in ready:
             self._drain()
         if gate.control is not None and gate.control in ready:
@@ -474,6 +502,7 @@ class Coordinator:
         for g in grants:
             member = members[g.federate]
             member.granted_at = now
+            member.last_grant = g
             member.doing = f"stepping to t={seconds(g.tick):g} s" + (f" (iteration {g.iteration})" if g.iteration else "")
             self.messages += len(g.messages)
             try:
@@ -488,15 +517,54 @@ class Coordinator:
             if member.said_bye:
                 continue
             slot = self.scheduler.slots[member.index]
-            tail = self.launcher.tail(name)
             when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            if self._may_restart(member):
+                self._restart(member, f"process {how}")
+                continue
+            tail = self.launcher.tail(name)
             detail = f"\n--- last lines of {self.launcher.children[name].log_path} ---\n{tail}" if tail else ""
             raise FederateError(name, f"process {how}{detail}", time=when, doing=member.doing)
 
+    def _may_restart(self, member: _Member) -> bool:
+        spec = self.plan.spec(member.index)
+        slot = self.scheduler.slots[member.index]
+        return (spec.restart is RestartPolicy.SCRATCH and member.restarts < spec.restart_limit
+                and slot.group is None and member.name in self.launcher.children)  # fmt: skip
+
+    def _restart(self, member: _Member, why: str) -> None:
+        """Start the federate again from scratch; it rejoins and is granted where the old one stopped."""
+        member.restarts += 1
+        slot = self.scheduler.slots[member.index]
+        when = self.plan.base.seconds(max(slot.granted, 0))
+        log.warning("federate '%s' %s at t=%g s; restarting from scratch (%d of %d)", member.name, why, when,
+                    member.restarts, self.plan.spec(member.index).restart_limit)  # fmt: skip
+        assert self.recorder is not None
+        self.recorder.meta(**{f"restart_{member.name}_{member.restarts}": f"t={when:g} s: {why}"})
+        if member.identity is not None:
+            self.by_identity.pop(member.identity, None)
+        member.identity, member.declared, member.held = None, False, None
+        member.doing = "restarting"
+        slot.last_sent.clear()  # the new process starts from its defaults: send every input again
+        self.launcher.spawn(member.name, self.launcher.children[member.name].argv, cwd=self.scenario.directory)
+
+    def _rejoined(self, member: _Member) -> None:
+        """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
+        slot = self.scheduler.slots[member.index]
+        if slot.busy and member.last_grant is not None:
+            self._send([self.scheduler.regrant(member.index, member.last_grant)])
+
     def _check_hangs(self, now: float) -> None:
-        limit = self.options.grant_timeout
-        if limit is None or self.options.debug:
+        if self.options.debug:
+            return
+        beat = self.settings.heartbeat
+        for member in self.members:  # an idle federate pings every quarter heartbeat while it waits
+            slot = self.scheduler.slots[member.index]
+            if member.declared and not slot.busy and slot.next < self.plan.stop and now - member.last_heard > 2 * beat:
+                raise FederateError(member.name, f"stopped answering: no heartbeat for {now - member.last_heard:.1f} s",
+                                    time=self.plan.base.seconds(max(slot.granted, 0)), doing=member.doing)  # fmt: skip
+        limit = self.settings.grant_timeout
+        if limit is None:
             return
         for member in self.members:
             slot = self.scheduler.slots[member.index]

@@ -24,6 +24,7 @@ class Child:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    argv: list[str]
 
 
 class Launcher:
@@ -34,9 +35,13 @@ class Launcher:
         self.children: dict[str, Child] = {}
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Child:
+        """Start ``argv`` for federate ``name``; a restarted federate appends to the same log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        log_file = open(log_path, "wb")
+        previous = self.children.get(name)
+        if previous is not None:
+            previous.log_file.close()
+        log_file = open(log_path, "ab" if previous is not None else "wb")
         full_env = {**os.environ, "FEDERATION_SPAWNED": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
@@ -44,7 +49,7 @@ class Launcher:
         except OSError as exc:
             log_file.close()
             raise OSError(f"cannot start federate '{name}' ({argv[0]}): {exc.strerror}") from exc
-        child = Child(name, process, log_path, log_file)
+        child = Child(name, process, log_path, log_file, list(argv))
         self.children[name] = child
         return child
 

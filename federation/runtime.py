@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 import traceback
 from typing import Any, Sequence
 
@@ -38,7 +39,7 @@ class CoordinatorLost(FederationError):
 class Runtime:
     """Drives one :class:`~federation.Federate` instance over the wire protocol."""
 
-    def __init__(self, address: str, name: str, *, heartbeat: float = 1.0, curve: dict[str, bytes] | None = None):
+    def __init__(self, address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None):
         self.address, self.name, self.heartbeat = address, name, heartbeat
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -59,11 +60,19 @@ class Runtime:
         self.sock.send(protocol.encode(frame), copy=False)
 
     def receive(self) -> list[Any]:
-        """Next frame; answers PING; raises CoordinatorLost after silence."""
-        silent = 0
+        """Next frame; answers PING; raises CoordinatorLost after ``heartbeat`` s of silence.
+
+        While waiting, the federate pings the coordinator every quarter heartbeat, so a
+        vanished coordinator is noticed within one heartbeat interval.  A heartbeat of 0
+        (``--debug``) waits forever.
+        """
+        beat = self.heartbeat
+        slice_ms = max(1, int(beat * 250)) if beat > 0 else 1000
+        last_heard = time.monotonic()
         while True:
-            if self.sock.poll(int(self.heartbeat * 1000)):
+            if self.sock.poll(slice_ms):
                 data = self.sock.recv()
+                last_heard = time.monotonic()
                 try:
                     frame = protocol.decode(data)
                 except ProtocolError as exc:
@@ -71,17 +80,16 @@ class Runtime:
                     continue
                 if frame[0] == Kind.PING:
                     self.send([Kind.PONG])
-                    continue
-                if frame[0] == Kind.PONG:
-                    silent = 0
-                    continue
-                return frame
-            silent += 1
-            if self.parent != 1 and os.getppid() != self.parent and os.environ.get("FEDERATION_SPAWNED"):
+                elif frame[0] != Kind.PONG:
+                    return frame
+                continue
+            if beat <= 0:
+                continue
+            if os.environ.get("FEDERATION_SPAWNED") and os.getppid() != self.parent:
                 raise CoordinatorLost(f"{self.name}: the coordinator process is gone")
-            if silent >= 3:
-                raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} "
-                                      f"for {silent * self.heartbeat:g} s")  # fmt: skip
+            silent = time.monotonic() - last_heard
+            if silent >= beat:
+                raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} for {silent:.1f} s")
             self.send([Kind.PING])
 
     # ------------------------------------------------------------------ life cycle
@@ -187,7 +195,7 @@ class Runtime:
 _UNSET = object()
 
 
-def run(address: str, name: str, *, heartbeat: float = 1.0, curve: dict[str, bytes] | None = None) -> int:
+def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None) -> int:
     """Join, serve and leave; report a failure of the federate's code to the coordinator."""
     runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve)
     try:
@@ -229,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m federation.runtime", description=__doc__)
     parser.add_argument("--connect", required=True, help="coordinator address, e.g. tcp://127.0.0.1:5555")
     parser.add_argument("--name", required=True, help="the federate's name in the scenario")
-    parser.add_argument("--heartbeat", type=float, default=1.0, help="seconds between liveness checks")
+    parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds of silence after which the coordinator is taken as gone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {args.name}: %(message)s")
     return run(args.connect, args.name, heartbeat=args.heartbeat)

@@ -21,7 +21,9 @@ from .timebase import TimeBase
 
 __all__ = [
     "ConnectionKind",
+    "CoordinatorSpec",
     "Interpolation",
+    "RestartPolicy",
     "EventAction",
     "TimeSpec",
     "FederateSpec",
@@ -48,6 +50,11 @@ class ConnectionKind(str, enum.Enum):
 class Interpolation(str, enum.Enum):
     HOLD = "hold"  # sample-and-hold (zero order)
     LINEAR = "linear"  # linear between the samples around t (waits for the later one)
+
+
+class RestartPolicy(str, enum.Enum):
+    FAIL = "fail"  # a crash of this federate ends the run (default)
+    SCRATCH = "scratch"  # start a new process that sets up from scratch and rejoins at the current time
 
 
 class EventAction(str, enum.Enum):
@@ -119,7 +126,24 @@ class FederateSpec:
     external: bool = False  # started by hand (`federation join`), not by the coordinator
     command: tuple[str, ...] = ()  # a program in any language speaking the wire protocol
     interface: InterfaceSpec | None = None
+    restart: RestartPolicy = RestartPolicy.FAIL
+    restart_limit: int = 0  # restarts allowed before a crash fails the run
     line: int = 0
+
+
+@dataclass(frozen=True)
+class CoordinatorSpec:
+    """The scenario's ``coordinator:`` section: liveness, limits and network settings."""
+
+    grant_timeout: float | None = None  # wall seconds one step may take; None = no limit
+    heartbeat: float = 2.0  # wall seconds: federates and coordinator notice each other's loss within this
+    liveness: float = 0.2  # wall seconds between checks of the federate processes
+    join_timeout: float = 60.0
+    frame_limit: int = 16 * 1024 * 1024  # bytes
+    max_messages_per_step: int = 10_000  # per federate and step; the rest are refused
+    max_federates: int = 1024
+    bind: str | None = None  # e.g. tcp://0.0.0.0:5555 (needs keys)
+    keys: str | None = None  # folder with the coordinator's key pair and authorized client keys
 
 
 @dataclass(frozen=True)
@@ -189,6 +213,7 @@ class Scenario:
     groups: Mapping[str, IterateGroup] = field(default_factory=dict)
     events: tuple[ScheduledEvent, ...] = ()
     record: RecordSpec = RecordSpec()
+    coordinator: CoordinatorSpec = CoordinatorSpec()
     options: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other modules
 
     @property
@@ -212,7 +237,8 @@ _TOP_KEYS = {
     "iterate", "events", "record", "decisions", "coordinator", "kpis", "report",
 }  # fmt: skip
 _SIGNAL_TYPES = tuple(t.value for t in SignalType)
-_FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description"}
+_FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description",
+             "restart"}  # fmt: skip
 _ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
 
 
@@ -308,7 +334,8 @@ class _Parser:
             groups=groups,
             events=self.events(data.get("events")),
             record=self.record(data.get("record")),
-            options={k: data[k] for k in ("decisions", "coordinator", "kpis", "report") if k in data},
+            coordinator=self.coordinator(data.get("coordinator")),
+            options={k: data[k] for k in ("decisions", "kpis", "report") if k in data},
         )
 
     def time(self, value: Any) -> TimeSpec:
@@ -392,9 +419,12 @@ class _Parser:
         if offset < 0:
             self.fail((*path, "offset"), f"must not be negative, got {spec.get('offset')!r}")
             offset = 0.0
+        policy, limit = self.restart(spec.get("restart"), (*path, "restart"))
         return FederateSpec(
             name=name,
             type=ftype,
+            restart=policy,
+            restart_limit=limit,
             params=self.params(spec.get("params"), (*path, "params")),
             period=period,
             offset=offset,
@@ -410,6 +440,60 @@ class _Parser:
             if not isinstance(key, str):
                 self.fail((*path, key), f"a parameter name must be a string, got {_kind(key)} {key!r}")
         return {k: v for k, v in params.items() if isinstance(k, str)}
+
+    def restart(self, value: Any, path: KeyPath) -> tuple[RestartPolicy, int]:
+        if value is None:
+            return RestartPolicy.FAIL, 0
+        if isinstance(value, str):
+            value = {"policy": value}
+        spec = self.mapping(value, path)
+        for key in spec:
+            if key not in ("policy", "limit"):
+                self.fail((*path, key), "unknown key (expected policy, limit)")
+        try:
+            policy = RestartPolicy(spec.get("policy", "fail"))
+        except ValueError:
+            self.fail((*path, "policy"), f"expected fail or scratch, got {spec.get('policy')!r}")
+            return RestartPolicy.FAIL, 0
+        limit = spec.get("limit", 3 if policy is RestartPolicy.SCRATCH else 0)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1000:
+            self.fail((*path, "limit"), f"expected an integer from 0 to 1000, got {limit!r}")
+            limit = 0
+        return policy, limit
+
+    def coordinator(self, value: Any) -> CoordinatorSpec:
+        path: KeyPath = ("coordinator",)
+        spec = self.mapping(value, path)
+        known = {f for f in CoordinatorSpec.__dataclass_fields__}
+        for key in spec:
+            if key not in known:
+                self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(known))})")
+        out: dict[str, Any] = {}
+        for key in ("grant_timeout", "heartbeat", "liveness", "join_timeout"):
+            if spec.get(key) is not None:
+                try:
+                    seconds = parse_duration(spec[key], "s")
+                except ValueError as exc:
+                    self.fail((*path, key), str(exc))
+                    continue
+                if not 0 < seconds < 1e9:
+                    self.fail((*path, key), f"must be a positive time, got {spec[key]!r}")
+                    continue
+                out[key] = seconds
+        for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000)):
+            if key in spec:
+                value = spec[key]
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                    self.fail((*path, key), f"expected an integer from 1 to {top}, got {value!r}")
+                else:
+                    out[key] = value
+        for key in ("bind", "keys"):
+            if key in spec:
+                if isinstance(spec[key], str) and spec[key]:
+                    out[key] = spec[key]
+                else:
+                    self.fail((*path, key), f"expected a string, got {spec[key]!r}")
+        return CoordinatorSpec(**out)
 
     def interface(self, value: Any, path: KeyPath) -> InterfaceSpec | None:
         if value is None:

@@ -246,6 +246,16 @@ class Scheduler:
             messages = group.messages_in.get(slot.index, [])
         return Grant(slot.index, tick, iteration, inputs, messages)
 
+    def regrant(self, index: int, previous: Grant) -> Grant:
+        """The same grant again, with every input, for a federate restarted mid-step."""
+        slot = self.slots[index]
+        slot.last_sent.clear()
+        inputs: dict[int, Any] = {}
+        for b in slot.bindings:
+            value = self._interpolate(b, previous.tick) if b.linear else b.history.at(previous.tick - b.lag, b.default)
+            inputs[b.input] = slot.last_sent[b.input] = value
+        return Grant(index, previous.tick, previous.iteration, inputs, previous.messages)
+
     def _interpolate(self, b: Binding, tick: int) -> Any:
         before, after = b.history.around(tick)
         if before is None:
