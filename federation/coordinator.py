@@ -182,8 +182,9 @@ class Coordinator:
             self._launch()
             self._join()
             t_joined = time.monotonic()
-            self._send(self.scheduler.begin())
             self._mark_all("running")
+            self.recorder.commit()  # pids and status are on disk before the first step
+            self._send(self.scheduler.begin())
             while not self.scheduler.finished:
                 self._pump()
             t_done = time.monotonic()
@@ -254,6 +255,7 @@ class Coordinator:
             self._last_check = now
             self._check_processes()
             self._check_hangs(now)
+            self._report_stall(now)
             self._flush()
             for hook in self.hooks:
                 hook(self)
@@ -569,8 +571,35 @@ class Coordinator:
         for member in self.members:
             slot = self.scheduler.slots[member.index]
             if slot.busy and member.held is None and now - member.granted_at > limit:
-                raise FederateError(member.name, f"no answer for {limit:g} s (grant timeout)",
-                                    time=self.plan.base.seconds(slot.granted), doing=member.doing)  # fmt: skip
+                raise FederateError(member.name, f"no answer for {limit:g} s (grant timeout)\n"
+                                    + self._explain_waits(now), time=self.plan.base.seconds(slot.granted),
+                                    doing=member.doing)  # fmt: skip
+
+    def _explain_waits(self, now: float) -> str:
+        """Who waits on whom, and since when (wall time)."""
+        lines = []
+        for member in self.members:
+            slot = self.scheduler.slots[member.index]
+            if slot.busy:
+                lines.append(f"  {member.name} has been {member.doing} for {now - member.granted_at:.1f} s")
+        lines += [f"  {w}" for w in self.scheduler.waits() if " waits " in w]
+        return "\n".join(lines)
+
+    def _report_stall(self, now: float) -> None:
+        """Never wait silently: every STALL_REPORT s without progress, say who waits on whom."""
+        gvt = self.scheduler.gvt()
+        if gvt != self._stall_gvt:
+            self._stall_gvt, self._stall_since, self._stall_told = gvt, now, now
+            return
+        if now - self._stall_told >= self.STALL_REPORT:
+            self._stall_told = now
+            log.warning("no progress for %.0f s at t=%g s:\n%s", now - self._stall_since,
+                        self.plan.base.seconds(min(gvt, self.plan.stop)), self._explain_waits(now))  # fmt: skip
+
+    STALL_REPORT = 30.0
+    _stall_gvt = -1
+    _stall_since = 0.0
+    _stall_told = 0.0
 
     def _deadlock(self) -> None:
         waits = self.scheduler.waits()
@@ -580,6 +609,8 @@ class Coordinator:
         assert self.recorder is not None
         for m in self.members:
             self.recorder.federate_status(m.name, status)
+            if m.pid:
+                self.recorder.federate_pid(m.name, m.pid)
 
     # ------------------------------------------------------------------ recording
     def _flush(self, final: bool = False) -> None:

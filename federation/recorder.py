@@ -32,7 +32,7 @@ __all__ = ["Recorder", "RunStatus", "to_sql", "SCHEMA"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS federates (id INTEGER PRIMARY KEY, name TEXT UNIQUE, type TEXT, period REAL,
-                                      grants INTEGER DEFAULT 0, status TEXT DEFAULT 'pending');
+                                      grants INTEGER DEFAULT 0, status TEXT DEFAULT 'pending', pid INTEGER);
 CREATE TABLE IF NOT EXISTS signals (id INTEGER PRIMARY KEY, federate TEXT, name TEXT, unit TEXT, type TEXT);
 CREATE TABLE IF NOT EXISTS samples (tick INTEGER, time REAL, signal INTEGER, value);
 CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER, source TEXT, target TEXT,
@@ -147,6 +147,9 @@ class Recorder:
             self.db.execute("UPDATE federates SET status=? WHERE name=?", (status, name))
         else:
             self.db.execute("UPDATE federates SET status=?, grants=? WHERE name=?", (status, grants, name))
+
+    def federate_pid(self, name: str, pid: int) -> None:
+        self.db.execute("UPDATE federates SET pid=? WHERE name=?", (pid, name))
 
     def meta(self, **values: Any) -> None:
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])

@@ -293,7 +293,8 @@ def _plot(store: RunStore, title: str, names: Sequence[str], signals: Mapping[st
         groups.setdefault(signals[name][0], []).append(name)
     start, stop = span
     scale, unit = (3600.0, "h") if stop - start > 3 * 3600 else (60.0, "min") if stop - start > 600 else (1.0, "s")
-    fig = Figure(figsize=(10, 1.9 * len(groups) + 0.7))
+    height = 1.9 * len(groups) + 0.7
+    fig = Figure(figsize=(10, height))
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (sig_unit, members) in zip(axes, groups.items()):
@@ -312,7 +313,8 @@ def _plot(store: RunStore, title: str, names: Sequence[str], signals: Mapping[st
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.set_xlim(start / scale, stop / scale if stop > start else start / scale + 1)
     axes[-1].set_xlabel(f"time [{unit}]")
-    fig.tight_layout()
+    # fixed margins (inches) so that the time axes of all panels line up on the page
+    fig.subplots_adjust(left=0.9 / 10, right=1 - 2.1 / 10, bottom=0.55 / height, top=1 - 0.15 / height, hspace=0.12)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

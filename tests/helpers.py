@@ -200,3 +200,22 @@ class DieselTwin(Federate):
             self.down_since = t
         running = self.down_since is not None and t - self.down_since >= self.start_delay
         self.power = min(self.load, self.rated_power) if running else 0.0
+
+
+class CrashOnce(Federate):
+    """y = t; dies at ``at`` the first time only (a marker file remembers), for restart tests."""
+
+    default_period = 1.0
+    at = Parameter(3.0)
+    marker = Parameter("", type=str)
+    y = Output()
+    starts = Output(type=int, default=0)
+
+    def setup(self) -> None:
+        self.starts = 1
+
+    def step(self, t: float) -> None:
+        if t >= self.at and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(9)
+        self.y = t

@@ -1,0 +1,187 @@
+"""Faults: crashes, hangs, restarts, a vanished coordinator, Ctrl-C and SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from federation.coordinator import Coordinator, RunOptions
+from federation.errors import FederateError
+from federation.scenario import load
+from federation.store import RunStore
+from tests.conftest import write_scenario
+
+pytestmark = pytest.mark.timeout(90)
+
+LONG = """
+time: {stop: 1000000, resolution: 1 ms}
+coordinator: {heartbeat: 1 s}
+federates:
+  clock: {type: "{HELPERS}:Clock"}
+  probe: {type: "{HELPERS}:Probe"}
+  tail: {type: "{HELPERS}:Affine", period: 1}
+connections:
+  - clock.y -> probe.u
+  - {from: clock.y, to: tail.u, delay: true}
+"""
+
+
+def _run_in_thread(coordinator: Coordinator) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            coordinator.run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append((exc, time.monotonic()))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("victim, after", [("clock", 1), ("probe", 200), ("tail", 1000)])
+def test_sigkill_is_detected_within_two_seconds_and_named(tmp_path, victim, after):
+    scenario = load(write_scenario(tmp_path, LONG))
+    coordinator = Coordinator(scenario, RunOptions(out=tmp_path / "run.sqlite"))
+    thread, errors = _run_in_thread(coordinator)
+    index = coordinator.plan.index(victim)
+    _wait_for(lambda: coordinator.scheduler.slots[index].grants >= after)
+    os.kill(coordinator.launcher.children[victim].process.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    thread.join(30)
+    error, when = errors[0]
+    assert isinstance(error, FederateError) and error.federate == victim
+    assert when - killed < 2.0, f"detected after {when - killed:.2f} s"
+    assert "process killed by signal 9" in str(error) and "at t=" in str(error) and "while " in str(error)
+    with RunStore(tmp_path / "run.sqlite") as store:
+        meta = store.metadata()
+        assert meta["status"] == "failed" and f"federate '{victim}'" in meta["reason"]
+        assert len(store.series("clock.y").values) > 0  # what was recorded is kept
+
+
+def test_hung_federate_ends_after_the_grant_timeout_with_the_wait_chain(run_scenario):
+    with pytest.raises(FederateError) as info:
+        run_scenario("""
+            time: {stop: 100, resolution: 1 s}
+            coordinator: {grant_timeout: 1 s}
+            federates:
+              bad: {type: "{HELPERS}:Crasher", params: {at: 3.0, how: hang}}
+              after: {type: "{HELPERS}:Probe"}
+            connections:
+              - bad.y -> after.u
+            """)
+    text = str(info.value)
+    assert text.startswith("federate 'bad' at t=3 s while stepping to t=3 s: no answer for 1 s (grant timeout)")
+    assert "after waits to reach t=3 s on bad" in text
+
+
+def test_restart_from_scratch_continues_the_run(run_scenario, tmp_path):
+    marker = tmp_path / "crashed"
+    summary, store = run_scenario(f"""
+        time: {{stop: 8, resolution: 1 s}}
+        federates:
+          flaky: {{type: "{{HELPERS}}:CrashOnce", params: {{at: 3.0, marker: "{marker}"}},
+                  restart: {{policy: scratch, limit: 2}}}}
+          probe: {{type: "{{HELPERS}}:Probe"}}
+        connections:
+          - flaky.y -> probe.u
+        """)
+    assert marker.exists() and summary.status == "completed"
+    assert [v[1] for v in store.series("probe.obs").values] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert store.metadata()["restart_flaky_1"].startswith("t=3 s: process exited with code 9")
+
+
+def test_restart_limit_is_enforced(run_scenario, tmp_path):
+    with pytest.raises(FederateError, match=r"federate 'bad' .*process exited with code 7"):
+        run_scenario("""
+            time: {stop: 8, resolution: 1 s}
+            federates:
+              bad: {type: "{HELPERS}:Crasher", params: {at: 2.0, how: exit}, restart: {policy: scratch, limit: 2}}
+            """)
+
+
+def _start_cli(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    path = write_scenario(tmp_path, LONG)
+    out = tmp_path / "cli.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return proc, out
+
+
+def _pids_when_running(out: Path, proc: subprocess.Popen[str]) -> list[int]:
+    pids: list[int] = []
+
+    def ready() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        if not out.exists():
+            return False
+        try:
+            with sqlite3.connect(f"file:{out}?mode=ro", uri=True) as db:
+                rows = db.execute("SELECT pid FROM federates WHERE status='running'").fetchall()
+        except sqlite3.Error:
+            return False
+        pids[:] = [r[0] for r in rows if r[0]]
+        return len(pids) == 3
+
+    _wait_for(ready)
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_end_the_run_cleanly_within_five_seconds(tmp_path, signum):
+    proc, out = _start_cli(tmp_path)
+    try:
+        pids = _pids_when_running(out, proc)
+        proc.send_signal(signum)
+        sent = time.monotonic()
+        _, stderr = proc.communicate(timeout=10)
+        assert time.monotonic() - sent < 5.0
+        assert proc.returncode == 130, stderr
+        assert "interrupted" in stderr and "Traceback" not in stderr
+        _wait_for(lambda: not any(_alive(p) for p in pids), timeout=2)
+        with RunStore(out) as store:
+            assert store.metadata()["status"] == "interrupted"
+            assert len(store.series("clock.y").values) > 10
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_federates_exit_when_the_coordinator_vanishes(tmp_path):
+    proc, out = _start_cli(tmp_path)
+    try:
+        pids = _pids_when_running(out, proc)
+        proc.kill()  # SIGKILL: no chance to stop its federates
+        killed = time.monotonic()
+        proc.wait()
+        _wait_for(lambda: not any(_alive(p) for p in pids), timeout=5)
+        assert time.monotonic() - killed < 2.5  # heartbeat 1 s (+ process exit)
+        log = (tmp_path / "cli.logs" / "probe.log").read_text()
+        assert "coordinator process is gone; exiting" in log
+    finally:
+        proc.kill()
+        proc.wait()
