@@ -13,7 +13,7 @@
           shed_mw: {expr: "load_kw / 1000 if flooded else 0.0", unit: MW}
 
 Expressions are parsed with :mod:`ast` and evaluated by a small interpreter that knows
-numbers, the names of the inputs and ``t``, arithmetic, comparisons, ``and``/``or``/``not``,
+numbers, ``true``/``false``, the names of the inputs and ``t``, arithmetic, comparisons, ``and``/``or``/``not``,
 ``a if c else b`` and the functions in :data:`FUNCTIONS` -- nothing else, so a scenario
 cannot run arbitrary code.  Without a ``period`` the federate is event-driven: it
 recomputes whenever an input changes.  See docs/federates/formula.md.
@@ -108,8 +108,9 @@ def _compile(node: ast.AST, names: frozenset[str], used: set[str]) -> _Node:
             return lambda env: value
         raise FormulaError(f"only numbers and true/false are allowed, not {value!r}")
     if isinstance(node, ast.Name):
-        if node.id in ("True", "False"):  # ast.Constant in Python 3.8+, kept for clarity
-            return (lambda env: True) if node.id == "True" else (lambda env: False)
+        if node.id in ("true", "false") and node.id not in names:  # YAML spelling of True and False
+            flag = node.id == "true"
+            return lambda env: flag
         if node.id not in names:
             known = ", ".join(sorted(names))
             hint = " (it is a function: call it)" if node.id in FUNCTIONS else ""
@@ -301,7 +302,7 @@ def _cast(value: Any, kind: str) -> Any:
     if kind == "bool":
         return bool(value)
     if kind == "int":
-        return int(round(value))
+        return round(value)
     return float(value)
 
 
@@ -309,8 +310,8 @@ def _cast(value: Any, kind: str) -> Any:
 class Formula(Federate):
     """Outputs computed from the inputs and ``t`` by checked expressions."""
 
-    input_spec = Parameter({}, type=dict, name="inputs", doc="input name -> {unit, type: float|int|bool, default}")
-    output_spec = Parameter(doc="output name -> {expr, unit, type: float|int|bool} (or just the expression text)",
+    input_spec: Parameter[dict[str, Any]] = Parameter({}, type=dict, name="inputs", doc="input name -> {unit, type: float|int|bool, default}")
+    output_spec: Parameter[dict[str, Any]] = Parameter(doc="output name -> {expr, unit, type: float|int|bool} (or just the expression text)",
                             type=dict, name="outputs")  # fmt: skip
 
     @classmethod
@@ -339,4 +340,3 @@ class Formula(Federate):
             except (TypeError, ValueError, OverflowError) as exc:
                 raise FormulaError(f"output '{out.name}' = {out.expression.text!r} at t={t:g} s: "
                                    f"{type(exc).__name__}: {exc}") from None  # fmt: skip
-        return None

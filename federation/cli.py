@@ -56,7 +56,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="T", help="stop time instead of the scenario's (e.g. 3600, '2 h')")
     p.add_argument("--seed", type=int, help="seed instead of the scenario's")
     p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite)")
-    p.add_argument("--bind", default="tcp://127.0.0.1", help="coordinator address (default: loopback, random port)")
+    p.add_argument("--bind", help="coordinator address, tcp://HOST[:PORT] (default: loopback, random port); "
+                                  "anything beyond loopback needs --keys")
+    p.add_argument("--keys", type=Path, metavar="DIR", help="CurveZMQ keys folder (see 'federation keys')")
     p.add_argument("--grant-timeout", type=float, metavar="S", help="fail a federate that takes longer for one step")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     decisions = p.add_argument_group("decisions (level 4/5)")
@@ -100,8 +102,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("join", help="run one federate of a scenario here, joining a remote coordinator")
     p.add_argument("--coordinator", required=True, metavar="tcp://HOST:PORT", help="the coordinator's address")
     p.add_argument("--federate", required=True, metavar="NAME", help="the federate's name in the scenario")
-    p.add_argument("--heartbeat", type=float, default=1.0, help="seconds between liveness checks")
+    p.add_argument("--heartbeat", type=float, default=2.0,
+                   help="seconds of silence after which the coordinator is taken as gone")
+    p.add_argument("--keys", type=Path, metavar="DIR",
+                   help="CurveZMQ keys folder holding NAME.key_secret and coordinator.key")
     p.set_defaults(func=_cmd_join)
+
+    p = sub.add_parser("keys", help="make CurveZMQ key pairs for a federation that listens on a network")
+    p.add_argument("folder", type=Path, help="keys folder (created)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="federates that will join from other hosts")
+    p.set_defaults(func=_cmd_keys)
 
     p = sub.add_parser("inspect", help="describe an FMU and print a scenario snippet")
     p.add_argument("fmu", type=Path, help="the .fmu file")
@@ -141,12 +151,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     bar = ProgressBar(scenario.time.start, scenario.time.stop) if not args.quiet else None
     from .decision import Autonomy
 
-    options = RunOptions(out=out, bind=args.bind, grant_timeout=args.grant_timeout, debug=args.debug, progress=bar,
+    options = RunOptions(out=out, bind=args.bind, keys=args.keys, grant_timeout=args.grant_timeout,
+                         debug=args.debug, progress=bar,
                          interactive=args.interactive, control=args.control, autonomy=Autonomy(args.autonomy))  # fmt: skip
     if args.interactive:
         bar = None
         options = replace(options, progress=None)
     coordinator = Coordinator(scenario, options)
+    external = [n for n, spec in scenario.federates.items() if spec.external]
+    if external:
+        print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=sys.stderr)
+        for name in external:
+            print(f"  {coordinator.command_hint(name)}" + (" --keys DIR" if coordinator.curve else ""), file=sys.stderr)
+        sys.stderr.flush()
     if coordinator.gate is not None and coordinator.gate.control_address:
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=sys.stderr, flush=True)
     try:
@@ -241,8 +258,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_join(args: argparse.Namespace) -> int:
     from .runtime import run
+    from .security import client_keys
 
-    return run(args.coordinator, args.federate, heartbeat=args.heartbeat)
+    curve = client_keys(args.keys, args.federate) if args.keys else None
+    return run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from .security import make_keys
+
+    for path in make_keys(args.folder, args.names):
+        print(f"wrote {path}")
+    print(f"give {args.folder}/coordinator.key and NAME.key_secret to the host that runs NAME; "
+          f"keep coordinator.key_secret with the coordinator")  # fmt: skip
+    return ExitCode.OK
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from .protocol import ErrorCode, Kind
 from .recorder import Recorder, RunStatus
 from .scenario import CoordinatorSpec, RestartPolicy, Scenario
 from .scheduler import Grant, Scheduler
+from .security import CurveServer, is_loopback
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
 
@@ -138,6 +139,7 @@ class Coordinator:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
+        self.curve = self._security()
         self.address = self._bind(self.settings.bind or "tcp://127.0.0.1")
         self.scheduler: Scheduler = self.plan.scheduler()
         self.recorder: Recorder | None = None
@@ -161,6 +163,22 @@ class Coordinator:
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate
+
+    def _security(self) -> CurveServer | None:
+        """CurveZMQ when keys are given; refuse to listen beyond loopback without them."""
+        bind = self.settings.bind or "tcp://127.0.0.1"
+        keys = self.settings.keys
+        if keys is None:
+            if not is_loopback(bind):
+                raise FederationError(f"binding to {bind} needs CurveZMQ keys (coordinator: keys, or --keys DIR; "
+                                      "make them with 'federation keys DIR NAME ...')")  # fmt: skip
+            return None
+        folder = Path(keys)
+        if self.options.keys is None and not folder.is_absolute():
+            folder = self.scenario.directory / folder
+        server = CurveServer(folder, self.ctx)
+        server.secure(self.sock)
+        return server
 
     def _bind(self, bind: str) -> str:
         try:
@@ -223,13 +241,13 @@ class Coordinator:
             if spec.external:
                 log.info("waiting for external federate '%s' at %s", member.name, self.address)
                 continue
+            env = self.curve.spawned_keys(member.name) if self.curve is not None else {}
             if spec.command:
                 argv = [a.replace("{address}", self.address).replace("{name}", member.name) for a in spec.command]
-                env = {"FEDERATION_COORDINATOR": self.address, "FEDERATION_NAME": member.name}
-                self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
+                env.update(FEDERATION_COORDINATOR=self.address, FEDERATION_NAME=member.name)
             else:
                 argv = Launcher.python_argv(self.address, member.name, self.settings.heartbeat)
-                self.launcher.spawn(member.name, argv, cwd=self.scenario.directory)
+            self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
 
     def _join(self) -> None:
         deadline = time.monotonic() + self.settings.join_timeout
@@ -268,6 +286,9 @@ class Coordinator:
     _last_check = 0.0
 
     def _drain(self) -> None:
+        if self.curve is not None:
+            self._drain_secure()
+            return
         sock = self.sock
         for _ in range(10_000):
             try:
@@ -282,7 +303,21 @@ class Coordinator:
                 continue
             self._handle(parts[0], parts[1])
 
-    def _handle(self, identity: bytes, data: bytes) -> None:
+    def _drain_secure(self) -> None:
+        """As _drain, but keeping the CurveZMQ user id of peers that have not joined yet."""
+        for _ in range(10_000):
+            try:
+                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            identity = parts[0].bytes
+            if len(parts) != 2:
+                self._refuse(identity, ErrorCode.MALFORMED, "a frame must be exactly one message part")
+                continue
+            user = parts[1].get("User-Id") if identity not in self.by_identity else None
+            self._handle(identity, parts[1].bytes, user)
+
+    def _handle(self, identity: bytes, data: bytes, user: str | None = None) -> None:
         member = self.by_identity.get(identity)
         if member is not None:
             member.last_heard = time.monotonic()
@@ -301,7 +336,7 @@ class Coordinator:
             pass
         elif member is None:
             if kind == Kind.HELLO:
-                self._hello(identity, frame)
+                self._hello(identity, frame, user)
             else:
                 self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
                              f"{Kind(kind).name} from a peer that has not joined (send HELLO first)")  # fmt: skip
@@ -334,8 +369,11 @@ class Coordinator:
                 raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
     # ------------------------------------------------------------------ join frames
-    def _hello(self, identity: bytes, frame: list[Any]) -> None:
+    def _hello(self, identity: bytes, frame: list[Any], user: str | None = None) -> None:
         version, name = frame[1], frame[2]
+        if self.curve is not None and not self.curve.may_join(user or "", name):
+            self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE, f"this key is not authorized to join as {name!r}")
+            return
         if version != protocol.PROTOCOL_VERSION:
             self._refuse(identity, ErrorCode.VERSION,
                          f"protocol version {version} not supported (this coordinator speaks {protocol.PROTOCOL_VERSION})")  # fmt: skip
@@ -404,6 +442,12 @@ class Coordinator:
                          f"{member.name}: DONE for tick {tick} but its grant is {slot.granted} "
                          f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
             return
+        limit = self.settings.max_messages_per_step
+        if len(messages) > limit:
+            self._refuse(member.identity or b"", ErrorCode.RATE_LIMIT,
+                         f"{member.name}: {len(messages)} messages in one step exceed the limit of {limit}; "
+                         f"the first {limit} are kept")  # fmt: skip
+            del messages[limit:]
         if self.gate is not None and messages and self._hold(member, frame):
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
@@ -653,6 +697,8 @@ class Coordinator:
             if self.gate is not None:
                 self.gate.close()
             self.sock.close(0)
+            if self.curve is not None:
+                self.curve.stop()
             self.ctx.term()
 
     def command_hint(self, name: str) -> str:

@@ -46,6 +46,7 @@ __all__ = [
     "record_kpis",
     "format_table",
     "check_signal",
+    "run_end",
 ]
 
 
@@ -214,7 +215,7 @@ def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, 
 
 def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output] | None], path: KeyPath,
                  src: Source) -> list[Problem]:  # fmt: skip
-    units = {}
+    units: dict[str, str] = {}
     for signal in spec.signals:
         fed, _, name = signal.partition(".")
         out = (outputs.get(fed) or {}).get(name)
@@ -239,7 +240,7 @@ def kpi_specs(scenario: Scenario) -> tuple[KpiSpec, ...]:
 # ----------------------------------------------------------------------------- computing
 def compute_kpis(store: RunStore, specs: Iterable[KpiSpec]) -> list[KpiValue]:
     """Evaluate ``specs`` on the run in ``store`` (a signal that was never sampled gives NaN)."""
-    start, end = _window(store)
+    end = run_end(store)
     recorded = {name: unit for _, name, unit, _ in store.signals()}
     out = []
     for spec in specs:
@@ -258,14 +259,13 @@ def compute_kpis(store: RunStore, specs: Iterable[KpiSpec]) -> list[KpiValue]:
     return out
 
 
-def _window(store: RunStore) -> tuple[float, float]:
-    """Start and end of the recorded run: the stop time, or the last sample of a run that did not finish."""
+def run_end(store: RunStore) -> float:
+    """Where the last samples stop holding: the stop time, or the last sample of a run that did not complete."""
     meta = store.metadata()
-    start = float(meta.get("start", 0.0))
     if meta.get("status") == "completed" and "stop" in meta:
-        return start, float(meta["stop"])
+        return float(meta["stop"])
     last = store.db.execute("SELECT max(time) FROM samples").fetchone()[0]
-    return start, float(last) if last is not None else start
+    return float(last) if last is not None else float(meta.get("start", 0.0))
 
 
 def _unit(spec: KpiSpec, signal_unit: str) -> str:

@@ -27,11 +27,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from .errors import Problem
+from .errors import FederationError, Problem
 from .interface import Output
-from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis
+from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
 from .source import KeyPath, Source, load_source
 from .store import RunStore
 
@@ -163,7 +163,7 @@ def _section(title: str, body: str) -> str:
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "", raw: bool = False) -> str:
     """An HTML table; cells are escaped unless ``raw``."""
-    cell = (lambda v: str(v)) if raw else _e
+    cell: Callable[[Any], str] = str if raw else _e
     out = [f"<table class='{cls}'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     out += ["<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows]
     out.append("</tbody></table>")
@@ -190,8 +190,7 @@ def _time(seconds: float | None) -> str:
 def _metadata(meta: Mapping[str, str]) -> str:
     rows = [("scenario", meta.get("scenario_name", "")), ("file", meta.get("scenario_file", "")),
             ("status", meta.get("status", "")), ("seed", meta.get("seed", "")),
-            ("simulated time", f"{meta.get('start', '?')} s to {meta.get('stop', '?')} s "
-                               f"(resolution {meta.get('resolution', '?')} s)"),
+            ("simulated time", _simulated(meta)),
             ("started", meta.get("started_at", "")), ("ended", meta.get("ended_at", "")),
             ("wall time", _wall(meta))]  # fmt: skip
     if meta.get("reason"):
@@ -201,6 +200,10 @@ def _metadata(meta: Mapping[str, str]) -> str:
     rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
     return "<table class='meta'><tbody>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) \
         + "</tbody></table>"
+
+
+def _simulated(meta: Mapping[str, str]) -> str:
+    return f"{meta.get('start', '?')} s to {meta.get('stop', '?')} s (resolution {meta.get('resolution', '?')} s)"
 
 
 def _wall(meta: Mapping[str, str]) -> str:
@@ -229,7 +232,7 @@ def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], l
         return out, problems
     try:
         return compute_kpis(store, specs), problems
-    except Exception as exc:  # a report shows what it can
+    except FederationError as exc:  # a signal that was not recorded: a report shows what it can
         return [], [Problem(str(store.path), 0, "kpis", f"cannot compute: {exc}")]
 
 
@@ -274,9 +277,7 @@ def _default_panels(signals: Mapping[str, tuple[str, str]]) -> list[Panel]:
 
 def _span(store: RunStore, meta: Mapping[str, str]) -> tuple[float, float]:
     start = float(meta.get("start", 0.0))
-    last = store.db.execute("SELECT max(time) FROM samples").fetchone()[0]
-    stop = float(meta["stop"]) if meta.get("status") == "completed" and "stop" in meta else float(last or start)
-    return start, max(stop, start)
+    return start, max(run_end(store), start)
 
 
 _VERDICT_COLOURS = {"approved": "#2e7d32", "edited": "#ef6c00", "rejected": "#c62828"}

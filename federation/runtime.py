@@ -240,7 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds of silence after which the coordinator is taken as gone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {args.name}: %(message)s")
-    return run(args.connect, args.name, heartbeat=args.heartbeat)
+    from .security import client_keys_from_env
+
+    return run(args.connect, args.name, heartbeat=args.heartbeat, curve=client_keys_from_env())
 
 
 if __name__ == "__main__":

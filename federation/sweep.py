@@ -62,6 +62,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install -e '.[ensemble]'"
+LOOPBACK = "tcp://127.0.0.1"
 _LABEL_MAX = 64
 
 
@@ -118,7 +119,7 @@ def parse_vary(text: str) -> tuple[str, tuple[Any, ...]]:
         values = yaml.safe_load(f"[{rest}]")
     except yaml.YAMLError as exc:
         detail = str(exc).splitlines()[0]
-        raise ValueError(f"{key}: cannot read {rest!r} as a comma-separated list of YAML values ({detail})") from None
+        raise ValueError(f"{key}: cannot read {rest!r} as comma-separated YAML values ({detail})") from None
     if not values:
         raise ValueError(f"{key}: no values given")
     seen: list[str] = []
@@ -177,7 +178,9 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
     from .validation import validate
 
     source = load_source(scenario.file, scenario.text)
-    problems = []
+    problems = [source.problem(("federates", name, "external"), "an external federate cannot be part of a sweep "
+                               "(nobody would start it for each run)")
+                for name, spec in scenario.federates.items() if spec.external]  # fmt: skip
     for variant in variants:
         try:
             problems += validate(scenario.with_overrides(variant.overrides), source)
@@ -188,7 +191,7 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
 
 
 def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: Path) -> tuple[RunSpec, ...]:
-    """Each variant at seeds ``scenario.seed + 0 .. seeds-1``; stores at ``out/runs/<label>-seed<seed>.sqlite``."""
+    """Each variant at seeds ``scenario.seed + 0 .. seeds-1``; stores in ``out/runs/``."""
     if seeds < 1:
         raise ValueError(f"the number of seeds must be at least 1, got {seeds}")
     folder = out.resolve() / "runs"
@@ -219,7 +222,8 @@ def execute_run(spec: RunSpec) -> RunResult:
     status, reason = RunStatus.FAILED, ""
     kpis: tuple[KpiValue, ...] = ()
     try:
-        Coordinator(spec.scenario, RunOptions(out=spec.store)).run()
+        # loopback and a random port whatever the scenario's coordinator section says: runs share hosts
+        Coordinator(spec.scenario, RunOptions(out=spec.store, bind=LOOPBACK)).run()
         kpis = tuple(record_kpis(spec.scenario, spec.store))  # also written to the store's kpis table
         status = RunStatus.COMPLETED
     except FederationError as exc:
@@ -237,7 +241,7 @@ def run_ensemble(
     workers: int | None = None,
     on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Run the specs on Dask (a local cluster of ``workers`` processes, or ``scheduler``); results in plan order."""
+    """Run the specs on Dask (``scheduler``, or a local cluster of ``workers`` processes), in plan order."""
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
@@ -245,7 +249,7 @@ def run_ensemble(
         futures = client.map(execute_run, specs, key=[f"federation-run-{s.name}-{token}" for s in specs])
         spec_of = {future.key: spec for future, spec in zip(futures, specs)}
         results: dict[Path, RunResult] = {}
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
             spec = spec_of[future.key]
             try:
                 result: RunResult = future.result()
@@ -265,17 +269,17 @@ def _open_client(scheduler: str | None, workers: int) -> Iterator[Any]:
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
         except Exception as exc:  # OSError, TimeoutError, ValueError for a malformed address
             raise FederationError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from exc
         with client:
             yield client
         return
     # processes, one run per worker at a time: a run already is several busy processes
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster:  # fmt: skip
-        with Client(cluster) as client:
-            yield client
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",  # type: ignore[no-untyped-call]
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # fmt: skip
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        yield client
 
 
 # ---------------------------------------------------------------------------- summary
@@ -310,6 +314,7 @@ def kpi_columns(results: Sequence[RunResult]) -> list[tuple[str, str]]:
 
 
 def summarise_results(variants: Sequence[Variant], results: Sequence[RunResult]) -> tuple[VariantSummary, ...]:
+    """KPI statistics over the completed runs of each variant, with the counts of ok and failed runs."""
     columns = kpi_columns(results)
     out = []
     for variant in variants:
@@ -350,7 +355,8 @@ def write_runs_csv(path: Path, params: Sequence[str], results: Sequence[RunResul
             values = r.variant.overrides
             kpis = {k.name: k.value for k in r.kpis}
             out.writerow([r.variant.label, *(_format_value(values[p]) for p in params), r.seed, r.status,
-                          _cell(round(r.wall_seconds, 3)), *(_cell(kpis.get(n, math.nan)) for n, _ in columns),
+                          _cell(round(r.wall_seconds, 3)),
+                          *(_cell(kpis.get(n, math.nan)) for n, _ in columns),
                           r.reason, os.path.relpath(r.store, path.parent)])  # fmt: skip
     return path
 
@@ -365,7 +371,8 @@ def write_summary_csv(path: Path, params: Sequence[str], summaries: Sequence[Var
         for s in summaries:
             values = s.variant.overrides
             numbers = [_cell(v) for k in s.stats for v in (k.mean, k.std, k.min, k.max)]
-            out.writerow([s.variant.label, *(_format_value(values[p]) for p in params), s.ok, s.failed, *numbers])
+            varied = [_format_value(values[p]) for p in params]
+            out.writerow([s.variant.label, *varied, s.ok, s.failed, *numbers])
     return path
 
 
@@ -379,8 +386,8 @@ def plot_summary(path: Path, summaries: Sequence[VariantSummary], results: Seque
     panels = [(k.name, k.unit) for k in summaries[0].stats] if summaries and summaries[0].stats else []
     if not panels:
         panels = [("wall time", "s")]  # nothing declared: show at least how the runs went
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 1.1 * len(summaries) + 2), 2.6 * len(panels) + 1),
-                             sharex=True, squeeze=False)  # fmt: skip
+    size = (max(6.0, 1.1 * len(summaries) + 2), 2.6 * len(panels) + 1)
+    fig, axes = plt.subplots(len(panels), 1, figsize=size, sharex=True, squeeze=False)
     xs = range(len(summaries))
     for ax, (name, unit) in zip(axes[:, 0], panels):
         for x, s in zip(xs, summaries):
@@ -392,7 +399,8 @@ def plot_summary(path: Path, summaries: Sequence[VariantSummary], results: Seque
                 ax.errorbar(x, statistics.fmean(seeds), yerr=std, fmt="s", color="C0", capsize=5, zorder=2)
         ax.set_ylabel(_header(name, unit), fontsize=8)
         ax.grid(alpha=0.3)
-    labels = [f"{s.variant.label}\n{s.ok} ok" + (f", {s.failed} failed" if s.failed else "") for s in summaries]
+    labels = [f"{s.variant.label}\n{s.ok} ok" + (f", {s.failed} failed" if s.failed else "")
+              for s in summaries]  # fmt: skip
     axes[-1, 0].set_xticks(list(xs), labels, rotation=20, ha="right", fontsize=7)
     axes[-1, 0].set_xlim(-0.6, len(summaries) - 0.4)
     fig.suptitle("mean \u00b1 std (error bar), min..max (grey), seeds (dots)", fontsize=9)
@@ -411,17 +419,18 @@ def _panel_values(name: str, variant: Variant, results: Sequence[RunResult]) -> 
 
 def format_table(summaries: Sequence[VariantSummary], results: Sequence[RunResult]) -> str:
     """The summary as a text table (KPI mean +- std over the seeds), then the failed runs with reasons."""
-    heads = ["variant", "ok", "failed", *(_header(k.name, k.unit) for k in (summaries[0].stats if summaries else ()))]
+    first = summaries[0].stats if summaries else ()
+    heads = ["variant", "ok", "failed", *(_header(k.name, k.unit) for k in first)]
     rows = [[s.variant.label, str(s.ok), str(s.failed), *(_mean_std(k) for k in s.stats)] for s in summaries]
     widths = [max(len(row[i]) for row in [heads, *rows]) for i in range(len(heads))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in [heads, *rows]]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     failed = [r for r in results if not r.ok]
     if failed:
         lines.append("")
         lines.append("failed runs:")
-        lines += [f"  {r.store.stem}: {r.status}: {r.reason.splitlines()[0] if r.reason else '?'}" for r in failed]
+        lines += [f"  {r.store.stem}: {r.status}: {(r.reason or '?').splitlines()[0]}" for r in failed]
     return "\n".join(lines)
 
 
@@ -435,7 +444,7 @@ def _mean_std(k: KpiStats) -> str:
 
 def write_outputs(out: Path, params: Sequence[str], summaries: Sequence[VariantSummary],
                   results: Sequence[RunResult]) -> list[Path]:  # fmt: skip
-    """``runs.csv``, ``summary.csv`` and ``summary.png`` in ``out`` (the stores are already in ``out/runs``)."""
+    """``runs.csv``, ``summary.csv`` and ``summary.png`` in ``out`` (the stores are in ``out/runs``)."""
     out.mkdir(parents=True, exist_ok=True)
     return [
         write_runs_csv(out / "runs.csv", params, results),

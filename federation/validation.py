@@ -95,6 +95,9 @@ def effective_period(spec: FederateSpec, decl: Declaration) -> float | None:
 def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | None = None) -> list[Problem]:
     resolved = resolved if resolved is not None else declarations(scenario, src)
     problems: list[Problem] = [p for r in resolved.values() for p in r.problems]
+    if len(scenario.federates) > scenario.coordinator.max_federates:
+        problems.append(src.problem(("federates",), f"{len(scenario.federates)} federates exceed the limit of "
+                                                    f"{scenario.coordinator.max_federates} (coordinator.max_federates)"))  # fmt: skip
     problems += _check_timing(scenario, src, resolved)
     problems += _check_connections(scenario, src, resolved)
     problems += _check_routes(scenario, src, resolved)

@@ -35,6 +35,7 @@ ENV = {"a": 3.0, "b": -2.0, "flag": True, "t": 60.0}
         ("clip(a, 0, 1) + clip(b, -1, 1)", 0.0),
         ("t / 3600 * 1.5e3", 25.0),
         ("True + 1", 2),
+        ("true and not false", True),
     ],
 )
 def test_evaluator_accepts(text, expected):

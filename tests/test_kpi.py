@@ -10,7 +10,6 @@ import pytest
 
 from federation.errors import ScenarioError
 from federation.kpi import (
-    Combine,
     KpiSpec,
     KpiValue,
     Reducer,
@@ -54,7 +53,7 @@ def _profile(kpis: str) -> str:
 
 
 def _values(run_scenario, tmp_path, kpis: str) -> dict[str, KpiValue]:
-    summary, store = run_scenario(_profile(kpis))
+    _, store = run_scenario(_profile(kpis))
     scenario = load(tmp_path / "scenario.yaml")
     return {v.name: v for v in compute_kpis(store, kpi_specs(scenario))}
 
@@ -124,7 +123,7 @@ def test_combine_and_scale(run_scenario, tmp_path):
 
 
 def test_kpis_are_written_to_the_store(run_scenario, tmp_path):
-    summary, store = run_scenario(_profile("""
+    summary, _ = run_scenario(_profile("""
   last: {signal: src.y, reduce: last, unit: MW, description: "final output"}
   never_back: {signal: src.drop, reduce: recovery}
 """))
@@ -144,7 +143,10 @@ def _series(times, values):
 def test_reducers_on_hand_made_series():
     """Samples at 0, 2, 5 held until the end at 10."""
     s = _series([0.0, 2.0, 5.0], [1.0, 3.0, 2.0])
-    spec = lambda r, **kw: KpiSpec("k", ("f.x",), r, **kw)  # noqa: E731
+
+    def spec(r: Reducer, **kw: float) -> KpiSpec:
+        return KpiSpec("k", ("f.x",), r, **kw)
+
     assert reduce_series(s, spec(Reducer.INTEGRAL), 10.0) == (1 * 2 + 3 * 3 + 2 * 5, "")
     assert reduce_series(s, spec(Reducer.MEAN), 10.0)[0] == pytest.approx(21 / 10)
     assert reduce_series(s, spec(Reducer.RECOVERY, threshold=1.0), 10.0) == (0.0, "")
@@ -154,10 +156,6 @@ def test_reducers_on_hand_made_series():
     assert reduce_series(empty, spec(Reducer.LAST), 10.0)[1] == "no samples"
     gaps = _series([0.0, 1.0], [None, 4.0])  # SQLite gives NaN back as NULL
     assert reduce_series(gaps, spec(Reducer.MAX), 10.0) == (4.0, "")
-
-
-def test_combine_modes_are_enumerated():
-    assert [c.value for c in Combine] == ["sum", "max", "min"]
 
 
 def test_format_table_aligns_and_shows_notes():

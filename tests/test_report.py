@@ -158,7 +158,7 @@ def test_federates_and_grants(report):
 
 def test_default_panels_and_kpis_computed_for_the_report(run_scenario, tmp_path):
     """Without `report:`, one panel per federate; a store without KPI rows gets them computed for the report."""
-    summary, store = run_scenario("""
+    _, store = run_scenario("""
     time: {stop: 5, resolution: 1 s}
     federates:
       a: {type: "{HELPERS}:Clock"}
@@ -224,7 +224,7 @@ def test_report_of_a_missing_store_is_a_clear_error(tmp_path):
 
 
 def test_default_output_name(tmp_path, run_scenario):
-    summary, store = run_scenario("""
+    summary, _ = run_scenario("""
     time: {stop: 2, resolution: 1 s}
     federates:
       a: {type: "{HELPERS}:Clock"}

@@ -64,7 +64,7 @@ kpis:
 KPIS = ["peak_level [m]", "final_level [m]", "alarms"]
 
 
-def federation(*args: str, env: dict[str, str] | None = None, timeout: float = 50) -> subprocess.CompletedProcess[str]:
+def federation(*args: str, env: dict[str, str] | None = None, timeout: float = 50) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
 
@@ -96,8 +96,8 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp / "out"
     marker = f"FEDERATION_SWEEP_TEST={uuid.uuid4().hex}"
     key, value = marker.split("=")
-    result = federation("sweep", str(scenario), "--vary", "tank.area=60,0,120", "--seeds", "2", "--workers", "2",
-                        "--out", str(out), env={key: value})  # fmt: skip
+    result = federation("sweep", str(scenario), "--vary", "tank.area=60,0,120", "--seeds", "2",
+                        "--workers", "2", "--out", str(out), env={key: value})  # fmt: skip
     return {"result": result, "out": out, "scenario": scenario, "marker": marker,
             "left": processes_with(marker)}  # fmt: skip
 
@@ -105,7 +105,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the plan
 def test_vary_values_are_yaml() -> None:
     assert parse_vary("tank.area=80,120.5") == ("tank.area", (80, 120.5))
-    assert parse_vary("f.p=x,'1',[1, 2],{k: 1},null,true") == ("f.p", ("x", "1", [1, 2], {"k": 1}, None, True))
+    assert parse_vary("f.p=x,'1',[1, 2],{k: 1},null,true") == (
+        "f.p", ("x", "1", [1, 2], {"k": 1}, None, True)
+    )
     assert parse_vary(" rain.base = 2 ") == ("rain.base", (2,))
 
 
@@ -166,6 +168,13 @@ def test_variants_are_validated_before_anything_runs(tmp_path: Path) -> None:
         check_variants(scenario, expand_variants([("pump.speed", (1.0,))]))
 
 
+def test_an_external_federate_cannot_be_swept(tmp_path: Path) -> None:
+    text = SCENARIO.replace("    type: logger\n", "    type: logger\n    external: true\n")
+    scenario = load(write_scenario(tmp_path, text))
+    with pytest.raises(ScenarioError, match=r"scenario.yaml:\d+: federates.log.external: an external federate"):
+        check_variants(scenario, expand_variants([]))
+
+
 def test_summary_statistics_use_completed_runs_only() -> None:
     a, b = Variant("a", (("t.x", 1),)), Variant("b", (("t.x", 2),))
 
@@ -180,7 +189,8 @@ def test_summary_statistics_use_completed_runs_only() -> None:
     k = sa.stats[0]
     assert (k.name, k.unit, k.n, k.mean, k.min, k.max) == ("k", "m", 3, 3.0, 1.0, 6.0)
     assert k.std == pytest.approx(statistics.stdev([1.0, 2.0, 6.0]))
-    assert sb.stats[0].n == 1 and sb.stats[0].mean == 5.0 and math.isnan(sb.stats[0].std)  # NaN values left out
+    assert sb.stats[0].n == 1 and sb.stats[0].mean == 5.0  # the NaN value is left out
+    assert math.isnan(sb.stats[0].std)
 
 
 # ---------------------------------------------------------------------------- the command
@@ -232,7 +242,8 @@ def test_kpis_and_summary_match_the_stores(sweep: dict[str, Any]) -> None:
         for i, kpi in enumerate(KPIS):
             name, _, unit = kpi.partition(" ")
             column = [run[i] for run in runs]
-            got = {stat: float(summary[variant][f"{name} {stat} {unit}".strip()]) for stat in ("mean", "std", "min", "max")}
+            got = {stat: float(summary[variant][f"{name} {stat} {unit}".strip()])
+                   for stat in ("mean", "std", "min", "max")}  # fmt: skip
             assert got == pytest.approx({"mean": statistics.fmean(column), "std": statistics.stdev(column),
                                          "min": min(column), "max": max(column)})  # fmt: skip
 
@@ -278,6 +289,7 @@ def test_missing_dask_names_the_extra(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, SCENARIO)
     code = ("import sys; sys.modules['distributed'] = None; from federation.cli import main; "
             f"sys.exit(main(['sweep', {str(scenario)!r}]))")  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                            cwd=ROOT)  # fmt: skip
     assert result.returncode == 2
     assert "pip install -e '.[ensemble]'" in result.stderr
