@@ -11,8 +11,9 @@ repeats are printed:
 * the project's start-up time (loading the scenario to all federates joined).
 
 HELICS and mosaik are skipped with a note when they are not installed
-(``pip install -e '.[bench]'``).  Exit status 1 only when some system computed wrong
-values; timings never fail.
+(``pip install -e '.[bench]'``).  A run that raises is reported and left out of the
+medians.  Exit status 1 only when some run failed or computed wrong values; timings
+never fail.
 
 Usage: ``python bench/ring.py [--sizes 2 8 32] [--steps 1000] [--repeat 3] [--systems ...]``
 """
@@ -32,7 +33,7 @@ import barrier  # noqa: E402
 import helics_ring  # noqa: E402
 import mosaik_ring  # noqa: E402
 import project_ring  # noqa: E402
-from ring_common import RingResult, median_result  # noqa: E402
+from ring_common import RingResult, failed, median_result  # noqa: E402
 
 SYSTEMS: dict[str, tuple[Callable[[int, int], RingResult], Callable[[], str]]] = {
     "project": (project_ring.run, lambda: ""),
@@ -51,7 +52,10 @@ def measure(systems: list[str], sizes: list[int], steps: int, repeat: int) -> di
             order = systems[r % len(systems):] + systems[: r % len(systems)]
             for name in order:
                 start = time.monotonic()
-                result = SYSTEMS[name][0](n, steps)
+                try:
+                    result = SYSTEMS[name][0](n, steps)
+                except Exception as exc:  # one failed run must not lose the others' figures
+                    result = failed(name, n, steps, exc)
                 runs[name].append(result)
                 print(f"  N={n:<3d} run {r + 1}/{repeat} {name:8s} {result.per_step_us():9.1f} us/step "
                       f"({time.monotonic() - start:5.1f} s) {result.problem or 'values OK'}",
@@ -111,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
           + table(results, systems, args.sizes, "total"))  # fmt: skip
     if "project" in systems:
         print("\nProject start-up (load the scenario -> all federates joined), seconds")
-        print("  " + "  ".join(f"N={n}: {results[('project', n)].startup:.2f}" for n in args.sizes))
-    wrong = [(key, r.problem) for key, r in results.items() if r.problem]
-    for (name, n), problem in wrong:
-        print(f"WRONG VALUES: {name} N={n}: {problem}")
-    return 1 if wrong else 0
+        startups = [(n, results[("project", n)].startup) for n in args.sizes]
+        print("  " + "  ".join(f"N={n}: {s:.2f}" if s is not None else f"N={n}: -" for n, s in startups))
+    problems = [(key, r.problem) for key, r in results.items() if r.problem]
+    for (name, n), problem in problems:
+        print(f"{'FAILED' if problem.startswith('run failed') else 'WRONG VALUES'}: {name} N={n}: {problem}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

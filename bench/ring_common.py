@@ -8,6 +8,7 @@ the same recurrence, bit for bit (the arithmetic is the same IEEE double operati
 from __future__ import annotations
 
 import json
+import math
 import socket
 import statistics
 import time
@@ -89,14 +90,21 @@ def parse_reports(text: str) -> list[dict[str, object]]:
     return [json.loads(line[7:]) for line in text.splitlines() if line.startswith("RESULT ")]
 
 
+def failed(system: str, n: int, steps: int, exc: BaseException) -> RingResult:
+    """The result of a run that raised: no figures, the error as the problem."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return RingResult(system, n, steps, math.nan, math.nan, None, f"run failed: {type(exc).__name__}: {first_line}")
+
+
 def median_result(results: Sequence[RingResult]) -> RingResult:
-    """Median of each figure over repeats; the first problem found, if any."""
+    """Median of each figure over the runs that finished; the first problem found, if any."""
     first = results[0]
-    startups = [r.startup for r in results if r.startup is not None]
+    ok = [r for r in results if math.isfinite(r.stepping)]
+    startups = [r.startup for r in ok if r.startup is not None]
     return RingResult(
         system=first.system, n=first.n, steps=first.steps,
-        stepping=statistics.median(r.stepping for r in results),
-        total=statistics.median(r.total for r in results),
+        stepping=statistics.median(r.stepping for r in ok) if ok else math.nan,
+        total=statistics.median(r.total for r in ok) if ok else math.nan,
         startup=statistics.median(startups) if startups else None,
         problem=next((r.problem for r in results if r.problem), ""),
     )  # fmt: skip

@@ -85,6 +85,7 @@ class RunSummary:
     errors: int
     logs: Path
     decisions: int = 0
+    kpis: tuple[Any, ...] = ()  # KpiValue, computed from the store after a completed run
 
     @property
     def steps(self) -> int:
@@ -225,13 +226,16 @@ class Coordinator:
             if status != RunStatus.COMPLETED:
                 self._abort(reason)
             self._close(status, reason)
+        from .kpi import record_kpis
+
+        kpis = tuple(record_kpis(self.scenario, self.options.out))  # every completed run gets its KPIs
         t_end = time.monotonic()
         return RunSummary(
             scenario=self.scenario.name, store=self.options.out, status=status, reason=reason,
             wall_seconds=t_end - t0, startup_seconds=t_joined - t0, stepping_seconds=t_done - t_joined,
             sim_seconds=self.scenario.time.stop - self.scenario.time.start,
             grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
-            samples=self.samples, errors=self.errors, logs=self.log_dir, decisions=self.decisions,
+            samples=self.samples, errors=self.errors, logs=self.log_dir, decisions=self.decisions, kpis=kpis,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ start-up

@@ -128,7 +128,9 @@ class _Loader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # e.g. !!int abc, !!bool maybe, 2001-13-45
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # !!int abc, !!bool maybe, 2001-13-45, !!timestamp today: PyYAML lets them out raw
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             what = f" {node.value!r:.60}" if isinstance(node, yaml.ScalarNode) else ""
             raise yaml.constructor.ConstructorError(None, None, f"cannot read {tag} value{what}: {exc}",

@@ -178,8 +178,8 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
     from .validation import validate
 
     source = load_source(scenario.file, scenario.text)
-    problems = [source.problem(("federates", name, "external"), "an external federate cannot be part of a sweep "
-                               "(nobody would start it for each run)")
+    why = "an external federate cannot be in a sweep (nobody would start it for each run)"
+    problems = [source.problem(("federates", name, "external"), why)
                 for name, spec in scenario.federates.items() if spec.external]  # fmt: skip
     for variant in variants:
         try:
@@ -313,7 +313,9 @@ def kpi_columns(results: Sequence[RunResult]) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def summarise_results(variants: Sequence[Variant], results: Sequence[RunResult]) -> tuple[VariantSummary, ...]:
+def summarise_results(
+    variants: Sequence[Variant], results: Sequence[RunResult],
+) -> tuple[VariantSummary, ...]:
     """KPI statistics over the completed runs of each variant, with the counts of ok and failed runs."""
     columns = kpi_columns(results)
     out = []
@@ -362,15 +364,16 @@ def write_runs_csv(path: Path, params: Sequence[str], results: Sequence[RunResul
 
 
 def write_summary_csv(path: Path, params: Sequence[str], summaries: Sequence[VariantSummary]) -> Path:
-    """One row per variant: runs ok/failed, then mean, std, min, max of every KPI over the seeds."""
+    """One row per variant: runs ok/failed, then per KPI n (runs with a value), mean, std, min, max."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         first = summaries[0].stats if summaries else ()
-        kpi_heads = [_header(s.name, s.unit, stat) for s in first for stat in ("mean", "std", "min", "max")]
+        kpi_heads = [h for k in first for h in (f"{k.name} n", *(_header(k.name, k.unit, stat)
+                                                               for stat in ("mean", "std", "min", "max")))]
         out.writerow(["variant", *params, "ok", "failed", *kpi_heads])
         for s in summaries:
             values = s.variant.overrides
-            numbers = [_cell(v) for k in s.stats for v in (k.mean, k.std, k.min, k.max)]
+            numbers = [c for k in s.stats for c in (str(k.n), *map(_cell, (k.mean, k.std, k.min, k.max)))]
             varied = [_format_value(values[p]) for p in params]
             out.writerow([s.variant.label, *varied, s.ok, s.failed, *numbers])
     return path
@@ -399,7 +402,7 @@ def plot_summary(path: Path, summaries: Sequence[VariantSummary], results: Seque
                 ax.errorbar(x, statistics.fmean(seeds), yerr=std, fmt="s", color="C0", capsize=5, zorder=2)
         ax.set_ylabel(_header(name, unit), fontsize=8)
         ax.grid(alpha=0.3)
-    labels = [f"{s.variant.label}\n{s.ok} ok" + (f", {s.failed} failed" if s.failed else "")
+    labels = [f"{s.variant.label} ({s.ok} ok" + (f", {s.failed} failed)" if s.failed else ")")
               for s in summaries]  # fmt: skip
     axes[-1, 0].set_xticks(list(xs), labels, rotation=20, ha="right", fontsize=7)
     axes[-1, 0].set_xlim(-0.6, len(summaries) - 0.4)
@@ -421,7 +424,8 @@ def format_table(summaries: Sequence[VariantSummary], results: Sequence[RunResul
     """The summary as a text table (KPI mean +- std over the seeds), then the failed runs with reasons."""
     first = summaries[0].stats if summaries else ()
     heads = ["variant", "ok", "failed", *(_header(k.name, k.unit) for k in first)]
-    rows = [[s.variant.label, str(s.ok), str(s.failed), *(_mean_std(k) for k in s.stats)] for s in summaries]
+    rows = [[s.variant.label, str(s.ok), str(s.failed), *(_mean_std(k, s.ok) for k in s.stats)]
+            for s in summaries]  # fmt: skip
     widths = [max(len(row[i]) for row in [heads, *rows]) for i in range(len(heads))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in [heads, *rows]]  # fmt: skip
@@ -434,12 +438,11 @@ def format_table(summaries: Sequence[VariantSummary], results: Sequence[RunResul
     return "\n".join(lines)
 
 
-def _mean_std(k: KpiStats) -> str:
+def _mean_std(k: KpiStats, ok: int) -> str:
     if k.n == 0:
         return "-"
-    if k.n == 1 or math.isnan(k.std):
-        return f"{k.mean:.4g}"
-    return f"{k.mean:.4g} \u00b1 {k.std:.2g}"
+    text = f"{k.mean:.4g}" if math.isnan(k.std) else f"{k.mean:.4g} \u00b1 {k.std:.2g}"
+    return text if k.n == ok else f"{text} (n={k.n})"  # some completed runs gave no value
 
 
 def write_outputs(out: Path, params: Sequence[str], summaries: Sequence[VariantSummary],
