@@ -22,7 +22,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ring_common import A, B, PREFIX, RingResult, check, now  # noqa: E402
+from ring_common import PREFIX, A, B, RingResult, check, now
 
 JOIN_TIMEOUT_MS = 60_000
 
@@ -94,12 +94,18 @@ def run(n: int, steps: int) -> RingResult:
         sock.close(0)
         ctx.term()
     t_end = now()
-    return RingResult("barrier", n, steps, t_done - t_joined, t_end - t0, t_joined - t0, check(n, steps, prefixes, y))
+    return RingResult(
+        "barrier", n, steps, t_done - t_joined, t_end - t0, t_joined - t0, check(n, steps, prefixes, y)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)"
+    )
     parser.add_argument("--steps", type=int, default=2000, help="steps S per run (default: 2000)")
     parser.add_argument("--worker", nargs=2, metavar=("ADDRESS", "INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

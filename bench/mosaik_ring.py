@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ring_common import A, B, PREFIX, RingResult, check, now  # noqa: E402
+from ring_common import PREFIX, A, B, RingResult, check, now
 
 META = {
     "api_version": "3.0",
@@ -38,7 +38,7 @@ def available() -> str:
     try:
         import mosaik  # noqa: F401
         import mosaik_api_v3  # noqa: F401
-    except Exception as exc:
+    except ImportError as exc:
         return f"mosaik not importable ({type(exc).__name__}: {exc}); pip install 'federation[bench]'"
     return ""
 
@@ -97,7 +97,9 @@ def run(n: int, steps: int) -> RingResult:
             factory = world.start("Ring", report=str(Path(tmp) / f"r{i}.json"))
             entities.append(factory.Ring())
         for i in range(n):
-            world.connect(entities[i - 1], entities[i], ("y", "u"), time_shifted=True, initial_data={"y": 0.0})
+            world.connect(
+                entities[i - 1], entities[i], ("y", "u"), time_shifted=True, initial_data={"y": 0.0}
+            )
         t_started = now()
         world.run(until=steps, print_progress=False)  # also finalizes and stops the simulators
         t_end = now()
@@ -111,8 +113,12 @@ def run(n: int, steps: int) -> RingResult:
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and ":" in sys.argv[1]:  # started by mosaik: HOST:PORT
         return simulator()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)"
+    )
     parser.add_argument("--steps", type=int, default=1000, help="steps S per run (default: 1000)")
     args = parser.parse_args(argv)
     why = available()

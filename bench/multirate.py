@@ -38,7 +38,9 @@ def scenario_text(hours: float, slow_pause: float | None) -> str:
         f'  fast: {{type: "{TICKER}", period: 1}}',
     ]
     if slow_pause is not None:
-        lines.append(f'  slow: {{type: "{TICKER}", period: {SLOW_PERIOD}, params: {{pause: {slow_pause!r}}}}}')
+        lines.append(
+            f'  slow: {{type: "{TICKER}", period: {SLOW_PERIOD}, params: {{pause: {slow_pause!r}}}}}'
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -56,16 +58,22 @@ def fast_step_us(hours: float, slow_pause: float | None) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--hours", type=float, default=4.0, help="simulated hours per run (default: 4)")
     parser.add_argument("--slow-ms", type=float, default=50.0, help="wall ms per slow step (default: 50)")
-    parser.add_argument("--repeat", type=int, default=7, help="runs of each scenario; medians shown (default: 7)")
+    parser.add_argument(
+        "--repeat", type=int, default=7, help="runs of each scenario; medians shown (default: 7)"
+    )
     args = parser.parse_args(argv)
     if args.hours * 3600 < SLOW_PERIOD or args.repeat < 1 or args.slow_ms < 0:
-        parser.error("--hours must cover one slow period (600 s), --repeat be positive, --slow-ms not negative")
+        parser.error(
+            "--hours must cover one slow period (600 s), --repeat be positive, --slow-ms not negative"
+        )
     alone, beside = [], []
     for r in range(args.repeat):  # alternate, and swap the order every other run, to spread a slow spell
-        for which in ((None, args.slow_ms / 1000) if r % 2 == 0 else (args.slow_ms / 1000, None)):
+        for which in (None, args.slow_ms / 1000) if r % 2 == 0 else (args.slow_ms / 1000, None):
             (alone if which is None else beside).append(fast_step_us(args.hours, which))
         print(f"  run {r + 1}/{args.repeat}: alone {alone[-1]:7.1f} us/step, beside {beside[-1]:7.1f} us/step",
               file=sys.stderr, flush=True)  # fmt: skip
@@ -79,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"                       {'median':>8} {'best':>8}   us per fast step")
     print(f"  alone:               {a:8.1f} {a_min:8.1f}")
     print(f"  beside the slow one: {b:8.1f} {b_min:8.1f}")
-    print(f"  slowdown:            {(b / a - 1) * 100:+7.1f}% {(b_min / a_min - 1) * 100:+7.1f}%   (target: within 10 %)")
+    print(
+        f"  slowdown:            {(b / a - 1) * 100:+7.1f}% {(b_min / a_min - 1) * 100:+7.1f}%   (target: within 10 %)"
+    )
     print(f"  if it waited for every slow step: about {(barrier / a) * 100:+.0f} %")
-    print(f"  spread (max/min): alone {max(alone) / a_min:.2f}, beside {max(beside) / b_min:.2f}"
-          " -- a spread far above 1.1 means the machine was too noisy to judge the 10 % target")
+    print(
+        f"  spread (max/min): alone {max(alone) / a_min:.2f}, beside {max(beside) / b_min:.2f}"
+        " -- a spread far above 1.1 means the machine was too noisy to judge the 10 % target"
+    )
     return 0
 
 

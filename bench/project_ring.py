@@ -15,10 +15,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ring_common import PREFIX, RingResult, check, now
+
 from federation.coordinator import Coordinator, RunOptions
 from federation.scenario import load
 from federation.store import RunStore
-from ring_common import PREFIX, RingResult, check, now
 
 RING_TYPE = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ring"
 

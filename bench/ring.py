@@ -24,16 +24,16 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import barrier  # noqa: E402
-import helics_ring  # noqa: E402
-import mosaik_ring  # noqa: E402
-import project_ring  # noqa: E402
-from ring_common import RingResult, failed, median_result  # noqa: E402
+import barrier
+import helics_ring
+import mosaik_ring
+import project_ring
+from ring_common import RingResult, failed, median_result
 
 SYSTEMS: dict[str, tuple[Callable[[int, int], RingResult], Callable[[], str]]] = {
     "project": (project_ring.run, lambda: ""),
@@ -43,18 +43,20 @@ SYSTEMS: dict[str, tuple[Callable[[int, int], RingResult], Callable[[], str]]] =
 }
 
 
-def measure(systems: list[str], sizes: list[int], steps: int, repeat: int) -> dict[tuple[str, int], RingResult]:
+def measure(
+    systems: list[str], sizes: list[int], steps: int, repeat: int
+) -> dict[tuple[str, int], RingResult]:
     """Median result per (system, N)."""
     results: dict[tuple[str, int], RingResult] = {}
     for n in sizes:
         runs: dict[str, list[RingResult]] = {s: [] for s in systems}
         for r in range(repeat):
-            order = systems[r % len(systems):] + systems[: r % len(systems)]
+            order = systems[r % len(systems) :] + systems[: r % len(systems)]
             for name in order:
                 start = time.monotonic()
                 try:
                     result = SYSTEMS[name][0](n, steps)
-                except Exception as exc:  # one failed run must not lose the others' figures
+                except Exception as exc:  # noqa: BLE001 -- one failed run must not lose the others' figures
                     result = failed(name, n, steps, exc)
                 runs[name].append(result)
                 print(f"  N={n:<3d} run {r + 1}/{repeat} {name:8s} {result.per_step_us():9.1f} us/step "
@@ -76,7 +78,9 @@ def ratio(results: dict[tuple[str, int], RingResult], other: str, n: int, which:
     return mine.per_step_us(which) / theirs.per_step_us(which)
 
 
-def table(results: dict[tuple[str, int], RingResult], systems: list[str], sizes: list[int], which: str) -> str:
+def table(
+    results: dict[tuple[str, int], RingResult], systems: list[str], sizes: list[int], which: str
+) -> str:
     others = [s for s in systems if s != "project"]
     head = f"{'N':>4} " + " ".join(f"{s:>9}" for s in systems)
     if "project" in systems:
@@ -91,10 +95,16 @@ def table(results: dict[tuple[str, int], RingResult], systems: list[str], sizes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)"
+    )
     parser.add_argument("--steps", type=int, default=1000, help="steps S per run (default: 1000)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per system and N; medians are shown (default: 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per system and N; medians are shown (default: 3)"
+    )
     parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS),
                         help="systems to run (default: all that are installed)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -110,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(systems, args.sizes, args.steps, args.repeat)
     print(f"\nRing of delayed connections, S = {args.steps} steps, median of {args.repeat} run(s); "
           "us per federation step (all N federates advance one step)\n")  # fmt: skip
-    print("Stepping phase (all joined -> all finished); '/x' = project / x\n" + table(results, systems, args.sizes, "stepping"))
+    print(
+        "Stepping phase (all joined -> all finished); '/x' = project / x\n"
+        + table(results, systems, args.sizes, "stepping")
+    )
     print("\nTotal wall time (first process start -> last process exit), per step\n"
           + table(results, systems, args.sizes, "total"))  # fmt: skip
     if "project" in systems:

@@ -12,8 +12,8 @@ import math
 import socket
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 A, B = 0.5, 1.0
 PREFIX = 64
@@ -93,7 +93,9 @@ def parse_reports(text: str) -> list[dict[str, object]]:
 def failed(system: str, n: int, steps: int, exc: BaseException) -> RingResult:
     """The result of a run that raised: no figures, the error as the problem."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return RingResult(system, n, steps, math.nan, math.nan, None, f"run failed: {type(exc).__name__}: {first_line}")
+    return RingResult(
+        system, n, steps, math.nan, math.nan, None, f"run failed: {type(exc).__name__}: {first_line}"
+    )
 
 
 def median_result(results: Sequence[RingResult]) -> RingResult:

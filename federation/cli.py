@@ -146,7 +146,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise _Usage(f"--until: {exc}") from None
         if stop <= scenario.time.start:
             raise _Usage(f"--until {args.until} is not after the start time")
-        scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution))
+        scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
+                           events=tuple(e for e in scenario.events if e.at < stop))  # later events fall away
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     bar = ProgressBar(scenario.time.start, scenario.time.stop) if not args.quiet else None
     from .decision import Autonomy
@@ -158,6 +159,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         bar = None
         options = replace(options, progress=None)
     coordinator = Coordinator(scenario, options)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     external = [n for n, spec in scenario.federates.items() if spec.external]
     if external:
         print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=sys.stderr)
@@ -261,7 +264,8 @@ def _cmd_join(args: argparse.Namespace) -> int:
     from .security import client_keys
 
     curve = client_keys(args.keys, args.federate) if args.keys else None
-    return run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve)
+    code = run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve)
+    return ExitCode.OK if code == 0 else ExitCode.RUN_FAILED
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -304,12 +308,14 @@ def _add_sweep_parser(sub: Any) -> None:
                        description="Run every combination of the --vary values, each at --seeds seeds, in parallel "
                                    "on Dask distributed; write runs.csv, summary.csv, summary.png and the stores. "
                                    "Exit code 1 when any run failed (the others are still summarised).")  # fmt: skip
-    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("scenario", type=Path, help="scenario YAML file, or a sweep file (a 'sweep:' section with "
+                                               "named variants; see docs/ensembles.md)")
     p.add_argument("--vary", action="append", type=_vary, default=[], metavar="FED.PARAM=V1,V2,...",
                    help="values of a federate parameter (repeatable: the variants are the cartesian product; "
                         "values are YAML, e.g. 80,120 or '[1,2],[3,4]')")  # fmt: skip
-    p.add_argument("--seeds", type=_count, default=1, metavar="N",
-                   help="runs per variant, with seeds SEED .. SEED+N-1 (SEED from the scenario; default 1)")
+    p.add_argument("--seeds", type=_count, default=None, metavar="N",
+                   help="runs per variant, with seeds SEED .. SEED+N-1 (SEED from the scenario; default 1, "
+                        "or the sweep file's seeds)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME-sweep)")
     dask = p.add_argument_group("Dask (pip install -e '.[ensemble]')")
     dask.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask cluster (default: a local one)")
@@ -332,11 +338,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise _Usage("--workers sizes the local cluster; leave it out with --scheduler")
     if not args.debug:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO chatter would drown the table
-    scenario = load(args.scenario.resolve())
-    try:
-        variants = sweep.expand_variants(args.vary)
-    except ValueError as exc:
-        raise _Usage(f"--vary: {exc}") from None
+    args.seeds_given = args.seeds is not None
+    args.seeds = args.seeds or 1
+    plan = sweep.load_sweep_file(args.scenario)
+    if plan is not None:  # a sweep file: named variants (strategies) of a scenario
+        if args.vary:
+            raise _Usage(f"{args.scenario} is a sweep file with its own variants; leave out --vary")
+        scenario, variants = load(plan.scenario), plan.variants
+        args.seeds = args.seeds if args.seeds_given else plan.seeds
+        args.vary = [(key, ()) for key in dict.fromkeys(k for v in variants for k, _ in v.values)]
+    else:
+        scenario = load(args.scenario.resolve())
+        try:
+            variants = sweep.expand_variants(args.vary)
+        except ValueError as exc:
+            raise _Usage(f"--vary: {exc}") from None
     sweep.check_variants(scenario, variants)
     out = (args.out or Path("runs") / f"{scenario.name}-sweep").resolve()
     specs = sweep.plan_runs(scenario, variants, args.seeds, out)
@@ -386,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"federation: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except (RunInterrupted, KeyboardInterrupt) as exc:
-        print(f"\nfederation: interrupted: {exc or 'Ctrl-C'}", file=sys.stderr)
+        print(f"\nfederation: interrupted: {str(exc) or 'Ctrl-C'}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except FederationError as exc:
         if args.debug:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -251,11 +252,16 @@ class Coordinator:
                 env.update(FEDERATION_COORDINATOR=self.address, FEDERATION_NAME=member.name)
             else:
                 argv = Launcher.python_argv(self.address, member.name, self.settings.heartbeat)
-            self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
+            try:
+                self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
+            except OSError as exc:
+                raise FederateError(member.name, str(exc), doing="starting") from exc
 
     def _join(self) -> None:
         deadline = time.monotonic() + self.settings.join_timeout
         while not all(m.declared for m in self.members):
+            if self._stop_reason:
+                raise RunInterrupted(self._stop_reason)
             if self.sock.poll(int(self.settings.liveness * 1000)):
                 self._drain()
             self._check_processes()
@@ -267,7 +273,15 @@ class Coordinator:
                                     + hint.get(missing[0], ""), doing="joining")  # fmt: skip
 
     # ------------------------------------------------------------------ main loop
+    def request_stop(self, reason: str) -> None:
+        """Ask the run to end at the next safe point (signal handlers call this; it never raises)."""
+        self._stop_reason = reason
+
+    _stop_reason = ""
+
     def _pump(self) -> None:
+        if self._stop_reason:
+            raise RunInterrupted(self._stop_reason)
         if self.gate is not None:
             self._pump_gate()
         elif self.sock.poll(int(self.settings.liveness * 1000)):
@@ -348,7 +362,7 @@ class Coordinator:
             self._declare(member, frame[1])
         elif kind == Kind.ERROR:
             self._federate_error(member, frame)
-        elif kind == Kind.BYE:
+        elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
         else:
             self._refuse(identity, ErrorCode.OUT_OF_TURN, f"{member.name}: {Kind(kind).name} frame out of turn")
@@ -558,7 +572,20 @@ class Coordinator:
             try:
                 self.sock.send_multipart([member.identity, encode([Kind.GRANT, g.tick, g.iteration, g.inputs, g.messages])])  # type: ignore[list-item]
             except zmq.ZMQError as exc:
-                raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
+                self._unreachable(member, exc)
+
+    def _unreachable(self, member: _Member, exc: zmq.ZMQError) -> None:
+        """A send failed: the peer is gone.  Report how its process ended (or restart it) when it is ours."""
+        child = self.launcher.children.get(member.name)
+        if child is not None:
+            try:
+                child.process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+            self._check_processes()  # raises with the exit status, or restarts the federate
+            if member.restarts and member.identity is None:
+                return
+        raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
     # ------------------------------------------------------------------ health
     def _check_processes(self) -> None:
@@ -596,7 +623,8 @@ class Coordinator:
         member.identity, member.declared, member.held = None, False, None
         member.doing = "restarting"
         slot.last_sent.clear()  # the new process starts from its defaults: send every input again
-        self.launcher.spawn(member.name, self.launcher.children[member.name].argv, cwd=self.scenario.directory)
+        old = self.launcher.children[member.name]
+        self.launcher.spawn(member.name, old.argv, old.env, cwd=self.scenario.directory)
 
     def _rejoined(self, member: _Member) -> None:
         """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
@@ -610,7 +638,9 @@ class Coordinator:
         beat = self.settings.heartbeat
         for member in self.members:  # an idle federate pings every quarter heartbeat while it waits
             slot = self.scheduler.slots[member.index]
-            if member.declared and not slot.busy and slot.next < self.plan.stop and now - member.last_heard > 2 * beat:
+            spawned = member.name in self.launcher.children  # those are watched through their process
+            if (not spawned and member.declared and not slot.busy and slot.next < self.plan.stop
+                    and now - member.last_heard > 2 * beat):  # fmt: skip
                 raise FederateError(member.name, f"stopped answering: no heartbeat for {now - member.last_heard:.1f} s",
                                     time=self.plan.base.seconds(max(slot.granted, 0)), doing=member.doing)  # fmt: skip
         limit = self.settings.grant_timeout
@@ -669,16 +699,30 @@ class Coordinator:
         self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
 
     # ------------------------------------------------------------------ shutdown
+    _stopping = False
+
     def _stop_all(self, reason: str) -> None:
+        """End of run: STOP to everyone, collect the BYEs; a federate that fails to finalize is reported."""
+        self._stopping = True
         for member in self.members:
             if member.identity is not None:
                 member.doing = "finalizing"
-                self._send_frame(member.identity, [Kind.STOP, reason])
+                try:
+                    self.sock.send_multipart([member.identity, protocol.encode([Kind.STOP, reason])], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
         deadline = time.monotonic() + 10.0
-        while not all(m.said_bye or m.identity is None for m in self.members) and time.monotonic() < deadline:
-            if self.sock.poll(100):
+        pending = [m for m in self.members if m.identity is not None]
+        while time.monotonic() < deadline:
+            if self.sock.poll(50):
                 self._drain()
-            self._check_processes()
+            exited = dict(self.launcher.exited())
+            pending = [m for m in pending if not m.said_bye and exited.get(m.name) is None]
+            if not pending:
+                break
+        for name, code in self.launcher.exited():
+            if code != 0 and not self.by_name[name].said_bye:
+                log.warning("federate '%s' exited with code %s while finalizing", name, code)
         self.launcher.wait_all(5.0)
 
     def _abort(self, reason: str) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 import yaml
 import zmq
 
-from .errors import Problem
+from .errors import FederationError, Problem
 from .scenario import parse_duration
 from .source import KeyPath, Source
 
@@ -242,6 +242,11 @@ class DecisionGate:
         humans = autonomy is Autonomy.ASSISTED
         if humans and control:
             assert context is not None
+            from .security import is_loopback
+
+            if not is_loopback(control):
+                raise FederationError(f"the decision control endpoint {control} must be on loopback "
+                                      "(it has no authentication); reach it through an SSH tunnel")  # fmt: skip
             self.control = context.socket(zmq.ROUTER)
             self.control.setsockopt(zmq.LINGER, 0)
             if control.count(":") >= 2:

@@ -1,7 +1,7 @@
 """The base class a user subclasses to write a federate in Python.
 
 A federate declares its interface with :mod:`federation.interface` descriptors and
-implements :meth:`Federate.step`.  The runtime (:mod:`federation.worker`) calls::
+implements :meth:`Federate.step`.  The runtime (:mod:`federation.runtime`) calls::
 
     setup()                    once, after parameters are set, before the first step
     step(t) -> next | None     at every granted time t (seconds), inputs already updated
@@ -119,11 +119,11 @@ class Federate:
 
     # ------------------------------------------------------------------ messages
     def send(self, endpoint: str, payload: Any, *, at: float | None = None, to: str | None = None) -> None:
-        """Send ``payload`` from ``endpoint`` with timestamp ``at`` (default: now).
+        """Send ``payload`` from ``endpoint`` with timestamp ``at`` (seconds).
 
         The scenario routes the endpoint to its receivers; ``to`` ("federate.endpoint")
-        picks one of those routes.  ``at`` may not be earlier than now plus the route's
-        lookahead.
+        picks one of those routes.  Without ``at`` the message is stamped as early as each
+        route allows (now plus its lookahead); an explicit ``at`` earlier than that is refused.
         """
         self._outbox.append(_Outgoing(endpoint, payload, at, to))
 

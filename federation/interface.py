@@ -144,7 +144,7 @@ class Parameter(_Declared, Generic[T]):
         elif expected is object or expected is Any:
             ok = True
         elif isinstance(expected, tuple):
-            ok = isinstance(value, expected)
+            ok = isinstance(value, expected) and (bool in expected or not isinstance(value, bool))
         else:
             ok = isinstance(value, expected)
         if not ok:

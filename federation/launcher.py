@@ -25,6 +25,7 @@ class Child:
     log_path: Path
     log_file: IO[bytes]
     argv: list[str]
+    env: dict[str, str]
 
 
 class Launcher:
@@ -49,7 +50,7 @@ class Launcher:
         except OSError as exc:
             log_file.close()
             raise OSError(f"cannot start federate '{name}' ({argv[0]}): {exc.strerror}") from exc
-        child = Child(name, process, log_path, log_file, list(argv))
+        child = Child(name, process, log_path, log_file, list(argv), dict(env or {}))
         self.children[name] = child
         return child
 

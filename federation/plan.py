@@ -132,6 +132,8 @@ class Plan:
             linear = c.interpolate is Interpolation.LINEAR
             dst.bindings.append(Binding(in_i, src.history[out_i], lag, linear, in_decl.inputs[in_i].default,  # type: ignore[arg-type]
                                         src.index, out_i))  # fmt: skip
+            if linear and out_i not in src.sampled:
+                src.sampled.append(out_i)
             dst.upstream.append((src.index, lag, linear))
         for r in sc.routes:
             src, dst = slots[index[r.source]], slots[index[r.target]]

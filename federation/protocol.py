@@ -86,6 +86,8 @@ def decode(data: bytes, *, limit: int = MAX_FRAME_BYTES) -> list[Any]:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes exceeds the limit of {limit}")
     try:
         frame = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
+    except msgpack.StackError:  # its message is empty
+        raise ProtocolError(ErrorCode.MALFORMED, "not a msgpack frame (nested too deeply)") from None
     except Exception as exc:  # msgpack raises several unrelated types
         raise ProtocolError(ErrorCode.MALFORMED, f"not a msgpack frame ({type(exc).__name__}: {exc})") from None
     if type(frame) is not list or not frame or type(frame[0]) is not int:

@@ -155,7 +155,8 @@ class Recorder:
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
 
     def commit(self) -> None:
-        self.db.execute("COMMIT")
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
         self.db.execute("BEGIN")
         self._last_commit = time.monotonic()
 
@@ -163,6 +164,8 @@ class Recorder:
         """Mark the run and make the file whole (checkpoint the WAL)."""
         if self.db is None:
             return
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
         self.meta(status=status, reason=reason, ended_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         self.db.execute("COMMIT")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

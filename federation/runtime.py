@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -50,6 +51,7 @@ class Runtime:
             self.sock.curve_serverkey = curve["server"]
         self.sock.connect(address)
         self.parent = os.getppid()
+        self.spawned = bool(os.environ.get("FEDERATION_SPAWNED"))
         self.federate: Federate | None = None
         self.saved_state: Any = None
         self.current_inputs: dict[str, Any] = {}
@@ -85,8 +87,10 @@ class Runtime:
                 continue
             if beat <= 0:
                 continue
-            if os.environ.get("FEDERATION_SPAWNED") and os.getppid() != self.parent:
-                raise CoordinatorLost(f"{self.name}: the coordinator process is gone")
+            if self.spawned:  # our parent is the coordinator: its death is seen exactly, load or not
+                if os.getppid() != self.parent:
+                    raise CoordinatorLost(f"{self.name}: the coordinator process is gone")
+                continue
             silent = time.monotonic() - last_heard
             if silent >= beat:
                 raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} for {silent:.1f} s")
@@ -130,6 +134,11 @@ class Runtime:
 
     def ticks(self, seconds: float) -> int:
         return int(round(seconds * self.per_second))
+
+    def next_tick(self, seconds: float) -> int:
+        """First tick at or after ``seconds`` (an event between ticks happens at the next one)."""
+        x = seconds * self.per_second
+        return int(math.ceil(x - 1e-9 * max(1.0, abs(x))))
 
     def serve(self) -> int:
         """Answer grants until STOP; return the process exit code."""
@@ -175,12 +184,14 @@ class Runtime:
         last = self.last_sent
         for i, name in enumerate(self.output_names):
             value = fed.outputs[name]
-            if self.iterate or last.get(name, _UNSET) != value or name not in last:
+            if type(value) not in _PLAIN:
+                value = _plain(value)
+            if self.iterate or name not in last or last[name] != value:
                 outputs[i] = value
                 last[name] = value
         out_messages = [[m.endpoint, m.payload, None if m.time is None else self.ticks(m.time), m.to]
                         for m in fed._outbox]  # fmt: skip
-        next_tick = None if nxt is None or fed.context.period is not None else self.ticks(nxt)
+        next_tick = None if nxt is None or fed.context.period is not None else self.next_tick(nxt)
         return [Kind.DONE, tick, iteration, outputs, out_messages, next_tick]
 
     def finalize(self) -> None:
@@ -192,7 +203,17 @@ class Runtime:
         self.sock.close()
 
 
-_UNSET = object()
+_PLAIN = (float, int, bool, str, type(None))
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and arrays (and tuples) as the msgpack-native values they stand for."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None) -> int:

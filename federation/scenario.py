@@ -7,6 +7,7 @@ with file, line and key path), resolves federate types and checks the interfaces
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
 import re
@@ -224,10 +225,20 @@ class Scenario:
         """A copy with ``federate.param`` values replaced (``--set``, sweeps)."""
         feds = dict(self.federates)
         for key, value in assignments.items():
-            fed, _, param = key.partition(".")
-            if fed not in feds or not param:
-                raise ScenarioError([Problem(self.file, 0, key, f"no federate '{fed}' to set '{param}' on")])
-            feds[fed] = replace(feds[fed], params={**feds[fed].params, param: value})
+            fed, _, rest = key.partition(".")
+            if fed not in feds or not rest:
+                raise ScenarioError([Problem(self.file, 0, key, f"no federate '{fed}' to set '{rest}' on")])
+            params = copy.deepcopy(dict(feds[fed].params))
+            *outer, last = rest.split(".")  # fed.param or fed.param.key.sub for a value inside a mapping
+            target = params
+            for part in outer:
+                inner = target.get(part)
+                if not isinstance(inner, dict):
+                    raise ScenarioError([Problem(self.file, feds[fed].line, key,
+                                                 f"'{part}' is not a mapping in federate '{fed}''s params")])
+                target = inner
+            target[last] = value
+            feds[fed] = replace(feds[fed], params=params)
         return replace(self, federates=feds)
 
 
@@ -506,8 +517,8 @@ class _Parser:
                 info = self.mapping(info, (*path, side, sig)) if info is not None else {}
                 stype = str(info.get("type", "float"))
                 if stype not in _SIGNAL_TYPES:
-                    self.fail((*path, side, sig, "type"), f"unknown signal type {stype!r:.40} "
-                                                          f"(expected one of: {', '.join(_SIGNAL_TYPES)})")  # fmt: skip
+                    known = ", ".join(_SIGNAL_TYPES)
+                    self.fail((*path, side, sig, "type"), f"unknown signal type {stype!r:.40} (expected one of: {known})")
                     stype = SignalType.ANY.value
                 sides[side][str(sig)] = (stype, str(info.get("unit", "") or ""))
         endpoints = self.sequence(spec.get("endpoints"), (*path, "endpoints"))

@@ -92,7 +92,7 @@ class FederateSlot:
     __slots__ = (
         "name", "index", "period", "offset", "wakeable", "upstream", "affects", "bindings",
         "last_sent", "next", "busy", "granted", "done", "pending", "timers", "group", "grants",
-        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq",
+        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq", "sampled",
     )  # fmt: skip
 
     def __init__(self, name: str, index: int, period: int | None, offset: int) -> None:
@@ -116,6 +116,7 @@ class FederateSlot:
         self.history: list[History | None] = []  # per output; None when nobody consumes it
         self.record: list[bool] = []
         self.seq = 0
+        self.sampled: list[int] = []  # outputs read by linear interpolation: every step is a sample
 
     def __repr__(self) -> str:
         state = "BUSY" if self.busy else "IDLE"
@@ -307,6 +308,9 @@ class Scheduler:
         return self.grant_ready([slot.index, *slot.affects])
 
     def _commit(self, slot: FederateSlot, tick: int, outputs: dict[int, Any], messages: list[list[Any]]) -> None:
+        for key in slot.sampled:  # an unchanged value is still a sample to interpolate from
+            if key not in outputs:
+                slot.history[key].append(tick, slot.outputs[key])  # type: ignore[union-attr]
         for key, value in outputs.items():
             slot.outputs[key] = value
             history = slot.history[key]

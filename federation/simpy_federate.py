@@ -14,11 +14,13 @@ The environment's time unit is the second.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Mapping
 
 import simpy
 
 from .federate import Context, Federate
+from .interface import Declaration
 
 __all__ = ["SimPyFederate"]
 
@@ -45,6 +47,11 @@ class SimPyFederate(Federate):
         self.publish(t)
         nxt = self.env.peek()
         return None if math.isinf(nxt) else nxt
+
+    @classmethod
+    def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        decl = super().declare(params)
+        return replace(decl, extra={**decl.extra, "restartable": False})  # no snapshot of a SimPy model
 
     def get_state(self) -> Any:
         raise NotImplementedError(

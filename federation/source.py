@@ -68,7 +68,7 @@ def load_source(file: str | Path, text: str | None = None) -> Source:
         except OSError as exc:
             return Source(name, "", None, problems=[Problem(name, 0, "", f"cannot read file: {exc.strerror}")])
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() would
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
             return Source(name, "", None, problems=[Problem(name, line, "", f"not UTF-8 text: {exc.reason}")])
@@ -89,21 +89,21 @@ def load_source(file: str | Path, text: str | None = None) -> Source:
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        source.problems.append(Problem(name, line, "", f"invalid YAML: character U+{char:04X} is not allowed"))
+        source.problems.append(Problem(name, line, "", f"invalid YAML: character U+{char:04X} not allowed"))
     except yaml.YAMLError as exc:
         source.problems.append(Problem(name, 1, "", f"invalid YAML: {exc}"))
     except _Refused as exc:
         source.problems.append(Problem(name, exc.line, format_path(exc.path), exc.message))
     except RecursionError:
         line = loader.line + 1 if loader is not None else 1
-        source.problems.append(Problem(name, line, "", f"invalid YAML: nested too deeply (the limit is {MAX_DEPTH} levels)"))
+        source.problems.append(Problem(name, line, "", f"invalid YAML: nested deeper than {MAX_DEPTH} levels"))
     finally:
         if loader is not None:
             loader.dispose()
     return source
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """The safe loader, with a limit on nesting and with the errors of its constructors located."""
 
     def __init__(self, stream: str) -> None:
@@ -112,7 +112,8 @@ class _Loader(yaml.SafeLoader):
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's name)
         if self.flow_level >= MAX_DEPTH:  # stop early: the scanner slows down quadratically with the depth
-            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+            mark = self.get_mark()
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
         super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
@@ -130,7 +131,7 @@ class _Loader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except yaml.YAMLError:
             raise
-        except Exception as exc:  # !!int abc, !!bool maybe, 2001-13-45, !!timestamp today: PyYAML lets them out raw
+        except Exception as exc:  # !!int abc, !!bool maybe, 2001-13-45, !!timestamp now: PyYAML lets them out
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             what = f" {node.value!r:.60}" if isinstance(node, yaml.ScalarNode) else ""
             raise yaml.constructor.ConstructorError(None, None, f"cannot read {tag} value{what}: {exc}",

@@ -39,7 +39,9 @@ from .recorder import RunStatus
 from .scenario import Scenario
 
 __all__ = [
+    "SweepFile",
     "Variant",
+    "load_sweep_file",
     "RunSpec",
     "RunResult",
     "KpiStats",
@@ -170,6 +172,63 @@ def _unique(label: str, used: set[str]) -> str:
     while candidate in used:
         candidate, n = f"{label}-{n}", n + 1
     return candidate
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """A sweep written down: a scenario, named variants (strategies) and a number of seeds."""
+
+    scenario: Path
+    seeds: int
+    variants: tuple[Variant, ...]
+
+
+def load_sweep_file(path: Path) -> SweepFile | None:
+    """Read a file with a top-level ``sweep:`` section; ``None`` when it is a plain scenario.
+
+    ::
+
+        sweep:
+          scenario: ../riverton.yaml       # relative to this file
+          seeds: 3
+          variants:
+            baseline: {}
+            pre-release: {damops.freeboard_m: 2.5}
+            flood-walls: {grid.substations.substation_a.threshold_m: 2.0}
+    """
+    from .source import load_source
+
+    src = load_source(path)
+    if not isinstance(src.data, dict) or "sweep" not in src.data:
+        return None
+    problems = list(src.problems)
+    spec = src.data["sweep"]
+    if not isinstance(spec, dict):
+        raise ScenarioError([src.problem(("sweep",), "expected a mapping with scenario, seeds, variants")])
+    for key in spec:
+        if key not in ("scenario", "seeds", "variants"):
+            problems.append(src.problem(("sweep", key), "unknown key (expected scenario, seeds, variants)"))
+    target = spec.get("scenario")
+    if not isinstance(target, str):
+        problems.append(src.problem(("sweep", "scenario"), "expected the path of the scenario file"))
+    seeds = spec.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100_000:
+        problems.append(src.problem(("sweep", "seeds"), f"expected a number of seeds >= 1, got {seeds!r}"))
+    variants: list[Variant] = []
+    raw = spec.get("variants")
+    if not isinstance(raw, dict) or not raw:
+        problems.append(src.problem(("sweep", "variants"), "expected a mapping: variant name -> {fed.param: value}"))
+        raw = {}
+    for name, overrides in raw.items():
+        if not re.fullmatch(r"[\w.+=-]+", str(name)):
+            problems.append(src.problem(("sweep", "variants", name), "a variant name is letters, digits, '_.+=-'"))
+        elif not isinstance(overrides, dict) or not all(isinstance(k, str) and "." in k for k in overrides):
+            problems.append(src.problem(("sweep", "variants", name), "expected a mapping of fed.param: value"))
+        else:
+            variants.append(Variant(str(name), tuple(overrides.items())))
+    if problems:
+        raise ScenarioError(problems)
+    return SweepFile((Path(path).resolve().parent / str(target)).resolve(), int(seeds), tuple(variants))
 
 
 def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
@@ -356,7 +415,7 @@ def write_runs_csv(path: Path, params: Sequence[str], results: Sequence[RunResul
         for r in results:
             values = r.variant.overrides
             kpis = {k.name: k.value for k in r.kpis}
-            out.writerow([r.variant.label, *(_format_value(values[p]) for p in params), r.seed, r.status,
+            out.writerow([r.variant.label, *(_format_value(values[p]) if p in values else "" for p in params), r.seed, r.status,
                           _cell(round(r.wall_seconds, 3)),
                           *(_cell(kpis.get(n, math.nan)) for n, _ in columns),
                           r.reason, os.path.relpath(r.store, path.parent)])  # fmt: skip
@@ -374,7 +433,7 @@ def write_summary_csv(path: Path, params: Sequence[str], summaries: Sequence[Var
         for s in summaries:
             values = s.variant.overrides
             numbers = [c for k in s.stats for c in (str(k.n), *map(_cell, (k.mean, k.std, k.min, k.max)))]
-            varied = [_format_value(values[p]) for p in params]
+            varied = [_format_value(values[p]) if p in values else "" for p in params]
             out.writerow([s.variant.label, *varied, s.ok, s.failed, *numbers])
     return path
 

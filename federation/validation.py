@@ -132,7 +132,8 @@ def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         period = effective_period(spec, resolved[name].declaration)
         for key, value in (("period", period), ("offset", spec.offset)):
             if value is not None and _too_long(value, scenario):
-                out.append(src.problem(("federates", name, key), f"{value:g} s is too many ticks of {scenario.time.resolution:g} s"))
+                out.append(src.problem(("federates", name, key),
+                                       f"{value:g} s is too many ticks of {scenario.time.resolution:g} s"))  # fmt: skip
                 continue
             if value is not None and not base.exact(value):
                 out.append(src.problem(("federates", name, key),
@@ -208,7 +209,8 @@ def _check_routes(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         if r.lookahead < 0:
             out.append(src.problem((*path, "lookahead"), "must not be negative"))
         elif _too_long(r.lookahead, scenario):
-            out.append(src.problem((*path, "lookahead"), f"{r.lookahead:g} s is too many ticks of {scenario.time.resolution:g} s"))
+            out.append(src.problem((*path, "lookahead"),
+                                   f"{r.lookahead:g} s is too many ticks of {scenario.time.resolution:g} s"))  # fmt: skip
     return out
 
 
@@ -241,6 +243,13 @@ def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
 
 def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
     out = []
+    group_of: dict[str, str] = {}
+    for i, c in enumerate(scenario.connections):
+        for fed in (c.source, c.target) if c.group else ():
+            if group_of.setdefault(fed, c.group) != c.group:  # type: ignore[arg-type]
+                out.append(src.problem(("connections", i), f"federate '{fed}' is in iterate groups "
+                                                           f"'{group_of[fed]}' and '{c.group}'; a federate can "
+                                                           "be in one group only (merge them)"))  # fmt: skip
     for name, group in scenario.groups.items():
         members = sorted({f for c in scenario.connections if c.group == name for f in (c.source, c.target)})
         members = [m for m in members if m in scenario.federates]

@@ -169,7 +169,12 @@ def test_default_panels_and_kpis_computed_for_the_report(run_scenario, tmp_path)
     kpis:
       clock_end: {signal: a.y, reduce: last}
     """)
-    assert store.kpis() == []  # the Coordinator API does not compute KPIs; `federation run` does
+    assert [k[0] for k in store.kpis()] == ["clock_end"]  # every completed run stores its KPIs
+    import sqlite3
+
+    with sqlite3.connect(store.path) as db:  # a store from before KPIs were declared
+        db.execute("DELETE FROM kpis")
+    assert store.kpis() == []
     text = build_report(store)
     assert re.findall(r"<figcaption>(.*?)</figcaption>", text) == ["a", "b"]
     assert len(_pngs(text)) == 2
