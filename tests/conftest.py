@@ -64,9 +64,11 @@ def run_scenario(tmp_path: Path) -> Callable[..., tuple[RunSummary, RunStore]]:
         store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def shipped_fmus() -> list[Path]:
-    """The project's FMUs built from source into fmus/dist, where the shipped scenarios expect them."""
+    """The project's FMUs built from source into fmus/dist, where the shipped scenarios expect them.
+
+    Built once per session for every test: any test may load a shipped scenario."""
     from fmus.build import build_all
 
     return build_all(ROOT / "fmus" / "dist")
