@@ -15,7 +15,7 @@ HELICS and mosaik are skipped with a note when they are not installed
 medians.  Exit status 1 only when some run failed or computed wrong values; timings
 never fail.
 
-Usage: ``python bench/ring.py [--sizes 2 8 32] [--steps 1000] [--repeat 3] [--systems ...]``
+Usage: ``python bench/ring.py [--sizes 2 8 32] [--steps 500] [--repeat 3] [--systems ...]``
 """
 
 from __future__ import annotations
@@ -101,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)"
     )
-    parser.add_argument("--steps", type=int, default=1000, help="steps S per run (default: 1000)")
+    parser.add_argument("--steps", type=int, default=500, help="steps S per run (default: 500)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per system and N; medians are shown (default: 3)"
     )
     parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS),
                         help="systems to run (default: all that are installed)")  # fmt: skip
+    parser.add_argument("--helics-core", choices=helics_ring.CORES, default=helics_ring.CORE,
+                        help=f"HELICS core type (default: {helics_ring.CORE})")  # fmt: skip
     args = parser.parse_args(argv)
+    helics_ring.set_core(args.helics_core)
     if args.steps < 1 or args.repeat < 1 or min(args.sizes) < 2:
         parser.error("--steps and --repeat must be positive and every size at least 2")
     systems = []

@@ -205,7 +205,7 @@ class Coordinator:
             self._mark_all("running")
             self.recorder.commit()  # pids and status are on disk before the first step
             self._send(self.scheduler.begin())
-            while not self.scheduler.finished:
+            while self.scheduler.busy or not self.scheduler.finished:
                 self._pump()
             t_done = time.monotonic()
             self._flush(final=True)
@@ -298,7 +298,7 @@ class Coordinator:
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not any(s.busy for s in self.scheduler.slots) and not self.scheduler.finished:
+        if not self.scheduler.busy and not self.scheduler.finished:
             self._deadlock()
 
     _last_check = 0.0

@@ -120,7 +120,7 @@ class Recorder:
         plan = self.plan
         seconds = plan.base.seconds
         ids = plan.signal_ids
-        rows = [(s.tick, seconds(s.tick), ids[s.federate][s.output], to_sql(s.value)) for s in samples]
+        rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
         if rows:
             self.db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", rows)
         self.rows += len(rows)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from .errors import ConvergenceError, FederateError
 from .history import History
@@ -30,8 +30,9 @@ from .timebase import NEVER, TimeBase
 __all__ = ["Scheduler", "FederateSlot", "Grant", "Sample", "SentMessage", "Binding", "GroupSlot"]
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
+    """A committed output value (a plain tuple: one is made per published change)."""
+
     tick: int
     federate: int
     output: int
@@ -135,6 +136,7 @@ class Scheduler:
         self.messages: list[SentMessage] = []
         self.any_wakeable = any(s.wakeable and s.upstream for s in slots)
         self.rejected: list[tuple[int, str]] = []  # (federate, why) for items refused in a DONE
+        self.busy = 0  # federates granted and not yet done
         self.consumers: dict[int, list[tuple[FederateSlot, int]]] = {}  # id(history) -> [(consumer, lag)]
         for slot in slots:
             for b in slot.bindings:
@@ -185,22 +187,26 @@ class Scheduler:
         return self.gvt() >= self.stop
 
     # ------------------------------------------------------------------ granting
-    def ready(self, slot: FederateSlot, safe: list[int]) -> bool:
+    def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
+        """Whether ``slot`` may be granted its next tick; ``safe`` None: safe times are local."""
         t = slot.next
         if slot.busy or t >= self.stop:
             return False
         group = slot.group
+        slots = self.slots
         for producer, lag, linear in slot.upstream:
-            if group is not None and self.slots[producer].group is group:
+            p = slots[producer]
+            if group is not None and p.group is group:
                 continue
-            if safe[producer] + lag <= t:
+            s = (p.granted if p.busy else p.next) if safe is None else safe[producer]
+            if s + lag <= t:
                 return False
-            if linear and self.slots[producer].done <= t and safe[producer] < self.stop:
+            if linear and p.done <= t and s < self.stop:
                 return False
         return True
 
     def grant_ready(self, candidates: Iterable[int]) -> list[Grant]:
-        safe = self.safe_times()
+        safe = self.safe_times() if self.any_wakeable else None
         grants: list[Grant] = []
         slots = self.slots
         for i in candidates:
@@ -218,6 +224,8 @@ class Scheduler:
         return grants
 
     def _grant(self, slot: FederateSlot, tick: int, iteration: int) -> Grant:
+        if not slot.busy:
+            self.busy += 1
         slot.busy = True
         slot.granted = tick
         slot.grants += 1
@@ -268,6 +276,10 @@ class Scheduler:
 
     def _prune(self, history: History) -> None:
         consumers = self.consumers.get(id(history), ())
+        if len(consumers) == 1:
+            consumer, lag = consumers[0]
+            history.prune(consumer.granted - lag - 1)
+            return
         floor = min((c.granted - lag for c, lag in consumers), default=NEVER)
         history.prune(floor - 1)
 
@@ -290,6 +302,7 @@ class Scheduler:
 
     def _finish(self, slot: FederateSlot, tick: int, next_tick: int | None) -> list[Grant]:
         slot.busy = False
+        self.busy -= 1
         slot.done = tick
         if slot.period is not None:
             slot.next = tick + slot.period
@@ -317,7 +330,7 @@ class Scheduler:
             if history is not None:
                 history.append(tick, value)
             if slot.record[key]:
-                self.samples.append(Sample(tick, slot.index, key, value))
+                self.samples.append((tick, slot.index, key, value))  # a Sample, built as a bare tuple
         if outputs and slot.affects:
             self._wake_consumers(slot, tick, outputs)
         for message in messages:
@@ -406,29 +419,30 @@ class Scheduler:
         group.reported = set()
         for m in group.members:
             self.slots[m].busy = False
+            self.busy -= 1
         return [self._grant(self.slots[m], tick, group.iteration) for m in group.members]
 
     # ------------------------------------------------------------------ draining
     def take_final(self) -> tuple[list[Sample], list[SentMessage]]:
         """Samples and messages that can no longer change, in a deterministic order."""
         horizon = self.gvt()
-        samples = [s for s in self.samples if s.tick < horizon]
+        samples = [s for s in self.samples if s[0] < horizon]
         messages = [m for m in self.messages if m.tick < horizon]
         if len(samples) < len(self.samples):
-            self.samples = [s for s in self.samples if s.tick >= horizon]
+            self.samples = [s for s in self.samples if s[0] >= horizon]
         else:
             self.samples = []
         if len(messages) < len(self.messages):
             self.messages = [m for m in self.messages if m.tick >= horizon]
         else:
             self.messages = []
-        samples.sort(key=lambda s: (s.tick, s.federate, s.output))
+        samples.sort(key=_sample_order)
         messages.sort(key=lambda m: (m.tick, m.sender, m.seq, m.target))
         return samples, messages
 
     def take_all(self) -> tuple[list[Sample], list[SentMessage]]:
         """Everything still buffered (end of run, or failure: keep what was recorded)."""
-        samples = sorted(self.samples, key=lambda s: (s.tick, s.federate, s.output))
+        samples = sorted(self.samples, key=_sample_order)
         messages = sorted(self.messages, key=lambda m: (m.tick, m.sender, m.seq, m.target))
         self.samples, self.messages = [], []
         return samples, messages
@@ -448,6 +462,10 @@ class Scheduler:
             if blockers:
                 out.append(f"{slot.name} waits to reach t={self.base.seconds(slot.next):g} s on " + ", ".join(blockers))
         return out
+
+
+def _sample_order(s: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return s[0], s[1], s[2]
 
 
 def _distance(a: Any, b: Any) -> float:
