@@ -33,7 +33,10 @@ __all__ = ["Coordinator", "RunOptions", "RunSummary"]
 
 log = logging.getLogger("federation.coordinator")
 
-HARD_FRAME_CAP = 64 * 1024 * 1024  # ZeroMQ drops peers past this; frames under it get an error reply
+HARD_FRAME_CAP = 64 * 1024 * 1024
+_SNDMORE = int(zmq.SNDMORE)
+_GRANT = int(Kind.GRANT)
+_PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,20 @@ class _Member:
     declared: bool = False
     said_bye: bool = False
     granted_at: float = 0.0  # monotonic time of the last grant
-    doing: str = "starting"
+    activity: str = "starting"
+    stepping: tuple[float, int] | None = None  # (time, iteration) while a grant is out; formatted lazily
+
+    @property
+    def doing(self) -> str:
+        """What the federate is doing, for messages (built only when someone asks)."""
+        if self.stepping is None:
+            return self.activity
+        t, iteration = self.stepping
+        return f"stepping to t={t:g} s" + (f" (iteration {iteration})" if iteration else "")
+
+    @doing.setter
+    def doing(self, text: str) -> None:
+        self.activity, self.stepping = text, None
     held: _Held | None = None  # a step held for decisions
     last_heard: float = 0.0  # monotonic time of the last frame from it
     pid: int = 0  # as the federate reported it
@@ -309,6 +325,8 @@ class Coordinator:
             return
         sock = self.sock
         for _ in range(10_000):
+            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than a failed recv
+                return
             try:
                 parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -349,7 +367,10 @@ class Coordinator:
         if kind == Kind.DONE and member is not None:
             self._done(member, frame)
         elif kind == Kind.PING:
-            self._send_frame(identity, [Kind.PONG])
+            try:  # a peer that pinged and vanished is not worth an error: its process check tells
+                self.sock.send_multipart([identity, _PONG], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
         elif kind == Kind.PONG:
             pass
         elif member is None:
@@ -563,14 +584,17 @@ class Coordinator:
         encode = protocol.encode
         members = self.members
         seconds = self.plan.base.seconds
+        send = self.sock.send
         for g in grants:
             member = members[g.federate]
             member.granted_at = now
             member.last_grant = g
-            member.doing = f"stepping to t={seconds(g.tick):g} s" + (f" (iteration {g.iteration})" if g.iteration else "")
-            self.messages += len(g.messages)
+            member.stepping = (seconds(g.tick), g.iteration)
+            if g.messages:
+                self.messages += len(g.messages)
             try:
-                self.sock.send_multipart([member.identity, encode([Kind.GRANT, g.tick, g.iteration, g.inputs, g.messages])])  # type: ignore[list-item]
+                send(member.identity, _SNDMORE)  # type: ignore[arg-type]
+                send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
 

@@ -50,6 +50,7 @@ class Runtime:
             self.sock.curve_publickey = curve["public"]
             self.sock.curve_serverkey = curve["server"]
         self.sock.connect(address)
+        self._timeout = -1
         self.parent = os.getppid()
         self.spawned = bool(os.environ.get("FEDERATION_SPAWNED"))
         self.federate: Federate | None = None
@@ -70,10 +71,17 @@ class Runtime:
         """
         beat = self.heartbeat
         slice_ms = max(1, int(beat * 250)) if beat > 0 else 1000
+        if slice_ms != self._timeout:  # a receive timeout instead of a poll per frame
+            self.sock.setsockopt(zmq.RCVTIMEO, slice_ms)
+            self._timeout = slice_ms
         last_heard = time.monotonic()
+        recv = self.sock.recv
         while True:
-            if self.sock.poll(slice_ms):
-                data = self.sock.recv()
+            try:
+                data = recv()
+            except zmq.Again:
+                data = None
+            if data is not None:
                 last_heard = time.monotonic()
                 try:
                     frame = protocol.decode(data)
