@@ -60,7 +60,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ wire
     def send(self, frame: list[Any]) -> None:
-        self.sock.send(protocol.encode(frame), copy=False)
+        self.sock.send(protocol.encode(frame))  # small frames: copying beats zero-copy bookkeeping
 
     def receive(self) -> list[Any]:
         """Next frame; answers PING; raises CoordinatorLost after ``heartbeat`` s of silence.
