@@ -250,7 +250,7 @@ def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
                 out.append(src.problem(("connections", i), f"federate '{fed}' is in iterate groups "
                                                            f"'{group_of[fed]}' and '{c.group}'; a federate can "
                                                            "be in one group only (merge them)"))  # fmt: skip
-    for name, group in scenario.groups.items():
+    for name in scenario.groups:
         members = sorted({f for c in scenario.connections if c.group == name for f in (c.source, c.target)})
         members = [m for m in members if m in scenario.federates]
         if not members:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import FMUError
-from .instance import FmuInstance, StartPhase
+from .instance import FmuInstance
 from .loader import FmuArchive, InterfaceKind
 from .variables import ValueIO
 
@@ -43,20 +43,7 @@ class CoSimulation(FmuInstance):
 
     def initialize(self, t0: float, start: Mapping[str, Any], io: ValueIO, inputs: Sequence[Any]) -> None:
         """Set start values and the inputs at ``t0``; leave the FMU ready to step."""
-        self.time = t0
-        if not self.fmi3:
-            self.call(self.fmu.setupExperiment, self.tolerance, t0, None)
-        rest = self.apply_start(start, StartPhase.INSTANTIATED)
-        if self.fmi3:
-            self.call(self.fmu.enterInitializationMode, self.tolerance, t0, None)
-        else:
-            self.call(self.fmu.enterInitializationMode)
-        rest = self.apply_start(rest, StartPhase.INITIALIZATION)
-        if rest:
-            raise FMUError(f"{self.archive.label}: start values for {', '.join(rest)} cannot be set")
-        self.call(io.write, self.fmu, inputs)
-        self.call(self.fmu.exitInitializationMode)
-        self.initialized = True
+        self.run_initialization(t0, self.tolerance, start, io, inputs)
         if self.event_mode:
             self.update_discrete_states()
             self.call(self.fmu.enterStepMode)

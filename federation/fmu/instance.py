@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -110,6 +110,24 @@ class FmuInstance:
                                " | ".join(self._messages)) from exc  # fmt: skip
 
     # ------------------------------------------------------------------ start values
+    def run_initialization(self, t0: float, tolerance: float | None, start: Mapping[str, Any], io: Any,
+                           inputs: Sequence[Any]) -> None:  # fmt: skip
+        """Start values, then initialization mode with the inputs at ``t0`` (FMI 2 and 3 alike)."""
+        self.time = t0
+        if not self.fmi3:
+            self.call(self.fmu.setupExperiment, tolerance, t0, None)
+        rest = self.apply_start(start, StartPhase.INSTANTIATED)
+        if self.fmi3:
+            self.call(self.fmu.enterInitializationMode, tolerance, t0, None)
+        else:
+            self.call(self.fmu.enterInitializationMode)
+        rest = self.apply_start(rest, StartPhase.INITIALIZATION)
+        if rest:
+            raise FMUError(f"{self.archive.label}: start values for {', '.join(rest)} cannot be set")
+        self.call(io.write, self.fmu, inputs)
+        self.call(self.fmu.exitInitializationMode)
+        self.initialized = True
+
     def apply_start(self, values: Mapping[str, Any], phase: Callable[[Any], bool]) -> dict[str, Any]:
         """Set the ``values`` settable in ``phase`` (fmpy's rules); return the others."""
         if not values:

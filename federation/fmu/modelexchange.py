@@ -21,7 +21,7 @@ import numpy as np
 
 from .cosim import reached
 from .errors import FMUError
-from .instance import FmuInstance, FmuSnapshot, StartPhase
+from .instance import FmuInstance, FmuSnapshot
 from .loader import FmuArchive, InterfaceKind
 from .variables import ValueIO
 
@@ -194,20 +194,7 @@ class ModelExchange(FmuInstance):
 
     def initialize(self, t0: float, start: Mapping[str, Any], io: ValueIO, inputs: Sequence[Any]) -> None:
         """Initialize at ``t0`` with the inputs, settle the initial event, start the solver."""
-        self.time = t0
-        if not self.fmi3:
-            self.call(self.fmu.setupExperiment, None, t0, None)
-        rest = self.apply_start(start, StartPhase.INSTANTIATED)
-        if self.fmi3:
-            self.call(self.fmu.enterInitializationMode, None, t0, None)
-        else:
-            self.call(self.fmu.enterInitializationMode)
-        rest = self.apply_start(rest, StartPhase.INITIALIZATION)
-        if rest:
-            raise FMUError(f"{self.archive.label}: start values for {', '.join(rest)} cannot be set")
-        self.call(io.write, self.fmu, inputs)
-        self.call(self.fmu.exitInitializationMode)
-        self.initialized = True
+        self.run_initialization(t0, None, start, io, inputs)
         self.next_event = self.update_discrete_states().next_event_time
         self.call(self.fmu.enterContinuousTimeMode)
         self._solver = self._make_solver()
