@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import logging
 import shlex
-import subprocess
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import zmq
 
 from . import protocol
-from .decision import Autonomy, Decision, DecisionGate, Verdict, parse_decisions
+from .decision import Autonomy, DecisionGate, parse_decisions
 from .errors import FederateError, FederationError, ProtocolError, RunInterrupted, ScenarioError
 from .launcher import Launcher
 from .plan import Plan
 from .protocol import ErrorCode, Kind
 from .recorder import Recorder, RunStatus
-from .scenario import CoordinatorSpec, RestartPolicy, Scenario
+from .scenario import CoordinatorSpec, Scenario
 from .scheduler import Grant, Scheduler
+from .health import HealthChecks
+from .holding import DecisionHolds, HeldStep
 from .security import CurveServer, is_loopback
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
@@ -120,23 +121,14 @@ class _Member:
     @doing.setter
     def doing(self, text: str) -> None:
         self.activity, self.stepping = text, None
-    held: _Held | None = None  # a step held for decisions
+    held: HeldStep | None = None  # a step held for decisions
     last_heard: float = 0.0  # monotonic time of the last frame from it
     pid: int = 0  # as the federate reported it
     restarts: int = 0
     last_grant: Grant | None = None
 
 
-@dataclass
-class _Held:
-    """A DONE whose gated messages wait for decisions."""
-
-    frame: list[Any]
-    waiting: dict[int, int]  # proposal id -> index in the frame's message list
-    decisions: dict[int, Decision] = field(default_factory=dict)
-
-
-class Coordinator:
+class Coordinator(HealthChecks, DecisionHolds):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
@@ -497,81 +489,9 @@ class Coordinator:
             self._send(grants)
 
     # ------------------------------------------------------------------ decisions
-    def _hold(self, member: _Member, frame: list[Any]) -> bool:
-        """Turn gated messages into proposals; hold the step if any is undecided."""
-        assert self.gate is not None
-        slot = self.scheduler.slots[member.index]
-        tick, messages = frame[1], frame[4]
-        held = _Held(frame, {})
-        for i, (endpoint, payload, at, _to) in enumerate(messages):
-            message_class = f"{member.name}.{endpoint}"
-            if not self.gate.spec.gated(message_class):
-                continue
-            targets = tuple(f"{self.members[r].name}.{ep}" for r, ep, _ in slot.routes.get(endpoint, ()))
-            when = self.plan.base.seconds(tick if at is None else at)
-            pid, decision = self.gate.propose(tick, when, message_class, payload, targets)
-            held.waiting[pid] = i
-            if decision is not None:
-                held.decisions[pid] = decision
-        if not held.waiting:
-            return False
-        member.held = held
-        member.doing = f"waiting for a decision at t={self.plan.base.seconds(tick):g} s"
-        self._release(member)
-        return True
 
-    def _release(self, member: _Member) -> None:
-        """Finish a held step once every proposal in it is decided."""
-        held = member.held
-        if held is None or len(held.decisions) < len(held.waiting):
-            return
-        member.held = None
-        _, tick, iteration, outputs, messages, next_tick = held.frame
-        final = list(messages)
-        for pid, index in held.waiting.items():
-            decision = held.decisions[pid]
-            self._record_decision(member, tick, messages[index], decision)
-            final[index] = None if decision.verdict is Verdict.REJECT else [messages[index][0], decision.payload,
-                                                                            *messages[index][2:]]  # fmt: skip
-        member.doing = "waiting for a grant"
-        grants = self.scheduler.done(member.index, tick, iteration, outputs, [m for m in final if m is not None], next_tick)
-        if self.scheduler.rejected:
-            self._report_rejections()
-        if grants:
-            self._send(grants)
 
-    def _record_decision(self, member: _Member, tick: int, message: list[Any], decision: Decision) -> None:
-        assert self.recorder is not None and self.gate is not None
-        self.decisions += 1
-        slot = self.scheduler.slots[member.index]
-        targets = ", ".join(f"{self.members[r].name}.{ep}" for r, ep, _ in slot.routes.get(message[0], ()))
-        verdict = {Verdict.APPROVE: "approved", Verdict.EDIT: "edited", Verdict.REJECT: "rejected"}[decision.verdict]
-        self.recorder.decision({"tick": tick, "time": self.plan.base.seconds(tick), "source": f"{member.name}.{message[0]}",
-                                "target": targets, "proposal": message[1], "verdict": verdict,
-                                "decided_by": decision.decided_by, "final": decision.payload, "note": decision.note})  # fmt: skip
-        log.info("decision %d at t=%g s: %s.%s %s by %s", decision.proposal, self.plan.base.seconds(tick), member.name,
-                 message[0], verdict, decision.decided_by)  # fmt: skip
 
-    def _pump_gate(self) -> None:
-        gate = self.gate
-        assert gate is not None
-        poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
-        for extra in gate.sockets:
-            poller.register(extra, zmq.POLLIN)
-        ready = dict(poller.poll(int(self.settings.liveness * 1000)))
-        if self.sock in ready:
-            self._drain()
-        if gate.control is not None and gate.control in ready:
-            gate.serve_control()
-        gate.expire()
-        while not gate.decided.empty():
-            decision = gate.decided.get()
-            for member in self.members:
-                if member.held is not None and decision.proposal in member.held.waiting:
-                    member.held.decisions[decision.proposal] = decision
-                    self._release(member)
-                    break
 
     def _report_rejections(self) -> None:
         for index, why in self.scheduler.rejected:
@@ -598,114 +518,16 @@ class Coordinator:
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
 
-    def _unreachable(self, member: _Member, exc: zmq.ZMQError) -> None:
-        """A send failed: the peer is gone.  Report how its process ended (or restart it) when it is ours."""
-        child = self.launcher.children.get(member.name)
-        if child is not None:
-            try:
-                child.process.wait(2.0)
-            except subprocess.TimeoutExpired:
-                pass
-            self._check_processes()  # raises with the exit status, or restarts the federate
-            if member.restarts and member.identity is None:
-                return
-        raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
     # ------------------------------------------------------------------ health
-    def _check_processes(self) -> None:
-        for name, code in self.launcher.exited():
-            member = self.by_name[name]
-            if member.said_bye:
-                continue
-            slot = self.scheduler.slots[member.index]
-            when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
-            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            if self._may_restart(member):
-                self._restart(member, f"process {how}")
-                continue
-            tail = self.launcher.tail(name)
-            detail = f"\n--- last lines of {self.launcher.children[name].log_path} ---\n{tail}" if tail else ""
-            raise FederateError(name, f"process {how}{detail}", time=when, doing=member.doing)
 
-    def _may_restart(self, member: _Member) -> bool:
-        spec = self.plan.spec(member.index)
-        slot = self.scheduler.slots[member.index]
-        return (spec.restart is RestartPolicy.SCRATCH and member.restarts < spec.restart_limit
-                and slot.group is None and member.name in self.launcher.children)  # fmt: skip
 
-    def _restart(self, member: _Member, why: str) -> None:
-        """Start the federate again from scratch; it rejoins and is granted where the old one stopped."""
-        member.restarts += 1
-        slot = self.scheduler.slots[member.index]
-        when = self.plan.base.seconds(max(slot.granted, 0))
-        log.warning("federate '%s' %s at t=%g s; restarting from scratch (%d of %d)", member.name, why, when,
-                    member.restarts, self.plan.spec(member.index).restart_limit)  # fmt: skip
-        assert self.recorder is not None
-        self.recorder.meta(**{f"restart_{member.name}_{member.restarts}": f"t={when:g} s: {why}"})
-        if member.identity is not None:
-            self.by_identity.pop(member.identity, None)
-        member.identity, member.declared, member.held = None, False, None
-        member.doing = "restarting"
-        slot.last_sent.clear()  # the new process starts from its defaults: send every input again
-        old = self.launcher.children[member.name]
-        self.launcher.spawn(member.name, old.argv, old.env, cwd=self.scenario.directory)
 
-    def _rejoined(self, member: _Member) -> None:
-        """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
-        slot = self.scheduler.slots[member.index]
-        if slot.busy and member.last_grant is not None:
-            self._send([self.scheduler.regrant(member.index, member.last_grant)])
 
-    def _check_hangs(self, now: float) -> None:
-        if self.options.debug:
-            return
-        beat = self.settings.heartbeat
-        for member in self.members:  # an idle federate pings every quarter heartbeat while it waits
-            slot = self.scheduler.slots[member.index]
-            spawned = member.name in self.launcher.children  # those are watched through their process
-            if (not spawned and member.declared and not slot.busy and slot.next < self.plan.stop
-                    and now - member.last_heard > 2 * beat):  # fmt: skip
-                raise FederateError(member.name, f"stopped answering: no heartbeat for {now - member.last_heard:.1f} s",
-                                    time=self.plan.base.seconds(max(slot.granted, 0)), doing=member.doing)  # fmt: skip
-        limit = self.settings.grant_timeout
-        if limit is None:
-            return
-        for member in self.members:
-            slot = self.scheduler.slots[member.index]
-            if slot.busy and member.held is None and now - member.granted_at > limit:
-                raise FederateError(member.name, f"no answer for {limit:g} s (grant timeout)\n"
-                                    + self._explain_waits(now), time=self.plan.base.seconds(slot.granted),
-                                    doing=member.doing)  # fmt: skip
 
-    def _explain_waits(self, now: float) -> str:
-        """Who waits on whom, and since when (wall time)."""
-        lines = []
-        for member in self.members:
-            slot = self.scheduler.slots[member.index]
-            if slot.busy:
-                lines.append(f"  {member.name} has been {member.doing} for {now - member.granted_at:.1f} s")
-        lines += [f"  {w}" for w in self.scheduler.waits() if " waits " in w]
-        return "\n".join(lines)
 
-    def _report_stall(self, now: float) -> None:
-        """Never wait silently: every STALL_REPORT s without progress, say who waits on whom."""
-        gvt = self.scheduler.gvt()
-        if gvt != self._stall_gvt:
-            self._stall_gvt, self._stall_since, self._stall_told = gvt, now, now
-            return
-        if now - self._stall_told >= self.STALL_REPORT:
-            self._stall_told = now
-            log.warning("no progress for %.0f s at t=%g s:\n%s", now - self._stall_since,
-                        self.plan.base.seconds(min(gvt, self.plan.stop)), self._explain_waits(now))  # fmt: skip
 
-    STALL_REPORT = 30.0
-    _stall_gvt = -1
-    _stall_since = 0.0
-    _stall_told = 0.0
 
-    def _deadlock(self) -> None:
-        waits = self.scheduler.waits()
-        raise FederationError("deadlock: no federate can advance\n  " + "\n  ".join(waits or ["(no waiters)"]))
 
     def _mark_all(self, status: str) -> None:
         assert self.recorder is not None
