@@ -23,6 +23,7 @@ import queue
 import sys
 import threading
 import time
+from time import monotonic
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -99,7 +100,7 @@ class Proposal:
     message_class: str
     payload: Any
     targets: tuple[str, ...]
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=monotonic)
 
     def describe(self) -> str:
         payload = json.dumps(self.payload, sort_keys=True)

@@ -37,6 +37,7 @@ class HealthChecks:
     by_identity: Any
     recorder: Any
     scenario: Any
+    _send: Any  # the coordinator's method this mixin calls
 
     def _unreachable(self, member: Any, exc: zmq.ZMQError) -> None:
         """A send failed: the peer is gone.  Report how its process ended (or restart it) when it is ours."""

@@ -39,7 +39,11 @@ class DecisionHolds:
     recorder: Any
     sock: Any
     options: Any
+    settings: Any
     decisions: int
+    _send: Any  # the coordinator's methods this mixin calls
+    _report_rejections: Any
+    _drain: Any
 
     def _hold(self, member: Any, frame: list[Any]) -> bool:
         """Turn gated messages into proposals; hold the step if any is undecided."""

@@ -330,7 +330,7 @@ class Scheduler:
             if history is not None:
                 history.append(tick, value)
             if slot.record[key]:
-                self.samples.append((tick, slot.index, key, value))  # a Sample, built as a bare tuple
+                self.samples.append((tick, slot.index, key, value))  # type: ignore[arg-type]  # a bare-tuple Sample
         if outputs and slot.affects:
             self._wake_consumers(slot, tick, outputs)
         for message in messages:
