@@ -44,7 +44,11 @@ def _assignment(text: str) -> tuple[str, Any]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="federation", description="Co-simulation federations over ZeroMQ.")
+    parser = argparse.ArgumentParser(
+        prog="federation", description="Co-simulation federations over ZeroMQ.",
+        epilog="exit codes: 0 success; 1 the run failed (a federate crashed, hung or raised, no convergence); "
+               "2 invalid scenario or usage; 3 internal error; 130 interrupted (Ctrl-C, SIGTERM)",
+    )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs; suspend liveness checks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
