@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import sys
-import time
 import traceback
 from typing import Any, Sequence
 
@@ -74,35 +73,38 @@ class Runtime:
         if slice_ms != self._timeout:  # a receive timeout instead of a poll per frame
             self.sock.setsockopt(zmq.RCVTIMEO, slice_ms)
             self._timeout = slice_ms
-        last_heard = time.monotonic()
-        recv = self.sock.recv
+        recv, decode = self.sock.recv, protocol.decode
+        silent = 0  # receive timeouts in a row: no clock reads on the per-frame path
         while True:
             try:
                 data = recv()
             except zmq.Again:
-                data = None
-            if data is not None:
-                last_heard = time.monotonic()
-                try:
-                    frame = protocol.decode(data)
-                except ProtocolError as exc:
-                    self.send([Kind.ERROR, exc.code, f"{self.name}: {exc}"])
-                    continue
-                if frame[0] == Kind.PING:
-                    self.send([Kind.PONG])
-                elif frame[0] != Kind.PONG:
-                    return frame
+                silent += 1
+                self._silence(beat, silent * slice_ms / 1000.0)
                 continue
-            if beat <= 0:
+            silent = 0
+            try:
+                frame = decode(data)
+            except ProtocolError as exc:
+                self.send([Kind.ERROR, exc.code, f"{self.name}: {exc}"])
                 continue
-            if self.spawned:  # our parent is the coordinator: its death is seen exactly, load or not
-                if os.getppid() != self.parent:
-                    raise CoordinatorLost(f"{self.name}: the coordinator process is gone")
-                continue
-            silent = time.monotonic() - last_heard
-            if silent >= beat:
-                raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} for {silent:.1f} s")
-            self.send([Kind.PING])
+            kind = frame[0]
+            if kind == _PING:
+                self.send([Kind.PONG])
+            elif kind != _PONG:
+                return frame
+
+    def _silence(self, beat: float, seconds: float) -> None:
+        """No frame for ``seconds``: check that the coordinator is still there."""
+        if beat <= 0:
+            return
+        if self.spawned:  # our parent is the coordinator: its death is seen exactly, load or not
+            if os.getppid() != self.parent:
+                raise CoordinatorLost(f"{self.name}: the coordinator process is gone")
+            return
+        if seconds >= beat:
+            raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} for {seconds:.1f} s")
+        self.send([Kind.PING])
 
     # ------------------------------------------------------------------ life cycle
     def join(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -152,11 +154,12 @@ class Runtime:
         """Answer grants until STOP; return the process exit code."""
         fed = self.federate
         assert fed is not None
+        send, encode, receive, step = self.sock.send, protocol.encode, self.receive, self.step
         while True:
-            frame = self.receive()
+            frame = receive()
             kind = frame[0]
-            if kind == Kind.GRANT:
-                self.send(self.step(frame))
+            if kind == _GRANT:
+                send(encode(step(frame)))
             elif kind == Kind.STOP:
                 self.finalize()
                 self.send([Kind.BYE, {"time": self.time}])
@@ -212,6 +215,7 @@ class Runtime:
 
 
 _PLAIN = (float, int, bool, str, type(None))
+_GRANT, _PING, _PONG = int(Kind.GRANT), int(Kind.PING), int(Kind.PONG)
 
 
 def _plain(value: Any) -> Any:
