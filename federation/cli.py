@@ -203,9 +203,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .scenario import load
 
+    from .sweep import check_variants, load_sweep_file
+
     failed = 0
     for path in args.scenario:
         try:
+            plan = load_sweep_file(path)
+            if plan is not None:  # a sweep file: its scenario with every variant
+                check_variants(load(plan.scenario), plan.variants)
+                print(f"{path}: ok (sweep of {plan.scenario.name}: {len(plan.variants)} variants x {plan.seeds} seeds)")
+                continue
             scenario = load(path)
         except ScenarioError as exc:
             failed += 1

@@ -294,3 +294,27 @@ def test_missing_dask_names_the_extra(tmp_path: Path) -> None:
                             cwd=ROOT)  # fmt: skip
     assert result.returncode == 2
     assert "pip install -e '.[ensemble]'" in result.stderr
+
+
+def test_the_shipped_mitigation_sweep_validates():
+    """scenarios/sweeps/riverton-mitigations.yaml: every strategy is a valid variant of Riverton."""
+    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate",
+                             str(ROOT / "scenarios" / "sweeps" / "riverton-mitigations.yaml")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "sweep of riverton.yaml: 4 variants x 3 seeds" in result.stdout
+
+
+def test_a_bad_sweep_file_names_file_line_and_key(tmp_path):
+    path = tmp_path / "bad-sweep.yaml"
+    path.write_text("sweep:\n  scenario: ../nowhere.yaml\n  seeds: 0\n  variants:\n    ok: {tank.area: 3}\n"
+                    "    bad: {area: 3}\n  extra: 1\n")  # fmt: skip
+    from federation.errors import ScenarioError
+    from federation.sweep import load_sweep_file
+
+    with pytest.raises(ScenarioError) as info:
+        load_sweep_file(path)
+    text = str(info.value)
+    assert "bad-sweep.yaml:3: sweep.seeds: expected a number of seeds >= 1, got 0" in text
+    assert "bad-sweep.yaml:6: sweep.variants.bad: expected a mapping of fed.param: value" in text
+    assert "bad-sweep.yaml:7: sweep.extra: unknown key" in text
