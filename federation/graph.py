@@ -69,6 +69,25 @@ def to_dot(scenario: Scenario) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _layers(graph: nx.MultiDiGraph) -> dict[str, tuple[float, float]]:
+    """Left to right in the order of zero-lag dependencies (producers first)."""
+    zero = nx.DiGraph()
+    zero.add_nodes_from(graph)
+    zero.add_edges_from((a, b) for a, b, d in graph.edges(data=True) if d["zero_lag"] and a != b)
+    dag = nx.condensation(zero)
+    column = {}
+    for depth, generation in enumerate(nx.topological_generations(dag)):
+        for comp in generation:
+            for node in dag.nodes[comp]["members"]:
+                column[node] = depth
+    pos = {}
+    for depth in sorted(set(column.values())):
+        nodes = sorted(n for n, c in column.items() if c == depth)
+        for row, node in enumerate(nodes):
+            pos[node] = (float(depth), (len(nodes) - 1) / 2.0 - row)
+    return pos
+
+
 def draw(scenario: Scenario, path: str | Path) -> None:
     """Write the graph as ``.dot`` text or as an image (png, svg, pdf) drawn with matplotlib."""
     path = Path(path)
@@ -81,18 +100,33 @@ def draw(scenario: Scenario, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     graph = dependency_graph(scenario)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(graph)), 5))
-    pos = nx.kamada_kawai_layout(nx.DiGraph(graph)) if len(graph) > 2 else nx.spring_layout(graph, seed=1)
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#cfe2f3", node_size=1800, node_shape="s")
-    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=9)
-    for kind, style in _STYLE.items():
-        edges = [(a, b) for a, b, d in graph.edges(data=True) if d["kind"] == kind]
-        nx.draw_networkx_edges(graph, pos, edgelist=edges, ax=ax, style="dashed" if style == "dashed" else
-                               "dotted" if style == "dotted" else "solid", width=2.5 if style == "bold" else 1.2,
-                               arrows=True, arrowsize=15, node_size=1800, connectionstyle="arc3,rad=0.1")  # fmt: skip
-    labels = {(a, b): f"{d['label']} ({d['kind']})" for a, b, d in graph.edges(data=True)}
-    nx.draw_networkx_edge_labels(graph, pos, edge_labels=labels, ax=ax, font_size=7)
-    ax.set_title(f"{scenario.name}: solid direct, dashed delayed, bold iterate, dotted message")
+    pos = _layers(graph)
+    columns = max((x for x, _ in pos.values()), default=0) + 1
+    rows = max((sum(1 for p in pos.values() if p[0] == c) for c in range(int(columns))), default=1)
+    fig, ax = plt.subplots(figsize=(max(7, 4.2 * columns), max(4, 2.0 * rows + 1)))
+    pairs: dict[tuple[str, str], list[dict]] = {}
+    for a, b, data in graph.edges(data=True):
+        pairs.setdefault((a, b), []).append(data)
+    rank = ["iterate", "direct", "message", "delayed"]
+    for (a, b), edges in pairs.items():
+        kind = min((e["kind"] for e in edges), key=rank.index)
+        style = {"delayed": "dashed", "message": "dotted"}.get(kind, "solid")
+        bend = 0.15 if (b, a) in pairs else 0.05
+        nx.draw_networkx_edges(graph, pos, edgelist=[(a, b)], ax=ax, style=style, arrows=True, arrowsize=14,
+                               width=2.4 if kind == "iterate" else 1.2, node_size=2600,
+                               connectionstyle=f"arc3,rad={bend}", edge_color="#555555")  # fmt: skip
+        labels = [e["label"] for e in edges]  # the line style tells the kind
+        text = "\n".join(labels[:2]) + (f"\n+{len(labels) - 2} more" if len(labels) > 2 else "")
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        ax.annotate(text, (xa + 0.55 * (xb - xa), ya + 0.55 * (yb - ya) + (0.12 if (b, a) in pairs and a < b else 0)),
+                    fontsize=6.5, ha="center", va="center", color="#333333",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
+    for node, (x, y) in pos.items():
+        ax.annotate(f"{node}\n({graph.nodes[node]['type']})", (x, y), ha="center", va="center", fontsize=8.5,
+                    bbox={"boxstyle": "round,pad=0.4", "fc": "#cfe2f3", "ec": "#3d6fa3"})  # fmt: skip
+    ax.set_xlim(-0.6, columns - 0.4)
+    ax.set_ylim(-rows / 2 - 0.2, rows / 2 + 0.2)
+    ax.set_title(f"{scenario.name}: producers left; solid direct, dashed delayed, bold iterate, dotted message")
     ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
