@@ -7,10 +7,10 @@ import math
 import pytest
 
 from federates.flood.channel import Channel, GaugeRating, MuskingumRouter, Reach, muskingum_coefficients
+from tests.references import PONCE_LINEAR_RESERVOIR_INFLOW as PONCE_INFLOW
+from tests.references import PONCE_LINEAR_RESERVOIR_OUTFLOW
 
 HOUR = 3600.0
-# Inflow ordinates of Ponce's 'onlinerouting01' example (San Diego State University, 2007).
-PONCE_INFLOW = [100, 150, 250, 400, 800, 1000, 900, 700, 550, 400, 300, 250, 200, 150, 120, 100, 100, 100]
 
 
 def test_coefficients_of_the_textbook_example() -> None:
@@ -30,25 +30,7 @@ def test_coefficients_always_sum_to_one(k_h: float, x: float, dt_h: float) -> No
 def test_muskingum_with_x_zero_reproduces_the_published_linear_reservoir_table() -> None:
     """With X = 0 Muskingum is the linear reservoir: Ponce 'onlinerouting01' (K = 2 h,
     dt = 1 h) publishes the outflows 110, 146, 217.6, ... (rounded to 3 decimals)."""
-    published = [
-        110,
-        146,
-        217.6,
-        370.56,
-        582.336,
-        729.402,
-        757.641,
-        704.585,
-        612.751,
-        507.65,
-        414.59,
-        338.754,
-        273.252,
-        217.951,
-        174.771,
-        144.863,
-        126.918,
-    ]
+    published = PONCE_LINEAR_RESERVOIR_OUTFLOW
     router = MuskingumRouter(Reach("out", 2 * HOUR, 0.0), 100.0)
     for inflow, expected in zip(PONCE_INFLOW[1:], published):
         assert router.route(inflow, HOUR) == pytest.approx(expected, abs=6e-4)

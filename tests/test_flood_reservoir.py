@@ -17,6 +17,7 @@ from federates.flood.reservoir import (
     StageStorage,
     TabulatedRating,
 )
+from tests.references import PONCE_LINEAR_RESERVOIR_INFLOW, PONCE_LINEAR_RESERVOIR_OUTFLOW
 
 G = 9.81
 
@@ -79,26 +80,8 @@ def test_linear_reservoir_reproduces_the_published_storage_indication_table() ->
     """Ponce, 'onlinerouting02' (San Diego State University, 2007), storage-indication
     routing of a linear reservoir S = K O with K = 2 h and dt = 1 h; published outflows
     (rounded to 3 decimals) for the inflows 100, 150, ..., 100."""
-    inflow = [100, 150, 250, 400, 800, 1000, 900, 700, 550, 400, 300, 250, 200, 150, 120, 100, 100, 100]
-    published = [
-        110,
-        146,
-        217.6,
-        370.56,
-        582.336,
-        729.402,
-        757.641,
-        704.585,
-        612.751,
-        507.65,
-        414.59,
-        338.754,
-        273.252,
-        217.951,
-        174.771,
-        144.863,
-        126.918,
-    ]
+    inflow = PONCE_LINEAR_RESERVOIR_INFLOW
+    published = PONCE_LINEAR_RESERVOIR_OUTFLOW
     # level e (m) holds S = 3600 e (m3) and releases O = S / 7200 = e / 2 (m3/s)
     table = StageStorage((0.0, 10_000.0), (0.0, 3.6e7))
     pool = LevelPool(table, TabulatedRating((0.0, 10_000.0), (0.0, 5000.0)), 200.0)
