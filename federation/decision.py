@@ -22,7 +22,6 @@ import json
 import queue
 import sys
 import threading
-import time
 from time import monotonic
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -316,7 +315,7 @@ class DecisionGate:
         limit = self.spec.timeout
         if limit is None:
             return
-        now = time.monotonic()
+        now = monotonic()
         for pid, proposal in list(self.pending.items()):
             if now - proposal.created > limit:
                 verdict = self.spec.default

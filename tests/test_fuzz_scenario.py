@@ -287,18 +287,23 @@ def structural(draw: st.DrawFn) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=200)
 
 
-def test_structural_mutations_give_clean_errors(target):
+def fuzz_loads(target, strategy, encode: bool = True) -> int:
+    """Feed every example of ``strategy`` to check_loads_cleanly; return how many there were."""
     count = 0
 
     @FUZZ
-    @given(text=structural())
-    def fuzz(text: str) -> None:
+    @given(example=strategy)
+    def fuzz(example) -> None:
         nonlocal count
         count += 1
-        check_loads_cleanly(target, text.encode("utf-8", "surrogatepass"))
+        check_loads_cleanly(target, example.encode("utf-8", "surrogatepass") if encode else example)
 
     fuzz()
-    assert count >= 400
+    return count
+
+
+def test_structural_mutations_give_clean_errors(target):
+    assert fuzz_loads(target, structural()) >= 400
 
 
 # ---------------------------------------------------------------------------- text mutations
@@ -348,17 +353,7 @@ def textual(draw: st.DrawFn) -> bytes:
 
 
 def test_text_mutations_give_clean_errors(target):
-    count = 0
-
-    @FUZZ
-    @given(data=textual())
-    def fuzz(data: bytes) -> None:
-        nonlocal count
-        count += 1
-        check_loads_cleanly(target, data)
-
-    fuzz()
-    assert count >= 400
+    assert fuzz_loads(target, textual(), encode=False) >= 400
 
 
 # ---------------------------------------------------------------------------- hostile fields
@@ -440,17 +435,7 @@ def test_the_template_is_valid(target):
 
 
 def test_hostile_values_give_clean_errors(target):
-    count = 0
-
-    @FUZZ
-    @given(text=hostile())
-    def fuzz(text: str) -> None:
-        nonlocal count
-        count += 1
-        check_loads_cleanly(target, text.encode("utf-8", "surrogatepass"))
-
-    fuzz()
-    assert count >= 400
+    assert fuzz_loads(target, hostile()) >= 400
 
 
 # ---------------------------------------------------------------------------- through the CLI
