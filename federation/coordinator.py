@@ -26,6 +26,7 @@ from .protocol import ErrorCode, Kind
 from .recorder import Recorder, RunStatus
 from .scenario import CoordinatorSpec, Scenario
 from .scheduler import Grant, Scheduler
+from .timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .security import CurveServer, is_loopback
@@ -103,24 +104,27 @@ class _Member:
 
     index: int
     name: str
+    base: TimeBase  # to say a grant's time in seconds
     identity: bytes | None = None
     declared: bool = False
     said_bye: bool = False
     granted_at: float = 0.0  # monotonic time of the last grant
     activity: str = "starting"
-    stepping: tuple[float, int] | None = None  # (time, iteration) while a grant is out; formatted lazily
+    stepping: Grant | None = None  # the grant out while it steps; formatted lazily
 
     @property
     def doing(self) -> str:
         """What the federate is doing, for messages (built only when someone asks)."""
-        if self.stepping is None:
+        grant = self.stepping
+        if grant is None:
             return self.activity
-        t, iteration = self.stepping
-        return f"stepping to t={t:g} s" + (f" (iteration {iteration})" if iteration else "")
+        t = self.base.seconds(grant.tick)
+        return f"stepping to t={t:g} s" + (f" (iteration {grant.iteration})" if grant.iteration else "")
 
     @doing.setter
     def doing(self, text: str) -> None:
         self.activity, self.stepping = text, None
+
     held: HeldStep | None = None  # a step held for decisions
     last_heard: float = 0.0  # monotonic time of the last frame from it
     pid: int = 0  # as the federate reported it
@@ -135,8 +139,9 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.scenario = scenario
         self.options = options
         self.settings = resolve_settings(scenario.coordinator, options)
+        self._wait_ms = int(self.settings.liveness * 1000)  # longest wait for a frame between checks
         self.plan = Plan.build(scenario)
-        self.members = [_Member(i, n) for i, n in enumerate(self.plan.names)]
+        self.members = [_Member(i, n, self.plan.base) for i, n in enumerate(self.plan.names)]
         self.by_name = {m.name: m for m in self.members}
         self.by_identity: dict[bytes, _Member] = {}
         self.errors = 0
@@ -270,7 +275,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         while not all(m.declared for m in self.members):
             if self._stop_reason:
                 raise RunInterrupted(self._stop_reason)
-            if self.sock.poll(int(self.settings.liveness * 1000)):
+            if self._receive(int(self.settings.liveness * 1000)):
                 self._drain()
             self._check_processes()
             if time.monotonic() > deadline and not self.options.debug:
@@ -292,8 +297,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             raise RunInterrupted(self._stop_reason)
         if self.gate is not None:
             self._pump_gate()
-        elif self.sock.poll(int(self.settings.liveness * 1000)):
-            self._drain()
+        else:
+            self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
         now = time.monotonic()
         if now - self._last_check >= self.settings.liveness:
             self._last_check = now
@@ -311,39 +316,45 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     _last_check = 0.0
 
-    def _drain(self) -> None:
-        if self.curve is not None:
-            self._drain_secure()
-            return
-        sock = self.sock
-        for _ in range(10_000):
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than a failed recv
+    def _drain(self, budget: int = 10_000) -> None:
+        """Handle the frames already queued, without waiting."""
+        receive = self._receive
+        for _ in range(budget):
+            if not receive(0):
                 return
-            try:
-                parts = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(parts) != 2:
-                self.errors += 1
-                log.warning("dropped a %d-part message (a frame is one part)", len(parts) - 1)
-                if parts:
-                    self._reply_error(parts[0], ErrorCode.MALFORMED, "a frame must be exactly one message part")
-                continue
-            self._handle(parts[0], parts[1])
 
-    def _drain_secure(self) -> None:
-        """As _drain, but keeping the CurveZMQ user id of peers that have not joined yet."""
-        for _ in range(10_000):
-            try:
-                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            identity = parts[0].bytes
-            if len(parts) != 2:
-                self._refuse(identity, ErrorCode.MALFORMED, "a frame must be exactly one message part")
-                continue
-            user = parts[1].get("User-Id") if identity not in self.by_identity else None
-            self._handle(identity, parts[1].bytes, user)
+    def _receive(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` for one frame and handle it; False when none came.
+
+        The socket's receive timeout does the waiting, so a busy run costs two ``recv`` and
+        one ``getsockopt`` per frame (a poll, or ``recv_multipart``, costs several times that).
+        """
+        sock = self.sock
+        if timeout_ms != self._timeout:
+            sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+            self._timeout = timeout_ms
+        try:
+            identity = sock.recv()
+        except zmq.Again:
+            return False
+        if self.curve is None:
+            data, user = sock.recv(), None  # a ROUTER message always has a part after the identity
+        else:
+            part = sock.recv(copy=False)
+            user = part.get("User-Id") if identity not in self.by_identity else None
+            data = part.bytes
+        if sock.getsockopt(zmq.RCVMORE):
+            extra = 1
+            while sock.getsockopt(zmq.RCVMORE):
+                sock.recv()
+                extra += 1
+            self._refuse(identity, ErrorCode.MALFORMED,
+                         f"a frame must be exactly one message part, got {extra}")  # fmt: skip
+            return True
+        self._handle(identity, data, user)
+        return True
+
+    _timeout = -2  # RCVTIMEO currently set on the socket (ZeroMQ's default, -1, is "forever")
 
     def _handle(self, identity: bytes, data: bytes, user: str | None = None) -> None:
         member = self.by_identity.get(identity)
@@ -488,11 +499,6 @@ class Coordinator(HealthChecks, DecisionHolds):
         if grants:
             self._send(grants)
 
-    # ------------------------------------------------------------------ decisions
-
-
-
-
     def _report_rejections(self) -> None:
         for index, why in self.scheduler.rejected:
             member = self.members[index]
@@ -501,15 +507,11 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     def _send(self, grants: list[Grant]) -> None:
         now = time.monotonic()
-        encode = protocol.encode
-        members = self.members
-        seconds = self.plan.base.seconds
-        send = self.sock.send
+        encode, members, send = protocol.encode, self.members, self.sock.send
         for g in grants:
             member = members[g.federate]
             member.granted_at = now
-            member.last_grant = g
-            member.stepping = (seconds(g.tick), g.iteration)
+            member.last_grant = member.stepping = g
             if g.messages:
                 self.messages += len(g.messages)
             try:
@@ -518,17 +520,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
 
-
-    # ------------------------------------------------------------------ health
-
-
-
-
-
-
-
-
-
+    # ------------------------------------------------------------------ recording
     def _mark_all(self, status: str) -> None:
         assert self.recorder is not None
         for m in self.members:
@@ -560,7 +552,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         deadline = time.monotonic() + 10.0
         pending = [m for m in self.members if m.identity is not None]
         while time.monotonic() < deadline:
-            if self.sock.poll(50):
+            if self._receive(50):
                 self._drain()
             exited = dict(self.launcher.exited())
             pending = [m for m in pending if not m.said_bye and exited.get(m.name) is None]

@@ -21,6 +21,7 @@ __all__ = [
     "ErrorCode",
     "encode",
     "decode",
+    "unpack",
 ]
 
 PROTOCOL_VERSION = 1
@@ -78,6 +79,11 @@ def _default(value: Any) -> Any:
 
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True, default=_default)
 _packb: Callable[[Any], bytes] = _packer.pack
+
+
+def unpack(data: bytes) -> Any:
+    """Unpack bytes as a frame's msgpack, without any check (hot paths check what they use)."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
 
 
 def decode(data: bytes, *, limit: int = MAX_FRAME_BYTES) -> list[Any]:

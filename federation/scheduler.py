@@ -232,6 +232,7 @@ class Scheduler:
         inputs: dict[int, Any] = {}
         last = slot.last_sent
         group = slot.group
+        prune = iteration == 0 and not slot.grants & 15  # history is pruned every 16th grant: it is cheap to keep
         for b in slot.bindings:
             if group is not None and iteration > 0 and (b.producer, b.signal) in group.values:
                 value = group.values[(b.producer, b.signal)]
@@ -242,7 +243,7 @@ class Scheduler:
             if b.input not in last or last[b.input] != value:
                 inputs[b.input] = value
                 last[b.input] = value
-            if iteration == 0:
+            if prune:
                 self._prune(b.history)
         messages: list[list[Any]] = []
         pending = slot.pending

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 __all__ = ["TimeBase", "NEVER"]
 
@@ -25,7 +26,7 @@ class TimeBase:
         if not (self.resolution > 0 and math.isfinite(self.resolution)):
             raise ValueError(f"time resolution must be a positive number of seconds, got {self.resolution!r}")
 
-    @property
+    @cached_property  # frozen: computed once (it is on the coordinator's per-step path)
     def per_second(self) -> float | None:
         inv = 1.0 / self.resolution
         return float(round(inv)) if abs(inv - round(inv)) < 1e-9 * inv and inv >= 1 else None
