@@ -69,6 +69,9 @@ class Federate:
         decl = self.declare(params)
         defaults = {p.name: p.default for p in decl.parameters if not p.required}
         self.params: dict[str, Any] = {**defaults, **params}
+        for attribute, name in _parameter_attributes(type(self)):  # plain reads in step(): no descriptor call
+            if name in self.params:
+                self.__dict__[attribute] = self.params[name]
         self.context = context
         self.name = context.name
         self.declaration = decl
@@ -148,3 +151,23 @@ class Federate:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} t={self.time:g}>"
+
+
+def _parameter_attributes(cls: type) -> list[tuple[str, str]]:
+    """(attribute, parameter name) of every :class:`Parameter` declared on ``cls``'s classes.
+
+    Parameters do not change during a run, so their values are copied into the instance
+    dictionary, where attribute reads find them first (a Parameter has no ``__set__``).
+    """
+    cached = cls.__dict__.get("_parameter_attributes_cache")
+    if cached is None:
+        found: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Parameter):
+                    found[key] = value.name
+                elif key in found:
+                    del found[key]  # shadowed by something else in a subclass
+        cached = list(found.items())
+        type.__setattr__(cls, "_parameter_attributes_cache", cached)
+    return cached

@@ -51,3 +51,29 @@ def test_user_class_by_module_and_class_name(tmp_path):
         assert store.series("also.y").values[0] == 6.0
         assert store.series("doubler.y").times == (0.0,)  # the tank level never changes: one sample
         assert [f[3] for f in store.federates()] == [1, 5, 5]  # tank (60 s period) once; doublers every 2 s
+
+
+def test_parameters_read_as_plain_attributes_whatever_their_declared_name():
+    """Parameter values are copied into the instance (fast reads); names, defaults and shadowing hold."""
+    from federation import Federate, Output, Parameter
+    from federation.federate import Context
+
+    class Base(Federate):
+        gain = Parameter(2.0)
+        limit = Parameter(10.0, name="max")  # attribute and parameter names differ
+        y = Output()
+
+        def step(self, t):
+            self.y = min(self.gain * t, self.limit)
+
+    class Child(Base):
+        gain = 3.0  # a plain class attribute shadows the inherited parameter
+
+    context = Context(name="f", seed=1, start=0.0, stop=10.0, resolution=1.0, period=1.0)
+    base = Base({"max": 5.0}, context)
+    assert (base.gain, base.limit) == (2.0, 5.0)
+    base.step(4.0)
+    assert base.y == 5.0
+    child = Child({}, context)
+    assert (child.gain, child.limit) == (3.0, 10.0)
+    assert "gain" not in vars(child)
