@@ -15,7 +15,6 @@ import importlib
 import importlib.util
 import sys
 from functools import lru_cache
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from .federate import Federate
@@ -32,12 +31,14 @@ class FederateTypeError(LookupError):
 @lru_cache(maxsize=1)
 def registered() -> dict[str, str]:
     """Short names of installed federate classes -> ``module:Class``."""
+    from importlib.metadata import entry_points  # slow to import and to scan: only for short names
+
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def resolve(type_name: str, base_dir: Path | str | None = None) -> type[Federate]:
     """Return the class for ``type_name``; raise :class:`FederateTypeError` with a hint."""
-    target = registered().get(type_name, type_name)
+    target = type_name if ":" in type_name else registered().get(type_name, type_name)
     if ":" not in target:
         close = difflib.get_close_matches(type_name, list(registered()), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known short names: {', '.join(sorted(registered()))}"
