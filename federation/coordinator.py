@@ -38,6 +38,7 @@ log = logging.getLogger("federation.coordinator")
 HARD_FRAME_CAP = 64 * 1024 * 1024
 _SNDMORE = int(zmq.SNDMORE)
 _GRANT = int(Kind.GRANT)
+_WAITING = "waiting for a grant"
 _PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
 
 
@@ -140,6 +141,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.options = options
         self.settings = resolve_settings(scenario.coordinator, options)
         self._wait_ms = int(self.settings.liveness * 1000)  # longest wait for a frame between checks
+        self._frame_limit = self.settings.frame_limit
         self.plan = Plan.build(scenario)
         self.members = [_Member(i, n, self.plan.base) for i, n in enumerate(self.plan.names)]
         self.by_name = {m.name: m for m in self.members}
@@ -156,6 +158,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
         self.curve = self._security()
         self.address = self._bind(self.settings.bind or "tcp://127.0.0.1")
+        self._sender = protocol.sender(self.sock)
         self.scheduler: Scheduler = self.plan.scheduler()
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
@@ -361,7 +364,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         if member is not None:
             member.last_heard = time.monotonic()
         try:
-            frame = protocol.decode(data, limit=self.settings.frame_limit)
+            frame = protocol.decode(data, limit=self._frame_limit)
         except ProtocolError as exc:
             who = member.name if member else f"unknown peer {identity.hex()}"
             self._refuse(identity, exc.code, f"{who}: {exc}")
@@ -493,7 +496,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         if self.gate is not None and messages and self._hold(member, frame):
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
-        member.doing = "waiting for a grant"
+        member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
         if self.scheduler.rejected:
             self._report_rejections()
         if grants:
@@ -507,7 +510,7 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     def _send(self, grants: list[Grant]) -> None:
         now = time.monotonic()
-        encode, members, send = protocol.encode, self.members, self.sock.send
+        encode, members, send = protocol.encode, self.members, self._sender
         for g in grants:
             member = members[g.federate]
             member.granted_at = now

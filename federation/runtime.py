@@ -174,7 +174,7 @@ class Runtime:
         fed = self.federate
         assert fed is not None
         slice_s = self._arm() / 1000.0
-        recv, send, pack, unpackb = self.sock.recv, self.sock.send, protocol.encode, msgpack.unpackb
+        recv, send, pack, unpackb = self.sock.recv, protocol.sender(self.sock), protocol.encode, msgpack.unpackb
         names, current, outputs, last = self.input_names, self.current_inputs, self._outputs, self._last
         divisor, event_driven, iterate = self._divisor, self._event_driven, self.iterate
         values = fed.outputs
