@@ -22,7 +22,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ring_common import PREFIX, A, B, RingResult, check, now
+from ring_common import PREFIX, A, B, RingResult, check, now, print_runs
 
 JOIN_TIMEOUT_MS = 60_000
 
@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker[0], int(args.worker[1]))
-    for n in args.sizes:
-        r = run(n, args.steps)
-        print(f"barrier N={n:3d} S={args.steps}: {r.per_step_us():9.1f} us/step stepping, "
-              f"{r.per_step_us('total'):9.1f} us/step total  {r.problem or 'values OK'}")  # fmt: skip
+    print_runs(run, args.sizes, args.steps)
     return 0
 
 

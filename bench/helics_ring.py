@@ -22,7 +22,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ring_common import PREFIX, A, B, RingResult, check, free_port, now, parse_reports, report_line
+from ring_common import (
+    PREFIX,
+    A,
+    B,
+    RingResult,
+    check,
+    free_port,
+    now,
+    parse_reports,
+    print_runs,
+    report_line,
+)
 
 CORES = ("zmq", "zmq_ss")
 CORE = "zmq"  # zmq_ss (one socket, everything through the broker) is slower but never needed a retry
@@ -178,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(why, file=sys.stderr)
         return 1
-    for n in args.sizes:
-        r = run(n, args.steps)
-        print(f"helics N={n:3d} S={args.steps}: {r.per_step_us():9.1f} us/step stepping, "
-              f"{r.per_step_us('total'):9.1f} us/step total  {r.problem or 'values OK'}")  # fmt: skip
+    print_runs(run, args.sizes, args.steps)
     return 0
 
 

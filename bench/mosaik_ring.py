@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ring_common import PREFIX, A, B, RingResult, check, now
+from ring_common import PREFIX, A, B, RingResult, check, now, print_runs
 
 META = {
     "api_version": "3.0",
@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(why, file=sys.stderr)
         return 1
-    for n in args.sizes:
-        r = run(n, args.steps)
-        print(f"mosaik N={n:3d} S={args.steps}: {r.per_step_us():9.1f} us/step stepping, "
-              f"{r.per_step_us('total'):9.1f} us/step total  {r.problem or 'values OK'}")  # fmt: skip
+    print_runs(run, args.sizes, args.steps)
     return 0
 
 

@@ -12,7 +12,7 @@ import math
 import socket
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 A, B = 0.5, 1.0
@@ -35,6 +35,14 @@ class RingResult:
 
     def per_step_us(self, which: str = "stepping") -> float:
         return getattr(self, which) / self.steps * 1e6
+
+
+def print_runs(run: Callable[[int, int], RingResult], sizes: Sequence[int], steps: int) -> None:
+    """Run one system for each N and print a line per run (the scripts' standalone mode)."""
+    for n in sizes:
+        r = run(n, steps)
+        print(f"{r.system} N={n:3d} S={steps}: {r.per_step_us():9.1f} us/step stepping, "
+              f"{r.per_step_us('total'):9.1f} us/step total  {r.problem or 'values OK'}")  # fmt: skip
 
 
 def reference(n: int, steps: int) -> list[list[float]]:
