@@ -126,6 +126,38 @@ def test_progress_between_prompts_and_ctrl_d_ends_the_line(terminal: Run) -> Non
 
 
 
+def test_a_proposal_that_arrives_during_a_question_is_shown_and_asked_next(terminal: Run) -> None:
+    """Two federates propose at the same instant: both are printed, the prompt asks one at a time."""
+    child, out = terminal("""
+        time: {stop: 3, resolution: 1 s}
+        federates:
+          north: {type: "{HELPERS}:Proposer", params: {plan: [[1.0, 0.9]]}}
+          south: {type: "{HELPERS}:Proposer", params: {plan: [[1.0, 0.2]]}}
+          plant: {type: "{HELPERS}:Actuator"}
+        messages:
+          - north.setting -> plant.setting
+          - south.setting -> plant.setting
+        decisions:
+          require_approval: [north.setting, south.setting]
+        """, "--interactive")
+    child.expect(r"\[decision 1\] t=1 s  (\w+)\.setting")
+    first = child.match.group(1)
+    child.expect_exact("decision 1: approve [a], reject [r], edit [e]?")
+    child.expect(r"\[decision 2\] t=1 s  (\w+)\.setting -> plant\.setting  proposes [^\r]*  \(after decision 1\)")
+    second = child.match.group(1)
+    child.expect_exact("decision 1: approve [a], reject [r], edit [e]?")  # asked again below the new proposal
+    child.sendline("a")
+    child.expect_exact("[decision 1] approved by operator at the terminal")
+    child.expect_exact("decision 2: approve [a], reject [r], edit [e]?")
+    child.sendline("r")
+    child.expect_exact("[decision 2] rejected by operator at the terminal")
+    _finished(child)
+    assert {first, second} == {"north", "south"}
+    with RunStore(out) as store:
+        assert {r["source"]: r["verdict"] for r in store.decisions()} == {f"{first}.setting": "approved",
+                                                                         f"{second}.setting": "rejected"}
+
+
 def test_progress_bar_erases_what_it_overwrote_and_log_lines_stand_alone(terminal: Run, tmp_path: Path) -> None:
     """A restart warning in mid-run is written on a line of its own; the bar comes back below it."""
     marker = tmp_path / "crashed"
