@@ -86,7 +86,9 @@ def _locate(target: dict[str, Any], key: str, prefix: str, declared: Declared) -
         holder = holder.get(part) if isinstance(holder, dict) else None
     if isinstance(holder, dict) and (name in holder or f"{prefix}{key}" in declared):
         return holder, name
-    where, near = (f"{prefix}{'.'.join(parents)}.", holder) if isinstance(holder, dict) and parents else (prefix, target)
+    where, near = (prefix, target)
+    if isinstance(holder, dict) and parents:  # the path leads to a mapping: suggest among its fields
+        where, near = f"{prefix}{'.'.join(parents)}.", holder
     raise EditRefused(f"{prefix}{key}: no such field in the proposal{_suggest(prefix + key, near, where)}")
 
 
