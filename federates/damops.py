@@ -20,7 +20,7 @@ so that a human (level 4) or a policy (level 5) confirms each order before it ac
 
 from __future__ import annotations
 
-from federation import Endpoint, Federate, Input, Output, Parameter
+from federation import Endpoint, Federate, Input, Output, Parameter, PayloadField
 
 __all__ = ["DamOperations"]
 
@@ -48,7 +48,12 @@ class DamOperations(Federate):
     forecast_level = Output(unit="m", doc="pool level the forecast expects at the horizon")
     proposed_opening = Output(doc="last opening proposed (0..1)")
     orders_sent = Output(type=int, default=0, doc="orders proposed so far")
-    orders = Endpoint(doc="gate orders {opening, reason}")
+    orders = Endpoint(doc="gate orders {opening, reason, level, forecast}", fields={
+        "opening": PayloadField(float, low=0.0, high=1.0, doc="gate fraction to open"),
+        "reason": PayloadField(str, doc="why the order is given"),
+        "level": PayloadField(float, doc="pool elevation when the order was given (m)"),
+        "forecast": PayloadField(float, doc="pool level the forecast expects at the horizon (m)"),
+    })  # fmt: skip
 
     def setup(self) -> None:
         self._last_inflow: float | None = None

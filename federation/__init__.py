@@ -2,7 +2,7 @@
 
 Public API::
 
-    from federation import Federate, SimPyFederate, Input, Output, Parameter, Endpoint, Message
+    from federation import Federate, SimPyFederate, Input, Output, Parameter, Endpoint, PayloadField, Message
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .errors import (
     ScenarioError,
 )
 from .federate import Context, Federate, Message
-from .interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, SignalType
+from .interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, PayloadField, SignalType
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "Message",
     "Output",
     "Parameter",
+    "PayloadField",
     "Problem",
     "ProtocolError",
     "REQUIRED",

@@ -17,11 +17,16 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import yaml
 
 from .errors import FederationError, RunInterrupted, ScenarioError
+
+if TYPE_CHECKING:
+    from .coordinator import RunSummary
+    from .progress import StatusLine
+    from .scenario import Scenario
 
 __all__ = ["main", "ExitCode"]
 
@@ -134,8 +139,7 @@ def _version() -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .coordinator import Coordinator, RunOptions
-    from .progress import ProgressBar, format_duration
+    from .progress import format_duration
     from .scenario import TimeSpec, load, parse_duration
 
     scenario = load(args.scenario)
@@ -153,31 +157,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
                            events=tuple(e for e in scenario.events if e.at < stop))  # later events fall away
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
-    bar = ProgressBar(scenario.time.start, scenario.time.stop) if not args.quiet else None
-    from .decision import Autonomy
-
-    options = RunOptions(out=out, bind=args.bind, keys=args.keys, grant_timeout=args.grant_timeout,
-                         debug=args.debug, progress=bar,
-                         interactive=args.interactive, control=args.control, autonomy=Autonomy(args.autonomy))  # fmt: skip
-    if args.interactive:
-        bar = None
-        options = replace(options, progress=None)
-    coordinator = Coordinator(scenario, options)
-    for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
-        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
-    external = [n for n, spec in scenario.federates.items() if spec.external]
-    if external:
-        print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=sys.stderr)
-        for name in external:
-            print(f"  {coordinator.command_hint(name)}" + (" --keys DIR" if coordinator.curve else ""), file=sys.stderr)
-        sys.stderr.flush()
-    if coordinator.gate is not None and coordinator.gate.control_address:
-        print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=sys.stderr, flush=True)
+    line: StatusLine = args.console  # stderr's last line: the bar, or a question; logs go above it
     try:
-        summary = coordinator.run()
+        summary = _run_coordinator(args, scenario, out, line)
     finally:
-        if bar is not None:
-            bar.close()
+        line.close()
     if not args.quiet:
         rate = summary.steps / summary.stepping_seconds if summary.stepping_seconds > 0 else float("inf")
         speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")
@@ -198,6 +182,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if kpis:  # printed with --quiet too: the KPIs are the run's result
         print(("\n" if not args.quiet else "") + format_table(kpis))
     return ExitCode.OK
+
+
+def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, line: StatusLine) -> RunSummary:
+    """Start the coordinator with the progress bar and the decision prompt on ``line``; run to the end."""
+    from .coordinator import Coordinator, RunOptions
+    from .decision import Autonomy
+    from .progress import ProgressBar
+
+    bar = ProgressBar(scenario.time.start, scenario.time.stop, line) if not args.quiet and line.live else None
+    options = RunOptions(out=out, bind=args.bind, keys=args.keys, grant_timeout=args.grant_timeout,
+                         debug=args.debug, progress=bar, interactive=args.interactive, control=args.control,
+                         autonomy=Autonomy(args.autonomy), prompt_out=line)  # fmt: skip
+    coordinator = Coordinator(scenario, options)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    external = [n for n, spec in scenario.federates.items() if spec.external]
+    if external:
+        print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=line)
+        for name in external:
+            print(f"  {coordinator.command_hint(name)}" + (" --keys DIR" if coordinator.curve else ""), file=line)
+    if coordinator.gate is not None and coordinator.gate.control_address:
+        print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
+    return coordinator.run()
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -397,10 +404,14 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .progress import StatusLine
+
     parser = _build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+    args.console = StatusLine(sys.stderr)  # log records and warnings are written above the progress bar
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=args.console,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.captureWarnings(True)
     signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

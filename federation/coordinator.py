@@ -62,8 +62,8 @@ class RunOptions:
     autonomy: Autonomy = Autonomy.ASSISTED
     interactive: bool = False  # ask decisions at the terminal
     control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
-    prompt_in: Any = None  # streams for the terminal prompt (default stdin/stderr)
-    prompt_out: Any = None
+    prompt_in: Any = None  # the terminal prompt's input (default stdin)
+    prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -176,8 +176,10 @@ class Coordinator(HealthChecks, DecisionHolds):
         if not spec.classes:
             return None
         o = self.options
+        schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+                   for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
-                            prompt_in=o.prompt_in, prompt_out=o.prompt_out)  # fmt: skip
+                            prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas)  # fmt: skip
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate

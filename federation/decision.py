@@ -15,23 +15,30 @@ decision -- verdict, who or what decided, any edit -- is recorded in the run sto
 
 from __future__ import annotations
 
-import copy
 import enum
 import fnmatch
 import json
+import logging
 import queue
 import sys
 import threading
 from time import monotonic
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import yaml
 import zmq
 
+from .edit import Declared, EditRefused, apply_edit
 from .errors import FederationError, Problem
+from .interface import PayloadField
+from .progress import StatusLine
 from .scenario import parse_duration
 from .source import KeyPath, Source
+
+if TYPE_CHECKING:
+    from .prompt import TerminalPrompt
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Verdict", "Autonomy", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate", "parse_decisions"]
 
@@ -41,6 +48,11 @@ class Verdict(str, enum.Enum):
     EDIT = "edit"
     REJECT = "reject"
     ASK = "ask"  # rules only: leave it to a human (or the default when there is none)
+
+    @property
+    def past(self) -> str:
+        """``approved``, ``edited``, ``rejected``: as the store and the terminal say it."""
+        return {"approve": "approved", "edit": "edited", "reject": "rejected", "ask": "asked"}[self.value]
 
 
 class Autonomy(str, enum.Enum):
@@ -58,7 +70,7 @@ class Rule:
     above: float | None = None
     below: float | None = None
     equals: Any = None
-    set: Mapping[str, Any] = field(default_factory=dict)  # for EDIT: fields to overwrite
+    set: Mapping[str, Any] = field(default_factory=dict)  # for EDIT: merged into the payload (docs/decisions.md)
     note: str = ""
     line: int = 0
 
@@ -130,19 +142,6 @@ def _lookup(payload: Any, path: str) -> Any:
         else:
             return _MISSING
     return value
-
-
-def _edited(payload: Any, changes: Mapping[str, Any]) -> Any:
-    if not isinstance(payload, dict):
-        return copy.deepcopy(dict(changes)) if changes else payload
-    out = copy.deepcopy(payload)
-    for key, value in changes.items():
-        target = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = value
-    return out
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -226,43 +225,60 @@ def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) 
 
 # ----------------------------------------------------------------------------- the gate
 class DecisionGate:
-    """Decides proposals: policy at once; humans through the terminal or the control endpoint."""
+    """Decides proposals: policy at once; humans through the terminal or the control endpoint.
+
+    ``schemas`` maps ``federate.endpoint`` to the payload fields that endpoint declares;
+    an edit is checked against those of the proposal's class and of its receivers.
+    Thread-safe: the terminal prompt answers from its own thread.
+    """
 
     def __init__(self, spec: DecisionSpec, *, autonomy: Autonomy = Autonomy.ASSISTED, interactive: bool = False,
                  control: str | None = None, context: zmq.Context[Any] | None = None,
-                 prompt_in: Any = None, prompt_out: Any = None) -> None:  # fmt: skip
+                 prompt_in: Any = None, prompt_out: Any = None,
+                 schemas: Mapping[str, Mapping[str, PayloadField]] | None = None) -> None:  # fmt: skip
         self.spec = spec
         self.autonomy = autonomy
+        self.schemas = dict(schemas or {})
         self.pending: dict[int, Proposal] = {}
         self.decided: "queue.SimpleQueue[Decision]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
         self._next_id = 1
         self.sockets: list[zmq.Socket[Any]] = []
         self.control: zmq.Socket[Any] | None = None
         self.control_address: str | None = None
         humans = autonomy is Autonomy.ASSISTED
         if humans and control:
-            assert context is not None
-            from .security import is_loopback
-
-            if not is_loopback(control):
-                raise FederationError(f"the decision control endpoint {control} must be on loopback "
-                                      "(it has no authentication); reach it through an SSH tunnel")  # fmt: skip
-            self.control = context.socket(zmq.ROUTER)
-            self.control.setsockopt(zmq.LINGER, 0)
-            if control.count(":") >= 2:
-                self.control.bind(control)
-                self.control_address = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
-            else:
-                self.control_address = f"{control}:{self.control.bind_to_random_port(control)}"
-            self.sockets.append(self.control)
-        self.prompt: _Prompt | None = None
+            self._bind_control(control, context)
+        self.prompt: TerminalPrompt | None = None
         if humans and interactive:
-            self.prompt = _Prompt(self, prompt_in or sys.stdin, prompt_out or sys.stderr)
+            from .prompt import TerminalPrompt
+
+            line = prompt_out if isinstance(prompt_out, StatusLine) else StatusLine(prompt_out or sys.stderr)
+            self.prompt = TerminalPrompt(self, prompt_in or sys.stdin, line)
         self.status: Callable[[], dict[str, Any]] = lambda: {}
+
+    def __repr__(self) -> str:
+        return f"<DecisionGate {self.autonomy.value} pending={sorted(self.pending)}>"
+
+    def _bind_control(self, control: str, context: zmq.Context[Any] | None) -> None:
+        assert context is not None
+        from .security import is_loopback
+
+        if not is_loopback(control):
+            raise FederationError(f"the decision control endpoint {control} must be on loopback "
+                                  "(it has no authentication); reach it through an SSH tunnel")  # fmt: skip
+        self.control = context.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        if control.count(":") >= 2:
+            self.control.bind(control)
+            self.control_address = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+        else:
+            self.control_address = f"{control}:{self.control.bind_to_random_port(control)}"
+        self.sockets.append(self.control)
 
     @property
     def has_humans(self) -> bool:
-        return self.control is not None or self.prompt is not None
+        return self.control is not None or (self.prompt is not None and self.prompt.open)
 
     def propose(self, tick: int, seconds: float, message_class: str, payload: Any,
                 targets: tuple[str, ...]) -> tuple[int, Decision | None]:  # fmt: skip
@@ -278,36 +294,68 @@ class DecisionGate:
             who = f"policy rule {index}" + (f" (line {rule.line})" if rule.line else "")
             if rule.verdict is Verdict.ASK:
                 break
-            return self._policy(proposal, rule.verdict, who, rule)
+            decision = self._policy(proposal, rule.verdict, who, rule)
+            if decision is not None:
+                return decision
+            break
         else:
             if not self.has_humans:
                 return self._policy(proposal, self.spec.default, "policy default", None)
         if not self.has_humans:
             return self._policy(proposal, self.spec.default, "policy default (no operator)", None)
-        self.pending[proposal.id] = proposal
-        if self.prompt is not None:
-            self.prompt.ask(proposal)
+        with self._lock:
+            self.pending[proposal.id] = proposal
+        if self.prompt is not None and self.prompt.open:
+            self.prompt.show(proposal)
         return None
 
-    def _policy(self, proposal: Proposal, verdict: Verdict, who: str, rule: Rule | None) -> Decision:
-        payload = _edited(proposal.payload, rule.set) if verdict is Verdict.EDIT and rule else proposal.payload
-        return Decision(proposal.id, verdict, who, None if verdict is Verdict.REJECT else payload, rule.note if rule else "")
+    def _policy(self, proposal: Proposal, verdict: Verdict, who: str, rule: Rule | None) -> Decision | None:
+        """The policy's decision; None when an edit rule's changes do not fit (then it is asked)."""
+        payload = proposal.payload
+        if verdict is Verdict.EDIT and rule is not None:
+            try:
+                payload = apply_edit(proposal.payload, dict(rule.set), self._declared(proposal))
+            except EditRefused as exc:
+                log.warning("decision %d: %s cannot edit %s: %s; it is decided as 'ask'", proposal.id, who,
+                            proposal.message_class, exc)  # fmt: skip
+                return None
+        final = None if verdict is Verdict.REJECT else payload
+        return Decision(proposal.id, verdict, who, final, rule.note if rule else "")
 
-    def decide(self, proposal_id: int, verdict: Verdict, who: str, payload: Any = None, note: str = "") -> str | None:
-        """A human's answer (any thread); returns an error text or None."""
-        proposal = self.pending.get(proposal_id)
-        if proposal is None:
-            return f"no pending proposal {proposal_id}"
+    def _declared(self, proposal: Proposal) -> Declared:
+        """The payload fields declared by the proposal's class and by the endpoints receiving it."""
+        declared: dict[str, tuple[tuple[str, PayloadField], ...]] = {}
+        for where in (proposal.message_class, *proposal.targets):
+            for name, spec in self.schemas.get(where, {}).items():
+                declared[name] = (*declared.get(name, ()), (where, spec))
+        return declared
+
+    def decide(self, proposal_id: int, verdict: Verdict, who: str, payload: Any = None, note: str = "", *,
+               told: str | None = None, here: bool = False) -> str | None:  # fmt: skip
+        """A human's answer (any thread); returns why it is refused, or None.
+
+        A refused answer changes nothing: the proposal stays pending.  ``told`` is what the
+        terminal says about it (default: "approved by ..."); ``here``: typed at the terminal.
+        """
         if verdict not in (Verdict.APPROVE, Verdict.EDIT, Verdict.REJECT):
             return f"verdict must be approve, edit or reject, not {verdict.value}"
-        if verdict is Verdict.EDIT:
-            if payload is None:
-                return "an edit needs a payload"
-            final = _edited(proposal.payload, payload) if isinstance(payload, dict) else payload
-        else:
-            final = None if verdict is Verdict.REJECT else proposal.payload
-        del self.pending[proposal_id]
+        with self._lock:
+            proposal = self.pending.get(proposal_id)
+            if proposal is None:
+                return f"no pending proposal {proposal_id}"
+            if verdict is Verdict.EDIT:
+                if payload is None:
+                    return "an edit needs a payload: the fields to change, e.g. {\"opening\": 0.5}"
+                try:
+                    final = apply_edit(proposal.payload, payload, self._declared(proposal))
+                except EditRefused as exc:
+                    return str(exc)
+            else:
+                final = None if verdict is Verdict.REJECT else proposal.payload
+            del self.pending[proposal_id]
         self.decided.put(Decision(proposal_id, verdict, who, final, note))
+        if self.prompt is not None:
+            self.prompt.closed(proposal_id, told or f"{verdict.past} by {who}", here=here)
         return None
 
     def expire(self) -> None:
@@ -316,12 +364,21 @@ class DecisionGate:
         if limit is None:
             return
         now = monotonic()
-        for pid, proposal in list(self.pending.items()):
-            if now - proposal.created > limit:
-                verdict = self.spec.default
-                self.decide(pid, verdict, f"timeout default after {limit:g} s")
-                if self.prompt is not None:
-                    self.prompt.say(f"[decision {pid}] no answer in {limit:g} s: {verdict.value}")
+        with self._lock:
+            overdue = [pid for pid, proposal in self.pending.items() if now - proposal.created > limit]
+        verdict = self.spec.default
+        for pid in overdue:
+            self.decide(pid, verdict, f"timeout default after {limit:g} s",
+                        told=f"no answer in {limit:g} s: {verdict.past} (the default)")  # fmt: skip
+
+    def terminal_closed(self, on_screen: int) -> None:
+        """End of input at the terminal: the default for the proposal on screen, and for the
+        other open ones unless a control endpoint can still decide them."""
+        verdict = self.spec.default
+        with self._lock:
+            others = [pid for pid in self.pending if pid != on_screen] if self.control is None else []
+        for pid in (on_screen, *others):
+            self.decide(pid, verdict, "terminal closed: default", told=f"end of input: {verdict.past} (the default)")
 
     def serve_control(self) -> None:
         """Answer every request waiting on the control endpoint (JSON over ZeroMQ)."""
@@ -345,7 +402,9 @@ class DecisionGate:
             return {"ok": False, "error": f"bad request: {exc}"}
         op = request.get("op")
         if op == "pending":
-            return {"ok": True, "pending": [p.to_json() for p in self.pending.values()]}
+            with self._lock:
+                pending = [p.to_json() for p in self.pending.values()]
+            return {"ok": True, "pending": pending}
         if op == "status":
             return {"ok": True, **self.status(), "pending": len(self.pending)}
         if op == "decide":
@@ -364,60 +423,3 @@ class DecisionGate:
             self.control.close(0)
         if self.prompt is not None:
             self.prompt.stop()
-
-
-class _Prompt:
-    """Asks at the terminal in a thread, so that the coordinator keeps serving federates."""
-
-    def __init__(self, gate: DecisionGate, stream_in: Any, stream_out: Any) -> None:
-        self.gate, self.stream_in, self.stream_out = gate, stream_in, stream_out
-        self.questions: "queue.SimpleQueue[Proposal | None]" = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, name="decision-prompt", daemon=True)
-        self.thread.start()
-
-    def ask(self, proposal: Proposal) -> None:
-        self.questions.put(proposal)
-
-    def say(self, text: str) -> None:
-        print(text, file=self.stream_out, flush=True)
-
-    def stop(self) -> None:
-        self.questions.put(None)
-
-    def _loop(self) -> None:
-        while True:
-            proposal = self.questions.get()
-            if proposal is None:
-                return
-            if proposal.id not in self.gate.pending:
-                continue
-            self._ask_one(proposal)
-
-    def _ask_one(self, proposal: Proposal) -> None:
-        self.say(f"\n[decision {proposal.id}] {proposal.describe()}")
-        while proposal.id in self.gate.pending:
-            self.stream_out.write("  approve [a], reject [r], or edit [e]? ")
-            self.stream_out.flush()
-            answer = self.stream_in.readline()
-            if not answer:  # end of input: leave it to the timeout or the default
-                self.gate.decide(proposal.id, self.gate.spec.default, "terminal closed: default")
-                return
-            choice = answer.strip().lower()[:1]
-            if choice == "a":
-                error = self.gate.decide(proposal.id, Verdict.APPROVE, "operator at the terminal")
-            elif choice == "r":
-                error = self.gate.decide(proposal.id, Verdict.REJECT, "operator at the terminal")
-            elif choice == "e":
-                self.stream_out.write("  new values as YAML, e.g. {opening: 0.5}: ")
-                self.stream_out.flush()
-                try:
-                    payload = yaml.safe_load(self.stream_in.readline())
-                except yaml.YAMLError as exc:
-                    self.say(f"  not YAML: {exc}")
-                    continue
-                error = self.gate.decide(proposal.id, Verdict.EDIT, "operator at the terminal", payload)
-            else:
-                self.say("  please answer a, r or e")
-                continue
-            if error:
-                self.say(f"  {error}")

@@ -25,6 +25,7 @@ __all__ = [
     "Input",
     "Output",
     "Endpoint",
+    "PayloadField",
     "Declaration",
     "REQUIRED",
 ]
@@ -224,13 +225,72 @@ class Output(_Signal):
         obj.outputs[self.name] = value
 
 
+_FIELD_TYPES = (float, int, bool, str, list, dict, object)
+
+
+@dataclass(frozen=True)
+class PayloadField:
+    """One field of a message payload, as an endpoint declares it (type, and a range or choices).
+
+    The declaration is what an operator's edit of a proposal is checked against
+    (``docs/decisions.md``); an ``int`` is accepted for a ``float``.
+    """
+
+    type: Any = float
+    low: float | None = None  # inclusive bounds, for numbers
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in _FIELD_TYPES:
+            raise TypeError(f"a payload field's type is one of float, int, bool, str, list, dict, object; "
+                            f"got {self.type!r}")  # fmt: skip
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    def check(self, value: Any) -> str | None:
+        """Return what is wrong with ``value`` for this field, or ``None``."""
+        if not _is_a(value, self.type):
+            return f"expected {_type_name(self.type)}, got {type(value).__name__} {value!r}"
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and not ((self.low is None or value >= self.low) and (self.high is None or value <= self.high)):
+            if self.low is not None and self.high is not None:
+                return f"must be in [{self.low:g}, {self.high:g}], got {value!r}"
+            bound = f"at least {self.low:g}" if self.low is not None else f"at most {self.high:g}"
+            return f"must be {bound}, got {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        return None
+
+
+def _is_a(value: Any, expected: Any) -> bool:
+    if expected is object:
+        return True
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
 @dataclass(frozen=True)
 class Endpoint(_Declared):
     """A named message endpoint: messages are sent from it and received on it.
 
     The endpoint's name is the *message class*: the scenario routes
     ``sender.endpoint -> receiver.endpoint`` and may require approval for a class.
+    ``fields`` optionally declares the payload's fields (type and range); an operator's
+    edit of a proposal in this class, or sent to this endpoint, must fit them.
     """
+
+    fields: Mapping[str, PayloadField] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        for key, spec in self.fields.items():
+            if not isinstance(key, str) or not isinstance(spec, PayloadField):
+                raise TypeError(f"endpoint fields map names to PayloadField, got {key!r}: {spec!r}")
+        object.__setattr__(self, "fields", dict(self.fields))
 
     def __get__(self, obj: Any, owner: type) -> Any:
         if obj is None:

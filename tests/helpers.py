@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from federation import Endpoint, Federate, Input, Output, Parameter
+from federation import Endpoint, Federate, Input, Output, Parameter, PayloadField
 
 
 class Clock(Federate):
@@ -137,7 +137,7 @@ class Proposer(Federate):
 
     default_period = 1.0
     plan = Parameter([], type=list)
-    setting = Endpoint()
+    setting = Endpoint(fields={"value": PayloadField(float, low=0.0, high=1.0)})
 
     def step(self, t: float) -> None:
         for when, value in self.plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -85,6 +86,7 @@ def test_terminal_prompt_edit_changes_the_outcome(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[decision 1] t=1 s  operator.setting -> plant.setting  proposes {\"reason\": \"test\", \"value\": 0.9}" in result.stderr
     assert "please answer a, r or e" in result.stderr
+    assert "\x1b[" not in result.stderr and "ETA" not in result.stderr  # no progress bar in a pipe
     with RunStore(out) as store:
         assert _values(store) == [(0.0, 0.0), (1.0, 0.25), (3.0, 0.4)]
         assert [(r["verdict"], r["decided_by"]) for r in store.decisions()] == [
@@ -150,3 +152,71 @@ def test_bad_decision_section_is_a_scenario_error(tmp_path):
     text = str(info.value)
     assert "decisions.require_approval[0]: no endpoint 'operator.nothing'" in text
     assert "decisions.policy[0].verdict: expected approve, edit, reject or ask" in text
+
+
+def test_control_endpoint_refuses_an_edit_that_does_not_fit(tmp_path):
+    """Through the real CLI: a refused edit is answered with the reason, and the proposal stays pending."""
+    path = write_scenario(tmp_path, BASE)
+    out = tmp_path / "run.sqlite"
+    argv = [sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(out), "--control", "tcp://127.0.0.1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    client = zmq.Context.instance().socket(zmq.REQ)
+    client.setsockopt(zmq.LINGER, 0)
+    client.setsockopt(zmq.RCVTIMEO, 10_000)
+
+    def ask(request: dict) -> dict:
+        client.send_string(json.dumps(request))
+        return json.loads(client.recv())
+
+    def pending() -> list[dict]:
+        while not (found := ask({"op": "pending"})["pending"]):
+            pass  # each request is a round trip to the coordinator: it waits for the proposal
+        return found
+
+    try:
+        banner = proc.stderr.readline()
+        assert banner.startswith("federation: decision control endpoint at tcp://127.0.0.1:"), banner
+        client.connect(banner.rsplit(" ", 1)[1].strip())
+        first = pending()[0]
+        refused = {
+            "value 0.3": "an edit is a mapping of the payload's fields to new values, e.g. {value: 0.9}; "
+                         "got 'value 0.3'",
+            "[0.3]": "an edit is a mapping of the payload's fields to new values, e.g. {value: 0.9}; got [0.3]",
+            '{"value": "0.3"}': "value: expected float, got str '0.3' (as operator.setting declares)",
+            '{"value": -0.1}': "value: must be in [0, 1], got -0.1 (as operator.setting declares)",
+            '{"reason": 7}': "reason: expected a text like the proposal's 'test', got 7",
+            '{"level": 0.3}': "level: no such field in the proposal (it has value, reason)",
+        }  # fmt: skip
+        for payload, error in refused.items():
+            reply = ask({"op": "decide", "id": first["id"], "verdict": "edit", "payload": json.loads(payload)}
+                        if payload.startswith(("{", "[")) else
+                        {"op": "decide", "id": first["id"], "verdict": "edit", "payload": payload})  # fmt: skip
+            assert reply == {"ok": False, "error": error}
+            assert [p["id"] for p in ask({"op": "pending"})["pending"]] == [first["id"]]
+        assert ask({"op": "decide", "id": first["id"], "verdict": "edit", "payload": {"value": 1}}) == {"ok": True}
+        second = pending()[0]
+        assert ask({"op": "decide", "id": second["id"], "verdict": "approve"}) == {"ok": True}
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(20)
+        proc.stderr.close()
+    with RunStore(out) as store:
+        assert _values(store) == [(0.0, 0.0), (1.0, 1.0), (3.0, 0.4)]
+        rows = store.decisions()
+        assert json.loads(rows[0]["final"]) == {"value": 1, "reason": "test"}
+
+
+def test_a_policy_edit_that_does_not_fit_leaves_the_proposal_to_the_default(run_scenario, caplog):
+    """The rule's set: breaks the declared range of operator.setting: the rule does not decide."""
+    text = BASE + "  default: approve\n  policy:\n    - {match: {field: value, above: 0.8}, verdict: edit, set: {value: 2}}\n"
+    _, store = run_scenario(text)
+    assert [(r["time"], r["verdict"], r["decided_by"]) for r in store.decisions()] == [
+        (1.0, "approved", "policy default (no operator)"),
+        (3.0, "approved", "policy default"),
+    ]
+    assert _values(store) == [(0.0, 0.0), (1.0, 0.9), (3.0, 0.4)]
+    assert ("decision 1: policy rule 1 (line 12) cannot edit operator.setting: value: must be in [0, 1], got 2 "
+            "(as operator.setting declares); it is decided as 'ask'") in caplog.messages  # fmt: skip
