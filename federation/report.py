@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .depthmap import depth_map_section
 from .errors import FederationError, Problem
 from .interface import Output
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
@@ -130,13 +131,14 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
         _section("Run", _metadata(meta)),
         _section("Key performance indicators", _kpi_table(kpis)),
         _section("Cascade timeline", _timeline(store, spec.panels, meta)),
+        *([_section("Flood map", maps)] if (maps := depth_map_section(store)) else []),
         _section("Messages", _messages(store, limit)),
         _section("Decisions", _decisions(store)),
         _section("Federates", _federates(store)),
         _section("Scenario", f"<p class='muted'>{_e(meta.get('scenario_file', ''))}</p>"
                              f"<pre class='scenario'>{_e(meta.get('scenario_text', ''))}</pre>"),
     ]  # fmt: skip
-    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS)
+    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS if t != "Flood map" or maps)
     warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
     status = meta.get("status", "unknown")
     reason = f"<p class='reason'>{_e(meta['reason'])}</p>" if meta.get("reason") else ""
@@ -150,7 +152,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-_SECTIONS = ("Run", "Key performance indicators", "Cascade timeline", "Messages", "Decisions", "Federates", "Scenario")
+_SECTIONS = ("Run", "Key performance indicators", "Cascade timeline", "Flood map", "Messages", "Decisions", "Federates", "Scenario")
 
 
 def _anchor(title: str) -> str:

@@ -42,6 +42,13 @@ def two_machine_line(
 
 
 # ---------------------------------------------------------------------- exact references
+def birth_death_distribution(t1: float, t2: float, buffer: int) -> np.ndarray:
+    """Stationary distribution of n (see :func:`birth_death_throughput`): pi_n ~ (mu1/mu2)^n."""
+    rho = t2 / t1
+    weights = np.array([rho**n for n in range(buffer + 3)])
+    return weights / weights.sum()
+
+
 def birth_death_throughput(t1: float, t2: float, buffer: int) -> float:
     """Throughput (parts/s) of two reliable exponential machines, blocking after service.
 
@@ -52,22 +59,19 @@ def birth_death_throughput(t1: float, t2: float, buffer: int) -> float:
     mu2 (1 - pi_0).  (Gershwin, *Manufacturing Systems Engineering*, 1994, ch. 3; Buzacott
     & Shanthikumar, *Stochastic Models of Manufacturing Systems*, 1993, sec. 4.2.)
     """
-    rho = t2 / t1
-    weights = np.array([rho**n for n in range(buffer + 3)])
-    return float(1.0 - weights[0] / weights.sum()) / t2
+    return float(1.0 - birth_death_distribution(t1, t2, buffer)[0]) / t2
 
 
-def markov_throughput(
+def markov_distribution(
     times: tuple[float, float], buffer: int, mtbf: tuple[float, float], mttr: tuple[float, float]
-) -> float:
+) -> dict[tuple[int, int, int], float]:
     """Exact throughput (parts/s) of two unreliable exponential machines with a buffer B.
 
     State (n, a1, a2): n as in :func:`birth_death_throughput`, a_i = 1 when machine i is
     up.  Failures are operation dependent, so machine i fails at rate p_i = 1/mtbf_i only
     while it processes (M1: n <= B+1, M2: n >= 1); repairs at rate r_i = 1/mttr_i.  The
     generator Q is built state by state, pi Q = 0 with sum(pi) = 1 is solved by least
-    squares, and the throughput is mu2 * P(a2 = 1, n >= 1).  (Gershwin 1994, ch. 3,
-    exponential two-machine line.)
+    squares; returns pi per state.  (Gershwin 1994, ch. 3, exponential two-machine line.)
     """
     mu = (1.0 / times[0], 1.0 / times[1])
     fail = (1.0 / mtbf[0], 1.0 / mtbf[1])
@@ -92,7 +96,28 @@ def markov_throughput(
     rhs = np.zeros(len(states) + 1)
     rhs[-1] = 1.0
     pi = np.linalg.lstsq(system, rhs, rcond=None)[0]
-    return mu[1] * float(sum(pi[i] for (n, _, a2), i in index.items() if a2 and n > 0))
+    return {s: float(pi[i]) for s, i in index.items()}
+
+
+def markov_throughput(
+    times: tuple[float, float], buffer: int, mtbf: tuple[float, float], mttr: tuple[float, float]
+) -> float:
+    """Exact throughput (parts/s) of the chain of :func:`markov_distribution`: mu2 * P(a2 = 1, n >= 1)."""
+    pi = markov_distribution(times, buffer, mtbf, mttr)
+    return sum(p for (n, _, a2), p in pi.items() if a2 and n > 0) / times[1]
+
+
+def markov_wip(
+    times: tuple[float, float], buffer: int, mtbf: tuple[float, float], mttr: tuple[float, float]
+) -> tuple[float, float]:
+    """Exact mean WIP of the saturated two-machine line: (E[n], E[line WIP]).
+
+    M1 is never starved, so it always holds a part: an unfinished one (not yet in n) unless
+    it is blocked (n = B+2, its finished part counted in n).  Line WIP = n + 1(n <= B+1).
+    """
+    pi = markov_distribution(times, buffer, mtbf, mttr)
+    mean_n = sum(n * p for (n, _, _), p in pi.items())
+    return mean_n, mean_n + sum(p for (n, _, _), p in pi.items() if n <= buffer + 1)
 
 
 # ---------------------------------------------------------------------- validation
@@ -117,6 +142,38 @@ def test_unreliable_two_machine_line_matches_exact_markov_chain() -> None:
     f = make(two_machine_line(times, buffer, list(mtbf), list(mttr)), seed=12)
     f.step(horizon)
     assert f.line.parts_produced / horizon == pytest.approx(exact, rel=0.02)
+
+
+def test_two_machines_without_buffer_match_the_exact_chain() -> None:
+    """B = 0, blocking after service, reliable exponential machines: throughput and mean WIP
+    against M/M/1/K with K = B + 2 = 2 (Buzacott & Shanthikumar 1993, sec. 4.2: the
+    zero-buffer two-station line); the second stage's mean WIP is E[n], the line's
+    E[n] + P(n <= 1)."""
+    times, horizon = (50.0, 60.0), 6.0e6
+    pi = birth_death_distribution(*times, 0)
+    mean_n = float(pi @ np.arange(3))
+    assert abs(birth_death_throughput(*times, 1) / birth_death_throughput(*times, 0) - 1) > 0.05
+    f = make(two_machine_line(times, 0, [RELIABLE] * 2, [0.0] * 2), seed=21)
+    f.step(horizon)
+    line = f.line
+    assert line.parts_produced / horizon == pytest.approx(birth_death_throughput(*times, 0), rel=0.015)
+    assert line.stages[1].reading(horizon) / horizon == pytest.approx(mean_n, rel=0.012)
+    assert line.wip.reading(horizon) / horizon == pytest.approx(mean_n + pi[:2].sum(), rel=0.004)
+
+
+def test_unreliable_two_machines_without_buffer_match_the_exact_chain() -> None:
+    """B = 0 with operation-dependent failures: throughput, the second stage's mean WIP and the
+    line's mean WIP within about 4 standard errors of the exact CTMC (Gershwin 1994, ch. 3)."""
+    times, mtbf, mttr, horizon = (50.0, 60.0), (1000.0, 1500.0), (300.0, 200.0), 1.2e7
+    exact = markov_throughput(times, 0, mtbf, mttr)
+    mean_n, mean_wip = markov_wip(times, 0, mtbf, mttr)
+    assert abs(markov_throughput(times, 1, mtbf, mttr) / exact - 1) > 0.035
+    f = make(two_machine_line(times, 0, list(mtbf), list(mttr)), seed=22)
+    f.step(horizon)
+    line = f.line
+    assert line.parts_produced / horizon == pytest.approx(exact, rel=0.025)
+    assert line.stages[1].reading(horizon) / horizon == pytest.approx(mean_n, rel=0.015)
+    assert line.wip.reading(horizon) / horizon == pytest.approx(mean_wip, rel=0.006)
 
 
 def test_open_exponential_tandem_matches_jackson_network_and_littles_law() -> None:
@@ -165,6 +222,33 @@ def test_blocking_after_service_keeps_the_finished_part_on_the_machine() -> None
     assert f.outputs["buffer_levels"] == [2.0]
     assert f.line.machines[0].activity is Activity.BLOCKED
     assert f.outputs["wip"] == 4  # one on M2, two in the buffer, one blocked on M1
+
+
+def test_without_buffer_the_finished_part_waits_on_the_machine() -> None:
+    """B = 0: M1 (10 s) finishes its part and keeps it until M2 (100 s) takes it; stage WIP
+    counts the blocked part at stage 2, and the stages add up to the line's WIP."""
+    f = make({"processing_times": [10.0, 100.0], "buffer_capacity": 0, "mtbf": RELIABLE})
+    f.step(50.0)  # M2 took part 1 at 10 s; part 2 finished on M1 at 20 s and waits
+    assert f.line.machines[0].activity is Activity.BLOCKED
+    assert f.outputs["buffer_levels"] == [0.0] and f.outputs["wip"] == 2
+    assert f.outputs["stage_wip"] == [0.0, 2.0]
+    f.step(110.0)  # part 1 left at 110 s; M2 took part 2, M1 started part 3
+    assert f.outputs["parts_produced"] == 1 and f.outputs["stage_wip"] == [1.0, 1.0]
+    f.step(120.0)
+    assert f.line.machines[0].activity is Activity.BLOCKED and f.outputs["stage_wip"] == [0.0, 2.0]
+    f.step(10.0 + 100.0 * 50)
+    assert f.outputs["parts_produced"] == 50
+
+
+def test_stage_wip_adds_up_to_the_line_wip() -> None:
+    """Four machines, B = 1, failures: at every step the stages add up to the WIP."""
+    f = make({"processing_times": [30.0, 45.0, 40.0, 50.0], "processing": "exponential",
+              "buffer_capacity": 1, "mtbf": 2000.0, "mttr": 300.0})
+    for k in range(1, 300):
+        f.step(60.0 * k)
+        stages = f.outputs["stage_wip"]
+        assert len(stages) == 4 and sum(stages) == f.outputs["wip"]
+        assert all(s >= b for s, b in zip(stages[1:], f.outputs["buffer_levels"]))
 
 
 def test_failures_count_processing_time_only() -> None:
@@ -291,7 +375,7 @@ def test_same_seed_gives_the_same_run_and_another_seed_does_not() -> None:
     [
         ({"processing_times": []}, "processing_times"),
         ({"processing_times": [60.0, -1.0]}, "processing_times"),
-        ({"buffer_capacity": 0}, "buffer_capacity"),
+        ({"buffer_capacity": -1}, "buffer_capacity"),
         ({"buffer_capacity": 2.5}, "buffer_capacity"),
         ({"mtbf": [100.0]}, "mtbf"),
         ({"processing": "weibull"}, "processing"),
@@ -329,3 +413,22 @@ def test_power_event_stops_the_line_in_a_federation(run_scenario: Any) -> None:
     assert produced.values[-1] == 60 + (produced.times[-1] - 7200.0) // 60
     demand = store.series("plant.demand")
     assert list(zip(demand.times, demand.values)) == [(0.0, 0.45), (3660.0, 0.0), (7260.0, 0.45)]
+
+
+def test_line_without_buffer_runs_in_a_federation(run_scenario: Any) -> None:
+    """End to end: a scenario with ``buffer_capacity: 0`` validates, runs, and records stage WIP."""
+    _, store = run_scenario(
+        """
+        name: plant
+        time: {start: 0, stop: 1200, resolution: 1 s}
+        seed: 1
+        federates:
+          plant:
+            type: factory
+            period: 60
+            params: {processing_times: [10.0, 100.0], buffer_capacity: 0, mtbf: .inf}
+        """
+    )
+    stages = store.series("plant.stage_wip")
+    assert list(stages.values[-1]) == [0.0, 2.0]  # recorded when it changes: M1 blocked from 60 s on
+    assert store.series("plant.parts_produced").values[-1] == 11  # first at 110 s, then every 100 s

@@ -103,6 +103,19 @@ def test_breaker_message_opens_and_closes_a_branch() -> None:
     assert fed.outputs["open_branches"] == [] and fed.outputs["branch_flow"] == base
 
 
+def test_ac_protection_rates_apparent_power() -> None:
+    """AC: with 2-3 (row 41) opened, 2-25 (row 3) carries 488.9 MW but 516.7 MVA against its
+    500 MVA rateA (PYPOWER runpf, tests/test_grid_protection.py): its published loading is
+    1.0334 and protection trips it, which an |P_from| rule would not."""
+    watch = make(mode="ac", overload_protection=False)
+    breaker(watch, 0.0, action="open", branch=41)
+    assert watch.outputs["branch_loading"][3] == pytest.approx(516.676 / 500, abs=1e-4)
+    assert abs(watch.outputs["branch_flow"][3]) == pytest.approx(488.885, abs=1e-3)
+    protected = make(mode="ac")
+    breaker(protected, 0.0, action="open", branch=41)
+    assert 3 in protected.outputs["tripped_branches"]
+
+
 def test_bus_breaker_de_energizes_the_bus() -> None:
     fed = make()
     breaker(fed, 0.0, action="open", bus=15)

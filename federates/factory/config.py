@@ -39,7 +39,7 @@ class LineConfig:
     """A serial line: machines, the buffers between them, and its dependencies."""
 
     machines: tuple[MachineConfig, ...]
-    buffer_capacity: float  # parts per inter-machine buffer; inf = unlimited
+    buffer_capacity: float  # parts per inter-machine buffer; 0 = none (direct hand-off); inf = unlimited
     processing: ProcessingTime
     arrival_rate: float  # parts/s into an unlimited input queue; 0 = first machine never starved
     restart_delay: float  # s from power restoration to restart
@@ -76,7 +76,7 @@ def line_config(params: Mapping[str, Any]) -> LineConfig:
     power = _positive_list(params, "machine_power", count, allow_zero=True)
     flood = _per_machine(params, "flood_thresholds", count)
     machines = tuple(MachineConfig(times[i], mtbf[i], mttr[i], power[i], flood[i]) for i in range(count))
-    capacity = _number(params, "buffer_capacity", minimum=1.0)
+    capacity = _number(params, "buffer_capacity", minimum=0.0)
     if not math.isinf(capacity) and capacity != int(capacity):
         raise ValueError(
             f"factory parameter 'buffer_capacity' must be a whole number or inf, got {capacity!r}"

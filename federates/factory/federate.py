@@ -40,7 +40,8 @@ class FactoryFederate(SimPyFederate):
         doc="processing-time distribution around the mean",
     )
     buffer_capacity: Parameter[float] = Parameter(
-        10, unit="parts", type=(int, float), doc="capacity B of each buffer; inf = unlimited"
+        10, unit="parts", type=(int, float),
+        doc="capacity B of each buffer; 0 = no buffer (blocking after service); inf = unlimited"
     )
     mtbf: Parameter[list[float] | float] = Parameter(
         28800.0,
@@ -83,6 +84,9 @@ class FactoryFederate(SimPyFederate):
     parts_produced = Output(unit="parts", default=0, type=int, doc="parts finished since the start")
     wip = Output(unit="parts", default=0, type=int, doc="parts in the line (input queue included)")
     buffer_levels = Output(unit="parts", default=[], type=list, doc="parts in each inter-machine buffer")
+    stage_wip = Output(
+        unit="parts", default=[], type=list,
+        doc="per machine: parts waiting in front of it plus the one it has not finished; sums to wip")
     machines_down = Output(default=0, type=int, doc="machines failed, unpowered or flooded")
     demand = Output(unit="MW", default=0.0, doc="electric draw, averaged over the last step")
     production_lost = Output(unit="parts", default=0.0, doc="shortfall of parts produced against the plan")
@@ -111,6 +115,7 @@ class FactoryFederate(SimPyFederate):
         self.outputs["parts_produced"] = line.parts_produced
         self.outputs["wip"] = int(line.wip.level)
         self.outputs["buffer_levels"] = line.buffer_levels()
+        self.outputs["stage_wip"] = line.stage_wip()
         self.outputs["machines_down"] = line.machines_down()
         self.outputs["demand"] = self._average_demand_kw(t) / 1000.0
         planned = line.config.planned_rate * (t - line.start)

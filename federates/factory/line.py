@@ -1,13 +1,19 @@
 """A serial production line: machines joined by finite buffers, with its bookkeeping.
 
 ``M1 -> B1 -> M2 -> ... -> B(n-1) -> Mn``.  Each buffer is a :class:`simpy.Store` of
-capacity B.  Without an arrival rate the first machine is never starved (raw material
+capacity B, or with B = 0 a :class:`~.handoff.Handoff` (the part passes straight from
+one machine to the next, the upstream machine blocked until then).  Without an arrival rate the first machine is never starved (raw material
 is always there); with one, parts arrive as a Poisson stream into an unlimited input
 queue in front of the first machine (an open line, for validation against queueing
 networks).  The last machine is never blocked.
 
-The line counts parts in and out, integrates the work in process (WIP) and each
-machine's busy time, and turns those into the federate's outputs.
+The line counts parts in and out, integrates the work in process (WIP), the WIP of
+each stage and each machine's busy time, and turns those into the federate's outputs.
+Stage i holds the parts machine i has still to finish: those waiting in front of it
+(its buffer, or the input queue) and the one it works on.  A finished part blocked on
+machine i already belongs to stage i + 1, so for i >= 1 stage i is the state of the
+two-machine chain around buffer i: buffer contents + the part on machine i + a part
+blocked on machine i - 1 (Gershwin 1994, ch. 3).  The stages add up to the WIP.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import simpy
 
 from ..meter import Meter
 from .config import LineConfig
-from .machine import Hold, Machine, Part
+from .handoff import Handoff
+from .machine import Buffer, Hold, Machine, Part
 from .outage import Outage
 
 if TYPE_CHECKING:
@@ -36,6 +43,7 @@ class Line:
         self.config = config
         self.parts_produced = 0
         self.wip = Meter(env.now)  # level: parts in the line, input queue included
+        self.stages = [Meter(env.now) for _ in config.machines]  # level: parts machine i has to finish
         self.energized = Meter(env.now, 1.0)  # level: 1 while the supply bus is energized
         self.time_in_line = 0.0  # sum over produced parts of their time in the line (s)
         self.start = env.now
@@ -44,8 +52,8 @@ class Line:
         self._finished: collections.deque[float] = collections.deque()  # completion times
         count = len(config.machines)
         self.input_queue = simpy.Store(env) if config.arrival_rate > 0 else None
-        self.buffers = [simpy.Store(env, capacity=config.buffer_capacity) for _ in range(count - 1)]
-        stores = [self.input_queue, *self.buffers, None]
+        self.buffers = [self._buffer(env, config.buffer_capacity) for _ in range(count - 1)]
+        stores: list[Buffer | None] = [self.input_queue, *self.buffers, None]
         self.machines = [
             Machine(env, i, m, config.processing, rng, stores[i], stores[i + 1], self)
             for i, m in enumerate(config.machines)
@@ -55,11 +63,22 @@ class Line:
         if self.input_queue is not None:
             env.process(self._arrivals(self.input_queue))
 
+    @staticmethod
+    def _buffer(env: simpy.Environment, capacity: float) -> Buffer:
+        return Handoff(env) if capacity == 0 else simpy.Store(env, capacity=capacity)
+
     # ------------------------------------------------------------------ ledger
     def enter(self) -> Part:
         """A part enters the line now."""
         self.wip.add(self._env.now, 1.0)
+        self.stages[0].add(self._env.now, 1.0)
         return Part(self._env.now)
+
+    def completed(self, machine: int) -> None:
+        """Machine ``machine`` finished processing a part now: the part moves to the next stage."""
+        self.stages[machine].add(self._env.now, -1.0)
+        if machine + 1 < len(self.stages):
+            self.stages[machine + 1].add(self._env.now, 1.0)
 
     def leave(self, part: Part) -> None:
         """A finished part leaves the last machine now."""
@@ -111,6 +130,10 @@ class Line:
 
     def buffer_levels(self) -> list[float]:
         return [float(len(b.items)) for b in self.buffers]
+
+    def stage_wip(self) -> list[float]:
+        """Parts each machine has still to finish (see the module docstring); they add up to the WIP."""
+        return [stage.level for stage in self.stages]
 
     def machines_down(self) -> int:
         return sum(1 for m in self.machines if m.down)

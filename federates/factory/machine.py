@@ -13,7 +13,8 @@ Processing advances only while the machine is *operable*: not failed and not hel
   A hold interrupts processing at once; the part resumes when every hold is released.
 
 Moving a part between a machine and a buffer is instantaneous and is not affected by
-holds: a held machine can still receive a part, it just does not process it.
+holds: a held machine can still receive a part, it just does not process it.  With no
+buffer (a :class:`~.handoff.Handoff`), *deliver* waits until the next machine takes the part.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ import simpy
 
 from ..meter import Meter
 from .config import MachineConfig, ProcessingTime
+from .handoff import Handoff
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Activity", "Hold", "Ledger", "Machine", "Part"]
+__all__ = ["Activity", "Buffer", "Hold", "Ledger", "Machine", "Part"]
+
+Buffer = simpy.Store | Handoff
 
 
 class Hold(enum.Enum):
@@ -60,9 +64,11 @@ class Part:
 
 
 class Ledger(Protocol):
-    """Where parts enter and leave the line (the line's own bookkeeping)."""
+    """Where parts enter, complete a machine and leave the line (the line's own bookkeeping)."""
 
     def enter(self) -> Part: ...
+
+    def completed(self, machine: int) -> None: ...
 
     def leave(self, part: Part) -> None: ...
 
@@ -77,8 +83,8 @@ class Machine:
         config: MachineConfig,
         processing: ProcessingTime,
         rng: np.random.Generator,
-        inbound: simpy.Store | None,
-        outbound: simpy.Store | None,
+        inbound: Buffer | None,
+        outbound: Buffer | None,
         ledger: Ledger,
     ) -> None:
         self.index = index
@@ -129,6 +135,7 @@ class Machine:
                 self.activity = Activity.STARVED
                 part = cast(Part, (yield self._inbound.get()))
             yield from self._work(self._draw_processing_time())
+            self._ledger.completed(self.index)
             if self._outbound is None:
                 self._ledger.leave(part)
             else:

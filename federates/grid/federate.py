@@ -28,7 +28,7 @@ from federation import Declaration, Endpoint, Federate, Input, Output, Parameter
 from .breaker import BreakerAction, BreakerCommand
 from .case import Case, load_case
 from .powerflow import Mode, Options, Solution, solve
-from .protection import Substation, branch_ratings, flooded, run_cascade
+from .protection import Substation, branch_loading, branch_ratings, flooded, run_cascade
 
 __all__ = ["GridConfig", "GridFederate"]
 
@@ -114,7 +114,9 @@ class GridFederate(Federate):
     islands = Output(type=int, default=1, doc="number of islands of in-service buses")
     cascade_rounds = Output(type=int, default=0, doc="rounds of the last overload cascade")
     branch_flow = Output(unit="MW", type=list, default=[], doc="P at the from end, per branch row")
-    branch_loading = Output(type=list, default=[], doc="|P_from| / (rateA*rating_scale), per branch row")
+    branch_loading = Output(
+        type=list, default=[],
+        doc="per branch row: max(|S_from|, |S_to|) (AC) or |P_from| (DC) over rateA*rating_scale")
     tripped_branches = Output(type=list, default=[], doc="branch rows tripped by overload protection")
     open_branches = Output(type=list, default=[], doc="branch rows out of service for any reason")
     energized_buses = Output(type=list, default=[], doc="1.0/0.0 per bus row")
@@ -287,7 +289,7 @@ class GridFederate(Federate):
             "islands": sol.n_islands,
             "cascade_rounds": self._rounds,
             "branch_flow": [float(p) for p in sol.p_from],
-            "branch_loading": [float(x) for x in np.abs(sol.p_from) / self._ratings],
+            "branch_loading": [float(x) for x in branch_loading(sol, self._ratings)],
             "tripped_branches": [int(k) for k in np.flatnonzero(self._tripped)],
             "open_branches": [int(k) for k in np.flatnonzero(~self.branch_on())],
             "energized_buses": [1.0 if e else 0.0 for e in sol.energized],

@@ -1,0 +1,376 @@
+"""Two-dimensional shallow-water equations on a regular grid: inundation of real terrain.
+
+Conserved variables per cell are the depth ``h`` (m) and the unit discharges ``hu``,
+``hv`` (m2/s) over a bed ``z(x, y)``::
+
+    h_t + (hu)_x + (hv)_y = r + s
+    (hu)_t + (hu^2 + g h^2/2)_x + (huv)_y = -g h z_x - g n^2 |U| hu / h^(4/3)
+    (hv)_t + (huv)_x + (hv^2 + g h^2/2)_y = -g h z_y - g n^2 |U| hv / h^(4/3)
+
+with rain ``r`` and inflow sources ``s``.  The scheme is the 2-D extension of
+:mod:`.shallow_water` (the two share :func:`~.shallow_water.hll_flux`): first-order
+finite volumes, unsplit, with HLL fluxes and Toro's wave speeds at every face in x and
+y, the hydrostatic reconstruction of Audusse et al. (2004) (a lake at rest stays at rest,
+depths stay non-negative, wet/dry fronts need no special case), the tangential momentum
+upwinded with the mass flux, and a semi-implicit Manning friction per cell.
+
+* Time step: ``dt = cfl * dx / max |wave speed|`` with ``cfl <= 0.5`` (positivity of the
+  unsplit 2-D update), sub-stepped inside :meth:`ShallowWater2D.advance`.
+* Cells without data are walls: their bed is raised far above the terrain, so the
+  reconstruction gives them no water and a reflecting pressure.  So are the grid's
+  edges, except those declared open: there the state is continued (zero gradient) with
+  the bed continued downhill, and water leaves at about normal depth.
+* Only the wet part of the grid is computed: a box around the wet cells, the inflow
+  cells (and, while it rains, the whole grid), grown by a margin whenever water reaches
+  its border and shrunk back from time to time.  Cells outside it are dry and stay so.
+* Mass is conserved to round-off: the face fluxes cancel in pairs, so the volume changes
+  only by rain, inflows and the flux through open edges, all of which are counted.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .shallow_water import hll_flux
+
+__all__ = ["Edge", "Settings2D", "ShallowWater2D"]
+
+Grid = NDArray[np.float64]
+WALL_HEIGHT_M = 1.0e4  # bed of a no-data cell or a closed edge, above the highest terrain
+
+
+class Edge(enum.Enum):
+    """An edge of the grid; north is row 0."""
+
+    NORTH = "north"
+    SOUTH = "south"
+    WEST = "west"
+    EAST = "east"
+
+
+@dataclass(frozen=True)
+class Settings2D:
+    """Numerical settings of the 2-D solver."""
+
+    gravity: float = 9.81  # m/s2
+    cfl: float = 0.45  # Courant number, <= 0.5
+    dry_depth: float = 1e-6  # m; below this a cell carries no velocity
+    margin: int = 4  # cells added around the wet box when it grows
+    max_substeps: int = 1_000_000  # per call of advance(); guards against a stalled step
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cfl <= 0.5:
+            raise ValueError(f"cfl must be in (0, 0.5] for the 2-D scheme, got {self.cfl!r}")
+        if not self.dry_depth > 0:
+            raise ValueError(f"dry_depth must be > 0, got {self.dry_depth!r}")
+        if self.margin < 1:
+            raise ValueError(f"margin must be >= 1 cell, got {self.margin!r}")
+
+
+@dataclass
+class Ledger2D:
+    """Volumes (m3) that crossed the model's boundaries since the start."""
+
+    rain: float = 0.0
+    inflow: float = 0.0
+    outflow: float = 0.0  # through open edges (negative if water came in)
+
+    @property
+    def net(self) -> float:
+        return self.rain + self.inflow - self.outflow
+
+
+@dataclass
+class _Box:
+    """Rows ``r0:r1`` and columns ``c0:c1`` of the padded arrays that are computed."""
+
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+
+@dataclass
+class _Sources:
+    """Rain (m/s) and inflows during a step: cell indices (flat, padded) and m3/s each."""
+
+    rain: float = 0.0
+    cells: list[NDArray[np.int_]] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+
+
+class ShallowWater2D:
+    """State and stepping of the 2-D model; row 0 is the north edge, column 0 the west edge."""
+
+    def __init__(
+        self,
+        bed: Grid,
+        dx: float,
+        *,
+        manning_n: float | Grid = 0.0,
+        depth: Grid | None = None,
+        open_edges: frozenset[Edge] = frozenset(),
+        settings: Settings2D = Settings2D(),
+    ) -> None:
+        bed = np.asarray(bed, dtype=float)
+        if bed.ndim != 2 or min(bed.shape) < 2:
+            raise ValueError(f"bed must be a 2-D grid of at least 2 x 2 cells, got shape {bed.shape}")
+        if not dx > 0:
+            raise ValueError(f"dx must be > 0 m, got {dx!r}")
+        self.dx, self.settings, self.open_edges = float(dx), settings, frozenset(open_edges)
+        self.active = np.isfinite(bed)
+        ny, nx = bed.shape
+        self.shape = (ny, nx)
+        self.z = _pad(np.where(self.active, bed, WALL_HEIGHT_M), WALL_HEIGHT_M)
+        self._open_ghost_beds()
+        self.h = _pad(np.zeros(bed.shape) if depth is None else np.asarray(depth, dtype=float), 0.0)
+        if self.h[1:-1, 1:-1].shape != bed.shape or np.any(self.h < 0) or not np.all(np.isfinite(self.h)):
+            raise ValueError("depth must be a finite grid >= 0 of the bed's shape")
+        self.h[1:-1, 1:-1][~self.active] = 0.0
+        self.hu = np.zeros_like(self.h)
+        self.hv = np.zeros_like(self.h)
+        n = np.broadcast_to(np.asarray(manning_n, dtype=float), bed.shape)
+        if np.any(n < 0):
+            raise ValueError("manning_n must be >= 0 everywhere")
+        self._gn2 = _pad(settings.gravity * n * n, 0.0)
+        self._zfx = np.maximum(self.z[:, :-1], self.z[:, 1:])  # bed at x faces
+        self._zfy = np.maximum(self.z[:-1, :], self.z[1:, :])  # bed at y faces
+        self.max_depth = self.depth.copy()
+        self.time = 0.0
+        self.ledger = Ledger2D()
+        self._box = _Box(1, 1, 1, 1)
+        self._steps_since_shrink = 0
+        self._sources = _Sources()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def depth(self) -> Grid:
+        """Water depth per cell (m), a view without the ghost ring."""
+        return self.h[1:-1, 1:-1]
+
+    @property
+    def bed(self) -> Grid:
+        """Bed elevation per cell (m); no-data cells at the wall height."""
+        return self.z[1:-1, 1:-1]
+
+    @property
+    def surface(self) -> Grid:
+        """Water-surface elevation per cell (m)."""
+        surface: Grid = self.depth + self.bed
+        return surface
+
+    @property
+    def volume(self) -> float:
+        """Water held on the grid (m3)."""
+        return float(self.depth.sum() * self.dx * self.dx)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """Rows and columns (first, end) of the cells computed now, without padding."""
+        b = self._box
+        return b.r0 - 1, b.r1 - 1, b.c0 - 1, b.c1 - 1
+
+    def flat_cells(self, rows: NDArray[np.int_], cols: NDArray[np.int_]) -> NDArray[np.int_]:
+        """Flat indices into the padded arrays of cells (row, col) of the grid."""
+        return np.ravel_multi_index((np.asarray(rows) + 1, np.asarray(cols) + 1), self.h.shape)
+
+    # ------------------------------------------------------------------ stepping
+    def advance(self, duration: float, *, rain: float = 0.0,
+                inflows: tuple[tuple[NDArray[np.int_], float], ...] = ()) -> int:  # fmt: skip
+        """Advance ``duration`` s with rain (m/s) on every cell and inflows: (flat cells, m3/s).
+
+        Returns the number of substeps taken.
+        """
+        if duration < 0:
+            raise ValueError(f"duration must be >= 0 s, got {duration!r}")
+        if rain < 0 or any(q < 0 for _, q in inflows):
+            raise ValueError(f"rain and inflows must be >= 0, got {rain!r}, {[q for _, q in inflows]!r}")
+        self._sources = _Sources(rain, [c for c, q in inflows if q > 0], [q for _, q in inflows if q > 0])
+        self._reset_box()
+        elapsed, substeps = 0.0, 0
+        while elapsed < duration:
+            if substeps >= self.settings.max_substeps:
+                raise RuntimeError(
+                    f"2-D shallow-water solver took {substeps} substeps without covering {duration:g} s "
+                    f"(reached {elapsed:g} s): the flow is too fast for the grid")  # fmt: skip
+            elapsed += self.step(duration - elapsed)
+            substeps += 1
+        return substeps
+
+    def step(self, dt_max: float) -> float:
+        """One explicit step of at most ``dt_max`` s with the current sources; returns the step."""
+        b = self._box
+        self._fill_open_ghosts(b)
+        s = self.settings
+        view = (slice(b.r0 - 1, b.r1 + 1), slice(b.c0 - 1, b.c1 + 1))
+        h, hu, hv = self.h[view], self.hu[view], self.hv[view]
+        u, v = _velocity(h, hu, s.dry_depth), _velocity(h, hv, s.dry_depth)
+        inner = (slice(b.r0, b.r1), slice(b.c0 - 1, b.c1))
+        fx = _face_fluxes(h[1:-1, :], u[1:-1, :], v[1:-1, :], self.z[view][1:-1, :], self._zfx[inner], 1, s.gravity)
+        inner = (slice(b.r0 - 1, b.r1), slice(b.c0, b.c1))
+        fy = _face_fluxes(h[:, 1:-1], v[:, 1:-1], u[:, 1:-1], self.z[view][:, 1:-1], self._zfy[inner], 0, s.gravity)
+        speed = max(fx.speed, fy.speed)
+        dt = dt_max if speed <= 0.0 else min(dt_max, s.cfl * self.dx / speed)
+        ratio = dt / self.dx
+        cells = (slice(1, -1), slice(1, -1))
+        h[cells] -= ratio * (fx.mass[:, 1:] - fx.mass[:, :-1] + fy.mass[1:, :] - fy.mass[:-1, :])
+        hu[cells] -= ratio * (fx.left[:, 1:] - fx.right[:, :-1] + fy.tangential[1:, :] - fy.tangential[:-1, :])
+        hv[cells] -= ratio * (fx.tangential[:, 1:] - fx.tangential[:, :-1] + fy.left[1:, :] - fy.right[:-1, :])
+        self._count_open_edges(b, fx, fy, dt)
+        self._add_sources(b, dt)
+        self._friction_and_dry(b, dt)
+        np.maximum(self.max_depth[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1], self.h[b.r0:b.r1, b.c0:b.c1],
+                   out=self.max_depth[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1])  # fmt: skip
+        self.time += dt
+        self._update_box()
+        return dt
+
+    # ------------------------------------------------------------------ sources, friction
+    def _add_sources(self, b: _Box, dt: float) -> None:
+        src = self._sources
+        area = self.dx * self.dx
+        if src.rain > 0.0:
+            cells = self.h[b.r0:b.r1, b.c0:b.c1]
+            mask = self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]
+            cells[mask] += src.rain * dt
+            self.ledger.rain += src.rain * dt * area * int(np.count_nonzero(mask))
+        flat = self.h.reshape(-1)
+        for cells_, rate in zip(src.cells, src.rates):
+            np.add.at(flat, cells_, rate * dt / (area * cells_.size))
+            self.ledger.inflow += rate * dt
+
+    def _friction_and_dry(self, b: _Box, dt: float) -> None:
+        cells = (slice(b.r0, b.r1), slice(b.c0, b.c1))
+        h, hu, hv = self.h[cells], self.hu[cells], self.hv[cells]
+        np.maximum(h, 0.0, out=h)  # removes round-off negatives only
+        wet = h > self.settings.dry_depth
+        gn2 = self._gn2[cells]
+        if gn2.any():
+            hw = np.where(wet, h, 1.0)
+            factor = 1.0 + dt * gn2 * np.hypot(hu, hv) / (hw * hw * np.cbrt(hw))
+            hu /= factor
+            hv /= factor
+        hu[~wet] = 0.0
+        hv[~wet] = 0.0
+
+    # ------------------------------------------------------------------ open edges
+    def _open_ghost_beds(self) -> None:
+        """Continue a falling bed beyond each open edge (a rising one stays flat)."""
+        z = self.z
+        for edge in self.open_edges:
+            edge_row, inner_row, ghost = _edge_lines(edge)
+            first, second = z[edge_row][1:-1], z[inner_row][1:-1]
+            z[ghost][1:-1] = np.where(first < WALL_HEIGHT_M, np.minimum(first, 2.0 * first - second), WALL_HEIGHT_M)
+
+    def _fill_open_ghosts(self, b: _Box) -> None:
+        for edge in self.open_edges:
+            edge_line, _, ghost = _edge_lines(edge)
+            for a in (self.h, self.hu, self.hv):
+                a[ghost][1:-1] = a[edge_line][1:-1]
+
+    def _count_open_edges(self, b: _Box, fx: _Faces, fy: _Faces, dt: float) -> None:
+        area_rate = dt * self.dx
+        ny, nx = self.shape
+        out = 0.0
+        if Edge.WEST in self.open_edges and b.c0 == 1:
+            out -= float(fx.mass[:, 0].sum())
+        if Edge.EAST in self.open_edges and b.c1 == nx + 1:
+            out += float(fx.mass[:, -1].sum())
+        if Edge.NORTH in self.open_edges and b.r0 == 1:
+            out -= float(fy.mass[0, :].sum())
+        if Edge.SOUTH in self.open_edges and b.r1 == ny + 1:
+            out += float(fy.mass[-1, :].sum())
+        self.ledger.outflow += out * area_rate
+
+    # ------------------------------------------------------------------ the wet box
+    def _reset_box(self) -> None:
+        """The box around the wet cells, the inflow cells and, while it rains, everything."""
+        ny, nx = self.shape
+        if self._sources.rain > 0.0:
+            self._box = _Box(1, ny + 1, 1, nx + 1)
+            return
+        wet = self.h[1:-1, 1:-1] > 0.0
+        for cells_ in self._sources.cells:
+            rows, cols = np.unravel_index(cells_, self.h.shape)
+            wet[rows - 1, cols - 1] = True
+        rows, cols = np.flatnonzero(wet.any(axis=1)), np.flatnonzero(wet.any(axis=0))
+        if rows.size == 0:
+            self._box = _Box(1, 1, 1, 1)
+            return
+        m = self.settings.margin
+        self._box = _Box(max(1, rows[0] + 1 - m), min(ny + 1, rows[-1] + 2 + m),
+                         max(1, cols[0] + 1 - m), min(nx + 1, cols[-1] + 2 + m))  # fmt: skip
+        self._steps_since_shrink = 0
+
+    def _update_box(self) -> None:
+        """Grow the box where water reached its border; shrink it now and then."""
+        b, m = self._box, self.settings.margin
+        ny, nx = self.shape
+        h = self.h
+        if b.r0 > 1 and h[b.r0, b.c0:b.c1].any():
+            b.r0 = max(1, b.r0 - m)
+        if b.r1 < ny + 1 and h[b.r1 - 1, b.c0:b.c1].any():
+            b.r1 = min(ny + 1, b.r1 + m)
+        if b.c0 > 1 and h[b.r0:b.r1, b.c0].any():
+            b.c0 = max(1, b.c0 - m)
+        if b.c1 < nx + 1 and h[b.r0:b.r1, b.c1 - 1].any():
+            b.c1 = min(nx + 1, b.c1 + m)
+        self._steps_since_shrink += 1
+        if self._steps_since_shrink >= 200:
+            self._reset_box()
+
+
+@dataclass(frozen=True)
+class _Faces:
+    """Fluxes at the faces of one direction: mass, normal momentum seen from each side, tangential."""
+
+    mass: Grid
+    left: Grid
+    right: Grid
+    tangential: Grid
+    speed: float
+
+
+def _face_fluxes(h: Grid, un: Grid, ut: Grid, z: Grid, zf: Grid, axis: int, g: float) -> _Faces:
+    """Fluxes across the faces between neighbours along ``axis`` (1: x, 0: y) of a slab.
+
+    ``un`` is the velocity normal to the faces, ``ut`` the tangential one; ``zf`` the bed
+    at the faces (the larger of the two cells').
+    """
+    lo = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
+    hi = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))
+    hl, hr = h[lo], h[hi]
+    hls = np.maximum(hl + z[lo] - zf, 0.0)
+    hrs = np.maximum(hr + z[hi] - zf, 0.0)
+    f_h, f_hu, speed = hll_flux(hls, un[lo], hrs, un[hi], g)
+    tangential = f_h * np.where(f_h > 0.0, ut[lo], ut[hi])
+    half_g = 0.5 * g
+    left = f_hu + half_g * (hl * hl - hls * hls)
+    right = f_hu + half_g * (hr * hr - hrs * hrs)
+    return _Faces(f_h, left, right, tangential, float(speed.max()) if speed.size else 0.0)
+
+
+def _velocity(h: Grid, q: Grid, dry: float) -> Grid:
+    wet = h > dry
+    velocity: Grid = np.where(wet, q / np.where(wet, h, 1.0), 0.0)
+    return velocity
+
+
+def _pad(a: Grid, value: float) -> Grid:
+    padded: Grid = np.pad(np.asarray(a, dtype=float), 1, constant_values=value)
+    return padded
+
+
+def _edge_lines(edge: Edge) -> tuple[tuple[int | slice, ...], tuple[int | slice, ...], tuple[int | slice, ...]]:
+    """Index tuples (padded arrays) of the edge line of cells, the line inside it, and the ghosts."""
+    every = slice(None)
+    return {
+        Edge.NORTH: ((1, every), (2, every), (0, every)),
+        Edge.SOUTH: ((-2, every), (-3, every), (-1, every)),
+        Edge.WEST: ((every, 1), (every, 2), (every, 0)),
+        Edge.EAST: ((every, -2), (every, -3), (every, -1)),
+    }[edge]
