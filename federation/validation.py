@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from .errors import Problem
 from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
+from .protocol import unsendable
 from .registry import FederateTypeError, resolve
 from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
 from .source import KeyPath, Source, load_source
@@ -72,7 +73,8 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     known = {p.name: p for p in decl.parameters}
     for key, value in spec.params.items():
         if key not in known:
-            problems.append(src.problem((*path, "params", key), f"unknown parameter of {spec.type}" + _suggest(key, known)))
+            problems.append(src.problem((*path, "params", key), f"federate '{spec.name}' has no parameter '{key}'"
+                                                                + _suggest(key, known)))  # fmt: skip
             continue
         bad = known[key].check(value)
         if bad:
@@ -98,6 +100,7 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
     if len(scenario.federates) > scenario.coordinator.max_federates:
         problems.append(src.problem(("federates",), f"{len(scenario.federates)} federates exceed the limit of "
                                                     f"{scenario.coordinator.max_federates} (coordinator.max_federates)"))  # fmt: skip
+    problems += _check_values(scenario, src)
     problems += _check_timing(scenario, src, resolved)
     problems += _check_connections(scenario, src, resolved)
     problems += _check_routes(scenario, src, resolved)
@@ -123,6 +126,22 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
         problems.append(src.problem(("connections",), "cycle of direct connections: " + " -> ".join(cycle)
                                     + " (make one of them 'delay: true' or put them in an iterate group)"))  # fmt: skip
     return problems
+
+
+def _check_values(scenario: Scenario, src: Source) -> list[Problem]:
+    """What the scenario hands to federates must fit the wire: parameters (in WELCOME) and event values."""
+    out = []
+    for name, spec in scenario.federates.items():
+        for key, value in spec.params.items():
+            out += _unsendable(value, ("federates", name, "params", key), src)
+    for i, ev in enumerate(scenario.events):
+        out += _unsendable(ev.value, ("events", i, "value" if ev.action is EventAction.SET else "payload"), src)
+    return out
+
+
+def _unsendable(value: Any, path: KeyPath, src: Source) -> list[Problem]:
+    found = unsendable(value)
+    return [] if found is None else [src.problem((*path, *found[0]), found[1])]
 
 
 def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
