@@ -16,7 +16,7 @@ from .errors import Problem
 from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
 from .protocol import unsendable
-from .registry import FederateTypeError, resolve
+from .registry import FederateTypeError, UserCodeError, resolve, user_code
 from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
 from .source import KeyPath, Source, load_source
 
@@ -65,9 +65,14 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     if spec.type == "fmu" or getattr(cls, "resolves_paths", False):
         params["_base_dir"] = str(scenario.directory)
     try:
-        decl = cls.declare(params)
-    except Exception as exc:  # the class's own code: report, never crash the validator
-        msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
+        with user_code(f"{spec.type}: declare()"):  # the class's own code: report, never crash the validator
+            decl = cls.declare(params)
+    except UserCodeError as error:
+        exc = error.cause
+        if isinstance(exc, Exception):
+            msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
+        else:  # SystemExit, KeyboardInterrupt ... raised by the code itself
+            msg = str(error)
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
     problems = []
     known = {p.name: p for p in decl.parameters}
