@@ -6,7 +6,6 @@ and the federates' declarations, and it builds the :class:`~federation.scheduler
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +72,7 @@ class Plan:
             row = []
             for out in decl.outputs:
                 full = f"{name}.{out.name}"
-                rec = any(fnmatch.fnmatchcase(full, pat) for pat in scenario.record.signals)
+                rec = scenario.record.records(full)
                 row.append(len(signals))
                 signals.append(SignalInfo(len(signals), name, out.name, out.unit or "", out.type.value, rec))
             ids.append(tuple(row))

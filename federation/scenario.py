@@ -8,12 +8,14 @@ with file, line and key path), resolves federate types and checks the interfaces
 from __future__ import annotations
 
 import copy
+import difflib
 import enum
+import functools
 import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .errors import Problem, ScenarioError
 from .interface import SignalType
@@ -34,6 +36,7 @@ __all__ = [
     "ScheduledEvent",
     "RecordSpec",
     "Scenario",
+    "signal_matches",
     "load",
     "parse",
     "parse_duration",
@@ -197,8 +200,24 @@ class ScheduledEvent:
 
 @dataclass(frozen=True)
 class RecordSpec:
-    signals: tuple[str, ...] = ("*",)  # fnmatch patterns on "federate.output"
+    signals: tuple[str, ...] = ("*",)  # patterns on "federate.output" (see signal_matches)
     messages: bool = True
+
+    def records(self, signal: str) -> bool:
+        """Whether the output ``federate.output`` is recorded."""
+        return any(signal_matches(pattern, signal) for pattern in self.signals)
+
+
+def signal_matches(pattern: str, signal: str) -> bool:
+    """Whether ``pattern`` names ``signal`` (``federate.output``): ``*`` is any run of characters,
+    ``?`` any one character, and every other character stands for itself -- brackets too, so
+    ``fmu.x[1]`` names the output called ``x[1]``."""
+    return pattern == signal or _pattern_regex(pattern).fullmatch(signal) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -264,6 +283,15 @@ class _Parser:
     def fail(self, path: KeyPath, message: str) -> None:
         self.problems.append(self.src.problem(path, message))
 
+    def unknown_keys(self, spec: Mapping[Any, Any], path: KeyPath, known: Iterable[str]) -> None:
+        """A problem for each key of ``spec`` that is not ``known``, with the closest known key."""
+        names = sorted(known)
+        for key in spec:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.fail((*path, key), f"unknown key{hint} (expected one of: {', '.join(names)})")
+
     def mapping(self, value: Any, path: KeyPath) -> dict[str, Any]:
         if value is None:
             return {}
@@ -319,9 +347,7 @@ class _Parser:
             if data is not None or not self.problems:
                 self.fail((), f"a scenario must be a mapping at the top level, got {_kind(data)}")
             return None
-        for key in data:
-            if key not in _TOP_KEYS:
-                self.fail((key,), f"unknown key (expected one of: {', '.join(sorted(_TOP_KEYS))})")
+        self.unknown_keys(data, (), _TOP_KEYS)
         time = self.time(data.get("time"))
         seed = data.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
@@ -355,9 +381,7 @@ class _Parser:
             self.fail(path, "missing: the scenario needs time.stop")
             return TimeSpec(0.0, 1.0)
         spec = self.mapping(value, path)
-        for key in spec:
-            if key not in ("start", "stop", "resolution", "unit"):
-                self.fail((*path, key), "unknown key (expected start, stop, resolution, unit)")
+        self.unknown_keys(spec, path, ("start", "stop", "resolution", "unit"))
         unit = spec.get("unit", "s")
         if not isinstance(unit, str) or unit not in _UNITS:
             self.fail((*path, "unit"), f"unknown time unit {unit!r} (expected one of {', '.join(_UNITS)})")
@@ -407,9 +431,7 @@ class _Parser:
         return out
 
     def federate(self, name: str, spec: dict[str, Any], path: KeyPath) -> FederateSpec | None:
-        for key in spec:
-            if key not in _FED_KEYS:
-                self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(_FED_KEYS))})")
+        self.unknown_keys(spec, path, _FED_KEYS)
         ftype = spec.get("type")
         command = spec.get("command", ())
         if isinstance(command, str):
@@ -458,9 +480,7 @@ class _Parser:
         if isinstance(value, str):
             value = {"policy": value}
         spec = self.mapping(value, path)
-        for key in spec:
-            if key not in ("policy", "limit"):
-                self.fail((*path, key), "unknown key (expected policy, limit)")
+        self.unknown_keys(spec, path, ("policy", "limit"))
         try:
             policy = RestartPolicy(spec.get("policy", "fail"))
         except ValueError:
@@ -475,10 +495,7 @@ class _Parser:
     def coordinator(self, value: Any) -> CoordinatorSpec:
         path: KeyPath = ("coordinator",)
         spec = self.mapping(value, path)
-        known = {f for f in CoordinatorSpec.__dataclass_fields__}
-        for key in spec:
-            if key not in known:
-                self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(known))})")
+        self.unknown_keys(spec, path, CoordinatorSpec.__dataclass_fields__)
         out: dict[str, Any] = {}
         for key in ("grant_timeout", "heartbeat", "liveness", "join_timeout"):
             if spec.get(key) is not None:
@@ -510,11 +527,13 @@ class _Parser:
         if value is None:
             return None
         spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("inputs", "outputs", "endpoints"))
         sides: dict[str, dict[str, tuple[str, str]]] = {}
         for side in ("inputs", "outputs"):
             sides[side] = {}
             for sig, info in self.mapping(spec.get(side), (*path, side)).items():
                 info = self.mapping(info, (*path, side, sig)) if info is not None else {}
+                self.unknown_keys(info, (*path, side, sig), ("type", "unit"))
                 stype = str(info.get("type", "float"))
                 if stype not in _SIGNAL_TYPES:
                     known = ", ".join(_SIGNAL_TYPES)
@@ -540,9 +559,7 @@ class _Parser:
             if isinstance(item, dict):
                 opts = item
                 text = item.get("connect") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
-                for key in item:
-                    if key not in ("connect", "from", "to", "delay", "iterate", "interpolate"):
-                        self.fail((*path, key), "unknown key (expected connect/from/to, delay, iterate, interpolate)")
+                self.unknown_keys(item, path, ("connect", "from", "to", "delay", "iterate", "interpolate"))
             else:
                 text = item
             ends = self.arrow(text, path)
@@ -573,9 +590,7 @@ class _Parser:
             if isinstance(item, dict):
                 text = item.get("route") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
                 lookahead = self.duration(item.get("lookahead"), (*path, "lookahead"), 0.0) or 0.0
-                for key in item:
-                    if key not in ("route", "from", "to", "lookahead"):
-                        self.fail((*path, key), "unknown key (expected route/from/to, lookahead)")
+                self.unknown_keys(item, path, ("route", "from", "to", "lookahead"))
             ends = self.arrow(text, path)
             if ends is not None:
                 out.append(Route(*ends, lookahead=lookahead, line=self.src.line(path)))
@@ -586,9 +601,7 @@ class _Parser:
         for name, spec in self.mapping(value, ("iterate",)).items():
             path: KeyPath = ("iterate", name)
             spec = self.mapping(spec, path)
-            for key in spec:
-                if key not in ("tolerance", "max_iterations"):
-                    self.fail((*path, key), "unknown key (expected tolerance, max_iterations)")
+            self.unknown_keys(spec, path, ("tolerance", "max_iterations"))
             tol = self.number(spec.get("tolerance"), (*path, "tolerance"), 1e-8, positive=True)
             its = spec.get("max_iterations", 50)
             if isinstance(its, bool) or not isinstance(its, int) or not 1 <= its <= 10_000:
@@ -612,9 +625,7 @@ class _Parser:
                 continue
             action = actions[0]
             target = spec[action.value]
-            for key in spec:
-                if key not in ("at", "set", "send", "value", "payload"):
-                    self.fail((*path, key), "unknown key (expected at, set/send, value, payload)")
+            self.unknown_keys(spec, path, ("at", "set", "send", "value", "payload"))
             fed, dot, name = str(target).partition(".")
             if not dot or not fed or not name:
                 self.fail((*path, action.value), f"expected 'federate.name', got {target!r}")
@@ -626,14 +637,30 @@ class _Parser:
         return tuple(out)
 
     def record(self, value: Any) -> RecordSpec:
-        spec = self.mapping(value, ("record",))
+        path: KeyPath = ("record",)
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("signals", "messages"))
         signals = spec.get("signals", "all")
-        if signals == "all":
-            signals = ["*"]
-        elif signals in ("none", False):
-            signals = []
-        signals = self.sequence(signals, ("record", "signals"))
-        return RecordSpec(tuple(str(s) for s in signals), self.boolean(spec.get("messages"), ("record", "messages"), True))
+        if isinstance(signals, str) and signals in ("all", "none"):
+            patterns = ("*",) if signals == "all" else ()
+        elif signals is False:
+            patterns = ()
+        elif isinstance(signals, list):
+            patterns = self.patterns(signals, (*path, "signals"))
+        else:
+            self.fail((*path, "signals"), f"expected all, none, false or a list of patterns, got {_kind(signals)} "
+                                          f"{signals!r:.40}")  # fmt: skip
+            patterns = ("*",)
+        return RecordSpec(patterns, self.boolean(spec.get("messages"), (*path, "messages"), True))
+
+    def patterns(self, items: list[Any], path: KeyPath) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, str) and item.strip():
+                out.append(item.strip())
+            else:
+                self.fail((*path, i), f"expected a pattern such as 'tank.*' or 'tank.level', got {_kind(item)} {item!r:.40}")
+        return tuple(out)
 
 
 def _kind(value: Any) -> str:

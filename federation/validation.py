@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -17,7 +18,7 @@ from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
 from .protocol import unsendable
 from .registry import FederateTypeError, UserCodeError, resolve, user_code
-from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
+from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario, signal_matches
 from .source import KeyPath, Source, load_source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
@@ -111,6 +112,7 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
     problems += _check_routes(scenario, src, resolved)
     problems += _check_events(scenario, src, resolved)
     problems += _check_groups(scenario, src, resolved)
+    problems += _check_record(scenario, src, resolved)
     if "decisions" in scenario.options:
         from .decision import parse_decisions
 
@@ -262,6 +264,24 @@ def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         elif decl.endpoint(ev.name) is None:
             out.append(src.problem((*path, "send"), f"federate '{ev.federate}' has no endpoint '{ev.name}'"
                                    + _suggest(ev.name, [e.name for e in decl.endpoints])))  # fmt: skip
+    return out
+
+
+def _check_record(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    """Each pattern under ``record: signals`` must name at least one output."""
+    if any(r.problems and r.declaration == Declaration() for r in resolved.values()):
+        return []  # some interface is unknown: a pattern may be meant for it
+    outputs = {f"{name}.{o.name}": o for name, r in resolved.items() for o in r.declaration.outputs}
+    out = []
+    for i, pattern in enumerate(scenario.record.signals):
+        if not outputs or any(signal_matches(pattern, name) for name in outputs):
+            continue
+        whole = re.sub(r"\[\d+\]$", "", pattern)
+        if whole != pattern and whole in outputs and outputs[whole].type is SignalType.ARRAY:
+            hint = f"; an array signal is recorded whole: record '{whole}'"
+        else:
+            hint = _suggest(pattern, outputs)
+        out.append(src.problem(("record", "signals", i), f"'{pattern}' matches no signal{hint}"))
     return out
 
 
