@@ -453,6 +453,8 @@ class _Parser:
             self.fail((*path, "offset"), f"must not be negative, got {spec.get('offset')!r}")
             offset = 0.0
         policy, limit = self.restart(spec.get("restart"), (*path, "restart"))
+        external = self.boolean(spec.get("external"), (*path, "external"), False)
+        self.conflicts(spec, path, external, policy)
         return FederateSpec(
             name=name,
             type=ftype,
@@ -461,11 +463,23 @@ class _Parser:
             params=self.params(spec.get("params"), (*path, "params")),
             period=period,
             offset=offset,
-            external=self.boolean(spec.get("external"), (*path, "external"), False),
+            external=external,
             command=tuple(command),
             interface=self.interface(spec.get("interface"), (*path, "interface")),
             line=self.src.line(path),
         )
+
+    def conflicts(self, spec: dict[str, Any], path: KeyPath, external: bool, policy: RestartPolicy) -> None:
+        """Keys that exclude each other: the one that would be ignored is an error, not a surprise."""
+        if external and spec.get("command"):
+            self.fail((*path, "command"), "an external federate is started by hand, so the coordinator would "
+                                          "never run this command (keep 'external: true' or 'command')")  # fmt: skip
+        if spec.get("type") is not None and spec.get("interface") is not None:
+            self.fail((*path, "interface"), "a federate with a type has the interface its class declares; "
+                                            "'interface' is for federates without one")  # fmt: skip
+        if external and policy is RestartPolicy.SCRATCH:
+            self.fail((*path, "restart"), "an external federate is started by hand, so the coordinator cannot "
+                                          "restart it")  # fmt: skip
 
     def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
         params = self.mapping(value, path)
@@ -551,6 +565,19 @@ class _Parser:
         a, b, c, d = match.groups()
         return a, b, c, d
 
+    def ends(self, item: dict[str, Any], path: KeyPath, key: str) -> str | None:
+        """The ``"a.x -> b.y"`` of a mapping item: in ``key`` (connect, route) or in from/to, never both."""
+        if key in item:
+            if "from" in item or "to" in item:
+                self.fail(path, f"give the ends either in '{key}' or in 'from' and 'to', not both")
+                return None
+            return item[key]  # type: ignore[no-any-return]
+        if "from" in item and "to" in item:
+            return f"{item['from']} -> {item['to']}"
+        missing = "to" if "from" in item else "from" if "to" in item else f"{key} (or from and to)"
+        self.fail(path, f"missing: {missing}")
+        return None
+
     def connections(self, value: Any) -> tuple[Connection, ...]:
         out = []
         for i, item in enumerate(self.sequence(value, ("connections",))):
@@ -558,11 +585,11 @@ class _Parser:
             opts: dict[str, Any] = {}
             if isinstance(item, dict):
                 opts = item
-                text = item.get("connect") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
                 self.unknown_keys(item, path, ("connect", "from", "to", "delay", "iterate", "interpolate"))
+                text = self.ends(item, path, "connect")
             else:
                 text = item
-            ends = self.arrow(text, path)
+            ends = self.arrow(text, path) if text is not None else None
             if ends is None:
                 continue
             delay = self.boolean(opts.get("delay"), (*path, "delay"), False)
@@ -588,10 +615,10 @@ class _Parser:
             lookahead = 0.0
             text = item
             if isinstance(item, dict):
-                text = item.get("route") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
                 lookahead = self.duration(item.get("lookahead"), (*path, "lookahead"), 0.0) or 0.0
                 self.unknown_keys(item, path, ("route", "from", "to", "lookahead"))
-            ends = self.arrow(text, path)
+                text = self.ends(item, path, "route")
+            ends = self.arrow(text, path) if text is not None else None
             if ends is not None:
                 out.append(Route(*ends, lookahead=lookahead, line=self.src.line(path)))
         return tuple(out)
@@ -632,6 +659,9 @@ class _Parser:
                 continue
             if action is EventAction.SET and "value" not in spec:
                 self.fail((*path, "value"), "missing: the value to set")
+            wrong, right = ("payload", "value") if action is EventAction.SET else ("value", "payload")
+            if wrong in spec:
+                self.fail((*path, wrong), f"a '{action.value}' event takes '{right}', not '{wrong}'")
             payload = spec.get("value") if action is EventAction.SET else spec.get("payload")
             out.append(ScheduledEvent(at, action, fed, name, payload, self.src.line(path)))
         return tuple(out)

@@ -18,7 +18,8 @@ from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
 from .protocol import unsendable
 from .registry import FederateTypeError, UserCodeError, resolve, user_code
-from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario, signal_matches
+from .scenario import (MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, RestartPolicy, Scenario,
+                       signal_matches)
 from .source import KeyPath, Source, load_source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
@@ -166,6 +167,10 @@ def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
                                        f"{value:g} s is not a whole number of ticks of {scenario.time.resolution:g} s"))  # fmt: skip
             if key == "period" and value is not None and base.ticks(value) < 1:
                 out.append(src.problem(("federates", name, key), f"{value:g} s is shorter than one tick"))
+        known = not resolved[name].problems or resolved[name].declaration != Declaration()
+        if period is None and spec.offset > 0 and known:
+            out.append(src.problem(("federates", name, "offset"), "an event-driven federate (no period) ignores "
+                                                                  "an offset; give it a period or remove the offset"))  # fmt: skip
     return out
 
 
@@ -203,8 +208,9 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
         fed_by[(c.target, c.input)] = i
         if c.group and c.group not in scenario.groups:
             out.append(src.problem((*path, "iterate"), f"no iterate group '{c.group}' under 'iterate:'" + _suggest(c.group, scenario.groups)))
-        if c.kind is ConnectionKind.DELAYED and c.interpolate is Interpolation.LINEAR:
-            out.append(src.problem(path, "linear interpolation needs a direct connection, not a delayed one"))
+        if c.kind is not ConnectionKind.DIRECT and c.interpolate is Interpolation.LINEAR:
+            which = "a delayed" if c.kind is ConnectionKind.DELAYED else "an iterated"
+            out.append(src.problem(path, f"linear interpolation needs a direct connection, not {which} one"))
         if outsig is not None and insig is not None:
             if outsig.unit and insig.unit and outsig.unit != insig.unit:
                 out.append(src.problem(path, f"unit mismatch: {c.source}.{c.output} is in '{outsig.unit}' "
@@ -301,6 +307,9 @@ def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
             out.append(src.problem(("iterate", name), "no connection uses this group"))
             continue
         for m in members:
+            if scenario.federates[m].restart is RestartPolicy.SCRATCH:
+                out.append(src.problem(("federates", m, "restart"), f"'{m}' is a member of iterate group '{name}', "
+                                                                    "which steps as one and cannot restart a member"))  # fmt: skip
             if resolved[m].declaration.extra.get("restartable") is False:
                 out.append(src.problem(("iterate", name), f"member '{m}' cannot save and restore its state "
                                                           "(e.g. an FMU without canGetAndSetFMUstate), so it cannot "
