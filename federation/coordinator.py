@@ -166,10 +166,8 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.decisions = 0
 
     def _make_gate(self) -> DecisionGate | None:
-        from .source import load_source
-
         endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
-        src = load_source(self.scenario.file, self.scenario.text)
+        src = self.scenario.source()
         spec, problems = parse_decisions(self.scenario.options.get("decisions"), src, endpoints)
         if problems:
             raise ScenarioError(problems)

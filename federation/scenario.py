@@ -7,20 +7,22 @@ with file, line and key path), resolves federate types and checks the interfaces
 
 from __future__ import annotations
 
-import copy
 import difflib
 import enum
 import functools
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .errors import Problem, ScenarioError
 from .interface import SignalType
 from .source import KeyPath, Source, load_source
 from .timebase import TimeBase
+
+if TYPE_CHECKING:
+    from .overrides import Override
 
 __all__ = [
     "ConnectionKind",
@@ -235,30 +237,32 @@ class Scenario:
     record: RecordSpec = RecordSpec()
     coordinator: CoordinatorSpec = CoordinatorSpec()
     options: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other modules
+    blame: Mapping[KeyPath, str] = field(default_factory=dict)  # key path -> the argument that set it (--set ...)
 
     @property
     def directory(self) -> Path:
         return Path(self.file).resolve().parent
 
-    def with_overrides(self, assignments: Mapping[str, Any]) -> Scenario:
-        """A copy with ``federate.param`` values replaced (``--set``, sweeps)."""
-        feds = dict(self.federates)
-        for key, value in assignments.items():
-            fed, _, rest = key.partition(".")
-            if fed not in feds or not rest:
-                raise ScenarioError([Problem(self.file, 0, key, f"no federate '{fed}' to set '{rest}' on")])
-            params = copy.deepcopy(dict(feds[fed].params))
-            *outer, last = rest.split(".")  # fed.param or fed.param.key.sub for a value inside a mapping
-            target = params
-            for part in outer:
-                inner = target.get(part)
-                if not isinstance(inner, dict):
-                    raise ScenarioError([Problem(self.file, feds[fed].line, key,
-                                                 f"'{part}' is not a mapping in federate '{fed}''s params")])
-                target = inner
-            target[last] = value
-            feds[fed] = replace(feds[fed], params=params)
-        return replace(self, federates=feds)
+    def with_overrides(self, assignments: Mapping[str, Any] | Iterable[Override], *, origin: str = "--set") -> Scenario:
+        """A copy with parameters (and coordinator settings) replaced: ``--set``, ``--bind``, sweeps.
+
+        ``assignments`` is ``{"fed.param": value}`` or :class:`~federation.overrides.Override` objects; the rules
+        for the key paths are in :mod:`federation.overrides`.  Raise :class:`ScenarioError` blamed on
+        ``origin`` (the mapping form) or on each override's argument.
+        """
+        from .overrides import apply_overrides, overrides_of
+
+        scenario, problems = apply_overrides(self, overrides_of(assignments, origin))
+        if problems:
+            raise ScenarioError(problems)
+        return scenario
+
+    def source(self) -> Source:
+        """The scenario's text parsed again, for the lines of its keys; values set on the command line
+        are blamed on their arguments (see :attr:`blame`)."""
+        src = load_source(self.file, self.text)
+        src.blame.update(self.blame)
+        return src
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -706,14 +710,24 @@ def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
     return scenario, parser.problems
 
 
-def load(file: str | Path, *, text: str | None = None, check: bool = True) -> Scenario:
-    """Read, parse and (with ``check``) validate a scenario; raise :class:`ScenarioError`."""
+def load(file: str | Path, *, text: str | None = None, check: bool = True,
+         overrides: Sequence[Override] = ()) -> Scenario:  # fmt: skip
+    """Read, parse, apply the command line's ``overrides`` and (with ``check``) validate a scenario.
+
+    Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
+    """
     source = load_source(file, text)
     scenario, problems = parse(source)
+    if scenario is not None and overrides:
+        from .overrides import apply_overrides
+
+        scenario, unapplied = apply_overrides(scenario, overrides)
+        problems += unapplied
+        source.blame.update(scenario.blame)
     if scenario is not None and check:
         from .validation import validate
 
         problems += validate(scenario, source)
     if problems or scenario is None:
-        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
+        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.file, p.path, p.message)))
     return scenario

@@ -20,7 +20,7 @@ from .protocol import unsendable
 from .registry import FederateTypeError, UserCodeError, resolve, user_code
 from .scenario import (MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, RestartPolicy, Scenario,
                        signal_matches)
-from .source import KeyPath, Source, load_source
+from .source import KeyPath, Source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
 
@@ -93,7 +93,7 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
 
 
 def declarations(scenario: Scenario, src: Source | None = None) -> dict[str, Resolved]:
-    src = src or load_source(scenario.file, scenario.text)
+    src = src or scenario.source()
     return {name: resolve_one(scenario, spec, src) for name, spec in scenario.federates.items()}
 
 
