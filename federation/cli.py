@@ -141,6 +141,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .scenario import TimeSpec, load, parse_duration
 
     overrides = list(args.overrides)  # validated with the file, each problem blamed on its option
+    if args.bind is not None:
+        overrides.append(Override.setting("bind", args.bind, f"--bind {args.bind}"))
+    if args.keys is not None:
+        overrides.append(Override.setting("keys", str(args.keys.resolve()), f"--keys {args.keys}"))
     scenario = load(args.scenario, overrides=overrides)
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)

@@ -11,6 +11,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import Problem
@@ -20,6 +21,7 @@ from .protocol import unsendable
 from .registry import FederateTypeError, UserCodeError, resolve, user_code
 from .scenario import (MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, RestartPolicy, Scenario,
                        signal_matches)
+from .security import BindAddress, keys_problems
 from .source import KeyPath, Source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
@@ -108,6 +110,7 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
         problems.append(src.problem(("federates",), f"{len(scenario.federates)} federates exceed the limit of "
                                                     f"{scenario.coordinator.max_federates} (coordinator.max_federates)"))  # fmt: skip
     problems += _check_values(scenario, src)
+    problems += _check_network(scenario, src)
     problems += _check_timing(scenario, src, resolved)
     problems += _check_connections(scenario, src, resolved)
     problems += _check_routes(scenario, src, resolved)
@@ -150,6 +153,29 @@ def _check_values(scenario: Scenario, src: Source) -> list[Problem]:
 def _unsendable(value: Any, path: KeyPath, src: Source) -> list[Problem]:
     found = unsendable(value)
     return [] if found is None else [src.problem((*path, *found[0]), found[1])]
+
+
+def _check_network(scenario: Scenario, src: Source) -> list[Problem]:
+    """``coordinator.bind`` is an address the coordinator can listen on; beyond loopback it needs usable keys."""
+    spec = scenario.coordinator
+    out = []
+    address = None
+    if spec.bind is not None:
+        try:
+            address = BindAddress.parse(spec.bind)
+        except ValueError as exc:
+            out.append(src.problem(("coordinator", "bind"), str(exc)))
+    if spec.keys is None:
+        if address is not None and not address.loopback:
+            out.append(src.problem(("coordinator", "bind"), f"listening on {spec.bind}, beyond loopback, needs "
+                                                            "CurveZMQ keys (coordinator.keys, or --keys DIR; make "
+                                                            "them with 'federation keys DIR NAME ...')"))  # fmt: skip
+        return out
+    folder = Path(spec.keys)
+    external = [name for name, fed in scenario.federates.items() if fed.external]
+    for message in keys_problems(folder if folder.is_absolute() else scenario.directory / folder, external):
+        out.append(src.problem(("coordinator", "keys"), message))
+    return out
 
 
 def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
