@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -123,7 +124,8 @@ def apply_overrides(scenario: Scenario, overrides: Iterable[Override]) -> tuple[
             problems.append(Problem(override.argument, 0, "", str(exc)))
             continue
         federates[fed] = replace(federates[fed], params=params)
-        blame[("federates", fed, "params", *where)] = override.argument
+        key: KeyPath = ("federates", fed, "params", *where)
+        blame[key] = override.argument
     coordinator = replace(scenario.coordinator, **settings)
     return replace(scenario, federates=federates, coordinator=coordinator, blame=blame), problems
 

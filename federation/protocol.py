@@ -99,9 +99,10 @@ def unsendable(value: Any) -> tuple[tuple[str | int, ...], str] | None:
     if isinstance(value, _PLAIN):
         return None
     if isinstance(value, int):
-        return None if INT_MIN <= value <= INT_MAX else ((), f"{_digits(value)} is outside the range of 64-bit "
-                                                            "integers, the widest the wire carries "
-                                                            "(-2**63 to 2**64-1)")  # fmt: skip
+        if INT_MIN <= value <= INT_MAX:
+            return None
+        return (), (f"{_digits(value)} is outside the range of 64-bit integers, the widest the wire carries "
+                    "(-2**63 to 2**64-1)")
     if isinstance(value, str):
         return _text(value)
     if isinstance(value, (list, tuple)):

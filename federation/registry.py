@@ -24,11 +24,12 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from types import FrameType
-from typing import Any, Iterator
+from typing import Any
 
 from .federate import Federate
 

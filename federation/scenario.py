@@ -675,6 +675,7 @@ class _Parser:
         spec = self.mapping(value, path)
         self.unknown_keys(spec, path, ("signals", "messages"))
         signals = spec.get("signals", "all")
+        patterns: tuple[str, ...]
         if isinstance(signals, str) and signals in ("all", "none"):
             patterns = ("*",) if signals == "all" else ()
         elif signals is False:

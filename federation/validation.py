@@ -19,8 +19,16 @@ from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
 from .protocol import unsendable
 from .registry import FederateTypeError, UserCodeError, resolve, user_code
-from .scenario import (MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, RestartPolicy, Scenario,
-                       signal_matches)
+from .scenario import (
+    MAX_TICKS,
+    ConnectionKind,
+    EventAction,
+    FederateSpec,
+    Interpolation,
+    RestartPolicy,
+    Scenario,
+    signal_matches,
+)
 from .security import BindAddress, keys_problems
 from .source import KeyPath, Source
 
@@ -72,9 +80,9 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
         with user_code(f"{spec.type}: declare()"):  # the class's own code: report, never crash the validator
             decl = cls.declare(params)
     except UserCodeError as error:
-        exc = error.cause
-        if isinstance(exc, Exception):
-            msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
+        cause = error.cause
+        if isinstance(cause, Exception):
+            msg = f"{spec.type}: {cause}" if str(cause) else f"{spec.type}: {type(cause).__name__}"
         else:  # SystemExit, KeyboardInterrupt ... raised by the code itself
             msg = str(error)
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
