@@ -40,12 +40,13 @@ class FactoryFederate(SimPyFederate):
         doc="processing-time distribution around the mean",
     )
     buffer_capacity: Parameter[float] = Parameter(
-        10, unit="parts", type=(int, float), doc="capacity B of each buffer; inf = unlimited"
+        10, unit="parts", type=(int, float), finite=False, doc="capacity B of each buffer; inf = unlimited"
     )
     mtbf: Parameter[list[float] | float] = Parameter(
         28800.0,
         unit="s",
         type=_LIST,
+        finite=False,
         doc="mean processing time between failures (per machine or one for all); inf = reliable",
     )
     mttr: Parameter[list[float] | float] = Parameter(
