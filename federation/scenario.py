@@ -330,6 +330,9 @@ class _Parser:
         if positive and not value > 0:
             self.fail(path, f"must be positive, got {value!r}")
             return default
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(path, f"expected a finite number, got {value!r}")
+            return default
         try:
             return float(value)
         except OverflowError:

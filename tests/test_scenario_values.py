@@ -87,6 +87,20 @@ def test_a_float_parameter_must_be_finite_unless_declared_otherwise(tmp_path):
     ]
 
 
+def test_an_iterate_tolerance_must_be_finite(tmp_path):
+    found = problems(tmp_path, """        time: {stop: 5}
+        federates:
+          x: {type: "{HELPERS}:Loop"}
+          y: {type: "{HELPERS}:Loop"}
+        connections:
+          - {from: x.x_out, to: y.x_in, iterate: pair}
+          - {from: y.x_out, to: x.x_in, iterate: pair}
+        iterate:
+          pair: {tolerance: .inf}
+        """)
+    assert found == ["9: iterate.pair.tolerance: expected a finite number, got inf"]
+
+
 def test_values_of_federates_without_a_class_and_of_events_are_checked_too(tmp_path):
     found = problems(tmp_path, """\
         time: {stop: 5}
