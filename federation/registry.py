@@ -68,19 +68,22 @@ _STOPPING = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def user_code(what: str) -> Iterator[None]:
+def user_code(what: str, *, exceptions: bool = True) -> Iterator[None]:
     """Run user code; turn anything it raises into :class:`UserCodeError` (``what failed: ...``).
 
-    A ``KeyboardInterrupt`` (or any exception) that escapes while SIGINT or SIGTERM arrived
-    is the operator's, not the code's: it is raised on unchanged.  The signals are watched
-    from the main thread only (Python delivers them nowhere else).
+    With ``exceptions=False`` an ordinary ``Exception`` goes on unchanged (for a caller that
+    reports those itself) and only what ``except Exception`` would miss is converted:
+    ``SystemExit``, ``KeyboardInterrupt`` raised by the code, any other ``BaseException``.
+    Anything that escapes while SIGINT or SIGTERM arrived is the operator's, not the
+    code's: it goes on unchanged.  The signals are watched from the main thread only
+    (Python delivers them nowhere else).
     """
     signalled: list[int] = []
     previous = _watch(signalled) if threading.current_thread() is threading.main_thread() else {}
     try:
         yield
     except BaseException as exc:
-        if signalled:
+        if signalled or (not exceptions and isinstance(exc, Exception)):
             raise
         raise UserCodeError(what, exc) from exc
     finally:

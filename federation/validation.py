@@ -18,7 +18,7 @@ from .errors import Problem
 from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
 from .protocol import unsendable
-from .registry import FederateTypeError, UserCodeError, resolve, user_code
+from .registry import FederateTypeError, resolve, user_code
 from .scenario import (
     MAX_TICKS,
     ConnectionKind,
@@ -77,14 +77,10 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     if spec.type == "fmu" or getattr(cls, "resolves_paths", False):
         params["_base_dir"] = str(scenario.directory)
     try:
-        with user_code(f"{spec.type}: declare()"):  # the class's own code: report, never crash the validator
+        with user_code("declare()", exceptions=False):  # and SystemExit & co. become a UserCodeError
             decl = cls.declare(params)
-    except UserCodeError as error:
-        cause = error.cause
-        if isinstance(cause, Exception):
-            msg = f"{spec.type}: {cause}" if str(cause) else f"{spec.type}: {type(cause).__name__}"
-        else:  # SystemExit, KeyboardInterrupt ... raised by the code itself
-            msg = str(error)
+    except Exception as exc:  # the class's own code: report, never crash the validator
+        msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
     problems = []
     known = {p.name: p for p in decl.parameters}
