@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import yaml
 
 from .errors import FederationError, RunInterrupted, ScenarioError
+from .overrides import Override
 
 if TYPE_CHECKING:
     from .coordinator import RunSummary
@@ -41,11 +42,11 @@ class ExitCode:
     INTERRUPTED = 130
 
 
-def _assignment(text: str) -> tuple[str, Any]:
-    key, eq, value = text.partition("=")
-    if not eq or "." not in key:
-        raise argparse.ArgumentTypeError(f"expected federate.param=value, got {text!r}")
-    return key.strip(), yaml.safe_load(value)
+def _assignment(text: str) -> Override:
+    try:
+        return Override.assignment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -61,7 +62,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a scenario", description="Run a scenario to its stop time.")
     p.add_argument("scenario", type=Path, help="scenario YAML file")
     p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
-                   help="override a federate parameter (repeatable; VALUE is YAML)")  # fmt: skip
+                   help="override a federate parameter, or an entry inside one with FED.PARAM.KEY=VALUE "
+                        "(repeatable; VALUE is YAML; \"quote\" a name that has dots)")  # fmt: skip
     p.add_argument("--until", metavar="T", help="stop time instead of the scenario's (e.g. 3600, '2 h')")
     p.add_argument("--seed", type=int, help="seed instead of the scenario's")
     p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite)")
@@ -142,9 +144,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .progress import format_duration
     from .scenario import TimeSpec, load, parse_duration
 
-    scenario = load(args.scenario)
-    if args.overrides:
-        scenario = scenario.with_overrides(dict(args.overrides))
+    overrides = list(args.overrides)  # validated with the file, each problem blamed on its option
+    if args.bind is not None:
+        overrides.append(Override.setting("bind", args.bind, f"--bind {args.bind}"))
+    if args.keys is not None:
+        overrides.append(Override.setting("keys", str(args.keys.resolve()), f"--keys {args.keys}"))
+    scenario = load(args.scenario, overrides=overrides)
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)
     if args.until is not None:

@@ -29,7 +29,7 @@ from .scheduler import Grant, Scheduler
 from .timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
-from .security import CurveServer, is_loopback
+from .security import BindAddress, CurveServer, is_loopback
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
 
@@ -166,10 +166,8 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.decisions = 0
 
     def _make_gate(self) -> DecisionGate | None:
-        from .source import load_source
-
         endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
-        src = load_source(self.scenario.file, self.scenario.text)
+        src = self.scenario.source()
         spec, problems = parse_decisions(self.scenario.options.get("decisions"), src, endpoints)
         if problems:
             raise ScenarioError(problems)
@@ -201,14 +199,12 @@ class Coordinator(HealthChecks, DecisionHolds):
         return server
 
     def _bind(self, bind: str) -> str:
+        """Bind (a free port when none is given); return the address federates connect to."""
         try:
-            if bind.count(":") >= 2:  # tcp://host:port
-                self.sock.bind(bind)
-                return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-            port = self.sock.bind_to_random_port(bind)
-        except zmq.ZMQError as exc:
+            self.sock.bind(str(BindAddress.parse(bind)))
+        except (ValueError, zmq.ZMQError) as exc:
             raise FederationError(f"cannot bind the coordinator to {bind!r}: {exc}") from exc
-        return f"{bind}:{port}"
+        return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     # ------------------------------------------------------------------ the run
     def run(self) -> RunSummary:

@@ -32,6 +32,7 @@ from .edit import Declared, EditRefused, apply_edit
 from .errors import FederationError, Problem
 from .interface import PayloadField
 from .progress import StatusLine
+from .protocol import unsendable
 from .scenario import parse_duration
 from .source import KeyPath, Source
 
@@ -217,6 +218,10 @@ def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) 
     changes = item.get("set", {}) or {}
     if verdict is Verdict.EDIT and not (isinstance(changes, dict) and changes):
         problems.append(src.problem((*path, "set"), "an edit rule needs 'set: {field: value}'"))
+        return None
+    unsent = unsendable(changes)  # the edited payload goes to the receiver
+    if unsent is not None:
+        problems.append(src.problem((*path, "set", *unsent[0]), unsent[1]))
         return None
     return Rule(verdict, str(match.get("class", "*")), match.get("field"), match.get("above"), match.get("below"),
                 match.get("equals"), dict(changes) if isinstance(changes, dict) else {}, str(item.get("note", "")),

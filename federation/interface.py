@@ -16,6 +16,7 @@ built by overriding :meth:`federation.Federate.declare`.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Mapping, TypeVar, overload
 
@@ -106,11 +107,13 @@ class Parameter(_Declared, Generic[T]):
     """A scenario parameter; ``self.<name>`` reads its value.
 
     ``type`` is checked when the scenario is validated (an ``int`` is accepted for a ``float``).
+    A float value must be finite unless ``finite=False`` (which accepts ``.inf`` and ``.nan``).
     """
 
     default: Any = REQUIRED
     type: Any = float
     choices: tuple[Any, ...] | None = None
+    finite: bool = True
 
     def __init__(
         self,
@@ -120,6 +123,7 @@ class Parameter(_Declared, Generic[T]):
         type: Any = None,
         doc: str = "",
         choices: tuple[Any, ...] | None = None,
+        finite: bool = True,
         name: str = "",
     ) -> None:
         if type is None:
@@ -130,6 +134,7 @@ class Parameter(_Declared, Generic[T]):
         object.__setattr__(self, "default", default)
         object.__setattr__(self, "type", type)
         object.__setattr__(self, "choices", tuple(choices) if choices is not None else None)
+        object.__setattr__(self, "finite", finite)
 
     @property
     def required(self) -> bool:
@@ -150,6 +155,8 @@ class Parameter(_Declared, Generic[T]):
             ok = isinstance(value, expected)
         if not ok:
             return f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
+        if self.finite and isinstance(value, float) and not math.isfinite(value):
+            return f"expected a finite number, got {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
         return None

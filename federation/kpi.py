@@ -19,7 +19,6 @@ See docs/kpis-and-report.md.
 from __future__ import annotations
 
 import enum
-import fnmatch
 import math
 import sqlite3
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .errors import FederationError, Problem, ScenarioError
 from .interface import Output, SignalType
+from .scenario import signal_matches
 from .source import KeyPath, Source, load_source
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, 
         return [src.problem(path, f"federate '{fed}' has no output '{name}'" + _suggest(name, declared))]
     if out.type not in _NUMERIC:
         return [src.problem(path, f"{signal} is a {out.type.value} signal; {user} needs a number or a bool")]
-    if recorded is not None and not any(fnmatch.fnmatchcase(signal, p) for p in recorded):
+    if recorded is not None and not any(signal_matches(p, signal) for p in recorded):
         return [src.problem(path, f"{signal} is not recorded (see 'record: signals'), so {user} cannot use it")]
     return []
 

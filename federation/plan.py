@@ -6,7 +6,6 @@ and the federates' declarations, and it builds the :class:`~federation.scheduler
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ from .history import History
 from .interface import Declaration
 from .scenario import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
 from .scheduler import Binding, FederateSlot, GroupSlot, Scheduler
-from .source import load_source
 from .timebase import TimeBase
 from .validation import declarations, effective_period, validate
 
@@ -54,11 +52,11 @@ class Plan:
 
     @classmethod
     def build(cls, scenario: Scenario) -> Plan:
-        src = load_source(scenario.file, scenario.text)
+        src = scenario.source()
         resolved = declarations(scenario, src)
         problems = validate(scenario, src, resolved)
         if problems:
-            raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
+            raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.file, p.path, p.message)))
         base = scenario.time.base
         names = tuple(scenario.federates)
         decls = tuple(resolved[n].declaration for n in names)
@@ -73,7 +71,7 @@ class Plan:
             row = []
             for out in decl.outputs:
                 full = f"{name}.{out.name}"
-                rec = any(fnmatch.fnmatchcase(full, pat) for pat in scenario.record.signals)
+                rec = scenario.record.records(full)
                 row.append(len(signals))
                 signals.append(SignalInfo(len(signals), name, out.name, out.unit or "", out.type.value, rec))
             ids.append(tuple(row))

@@ -24,6 +24,8 @@ __all__ = [
     "encode",
     "decode",
     "unpack",
+    "unsendable",
+    "text_problem",
 ]
 
 PROTOCOL_VERSION = 1
@@ -81,6 +83,78 @@ def _default(value: Any) -> Any:
 
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True, default=_default)
 _packb: Callable[[Any], bytes] = _packer.pack
+
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+"""Range of the integers msgpack carries (int64 and uint64)."""
+_PLAIN = (type(None), bool, float, bytes)
+
+
+def unsendable(value: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """Where and why ``value`` cannot travel in a frame, or ``None`` when it can.
+
+    The place is a key path inside ``value`` (``()`` for the value itself).  Checked:
+    integers fit int64/uint64, text is valid Unicode (no lone surrogates), and every
+    other value is one msgpack carries (nil, bool, float, bytes, lists and maps of them).
+    """
+    if isinstance(value, _PLAIN):
+        return None
+    if isinstance(value, int):
+        if INT_MIN <= value <= INT_MAX:
+            return None
+        return (), (f"{_digits(value)} is outside the range of 64-bit integers, the widest the wire carries "
+                    "(-2**63 to 2**64-1)")
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = unsendable(item)
+            if found is not None:
+                return (index, *found[0]), found[1]
+        return None
+    if isinstance(value, (set, frozenset)):  # sent as a sorted list
+        found = next((f for f in map(unsendable, value) if f is not None), None)
+        return None if found is None else ((), found[1])
+    if isinstance(value, dict):
+        return _unsendable_map(value)
+    return (), f"a {type(value).__name__} value ({value!r:.40}) cannot be sent; quote it to send it as text"
+
+
+def _unsendable_map(value: dict[Any, Any]) -> tuple[tuple[str | int, ...], str] | None:
+    for key, item in value.items():
+        segment = key if isinstance(key, str) else str(key)
+        found = unsendable(key)
+        if found is not None:
+            return (segment,), found[1]
+        found = unsendable(item)
+        if found is not None:
+            return (segment, *found[0]), found[1]
+    return None
+
+
+def _text(value: str) -> tuple[tuple[str | int, ...], str] | None:
+    problem = text_problem(value)
+    return None if problem is None else ((), problem)
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be sent (it is not valid Unicode: a lone surrogate), or ``None``."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as exc:
+        first = exc.start
+    high, low = ord(text[first]), ord(text[first + 1]) if first + 1 < len(text) else 0
+    if 0xD800 <= high < 0xDC00 and 0xDC00 <= low < 0xE000:
+        joined = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        return (f"\\u{high:04x}\\u{low:04x} is a UTF-16 surrogate pair, not valid Unicode text: "
+                f"write \\U{joined:08x} or the character itself")  # fmt: skip
+    return f"{text!r:.40} is not valid Unicode text: lone surrogate U+{high:04X}"
+
+
+def _digits(value: int) -> str:
+    """An integer for a message: in full when short, else its first digits and its length."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:8]}... ({len(text.lstrip('-'))} digits)"
 
 
 def sender(sock: zmq.Socket) -> Callable[..., Any]:

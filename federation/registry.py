@@ -6,6 +6,12 @@ Three spellings are accepted:
   (``flood``, ``grid``, ``fmu`` ... and any installed plugin);
 * ``package.module:Class`` on the import path (the scenario's folder is added to it);
 * ``path/to/file.py:Class`` relative to the scenario's folder.
+
+Importing a module runs the user's code.  :func:`user_code` is the one boundary it runs
+behind: whatever the code raises -- an exception, a syntax error, ``SystemExit``,
+``KeyboardInterrupt``, any ``BaseException`` -- becomes a :class:`UserCodeError` that names
+the file and line, except an interruption by a real signal (Ctrl-C, SIGTERM) arriving
+meanwhile, which goes on as it came.
 """
 
 from __future__ import annotations
@@ -13,19 +19,95 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import os
+import signal
 import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from .federate import Federate
 
-__all__ = ["ENTRY_POINT_GROUP", "FederateTypeError", "resolve", "registered"]
+__all__ = ["ENTRY_POINT_GROUP", "FederateTypeError", "UserCodeError", "resolve", "registered", "user_code"]
 
 ENTRY_POINT_GROUP = "federation.federates"
 
 
 class FederateTypeError(LookupError):
     """The ``type:`` of a federate cannot be found or is not a Federate subclass."""
+
+
+class UserCodeError(FederateTypeError):
+    """The user's code raised while it was imported (or declared): ``cause`` is what it raised."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(f"{what} failed: {describe(cause)}")
+
+
+def describe(exc: BaseException) -> str:
+    """``ValueError: boom (plugin.py:7)``: what user code raised and where."""
+    if isinstance(exc, SyntaxError) and exc.filename:  # the place is the error's own, not a frame's
+        return f"{type(exc).__name__}: {exc.msg} ({Path(exc.filename).name}:{exc.lineno})"
+    if isinstance(exc, SystemExit):
+        text = f"it called exit({exc.code!r})" if exc.code is not None else "it called exit()"
+    elif isinstance(exc, KeyboardInterrupt):
+        text = "it raised KeyboardInterrupt"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen ")]
+    return f"{text} ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else text
+
+
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def user_code(what: str, *, exceptions: bool = True) -> Iterator[None]:
+    """Run user code; turn anything it raises into :class:`UserCodeError` (``what failed: ...``).
+
+    With ``exceptions=False`` an ordinary ``Exception`` goes on unchanged (for a caller that
+    reports those itself) and only what ``except Exception`` would miss is converted:
+    ``SystemExit``, ``KeyboardInterrupt`` raised by the code, any other ``BaseException``.
+    Anything that escapes while SIGINT or SIGTERM arrived is the operator's, not the
+    code's: it goes on unchanged.  The signals are watched from the main thread only
+    (Python delivers them nowhere else).
+    """
+    signalled: list[int] = []
+    previous = _watch(signalled) if threading.current_thread() is threading.main_thread() else {}
+    try:
+        yield
+    except BaseException as exc:
+        if signalled or (not exceptions and isinstance(exc, Exception)):
+            raise
+        raise UserCodeError(what, exc) from exc
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _watch(signalled: list[int]) -> dict[int, Any]:
+    """Note SIGINT and SIGTERM in ``signalled``, then handle them as before; return the old handlers."""
+    previous: dict[int, Any] = {}
+
+    def noted(signum: int, frame: FrameType | None) -> None:
+        signalled.append(signum)
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler != signal.SIG_IGN:  # the default action (or a handler not set from Python)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for signum in _STOPPING:
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, noted)
+    return previous
 
 
 @lru_cache(maxsize=1)
@@ -69,16 +151,21 @@ def _import(module_name: str, base_dir: Path | None) -> object:
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
         try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
+            with user_code(f"importing {str(path)!r}"):
+                spec.loader.exec_module(module)
+        except BaseException:
             del sys.modules[key]
-            raise FederateTypeError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from exc
+            raise
         return module
     if base_dir is not None and str(base_dir) not in sys.path:
         sys.path.append(str(base_dir))
+    if module_name in sys.modules:
+        return sys.modules[module_name]
     try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise FederateTypeError(f"cannot import module {module_name!r}: {exc}") from exc
-    except Exception as exc:
-        raise FederateTypeError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        with user_code(f"importing {module_name!r}"):
+            return importlib.import_module(module_name)
+    except UserCodeError as exc:
+        missing = getattr(exc.cause, "name", None) if isinstance(exc.cause, ModuleNotFoundError) else None
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):  # not one it imports
+            raise FederateTypeError(f"cannot import module {module_name!r}: {exc.cause}") from exc.cause
+        raise

@@ -7,18 +7,22 @@ with file, line and key path), resolves federate types and checks the interfaces
 
 from __future__ import annotations
 
-import copy
+import difflib
 import enum
+import functools
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .errors import Problem, ScenarioError
 from .interface import SignalType
 from .source import KeyPath, Source, load_source
 from .timebase import TimeBase
+
+if TYPE_CHECKING:
+    from .overrides import Override
 
 __all__ = [
     "ConnectionKind",
@@ -34,6 +38,7 @@ __all__ = [
     "ScheduledEvent",
     "RecordSpec",
     "Scenario",
+    "signal_matches",
     "load",
     "parse",
     "parse_duration",
@@ -197,8 +202,24 @@ class ScheduledEvent:
 
 @dataclass(frozen=True)
 class RecordSpec:
-    signals: tuple[str, ...] = ("*",)  # fnmatch patterns on "federate.output"
+    signals: tuple[str, ...] = ("*",)  # patterns on "federate.output" (see signal_matches)
     messages: bool = True
+
+    def records(self, signal: str) -> bool:
+        """Whether the output ``federate.output`` is recorded."""
+        return any(signal_matches(pattern, signal) for pattern in self.signals)
+
+
+def signal_matches(pattern: str, signal: str) -> bool:
+    """Whether ``pattern`` names ``signal`` (``federate.output``): ``*`` is any run of characters,
+    ``?`` any one character, and every other character stands for itself -- brackets too, so
+    ``fmu.x[1]`` names the output called ``x[1]``."""
+    return pattern == signal or _pattern_regex(pattern).fullmatch(signal) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -216,30 +237,32 @@ class Scenario:
     record: RecordSpec = RecordSpec()
     coordinator: CoordinatorSpec = CoordinatorSpec()
     options: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other modules
+    blame: Mapping[KeyPath, str] = field(default_factory=dict)  # key path -> the argument that set it (--set ...)
 
     @property
     def directory(self) -> Path:
         return Path(self.file).resolve().parent
 
-    def with_overrides(self, assignments: Mapping[str, Any]) -> Scenario:
-        """A copy with ``federate.param`` values replaced (``--set``, sweeps)."""
-        feds = dict(self.federates)
-        for key, value in assignments.items():
-            fed, _, rest = key.partition(".")
-            if fed not in feds or not rest:
-                raise ScenarioError([Problem(self.file, 0, key, f"no federate '{fed}' to set '{rest}' on")])
-            params = copy.deepcopy(dict(feds[fed].params))
-            *outer, last = rest.split(".")  # fed.param or fed.param.key.sub for a value inside a mapping
-            target = params
-            for part in outer:
-                inner = target.get(part)
-                if not isinstance(inner, dict):
-                    raise ScenarioError([Problem(self.file, feds[fed].line, key,
-                                                 f"'{part}' is not a mapping in federate '{fed}''s params")])
-                target = inner
-            target[last] = value
-            feds[fed] = replace(feds[fed], params=params)
-        return replace(self, federates=feds)
+    def with_overrides(self, assignments: Mapping[str, Any] | Iterable[Override], *, origin: str = "--set") -> Scenario:
+        """A copy with parameters (and coordinator settings) replaced: ``--set``, ``--bind``, sweeps.
+
+        ``assignments`` is ``{"fed.param": value}`` or :class:`~federation.overrides.Override` objects; the rules
+        for the key paths are in :mod:`federation.overrides`.  Raise :class:`ScenarioError` blamed on
+        ``origin`` (the mapping form) or on each override's argument.
+        """
+        from .overrides import apply_overrides, overrides_of
+
+        scenario, problems = apply_overrides(self, overrides_of(assignments, origin))
+        if problems:
+            raise ScenarioError(problems)
+        return scenario
+
+    def source(self) -> Source:
+        """The scenario's text parsed again, for the lines of its keys; values set on the command line
+        are blamed on their arguments (see :attr:`blame`)."""
+        src = load_source(self.file, self.text)
+        src.blame.update(self.blame)
+        return src
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -263,6 +286,15 @@ class _Parser:
 
     def fail(self, path: KeyPath, message: str) -> None:
         self.problems.append(self.src.problem(path, message))
+
+    def unknown_keys(self, spec: Mapping[Any, Any], path: KeyPath, known: Iterable[str]) -> None:
+        """A problem for each key of ``spec`` that is not ``known``, with the closest known key."""
+        names = sorted(known)
+        for key in spec:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.fail((*path, key), f"unknown key{hint} (expected one of: {', '.join(names)})")
 
     def mapping(self, value: Any, path: KeyPath) -> dict[str, Any]:
         if value is None:
@@ -298,6 +330,9 @@ class _Parser:
         if positive and not value > 0:
             self.fail(path, f"must be positive, got {value!r}")
             return default
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(path, f"expected a finite number, got {value!r}")
+            return default
         try:
             return float(value)
         except OverflowError:
@@ -319,9 +354,7 @@ class _Parser:
             if data is not None or not self.problems:
                 self.fail((), f"a scenario must be a mapping at the top level, got {_kind(data)}")
             return None
-        for key in data:
-            if key not in _TOP_KEYS:
-                self.fail((key,), f"unknown key (expected one of: {', '.join(sorted(_TOP_KEYS))})")
+        self.unknown_keys(data, (), _TOP_KEYS)
         time = self.time(data.get("time"))
         seed = data.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
@@ -355,9 +388,7 @@ class _Parser:
             self.fail(path, "missing: the scenario needs time.stop")
             return TimeSpec(0.0, 1.0)
         spec = self.mapping(value, path)
-        for key in spec:
-            if key not in ("start", "stop", "resolution", "unit"):
-                self.fail((*path, key), "unknown key (expected start, stop, resolution, unit)")
+        self.unknown_keys(spec, path, ("start", "stop", "resolution", "unit"))
         unit = spec.get("unit", "s")
         if not isinstance(unit, str) or unit not in _UNITS:
             self.fail((*path, "unit"), f"unknown time unit {unit!r} (expected one of {', '.join(_UNITS)})")
@@ -407,9 +438,7 @@ class _Parser:
         return out
 
     def federate(self, name: str, spec: dict[str, Any], path: KeyPath) -> FederateSpec | None:
-        for key in spec:
-            if key not in _FED_KEYS:
-                self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(_FED_KEYS))})")
+        self.unknown_keys(spec, path, _FED_KEYS)
         ftype = spec.get("type")
         command = spec.get("command", ())
         if isinstance(command, str):
@@ -431,6 +460,8 @@ class _Parser:
             self.fail((*path, "offset"), f"must not be negative, got {spec.get('offset')!r}")
             offset = 0.0
         policy, limit = self.restart(spec.get("restart"), (*path, "restart"))
+        external = self.boolean(spec.get("external"), (*path, "external"), False)
+        self.conflicts(spec, path, external, policy)
         return FederateSpec(
             name=name,
             type=ftype,
@@ -439,11 +470,23 @@ class _Parser:
             params=self.params(spec.get("params"), (*path, "params")),
             period=period,
             offset=offset,
-            external=self.boolean(spec.get("external"), (*path, "external"), False),
+            external=external,
             command=tuple(command),
             interface=self.interface(spec.get("interface"), (*path, "interface")),
             line=self.src.line(path),
         )
+
+    def conflicts(self, spec: dict[str, Any], path: KeyPath, external: bool, policy: RestartPolicy) -> None:
+        """Keys that exclude each other: the one that would be ignored is an error, not a surprise."""
+        if external and spec.get("command"):
+            self.fail((*path, "command"), "an external federate is started by hand, so the coordinator would "
+                                          "never run this command (keep 'external: true' or 'command')")  # fmt: skip
+        if spec.get("type") is not None and spec.get("interface") is not None:
+            self.fail((*path, "interface"), "a federate with a type has the interface its class declares; "
+                                            "'interface' is for federates without one")  # fmt: skip
+        if external and policy is RestartPolicy.SCRATCH:
+            self.fail((*path, "restart"), "an external federate is started by hand, so the coordinator cannot "
+                                          "restart it")  # fmt: skip
 
     def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
         params = self.mapping(value, path)
@@ -458,9 +501,7 @@ class _Parser:
         if isinstance(value, str):
             value = {"policy": value}
         spec = self.mapping(value, path)
-        for key in spec:
-            if key not in ("policy", "limit"):
-                self.fail((*path, key), "unknown key (expected policy, limit)")
+        self.unknown_keys(spec, path, ("policy", "limit"))
         try:
             policy = RestartPolicy(spec.get("policy", "fail"))
         except ValueError:
@@ -475,10 +516,7 @@ class _Parser:
     def coordinator(self, value: Any) -> CoordinatorSpec:
         path: KeyPath = ("coordinator",)
         spec = self.mapping(value, path)
-        known = {f for f in CoordinatorSpec.__dataclass_fields__}
-        for key in spec:
-            if key not in known:
-                self.fail((*path, key), f"unknown key (expected one of: {', '.join(sorted(known))})")
+        self.unknown_keys(spec, path, CoordinatorSpec.__dataclass_fields__)
         out: dict[str, Any] = {}
         for key in ("grant_timeout", "heartbeat", "liveness", "join_timeout"):
             if spec.get(key) is not None:
@@ -510,11 +548,13 @@ class _Parser:
         if value is None:
             return None
         spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("inputs", "outputs", "endpoints"))
         sides: dict[str, dict[str, tuple[str, str]]] = {}
         for side in ("inputs", "outputs"):
             sides[side] = {}
             for sig, info in self.mapping(spec.get(side), (*path, side)).items():
                 info = self.mapping(info, (*path, side, sig)) if info is not None else {}
+                self.unknown_keys(info, (*path, side, sig), ("type", "unit"))
                 stype = str(info.get("type", "float"))
                 if stype not in _SIGNAL_TYPES:
                     known = ", ".join(_SIGNAL_TYPES)
@@ -532,6 +572,19 @@ class _Parser:
         a, b, c, d = match.groups()
         return a, b, c, d
 
+    def ends(self, item: dict[str, Any], path: KeyPath, key: str) -> str | None:
+        """The ``"a.x -> b.y"`` of a mapping item: in ``key`` (connect, route) or in from/to, never both."""
+        if key in item:
+            if "from" in item or "to" in item:
+                self.fail(path, f"give the ends either in '{key}' or in 'from' and 'to', not both")
+                return None
+            return item[key]  # type: ignore[no-any-return]
+        if "from" in item and "to" in item:
+            return f"{item['from']} -> {item['to']}"
+        missing = "to" if "from" in item else "from" if "to" in item else f"{key} (or from and to)"
+        self.fail(path, f"missing: {missing}")
+        return None
+
     def connections(self, value: Any) -> tuple[Connection, ...]:
         out = []
         for i, item in enumerate(self.sequence(value, ("connections",))):
@@ -539,13 +592,11 @@ class _Parser:
             opts: dict[str, Any] = {}
             if isinstance(item, dict):
                 opts = item
-                text = item.get("connect") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
-                for key in item:
-                    if key not in ("connect", "from", "to", "delay", "iterate", "interpolate"):
-                        self.fail((*path, key), "unknown key (expected connect/from/to, delay, iterate, interpolate)")
+                self.unknown_keys(item, path, ("connect", "from", "to", "delay", "iterate", "interpolate"))
+                text = self.ends(item, path, "connect")
             else:
                 text = item
-            ends = self.arrow(text, path)
+            ends = self.arrow(text, path) if text is not None else None
             if ends is None:
                 continue
             delay = self.boolean(opts.get("delay"), (*path, "delay"), False)
@@ -571,12 +622,10 @@ class _Parser:
             lookahead = 0.0
             text = item
             if isinstance(item, dict):
-                text = item.get("route") or (f"{item.get('from')} -> {item.get('to')}" if "from" in item else None)
                 lookahead = self.duration(item.get("lookahead"), (*path, "lookahead"), 0.0) or 0.0
-                for key in item:
-                    if key not in ("route", "from", "to", "lookahead"):
-                        self.fail((*path, key), "unknown key (expected route/from/to, lookahead)")
-            ends = self.arrow(text, path)
+                self.unknown_keys(item, path, ("route", "from", "to", "lookahead"))
+                text = self.ends(item, path, "route")
+            ends = self.arrow(text, path) if text is not None else None
             if ends is not None:
                 out.append(Route(*ends, lookahead=lookahead, line=self.src.line(path)))
         return tuple(out)
@@ -586,9 +635,7 @@ class _Parser:
         for name, spec in self.mapping(value, ("iterate",)).items():
             path: KeyPath = ("iterate", name)
             spec = self.mapping(spec, path)
-            for key in spec:
-                if key not in ("tolerance", "max_iterations"):
-                    self.fail((*path, key), "unknown key (expected tolerance, max_iterations)")
+            self.unknown_keys(spec, path, ("tolerance", "max_iterations"))
             tol = self.number(spec.get("tolerance"), (*path, "tolerance"), 1e-8, positive=True)
             its = spec.get("max_iterations", 50)
             if isinstance(its, bool) or not isinstance(its, int) or not 1 <= its <= 10_000:
@@ -612,28 +659,46 @@ class _Parser:
                 continue
             action = actions[0]
             target = spec[action.value]
-            for key in spec:
-                if key not in ("at", "set", "send", "value", "payload"):
-                    self.fail((*path, key), "unknown key (expected at, set/send, value, payload)")
+            self.unknown_keys(spec, path, ("at", "set", "send", "value", "payload"))
             fed, dot, name = str(target).partition(".")
             if not dot or not fed or not name:
                 self.fail((*path, action.value), f"expected 'federate.name', got {target!r}")
                 continue
             if action is EventAction.SET and "value" not in spec:
                 self.fail((*path, "value"), "missing: the value to set")
+            wrong, right = ("payload", "value") if action is EventAction.SET else ("value", "payload")
+            if wrong in spec:
+                self.fail((*path, wrong), f"a '{action.value}' event takes '{right}', not '{wrong}'")
             payload = spec.get("value") if action is EventAction.SET else spec.get("payload")
             out.append(ScheduledEvent(at, action, fed, name, payload, self.src.line(path)))
         return tuple(out)
 
     def record(self, value: Any) -> RecordSpec:
-        spec = self.mapping(value, ("record",))
+        path: KeyPath = ("record",)
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("signals", "messages"))
         signals = spec.get("signals", "all")
-        if signals == "all":
-            signals = ["*"]
-        elif signals in ("none", False):
-            signals = []
-        signals = self.sequence(signals, ("record", "signals"))
-        return RecordSpec(tuple(str(s) for s in signals), self.boolean(spec.get("messages"), ("record", "messages"), True))
+        patterns: tuple[str, ...]
+        if isinstance(signals, str) and signals in ("all", "none"):
+            patterns = ("*",) if signals == "all" else ()
+        elif signals is False:
+            patterns = ()
+        elif isinstance(signals, list):
+            patterns = self.patterns(signals, (*path, "signals"))
+        else:
+            self.fail((*path, "signals"), f"expected all, none, false or a list of patterns, got {_kind(signals)} "
+                                          f"{signals!r:.40}")  # fmt: skip
+            patterns = ("*",)
+        return RecordSpec(patterns, self.boolean(spec.get("messages"), (*path, "messages"), True))
+
+    def patterns(self, items: list[Any], path: KeyPath) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, str) and item.strip():
+                out.append(item.strip())
+            else:
+                self.fail((*path, i), f"expected a pattern such as 'tank.*' or 'tank.level', got {_kind(item)} {item!r:.40}")
+        return tuple(out)
 
 
 def _kind(value: Any) -> str:
@@ -649,14 +714,24 @@ def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
     return scenario, parser.problems
 
 
-def load(file: str | Path, *, text: str | None = None, check: bool = True) -> Scenario:
-    """Read, parse and (with ``check``) validate a scenario; raise :class:`ScenarioError`."""
+def load(file: str | Path, *, text: str | None = None, check: bool = True,
+         overrides: Sequence[Override] = ()) -> Scenario:  # fmt: skip
+    """Read, parse, apply the command line's ``overrides`` and (with ``check``) validate a scenario.
+
+    Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
+    """
     source = load_source(file, text)
     scenario, problems = parse(source)
+    if scenario is not None and overrides:
+        from .overrides import apply_overrides
+
+        scenario, unapplied = apply_overrides(scenario, overrides)
+        problems += unapplied
+        source.blame.update(scenario.blame)
     if scenario is not None and check:
         from .validation import validate
 
         problems += validate(scenario, source)
     if problems or scenario is None:
-        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
+        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.file, p.path, p.message)))
     return scenario

@@ -13,10 +13,13 @@ environment, so a coordinator with keys accepts no client it does not know.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import logging
 import os
+import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,8 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from .errors import FederationError
 
-__all__ = ["make_keys", "is_loopback", "CurveServer", "client_keys", "client_keys_from_env", "ENV_KEYS"]
+__all__ = ["make_keys", "is_loopback", "BindAddress", "Transport", "keys_problems", "CurveServer", "client_keys",
+           "client_keys_from_env", "ENV_KEYS"]
 
 log = logging.getLogger("federation.security")
 
@@ -53,6 +57,104 @@ def make_keys(folder: str | Path, names: list[str]) -> list[Path]:
             shutil.copy(public_file, clients / f"{name}.key")
             written.append(clients / f"{name}.key")
     return written
+
+
+class Transport(str, enum.Enum):
+    """How the coordinator listens."""
+
+    TCP = "tcp"  # tcp://HOST[:PORT], the only transport that reaches other hosts
+    IPC = "ipc"  # ipc://PATH, a Unix domain socket: this host only
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_IPC_PATH_BYTES = 107  # sun_path of a Unix domain socket, less its terminating NUL
+_FORMS = "expected tcp://HOST[:PORT] or ipc://PATH"
+
+
+@dataclass(frozen=True)
+class BindAddress:
+    """Where the coordinator listens, checked: ``tcp://HOST[:PORT]`` or ``ipc://PATH``.
+
+    HOST is an IPv4 address, a host or interface name, or ``*`` (every interface); PORT is
+    1 to 65535, or ``*`` or nothing for a free port chosen at bind time.
+    """
+
+    transport: Transport
+    host: str  # for ipc: the socket's path
+    port: int | None = None  # None: a free port
+
+    @classmethod
+    def parse(cls, text: str) -> BindAddress:
+        """Raise ValueError saying what is wrong with ``text``."""
+        scheme, sep, rest = text.partition("://")
+        if not sep:
+            raise ValueError(f"{_FORMS}, got {text!r}")
+        try:
+            transport = Transport(scheme)
+        except ValueError:
+            raise ValueError(f"transport {scheme!r} is not supported ({_FORMS})") from None
+        if transport is Transport.IPC:
+            return cls(transport, _ipc_path(rest))
+        host, colon, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
+        if host.startswith("[") or ":" in host:
+            raise ValueError(f"IPv6 addresses are not supported; use an IPv4 address or a host name, got {text!r}")
+        if not (host == "*" or _HOST_NAME.fullmatch(host)) or _bad_ipv4(host):
+            raise ValueError(f"{host!r} is not a host name, an IPv4 address or * ({_FORMS})")
+        if not colon or port == "*":
+            return cls(transport, host)
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"port {port!r} is not a number from 1 to 65535 (or * for a free one)")
+        return cls(transport, host, int(port))
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this host can connect."""
+        return is_loopback(str(self))
+
+    def __str__(self) -> str:
+        """The address ZeroMQ binds (``tcp://HOST:*`` when the port is free)."""
+        if self.transport is Transport.IPC:
+            return f"ipc://{self.host}"
+        return f"tcp://{self.host}:{'*' if self.port is None else self.port}"
+
+
+def _bad_ipv4(host: str) -> bool:
+    """Whether ``host`` is meant as an IPv4 address (digits and dots) but is not one (``999.1.2.3``)."""
+    if not all(c.isdigit() or c == "." for c in host):
+        return False
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _ipc_path(path: str) -> str:
+    if not zmq.has("ipc"):
+        raise ValueError("ipc:// is not available on this platform; use tcp://127.0.0.1")
+    if not path:
+        raise ValueError("ipc:// needs the path of a socket file, e.g. ipc:///tmp/federation.sock")
+    if len(os.fsencode(path)) > _IPC_PATH_BYTES:
+        raise ValueError(f"an ipc:// path is at most {_IPC_PATH_BYTES} bytes long, got {len(os.fsencode(path))}")
+    return path
+
+
+def keys_problems(folder: Path, external: Iterable[str]) -> list[str]:
+    """What a keys folder lacks for a coordinator whose ``external`` federates join with keys."""
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        return [f"keys folder {folder} {what} (make it with 'federation keys {folder} NAME ...')"]
+    problems = []
+    for name, secret in ((f"{COORDINATOR}.key_secret", True), (f"{COORDINATOR}.key", False)):
+        try:
+            _read(folder / name, secret)
+        except FederationError as exc:
+            problems.append(f"{exc} (make the coordinator's pair with 'federation keys {folder}')")
+    for name in external:
+        if not (folder / "clients" / f"{name}.key").is_file():
+            problems.append(f"{folder} authorizes no key for external federate '{name}', which could never join: "
+                            f"there is no clients/{name}.key (make it with 'federation keys {folder} {name}')")  # fmt: skip
+    return problems
 
 
 def is_loopback(address: str) -> bool:

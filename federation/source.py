@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem
+from .protocol import text_problem
 
 __all__ = ["Source", "KeyPath", "format_path", "load_source", "MAX_DEPTH", "MAX_ALIAS_NODES"]
 
@@ -21,20 +22,26 @@ def format_path(path: KeyPath) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
+        else:  # a key that is not valid Unicode is shown with its escapes
+            out += ("." if out else "") + str(part).encode("utf-8", "backslashreplace").decode("utf-8")
     return out
 
 
 @dataclass
 class Source:
-    """A parsed YAML document with the line of every key path."""
+    """A parsed YAML document with the line of every key path.
+
+    ``blame`` maps the key paths whose values came from the command line (``--set``,
+    ``--bind``, ...) to the argument that set them: a problem at or inside such a path is
+    located there, not at a line of the file.
+    """
 
     file: str
     text: str
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    blame: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, path: KeyPath) -> int:
         """Line of ``path`` or of its nearest known ancestor (1-based; 0 when unknown)."""
@@ -45,6 +52,11 @@ class Source:
         return self.lines.get((), 0)
 
     def problem(self, path: KeyPath, message: str) -> Problem:
+        if self.blame:
+            for end in range(len(path), 0, -1):
+                argument = self.blame.get(path[:end])
+                if argument is not None:
+                    return Problem(argument, 0, "", message)
         return Problem(self.file, self.line(path), format_path(path), message)
 
     @property
@@ -169,6 +181,8 @@ class _Walk:
         self.seen.add(key)
         if len(path) > MAX_DEPTH:
             raise _Refused(lines[path], path[:4], f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.ScalarNode):
+            self.text(node, path)
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return
         self.open.add(key)
@@ -189,5 +203,13 @@ class _Walk:
                     Problem(self.source.file, key_node.start_mark.line + 1, format_path(sub), "duplicate key")
                 )
             seen.add(key)
+            if isinstance(key_node, yaml.ScalarNode):
+                self.text(key_node, sub)
             self.node(value_node, sub)
             self.source.lines[sub] = key_node.start_mark.line + 1
+
+    def text(self, node: yaml.ScalarNode, path: KeyPath) -> None:
+        """Every string ends up on the wire or in the store, both UTF-8: refuse lone surrogates."""
+        problem = text_problem(node.value)
+        if problem is not None:
+            self.source.problems.append(Problem(self.source.file, node.start_mark.line + 1, format_path(path), problem))

@@ -233,18 +233,19 @@ def load_sweep_file(path: Path) -> SweepFile | None:
 
 def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
     """Validate every variant before anything runs; raise :class:`ScenarioError` with all problems."""
-    from .source import load_source
     from .validation import validate
 
-    source = load_source(scenario.file, scenario.text)
+    source = scenario.source()
     why = "an external federate cannot be in a sweep (nobody would start it for each run)"
     problems = [source.problem(("federates", name, "external"), why)
                 for name, spec in scenario.federates.items() if spec.external]  # fmt: skip
     for variant in variants:
         try:
-            problems += validate(scenario.with_overrides(variant.overrides), source)
+            varied = scenario.with_overrides(variant.overrides, origin="variant")
         except ScenarioError as exc:
             problems += exc.problems
+            continue
+        problems += validate(varied, varied.source())
     if problems:
         raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
 
@@ -256,7 +257,7 @@ def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: 
     folder = out.resolve() / "runs"
     specs = []
     for variant in variants:
-        varied = scenario.with_overrides(variant.overrides)
+        varied = scenario.with_overrides(variant.overrides, origin="variant")
         for seed in range(scenario.seed, scenario.seed + seeds):
             store = folder / f"{variant.label}-seed{seed}.sqlite"
             specs.append(RunSpec(variant, seed, store, replace(varied, seed=seed)))

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import Problem
 from .graph import zero_lag_cycles
 from .interface import Declaration, Endpoint, Input, Output, SignalType
-from .registry import FederateTypeError, resolve
-from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
-from .source import KeyPath, Source, load_source
+from .protocol import unsendable
+from .registry import FederateTypeError, resolve, user_code
+from .scenario import (
+    MAX_TICKS,
+    ConnectionKind,
+    EventAction,
+    FederateSpec,
+    Interpolation,
+    RestartPolicy,
+    Scenario,
+    signal_matches,
+)
+from .security import BindAddress, keys_problems
+from .source import KeyPath, Source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
 
@@ -64,7 +77,8 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     if spec.type == "fmu" or getattr(cls, "resolves_paths", False):
         params["_base_dir"] = str(scenario.directory)
     try:
-        decl = cls.declare(params)
+        with user_code("declare()", exceptions=False):  # and SystemExit & co. become a UserCodeError
+            decl = cls.declare(params)
     except Exception as exc:  # the class's own code: report, never crash the validator
         msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
@@ -72,7 +86,8 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     known = {p.name: p for p in decl.parameters}
     for key, value in spec.params.items():
         if key not in known:
-            problems.append(src.problem((*path, "params", key), f"unknown parameter of {spec.type}" + _suggest(key, known)))
+            problems.append(src.problem((*path, "params", key), f"federate '{spec.name}' has no parameter '{key}'"
+                                                                + _suggest(key, known)))  # fmt: skip
             continue
         bad = known[key].check(value)
         if bad:
@@ -84,7 +99,7 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
 
 
 def declarations(scenario: Scenario, src: Source | None = None) -> dict[str, Resolved]:
-    src = src or load_source(scenario.file, scenario.text)
+    src = src or scenario.source()
     return {name: resolve_one(scenario, spec, src) for name, spec in scenario.federates.items()}
 
 
@@ -98,11 +113,14 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
     if len(scenario.federates) > scenario.coordinator.max_federates:
         problems.append(src.problem(("federates",), f"{len(scenario.federates)} federates exceed the limit of "
                                                     f"{scenario.coordinator.max_federates} (coordinator.max_federates)"))  # fmt: skip
+    problems += _check_values(scenario, src)
+    problems += _check_network(scenario, src)
     problems += _check_timing(scenario, src, resolved)
     problems += _check_connections(scenario, src, resolved)
     problems += _check_routes(scenario, src, resolved)
     problems += _check_events(scenario, src, resolved)
     problems += _check_groups(scenario, src, resolved)
+    problems += _check_record(scenario, src, resolved)
     if "decisions" in scenario.options:
         from .decision import parse_decisions
 
@@ -125,6 +143,45 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
     return problems
 
 
+def _check_values(scenario: Scenario, src: Source) -> list[Problem]:
+    """What the scenario hands to federates must fit the wire: parameters (in WELCOME) and event values."""
+    out = []
+    for name, spec in scenario.federates.items():
+        for key, value in spec.params.items():
+            out += _unsendable(value, ("federates", name, "params", key), src)
+    for i, ev in enumerate(scenario.events):
+        out += _unsendable(ev.value, ("events", i, "value" if ev.action is EventAction.SET else "payload"), src)
+    return out
+
+
+def _unsendable(value: Any, path: KeyPath, src: Source) -> list[Problem]:
+    found = unsendable(value)
+    return [] if found is None else [src.problem((*path, *found[0]), found[1])]
+
+
+def _check_network(scenario: Scenario, src: Source) -> list[Problem]:
+    """``coordinator.bind`` is an address the coordinator can listen on; beyond loopback it needs usable keys."""
+    spec = scenario.coordinator
+    out = []
+    address = None
+    if spec.bind is not None:
+        try:
+            address = BindAddress.parse(spec.bind)
+        except ValueError as exc:
+            out.append(src.problem(("coordinator", "bind"), str(exc)))
+    if spec.keys is None:
+        if address is not None and not address.loopback:
+            out.append(src.problem(("coordinator", "bind"), f"listening on {spec.bind}, beyond loopback, needs "
+                                                            "CurveZMQ keys (coordinator.keys, or --keys DIR; make "
+                                                            "them with 'federation keys DIR NAME ...')"))  # fmt: skip
+        return out
+    folder = Path(spec.keys)
+    external = [name for name, fed in scenario.federates.items() if fed.external]
+    for message in keys_problems(folder if folder.is_absolute() else scenario.directory / folder, external):
+        out.append(src.problem(("coordinator", "keys"), message))
+    return out
+
+
 def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
     base = scenario.time.base
     out = []
@@ -140,6 +197,10 @@ def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
                                        f"{value:g} s is not a whole number of ticks of {scenario.time.resolution:g} s"))  # fmt: skip
             if key == "period" and value is not None and base.ticks(value) < 1:
                 out.append(src.problem(("federates", name, key), f"{value:g} s is shorter than one tick"))
+        known = not resolved[name].problems or resolved[name].declaration != Declaration()
+        if period is None and spec.offset > 0 and known:
+            out.append(src.problem(("federates", name, "offset"), "an event-driven federate (no period) ignores "
+                                                                  "an offset; give it a period or remove the offset"))  # fmt: skip
     return out
 
 
@@ -177,8 +238,9 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
         fed_by[(c.target, c.input)] = i
         if c.group and c.group not in scenario.groups:
             out.append(src.problem((*path, "iterate"), f"no iterate group '{c.group}' under 'iterate:'" + _suggest(c.group, scenario.groups)))
-        if c.kind is ConnectionKind.DELAYED and c.interpolate is Interpolation.LINEAR:
-            out.append(src.problem(path, "linear interpolation needs a direct connection, not a delayed one"))
+        if c.kind is not ConnectionKind.DIRECT and c.interpolate is Interpolation.LINEAR:
+            which = "a delayed" if c.kind is ConnectionKind.DELAYED else "an iterated"
+            out.append(src.problem(path, f"linear interpolation needs a direct connection, not {which} one"))
         if outsig is not None and insig is not None:
             if outsig.unit and insig.unit and outsig.unit != insig.unit:
                 out.append(src.problem(path, f"unit mismatch: {c.source}.{c.output} is in '{outsig.unit}' "
@@ -241,6 +303,24 @@ def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
     return out
 
 
+def _check_record(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    """Each pattern under ``record: signals`` must name at least one output."""
+    if any(r.problems and r.declaration == Declaration() for r in resolved.values()):
+        return []  # some interface is unknown: a pattern may be meant for it
+    outputs = {f"{name}.{o.name}": o for name, r in resolved.items() for o in r.declaration.outputs}
+    out = []
+    for i, pattern in enumerate(scenario.record.signals):
+        if not outputs or any(signal_matches(pattern, name) for name in outputs):
+            continue
+        whole = re.sub(r"\[\d+\]$", "", pattern)
+        if whole != pattern and whole in outputs and outputs[whole].type is SignalType.ARRAY:
+            hint = f"; an array signal is recorded whole: record '{whole}'"
+        else:
+            hint = _suggest(pattern, outputs)
+        out.append(src.problem(("record", "signals", i), f"'{pattern}' matches no signal{hint}"))
+    return out
+
+
 def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
     out = []
     group_of: dict[str, str] = {}
@@ -257,6 +337,9 @@ def _check_groups(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
             out.append(src.problem(("iterate", name), "no connection uses this group"))
             continue
         for m in members:
+            if scenario.federates[m].restart is RestartPolicy.SCRATCH:
+                out.append(src.problem(("federates", m, "restart"), f"'{m}' is a member of iterate group '{name}', "
+                                                                    "which steps as one and cannot restart a member"))  # fmt: skip
             if resolved[m].declaration.extra.get("restartable") is False:
                 out.append(src.problem(("iterate", name), f"member '{m}' cannot save and restore its state "
                                                           "(e.g. an FMU without canGetAndSetFMUstate), so it cannot "

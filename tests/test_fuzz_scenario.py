@@ -5,9 +5,9 @@ by hypothesis three ways: structurally (deleted keys, wrong types, bad reference
 cycles, huge and negative numbers), as text (lines cut, doubled, shifted; YAML tokens,
 unicode junk and invalid UTF-8 inserted), and through a template whose fields take
 hostile YAML (``1e308``, ``2**70``, ``.nan``, bad tags, alias bombs, recursive aliases,
-deep nesting).  ``load()`` must then return a scenario or raise :class:`ScenarioError`
-whose every problem names the file and a line >= 1 -- never another exception, never a
-hang (a CPU-time guard per example).  A few files also go through ``federation validate``.
+deep nesting).  ``load()`` must then return a scenario whose values can all be sent to
+the federates, or raise :class:`ScenarioError` whose every problem names the file and a
+line >= 1 -- never another exception, never a hang (a CPU-time guard per example).  A few files also go through ``federation validate``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from federation import protocol
 from federation.errors import ScenarioError
-from federation.scenario import load
+from federation.scenario import Scenario, load
 from tests.conftest import HELPERS, ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -147,15 +148,26 @@ def check_loads_cleanly(path: Path, data: bytes) -> None:
     problems: tuple = ()
     with cpu_deadline(CPU_LIMIT) as deadline:
         try:
-            load(path)
+            scenario = load(path)
         except ScenarioError as exc:
             problems = exc.problems
             assert problems, "a ScenarioError without problems"
+        else:
+            assert_sendable(scenario)
     assert not deadline["fired"], "load() hung (and something swallowed the interruption)"
     for problem in problems:
         assert problem.file == str(path), problem
         assert problem.line >= 1, f"no line for: {problem}"
         assert str(problem).startswith(f"{path}:{problem.line}: "), problem
+
+
+def assert_sendable(scenario: Scenario) -> None:
+    """What validation lets through reaches federates and the store: it must encode."""
+    for spec in scenario.federates.values():
+        protocol.encode([spec.name, dict(spec.params)])
+    for event in scenario.events:
+        protocol.encode(event.value)
+    scenario.name.encode("utf-8")
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ def test_runs_take_consecutive_seeds_and_own_stores(tmp_path: Path) -> None:
 
 def test_variants_are_validated_before_anything_runs(tmp_path: Path) -> None:
     scenario = load(write_scenario(tmp_path, SCENARIO))
-    with pytest.raises(ScenarioError, match="unknown parameter of tank"):
+    with pytest.raises(ScenarioError, match="federate 'tank' has no parameter 'aera'"):
         check_variants(scenario, expand_variants([("tank.aera", (1.0,))]))
     with pytest.raises(ScenarioError, match="no federate 'pump'"):
         check_variants(scenario, expand_variants([("pump.speed", (1.0,))]))
@@ -279,7 +279,7 @@ def test_sweep_on_an_existing_scheduler(tmp_path: Path) -> None:
 def test_usage_errors_come_before_any_run(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, SCENARIO)
     result = federation("sweep", str(scenario), "--vary", "tank.aera=1,2")
-    assert result.returncode == 2 and "unknown parameter of tank" in result.stderr
+    assert result.returncode == 2 and "federate 'tank' has no parameter 'aera'" in result.stderr
     result = federation("sweep", str(scenario), "--scheduler", "tcp://127.0.0.1:1", "--workers", "2")
     assert result.returncode == 2 and "--workers sizes the local cluster" in result.stderr
     result = federation("sweep", str(scenario), "--seeds", "0")

@@ -49,7 +49,7 @@ def test_every_mistake_is_reported_with_its_line(tmp_path):
     problems = _problems(tmp_path)
     expected = [
         "8: federates.tank.params.area: wrong type: expected float, got str 'wide'",
-        "9: federates.tank.params.aera: unknown parameter of tank; did you mean 'area'?",
+        "9: federates.tank.params.aera: federate 'tank' has no parameter 'aera'; did you mean 'area'?",
         "13: federates.ghost.type: unknown federate type 'no_such_type'",
         "16: connections: cycle of direct connections: cycle_a -> cycle_b -> cycle_a",
         "17: connections[0]: federate 'tank' has no output 'levle'; did you mean 'level'?",

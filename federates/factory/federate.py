@@ -40,13 +40,14 @@ class FactoryFederate(SimPyFederate):
         doc="processing-time distribution around the mean",
     )
     buffer_capacity: Parameter[float] = Parameter(
-        10, unit="parts", type=(int, float),
+        10, unit="parts", type=(int, float), finite=False,
         doc="capacity B of each buffer; 0 = no buffer (blocking after service); inf = unlimited"
     )
     mtbf: Parameter[list[float] | float] = Parameter(
         28800.0,
         unit="s",
         type=_LIST,
+        finite=False,
         doc="mean processing time between failures (per machine or one for all); inf = reliable",
     )
     mttr: Parameter[list[float] | float] = Parameter(

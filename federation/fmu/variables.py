@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import enum
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -203,7 +204,27 @@ def check_scalar(fmi_type: str, value: Any) -> str | None:
         ok, expected = isinstance(value, str), "a string"
     else:
         return f"variables of type {fmi_type} cannot be set from a scenario"
-    return None if ok else f"{fmi_type} expects {expected}, got {type(value).__name__} {value!r}"
+    if not ok:
+        return f"{fmi_type} expects {expected}, got {type(value).__name__} {value!r}"
+    return _out_of_range(fmi_type, value)
+
+
+_INT_RANGES = {"Integer": 32, "Int8": 8, "Int16": 16, "Int32": 32, "Int64": 64, "Enumeration": 64,
+               **{f"UInt{bits}": -bits for bits in (8, 16, 32, 64)}}  # fmt: skip
+"""Bits of each integer type; negative for unsigned ones (an FMI 2 Integer is 32 bits, ctypes would truncate)."""
+_FLOAT_LIMITS = {"Float32": 3.4028234663852886e38, "Float64": sys.float_info.max, "Real": sys.float_info.max}
+
+
+def _out_of_range(fmi_type: str, value: Any) -> str | None:
+    """A message when a number of the right kind does not fit the variable's type (C would wrap it silently)."""
+    if fmi_type in _INT_RANGES:
+        bits = _INT_RANGES[fmi_type]
+        low, high = (0, 2**-bits - 1) if bits < 0 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        return None if low <= value <= high else f"{fmi_type} expects an integer from {low} to {high}, got {value}"
+    limit = _FLOAT_LIMITS.get(fmi_type)
+    if limit is None or isinstance(value, float) and not math.isfinite(value):
+        return None  # IEEE types take infinities and NaN as they are
+    return None if abs(value) <= limit else f"{fmi_type} expects a number of magnitude at most {limit!r}, got {value!r}"
 
 
 def _flatten(value: Any) -> list[Any]:
