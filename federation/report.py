@@ -34,6 +34,7 @@ from .interface import Output
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
 from .source import KeyPath, Source, load_source
 from .store import RunStore
+from .timebase import format_time
 
 __all__ = ["Panel", "ReportSpec", "parse_report", "build_report", "write_report"]
 
@@ -183,7 +184,7 @@ def _payload(value: Any, limit: int = 240) -> str:
 
 
 def _time(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds:g}"
+    return "" if seconds is None else format_time(seconds)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -203,7 +204,11 @@ def _metadata(meta: Mapping[str, str]) -> str:
 
 
 def _simulated(meta: Mapping[str, str]) -> str:
-    return f"{meta.get('start', '?')} s to {meta.get('stop', '?')} s (resolution {meta.get('resolution', '?')} s)"
+    try:
+        start, stop, resolution = (format_time(float(meta[k])) for k in ("start", "stop", "resolution"))
+    except (KeyError, ValueError):
+        return "unknown"
+    return f"{start} to {stop} (resolution {resolution})"
 
 
 def _wall(meta: Mapping[str, str]) -> str:
@@ -213,7 +218,7 @@ def _wall(meta: Mapping[str, str]) -> str:
     except (KeyError, ValueError):
         return "unknown"
     seconds = (end - start).total_seconds()
-    return "under 1 s" if seconds < 1 else f"{seconds:g} s"
+    return "under 1 s" if seconds < 1 else format_time(seconds)
 
 
 def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], list[Problem]]:
@@ -328,14 +333,14 @@ def _messages(store: RunStore, limit: int) -> str:
         return "<p class='muted'>No message was recorded.</p>"
     total = sum(r[2] for r in routes)
     out = [f"<p>{total:,} messages on {len(routes)} routes.</p>",
-           _table(("from", "to", "messages", "first [s]", "last [s]"),
+           _table(("from", "to", "messages", "first", "last"),
                   [(s, d, f"{n:,}", _time(a), _time(b)) for s, d, n, a, b in routes], cls="routes")]  # fmt: skip
     if limit > 0:
         first = store.db.execute("SELECT time, sent_tick, source, target, payload FROM messages "
                                  "ORDER BY tick, rowid LIMIT ?", (limit,)).fetchall()  # fmt: skip
         shown = f"first {len(first)}" if total > len(first) else f"all {len(first)}"
         out.append(f"<h3>Messages ({shown})</h3>")
-        out.append(_table(("time [s]", "from", "to", "payload"),
+        out.append(_table(("time", "from", "to", "payload"),
                           [(_time(t), s, d, _payload(p)) for t, _, s, d, p in first], cls="log"))  # fmt: skip
     return "\n".join(out)
 
@@ -351,7 +356,7 @@ def _decisions(store: RunStore) -> str:
                       f"<code>{_e(_payload(r.get('proposal')))}</code>",
                       f"<span class='verdict {_e(verdict)}'>{_e(verdict)}</span>", _e(r.get("decided_by") or ""),
                       f"<code>{_e(_payload(r.get('final')))}</code>", _e(r.get("note") or "")))  # fmt: skip
-    head = ("time [s]", "class", "targets", "proposal", "verdict", "decided by", "final", "note")
+    head = ("time", "class", "targets", "proposal", "verdict", "decided by", "final", "note")
     return _table(head, cells, cls="decisions", raw=True)
 
 
