@@ -6,13 +6,15 @@ Exit codes (documented in the README and docs/scenarios.md):
 * 1 -- the run failed (a federate crashed, hung or raised; no convergence; deadlock);
 * 2 -- bad usage or an invalid scenario (every problem printed as FILE:LINE: key.path: message);
 * 3 -- internal error (a bug in federation: please report it with ``--debug`` output);
-* 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted.
+* 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted;
+* 141 -- the reader of the output went away (``federation plot RUN | head``), as for a program ended by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -34,6 +36,7 @@ class ExitCode:
     USAGE = 2
     INTERNAL = 3
     INTERRUPTED = 130
+    PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a program its closed pipe ended
 
 
 def _assignment(text: str) -> tuple[str, Any]:
@@ -47,7 +50,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="federation", description="Co-simulation federations over ZeroMQ.",
         epilog="exit codes: 0 success; 1 the run failed (a federate crashed, hung or raised, no convergence); "
-               "2 invalid scenario or usage; 3 internal error; 130 interrupted (Ctrl-C, SIGTERM)",
+               "2 invalid scenario or usage; 3 internal error; 130 interrupted (Ctrl-C, SIGTERM); "
+               "141 the output pipe was closed (| head)",
     )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs; suspend liveness checks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -396,6 +400,14 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise RunInterrupted(f"stopped by signal {signal.Signals(signum).name}")
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop writing, without a word."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit does not fail again
+    os.close(devnull)
+    return ExitCode.PIPE_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -404,7 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

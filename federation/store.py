@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import FederationError
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["RunStore", "Series"]
+
+LEGEND_MAX = 12  # array elements beyond this are drawn without a legend
 
 
 @dataclass(frozen=True)
@@ -123,32 +129,81 @@ class RunStore:
                 out.writerow([t, *(json.dumps(v) if isinstance(v, (list, dict)) else v for v in current)])
         return path
 
-    def plot(self, names: list[str], output: str | Path, *, title: str | None = None) -> Path:
-        import matplotlib
+    def figure(self, names: Sequence[str], *, title: str | None = None) -> Figure:
+        """One axes per signal, time on a shared axis; an array is drawn as one line per element.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        A signal whose values are not numbers (strings, maps) is refused with a
+        :class:`FederationError` naming it.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         series = [self.series(n) for n in names]
-        fig, axes = plt.subplots(len(series), 1, figsize=(9, 2.4 * len(series) + 0.6), sharex=True, squeeze=False)
+        columns = [_columns(s) for s in series]  # refuse what cannot be drawn before drawing anything
         span = max((s.times[-1] for s in series if s.times), default=0.0)
         scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min") if span > 600 else (1.0, "s")
         stop = float(self.metadata().get("stop", span))
-        for ax, s in zip(axes[:, 0], series):
-            numeric = [float(v) if isinstance(v, (int, float)) else float("nan") for v in s.values]
+        fig = Figure(figsize=(9, 2.4 * len(series) + 0.6))
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, s, lines in zip(axes, series, columns):
             times = list(s.times)
-            if numeric and times[-1] < stop:  # hold the last value to the end of the run
+            if times and times[-1] < stop:  # hold the last value to the end of the run
                 times.append(stop)
-                numeric.append(numeric[-1])
-            ax.step([t / scale for t in times], numeric, where="post", linewidth=1.3)
-            ax.set_ylabel(f"{s.name}\n[{s.unit}]" if s.unit else s.name, fontsize=8)
+            for label, values in lines:
+                held = values + values[-1:] if len(times) > len(values) else values
+                ax.step([t / scale for t in times], held, where="post", linewidth=1.3 if len(lines) == 1 else 1.0,
+                        label=label)  # fmt: skip
+            if 1 < len(lines) <= LEGEND_MAX:
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+            if not s.times:
+                ax.text(0.5, 0.5, "no samples recorded", transform=ax.transAxes, ha="center", va="center")
+            shape = f" ({len(lines)} elements)" if len(lines) > 1 else ""
+            ax.set_ylabel(f"{s.name}{shape}\n[{s.unit}]" if s.unit else f"{s.name}{shape}", fontsize=8)
             ax.grid(alpha=0.3)
-        axes[-1, 0].set_xlabel(f"time [{unit}]")
+        axes[-1].set_xlabel(f"time [{unit}]")
         fig.suptitle(title or self.metadata().get("scenario_name", ""))
         fig.tight_layout()
-        fig.savefig(output, dpi=110)
-        plt.close(fig)
+        return fig
+
+    def plot(self, names: Sequence[str], output: str | Path, *, title: str | None = None) -> Path:
+        """Draw :meth:`figure` into an image file (its format from the suffix)."""
+        self.figure(names, title=title).savefig(output, dpi=110)
         return Path(output)
+
+
+def _columns(series: Series) -> list[tuple[str, list[float]]]:
+    """The lines that draw a series: one for numbers, one per element for arrays (NaN where absent)."""
+    values = series.values
+    if all(v is None or isinstance(v, (int, float)) for v in values):
+        return [(series.name, [math.nan if v is None else float(v) for v in values])]
+    rows: list[list[float]] = []
+    labels: list[str] = []
+    for v in values:
+        if isinstance(v, str):
+            raise FederationError(f"cannot plot {series.name}: it holds text ({v!r:.40}); "
+                                  "plot draws numbers and arrays of numbers (export it with 'federation export')")  # fmt: skip
+        row, names = _elements(series.name, v)
+        rows.append(row)
+        if len(names) > len(labels):
+            labels = names
+    width = len(labels)
+    return [(labels[i], [r[i] if i < len(r) else math.nan for r in rows]) for i in range(width)]
+
+
+def _elements(name: str, value: Any) -> tuple[list[float], list[str]]:
+    """A sample of an array signal flattened to numbers, with a label per element."""
+    import numpy as np
+
+    if value is None or isinstance(value, (int, float)):
+        return [math.nan if value is None else float(value)], [name]
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise FederationError(f"cannot plot {name}: a sample is not an array of numbers ({json.dumps(value):.60})") from None
+    if array.ndim <= 1:
+        return array.ravel().tolist(), [f"{name}[{i}]" for i in range(array.size)]
+    return array.ravel().tolist(), [f"{name}[{','.join(map(str, ix))}]" for ix in np.ndindex(*array.shape)]
 
 
 def _from_sql(value: Any, kind: str) -> Any:
