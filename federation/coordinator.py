@@ -281,6 +281,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             if self._receive(int(self.settings.liveness * 1000)):
                 self._drain()
             self._check_processes()
+            if self.recorder is not None:
+                self.recorder.beat()
             if time.monotonic() > deadline and not self.options.debug:
                 missing = [m.name for m in self.members if not m.declared]
                 hint = {n: f" (start it with: federation join --coordinator {self.address} --federate {n})"
@@ -558,6 +560,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             if self._receive(50):
                 self._drain()
             exited = dict(self.launcher.exited())
+            if self.recorder is not None:
+                self.recorder.beat()
             pending = [m for m in pending if not m.said_bye and exited.get(m.name) is None]
             if not pending:
                 break

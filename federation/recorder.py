@@ -11,7 +11,9 @@ Tables (see docs/architecture.md):
 * ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports.
 
 The file is in WAL mode and committed in batches, so it survives a crash of any process
-with everything up to the last commit.
+with everything up to the last commit.  Each commit refreshes ``run.heartbeat_at``; with the
+coordinator's host and pid (``coordinator_*``) it lets readers tell a live run from one
+whose coordinator died (:mod:`federation.liveness`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from .liveness import Owner
 from .plan import Plan
 from .scheduler import Sample, SentMessage
 
@@ -101,6 +104,8 @@ class Recorder:
             "platform": platform.platform(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "status": RunStatus.RUNNING,
+            "heartbeat_at": repr(time.time()),
+            **Owner.this_process().to_meta(),
         }
         meta.update(_versions())
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
@@ -129,8 +134,7 @@ class Recorder:
             if mrows:
                 self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", mrows)
             self.rows += len(mrows)
-        if time.monotonic() - self._last_commit > self.COMMIT_SECONDS:
-            self.commit()
+        self.beat()
 
     def decision(self, row: dict[str, Any]) -> None:
         self.db.execute(
@@ -154,7 +158,14 @@ class Recorder:
     def meta(self, **values: Any) -> None:
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
 
+    def beat(self) -> None:
+        """Commit when the last commit is older than ``COMMIT_SECONDS``: readers judge liveness by it."""
+        if time.monotonic() - self._last_commit > self.COMMIT_SECONDS:
+            self.commit()
+
     def commit(self) -> None:
+        """Commit what was written, with a fresh heartbeat, and open the next transaction."""
+        self.db.execute("INSERT OR REPLACE INTO run VALUES ('heartbeat_at', ?)", (repr(time.time()),))
         if self.db.in_transaction:
             self.db.execute("COMMIT")
         self.db.execute("BEGIN")

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .errors import FederationError, Problem
 from .interface import Output
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
+from .liveness import Liveness, RunState
 from .source import KeyPath, Source, load_source
 from .store import RunStore
 from .timebase import format_time
@@ -127,8 +128,9 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
     notes += kpi_notes
     limit = spec.messages if messages is None else messages
     title = spec.title or f"{meta.get('scenario_name', store.path.stem)}: run report"
+    state = store.state
     sections = [
-        _section("Run", _metadata(meta)),
+        _section("Run", _metadata(meta, state)),
         _section("Key performance indicators", _kpi_table(kpis)),
         _section("Cascade timeline", _timeline(store, spec.panels, meta)),
         _section("Messages", _messages(store, limit)),
@@ -139,11 +141,12 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
     ]  # fmt: skip
     nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS)
     warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
-    status = meta.get("status", "unknown")
-    reason = f"<p class='reason'>{_e(meta['reason'])}</p>" if meta.get("reason") else ""
+    status, css = state.label, (state.status if state.liveness is Liveness.CLOSED else state.liveness.value)
+    why = meta.get("reason") or state.describe()
+    reason = f"<p class='reason'>{_e(why)}</p>" if why else ""
     return (f"<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n<title>{_e(title)}</title>\n"
             f"<style>{_CSS}</style>\n</head>\n<body>\n<header><h1>{_e(title)}</h1>"
-            f"<span class='status {_e(status)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
+            f"<span class='status {_e(css)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
             + "\n".join(sections) + "\n</body>\n</html>\n")  # fmt: skip
 
 
@@ -188,14 +191,16 @@ def _time(seconds: float | None) -> str:
 
 
 # ----------------------------------------------------------------------------- sections
-def _metadata(meta: Mapping[str, str]) -> str:
+def _metadata(meta: Mapping[str, str], state: RunState) -> str:
     rows = [("scenario", meta.get("scenario_name", "")), ("file", meta.get("scenario_file", "")),
-            ("status", meta.get("status", "")), ("seed", meta.get("seed", "")),
+            ("status", state.label), ("seed", meta.get("seed", "")),
             ("simulated time", _simulated(meta)),
             ("started", meta.get("started_at", "")), ("ended", meta.get("ended_at", "")),
             ("wall time", _wall(meta))]  # fmt: skip
     if meta.get("reason"):
         rows.append(("reason", meta["reason"]))
+    if state.liveness is not Liveness.CLOSED:
+        rows.append(("coordinator", state.describe()))
     versions = [f"federation {meta.get('federation_version', '?')}", f"Python {meta.get('python', '?')}"]
     versions += [f"{k[len('version_'):]} {v}" for k, v in sorted(meta.items()) if k.startswith("version_")]
     rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
@@ -385,7 +390,8 @@ table.decisions, table.log { width: 100%; }
 .status { display: inline-block; padding: .15em .7em; border-radius: 1em; font-weight: 600; color: #fff;
           background: #607d8b; vertical-align: .35em; }
 .status.completed { background: #2e7d32; } .status.failed { background: #c62828; }
-.status.interrupted { background: #ef6c00; }
+.status.interrupted { background: #ef6c00; } .status.dead { background: #6d4c41; }
+.status.live { background: #1d4e89; }
 .verdict { font-weight: 600; } .verdict.approved { color: #2e7d32; } .verdict.edited { color: #ef6c00; }
 .verdict.rejected { color: #c62828; }
 .reason { color: #c62828; margin: .3em 0 0; white-space: pre-wrap; }

@@ -1,9 +1,14 @@
-"""Reading a run store back: metadata, signal series, messages; CSV export and plots."""
+"""Reading a run store back: metadata, signal series, messages; CSV export and plots.
+
+Reading changes nothing on disk: a closed store (no write-ahead log beside it) is opened
+``immutable``, one that is being written (or whose coordinator died) read-only.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import sqlite3
 from dataclasses import dataclass
@@ -11,11 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import FederationError
+from .liveness import Liveness, RunState, judge
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["RunStore", "Series"]
+__all__ = ["RunStore", "Series", "connect"]
+
+log = logging.getLogger(__name__)
 
 LEGEND_MAX = 12  # array elements beyond this are drawn without a legend
 
@@ -28,18 +36,37 @@ class Series:
     values: tuple[Any, ...]
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection that leaves the files as they are.
+
+    Without a write-ahead log beside it (or with an empty one) the store is whole and is
+    opened ``immutable``: no lock, no ``-wal``/``-shm`` files made.  With a log (a run being
+    written, or one whose coordinator died) it is opened read-only, so the log is read too.
+    """
+    wal = Path(f"{path}-wal")
+    try:
+        whole = wal.stat().st_size == 0
+    except FileNotFoundError:
+        whole = True
+    mode = "mode=ro&immutable=1" if whole else "mode=ro"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+
+
 class RunStore:
-    """Read-only view of a run's SQLite file."""
+    """Read-only view of a run's SQLite file; ``state`` tells a live run from a dead one."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FederationError(f"no run store at {str(self.path)!r}")
         try:
-            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self.db = connect(self.path)
             self.db.execute("SELECT count(*) FROM run").fetchone()
         except sqlite3.DatabaseError as exc:
             raise FederationError(f"{self.path} is not a federation run store: {exc}") from exc
+        self.state: RunState = judge(self.metadata())
+        if self.state.liveness is not Liveness.CLOSED:
+            log.warning("%s: %s", self.path, self.state.describe())
 
     def close(self) -> None:
         self.db.close()

@@ -14,6 +14,7 @@ import pytest
 from federation.errors import ScenarioError
 from federation.report import build_report, write_report
 from federation.scenario import load
+from federation.store import RunStore
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(90)
@@ -174,8 +175,9 @@ def test_default_panels_and_kpis_computed_for_the_report(run_scenario, tmp_path)
 
     with sqlite3.connect(store.path) as db:  # a store from before KPIs were declared
         db.execute("DELETE FROM kpis")
-    assert store.kpis() == []
-    text = build_report(store)
+    with RunStore(store.path) as old:  # opened anew: a closed store is read as immutable
+        assert old.kpis() == []
+        text = build_report(old)
     assert re.findall(r"<figcaption>(.*?)</figcaption>", text) == ["a", "b"]
     assert len(_pngs(text)) == 2
     assert "<td>clock_end</td><td><span class='num'>4</span></td><td>s</td>" in text
