@@ -19,8 +19,9 @@ import zmq
 
 from . import protocol
 from .decision import Autonomy, DecisionGate, parse_decisions
-from .errors import FederateError, FederationError, ProtocolError, RunInterrupted, ScenarioError
+from .errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from .launcher import Launcher
+from .output import Claim, StorePolicy, claim_store
 from .plan import Plan
 from .protocol import ErrorCode, Kind
 from .recorder import Recorder, RunStatus
@@ -50,6 +51,7 @@ class RunOptions:
     """
 
     out: Path
+    store_policy: StorePolicy = StorePolicy.REFUSE  # when ``out`` exists (see federation.output)
     bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
     keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
     join_timeout: float | None = None
@@ -149,8 +151,6 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.errors = 0
         self.messages = 0
         self.samples = 0
-        self.log_dir = options.out.with_name(options.out.stem + ".logs")
-        self.launcher = Launcher(self.log_dir)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -164,6 +164,18 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.hooks: list[Callable[[Coordinator], None]] = []
         self.gate = self._make_gate()
         self.decisions = 0
+        self.claim = self._claim()
+        self.out = self.claim.store  # the store this run writes (the next free name, with that policy)
+        self.log_dir = self.claim.logs
+        self.launcher = Launcher(self.log_dir)
+
+    def _claim(self) -> Claim:
+        """Create the store file and the logs folder last, so that nothing is left if construction fails."""
+        try:
+            return claim_store(self.options.out, self.options.store_policy)
+        except OutputError:
+            self._release_sockets()
+            raise
 
     def _make_gate(self) -> DecisionGate | None:
         from .source import load_source
@@ -213,7 +225,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         t0 = time.monotonic()
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
-        self.recorder = Recorder(self.options.out, self.plan)
+        self.recorder = Recorder(self.out, self.plan)
         try:
             self._launch()
             self._join()
@@ -245,10 +257,10 @@ class Coordinator(HealthChecks, DecisionHolds):
             self._close(status, reason)
         from .kpi import record_kpis
 
-        kpis = tuple(record_kpis(self.scenario, self.options.out))  # every completed run gets its KPIs
+        kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
         t_end = time.monotonic()
         return RunSummary(
-            scenario=self.scenario.name, store=self.options.out, status=status, reason=reason,
+            scenario=self.scenario.name, store=self.out, status=status, reason=reason,
             wall_seconds=t_end - t0, startup_seconds=t_joined - t0, stepping_seconds=t_done - t_joined,
             sim_seconds=self.scenario.time.stop - self.scenario.time.start,
             grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
@@ -587,12 +599,15 @@ class Coordinator(HealthChecks, DecisionHolds):
                 self.recorder.close(status, reason)
         finally:
             self.launcher.kill_all()
-            if self.gate is not None:
-                self.gate.close()
-            self.sock.close(0)
-            if self.curve is not None:
-                self.curve.stop()
-            self.ctx.term()
+            self._release_sockets()
+
+    def _release_sockets(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
+        self.sock.close(0)
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.term()
 
     def command_hint(self, name: str) -> str:
         return shlex.join(["federation", "join", "--coordinator", self.address, "--federate", name])

@@ -72,10 +72,7 @@ class Recorder:
     COMMIT_SECONDS = 0.5
 
     def __init__(self, path: str | Path, plan: Plan) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.path = Path(path)  # claimed for this run (federation.output.claim_store)
         self.plan = plan
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .errors import FederationError, Problem
+from .errors import FederationError, OutputError, Problem
 from .interface import Output
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
 from .liveness import Liveness, RunState
@@ -110,11 +110,17 @@ def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Ma
 
 # ----------------------------------------------------------------------------- building
 def write_report(run: str | Path, output: str | Path, *, messages: int | None = None) -> Path:
-    """Write the report of the run store ``run`` to ``output`` (HTML)."""
+    """Write the report of the run store ``run`` to ``output`` (HTML; an existing HTML file is replaced)."""
+    from .output import SIGNATURES, check_replaceable
+
+    output = Path(output)
+    check_replaceable(output, "an HTML file", SIGNATURES["html"], "-o")
     with RunStore(run) as store:
         text = build_report(store, messages=messages)
-    output = Path(output)
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(output, f"cannot write the report: {exc.strerror}") from exc
     return output
 
 

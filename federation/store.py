@@ -10,21 +10,24 @@ import csv
 import json
 import logging
 import math
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import FederationError
+from .errors import FederationError, OutputError
 from .liveness import Liveness, RunState, judge
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["RunStore", "Series", "connect"]
+__all__ = ["RunStore", "Series", "connect", "is_run_store"]
 
 log = logging.getLogger(__name__)
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+_EXPORT_HEADERS = (b"time_s,", b"key,value")  # the first bytes of every CSV file an export writes
 LEGEND_MAX = 12  # array elements beyond this are drawn without a legend
 
 
@@ -50,6 +53,23 @@ def connect(path: Path) -> sqlite3.Connection:
         whole = True
     mode = "mode=ro&immutable=1" if whole else "mode=ro"
     return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+
+
+def is_run_store(path: Path) -> bool:
+    """Whether ``path`` is a federation run store (an SQLite file with the ``run`` table)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return False
+        db = connect(path)
+    except (OSError, sqlite3.Error):
+        return False
+    try:
+        return db.execute("SELECT 1 FROM run WHERE key = 'scenario_name'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
 
 
 class RunStore:
@@ -113,9 +133,29 @@ class RunStore:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, folder: str | Path) -> list[Path]:
-        """``samples.csv`` (long form), one wide CSV per federate, ``messages.csv``, ``run.csv``."""
+        """``samples.csv`` (long form), one wide CSV per federate, ``messages.csv``, ``run.csv``.
+
+        An existing file of those names is replaced only when an export wrote it (its header
+        says so); anything else is refused before a file is written.
+        """
+        from .output import check_replaceable
+
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        by_fed: dict[str, list[str]] = {}
+        for _, name, _, _ in self.signals():
+            by_fed.setdefault(name.partition(".")[0], []).append(name)
+        files = ["samples.csv", "messages.csv", "run.csv", *(f"{fed}.csv" for fed in by_fed)]
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise OutputError(folder, "exists and is not a folder; --csv names the folder for the CSV files")
+        for file in files:
+            check_replaceable(folder / file, "a CSV file of an earlier export", _EXPORT_HEADERS, "--csv")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return self._export(folder, by_fed)
+        except OSError as exc:
+            raise OutputError(exc.filename or folder, f"cannot write: {exc.strerror}") from exc
+
+    def _export(self, folder: Path, by_fed: dict[str, list[str]]) -> list[Path]:
         written = [folder / "samples.csv", folder / "messages.csv", folder / "run.csv"]
         with open(written[0], "w", newline="") as fh:
             out = csv.writer(fh)
@@ -131,10 +171,6 @@ class RunStore:
             out = csv.writer(fh)
             out.writerow(["key", "value"])
             out.writerows(sorted((k, v) for k, v in self.metadata().items() if k != "scenario_text"))
-        by_fed: dict[str, list[str]] = {}
-        for _, name, _, _ in self.signals():
-            fed, _, _ = name.partition(".")
-            by_fed.setdefault(fed, []).append(name)
         for fed, names in by_fed.items():
             written.append(self._wide(folder / f"{fed}.csv", names))
         return written
@@ -194,9 +230,17 @@ class RunStore:
         return fig
 
     def plot(self, names: Sequence[str], output: str | Path, *, title: str | None = None) -> Path:
-        """Draw :meth:`figure` into an image file (its format from the suffix)."""
-        self.figure(names, title=title).savefig(output, dpi=110)
-        return Path(output)
+        """Draw :meth:`figure` into an image file (its format from the suffix; an image of that format is replaced)."""
+        from .output import check_image
+
+        output = Path(output)
+        check_image(output, "-o")
+        figure = self.figure(names, title=title)
+        try:
+            figure.savefig(output, dpi=110)
+        except OSError as exc:
+            raise OutputError(output, f"cannot write the plot: {exc.strerror}") from exc
+        return output
 
 
 def _columns(series: Series) -> list[tuple[str, list[float]]]:
