@@ -225,7 +225,12 @@ class Coordinator(HealthChecks, DecisionHolds):
         t0 = time.monotonic()
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
-        self.recorder = Recorder(self.out, self.plan)
+        try:
+            self.recorder = Recorder(self.out, self.plan)
+        except OutputError:  # nothing started: leave nothing behind
+            self.claim.release()
+            self._release_sockets()
+            raise
         try:
             self._launch()
             self._join()
@@ -255,6 +260,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             if status != RunStatus.COMPLETED:
                 self._abort(reason)
             self._close(status, reason)
+        if self.recorder.failure is not None:  # the run completed but its store could not be closed
+            raise self.recorder.failure
         from .kpi import record_kpis
 
         kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
@@ -591,15 +598,24 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     def _close(self, status: str, reason: str) -> None:
         try:
-            if self.recorder is not None and self.recorder.db is not None:
-                self._flush(final=True)
-                for slot in self.scheduler.slots:
-                    self.recorder.federate_status(slot.name, "done" if status == RunStatus.COMPLETED else status,
-                                                  slot.grants)  # fmt: skip
-                self.recorder.close(status, reason)
+            self._close_store(status, reason)
         finally:
             self.launcher.kill_all()
             self._release_sockets()
+
+    def _close_store(self, status: str, reason: str) -> None:
+        """Write what is still buffered (unless writing is what failed) and mark the run and each federate."""
+        recorder = self.recorder
+        if recorder is None or recorder.db is None:
+            return
+        if status != RunStatus.COMPLETED and recorder.failure is None:
+            try:
+                self._flush(final=True)
+            except OutputError as exc:  # the run already failed for another reason: that one is reported
+                log.warning("%s", exc)
+        federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
+                     for slot in self.scheduler.slots]  # fmt: skip
+        recorder.close(status, reason, federates)
 
     def _release_sockets(self) -> None:
         if self.gate is not None:

@@ -29,7 +29,7 @@ __all__ = ["StorePolicy", "Claim", "claim_store", "claim_folder", "logs_folder",
            "SIGNATURES"]
 
 _NEXT_FREE_LIMIT = 10_000
-_STORE_FILES = ("", "-wal", "-shm", "-journal")  # the store and SQLite's files beside it
+_STORE_FILES = ("", "-wal", "-shm", "-journal", "-reserve")  # the store, SQLite's files and the recorder's reserve
 
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "png": (b"\x89PNG\r\n\x1a\n",),

@@ -1,19 +1,23 @@
 """What commands write and what they may replace (federation/output.py), through the command line.
 
-A run never destroys a file it did not create.
+A run never destroys a file it did not create; every output error is one line naming the path.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from federation.report import write_report
 from federation.store import RunStore
-from tests.conftest import write_scenario
+from tests.conftest import ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -198,3 +202,107 @@ def test_out_into_a_folder_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr == f"federation: error: {tmp_path}: is a folder; --out names the run store file " \
                             "(e.g. DIR/NAME.sqlite)\n"  # fmt: skip
+
+
+def _can_mount() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"],
+                           capture_output=True, timeout=10)  # fmt: skip
+    return probe.returncode == 0
+
+
+needs_mount = pytest.mark.skipif(not _can_mount(), reason="needs root and mount namespaces (unshare -m) for a tmpfs")
+
+LONG = """
+time: {stop: 1000000, resolution: 1 ms}
+federates:
+  clock: {type: "{HELPERS}:Clock"}
+  probe: {type: "{HELPERS}:Probe"}
+  tail: {type: "{HELPERS}:Affine", period: 1}
+connections:
+  - clock.y -> probe.u
+  - {from: clock.y, to: tail.u, delay: true}
+"""
+
+_READ = textwrap.dedent("""
+    import json, os, sqlite3, sys
+    path = sys.argv[1]
+    if not os.path.exists(path):
+        print(json.dumps(None)); sys.exit()
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    run = dict(db.execute("SELECT key, value FROM run WHERE key IN ('status', 'reason')"))
+    feds = db.execute("SELECT name, status, grants, pid FROM federates").fetchall()
+    print(json.dumps({"run": run, "federates": feds, "samples": db.execute("SELECT count(*) FROM samples").fetchone()[0]}))
+""")
+
+
+def _run_on_tmpfs(tmp_path: Path, size: str, *, fill: int = 0, read_only: bool = False) -> tuple[int, str, object]:
+    """Run the CLI with its store on a real tmpfs of ``size`` (in a private mount namespace); read the store there.
+
+    A tmpfs with a size limit gives ENOSPC exactly as a full disk does; ``fill`` bytes are taken
+    before the run starts; ``read_only`` mounts it read-only (EROFS)."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    scenario = write_scenario(tmp_path, LONG)
+    out = mount / "x.sqlite"
+    (tmp_path / "read.py").write_text(_READ)
+    script = textwrap.dedent(f"""
+        mount -t tmpfs -o size={size}{',ro' if read_only else ''} tmpfs "{mount}" || exit 99
+        {f'head -c {fill} /dev/zero > "{mount}/fill"' if fill else ''}
+        "{sys.executable}" -m federation.cli run "{scenario}" --out "{out}" -q 2> "{tmp_path}/stderr"
+        echo $? > "{tmp_path}/code"
+        "{sys.executable}" "{tmp_path}/read.py" "{out}" > "{tmp_path}/store.json"
+    """)
+    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], cwd=ROOT, timeout=90, check=True)
+    code = int((tmp_path / "code").read_text())
+    return code, (tmp_path / "stderr").read_text(), json.loads((tmp_path / "store.json").read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_mount
+def test_full_disk_mid_run_fails_the_run_and_marks_the_store(tmp_path):
+    """A 512 KiB tmpfs holds the store's start and fills up within seconds of stepping."""
+    code, stderr, store = _run_on_tmpfs(tmp_path, "512k")
+    reason = f"{tmp_path / 'mnt' / 'x.sqlite'}: cannot write the run store: No space left on device"
+    assert code == 1, stderr
+    assert stderr.startswith(f"federation: error: {reason}") and stderr.count("\n") == 1, stderr
+    assert store["run"]["status"] == "failed" and store["run"]["reason"].startswith(reason)
+    assert store["samples"] > 0  # what was recorded before the disk filled is kept
+    assert all(status == "failed" and grants > 0 for _, status, grants, _ in store["federates"])
+    assert not any(_alive(pid) for *_, pid in store["federates"])  # every federate was stopped
+
+
+@needs_mount
+def test_full_disk_at_start_is_exit_2_and_leaves_nothing(tmp_path):
+    code, stderr, store = _run_on_tmpfs(tmp_path, "64k", fill=60 * 1024)
+    assert code == 2
+    assert stderr == f"federation: error: {tmp_path / 'mnt' / 'x.sqlite'}: cannot write the run store: " \
+                     "No space left on device (SQLite: database or disk is full)\n"  # fmt: skip
+    assert store is None  # the empty file it had claimed is removed
+
+
+@needs_mount
+def test_read_only_filesystem_is_exit_2(tmp_path):
+    code, stderr, store = _run_on_tmpfs(tmp_path, "64k", read_only=True)
+    assert code == 2
+    assert stderr == f"federation: error: {tmp_path / 'mnt' / 'x.sqlite'}: cannot create the run store: " \
+                     "Read-only file system\n"  # fmt: skip
+    assert store is None
+
+
+def test_read_only_folder_is_exit_2(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the read-only tmpfs test covers this as root")
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    result = federation("run", write_scenario(tmp_path, SHORT), "--out", folder / "x.sqlite", "-q")
+    assert result.returncode == 2
+    assert result.stderr == f"federation: error: {folder / 'x.sqlite'}: cannot create the run store: Permission denied\n"
