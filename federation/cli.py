@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from .errors import FederationError, OutputError, RunInterrupted, ScenarioError
+from .output import Claim
 
 __all__ = ["main", "ExitCode"]
 
@@ -214,7 +215,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _say_store(claim: Any) -> None:
+def _say_store(claim: Claim) -> None:
     """Tell which file the run writes when it is not simply the one asked for."""
     if claim.store != claim.requested:
         print(f"federation: {claim.requested} is taken; this run writes {claim.store}", file=sys.stderr, flush=True)
