@@ -6,13 +6,18 @@ Exit codes (documented in the README and docs/scenarios.md):
 * 1 -- the run failed (a federate crashed, hung or raised; no convergence; deadlock);
 * 2 -- bad usage or an invalid scenario (every problem printed as FILE:LINE: key.path: message);
 * 3 -- internal error (a bug in federation: please report it with ``--debug`` output);
-* 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted.
+* 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted;
+* 141 -- the reader of the output went away (``federation plot RUN | head``), as for a program ended by SIGPIPE.
+
+A file or folder that cannot be written, or may not be replaced (see :mod:`federation.output`),
+is one line naming it: exit 2 when nothing had started, 1 when it ended a run.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -21,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import yaml
 
-from .errors import FederationError, RunInterrupted, ScenarioError
+from .errors import FederationError, OutputError, RunInterrupted, ScenarioError
+from .output import Claim
 from .overrides import Override
 
 if TYPE_CHECKING:
@@ -40,6 +46,7 @@ class ExitCode:
     USAGE = 2
     INTERNAL = 3
     INTERRUPTED = 130
+    PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a program its closed pipe ended
 
 
 def _assignment(text: str) -> Override:
@@ -53,7 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="federation", description="Co-simulation federations over ZeroMQ.",
         epilog="exit codes: 0 success; 1 the run failed (a federate crashed, hung or raised, no convergence); "
-               "2 invalid scenario or usage; 3 internal error; 130 interrupted (Ctrl-C, SIGTERM)",
+               "2 invalid scenario or usage; 3 internal error; 130 interrupted (Ctrl-C, SIGTERM); "
+               "141 the output pipe was closed (| head)",
     )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs; suspend liveness checks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -66,7 +74,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(repeatable; VALUE is YAML; \"quote\" a name that has dots)")  # fmt: skip
     p.add_argument("--until", metavar="T", help="stop time instead of the scenario's (e.g. 3600, '2 h')")
     p.add_argument("--seed", type=int, help="seed instead of the scenario's")
-    p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite)")
+    p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite, or NAME-2.sqlite, ... "
+                                            "when taken); an existing store is refused without --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run store and its logs (never a file that is not a run store)")
     p.add_argument("--bind", help="coordinator address, tcp://HOST[:PORT] (default: loopback, random port); "
                                   "anything beyond loopback needs --keys")
     p.add_argument("--keys", type=Path, metavar="DIR", help="CurveZMQ keys folder (see 'federation keys')")
@@ -193,13 +204,18 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
     """Start the coordinator with the progress bar and the decision prompt on ``line``; run to the end."""
     from .coordinator import Coordinator, RunOptions
     from .decision import Autonomy
+    from .output import StorePolicy
     from .progress import ProgressBar
 
+    policy = (StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out
+              else StorePolicy.NEXT_FREE)  # fmt: skip
     bar = ProgressBar(scenario.time.start, scenario.time.stop, line) if not args.quiet and line.live else None
-    options = RunOptions(out=out, bind=args.bind, keys=args.keys, grant_timeout=args.grant_timeout,
-                         debug=args.debug, progress=bar, interactive=args.interactive, control=args.control,
+    options = RunOptions(out=out, store_policy=policy, bind=args.bind, keys=args.keys,
+                         grant_timeout=args.grant_timeout, debug=args.debug, progress=bar,
+                         interactive=args.interactive, control=args.control,
                          autonomy=Autonomy(args.autonomy), prompt_out=line)  # fmt: skip
     coordinator = Coordinator(scenario, options)
+    _say_store(coordinator.claim, line)
     for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     external = [n for n, spec in scenario.federates.items() if spec.external]
@@ -210,6 +226,14 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
     if coordinator.gate is not None and coordinator.gate.control_address:
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
     return coordinator.run()
+
+
+def _say_store(claim: Claim, line: StatusLine) -> None:
+    """Tell which file the run writes when it is not simply the one asked for."""
+    if claim.store != claim.requested:
+        print(f"federation: {claim.requested} is taken; this run writes {claim.store}", file=line, flush=True)
+    elif claim.replaced:
+        print(f"federation: replacing the earlier run in {claim.store} (--overwrite)", file=line, flush=True)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -241,11 +265,17 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     from .graph import draw, to_dot
     from .scenario import load
 
+    from .output import check_image
+
     scenario = load(args.scenario)
     if args.output is None:
         print(to_dot(scenario), end="")
     else:
-        draw(scenario, args.output)
+        check_image(args.output, "-o", extra=("dot",))
+        try:
+            draw(scenario, args.output)
+        except OSError as exc:
+            raise OutputError(args.output, f"cannot write the graph: {exc.strerror}") from exc
         print(f"wrote {args.output}")
     return ExitCode.OK
 
@@ -339,7 +369,10 @@ def _add_sweep_parser(sub: Any) -> None:
     p.add_argument("--seeds", type=_count, default=None, metavar="N",
                    help="runs per variant, with seeds SEED .. SEED+N-1 (SEED from the scenario; default 1, "
                         "or the sweep file's seeds)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/NAME-sweep)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="output folder (default: runs/NAME-sweep, or NAME-sweep-2, ... when taken); "
+                        "a folder that is not empty is refused without --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier sweep in --out")
     dask = p.add_argument_group("Dask (pip install -e '.[ensemble]')")
     dask.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask cluster (default: a local one)")
     dask.add_argument("--workers", type=_count, metavar="K",
@@ -351,6 +384,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
     from . import sweep
+    from .output import StorePolicy
     from .scenario import load
 
     try:
@@ -377,8 +411,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise _Usage(f"--vary: {exc}") from None
     sweep.check_variants(scenario, variants)
-    out = (args.out or Path("runs") / f"{scenario.name}-sweep").resolve()
-    specs = sweep.plan_runs(scenario, variants, args.seeds, out)
+    out = _sweep_folder(args, scenario.name)
+    specs = sweep.plan_runs(scenario, variants, args.seeds, out,
+                            policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE)  # fmt: skip
     print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
           f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
     done: list[Any] = []
@@ -400,12 +435,36 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return ExitCode.RUN_FAILED if failed else ExitCode.OK
 
 
+def _sweep_folder(args: argparse.Namespace, name: str) -> Path:
+    """The sweep's output folder by the rules of federation.output; its summary files must be replaceable."""
+    from .output import SIGNATURES, StorePolicy, check_replaceable, claim_folder
+
+    policy = StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out else StorePolicy.NEXT_FREE
+    wanted = (args.out or Path("runs") / f"{name}-sweep").resolve()
+    out = claim_folder(wanted, policy)
+    if out != wanted:
+        print(f"federation: {wanted} is taken; this sweep writes {out}", file=sys.stderr, flush=True)
+    for file, what, signatures in (("runs.csv", "a sweep's CSV file", (b"variant,",)),
+                                   ("summary.csv", "a sweep's CSV file", (b"variant,",)),
+                                   ("summary.png", "a PNG file", SIGNATURES["png"])):  # fmt: skip
+        check_replaceable(out / file, what, signatures, "--out")
+    return out
+
+
 class _Usage(FederationError):
     pass
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise RunInterrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop writing, without a word."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit does not fail again
+    os.close(devnull)
+    return ExitCode.PIPE_CLOSED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -420,7 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -428,6 +491,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as exc:
         print(f"federation: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except OutputError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"federation: error: {exc}", file=sys.stderr)
+        return ExitCode.RUN_FAILED if exc.during_run else ExitCode.USAGE
     except (RunInterrupted, KeyboardInterrupt) as exc:
         print(f"\nfederation: interrupted: {str(exc) or 'Ctrl-C'}", file=sys.stderr)
         return ExitCode.INTERRUPTED

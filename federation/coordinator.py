@@ -19,8 +19,9 @@ import zmq
 
 from . import protocol
 from .decision import Autonomy, DecisionGate, parse_decisions
-from .errors import FederateError, FederationError, ProtocolError, RunInterrupted, ScenarioError
+from .errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from .launcher import Launcher
+from .output import Claim, StorePolicy, claim_store
 from .plan import Plan
 from .protocol import ErrorCode, Kind
 from .recorder import Recorder, RunStatus
@@ -50,6 +51,7 @@ class RunOptions:
     """
 
     out: Path
+    store_policy: StorePolicy = StorePolicy.REFUSE  # when ``out`` exists (see federation.output)
     bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
     keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
     join_timeout: float | None = None
@@ -149,8 +151,6 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.errors = 0
         self.messages = 0
         self.samples = 0
-        self.log_dir = options.out.with_name(options.out.stem + ".logs")
-        self.launcher = Launcher(self.log_dir)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -164,6 +164,18 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.hooks: list[Callable[[Coordinator], None]] = []
         self.gate = self._make_gate()
         self.decisions = 0
+        self.claim = self._claim()
+        self.out = self.claim.store  # the store this run writes (the next free name, with that policy)
+        self.log_dir = self.claim.logs
+        self.launcher = Launcher(self.log_dir)
+
+    def _claim(self) -> Claim:
+        """Create the store file and the logs folder last, so that nothing is left if construction fails."""
+        try:
+            return claim_store(self.options.out, self.options.store_policy)
+        except OutputError:
+            self._release_sockets()
+            raise
 
     def _make_gate(self) -> DecisionGate | None:
         endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
@@ -211,7 +223,12 @@ class Coordinator(HealthChecks, DecisionHolds):
         t0 = time.monotonic()
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
-        self.recorder = Recorder(self.options.out, self.plan)
+        try:
+            self.recorder = Recorder(self.out, self.plan)
+        except OutputError:  # nothing started: leave nothing behind
+            self.claim.release()
+            self._release_sockets()
+            raise
         try:
             self._launch()
             self._join()
@@ -241,12 +258,14 @@ class Coordinator(HealthChecks, DecisionHolds):
             if status != RunStatus.COMPLETED:
                 self._abort(reason)
             self._close(status, reason)
+        if self.recorder.failure is not None:  # the run completed but its store could not be closed
+            raise self.recorder.failure
         from .kpi import record_kpis
 
-        kpis = tuple(record_kpis(self.scenario, self.options.out))  # every completed run gets its KPIs
+        kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
         t_end = time.monotonic()
         return RunSummary(
-            scenario=self.scenario.name, store=self.options.out, status=status, reason=reason,
+            scenario=self.scenario.name, store=self.out, status=status, reason=reason,
             wall_seconds=t_end - t0, startup_seconds=t_joined - t0, stepping_seconds=t_done - t_joined,
             sim_seconds=self.scenario.time.stop - self.scenario.time.start,
             grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
@@ -279,6 +298,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             if self._receive(int(self.settings.liveness * 1000)):
                 self._drain()
             self._check_processes()
+            if self.recorder is not None:
+                self.recorder.beat()
             if time.monotonic() > deadline and not self.options.debug:
                 missing = [m.name for m in self.members if not m.declared]
                 hint = {n: f" (start it with: federation join --coordinator {self.address} --federate {n})"
@@ -556,6 +577,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             if self._receive(50):
                 self._drain()
             exited = dict(self.launcher.exited())
+            if self.recorder is not None:
+                self.recorder.beat()
             pending = [m for m in pending if not m.said_bye and exited.get(m.name) is None]
             if not pending:
                 break
@@ -573,20 +596,32 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     def _close(self, status: str, reason: str) -> None:
         try:
-            if self.recorder is not None and self.recorder.db is not None:
-                self._flush(final=True)
-                for slot in self.scheduler.slots:
-                    self.recorder.federate_status(slot.name, "done" if status == RunStatus.COMPLETED else status,
-                                                  slot.grants)  # fmt: skip
-                self.recorder.close(status, reason)
+            self._close_store(status, reason)
         finally:
             self.launcher.kill_all()
-            if self.gate is not None:
-                self.gate.close()
-            self.sock.close(0)
-            if self.curve is not None:
-                self.curve.stop()
-            self.ctx.term()
+            self._release_sockets()
+
+    def _close_store(self, status: str, reason: str) -> None:
+        """Write what is still buffered (unless writing is what failed) and mark the run and each federate."""
+        recorder = self.recorder
+        if recorder is None or recorder.db is None:
+            return
+        if status != RunStatus.COMPLETED and recorder.failure is None:
+            try:
+                self._flush(final=True)
+            except OutputError as exc:  # the run already failed for another reason: that one is reported
+                log.warning("%s", exc)
+        federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
+                     for slot in self.scheduler.slots]  # fmt: skip
+        recorder.close(status, reason, federates)
+
+    def _release_sockets(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
+        self.sock.close(0)
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.term()
 
     def command_hint(self, name: str) -> str:
         return shlex.join(["federation", "join", "--coordinator", self.address, "--federate", name])

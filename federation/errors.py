@@ -6,6 +6,7 @@
 * :class:`FederateError` -- a federate misbehaved, crashed or hung (names it and the time);
 * :class:`ProtocolError` -- a frame on the wire broke the protocol;
 * :class:`ConvergenceError` -- an ``iterate`` group found no fixed point;
+* :class:`OutputError` -- a file or folder to be written cannot be, or may not be replaced;
 * :class:`RunInterrupted` -- the operator stopped the run (Ctrl-C, SIGTERM).
 """
 
@@ -75,6 +76,19 @@ class ConvergenceError(FederationError):
             f"iterate group '{group}' did not converge at t={time:g} s after {iterations} iterations: "
             f"residual {residual:.3g} on {signal}"
         )
+
+
+class OutputError(FederationError):
+    """A file or folder a command writes cannot be written, or holds something it may not replace.
+
+    The message names the path and the OS error (or the rule).  ``during_run`` tells a failure
+    while federates ran (the run failed) from one before anything started.
+    """
+
+    def __init__(self, path: object, message: str, *, during_run: bool = False) -> None:
+        self.path = str(path)
+        self.during_run = during_run
+        super().__init__(f"{self.path}: {message}")
 
 
 class RunInterrupted(FederationError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .errors import FederationError, Problem, ScenarioError
+from .errors import FederationError, OutputError, Problem, ScenarioError
 from .interface import Output, SignalType
 from .scenario import signal_matches
 from .source import KeyPath, Source, load_source
@@ -345,12 +345,15 @@ def _recovery(times: list[float], values: list[float], spec: KpiSpec) -> tuple[f
 def write_kpis(path: str | Path, values: Iterable[KpiValue]) -> None:
     """Store ``values`` in the run store's ``kpis`` table (NaN is stored as NULL)."""
     rows = [(v.name, None if math.isnan(v.value) else v.value, v.unit, v.description) for v in values]
-    db = sqlite3.connect(path)
     try:
-        with db:
-            db.executemany("INSERT OR REPLACE INTO kpis (name, value, unit, description) VALUES (?, ?, ?, ?)", rows)
-    finally:
-        db.close()
+        db = sqlite3.connect(path)
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO kpis (name, value, unit, description) VALUES (?, ?, ?, ?)", rows)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise OutputError(path, f"cannot write the KPIs into the run store: {exc}", during_run=True) from exc
 
 
 def record_kpis(scenario: Scenario, path: str | Path) -> list[KpiValue]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from .errors import OutputError
+
 __all__ = ["Launcher", "Child"]
 
 
@@ -42,7 +44,10 @@ class Launcher:
         previous = self.children.get(name)
         if previous is not None:
             previous.log_file.close()
-        log_file = open(log_path, "ab" if previous is not None else "wb")
+        try:
+            log_file = open(log_path, "ab" if previous is not None else "wb")
+        except OSError as exc:
+            raise OutputError(log_path, f"cannot create the federate's log: {exc.strerror}", during_run=True) from exc
         full_env = {**os.environ, "FEDERATION_SPAWNED": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,

@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .depthmap import depth_map_section
-from .errors import FederationError, Problem
+from .errors import FederationError, OutputError, Problem
 from .interface import Output
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
+from .liveness import Liveness, RunState
 from .source import KeyPath, Source, load_source
 from .store import RunStore
+from .timebase import format_time
 
 __all__ = ["Panel", "ReportSpec", "parse_report", "build_report", "write_report"]
 
@@ -109,11 +111,17 @@ def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Ma
 
 # ----------------------------------------------------------------------------- building
 def write_report(run: str | Path, output: str | Path, *, messages: int | None = None) -> Path:
-    """Write the report of the run store ``run`` to ``output`` (HTML)."""
+    """Write the report of the run store ``run`` to ``output`` (HTML; an existing HTML file is replaced)."""
+    from .output import SIGNATURES, check_replaceable
+
+    output = Path(output)
+    check_replaceable(output, "an HTML file", SIGNATURES["html"], "-o")
     with RunStore(run) as store:
         text = build_report(store, messages=messages)
-    output = Path(output)
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(output, f"cannot write the report: {exc.strerror}") from exc
     return output
 
 
@@ -127,8 +135,9 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
     notes += kpi_notes
     limit = spec.messages if messages is None else messages
     title = spec.title or f"{meta.get('scenario_name', store.path.stem)}: run report"
+    state = store.state
     sections = [
-        _section("Run", _metadata(meta)),
+        _section("Run", _metadata(meta, state)),
         _section("Key performance indicators", _kpi_table(kpis)),
         _section("Cascade timeline", _timeline(store, spec.panels, meta)),
         *([_section("Flood map", maps)] if (maps := depth_map_section(store)) else []),
@@ -140,11 +149,12 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
     ]  # fmt: skip
     nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS if t != "Flood map" or maps)
     warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
-    status = meta.get("status", "unknown")
-    reason = f"<p class='reason'>{_e(meta['reason'])}</p>" if meta.get("reason") else ""
+    status, css = state.label, (state.status if state.liveness is Liveness.CLOSED else state.liveness.value)
+    why = meta.get("reason") or state.describe()
+    reason = f"<p class='reason'>{_e(why)}</p>" if why else ""
     return (f"<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n<title>{_e(title)}</title>\n"
             f"<style>{_CSS}</style>\n</head>\n<body>\n<header><h1>{_e(title)}</h1>"
-            f"<span class='status {_e(status)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
+            f"<span class='status {_e(css)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
             + "\n".join(sections) + "\n</body>\n</html>\n")  # fmt: skip
 
 
@@ -185,18 +195,20 @@ def _payload(value: Any, limit: int = 240) -> str:
 
 
 def _time(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds:g}"
+    return "" if seconds is None else format_time(seconds)
 
 
 # ----------------------------------------------------------------------------- sections
-def _metadata(meta: Mapping[str, str]) -> str:
+def _metadata(meta: Mapping[str, str], state: RunState) -> str:
     rows = [("scenario", meta.get("scenario_name", "")), ("file", meta.get("scenario_file", "")),
-            ("status", meta.get("status", "")), ("seed", meta.get("seed", "")),
+            ("status", state.label), ("seed", meta.get("seed", "")),
             ("simulated time", _simulated(meta)),
             ("started", meta.get("started_at", "")), ("ended", meta.get("ended_at", "")),
             ("wall time", _wall(meta))]  # fmt: skip
     if meta.get("reason"):
         rows.append(("reason", meta["reason"]))
+    if state.liveness is not Liveness.CLOSED:
+        rows.append(("coordinator", state.describe()))
     versions = [f"federation {meta.get('federation_version', '?')}", f"Python {meta.get('python', '?')}"]
     versions += [f"{k[len('version_'):]} {v}" for k, v in sorted(meta.items()) if k.startswith("version_")]
     rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
@@ -205,7 +217,11 @@ def _metadata(meta: Mapping[str, str]) -> str:
 
 
 def _simulated(meta: Mapping[str, str]) -> str:
-    return f"{meta.get('start', '?')} s to {meta.get('stop', '?')} s (resolution {meta.get('resolution', '?')} s)"
+    try:
+        start, stop, resolution = (format_time(float(meta[k])) for k in ("start", "stop", "resolution"))
+    except (KeyError, ValueError):
+        return "unknown"
+    return f"{start} to {stop} (resolution {resolution})"
 
 
 def _wall(meta: Mapping[str, str]) -> str:
@@ -215,7 +231,7 @@ def _wall(meta: Mapping[str, str]) -> str:
     except (KeyError, ValueError):
         return "unknown"
     seconds = (end - start).total_seconds()
-    return "under 1 s" if seconds < 1 else f"{seconds:g} s"
+    return "under 1 s" if seconds < 1 else format_time(seconds)
 
 
 def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], list[Problem]]:
@@ -330,14 +346,14 @@ def _messages(store: RunStore, limit: int) -> str:
         return "<p class='muted'>No message was recorded.</p>"
     total = sum(r[2] for r in routes)
     out = [f"<p>{total:,} messages on {len(routes)} routes.</p>",
-           _table(("from", "to", "messages", "first [s]", "last [s]"),
+           _table(("from", "to", "messages", "first", "last"),
                   [(s, d, f"{n:,}", _time(a), _time(b)) for s, d, n, a, b in routes], cls="routes")]  # fmt: skip
     if limit > 0:
         first = store.db.execute("SELECT time, sent_tick, source, target, payload FROM messages "
                                  "ORDER BY tick, rowid LIMIT ?", (limit,)).fetchall()  # fmt: skip
         shown = f"first {len(first)}" if total > len(first) else f"all {len(first)}"
         out.append(f"<h3>Messages ({shown})</h3>")
-        out.append(_table(("time [s]", "from", "to", "payload"),
+        out.append(_table(("time", "from", "to", "payload"),
                           [(_time(t), s, d, _payload(p)) for t, _, s, d, p in first], cls="log"))  # fmt: skip
     return "\n".join(out)
 
@@ -353,7 +369,7 @@ def _decisions(store: RunStore) -> str:
                       f"<code>{_e(_payload(r.get('proposal')))}</code>",
                       f"<span class='verdict {_e(verdict)}'>{_e(verdict)}</span>", _e(r.get("decided_by") or ""),
                       f"<code>{_e(_payload(r.get('final')))}</code>", _e(r.get("note") or "")))  # fmt: skip
-    head = ("time [s]", "class", "targets", "proposal", "verdict", "decided by", "final", "note")
+    head = ("time", "class", "targets", "proposal", "verdict", "decided by", "final", "note")
     return _table(head, cells, cls="decisions", raw=True)
 
 
@@ -382,7 +398,8 @@ table.decisions, table.log { width: 100%; }
 .status { display: inline-block; padding: .15em .7em; border-radius: 1em; font-weight: 600; color: #fff;
           background: #607d8b; vertical-align: .35em; }
 .status.completed { background: #2e7d32; } .status.failed { background: #c62828; }
-.status.interrupted { background: #ef6c00; }
+.status.interrupted { background: #ef6c00; } .status.dead { background: #6d4c41; }
+.status.live { background: #1d4e89; }
 .verdict { font-weight: 600; } .verdict.approved { color: #2e7d32; } .verdict.edited { color: #ef6c00; }
 .verdict.rejected { color: #c62828; }
 .reason { color: #c62828; margin: .3em 0 0; white-space: pre-wrap; }

@@ -1,17 +1,34 @@
-"""Reading a run store back: metadata, signal series, messages; CSV export and plots."""
+"""Reading a run store back: metadata, signal series, messages; CSV export and plots.
+
+Reading changes nothing on disk: a closed store (no write-ahead log beside it) is opened
+``immutable``, one that is being written (or whose coordinator died) read-only.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import FederationError
+from .errors import FederationError, OutputError
+from .liveness import Liveness, RunState, judge
 
-__all__ = ["RunStore", "Series"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["RunStore", "Series", "connect", "is_run_store"]
+
+log = logging.getLogger(__name__)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_EXPORT_HEADERS = (b"time_s,", b"key,value")  # the first bytes of every CSV file an export writes
+LEGEND_MAX = 12  # array elements beyond this are drawn without a legend
 
 
 @dataclass(frozen=True)
@@ -22,18 +39,54 @@ class Series:
     values: tuple[Any, ...]
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection that leaves the files as they are.
+
+    Without a write-ahead log beside it (or with an empty one) the store is whole and is
+    opened ``immutable``: no lock, no ``-wal``/``-shm`` files made.  With a log (a run being
+    written, or one whose coordinator died) it is opened read-only, so the log is read too.
+    """
+    wal = Path(f"{path}-wal")
+    try:
+        whole = wal.stat().st_size == 0
+    except FileNotFoundError:
+        whole = True
+    mode = "mode=ro&immutable=1" if whole else "mode=ro"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+
+
+def is_run_store(path: Path) -> bool:
+    """Whether ``path`` is a federation run store (an SQLite file with the ``run`` table)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return False
+        db = connect(path)
+    except (OSError, sqlite3.Error):
+        return False
+    try:
+        return db.execute("SELECT 1 FROM run WHERE key = 'scenario_name'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+
+
 class RunStore:
-    """Read-only view of a run's SQLite file."""
+    """Read-only view of a run's SQLite file; ``state`` tells a live run from a dead one."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FederationError(f"no run store at {str(self.path)!r}")
         try:
-            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self.db = connect(self.path)
             self.db.execute("SELECT count(*) FROM run").fetchone()
         except sqlite3.DatabaseError as exc:
             raise FederationError(f"{self.path} is not a federation run store: {exc}") from exc
+        self.state: RunState = judge(self.metadata())
+        if self.state.liveness is not Liveness.CLOSED:
+            log.warning("%s: %s", self.path, self.state.describe())
 
     def close(self) -> None:
         self.db.close()
@@ -80,9 +133,29 @@ class RunStore:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, folder: str | Path) -> list[Path]:
-        """``samples.csv`` (long form), one wide CSV per federate, ``messages.csv``, ``run.csv``."""
+        """``samples.csv`` (long form), one wide CSV per federate, ``messages.csv``, ``run.csv``.
+
+        An existing file of those names is replaced only when an export wrote it (its header
+        says so); anything else is refused before a file is written.
+        """
+        from .output import check_replaceable
+
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        by_fed: dict[str, list[str]] = {}
+        for _, name, _, _ in self.signals():
+            by_fed.setdefault(name.partition(".")[0], []).append(name)
+        files = ["samples.csv", "messages.csv", "run.csv", *(f"{fed}.csv" for fed in by_fed)]
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise OutputError(folder, "exists and is not a folder; --csv names the folder for the CSV files")
+        for file in files:
+            check_replaceable(folder / file, "a CSV file of an earlier export", _EXPORT_HEADERS, "--csv")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return self._export(folder, by_fed)
+        except OSError as exc:
+            raise OutputError(exc.filename or folder, f"cannot write: {exc.strerror}") from exc
+
+    def _export(self, folder: Path, by_fed: dict[str, list[str]]) -> list[Path]:
         written = [folder / "samples.csv", folder / "messages.csv", folder / "run.csv"]
         with open(written[0], "w", newline="") as fh:
             out = csv.writer(fh)
@@ -98,10 +171,6 @@ class RunStore:
             out = csv.writer(fh)
             out.writerow(["key", "value"])
             out.writerows(sorted((k, v) for k, v in self.metadata().items() if k != "scenario_text"))
-        by_fed: dict[str, list[str]] = {}
-        for _, name, _, _ in self.signals():
-            fed, _, _ = name.partition(".")
-            by_fed.setdefault(fed, []).append(name)
         for fed, names in by_fed.items():
             written.append(self._wide(folder / f"{fed}.csv", names))
         return written
@@ -123,32 +192,89 @@ class RunStore:
                 out.writerow([t, *(json.dumps(v) if isinstance(v, (list, dict)) else v for v in current)])
         return path
 
-    def plot(self, names: list[str], output: str | Path, *, title: str | None = None) -> Path:
-        import matplotlib
+    def figure(self, names: Sequence[str], *, title: str | None = None) -> Figure:
+        """One axes per signal, time on a shared axis; an array is drawn as one line per element.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        A signal whose values are not numbers (strings, maps) is refused with a
+        :class:`FederationError` naming it.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         series = [self.series(n) for n in names]
-        fig, axes = plt.subplots(len(series), 1, figsize=(9, 2.4 * len(series) + 0.6), sharex=True, squeeze=False)
+        columns = [_columns(s) for s in series]  # refuse what cannot be drawn before drawing anything
         span = max((s.times[-1] for s in series if s.times), default=0.0)
         scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min") if span > 600 else (1.0, "s")
         stop = float(self.metadata().get("stop", span))
-        for ax, s in zip(axes[:, 0], series):
-            numeric = [float(v) if isinstance(v, (int, float)) else float("nan") for v in s.values]
+        fig = Figure(figsize=(9, 2.4 * len(series) + 0.6))
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, s, lines in zip(axes, series, columns):
             times = list(s.times)
-            if numeric and times[-1] < stop:  # hold the last value to the end of the run
+            if times and times[-1] < stop:  # hold the last value to the end of the run
                 times.append(stop)
-                numeric.append(numeric[-1])
-            ax.step([t / scale for t in times], numeric, where="post", linewidth=1.3)
-            ax.set_ylabel(f"{s.name}\n[{s.unit}]" if s.unit else s.name, fontsize=8)
+            for label, values in lines:
+                held = values + values[-1:] if len(times) > len(values) else values
+                ax.step([t / scale for t in times], held, where="post", linewidth=1.3 if len(lines) == 1 else 1.0,
+                        label=label)  # fmt: skip
+            if 1 < len(lines) <= LEGEND_MAX:
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+            if not s.times:
+                ax.text(0.5, 0.5, "no samples recorded", transform=ax.transAxes, ha="center", va="center")
+            shape = f" ({len(lines)} elements)" if len(lines) > 1 else ""
+            ax.set_ylabel(f"{s.name}{shape}\n[{s.unit}]" if s.unit else f"{s.name}{shape}", fontsize=8)
             ax.grid(alpha=0.3)
-        axes[-1, 0].set_xlabel(f"time [{unit}]")
+        axes[-1].set_xlabel(f"time [{unit}]")
         fig.suptitle(title or self.metadata().get("scenario_name", ""))
         fig.tight_layout()
-        fig.savefig(output, dpi=110)
-        plt.close(fig)
-        return Path(output)
+        return fig
+
+    def plot(self, names: Sequence[str], output: str | Path, *, title: str | None = None) -> Path:
+        """Draw :meth:`figure` into an image file (its format from the suffix; an image of that format is replaced)."""
+        from .output import check_image
+
+        output = Path(output)
+        check_image(output, "-o")
+        figure = self.figure(names, title=title)
+        try:
+            figure.savefig(output, dpi=110)
+        except OSError as exc:
+            raise OutputError(output, f"cannot write the plot: {exc.strerror}") from exc
+        return output
+
+
+def _columns(series: Series) -> list[tuple[str, list[float]]]:
+    """The lines that draw a series: one for numbers, one per element for arrays (NaN where absent)."""
+    values = series.values
+    if all(v is None or isinstance(v, (int, float)) for v in values):
+        return [(series.name, [math.nan if v is None else float(v) for v in values])]
+    rows: list[list[float]] = []
+    labels: list[str] = []
+    for v in values:
+        if isinstance(v, str):
+            raise FederationError(f"cannot plot {series.name}: it holds text ({v!r:.40}); "
+                                  "plot draws numbers and arrays of numbers (export it with 'federation export')")  # fmt: skip
+        row, names = _elements(series.name, v)
+        rows.append(row)
+        if len(names) > len(labels):
+            labels = names
+    width = len(labels)
+    return [(labels[i], [r[i] if i < len(r) else math.nan for r in rows]) for i in range(width)]
+
+
+def _elements(name: str, value: Any) -> tuple[list[float], list[str]]:
+    """A sample of an array signal flattened to numbers, with a label per element."""
+    import numpy as np
+
+    if value is None or isinstance(value, (int, float)):
+        return [math.nan if value is None else float(value)], [name]
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise FederationError(f"cannot plot {name}: a sample is not an array of numbers ({json.dumps(value):.60})") from None
+    if array.ndim <= 1:
+        return array.ravel().tolist(), [f"{name}[{i}]" for i in range(array.size)]
+    return array.ravel().tolist(), [f"{name}[{','.join(map(str, ix))}]" for ix in np.ndindex(*array.shape)]
 
 
 def _from_sql(value: Any, kind: str) -> Any:

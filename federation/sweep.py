@@ -35,6 +35,7 @@ import yaml
 
 from .errors import FederationError, ScenarioError
 from .kpi import KpiValue, record_kpis
+from .output import StorePolicy
 from .recorder import RunStatus
 from .scenario import Scenario
 
@@ -89,6 +90,7 @@ class RunSpec:
     seed: int
     store: Path
     scenario: Scenario = field(repr=False)  # overrides and seed applied
+    policy: StorePolicy = StorePolicy.REFUSE  # when the store exists (an earlier sweep in the same folder)
 
     @property
     def name(self) -> str:
@@ -250,8 +252,9 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
         raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
 
 
-def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: Path) -> tuple[RunSpec, ...]:
-    """Each variant at seeds ``scenario.seed + 0 .. seeds-1``; stores in ``out/runs/``."""
+def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: Path,
+              policy: StorePolicy = StorePolicy.REFUSE) -> tuple[RunSpec, ...]:  # fmt: skip
+    """Each variant at seeds ``scenario.seed + 0 .. seeds-1``; stores in ``out/runs/``, written by ``policy``."""
     if seeds < 1:
         raise ValueError(f"the number of seeds must be at least 1, got {seeds}")
     folder = out.resolve() / "runs"
@@ -260,7 +263,7 @@ def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: 
         varied = scenario.with_overrides(variant.overrides, origin="variant")
         for seed in range(scenario.seed, scenario.seed + seeds):
             store = folder / f"{variant.label}-seed{seed}.sqlite"
-            specs.append(RunSpec(variant, seed, store, replace(varied, seed=seed)))
+            specs.append(RunSpec(variant, seed, store, replace(varied, seed=seed), policy))
     return tuple(specs)
 
 
@@ -283,7 +286,7 @@ def execute_run(spec: RunSpec) -> RunResult:
     kpis: tuple[KpiValue, ...] = ()
     try:
         # loopback and a random port whatever the scenario's coordinator section says: runs share hosts
-        Coordinator(spec.scenario, RunOptions(out=spec.store, bind=LOOPBACK)).run()
+        Coordinator(spec.scenario, RunOptions(out=spec.store, store_policy=spec.policy, bind=LOOPBACK)).run()
         kpis = tuple(record_kpis(spec.scenario, spec.store))  # also written to the store's kpis table
         status = RunStatus.COMPLETED
     except FederationError as exc:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-__all__ = ["TimeBase", "NEVER"]
+__all__ = ["TimeBase", "NEVER", "format_time"]
 
 NEVER = 2**62
 """A tick later than any real time (an event-driven federate with nothing scheduled)."""
@@ -45,3 +45,25 @@ class TimeBase:
         per = self.per_second
         x = seconds * per if per is not None else seconds / self.resolution
         return abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60))
+
+
+def format_time(seconds: float) -> str:
+    """A time for people, exact to the microsecond: ``309360`` -> ``3 d 13 h 56 min``, ``630.5`` -> ``10 min 30.5 s``.
+
+    Zero parts are left out; the units are those of scenario durations (``docs/scenarios.md``).
+    """
+    if not math.isfinite(seconds):
+        return f"{seconds} s"
+    rest = round(abs(seconds), 6)
+    parts = []
+    for unit, size in _UNITS:
+        whole = int(rest // size)
+        if whole:
+            parts.append(f"{whole} {unit}")
+            rest = round(rest - whole * size, 6)
+    if rest or not parts:
+        parts.append(f"{rest:.6f}".rstrip("0").rstrip(".") + " s")
+    return ("-" if seconds < 0 else "") + " ".join(parts)

@@ -219,3 +219,15 @@ class CrashOnce(Federate):
             open(self.marker, "w").close()
             os._exit(9)
         self.y = t
+
+
+class Words(Federate):
+    """A text signal and a 2 x 2 array signal, both changing at every step (for plots)."""
+
+    default_period = 1.0
+    word = Output(type=str, default="")
+    grid = Output(type=list, default=[])
+
+    def step(self, t: float) -> None:
+        self.word = f"t={t:g}"
+        self.grid = [[t, 2 * t], [3 * t, 4 * t]]

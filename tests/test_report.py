@@ -14,6 +14,7 @@ import pytest
 from federation.errors import ScenarioError
 from federation.report import build_report, write_report
 from federation.scenario import load
+from federation.store import RunStore
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(90)
@@ -117,7 +118,7 @@ def test_decision_rows(report):
     rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]
     assert len(rows) == 3
     cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", rows[0])]
-    assert cells[:3] == ["1", "operator.setting", "plant.setting"]
+    assert cells[:3] == ["1 s", "operator.setting", "plant.setting"]
     assert "&quot;value&quot;: 0.9" in cells[3] and cells[4] == "edited"
     assert cells[5] == "policy rule 1 (line 21)" and "&quot;value&quot;: 0.8" in cells[6] and cells[7] == "capped at 80 %"
     verdicts = [re.search(r"class='verdict (\w+)'", r).group(1) for r in rows]
@@ -127,10 +128,10 @@ def test_decision_rows(report):
 
 def test_message_summary(report):
     routes = re.search(r"<table class='routes'>.*?</table>", report, re.S).group(0)
-    assert "<td>operator.setting</td><td>plant.setting</td><td>2</td><td>1</td><td>3</td>" in routes
+    assert "<td>operator.setting</td><td>plant.setting</td><td>2</td><td>1 s</td><td>3 s</td>" in routes
     assert "<h3>Messages (first 1)</h3>" in report  # report.messages: 1 of the 2 delivered (the rejected one was not)
     log = re.search(r"<table class='log'>.*?</table>", report, re.S).group(0)
-    assert re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", log) == [("1", "operator.setting", "plant.setting")]
+    assert re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", log) == [("1 s", "operator.setting", "plant.setting")]
     assert "&quot;value&quot;: 0.8" in log  # what was delivered: the edited payload
 
 
@@ -174,8 +175,9 @@ def test_default_panels_and_kpis_computed_for_the_report(run_scenario, tmp_path)
 
     with sqlite3.connect(store.path) as db:  # a store from before KPIs were declared
         db.execute("DELETE FROM kpis")
-    assert store.kpis() == []
-    text = build_report(store)
+    with RunStore(store.path) as old:  # opened anew: a closed store is read as immutable
+        assert old.kpis() == []
+        text = build_report(old)
     assert re.findall(r"<figcaption>(.*?)</figcaption>", text) == ["a", "b"]
     assert len(_pngs(text)) == 2
     assert "<td>clock_end</td><td><span class='num'>4</span></td><td>s</td>" in text
@@ -237,3 +239,28 @@ def test_default_output_name(tmp_path, run_scenario):
     result = _cli("report", str(summary.store))
     assert result.returncode == 0, result.stderr
     assert Path(summary.store).with_suffix(".html").is_file()
+
+
+def test_times_are_written_in_days_hours_and_minutes():
+    from federation.timebase import format_time
+
+    assert format_time(309360) == "3 d 13 h 56 min"
+    assert format_time(630.5) == "10 min 30.5 s"
+    assert format_time(0) == "0 s" and format_time(42) == "42 s" and format_time(7200) == "2 h"
+    assert format_time(86401.25) == "1 d 1.25 s"
+
+
+def test_message_and_decision_times_in_the_report_are_readable(run_scenario):
+    """The report used to print message times as raw seconds (309360)."""
+    _, store = run_scenario("""
+    time: {stop: 4 d, resolution: 1 s}
+    federates:
+      log: {type: "{HELPERS}:Listener"}
+    events:
+      - {at: 309360, send: log.inbox, payload: {level: 3}}
+    """)
+    text = build_report(store)
+    routes = re.search(r"<table class='routes'>.*?</table>", text, re.S).group(0)
+    assert "<td>scenario</td><td>log.inbox</td><td>1</td><td>3 d 13 h 56 min</td><td>3 d 13 h 56 min</td>" in routes
+    assert "<tr><td>3 d 13 h 56 min</td><td>scenario</td><td>log.inbox</td>" in text
+    assert "<td>simulated time</td><td>0 s to 4 d (resolution 1 s)</td>" in text
