@@ -365,7 +365,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise _Usage(f"--vary: {exc}") from None
     sweep.check_variants(scenario, variants)
-    out = (args.out or Path("runs") / f"{scenario.name}-sweep").resolve()
+    shown = args.out or Path("runs") / f"{scenario.name}-sweep"  # as the user wrote it
+    out = shown.resolve()
     specs = sweep.plan_runs(scenario, variants, args.seeds, out)
     print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
           f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
@@ -384,7 +385,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     failed = sum(not r.ok for r in results)
     print(sweep.format_table(summaries, results))
     print(f"{len(results)} runs: {len(results) - failed} completed, {failed} failed, in {wall:.1f} s wall; "
-          f"wrote {', '.join(f.name for f in files)} and runs/ to {out}/")  # fmt: skip
+          f"wrote {', '.join(f.name for f in files)} and runs/ to {shown}/")  # fmt: skip
     return ExitCode.RUN_FAILED if failed else ExitCode.OK
 
 
