@@ -120,6 +120,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="describe an FMU and print a scenario snippet")
     p.add_argument("fmu", type=Path, help="the .fmu file")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("examples", help="copy the example scenarios to a folder and build the project's FMUs there",
+                       description="Write the example scenarios to DIR/scenarios and build the project's FMUs "
+                                   "from their C sources into DIR/fmus/dist (needs a C compiler), so that "
+                                   "'federation run DIR/scenarios/riverton.yaml' works from an installed package. "
+                                   "Existing files are never overwritten.")  # fmt: skip
+    p.add_argument("folder", type=Path, metavar="DIR", help="the folder to fill (created)")
+    p.add_argument("--no-fmus", action="store_true", help="copy the scenarios only; build the FMUs later with "
+                                                          "'python -m fmus.build DIR/fmus/dist'")
+    p.set_defaults(func=_cmd_examples)
     _add_sweep_parser(sub)
     return parser
 
@@ -295,6 +305,29 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise FederationError(f"FMU support is not available: {exc}") from exc
     print(inspect_fmu(args.fmu))
+    return ExitCode.OK
+
+
+def _cmd_examples(args: argparse.Namespace) -> int:
+    from . import examples
+
+    in_the_way = examples.conflicts(args.folder)
+    if in_the_way:
+        raise _Usage(f"{in_the_way[0]} exists and differs from the shipped example; "
+                     f"move it away or choose another folder")  # fmt: skip
+    copied = examples.copy_scenarios(args.folder)
+    print(f"wrote {len(copied)} scenario files to {args.folder / examples.SCENARIOS}/")
+    if not args.no_fmus:
+        from fmus.build import BuildError
+
+        try:
+            fmus = examples.build_fmus(args.folder)
+        except BuildError as exc:
+            first = str(exc).splitlines()[0]
+            raise FederationError(f"{first} (build the FMUs later with 'python -m fmus.build "
+                                  f"{args.folder / examples.FMU_DIST}')") from exc  # fmt: skip
+        print(f"built {len(fmus)} FMUs in {args.folder / examples.FMU_DIST}/: {', '.join(f.stem for f in fmus)}")
+    print(f"try: federation run {args.folder / examples.SCENARIOS / 'rain-tank.yaml'}")
     return ExitCode.OK
 
 
