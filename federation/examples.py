@@ -21,7 +21,7 @@ try:
 except ImportError:  # Python 3.10
     from importlib.abc import Traversable
 
-__all__ = ["shipped_scenarios", "conflicts", "copy_scenarios", "build_fmus", "SCENARIOS", "FMU_DIST"]
+__all__ = ["FMU_DIST", "SCENARIOS", "build_fmus", "conflicts", "copy_scenarios", "shipped_scenarios"]
 
 log = logging.getLogger(__name__)
 

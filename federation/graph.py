@@ -18,7 +18,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import networkx as nx
 
@@ -26,9 +26,10 @@ from .layout import EdgeRequest, Layout, layered_layout
 from .scenario import ConnectionKind, Interpolation, Scenario
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["EdgeKind", "Drawing", "dependency_graph", "zero_lag_cycles", "to_dot", "layout_graph", "figure", "draw"]
+__all__ = ["Drawing", "EdgeKind", "dependency_graph", "draw", "figure", "layout_graph", "to_dot", "zero_lag_cycles"]
 
 
 class EdgeKind(str, enum.Enum):
@@ -98,7 +99,7 @@ DPI = 120
 EDGE_COLOUR = "#404040"
 ARROW_HEAD = "-|>,head_length=0.6,head_width=0.3"  # times ARROW_SCALE points: 8.4 pt long, 8.4 pt wide
 ARROW_SCALE = 14.0
-_LINE = {EdgeKind.DIRECT: ("solid", 1.2), EdgeKind.DELAYED: ("dashed", 1.2), EdgeKind.ITERATE: ("solid", 2.8),
+_LINE: dict[EdgeKind, tuple[Literal["solid", "dashed", "dotted"], float]] = {EdgeKind.DIRECT: ("solid", 1.2), EdgeKind.DELAYED: ("dashed", 1.2), EdgeKind.ITERATE: ("solid", 2.8),
          EdgeKind.MESSAGE: ("dotted", 1.5)}  # fmt: skip
 _PRIORITY = {EdgeKind.ITERATE: 0, EdgeKind.DIRECT: 0, EdgeKind.MESSAGE: 1, EdgeKind.DELAYED: 2}
 
@@ -132,7 +133,7 @@ def _measure(texts: list[str], fontsize: float) -> list[tuple[float, float]]:
     from matplotlib.figure import Figure
 
     fig = Figure(dpi=DPI)
-    renderer = FigureCanvasAgg(fig).get_renderer()
+    renderer: Any = FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call]
     sizes = []
     for text in texts:
         extent = fig.text(0, 0, text, fontsize=fontsize).get_window_extent(renderer)
@@ -178,33 +179,33 @@ def figure(drawing: Drawing) -> Figure:
     return fig
 
 
-def _draw_edges(ax: object, drawing: Drawing) -> None:
+def _draw_edges(ax: Axes, drawing: Drawing) -> None:
     from matplotlib.patches import FancyArrowPatch
     from matplotlib.path import Path as MplPath
 
     for k, (route, kind, text) in enumerate(zip(drawing.layout.routes, drawing.kinds, drawing.labels)):
         style, width = _LINE[kind]
         ax.add_patch(FancyArrowPatch(path=MplPath(route.points), arrowstyle="-", linewidth=width, linestyle=style,
-                                     color=EDGE_COLOUR, zorder=1, gid=f"edge:{k}"))  # type: ignore[attr-defined]  # fmt: skip
+                                     color=EDGE_COLOUR, zorder=1, gid=f"edge:{k}"))  # fmt: skip
         (xa, ya), (xb, yb) = route.points[-2:]  # the head alone, solid whatever the line's style
         stub = 0.01 / (math.hypot(xb - xa, yb - ya) or 1.0)
         head = MplPath([(xb - stub * (xb - xa), yb - stub * (yb - ya)), (xb, yb)])
         ax.add_patch(FancyArrowPatch(path=head, arrowstyle=ARROW_HEAD, mutation_scale=ARROW_SCALE, linewidth=1.0,
-                                     color=EDGE_COLOUR, zorder=1, gid=f"head:{k}"))  # type: ignore[attr-defined]  # fmt: skip
+                                     color=EDGE_COLOUR, zorder=1, gid=f"head:{k}"))  # fmt: skip
         ax.text(route.label.x, route.label.y, text, fontsize=LABEL_FONT, ha="center", va="center", color="#202020",
                 zorder=3, gid=f"label:{k}",
-                bbox={"boxstyle": f"square,pad={LABEL_PAD}", "fc": "white", "ec": "none"})  # type: ignore[attr-defined]  # fmt: skip
+                bbox={"boxstyle": f"square,pad={LABEL_PAD}", "fc": "white", "ec": "none"})  # fmt: skip
 
 
-def _draw_nodes(ax: object, drawing: Drawing) -> None:
+def _draw_nodes(ax: Axes, drawing: Drawing) -> None:
     from matplotlib.patches import FancyBboxPatch
 
     for name, box in drawing.layout.nodes.items():
         ax.add_patch(FancyBboxPatch((box.left, box.bottom), box.w, box.h, boxstyle="round,pad=0,rounding_size=0.06",
                                     fc="#cfe2f3", ec="#3d6fa3", linewidth=1.2, zorder=2,
-                                    gid=f"node:{name}"))  # type: ignore[attr-defined]  # fmt: skip
+                                    gid=f"node:{name}"))  # fmt: skip
         ax.text(box.x, box.y, drawing.node_text[name], fontsize=NODE_FONT, ha="center", va="center", zorder=4,
-                gid=f"name:{name}")  # type: ignore[attr-defined]  # fmt: skip
+                gid=f"name:{name}")  # fmt: skip
 
 
 def _legend(fig: Figure) -> None:

@@ -20,8 +20,9 @@ classic ones (Sugiyama et al. 1981), kept small:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from itertools import pairwise
 
 import networkx as nx
 
@@ -201,7 +202,7 @@ class _Plan:
                 keys.append(key)
             keys.append(right)
             middle = (len(keys) - 2) // 2
-            self.chains[k] = [_Segment(k, a, b, i == middle) for i, (a, b) in enumerate(zip(keys, keys[1:]))]
+            self.chains[k] = [_Segment(k, a, b, i == middle) for i, (a, b) in enumerate(pairwise(keys))]
 
     def segments(self) -> list[_Segment]:
         return [s for chain in self.chains.values() for s in chain]
@@ -381,7 +382,7 @@ def _pack(wanted: list[float], sizes: list[float], gap: float) -> list[float]:
     """Centres, in the given (increasing) order, nearest to ``wanted`` in least squares, with no two
     boxes closer than ``gap`` (pool-adjacent-violators on the offsets)."""
     offsets = [0.0]
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in pairwise(sizes):
         offsets.append(offsets[-1] + a / 2 + gap + b / 2)
     blocks: list[list[float]] = []  # [sum, count]
     for w, o in zip(wanted, offsets):

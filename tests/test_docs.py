@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.docexamples import (
-    EXAMPLE_LANGUAGES, ROOT, Action, Block, DocSession, Marker, commands, documents, match_output, read_blocks,
+    EXAMPLE_LANGUAGES,
+    ROOT,
+    Action,
+    Block,
+    DocSession,
+    Marker,
+    commands,
+    documents,
+    match_output,
+    read_blocks,
 )  # fmt: skip
 
 pytestmark = pytest.mark.timeout(300)

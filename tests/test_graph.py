@@ -4,7 +4,7 @@ consumers and message receivers right of their producers unless a cycle makes an
 from __future__ import annotations
 
 import math
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import networkx as nx
 import pytest
@@ -51,7 +51,7 @@ def drawing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 def _distance_to_polyline(point: tuple[float, float], line: tuple[tuple[float, float], ...]) -> float:
     best = math.inf
-    for (xa, ya), (xb, yb) in zip(line, line[1:]):
+    for (xa, ya), (xb, yb) in pairwise(line):
         dx, dy = xb - xa, yb - ya
         t = max(0.0, min(1.0, ((point[0] - xa) * dx + (point[1] - ya) * dy) / (dx * dx + dy * dy or 1.0)))
         best = min(best, math.dist(point, (xa + t * dx, ya + t * dy)))

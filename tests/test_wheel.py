@@ -32,7 +32,7 @@ SKIP_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-i
 
 
 def _distribution_name() -> str:
-    found = re.search(r'^name\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    found = re.search(r'^name\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.MULTILINE)
     assert found, "pyproject.toml has no name"
     return found.group(1)
 
@@ -40,7 +40,7 @@ def _distribution_name() -> str:
 def _pip(*args: str, python: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     return subprocess.run([sys.executable, "-m", "pip", "--python", str(python), *args, "--no-index"],
-                          capture_output=True, text=True, env=env, timeout=240)  # fmt: skip
+                          capture_output=True, text=True, env=env, timeout=240, check=False)  # fmt: skip
 
 
 def _dependency_folder(folder: Path) -> Path:
@@ -64,7 +64,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copytree(ROOT, base / "src", ignore=SKIP_SOURCES, symlinks=True)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                             str(base / "src"), "-w", str(base / "wheels")],
-                           capture_output=True, text=True, timeout=240)  # fmt: skip
+                           capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
     wheel = next((base / "wheels").glob("*.whl"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True, timeout=60)
@@ -83,7 +83,7 @@ def _run(installed: dict[str, Any], *command: str, cwd: Path | None = None) -> s
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{installed['bin']}{os.pathsep}{env['PATH']}"
     return subprocess.run(list(command), cwd=cwd or installed["work"], env=env, capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
+                          timeout=180, check=False)  # fmt: skip
 
 
 def test_distribution_name_is_not_taken_on_the_index():
