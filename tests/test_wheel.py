@@ -27,7 +27,7 @@ from tests.docexamples import ROOT, Action, DocSession, read_blocks
 pytestmark = [pytest.mark.timeout(300)]
 
 TAKEN_ON_THE_INDEX = {"federation"}  # an unrelated project (checked on the public index, 0.28.0)
-SKIP_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs",
+SKIP_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs", "*.sqlite*",
                                       ".pytest_cache", ".hypothesis")  # fmt: skip
 
 
