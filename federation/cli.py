@@ -138,6 +138,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="describe an FMU and print a scenario snippet")
     p.add_argument("fmu", type=Path, help="the .fmu file")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("examples", help="copy the example scenarios to a folder and build the project's FMUs there",
+                       description="Write the example scenarios to DIR/scenarios and build the project's FMUs "
+                                   "from their C sources into DIR/fmus/dist (needs a C compiler), so that "
+                                   "'federation run DIR/scenarios/riverton.yaml' works from an installed package. "
+                                   "Existing files are never overwritten.")  # fmt: skip
+    p.add_argument("folder", type=Path, metavar="DIR", help="the folder to fill (created)")
+    p.add_argument("--no-fmus", action="store_true", help="copy the scenarios only; build the FMUs later with "
+                                                          "'python -m fmus.build DIR/fmus/dist'")
+    p.set_defaults(func=_cmd_examples)
     _add_sweep_parser(sub)
     return parser
 
@@ -340,6 +350,29 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_examples(args: argparse.Namespace) -> int:
+    from . import examples
+
+    in_the_way = examples.conflicts(args.folder)
+    if in_the_way:
+        raise _Usage(f"{in_the_way[0]} exists and differs from the shipped example; "
+                     f"move it away or choose another folder")  # fmt: skip
+    copied = examples.copy_scenarios(args.folder)
+    print(f"wrote {len(copied)} scenario files to {args.folder / examples.SCENARIOS}/")
+    if not args.no_fmus:
+        from fmus.build import BuildError
+
+        try:
+            fmus = examples.build_fmus(args.folder)
+        except BuildError as exc:
+            first = str(exc).splitlines()[0]
+            raise FederationError(f"{first} (build the FMUs later with 'python -m fmus.build "
+                                  f"{args.folder / examples.FMU_DIST}')") from exc  # fmt: skip
+        print(f"built {len(fmus)} FMUs in {args.folder / examples.FMU_DIST}/: {', '.join(f.stem for f in fmus)}")
+    print(f"try: federation run {args.folder / examples.SCENARIOS / 'rain-tank.yaml'}")
+    return ExitCode.OK
+
+
 # ---------------------------------------------------------------------------- sweep (ensembles)
 def _vary(text: str) -> tuple[str, tuple[Any, ...]]:
     from .sweep import parse_vary
@@ -414,6 +447,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = _sweep_folder(args, scenario.name)
     specs = sweep.plan_runs(scenario, variants, args.seeds, out,
                             policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE)  # fmt: skip
+    shown = _as_typed(out)
     print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
           f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
     done: list[Any] = []
@@ -431,7 +465,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     failed = sum(not r.ok for r in results)
     print(sweep.format_table(summaries, results))
     print(f"{len(results)} runs: {len(results) - failed} completed, {failed} failed, in {wall:.1f} s wall; "
-          f"wrote {', '.join(f.name for f in files)} and runs/ to {out}/")  # fmt: skip
+          f"wrote {', '.join(f.name for f in files)} and runs/ to {shown}/")  # fmt: skip
     return ExitCode.RUN_FAILED if failed else ExitCode.OK
 
 
@@ -449,6 +483,14 @@ def _sweep_folder(args: argparse.Namespace, name: str) -> Path:
                                    ("summary.png", "a PNG file", SIGNATURES["png"])):  # fmt: skip
         check_replaceable(out / file, what, signatures, "--out")
     return out
+
+
+def _as_typed(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies inside it, as a user would type it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 class _Usage(FederationError):

@@ -4,20 +4,41 @@ Nodes are federates; an edge ``a -> b`` means b depends on a, labelled with the
 connection kind (direct, delayed, iterate, message).  Edges of zero lag -- direct
 connections, linear interpolation and messages without lookahead -- must not form a
 cycle, except inside an ``iterate`` group, which is contracted to one node for the check.
+
+The picture (:func:`draw`) is laid out by :mod:`federation.layout`: consumers right of
+their producers and message receivers right of their senders, except for the one edge of
+each cycle that must turn back (a delayed connection or a message with lookahead before a
+zero-lag one); every node sized to its name, every label on its own edge.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import networkx as nx
 
+from .layout import EdgeRequest, Layout, layered_layout
 from .scenario import ConnectionKind, Interpolation, Scenario
 
-__all__ = ["dependency_graph", "zero_lag_cycles", "to_dot", "draw"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-_STYLE = {"direct": "solid", "delayed": "dashed", "iterate": "bold", "message": "dotted"}
+__all__ = ["Drawing", "EdgeKind", "dependency_graph", "draw", "figure", "layout_graph", "to_dot", "zero_lag_cycles"]
+
+
+class EdgeKind(str, enum.Enum):
+    DIRECT = "direct"
+    DELAYED = "delayed"
+    ITERATE = "iterate"
+    MESSAGE = "message"
+
+_STYLE = {EdgeKind.DIRECT: "solid", EdgeKind.DELAYED: "dashed", EdgeKind.ITERATE: "bold", EdgeKind.MESSAGE: "dotted"}
 
 
 def dependency_graph(scenario: Scenario) -> nx.MultiDiGraph:
@@ -29,7 +50,7 @@ def dependency_graph(scenario: Scenario) -> nx.MultiDiGraph:
         graph.add_edge(c.source, c.target, kind=c.kind.value, label=f"{c.output}->{c.input}", zero_lag=zero,
                        group=c.group)  # fmt: skip
     for r in scenario.routes:
-        graph.add_edge(r.source, r.target, kind="message", label=f"{r.endpoint}->{r.target_endpoint}",
+        graph.add_edge(r.source, r.target, kind=EdgeKind.MESSAGE.value, label=f"{r.endpoint}->{r.target_endpoint}",
                        zero_lag=r.lookahead == 0, group=None)  # fmt: skip
     return graph
 
@@ -64,28 +85,138 @@ def to_dot(scenario: Scenario) -> str:
     for name, data in dependency_graph(scenario).nodes(data=True):
         lines.append(f'  "{name}" [label="{name}\\n({data["type"]})"];')
     for a, b, data in dependency_graph(scenario).edges(data=True):
-        lines.append(f'  "{a}" -> "{b}" [label="{data["label"]}\\n{data["kind"]}", style={_STYLE[data["kind"]]}];')
+        lines.append(f'  "{a}" -> "{b}" [label="{data["label"]}\\n{data["kind"]}", style={_STYLE[EdgeKind(data["kind"])]}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _layers(graph: nx.MultiDiGraph) -> dict[str, tuple[float, float]]:
-    """Left to right in the order of zero-lag dependencies (producers first)."""
-    zero = nx.DiGraph()
-    zero.add_nodes_from(graph)
-    zero.add_edges_from((a, b) for a, b, d in graph.edges(data=True) if d["zero_lag"] and a != b)
-    dag = nx.condensation(zero)
-    column = {}
-    for depth, generation in enumerate(nx.topological_generations(dag)):
-        for comp in generation:
-            for node in dag.nodes[comp]["members"]:
-                column[node] = depth
-    pos = {}
-    for depth in sorted(set(column.values())):
-        nodes = sorted(n for n, c in column.items() if c == depth)
-        for row, node in enumerate(nodes):
-            pos[node] = (float(depth), (len(nodes) - 1) / 2.0 - row)
-    return pos
+# ---------------------------------------------------------------------------- the picture
+NODE_FONT = 9.0  # points
+LABEL_FONT = 7.0
+NODE_PAD = (0.12, 0.08)  # inches around a node's name
+LABEL_PAD = 0.25  # of the label font size, around a label (matplotlib's bbox pad)
+DPI = 120
+EDGE_COLOUR = "#404040"
+ARROW_HEAD = "-|>,head_length=0.6,head_width=0.3"  # times ARROW_SCALE points: 8.4 pt long, 8.4 pt wide
+ARROW_SCALE = 14.0
+_LINE: dict[EdgeKind, tuple[Literal["solid", "dashed", "dotted"], float]] = {EdgeKind.DIRECT: ("solid", 1.2), EdgeKind.DELAYED: ("dashed", 1.2), EdgeKind.ITERATE: ("solid", 2.8),
+         EdgeKind.MESSAGE: ("dotted", 1.5)}  # fmt: skip
+_PRIORITY = {EdgeKind.ITERATE: 0, EdgeKind.DIRECT: 0, EdgeKind.MESSAGE: 1, EdgeKind.DELAYED: 2}
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """The laid-out graph: ``layout.routes[i]`` is drawn as ``kinds[i]`` with ``labels[i]``."""
+
+    name: str
+    layout: Layout
+    node_text: dict[str, str]
+    kinds: tuple[EdgeKind, ...]
+    labels: tuple[str, ...]
+
+
+def _edge_groups(graph: nx.MultiDiGraph) -> list[tuple[str, str, EdgeKind, list[str], int]]:
+    """One drawn edge per (producer, consumer, kind): its connections' labels and its layout priority
+    (zero-lag edges point forward first, then messages, then delayed connections)."""
+    groups: dict[tuple[str, str, EdgeKind], tuple[list[str], int]] = {}
+    for a, b, data in graph.edges(data=True):
+        kind = EdgeKind(data["kind"])
+        labels, priority = groups.get((a, b, kind), ([], 0))
+        labels.append(data["label"])
+        groups[(a, b, kind)] = (labels, max(priority, 0 if data["zero_lag"] else _PRIORITY[kind]))
+    return [(a, b, kind, labels, priority) for (a, b, kind), (labels, priority) in groups.items()]
+
+
+def _measure(texts: list[str], fontsize: float) -> list[tuple[float, float]]:
+    """Width and height in inches of each (multi-line) text as matplotlib renders it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(dpi=DPI)
+    renderer: Any = FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call]
+    sizes = []
+    for text in texts:
+        extent = fig.text(0, 0, text, fontsize=fontsize).get_window_extent(renderer)
+        sizes.append((extent.width / DPI, extent.height / DPI))
+    return sizes
+
+
+def layout_graph(scenario: Scenario) -> Drawing:
+    """The dependency graph of ``scenario`` laid out left to right (inches)."""
+    graph = dependency_graph(scenario)
+    node_text = {name: f"{name}\n({data['type']})" for name, data in graph.nodes(data=True)}
+    groups = _edge_groups(graph)
+    labels = ["\n".join(g[3]) for g in groups]
+    pad = 2 * LABEL_PAD * LABEL_FONT / 72
+    node_sizes = _measure(list(node_text.values()), NODE_FONT)
+    label_sizes = _measure(labels, LABEL_FONT)
+    layout = layered_layout(
+        {name: (w + 2 * NODE_PAD[0], h + 2 * NODE_PAD[1]) for name, (w, h) in zip(node_text, node_sizes)},
+        [EdgeRequest(a, b, (w + pad, h + pad), priority) for (a, b, _, _, priority), (w, h) in zip(groups, label_sizes)],
+    )
+    return Drawing(scenario.name, layout, node_text, tuple(g[2] for g in groups), tuple(labels))
+
+
+def figure(drawing: Drawing) -> Figure:
+    """The picture of a laid-out graph; one data unit is one inch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    layout = drawing.layout
+    header, footer = 0.45, 0.55
+    width, height = max(layout.width, 7.5), layout.height + header + footer
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes(((width - layout.width) / 2 / width, footer / height, layout.width / width, layout.height / height))
+    ax.set_xlim(0, layout.width)
+    ax.set_ylim(0, layout.height)
+    ax.axis("off")
+    _draw_edges(ax, drawing)
+    _draw_nodes(ax, drawing)
+    fig.suptitle(f"{drawing.name}: dependency graph (producers left of their consumers)", y=1 - 0.12 / height,
+                 va="top", fontsize=11)  # fmt: skip
+    _legend(fig)
+    return fig
+
+
+def _draw_edges(ax: Axes, drawing: Drawing) -> None:
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as MplPath
+
+    for k, (route, kind, text) in enumerate(zip(drawing.layout.routes, drawing.kinds, drawing.labels)):
+        style, width = _LINE[kind]
+        ax.add_patch(FancyArrowPatch(path=MplPath(route.points), arrowstyle="-", linewidth=width, linestyle=style,
+                                     color=EDGE_COLOUR, zorder=1, gid=f"edge:{k}"))  # fmt: skip
+        (xa, ya), (xb, yb) = route.points[-2:]  # the head alone, solid whatever the line's style
+        stub = 0.01 / (math.hypot(xb - xa, yb - ya) or 1.0)
+        head = MplPath([(xb - stub * (xb - xa), yb - stub * (yb - ya)), (xb, yb)])
+        ax.add_patch(FancyArrowPatch(path=head, arrowstyle=ARROW_HEAD, mutation_scale=ARROW_SCALE, linewidth=1.0,
+                                     color=EDGE_COLOUR, zorder=1, gid=f"head:{k}"))  # fmt: skip
+        ax.text(route.label.x, route.label.y, text, fontsize=LABEL_FONT, ha="center", va="center", color="#202020",
+                zorder=3, gid=f"label:{k}",
+                bbox={"boxstyle": f"square,pad={LABEL_PAD}", "fc": "white", "ec": "none"})  # fmt: skip
+
+
+def _draw_nodes(ax: Axes, drawing: Drawing) -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    for name, box in drawing.layout.nodes.items():
+        ax.add_patch(FancyBboxPatch((box.left, box.bottom), box.w, box.h, boxstyle="round,pad=0,rounding_size=0.06",
+                                    fc="#cfe2f3", ec="#3d6fa3", linewidth=1.2, zorder=2,
+                                    gid=f"node:{name}"))  # fmt: skip
+        ax.text(box.x, box.y, drawing.node_text[name], fontsize=NODE_FONT, ha="center", va="center", zorder=4,
+                gid=f"name:{name}")  # fmt: skip
+
+
+def _legend(fig: Figure) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=EDGE_COLOUR, linestyle=_LINE[k][0], linewidth=_LINE[k][1], label=text)
+               for k, text in ((EdgeKind.DIRECT, "direct"), (EdgeKind.DELAYED, "delayed"),
+                               (EdgeKind.ITERATE, "iterate"), (EdgeKind.MESSAGE, "message"))]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncols=4, fontsize=8, frameon=False,
+               title="an arrow pointing left closes a cycle (a delay or a message lookahead breaks it)",
+               title_fontsize=8)  # fmt: skip
 
 
 def draw(scenario: Scenario, path: str | Path) -> None:
@@ -94,40 +225,4 @@ def draw(scenario: Scenario, path: str | Path) -> None:
     if path.suffix == ".dot":
         path.write_text(to_dot(scenario), encoding="utf-8")
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    graph = dependency_graph(scenario)
-    pos = _layers(graph)
-    columns = max((x for x, _ in pos.values()), default=0) + 1
-    rows = max((sum(1 for p in pos.values() if p[0] == c) for c in range(int(columns))), default=1)
-    fig, ax = plt.subplots(figsize=(max(7, 4.2 * columns), max(4, 2.0 * rows + 1)))
-    pairs: dict[tuple[str, str], list[dict]] = {}
-    for a, b, data in graph.edges(data=True):
-        pairs.setdefault((a, b), []).append(data)
-    rank = ["iterate", "direct", "message", "delayed"]
-    for (a, b), edges in pairs.items():
-        kind = min((e["kind"] for e in edges), key=rank.index)
-        style = {"delayed": "dashed", "message": "dotted"}.get(kind, "solid")
-        bend = 0.15 if (b, a) in pairs else 0.05
-        nx.draw_networkx_edges(graph, pos, edgelist=[(a, b)], ax=ax, style=style, arrows=True, arrowsize=14,
-                               width=2.4 if kind == "iterate" else 1.2, node_size=2600,
-                               connectionstyle=f"arc3,rad={bend}", edge_color="#555555")  # fmt: skip
-        labels = [e["label"] for e in edges]  # the line style tells the kind
-        text = "\n".join(labels[:2]) + (f"\n+{len(labels) - 2} more" if len(labels) > 2 else "")
-        (xa, ya), (xb, yb) = pos[a], pos[b]
-        ax.annotate(text, (xa + 0.55 * (xb - xa), ya + 0.55 * (yb - ya) + (0.12 if (b, a) in pairs and a < b else 0)),
-                    fontsize=6.5, ha="center", va="center", color="#333333",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
-    for node, (x, y) in pos.items():
-        ax.annotate(f"{node}\n({graph.nodes[node]['type']})", (x, y), ha="center", va="center", fontsize=8.5,
-                    bbox={"boxstyle": "round,pad=0.4", "fc": "#cfe2f3", "ec": "#3d6fa3"})  # fmt: skip
-    ax.set_xlim(-0.6, columns - 0.4)
-    ax.set_ylim(-rows / 2 - 0.2, rows / 2 + 0.2)
-    ax.set_title(f"{scenario.name}: producers left; solid direct, dashed delayed, bold iterate, dotted message")
-    ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    figure(layout_graph(scenario)).savefig(path, dpi=DPI)

@@ -29,7 +29,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -38,6 +38,9 @@ from .kpi import KpiValue, record_kpis
 from .output import StorePolicy
 from .recorder import RunStatus
 from .scenario import Scenario
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "SweepFile",
@@ -58,6 +61,7 @@ __all__ = [
     "write_runs_csv",
     "write_summary_csv",
     "plot_summary",
+    "summary_figure",
     "format_table",
     "write_outputs",
 ]
@@ -444,36 +448,62 @@ def write_summary_csv(path: Path, params: Sequence[str], summaries: Sequence[Var
 
 def plot_summary(path: Path, summaries: Sequence[VariantSummary], results: Sequence[RunResult]) -> Path:
     """Per KPI, one panel: each variant's seeds (dots), min..max (bar) and mean +- std (error bar)."""
-    import matplotlib
+    summary_figure(summaries, results).savefig(path, dpi=110)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+CONSTANT_TOLERANCE = 1e-9  # relative: a KPI whose values differ less than this is drawn as constant
+
+
+def summary_figure(summaries: Sequence[VariantSummary], results: Sequence[RunResult]) -> Figure:
+    """The figure of :func:`plot_summary`: constrained layout (the title never meets a panel); a KPI
+    that is the same in every run is drawn on a fixed range around its value and says so."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     panels = [(k.name, k.unit) for k in summaries[0].stats] if summaries and summaries[0].stats else []
     if not panels:
         panels = [("wall time", "s")]  # nothing declared: show at least how the runs went
     size = (max(6.0, 1.1 * len(summaries) + 2), 2.6 * len(panels) + 1)
-    fig, axes = plt.subplots(len(panels), 1, figsize=size, sharex=True, squeeze=False)
-    xs = range(len(summaries))
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (name, unit) in zip(axes[:, 0], panels):
-        for x, s in zip(xs, summaries):
-            seeds = _panel_values(name, s.variant, results)
-            if seeds:
-                ax.plot([x] * len(seeds), seeds, "o", color="0.6", markersize=3, zorder=1)
-                ax.vlines(x, min(seeds), max(seeds), color="0.75", linewidth=5, zorder=0)
-                std = statistics.stdev(seeds) if len(seeds) > 1 else 0.0
-                ax.errorbar(x, statistics.fmean(seeds), yerr=std, fmt="s", color="C0", capsize=5, zorder=2)
+        seeds = [_panel_values(name, s.variant, results) for s in summaries]
+        _draw_panel(ax, seeds)
+        _fix_constant(ax, [v for values in seeds for v in values], unit)
         ax.set_ylabel(_header(name, unit), fontsize=8)
-        ax.grid(alpha=0.3)
     labels = [f"{s.variant.label} ({s.ok} ok" + (f", {s.failed} failed)" if s.failed else ")")
               for s in summaries]  # fmt: skip
-    axes[-1, 0].set_xticks(list(xs), labels, rotation=20, ha="right", fontsize=7)
+    axes[-1, 0].set_xticks(range(len(summaries)), labels, rotation=20, ha="right", fontsize=7)
     axes[-1, 0].set_xlim(-0.6, len(summaries) - 0.4)
     fig.suptitle("mean \u00b1 std (error bar), min..max (grey), seeds (dots)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _draw_panel(ax: Any, seeds: list[list[float]]) -> None:
+    for x, values in enumerate(seeds):
+        if values:
+            ax.plot([x] * len(values), values, "o", color="0.6", markersize=3, zorder=1)
+            ax.vlines(x, min(values), max(values), color="0.75", linewidth=5, zorder=0)
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            ax.errorbar(x, statistics.fmean(values), yerr=std, fmt="s", color="C0", capsize=5, zorder=2)
+    ax.ticklabel_format(axis="y", useOffset=False)  # true values on the axis, never "1e-12 + 19.53"
+    ax.grid(alpha=0.3)
+
+
+def _fix_constant(ax: Any, values: list[float], unit: str) -> None:
+    """A KPI equal in every run (to rounding) gets a range of +-10 % of its value (+-1 around 0)."""
+    if not values:
+        return
+    low, high = min(values), max(values)
+    centre = (low + high) / 2
+    if high - low > CONSTANT_TOLERANCE * max(1.0, abs(centre)):
+        return
+    half = 0.1 * abs(centre) or 1.0
+    ax.set_ylim(centre - half, centre + half)
+    ax.text(0.01, 0.95, f"constant: {centre:.6g} {unit}".rstrip(), transform=ax.transAxes, ha="left", va="top",
+            fontsize=8, color="0.3")  # fmt: skip
 
 
 def _panel_values(name: str, variant: Variant, results: Sequence[RunResult]) -> list[float]:

@@ -13,12 +13,15 @@ inside the installed fmpy package (``<fmpy>/c-code``), together with the FMI lay
 
 The archives are reproducible: entries are sorted and carry a fixed timestamp.
 
-Usage::
+Usage, from any folder::
 
-    python -m fmus.build [OUTDIR]        # default OUTDIR: fmus/dist
+    python -m fmus.build [OUTDIR]
     python fmus/build.py OUTDIR
 
-or from Python: ``build_all(outdir) -> list[Path]``.
+or from Python: ``build_all(outdir) -> list[Path]``.  The default OUTDIR is the
+``fmus/dist`` folder the shipped scenarios point at (``../fmus/dist/X.fmu``): in a source
+checkout, ``dist/`` beside these sources; in an installed package, ``fmus/dist`` under the
+current folder (the layout ``federation examples DIR`` makes).
 """
 
 from __future__ import annotations
@@ -38,13 +41,12 @@ from pathlib import Path
 import fmpy
 from fmpy.model_description import read_model_description
 
-__all__ = ["BuildError", "FmiStandard", "ModelSource", "build_all", "build_fmu", "find_models", "main"]
+__all__ = ["BuildError", "FmiStandard", "ModelSource", "build_all", "build_fmu", "default_outdir", "find_models", "main"]
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 COMMON = HERE / "common"
-DEFAULT_OUTDIR = HERE / "dist"
 FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 CFLAGS = ("-shared", "-fPIC", "-O2", "-std=c99", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror")
 
@@ -92,6 +94,14 @@ class ModelSource:
     @property
     def headers(self) -> tuple[Path, ...]:
         return (COMMON / "model.h", COMMON / "fmi_common.h")
+
+
+def default_outdir() -> Path:
+    """``fmus/dist`` of the source checkout these sources sit in, else ``fmus/dist`` under the current folder."""
+    checkout = HERE.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "scenarios").is_dir():
+        return HERE / "dist"
+    return Path.cwd() / "fmus" / "dist"
 
 
 def fmi_header_dir() -> Path:
@@ -160,16 +170,17 @@ def build_fmu(model: ModelSource, outdir: Path, compiler: str | None = None) -> 
     return fmu
 
 
-def build_all(outdir: str | os.PathLike[str] = DEFAULT_OUTDIR) -> list[Path]:
-    """Build every model of ``fmus/`` into ``outdir``; return the ``.fmu`` paths."""
+def build_all(outdir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Build every model of ``fmus/`` into ``outdir`` (default: :func:`default_outdir`); return the ``.fmu`` paths."""
     compiler = find_compiler()
-    return [build_fmu(model, Path(outdir), compiler) for model in find_models()]
+    target = Path(outdir) if outdir is not None else default_outdir()
+    return [build_fmu(model, target, compiler) for model in find_models()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmus.build", description=__doc__.split("\n")[0])
-    parser.add_argument("outdir", nargs="?", type=Path, default=DEFAULT_OUTDIR,
-                        help=f"where to write the .fmu files (default: {DEFAULT_OUTDIR})")
+    parser.add_argument("outdir", nargs="?", type=Path, default=None,
+                        help=f"where to write the .fmu files (default here: {default_outdir()})")
     args = parser.parse_args(argv)
     try:
         for fmu in build_all(args.outdir):

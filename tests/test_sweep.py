@@ -318,3 +318,47 @@ def test_a_bad_sweep_file_names_file_line_and_key(tmp_path):
     assert "bad-sweep.yaml:3: sweep.seeds: expected a number of seeds >= 1, got 0" in text
     assert "bad-sweep.yaml:6: sweep.variants.bad: expected a mapping of fed.param: value" in text
     assert "bad-sweep.yaml:7: sweep.extra: unknown key" in text
+
+
+# ---------------------------------------------------------------------------- the summary plot
+def _plot_results() -> tuple[list[Variant], list[RunResult]]:
+    """Four strategies x 3 seeds: a KPI that differs, one equal everywhere, one equal but for rounding."""
+    variants = [Variant(name) for name in ("baseline", "pre-release", "flood-walls", "segmented-network")]
+    results = [RunResult(v, seed, Path(f"{v.label}-{seed}.sqlite"), RunStatus.COMPLETED, "", 30.0,
+                         (KpiValue("unserved_energy", 20000.0 * (i + 1) + seed, "MWh"),
+                          KpiValue("peak_reservoir_level", 105.144, "m"),
+                          KpiValue("mean_rain", 19.53 + (3e-12 if i % 2 else 0.0), "mm/h")))
+               for i, v in enumerate(variants) for seed in (7, 8, 9)]  # fmt: skip
+    return variants, results
+
+
+def test_summary_plot_title_clears_every_panel() -> None:
+    from federation.sweep import summary_figure
+
+    variants, results = _plot_results()
+    fig = summary_figure(summarise_results(variants, results), results)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    title = next(t for t in fig.texts if t.get_text() == fig.get_suptitle()).get_window_extent(renderer)
+    highest = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes)
+    assert title.y0 - highest >= 5, f"title {title.y0 - highest:.1f} px above the first panel"
+
+
+def test_summary_plot_draws_constant_kpis_on_a_fixed_range() -> None:
+    """A KPI equal in every run (even to within rounding) is not stretched into differences: its axis
+    spans +-10 % of the value, shows true values (no offset) and the panel says 'constant'."""
+    from federation.sweep import summary_figure
+
+    variants, results = _plot_results()
+    fig = summary_figure(summarise_results(variants, results), results)
+    fig.canvas.draw()
+    energy, level, rain = fig.axes
+    for ax, value in ((level, 105.144), (rain, 19.53)):
+        low, high = ax.get_ylim()
+        assert low == pytest.approx(0.9 * value) and high == pytest.approx(1.1 * value)
+        assert any(t.get_text().startswith("constant:") for t in ax.texts)
+    assert not any(t.get_text().startswith("constant:") for t in energy.texts)
+    low, high = energy.get_ylim()
+    assert low < 20007 and high > 80009 and high - low < 1.5 * (80009 - 20007)  # autoscaled to the data
+    for ax in fig.axes:
+        assert ax.yaxis.get_offset_text().get_text() == ""
