@@ -61,7 +61,7 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     except FederateTypeError as exc:
         return Resolved(Declaration(), (src.problem((*path, "type"), str(exc)),))
     params = dict(spec.params)
-    if spec.type == "fmu" or getattr(cls, "resolves_paths", False):
+    if getattr(cls, "resolves_paths", False):
         params["_base_dir"] = str(scenario.directory)
     try:
         decl = cls.declare(params)

@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..federate import Context, Federate
 from ..interface import REQUIRED, Declaration, Input, Output, Parameter
@@ -164,6 +164,10 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
 
 class FmuFederate(Federate):
     """Wraps an FMU; see the module docstring and docs/fmu.md."""
+
+    #: The runtime passes the scenario's folder as ``_base_dir``: a relative ``fmu`` path starts there,
+    #: whatever the spelling of the type (``fmu``, ``federation.fmu:FmuFederate``, a subclass).
+    resolves_paths: ClassVar[bool] = True
 
     @classmethod
     def declare(cls, params: Mapping[str, Any]) -> Declaration:
