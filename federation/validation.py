@@ -130,6 +130,9 @@ def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
     out = []
     for name, spec in scenario.federates.items():
         period = effective_period(spec, resolved[name].declaration)
+        needs_period = resolved[name].declaration.extra.get("needs_period")
+        if period is None and needs_period:  # a time-stepped federate whose step nobody gave
+            out.append(src.problem(("federates", name, "params"), str(needs_period)))
         for key, value in (("period", period), ("offset", spec.offset)):
             if value is not None and _too_long(value, scenario):
                 out.append(src.problem(("federates", name, key),

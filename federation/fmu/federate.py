@@ -162,6 +162,14 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
 )
 
 
+def _no_step(archive: FmuArchive, kind: InterfaceKind) -> str:
+    """What to say when the scenario gives the FMU no communication step (and the FMU has no default)."""
+    why = ("its outputs are published and its inputs read once per step, and the solver never steps further"
+           if kind is InterfaceKind.MODEL_EXCHANGE else "each doStep covers one step")  # fmt: skip
+    return (f"{archive.label} has no default step size (DefaultExperiment stepSize): set 'step:' under params "
+            f"(or 'period:' on the federate) to its communication step in seconds; {why}")
+
+
 class FmuFederate(Federate):
     """Wraps an FMU; see the module docstring and docs/fmu.md."""
 
@@ -190,7 +198,7 @@ class FmuFederate(Federate):
             outputs=tuple(Output(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
                                  type=b.variable.signal_type, doc=b.variable.description) for b in outs),
             period=spec.step or archive.default_step,
-            extra={**decl.extra, "fmu": plan,
+            extra={**decl.extra, "fmu": plan, "needs_period": _no_step(archive, kind),
                    "restartable": bool(archive.interface(kind).canGetAndSetFMUstate)},
         )  # fmt: skip
 
