@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from federation.store import RunStore
+from fmus.build import FmiStandard, ModelSource, compile_model, find_compiler, pack_fmu
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -105,3 +106,87 @@ def test_a_step_or_a_period_gives_an_fmu_without_a_default_step_its_communicatio
         """)
     result = federation("validate", str(scenario), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+TICKER_DESCRIPTION = """<?xml version="1.0" encoding="UTF-8"?>
+<fmiModelDescription fmiVersion="3.0" modelName="Ticker" instantiationToken="{0c1a2b3c-0000-4000-8000-00000000c10c}"
+  description="Counts the ticks of an input clock" generationTool="federation tests" variableNamingConvention="flat">
+  <CoSimulation modelIdentifier="Ticker" canHandleVariableCommunicationStepSize="true" hasEventMode="true"
+    canGetAndSetFMUState="true" canSerializeFMUState="true"/>
+  <DefaultExperiment startTime="0" stopTime="10" stepSize="1"/>
+  <ModelVariables>
+    <Float64 name="time" valueReference="0" causality="independent" variability="continuous"/>
+    <Clock name="tick" valueReference="1" causality="input" intervalVariability="triggered"/>
+    <Float64 name="gain" valueReference="2" causality="input" variability="continuous" start="1"/>
+    <Int32 name="count" valueReference="3" causality="output" variability="discrete" clocks="1"/>
+  </ModelVariables>
+  <ModelStructure>
+    <Output valueReference="3" dependencies=""/>
+    <InitialUnknown valueReference="3"/>
+  </ModelStructure>
+</fmiModelDescription>
+"""
+
+TICKER_SOURCE = """
+#include <stddef.h>
+#include "model.h"
+
+typedef struct { double gain; int count; } Data;
+
+const char MODEL_TOKEN[] = "{0c1a2b3c-0000-4000-8000-00000000c10c}";
+const size_t MODEL_DATA_SIZE = sizeof(Data);
+const size_t MODEL_STATE_COUNT = 0;
+const size_t MODEL_INDICATOR_COUNT = 0;
+const VarInfo MODEL_VARIABLES[] = {
+    {2, VT_FLOAT64, VC_INPUT, offsetof(Data, gain), 1},
+    {3, VT_INT32, VC_OUTPUT, offsetof(Data, count), 1},
+};
+const size_t MODEL_VARIABLE_COUNT = sizeof MODEL_VARIABLES / sizeof MODEL_VARIABLES[0];
+
+void model_start(void *data) { Data *d = data; d->gain = 1.0; d->count = 0; }
+bool model_initialize(void *data, ModelContext *ctx) { (void)data; (void)ctx; return true; }
+/* count changes only when the clock ticks, which this layer cannot do: a run would never see it move */
+bool model_step(void *data, ModelContext *ctx, double h, StepResult *r) {
+    (void)data; (void)ctx; (void)h; (void)r;
+    return true;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def clocked_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An FMI 3 Co-Simulation FMU with an input Clock, compiled here with the project's FMI layer."""
+    folder = tmp_path_factory.mktemp("ticker")
+    (folder / "modelDescription.xml").write_text(TICKER_DESCRIPTION, encoding="utf-8")
+    (folder / "model.c").write_text(TICKER_SOURCE, encoding="utf-8")
+    model = ModelSource(folder, "Ticker", FmiStandard.FMI3)
+    library = folder / "Ticker.so"
+    compile_model(model, library, find_compiler())
+    pack_fmu(model, library, folder / "Ticker.fmu")
+    return folder / "Ticker.fmu"
+
+
+@pytest.mark.parametrize("inputs", ["[gain]", "[tick, gain]"])  # the clock left out, or pasted from inspect
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_fmu_with_clocks_is_refused_until_clocks_are_supported(tmp_path, clocked_fmu, inputs, command):
+    scenario = write_scenario(tmp_path, f"""
+        time: {{stop: 10, resolution: 1 s}}
+        federates:
+          ticker:
+            type: fmu
+            params: {{fmu: {clocked_fmu}, inputs: {inputs}}}
+        """)
+    result = federation(command, str(scenario), "--out", str(tmp_path / "run.sqlite"), cwd=tmp_path) \
+        if command == "run" else federation(command, str(scenario), cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "scenario.yaml:6: federates.ticker.params: " in result.stderr
+    assert "FMU 'Ticker' (Ticker.fmu) has Clock variables (tick); clocks are not supported yet" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run.sqlite").exists()
+
+
+def test_inspect_says_an_fmu_with_clocks_is_not_supported_instead_of_offering_a_snippet(tmp_path, clocked_fmu):
+    result = federation("inspect", str(clocked_fmu), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tick" in result.stdout and "Clock" in result.stdout  # the variable table still shows it
+    assert "not supported yet" in result.stdout
+    assert "scenario snippet (paste" not in result.stdout and "type: fmu" not in result.stdout

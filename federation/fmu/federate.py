@@ -183,7 +183,8 @@ class FmuFederate(Federate):
         decl = super().declare(params)
         spec = FmuSpec.from_params(params)
         archive = spec.archive()
-        archive.require_binary()  # fail at validation time, not half-way into a run
+        archive.require_supported()  # fail at validation time, not half-way into a run
+        archive.require_binary()
         kind = archive.pick_kind(spec.interface)
         variables = variables_of(archive.model)
         ins = bind(spec.inputs, variables, Role.INPUT, archive.label)
