@@ -12,12 +12,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .errors import Problem
+from .errors import ParameterError, Problem, ScenarioError
+from .federate import class_parameters
 from .graph import zero_lag_cycles
-from .interface import Declaration, Endpoint, Input, Output, SignalType
+from .interface import Declaration, Endpoint, Input, Output, Parameter, SignalType
 from .registry import FederateTypeError, resolve
 from .scenario import MAX_TICKS, ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
-from .source import KeyPath, Source, load_source
+from .source import KeyPath, Source, format_path, load_source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
 
@@ -65,11 +66,28 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
         params["_base_dir"] = str(scenario.directory)
     try:
         decl = cls.declare(params)
+    except ParameterError as exc:  # every refused value, each at the line of its parameter
+        declared = class_parameters(cls)  # parameters declared as class attributes; none: cannot tell
+        problems = _check_params(spec, declared, src) if declared else []
+        typed = {p.path for p in problems}
+        for refused in exc.problems:
+            where = (*path, "params", *refused.key)
+            if not refused.key or format_path(where[: len(path) + 2]) not in typed:  # a wrong type says it first
+                problems.append(src.problem(where, refused.message))
+        return Resolved(Declaration(), tuple(problems))
+    except ScenarioError as exc:  # problems of a file the parameters name: located in that file
+        return Resolved(Declaration(), exc.problems)
     except Exception as exc:  # the class's own code: report, never crash the validator
         msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
+    return Resolved(decl, tuple(_check_params(spec, decl.parameters, src)))
+
+
+def _check_params(spec: FederateSpec, parameters: tuple[Parameter[Any], ...], src: Source) -> list[Problem]:
+    """The framework's checks of ``params:``: unknown names, wrong types, missing required ones."""
+    path: KeyPath = ("federates", spec.name)
     problems = []
-    known = {p.name: p for p in decl.parameters}
+    known = {p.name: p for p in parameters}
     for key, value in spec.params.items():
         if key not in known:
             problems.append(src.problem((*path, "params", key), f"unknown parameter of {spec.type}" + _suggest(key, known)))
@@ -77,10 +95,10 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
         bad = known[key].check(value)
         if bad:
             problems.append(src.problem((*path, "params", key), f"wrong type: {bad}"))
-    for p in decl.parameters:
+    for p in parameters:
         if p.required and p.name not in spec.params:
             problems.append(src.problem((*path, "params"), f"missing parameter '{p.name}' ({p.doc or p.unit or 'required'})"))
-    return Resolved(decl, tuple(problems))
+    return problems
 
 
 def declarations(scenario: Scenario, src: Source | None = None) -> dict[str, Resolved]:
