@@ -408,7 +408,8 @@ class Scheduler:
             grants: list[Grant] = []
             for m in group.members:
                 member = self.slots[m]
-                changed = {k: v for k, v in group.outputs[m].items() if member.outputs[k] != v}
+                first = member.done < 0  # a first step commits every output, like any federate's first DONE
+                changed = {k: v for k, v in group.outputs[m].items() if first or member.outputs[k] != v}
                 self._commit(member, tick, changed, group.messages_out[m])
             group.outputs, group.messages_in, group.messages_out = {}, {}, {}
             for m in group.members:
