@@ -151,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if stop <= scenario.time.start:
             raise _Usage(f"--until {args.until} is not after the start time")
         scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
-                           events=tuple(e for e in scenario.events if e.at < stop))  # later events fall away
+                           events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     bar = ProgressBar(scenario.time.start, scenario.time.stop) if not args.quiet else None
     from .decision import Autonomy

@@ -241,8 +241,8 @@ def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
     t = scenario.time
     for i, ev in enumerate(scenario.events):
         path: KeyPath = ("events", i)
-        if not t.start <= ev.at < t.stop:
-            out.append(src.problem((*path, "at"), f"{ev.at:g} s is outside the run [{t.start:g}, {t.stop:g}) s"))
+        if not t.start <= ev.at <= t.stop:
+            out.append(src.problem((*path, "at"), f"{ev.at:g} s is outside the run [{t.start:g}, {t.stop:g}] s"))
         if ev.federate not in scenario.federates:
             out.append(src.problem(path, f"unknown federate '{ev.federate}'" + _suggest(ev.federate, scenario.federates)))
             continue

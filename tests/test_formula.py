@@ -161,11 +161,11 @@ def test_a_run_converts_units_and_glues(run_scenario):
       - load.p_kw -> convert.p_kw
       - load.area -> convert.area
     """)
-    assert summary.status == "completed" and summary.grants == {"load": 3, "convert": 3}
+    assert summary.status == "completed" and summary.grants == {"load": 4, "convert": 4}  # 0, 2, 4, 6 (stop)
     mw = store.series("convert.p_mw")
-    assert (mw.unit, mw.times, mw.values) == ("MW", (0.0, 2.0, 4.0), (0.0, 3.0, 6.0))
+    assert (mw.unit, mw.times, mw.values) == ("MW", (0.0, 2.0, 4.0, 6.0), (0.0, 3.0, 6.0, 9.0))
     assert store.series("convert.overload").values == (False, True)
-    assert store.series("convert.casualties").values == (0, 1)  # 0.5 -> 0 (round half to even), 1.0 -> 1
+    assert store.series("convert.casualties").values == (0, 1, 2)  # 0.5 -> 0 (round half to even), 1 -> 1, 1.5 -> 2
 
 
 def test_a_failing_expression_names_federate_output_and_time(run_scenario):
