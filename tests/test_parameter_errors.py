@@ -151,3 +151,22 @@ def test_a_check_places_the_problems_of_a_nested_part_inside_its_key():
     ]
     assert str(info.value) == ("parameter 'reaches[2].k_s': must be > 0, got -1; "
                                "parameter 'rainfall': could not convert string to float: 'x'")  # fmt: skip
+
+
+def test_a_grid_case_file_is_read_beside_the_scenario_when_its_buses_are_checked(tmp_path):
+    """declare() now loads the case to check bus numbers, so a relative case path must not depend on the cwd."""
+    from federates.grid.case import DATA_DIR
+
+    folder = tmp_path / "scenario"
+    folder.mkdir()
+    (folder / "mycase.m").write_text((DATA_DIR / "case14.m").read_text())
+    scenario = write_scenario(folder, """
+        time: {stop: 1 h, resolution: 1 s}
+        federates:
+          grid: {type: grid, params: {case: mycase.m, load_inputs: [14, 99]}}
+        """)
+    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(scenario)], capture_output=True,
+                            text=True, timeout=90, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "federates.grid.params.load_inputs: bus 99 is not in" in result.stderr, \
+        result.stderr  # fmt: skip
+    assert "cannot read case file" not in result.stderr
