@@ -67,20 +67,25 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     try:
         decl = cls.declare(params)
     except ParameterError as exc:  # every refused value, each at the line of its parameter
-        declared = class_parameters(cls)  # parameters declared as class attributes; none: cannot tell
-        problems = _check_params(spec, declared, src) if declared else []
-        typed = {p.path for p in problems}
-        for refused in exc.problems:
-            where = (*path, "params", *refused.key)
-            if not refused.key or format_path(where[: len(path) + 2]) not in typed:  # a wrong type says it first
-                problems.append(src.problem(where, refused.message))
-        return Resolved(Declaration(), tuple(problems))
+        return Resolved(Declaration(), tuple(_refused(spec, class_parameters(cls), exc, src)))
     except ScenarioError as exc:  # problems of a file the parameters name: located in that file
         return Resolved(Declaration(), exc.problems)
     except Exception as exc:  # the class's own code: report, never crash the validator
         msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
     return Resolved(decl, tuple(_check_params(spec, decl.parameters, src)))
+
+
+def _refused(spec: FederateSpec, declared: tuple[Parameter[Any], ...], exc: ParameterError, src: Source) -> list[Problem]:
+    """The framework's checks (when the class declares its parameters) and the values the federate refused."""
+    problems = _check_params(spec, declared, src) if declared else []
+    typed = {p.path for p in problems}
+    params: KeyPath = ("federates", spec.name, "params")
+    for refused in exc.problems:
+        where = (*params, *refused.key)
+        if not refused.key or format_path(where[: len(params) + 1]) not in typed:  # a wrong type says it first
+            problems.append(src.problem(where, refused.message))
+    return problems
 
 
 def _check_params(spec: FederateSpec, parameters: tuple[Parameter[Any], ...], src: Source) -> list[Problem]:

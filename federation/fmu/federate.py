@@ -164,8 +164,9 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
 
 def _no_step(archive: FmuArchive, kind: InterfaceKind) -> str:
     """What to say when the scenario gives the FMU no communication step (and the FMU has no default)."""
-    why = ("its outputs are published and its inputs read once per step, and the solver never steps further"
-           if kind is InterfaceKind.MODEL_EXCHANGE else "each doStep covers one step")  # fmt: skip
+    why = ("its outputs are published and its inputs read at each communication point, and the solver never "
+           "steps further" if kind is InterfaceKind.MODEL_EXCHANGE
+           else "doStep advances it from one communication point to the next")  # fmt: skip
     return (f"{archive.label} has no default step size (DefaultExperiment stepSize): set 'step:' under params "
             f"(or 'period:' on the federate) to its communication step in seconds; {why}")
 
