@@ -102,7 +102,7 @@ def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float
     with tempfile.TemporaryDirectory() as folder:
         scenario = Path(folder) / "fmu.yaml"
         extra = "".join(f", {k}: {v}" for k, v in params.items())
-        scenario.write_text(f"time: {{stop: {steps * STEP}, resolution: 1 ms}}\n"
+        scenario.write_text(f"time: {{stop: {(steps - 1) * STEP}, resolution: 1 ms}}\n"  # steps at 0 .. stop
                             f"federates:\n  model: {{type: fmu, period: {STEP}, params: {{fmu: {path}{extra}}}}}\n"
                             "record: {signals: none, messages: false}\n")  # fmt: skip
         summary = Coordinator(load(scenario), RunOptions(out=Path(folder) / "run.sqlite")).run()

@@ -50,8 +50,8 @@ def fast_step_us(hours: float, slow_pause: float | None) -> float:
         path = Path(tmp) / "multirate.yaml"
         path.write_text(scenario_text(hours, slow_pause), encoding="utf-8")
         summary = Coordinator(load(path), RunOptions(out=Path(tmp) / "run.sqlite")).run()
-    fast = round(hours * 3600)
-    want = {"fast": fast} if slow_pause is None else {"fast": fast, "slow": -(-fast // SLOW_PERIOD)}
+    fast = round(hours * 3600) + 1  # 0 .. stop, the stop included
+    want = {"fast": fast} if slow_pause is None else {"fast": fast, "slow": (fast - 1) // SLOW_PERIOD + 1}
     if dict(summary.grants) != want:
         raise SystemExit(f"multirate: grant counts {dict(summary.grants)}, expected {want}")
     return summary.stepping_seconds / fast * 1e6
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  run {r + 1}/{args.repeat}: alone {alone[-1]:7.1f} us/step, beside {beside[-1]:7.1f} us/step",
               file=sys.stderr, flush=True)  # fmt: skip
     a, b = statistics.median(alone), statistics.median(beside)
-    fast_steps = round(args.hours * 3600)
-    slow_steps = -(-fast_steps // SLOW_PERIOD)
+    fast_steps = round(args.hours * 3600) + 1  # 0 .. stop, the stop included
+    slow_steps = (fast_steps - 1) // SLOW_PERIOD + 1
     barrier = slow_steps * args.slow_ms * 1000 / fast_steps  # us per fast step spent waiting on slow steps
     print(f"\n1 s federate, {fast_steps} steps; 600 s federate with {args.slow_ms:g} ms per step; "
           f"median of {args.repeat}")  # fmt: skip

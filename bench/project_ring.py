@@ -25,10 +25,10 @@ RING_TYPE = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ring"
 
 
 def scenario_text(n: int, steps: int) -> str:
-    """A ring of ``n`` Ring federates for ``steps`` steps of 1 s."""
+    """A ring of ``n`` Ring federates for ``steps`` steps of 1 s (at 0 .. steps - 1: the run includes its stop)."""
     lines = [
         f"name: ring-{n}",
-        f"time: {{stop: {steps}, resolution: 1 s}}",
+        f"time: {{stop: {steps - 1}, resolution: 1 s}}",
         "federates:",
         *(f'  r{i}: {{type: "{RING_TYPE}"}}' for i in range(n)),
         "connections:",

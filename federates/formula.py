@@ -27,7 +27,7 @@ import operator
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from federation import Declaration, Federate, Input, Output, Parameter
+from federation import Declaration, Federate, Input, Output, Parameter, ParameterCheck
 
 __all__ = ["Formula", "Expression", "FormulaError", "FUNCTIONS", "compile_expression"]
 
@@ -218,70 +218,73 @@ class _OutputSpec:
 
 
 def _parse(params: Mapping[str, Any]) -> tuple[tuple[_InputSpec, ...], tuple[_OutputSpec, ...]]:
-    """Both parameter mappings, checked; every problem is reported at once in one :class:`FormulaError`."""
-    problems: list[str] = []
-    inputs = [_parse_input(str(n), s, problems) for n, s in _mapping(params.get("inputs"), "inputs", problems).items()]
+    """Both parameter mappings, checked; a :class:`ParameterError` names every problem, each at its key."""
+    check = ParameterCheck()
+    inputs = [_parse_input(str(n), s, check) for n, s in _mapping(params.get("inputs"), "inputs", check).items()]
     names = {i.name for i in inputs} | {"t"}
     if "t" in {i.name for i in inputs}:
-        problems.append("input 't': the name t is the time, pick another name")
+        check.fail(("inputs", "t"), "the name t is the time, pick another name")
     outputs = []
-    raw = _mapping(params.get("outputs"), "outputs", problems)
-    if not raw and not problems:
-        problems.append("outputs: declare at least one output {name: {expr: ...}}")
+    raw = _mapping(params.get("outputs"), "outputs", check)
+    if not raw and check.ok("outputs"):
+        check.fail("outputs", "declare at least one output {name: {expr: ...}}")
     for name, spec in raw.items():
-        out = _parse_output(str(name), spec, frozenset(names), problems)
+        out = _parse_output(str(name), spec, frozenset(names), check)
         if out is not None:
             outputs.append(out)
-    if problems:
-        raise FormulaError("; ".join(problems))
+    check.done()
     return tuple(inputs), tuple(outputs)
 
 
-def _mapping(value: Any, what: str, problems: list[str]) -> Mapping[str, Any]:
+def _mapping(value: Any, what: str, check: ParameterCheck) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        problems.append(f"{what}: expected a mapping of name -> settings, got {value!r}")
+        check.fail(what, f"expected a mapping of name -> settings, got {value!r}")
         return {}
     return value
 
 
-def _parse_input(name: str, spec: Any, problems: list[str]) -> _InputSpec:
+def _parse_input(name: str, spec: Any, check: ParameterCheck) -> _InputSpec:
+    where = ("inputs", name)
     spec = {} if spec is None else spec
     if not isinstance(spec, dict):
-        problems.append(f"input '{name}': expected {{unit, type, default}}, got {spec!r}")
+        check.fail(where, f"expected {{unit, type, default}}, got {spec!r}")
         return _InputSpec(name)
     for key in spec:
         if key not in ("unit", "type", "default"):
-            problems.append(f"input '{name}': unknown key '{key}' (expected unit, type, default)")
+            check.fail((*where, key), "unknown key (expected unit, type, default)")
     kind = spec.get("type", "float")
     if kind not in _TYPES:
-        problems.append(f"input '{name}': type must be float, int or bool, got {kind!r}")
+        check.fail((*where, "type"), f"must be float, int or bool, got {kind!r}")
         kind = "float"
     default = spec.get("default", _TYPES[kind]())
     if not _fits(default, kind):
-        problems.append(f"input '{name}': default {default!r} is not a {kind}")
+        check.fail((*where, "default"), f"{default!r} is not a {kind}")
         default = _TYPES[kind]()
     return _InputSpec(name, kind, _unit(spec.get("unit")), _cast(default, kind))
 
 
-def _parse_output(name: str, spec: Any, names: frozenset[str], problems: list[str]) -> _OutputSpec | None:
+def _parse_output(name: str, spec: Any, names: frozenset[str], check: ParameterCheck) -> _OutputSpec | None:
+    where: tuple[str, ...] = ("outputs", name)
     if isinstance(spec, str):
-        spec = {"expr": spec}
+        spec, text_at = {"expr": spec}, where  # the expression written alone
+    else:
+        text_at = (*where, "expr")
     if not isinstance(spec, dict) or "expr" not in spec:
-        problems.append(f"output '{name}': expected {{expr: '...', unit, type}}, got {spec!r}")
+        check.fail(where, f"expected {{expr: '...', unit, type}}, got {spec!r}")
         return None
     for key in spec:
         if key not in ("expr", "unit", "type"):
-            problems.append(f"output '{name}': unknown key '{key}' (expected expr, unit, type)")
+            check.fail((*where, key), "unknown key (expected expr, unit, type)")
     kind = spec.get("type", "float")
     if kind not in _TYPES:
-        problems.append(f"output '{name}': type must be float, int or bool, got {kind!r}")
+        check.fail((*where, "type"), f"must be float, int or bool, got {kind!r}")
         kind = "float"
     try:
         expression = compile_expression(spec["expr"], names)
     except FormulaError as exc:
-        problems.append(f"output '{name}': {spec['expr']!r}: {exc}")
+        check.fail(text_at, f"{spec['expr']!r}: {exc}")
         return None
     return _OutputSpec(name, expression, kind, _unit(spec.get("unit")))
 

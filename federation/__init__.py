@@ -11,13 +11,14 @@ from .errors import (
     ConvergenceError,
     FederateError,
     FederationError,
+    ParameterError,
     Problem,
     ProtocolError,
     RunInterrupted,
     ScenarioError,
 )
 from .federate import Context, Federate, Message
-from .interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, PayloadField, SignalType
+from .interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, ParameterCheck, PayloadField, SignalType
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,8 @@ __all__ = [
     "Message",
     "Output",
     "Parameter",
+    "ParameterCheck",
+    "ParameterError",
     "PayloadField",
     "Problem",
     "ProtocolError",

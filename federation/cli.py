@@ -181,7 +181,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if stop <= scenario.time.start:
             raise _Usage(f"--until {args.until} is not after the start time")
         scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
-                           events=tuple(e for e in scenario.events if e.at < stop))  # later events fall away
+                           events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     line: StatusLine = args.console  # stderr's last line: the bar, or a question; logs go above it
     try:

@@ -3,6 +3,8 @@
 ``FederationError`` is the single base. Below it:
 
 * :class:`ScenarioError` -- the user's scenario file (carries every problem found);
+* :class:`ParameterError` -- values in a federate's ``params:`` that the federate refuses
+  (validation turns each into a :class:`Problem` at the line of its parameter);
 * :class:`FederateError` -- a federate misbehaved, crashed or hung (names it and the time);
 * :class:`ProtocolError` -- a frame on the wire broke the protocol;
 * :class:`ConvergenceError` -- an ``iterate`` group found no fixed point;
@@ -39,6 +41,33 @@ class ScenarioError(FederationError):
     def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ParameterProblem:
+    """One refused parameter value; ``key`` is its path under ``params:``, e.g. ``("reaches", 0, "k_s")``."""
+
+    key: tuple[str | int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        if not self.key:  # about the parameters together, not one of them
+            return self.message
+        name = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in self.key).lstrip(".")
+        return f"parameter '{name}': {self.message}"
+
+
+class ParameterError(FederationError, ValueError):
+    """A federate refuses some of its parameter values; ``problems`` names every one.
+
+    Raised from ``declare()`` it lets ``federation validate`` place each problem at the line
+    of its parameter; raised when the federate starts, the run fails with all of them.
+    Build it with :class:`federation.interface.ParameterCheck`.
+    """
+
+    def __init__(self, problems: list[ParameterProblem] | tuple[ParameterProblem, ...]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
 
 
 class FederateError(FederationError):

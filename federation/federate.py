@@ -92,11 +92,7 @@ class Federate:
         Must be cheap and side-effect free: ``federation validate`` calls it without
         starting the federate.
         """
-        found: dict[str, Any] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, (Parameter, Input, Output, Endpoint)):
-                    found[key] = value
+        found = _descriptors(cls)
         return Declaration(
             parameters=tuple(v for v in found.values() if isinstance(v, Parameter)),
             inputs=tuple(v for v in found.values() if isinstance(v, Input)),
@@ -151,6 +147,21 @@ class Federate:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} t={self.time:g}>"
+
+
+def _descriptors(cls: type) -> dict[str, Any]:
+    """The interface descriptors declared as class attributes of ``cls`` and its bases, by attribute."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for key, value in vars(klass).items():
+            if isinstance(value, (Parameter, Input, Output, Endpoint)):
+                found[key] = value
+    return found
+
+
+def class_parameters(cls: type) -> tuple[Parameter[Any], ...]:
+    """The :class:`Parameter` attributes of a federate class: what it accepts when ``declare()`` cannot say."""
+    return tuple(v for v in _descriptors(cls).values() if isinstance(v, Parameter))
 
 
 def _parameter_attributes(cls: type) -> list[tuple[str, str]]:

@@ -103,7 +103,7 @@ class HealthChecks:
         for member in self.members:  # an idle federate pings every quarter heartbeat while it waits
             slot = self.scheduler.slots[member.index]
             spawned = member.name in self.launcher.children  # those are watched through their process
-            if (not spawned and member.declared and not slot.busy and slot.next < self.plan.stop
+            if (not spawned and member.declared and not slot.busy and slot.next <= self.plan.stop
                     and now - member.last_heard > 2 * beat):  # fmt: skip
                 raise FederateError(member.name, f"stopped answering: no heartbeat for {now - member.last_heard:.1f} s",
                                     time=self.plan.base.seconds(max(slot.granted, 0)), doing=member.doing)  # fmt: skip

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Mapping, TypeVar, overload
+
+from .errors import ParameterError, ParameterProblem
 
 __all__ = [
     "SignalType",
@@ -28,6 +31,7 @@ __all__ = [
     "Endpoint",
     "PayloadField",
     "Declaration",
+    "ParameterCheck",
     "REQUIRED",
 ]
 
@@ -185,6 +189,62 @@ def _type_name(t: Any) -> str:
     if isinstance(t, tuple):
         return " or ".join(x.__name__ for x in t)
     return getattr(t, "__name__", str(t))
+
+
+ParameterKey = tuple[str | int, ...]
+"""Where a value sits under ``params:``: ``("ward_beds",)``, ``("reaches", 0, "k_s")``."""
+
+
+class ParameterCheck:
+    """Collects what is wrong with a federate's parameter values, to report all of it at once.
+
+    Check every parameter, call :meth:`fail` for each bad one, then :meth:`done`::
+
+        check = ParameterCheck()
+        if not beds >= 1:
+            check.fail("ward_beds", f"must be an integer >= 1, got {beds!r}")
+        if check.ok("ward_beds") and initial > beds:  # a check that needs a good ward_beds
+            check.fail("ward_initial", f"must be <= ward_beds ({beds}), got {initial!r}")
+        check.done()  # raises ParameterError listing every problem
+
+    Raised from ``declare()``, the :class:`~federation.errors.ParameterError` lets
+    ``federation validate`` show each problem at the line of its parameter.  A message
+    says what is wrong with the value; the location already names the parameter.
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[ParameterProblem] = []
+
+    def fail(self, key: str | int | ParameterKey, message: str) -> None:
+        """Record that the value at ``key`` is wrong."""
+        self.problems.append(ParameterProblem(_key(key), message))
+
+    def ok(self, *keys: str | int | ParameterKey) -> bool:
+        """Whether no problem was found at or inside any of ``keys`` (so checks that use them can run)."""
+        wanted = [_key(k) for k in keys]
+        return not any(p.key[: len(k)] == k for p in self.problems for k in wanted)
+
+    def build(self, key: str | int | ParameterKey, factory: Callable[..., T], *args: Any) -> T | None:
+        """``factory(*args)``, or ``None`` when it raises :class:`ValueError`, recorded as a problem at ``key``.
+
+        The problems of a :class:`~federation.errors.ParameterError` it raises are placed inside ``key``.
+        """
+        try:
+            return factory(*args)
+        except ParameterError as exc:
+            self.problems += [ParameterProblem(_key(key) + p.key, p.message) for p in exc.problems]
+        except ValueError as exc:
+            self.fail(key, str(exc))
+        return None
+
+    def done(self) -> None:
+        """Raise a :class:`~federation.errors.ParameterError` with every problem found, if any."""
+        if self.problems:
+            raise ParameterError(self.problems)
+
+
+def _key(key: str | int | ParameterKey) -> ParameterKey:
+    return key if isinstance(key, tuple) else (key,)
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class Runtime:
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
         )  # fmt: skip
         params = dict(config["params"])
-        if config["type"] == "fmu" or getattr(cls, "resolves_paths", False):
+        if getattr(cls, "resolves_paths", False):
             params["_base_dir"] = config.get("base_dir")
         self.iterate = bool(config.get("iterate"))
         self.per_second = 1.0 / config["resolution"]

@@ -105,7 +105,7 @@ def _seconds(value: Any, unit: str) -> float:
 @dataclass(frozen=True)
 class TimeSpec:
     start: float = 0.0  # seconds
-    stop: float = 0.0  # seconds; steps run at start <= t < stop
+    stop: float = 0.0  # seconds; steps run at start <= t <= stop (stop included)
     resolution: float = 1e-3  # seconds per tick
 
     @property

@@ -8,6 +8,8 @@ Rules (see docs/architecture.md):
 * ``safe(q)`` is the earliest tick at which federate ``q`` could still publish something:
   its granted tick while busy; otherwise its next requested tick, lowered -- for a federate
   woken by inputs or messages -- to ``safe(p) + lag`` over its upstream ``p``.
+* The run covers ``[start, stop]``: ticks up to and including ``stop`` are granted, so
+  every federate whose schedule reaches ``stop`` computes its values at ``stop``.
 * ``f`` may be granted its next tick ``t`` when every upstream edge ``(q, lag)`` has
   ``safe(q) + lag > t``: lag 0 for a direct connection or a message route without
   lookahead, 1 tick for a delayed connection, the lookahead for a route.  A linearly
@@ -184,13 +186,14 @@ class Scheduler:
 
     @property
     def finished(self) -> bool:
-        return self.gvt() >= self.stop
+        """Nothing is left to grant: the run covers [start, stop], stop included."""
+        return self.gvt() > self.stop
 
     # ------------------------------------------------------------------ granting
     def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
         """Whether ``slot`` may be granted its next tick; ``safe`` None: safe times are local."""
         t = slot.next
-        if slot.busy or t >= self.stop:
+        if slot.busy or t > self.stop:  # the stop tick itself is granted: the run ends with values at stop
             return False
         group = slot.group
         slots = self.slots
@@ -201,7 +204,7 @@ class Scheduler:
             s = (p.granted if p.busy else p.next) if safe is None else safe[producer]
             if s + lag <= t:
                 return False
-            if linear and p.done <= t and s < self.stop:
+            if linear and p.done <= t and s <= self.stop:
                 return False
         return True
 
@@ -377,7 +380,7 @@ class Scheduler:
     def deliver(self, target: FederateSlot, at: int, sender: int, seq: int, source: str, endpoint: str,
                 payload: Any, sent_at: int) -> None:  # fmt: skip
         self.messages.append(SentMessage(at, sender, seq, source, f"{target.name}.{endpoint}", payload, sent_at))
-        if at >= self.stop:
+        if at > self.stop:
             return
         heapq.heappush(target.pending, (at, sender, seq, source, endpoint, payload))
         if target.wakeable and at < target.next and not target.busy:
@@ -408,7 +411,8 @@ class Scheduler:
             grants: list[Grant] = []
             for m in group.members:
                 member = self.slots[m]
-                changed = {k: v for k, v in group.outputs[m].items() if member.outputs[k] != v}
+                first = member.done < 0  # a first step commits every output, like any federate's first DONE
+                changed = {k: v for k, v in group.outputs[m].items() if first or member.outputs[k] != v}
                 self._commit(member, tick, changed, group.messages_out[m])
             group.outputs, group.messages_in, group.messages_out = {}, {}, {}
             for m in group.members:
@@ -456,7 +460,7 @@ class Scheduler:
             if slot.busy:
                 out.append(f"{slot.name} is computing t={self.base.seconds(slot.granted):g} s")
                 continue
-            if slot.next >= self.stop:
+            if slot.next > self.stop:
                 continue
             blockers = [f"{self.slots[p].name} (safe until {self.base.seconds(safe[p]):g} s)"
                         for p, lag, _ in slot.upstream if safe[p] + lag <= slot.next]  # fmt: skip

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import Problem
+from .errors import ParameterError, Problem, ScenarioError
+from .federate import class_parameters
 from .graph import zero_lag_cycles
-from .interface import Declaration, Endpoint, Input, Output, SignalType
+from .interface import Declaration, Endpoint, Input, Output, Parameter, SignalType
 from .protocol import unsendable
 from .registry import FederateTypeError, resolve, user_code
 from .scenario import (
@@ -30,7 +31,7 @@ from .scenario import (
     signal_matches,
 )
 from .security import BindAddress, keys_problems
-from .source import KeyPath, Source
+from .source import KeyPath, Source, format_path, load_source
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
 
@@ -74,16 +75,38 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
     except FederateTypeError as exc:
         return Resolved(Declaration(), (src.problem((*path, "type"), str(exc)),))
     params = dict(spec.params)
-    if spec.type == "fmu" or getattr(cls, "resolves_paths", False):
+    if getattr(cls, "resolves_paths", False):
         params["_base_dir"] = str(scenario.directory)
     try:
         with user_code("declare()", exceptions=False):  # and SystemExit & co. become a UserCodeError
             decl = cls.declare(params)
+    except ParameterError as exc:  # every refused value, each at the line of its parameter
+        return Resolved(Declaration(), tuple(_refused(spec, class_parameters(cls), exc, src)))
+    except ScenarioError as exc:  # problems of a file the parameters name: located in that file
+        return Resolved(Declaration(), exc.problems)
     except Exception as exc:  # the class's own code: report, never crash the validator
         msg = f"{spec.type}: {exc}" if str(exc) else f"{spec.type}: {type(exc).__name__}"
         return Resolved(Declaration(), (src.problem((*path, "params"), msg),))
+    return Resolved(decl, tuple(_check_params(spec, decl.parameters, src)))
+
+
+def _refused(spec: FederateSpec, declared: tuple[Parameter[Any], ...], exc: ParameterError, src: Source) -> list[Problem]:
+    """The framework's checks (when the class declares its parameters) and the values the federate refused."""
+    problems = _check_params(spec, declared, src) if declared else []
+    typed = {p.path for p in problems}
+    params: KeyPath = ("federates", spec.name, "params")
+    for refused in exc.problems:
+        where = (*params, *refused.key)
+        if not refused.key or format_path(where[: len(params) + 1]) not in typed:  # a wrong type says it first
+            problems.append(src.problem(where, refused.message))
+    return problems
+
+
+def _check_params(spec: FederateSpec, parameters: tuple[Parameter[Any], ...], src: Source) -> list[Problem]:
+    """The framework's checks of ``params:``: unknown names, wrong types, missing required ones."""
+    path: KeyPath = ("federates", spec.name)
     problems = []
-    known = {p.name: p for p in decl.parameters}
+    known = {p.name: p for p in parameters}
     for key, value in spec.params.items():
         if key not in known:
             problems.append(src.problem((*path, "params", key), f"federate '{spec.name}' has no parameter '{key}'"
@@ -92,10 +115,10 @@ def resolve_one(scenario: Scenario, spec: FederateSpec, src: Source) -> Resolved
         bad = known[key].check(value)
         if bad:
             problems.append(src.problem((*path, "params", key), f"wrong type: {bad}"))
-    for p in decl.parameters:
+    for p in parameters:
         if p.required and p.name not in spec.params:
             problems.append(src.problem((*path, "params"), f"missing parameter '{p.name}' ({p.doc or p.unit or 'required'})"))
-    return Resolved(decl, tuple(problems))
+    return problems
 
 
 def declarations(scenario: Scenario, src: Source | None = None) -> dict[str, Resolved]:
@@ -187,6 +210,9 @@ def _check_timing(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
     out = []
     for name, spec in scenario.federates.items():
         period = effective_period(spec, resolved[name].declaration)
+        needs_period = resolved[name].declaration.extra.get("needs_period")
+        if period is None and needs_period:  # a time-stepped federate whose step nobody gave
+            out.append(src.problem(("federates", name, "params"), str(needs_period)))
         for key, value in (("period", period), ("offset", spec.offset)):
             if value is not None and _too_long(value, scenario):
                 out.append(src.problem(("federates", name, key),
@@ -282,8 +308,8 @@ def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
     t = scenario.time
     for i, ev in enumerate(scenario.events):
         path: KeyPath = ("events", i)
-        if not t.start <= ev.at < t.stop:
-            out.append(src.problem((*path, "at"), f"{ev.at:g} s is outside the run [{t.start:g}, {t.stop:g}) s"))
+        if not t.start <= ev.at <= t.stop:
+            out.append(src.problem((*path, "at"), f"{ev.at:g} s is outside the run [{t.start:g}, {t.stop:g}] s"))
         if ev.federate not in scenario.federates:
             out.append(src.problem(path, f"unknown federate '{ev.federate}'" + _suggest(ev.federate, scenario.federates)))
             continue

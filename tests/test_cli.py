@@ -26,7 +26,7 @@ def test_run_example_and_summary(tmp_path):
     result = federation("run", str(EXAMPLE), "--out", str(out), "--until", "6 h", "--set", "tank.area=120")
     assert result.returncode == 0, result.stderr
     assert "rain-tank: completed" in result.stdout
-    assert "steps per federate: rain 360, tank 360, control 72" in result.stdout
+    assert "steps per federate: rain 361, tank 361, control 73" in result.stdout  # 0 .. 6 h, stop included
     with RunStore(out) as store:
         meta = store.metadata()
         assert meta["status"] == "completed" and meta["seed"] == "7"

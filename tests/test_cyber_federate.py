@@ -193,11 +193,11 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
         ({"graph": SMALL, "attack_start": "noon"}, "parameter 'attack_start': expected a time in seconds"),
         (
             {"graph": SMALL, "defender_schedule": [{"time": 1, "action": "nuke", "node": "core"}]},
-            r"parameter 'defender_schedule'\[0\].action: unknown action 'nuke'",
+            r"parameter 'defender_schedule\[0\].action': unknown action 'nuke'",
         ),
         (
             {"graph": SMALL, "defender_schedule": [{"action": "patch", "node": "core"}]},
-            r"parameter 'defender_schedule'\[0\]: expected a mapping with time",
+            r"parameter 'defender_schedule\[0\]': expected a mapping with time",
         ),
     ],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from federates.cyber.graph import IctEdge, IctGraph, IctNode, NodeKind, generate_topology, load_graph
-from federation.errors import ScenarioError
+from federation.errors import ParameterError
 
 SPEC = {
     "nodes": [
@@ -50,7 +50,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    """Unknown kind, bad rate, unknown edge end: all three in one ScenarioError."""
+    """Unknown kind, bad rate, unknown edge end: all three in one ParameterError, each under 'graph'."""
     spec = {
         "nodes": [
             {"name": "cc", "kind": "control_centre"},
@@ -59,12 +59,12 @@ def test_every_problem_is_reported_at_once() -> None:
         ],
         "edges": [["cc", "y", "fast"]],
     }
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(ParameterError) as info:
         load_graph(spec)
     text = str(info.value)
-    assert "nodes[1].kind: unknown kind 'plc'" in text
-    assert "nodes[2].delta: expected a rate >= 0 (1/s), got -1" in text
-    assert "edges[0].beta: expected a rate >= 0 (1/s), got 'fast'" in text
+    assert "'graph.nodes[1].kind': unknown kind 'plc'" in text
+    assert "'graph.nodes[2].delta': expected a rate >= 0 (1/s), got -1" in text
+    assert "'graph.edges[0].beta': expected a rate >= 0 (1/s), got 'fast'" in text
 
 
 def test_edges_to_unknown_nodes_and_duplicates_are_refused() -> None:
@@ -72,9 +72,9 @@ def test_edges_to_unknown_nodes_and_duplicates_are_refused() -> None:
         "nodes": [{"name": "cc", "kind": "control_centre"}, {"name": "cc", "kind": "telecom"}],
         "edges": [["cc", "ghost"]],
     }
-    with pytest.raises(ScenarioError, match="duplicate node names: cc") as info:
+    with pytest.raises(ParameterError, match="duplicate node names: cc") as info:
         load_graph(spec)
-    assert "edges[0]: unknown node 'ghost'" in str(info.value)
+    assert "'graph.edges[0]': unknown node 'ghost'" in str(info.value)
 
 
 def test_a_graph_needs_a_control_centre() -> None:

@@ -40,7 +40,7 @@ def test_join_from_the_command_line(tmp_path):
     assert joined.returncode == 0, joined.stderr
     assert result["summary"].status == "completed"
     with RunStore(tmp_path / "ext.sqlite") as store:
-        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0)]
+        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)]
 
 
 def test_missing_external_federate_times_out_with_a_hint(tmp_path):

@@ -103,7 +103,7 @@ def test_restart_from_scratch_continues_the_run(run_scenario, tmp_path):
           - flaky.y -> probe.u
         """)
     assert marker.exists() and summary.status == "completed"
-    assert [v[1] for v in store.series("probe.obs").values] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert [v[1] for v in store.series("probe.obs").values] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
     assert store.metadata()["restart_flaky_1"].startswith("t=3 s: process exited with code 9")
 
 

@@ -145,13 +145,13 @@ def test_runs_are_deterministic() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"assets": {"depot": 9000.0}}, "assets: 'depot' at chainage 9000 m is outside"),
+        ({"assets": {"depot": 9000.0}}, "'assets.depot': chainage 9000 m is outside"),
         ({"assets": {"bad name": 100.0}}, "must be an identifier"),
-        ({"reaches": [{"gauge": "a", "x": 0.2}]}, "reaches\\[0\\]: .*missing keys \\['k_s'\\]"),
-        ({"reaches": [{"gauge": "a", "k_s": "1h", "x": 0.2}]}, "reaches\\[0\\]: k_s must be a number"),
-        ({"catchment_area_km2": "big"}, "catchment_area_km2 must be a number, got 'big'"),
-        ({"floodplain_gauge": "nowhere"}, "floodplain_gauge 'nowhere' is not one of the gauges"),
-        ({"reservoir_level_m": 200.0}, "reservoir_level_m 200.0 is outside"),
+        ({"reaches": [{"gauge": "a", "x": 0.2}]}, "'reaches\\[0\\]': missing key 'k_s'"),
+        ({"reaches": [{"gauge": "a", "k_s": "1h", "x": 0.2}]}, "'reaches\\[0\\].k_s': must be a finite number"),
+        ({"catchment_area_km2": "big"}, "'catchment_area_km2': must be a finite number, got 'big'"),
+        ({"floodplain_gauge": "nowhere"}, "'floodplain_gauge': 'nowhere' is not one of the gauges"),
+        ({"reservoir_level_m": 200.0}, "'reservoir_level_m': level 200.0 m is outside"),
     ],
 )
 def test_bad_parameters_name_the_parameter(params: dict[str, Any], message: str) -> None:

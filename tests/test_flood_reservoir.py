@@ -174,7 +174,7 @@ def test_overtopping_beyond_the_table_is_a_clear_error() -> None:
         ([[80.0, 0.0]], "at least two"),
         ([[80.0, 0.0], [79.0, 10.0]], "elevations must increase"),
         ([[80.0, 5.0], [81.0, 1.0]], "storages must be"),
-        ("table", "reservoir_table must be"),
+        ("table", "must be \\[\\[elevation_m, storage_m3\\]"),
     ],
 )
 def test_bad_stage_storage_tables_are_rejected(rows: object, message: str) -> None:

@@ -42,9 +42,12 @@ def held(series, times: list[float]) -> list:
 
 
 def test_cs_fmu_fed_by_another_federate_matches_fmpy(run_scenario, fmus):
-    """FMI 2 CS spillway gate driven through the federation == fmpy.simulate_fmu, bit for bit."""
+    """FMI 2 CS spillway gate driven through the federation == fmpy.simulate_fmu, bit for bit.
+
+    The run's stop is fmpy's stop_time: both give the values at 3600 s (the run covers stop).
+    """
     _, store = run_scenario(f"""
-        time: {{stop: 3610, resolution: 1 ms}}
+        time: {{stop: 3600, resolution: 1 ms}}
         federates:
           waves: {{type: "{{HELPERS}}:Waves"}}
           gate:
@@ -65,8 +68,10 @@ def test_cs_fmu_fed_by_another_federate_matches_fmpy(run_scenario, fmus):
                             start_values={"kp": 0.8, "ki": 0.002, "gate_name": "main"},
                             output=["gate_opening", "demand", "mode"])  # fmt: skip
     rows = [int(np.flatnonzero(np.isclose(ref["time"], t, rtol=0, atol=1e-9))[-1]) for t in times]
+    assert ref["time"][-1] == 3600.0 and times[-1] == 3600.0
     for name in ("gate_opening", "demand", "mode"):
         assert held(store.series(f"gate.{name}"), times) == ref[name][rows].tolist(), name
+    assert store.series("gate.gate_opening").times[-1] == 3600.0  # computed at stop, not held from 3590
     assert set(held(store.series("gate.mode"), times)) == {0, 1}
 
 

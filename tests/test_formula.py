@@ -7,7 +7,7 @@ import re
 import pytest
 
 from federates.formula import Formula, FormulaError, compile_expression
-from federation.errors import FederateError, ScenarioError
+from federation.errors import FederateError, ParameterError, ScenarioError
 from federation.scenario import load
 from tests.conftest import write_scenario
 
@@ -100,18 +100,18 @@ def test_declare_builds_the_interface():
 
 
 def test_declare_reports_every_problem_naming_output_and_expression():
-    with pytest.raises(FormulaError) as info:
+    with pytest.raises(ParameterError) as info:
         Formula.declare({"inputs": {"x": {"type": "complex"}, "y": {"default": "high"}, "t": None},
                          "outputs": {"good": "x + 1", "bad": {"expr": "x + z"}, "worse": {"expr": "x.real"},
                                      "odd": {"expr": "1", "type": "str", "colour": "red"}}})  # fmt: skip
     text = str(info.value)
-    for expected in ("input 'x': type must be float, int or bool, got 'complex'",
-                     "input 'y': default 'high' is not a float",
-                     "input 't': the name t is the time",
-                     "output 'bad': 'x + z': unknown name 'z'",
-                     "output 'worse': 'x.real': 'x.real' is not allowed (attribute access)",
-                     "output 'odd': unknown key 'colour'",
-                     "output 'odd': type must be float, int or bool, got 'str'"):  # fmt: skip
+    for expected in ("'inputs.x.type': must be float, int or bool, got 'complex'",
+                     "'inputs.y.default': 'high' is not a float",
+                     "'inputs.t': the name t is the time",
+                     "'outputs.bad.expr': 'x + z': unknown name 'z'",
+                     "'outputs.worse.expr': 'x.real': 'x.real' is not allowed (attribute access)",
+                     "'outputs.odd.colour': unknown key",
+                     "'outputs.odd.type': must be float, int or bool, got 'str'"):  # fmt: skip
         assert expected in text, f"{expected!r} not in {text!r}"
 
 
@@ -127,7 +127,7 @@ def test_validate_reports_a_bad_expression_with_its_line(tmp_path):
     """)
     with pytest.raises(ScenarioError) as info:
         load(path)
-    assert (f"{path}:6: federates.glue.params: formula: output 'casualties': 'area * density': unknown name 'density'"
+    assert (f"{path}:8: federates.glue.params.outputs.casualties.expr: 'area * density': unknown name 'density'"
             in str(info.value))  # fmt: skip
 
 
@@ -161,11 +161,11 @@ def test_a_run_converts_units_and_glues(run_scenario):
       - load.p_kw -> convert.p_kw
       - load.area -> convert.area
     """)
-    assert summary.status == "completed" and summary.grants == {"load": 3, "convert": 3}
+    assert summary.status == "completed" and summary.grants == {"load": 4, "convert": 4}  # 0, 2, 4, 6 (stop)
     mw = store.series("convert.p_mw")
-    assert (mw.unit, mw.times, mw.values) == ("MW", (0.0, 2.0, 4.0), (0.0, 3.0, 6.0))
+    assert (mw.unit, mw.times, mw.values) == ("MW", (0.0, 2.0, 4.0, 6.0), (0.0, 3.0, 6.0, 9.0))
     assert store.series("convert.overload").values == (False, True)
-    assert store.series("convert.casualties").values == (0, 1)  # 0.5 -> 0 (round half to even), 1.0 -> 1
+    assert store.series("convert.casualties").values == (0, 1, 2)  # 0.5 -> 0 (round half to even), 1 -> 1, 1.5 -> 2
 
 
 def test_a_failing_expression_names_federate_output_and_time(run_scenario):

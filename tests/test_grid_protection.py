@@ -341,9 +341,9 @@ def test_flood_trips_strictly_above_threshold() -> None:
 
 def test_substation_parameters_are_checked_with_their_path() -> None:
     assert Substation.from_params("s", {"buses": [16, 17]}) == Substation("s", (16, 17), 0.5)
-    with pytest.raises(ValueError, match=r"substations.s.buses: expected a non-empty list .* got 16"):
+    with pytest.raises(ValueError, match=r"'substations.s.buses': expected a non-empty list .* got 16"):
         Substation.from_params("s", {"buses": 16})
-    with pytest.raises(ValueError, match=r"substations.s.threshold_m: expected a depth >= 0 in m, got -1"):
+    with pytest.raises(ValueError, match=r"'substations.s.threshold_m': expected a depth >= 0 in m, got -1"):
         Substation.from_params("s", {"buses": [1], "threshold_m": -1})
-    with pytest.raises(ValueError, match=r"substations.s: unknown key 'depth'"):
+    with pytest.raises(ValueError, match=r"'substations.s.depth': unknown key"):
         Substation.from_params("s", {"buses": [1], "depth": 1})

@@ -297,7 +297,7 @@ def test_same_seed_gives_the_same_run_and_another_seed_does_not() -> None:
         ({"icu_initial": 21}, "icu_initial"),
         ({"icu_beds_blackout": 30}, "icu_beds_blackout"),
         ({"surge_icu_fraction": 1.5}, "surge_icu_fraction"),
-        ({"refuel_schedule": [[10.0]]}, "refuel_schedule"),
+        ({"refuel_schedule": [[10.0]]}, r"refuel_schedule\[0\]"),
     ],
 )
 def test_bad_parameter_is_named_in_the_error(params: dict[str, Any], name: str) -> None:

@@ -29,7 +29,7 @@ def test_group_converges_to_the_known_fixed_point(run_scenario):
     assert store.series("a.x_out").values[-1] == pytest.approx(4 / 3, abs=1e-9)
     assert store.series("b.x_out").values[-1] == pytest.approx(2 / 3, abs=1e-9)
     # the federate's own state was restored before every re-step: one counted call per instant
-    assert store.series("a.calls").values[-1] == 3
+    assert store.series("a.calls").values[-1] == 4  # t = 0, 1, 2, 3 (stop)
     assert summary.grants["a"] > 3  # but it was granted several iterations
 
 
@@ -43,3 +43,11 @@ def test_iterate_connection_needs_a_declared_group(tmp_path):
     path = write_scenario(tmp_path, (LOOP % ("0.5", 10)).replace("iterate: loop}", "iterate: lop}", 1))
     with pytest.raises(ScenarioError, match="no iterate group 'lop'"):
         load(path)
+
+
+def test_members_record_their_first_values_at_the_start_even_when_they_equal_the_defaults(run_scenario):
+    """a = 0.5*b, b = 0.5*a: the fixed point 0 is every output's default; it is still recorded at t=0."""
+    _, store = run_scenario(LOOP.replace("bias: 1.0", "bias: 0.0") % ("0.5", 100))
+    for name in ("a.x_out", "b.x_out", "a.calls", "b.calls"):
+        assert store.series(name).times[0] == 0.0, name
+    assert store.series("a.x_out").values[0] == 0.0 and store.series("a.calls").values[0] == 1

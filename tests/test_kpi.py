@@ -26,9 +26,9 @@ from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
-# y over [0, 10) s, one step per second (only changes are recorded: samples at 0, 1, 2, 3, 4, 7):
-#   t: 0   1  2  3  4  5  6  7   8   9
-#   y: 10  8  6  4  6  6  6  10  10  10
+# y over [0, 10] s, one step per second (only changes are recorded: samples at 0, 1, 2, 3, 4, 7):
+#   t: 0   1  2  3  4  5  6  7   8   9   10
+#   y: 10  8  6  4  6  6  6  10  10  10  10   (z = 5 + t: 15 at the stop)
 # integral = 10 + 8 + 6 + 4 + 3*6 + 3*10 = 76; mean = 7.6; recovery below 9.9: from t=1 to t=7 = 6 s
 PROFILE = """
 time: {stop: 10, resolution: 1 s}
@@ -116,8 +116,8 @@ def test_combine_and_scale(run_scenario, tmp_path):
   smallest: {signal: [src.y, src.flat], reduce: min, combine: min, scale: 1000, unit: kW}
   unrecovered: {signal: [src.y, src.drop], reduce: recovery, combine: max}
 """)
-    assert got["total"].value == 24.0 and got["total"].unit == "MW"
-    assert got["biggest_peak"].value == 14.0
+    assert got["total"].value == 25.0 and got["total"].unit == "MW"  # y + z at the stop: 10 + 15
+    assert got["biggest_peak"].value == 15.0
     assert got["smallest"].value == 3000.0 and got["smallest"].unit == "kW"
     assert math.isnan(got["unrecovered"].value)  # one signal never recovers: the combination does not either
 

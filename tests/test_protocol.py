@@ -144,4 +144,4 @@ def test_garbage_gets_error_replies_and_the_run_continues_unharmed(tmp_path):
     assert summary.status == "completed"
     assert summary.errors >= 5 * 6 + 9
     with RunStore(tmp_path / "run.sqlite") as store:
-        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)]
+        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)]

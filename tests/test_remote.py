@@ -82,7 +82,7 @@ def _run_with_remote(tmp_path, bind: str, keys, join_prefix: list[str]) -> subpr
     assert joined.returncode == 0, joined.stderr
     assert result["summary"].status == "completed"
     with RunStore(tmp_path / "remote.sqlite") as store:
-        assert list(store.series("probe.obs").values) == [[float(t), 0.5 * t + 1] for t in range(20)]
+        assert list(store.series("probe.obs").values) == [[float(t), 0.5 * t + 1] for t in range(21)]  # 0 .. stop
     return joined
 
 

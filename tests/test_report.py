@@ -154,7 +154,7 @@ def test_embedded_plots_decode(report):
 def test_federates_and_grants(report):
     table = re.search(r"<table class='federates'>.*?</table>", report, re.S).group(0)
     assert "<td>operator</td>" in table and "<td>meter</td><td>formula</td><td>event-driven</td>" in table
-    assert re.search(r"<td>plant</td><td>[^<]*Actuator</td><td>1 s</td><td>8</td><td>done</td>", table)
+    assert re.search(r"<td>plant</td><td>[^<]*Actuator</td><td>1 s</td><td>9</td><td>done</td>", table)  # 0 .. 8
 
 
 def test_default_panels_and_kpis_computed_for_the_report(run_scenario, tmp_path):
@@ -180,7 +180,7 @@ def test_default_panels_and_kpis_computed_for_the_report(run_scenario, tmp_path)
         text = build_report(old)
     assert re.findall(r"<figcaption>(.*?)</figcaption>", text) == ["a", "b"]
     assert len(_pngs(text)) == 2
-    assert "<td>clock_end</td><td><span class='num'>4</span></td><td>s</td>" in text
+    assert "<td>clock_end</td><td><span class='num'>5</span></td><td>s</td>" in text  # a.y = t at the stop
     assert "No message was recorded." in text and "No proposal needed a decision." in text
 
 

@@ -94,7 +94,7 @@ def test_only_known_keys_join_each_as_its_own_federate(tmp_path, keys):
     assert result["summary"].status == "completed"
     assert coordinator.curve.refused >= 1
     with RunStore(tmp_path / "sec.sqlite") as store:
-        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0)]
+        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)]
 
 
 AUTHZ = """

@@ -50,7 +50,7 @@ def test_user_class_by_module_and_class_name(tmp_path):
         assert store.series("doubler.y").values[0] == 6.5
         assert store.series("also.y").values[0] == 6.0
         assert store.series("doubler.y").times == (0.0,)  # the tank level never changes: one sample
-        assert [f[3] for f in store.federates()] == [1, 5, 5]  # tank (60 s period) once; doublers every 2 s
+        assert [f[3] for f in store.federates()] == [1, 6, 6]  # tank (60 s period) once; doublers every 2 s, 0 .. 10
 
 
 def test_parameters_read_as_plain_attributes_whatever_their_declared_name():

@@ -19,7 +19,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ActionKind", "DefenderAction", "parse_action", "parse_schedule"]
+from federation.errors import ParameterError, ParameterProblem
+from federation.interface import ParameterCheck
+
+__all__ = ["ActionKind", "DefenderAction", "action_from_spec", "parse_action", "parse_schedule"]
 
 
 class ActionKind(str, enum.Enum):
@@ -39,52 +42,75 @@ class DefenderAction:
 
 
 def parse_action(payload: Any, known: Collection[str], *, where: str = "defender message") -> DefenderAction:
-    """Read one action; ``known`` are the node names, ``where`` prefixes error messages."""
+    """Read one action message; ``known`` are the node names, ``where`` prefixes error messages."""
+    try:
+        return action_from_spec(payload, known)
+    except ParameterError as exc:
+        raise ValueError("; ".join(f"{where}{_suffix(p.key)}: {p.message}" for p in exc.problems)) from None
+
+
+def action_from_spec(payload: Any, known: Collection[str] | None) -> DefenderAction:
+    """Read one action; a :class:`ParameterError` names every bad key of ``payload``.
+
+    ``known`` are the node names (``None``: not known, the names are not checked).
+    """
     if not isinstance(payload, Mapping):
-        raise ValueError(f"{where}: expected a mapping with 'action' and 'nodes', got {payload!r}")
-    extra = sorted(set(payload) - {"action", "nodes", "node"})
-    if extra:
-        raise ValueError(f"{where}: unknown key {extra[0]!r} (expected action, and nodes or node)")
+        raise ParameterError([ParameterProblem((), f"expected a mapping with 'action' and 'nodes', got {payload!r}")])
+    check = ParameterCheck()
+    for key in sorted(set(payload) - {"action", "nodes", "node"}):
+        check.fail(key, "unknown key (expected action, and nodes or node)")
     try:
         kind = ActionKind(payload.get("action"))
     except ValueError:
         choices = ", ".join(k.value for k in ActionKind)
-        raise ValueError(
-            f"{where}.action: unknown action {payload.get('action')!r} (expected {choices})"
-        ) from None
-    nodes = _nodes(payload, where)
-    unknown = [n for n in nodes if n not in known]
+        check.fail("action", f"unknown action {payload.get('action')!r} (expected {choices})")
+        kind = ActionKind.PATCH  # a stand-in: check.done() refuses the action
+    nodes = _nodes(payload, check)
+    unknown = [n for n in nodes if known is not None and n not in known]
     if unknown:
-        raise ValueError(f"{where}.nodes: unknown node {unknown[0]!r}")
+        check.fail("nodes", f"unknown node {unknown[0]!r}")
+    check.done()
     return DefenderAction(kind, nodes)
 
 
-def parse_schedule(entries: Sequence[Any], known: Collection[str]) -> tuple[DefenderAction, ...]:
-    """Read the ``defender_schedule`` parameter; the result is sorted by time (stable)."""
+def parse_schedule(entries: Sequence[Any], known: Collection[str] | None) -> tuple[DefenderAction, ...]:
+    """Read the ``defender_schedule`` parameter (sorted by time, stable); a ParameterError names every bad entry."""
     if isinstance(entries, (str, Mapping)) or not isinstance(entries, Sequence):
-        raise ValueError(f"parameter 'defender_schedule': expected a list of actions, got {entries!r}")
+        raise ParameterError([ParameterProblem(("defender_schedule",),
+                                               f"expected a list of actions, got {entries!r}")])  # fmt: skip
+    check = ParameterCheck()
     actions = []
     for i, entry in enumerate(entries):
-        where = f"parameter 'defender_schedule'[{i}]"
+        where = ("defender_schedule", i)
         if not isinstance(entry, Mapping) or "time" not in entry:
-            raise ValueError(f"{where}: expected a mapping with time, action and nodes, got {entry!r}")
+            check.fail(where, f"expected a mapping with time, action and nodes, got {entry!r}")
+            continue
         time = entry["time"]
-        action = parse_action({k: v for k, v in entry.items() if k != "time"}, known, where=where)
         if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time):
-            raise ValueError(f"{where}.time: expected a time in seconds, got {time!r}")
-        actions.append(DefenderAction(action.kind, action.nodes, float(time)))
+            check.fail((*where, "time"), f"expected a time in seconds, got {time!r}")
+        action = check.build(where, action_from_spec, {k: v for k, v in entry.items() if k != "time"}, known)
+        if action is not None and check.ok((*where, "time")):
+            actions.append(DefenderAction(action.kind, action.nodes, float(time)))
+    check.done()
     return tuple(sorted(actions, key=lambda a: a.time))  # type: ignore[arg-type,return-value]
 
 
-def _nodes(payload: Mapping[str, Any], where: str) -> tuple[str, ...]:
+def _nodes(payload: Mapping[str, Any], check: ParameterCheck) -> tuple[str, ...]:
     if "node" in payload and "nodes" in payload:
-        raise ValueError(f"{where}: give 'node' or 'nodes', not both")
+        check.fail("node", "give 'node' or 'nodes', not both")
+        return ()
     if "node" in payload:
         value: Any = [payload["node"]]
     else:
         value = payload.get("nodes")
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ValueError(f"{where}.nodes: expected a non-empty list of node names, got {value!r}")
+        check.fail("nodes", f"expected a non-empty list of node names, got {value!r}")
+        return ()
     if not all(isinstance(n, str) for n in value):
-        raise ValueError(f"{where}.nodes: expected node names, got {list(value)!r}")
+        check.fail("nodes", f"expected node names, got {list(value)!r}")
+        return ()
     return tuple(value)
+
+
+def _suffix(key: tuple[str | int, ...]) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key)

@@ -20,20 +20,22 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from federation.errors import ParameterError, ParameterProblem
 from federation.federate import Federate
-from federation.interface import Declaration, Endpoint, Input, Output, Parameter, SignalType
+from federation.interface import Declaration, Endpoint, Input, Output, Parameter, ParameterCheck, SignalType
 
 from .defender import ActionKind, DefenderAction, parse_action, parse_schedule
 from .epidemic import Epidemic, SpreadModel, Transition
 from .graph import IctGraph, generate_topology, load_graph
 
-__all__ = ["BreakerRule", "CyberFederate", "build_graph"]
+__all__ = ["BreakerRule", "CyberFederate", "CyberSettings", "build_graph", "cyber_config"]
 
 
 class BreakerRule(str, enum.Enum):
@@ -50,10 +52,10 @@ def build_graph(params: Mapping[str, Any]) -> IctGraph:
     """
     spec, substations = params.get("graph"), params.get("substations") or ()
     if spec is not None and substations:
-        raise ValueError("cyber: set either parameter 'graph' or 'substations' (to generate one), not both")
+        raise _refused((), "set either parameter 'graph' or 'substations' (to generate one), not both")
     if spec is not None:
         if not isinstance(spec, (Mapping, str)):
-            raise ValueError(f"parameter 'graph': expected a mapping or a file path, got {spec!r}")
+            raise _refused(("graph",), f"expected a mapping or a file path, got {spec!r}")
         base = params.get("_base_dir")  # the scenario's directory, set by the runtime
         if isinstance(spec, str) and base and not Path(spec).is_absolute():
             spec = str(Path(base) / spec)
@@ -63,10 +65,44 @@ def build_graph(params: Mapping[str, Any]) -> IctGraph:
         return generate_topology(
             substations, hospitals, control_centre_site=params.get("control_centre_site")
         )
-    raise ValueError(
-        "cyber: no ICT graph; set parameter 'graph' (nodes and edges, or a YAML/JSON file) "
-        "or 'substations' (and 'hospitals') to generate one"
+    raise _refused((), "no ICT graph; set parameter 'graph' (nodes and edges, or a YAML/JSON file) "
+                       "or 'substations' (and 'hospitals') to generate one")  # fmt: skip
+
+
+def _refused(key: tuple[str, ...], message: str) -> ParameterError:
+    return ParameterError([ParameterProblem(key, message)])
+
+
+@dataclass(frozen=True)
+class CyberSettings:
+    """The attack and defence parameters, checked against the graph's node names."""
+
+    rule: BreakerRule
+    start_at: float  # s
+    beta: float  # 1/s
+    delta: float  # 1/s
+    model: SpreadModel
+    entries: tuple[str, ...]
+    schedule: tuple[DefenderAction, ...]
+
+
+def cyber_config(params: Mapping[str, Any]) -> tuple[IctGraph, CyberSettings]:
+    """Check every parameter (defaults merged in); a :class:`ParameterError` names each bad one."""
+    check = ParameterCheck()
+    net = check.build((), build_graph, params)
+    names = net.index if net is not None else None  # without a graph, node names cannot be checked
+    settings = CyberSettings(
+        rule=_choice(BreakerRule, params["breaker_rule"], "breaker_rule", check),
+        start_at=_time(params["attack_start"], "attack_start", check),
+        beta=_rate(params["beta"], "beta", check),
+        delta=_rate(params["delta"], "delta", check),
+        model=_choice(SpreadModel, params["model"], "model", check),
+        entries=_entry_points(params["entry_points"], names, check),
+        schedule=check.build((), parse_schedule, params["defender_schedule"], names) or (),
     )
+    check.done()
+    assert net is not None
+    return net, settings
 
 
 class CyberFederate(Federate):
@@ -125,19 +161,20 @@ class CyberFederate(Federate):
 
     @classmethod
     def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        """The interface (one power input per site of the graph); checks every parameter for ``validate``."""
         decl = super().declare(params)
-        sites = build_graph(params).power_sites
-        return decl.with_inputs(*(Input(name=f"power.{s}", type=bool, default=True) for s in sites))
+        net, _ = cyber_config({p.name: p.default for p in decl.parameters} | dict(params))
+        return decl.with_inputs(*(Input(name=f"power.{s}", type=bool, default=True) for s in net.power_sites))
 
     # ------------------------------------------------------------------ life cycle
     def setup(self) -> None:
-        self.net = build_graph(self.params)
+        self.net, settings = cyber_config(self.params)
         names = self.net.index
-        self.rule = _choice(BreakerRule, self.breaker_rule, "breaker_rule")
-        self.start_at = _time(self.attack_start, "attack_start")
-        self.epidemic = self._build_epidemic()
-        self.entries = _entry_points(self.entry_points, names)
-        self.schedule = list(parse_schedule(self.defender_schedule, names))
+        self.rule = settings.rule
+        self.start_at = settings.start_at
+        self.epidemic = self._build_epidemic(settings)
+        self.entries = [names[n] for n in settings.entries]
+        self.schedule = list(settings.schedule)
         self.attack_pending = True
         n, sites = len(self.net.nodes), self.net.power_sites
         self.site_of = np.array(
@@ -270,45 +307,52 @@ class CyberFederate(Federate):
         )
 
     # ------------------------------------------------------------------ construction
-    def _build_epidemic(self) -> Epidemic:
-        beta, delta = _rate(self.beta, "beta"), _rate(self.delta, "delta")
+    def _build_epidemic(self, settings: CyberSettings) -> Epidemic:
+        beta, delta = settings.beta, settings.delta
         index, n = self.net.index, len(self.net.nodes)
         rows = [index[e.source] for e in self.net.edges] + [index[e.target] for e in self.net.edges]
         cols = rows[len(self.net.edges) :] + rows[: len(self.net.edges)]
         rates = [beta if e.beta is None else e.beta for e in self.net.edges] * 2
         matrix = sp.coo_array((rates, (rows, cols)), shape=(n, n)).tocsr()  # duplicate links add up
         deltas = [delta if node.delta is None else node.delta for node in self.net.nodes]
-        model = _choice(SpreadModel, self.model, "model")
-        return Epidemic(matrix, deltas, model, self.rng, start=self.context.start)
+        return Epidemic(matrix, deltas, settings.model, self.rng, start=self.context.start)
 
 
 E = TypeVar("E", bound=enum.Enum)
 
 
-def _choice(kind: type[E], value: Any, name: str) -> E:
+# Each check below records a bad value and returns a stand-in, so that every parameter is
+# checked; check.done() then refuses the whole configuration.
+
+
+def _choice(kind: type[E], value: Any, name: str, check: ParameterCheck) -> E:
     try:
         return kind(value)
     except ValueError:
         choices = ", ".join(repr(k.value) for k in kind)
-        raise ValueError(f"parameter '{name}': expected one of {choices}, got {value!r}") from None
+        check.fail(name, f"expected one of {choices}, got {value!r}")
+        return next(iter(kind))
 
 
-def _time(value: Any, name: str) -> float:
+def _time(value: Any, name: str, check: ParameterCheck) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"parameter '{name}': expected a time in seconds, got {value!r}")
+        check.fail(name, f"expected a time in seconds, got {value!r}")
+        return 0.0
     return float(value)
 
 
-def _rate(value: Any, name: str) -> float:
+def _rate(value: Any, name: str, check: ParameterCheck) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
-        raise ValueError(f"parameter '{name}': expected a finite rate >= 0 (1/s), got {value!r}")
+        check.fail(name, f"expected a finite rate >= 0 (1/s), got {value!r}")
+        return 0.0
     return float(value)
 
 
-def _entry_points(names: Any, index: Mapping[str, int]) -> list[int]:
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"parameter 'entry_points': expected a list of node names, got {names!r}")
-    unknown = [n for n in names if n not in index]
+def _entry_points(names: Any, known: Mapping[str, int] | None, check: ParameterCheck) -> tuple[str, ...]:
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        check.fail("entry_points", f"expected a list of node names, got {names!r}")
+        return ()
+    unknown = [n for n in names if known is not None and n not in known]
     if unknown:
-        raise ValueError(f"parameter 'entry_points': unknown node {unknown[0]!r}")
-    return [index[n] for n in names]
+        check.fail("entry_points", f"unknown node {unknown[0]!r}")
+    return tuple(names)

@@ -26,12 +26,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import networkx as nx
 import yaml
 
-from federation.errors import Problem, ScenarioError
+from federation.errors import ParameterError, ParameterProblem, Problem, ScenarioError
+from federation.interface import ParameterCheck
+from federation.source import KeyPath, format_path
 
 __all__ = ["IctEdge", "IctGraph", "IctNode", "NodeKind", "generate_topology", "graph_from_spec", "load_graph"]
 
@@ -80,7 +82,7 @@ class IctGraph:
     def __post_init__(self) -> None:
         problems = _check_graph(self.nodes, self.edges)
         if problems:
-            raise ValueError("invalid ICT graph:\n" + "\n".join(problems))
+            raise ValueError("invalid ICT graph:\n" + "\n".join(message for _, message in problems))
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -121,14 +123,19 @@ class IctGraph:
 
 # ---------------------------------------------------------------------- reading
 def load_graph(source: Mapping[str, Any] | str | Path) -> IctGraph:
-    """Read a graph from a mapping or from a YAML/JSON file (relative paths: to the cwd)."""
+    """Read a graph from a mapping or from a YAML/JSON file (relative paths: to the cwd).
+
+    Problems of a mapping (the ``graph`` parameter itself) raise a :class:`ParameterError`
+    located under ``graph``; those of a file raise a :class:`ScenarioError` naming the file.
+    """
     if isinstance(source, Mapping):
-        return graph_from_spec(source, origin="parameter 'graph'")
+        return graph_from_spec(source)
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"parameter 'graph': cannot read ICT graph file {str(path)!r}: {exc}") from exc
+        raise ParameterError([ParameterProblem(("graph",), f"cannot read ICT graph file {str(path)!r}: "
+                                                           f"{exc.strerror or exc}")]) from exc  # fmt: skip
     try:
         spec = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -136,32 +143,41 @@ def load_graph(source: Mapping[str, Any] | str | Path) -> IctGraph:
     return graph_from_spec(spec, origin=str(path))
 
 
-def graph_from_spec(spec: Any, *, origin: str = "graph") -> IctGraph:
-    """Build a graph from ``{nodes: [...], edges: [...]}``; every problem is reported at once."""
-    problems: list[Problem] = []
+def graph_from_spec(spec: Any, *, origin: str | None = None) -> IctGraph:
+    """Build a graph from ``{nodes: [...], edges: [...]}``; every problem is reported at once.
 
-    def fail(path: str, message: str) -> None:
-        problems.append(Problem(origin, 0, path, message))
+    ``origin`` is the file the spec was read from; without one the spec is the ``graph``
+    parameter and the problems raise a :class:`ParameterError` under ``graph``.
+    """
+    problems: list[tuple[KeyPath, str]] = []
+
+    def fail(path: KeyPath, message: str) -> None:
+        problems.append((path, message))
 
     if not isinstance(spec, Mapping):
-        fail("", f"expected a mapping with 'nodes' and 'edges', got {type(spec).__name__}")
-        raise ScenarioError(problems)
+        fail((), f"expected a mapping with 'nodes' and 'edges', got {type(spec).__name__}")
+        _refuse(problems, origin)
     for key in sorted(set(spec) - {"nodes", "edges"}):
-        fail(str(key), "unknown key (expected nodes, edges)")
-    nodes = [_node(item, f"nodes[{i}]", fail) for i, item in enumerate(_items(spec, "nodes", fail))]
-    edges = [_edge(item, f"edges[{i}]", fail) for i, item in enumerate(_items(spec, "edges", fail))]
+        fail((str(key),), "unknown key (expected nodes, edges)")
+    nodes = [_node(item, ("nodes", i), fail) for i, item in enumerate(_items(spec, "nodes", fail))]
+    edges = [_edge(item, ("edges", i), fail) for i, item in enumerate(_items(spec, "edges", fail))]
     if not problems:
-        found = _check_graph(nodes, edges)  # type: ignore[arg-type]
-        problems += [Problem(origin, 0, "", message) for message in found]
+        problems += _check_graph(nodes, edges)  # type: ignore[arg-type]
     if problems:
-        raise ScenarioError(problems)
+        _refuse(problems, origin)
     return IctGraph(tuple(nodes), tuple(edges))  # type: ignore[arg-type]
+
+
+def _refuse(problems: list[tuple[KeyPath, str]], origin: str | None) -> NoReturn:
+    if origin is None:
+        raise ParameterError([ParameterProblem(("graph", *path), message) for path, message in problems])
+    raise ScenarioError([Problem(origin, 0, format_path(path), message) for path, message in problems])
 
 
 def _items(spec: Mapping[str, Any], key: str, fail: Any) -> list[Any]:
     value = spec.get(key, [])
     if not isinstance(value, list):
-        fail(key, f"expected a list, got {type(value).__name__}")
+        fail((key,), f"expected a list, got {type(value).__name__}")
         return []
     return value
 
@@ -169,30 +185,30 @@ def _items(spec: Mapping[str, Any], key: str, fail: Any) -> list[Any]:
 _NODE_KEYS = {"name", "kind", "substation", "site", "delta"}
 
 
-def _node(item: Any, path: str, fail: Any) -> IctNode | None:
+def _node(item: Any, path: KeyPath, fail: Any) -> IctNode | None:
     if not isinstance(item, Mapping):
         fail(path, f"expected a mapping with name and kind, got {item!r}")
         return None
     for key in sorted(set(item) - _NODE_KEYS):
-        fail(f"{path}.{key}", f"unknown key (expected {', '.join(sorted(_NODE_KEYS))})")
+        fail((*path, key), f"unknown key (expected {', '.join(sorted(_NODE_KEYS))})")
     name, kind = item.get("name"), item.get("kind")
     if not isinstance(name, str) or not name:
-        fail(f"{path}.name", f"expected a non-empty string, got {name!r}")
+        fail((*path, "name"), f"expected a non-empty string, got {name!r}")
     try:
         node_kind = NodeKind(kind)
     except ValueError:
-        fail(f"{path}.kind", f"unknown kind {kind!r} (expected {', '.join(k.value for k in NodeKind)})")
+        fail((*path, "kind"), f"unknown kind {kind!r} (expected {', '.join(k.value for k in NodeKind)})")
         return None
     substation = _optional_str(item.get("substation", name if node_kind is NodeKind.RTU else None))
     site = _optional_str(item.get("site"))
     delta = item.get("delta")
     if delta is not None and not _is_rate(delta):
-        fail(f"{path}.delta", f"expected a rate >= 0 (1/s), got {delta!r}")
+        fail((*path, "delta"), f"expected a rate >= 0 (1/s), got {delta!r}")
         return None
     return IctNode(str(name), node_kind, substation, site, None if delta is None else float(delta))
 
 
-def _edge(item: Any, path: str, fail: Any) -> IctEdge | None:
+def _edge(item: Any, path: KeyPath, fail: Any) -> IctEdge | None:
     if isinstance(item, Sequence) and not isinstance(item, str) and len(item) in (2, 3):
         ends, beta = item[:2], (item[2] if len(item) == 3 else None)
     elif isinstance(item, Mapping) and set(item) <= {"source", "target", "beta"}:
@@ -207,26 +223,26 @@ def _edge(item: Any, path: str, fail: Any) -> IctEdge | None:
         fail(path, f"edge ends must be node names, got {ends!r}")
         return None
     if beta is not None and not _is_rate(beta):
-        fail(f"{path}.beta", f"expected a rate >= 0 (1/s), got {beta!r}")
+        fail((*path, "beta"), f"expected a rate >= 0 (1/s), got {beta!r}")
         return None
     return IctEdge(ends[0], ends[1], None if beta is None else float(beta))
 
 
-def _check_graph(nodes: Sequence[IctNode], edges: Sequence[IctEdge]) -> list[str]:
-    problems: list[str] = []
+def _check_graph(nodes: Sequence[IctNode], edges: Sequence[IctEdge]) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
     names = [n.name for n in nodes]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        problems.append(f"duplicate node names: {', '.join(dupes)}")
+        problems.append((("nodes",), f"duplicate node names: {', '.join(dupes)}"))
     if not any(n.kind is NodeKind.CONTROL_CENTRE for n in nodes):
-        problems.append("no node of kind 'control_centre': every substation would be blind")
+        problems.append((("nodes",), "no node of kind 'control_centre': every substation would be blind"))
     known = set(names)
     for i, e in enumerate(edges):
         missing = [end for end in (e.source, e.target) if end not in known]
         if missing:
-            problems.append(f"edges[{i}]: unknown node {missing[0]!r}")
+            problems.append((("edges", i), f"unknown node {missing[0]!r}"))
         elif e.source == e.target:
-            problems.append(f"edges[{i}]: a link from {e.source!r} to itself")
+            problems.append((("edges", i), f"a link from {e.source!r} to itself"))
     return problems
 
 
@@ -256,8 +272,10 @@ def generate_topology(
     ``tel_s1 - tel_s2 - ... - tel_s1`` so that one dark site does not blind the others.
     Hospital ``h`` gets ``it_h`` (powered by site ``h``) linked to ``telecom_core``.
     """
-    _check_names("substations", substations)
-    _check_names("hospitals", hospitals)
+    check = ParameterCheck()
+    _check_names("substations", substations, check)
+    _check_names("hospitals", hospitals, check)
+    check.done()
     nodes = [
         IctNode("scada_cc", NodeKind.CONTROL_CENTRE, site=control_centre_site or None),
         IctNode("telecom_core", NodeKind.TELECOM),
@@ -277,8 +295,8 @@ def generate_topology(
     return IctGraph(tuple(nodes), tuple(edges))
 
 
-def _check_names(parameter: str, names: Sequence[str]) -> None:
+def _check_names(parameter: str, names: Sequence[str], check: ParameterCheck) -> None:
     if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"parameter '{parameter}': expected a list of names, got {names!r}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"parameter '{parameter}': duplicate names in {list(names)!r}")
+        check.fail(parameter, f"expected a list of names, got {names!r}")
+    elif len(set(names)) != len(names):
+        check.fail(parameter, f"duplicate names in {list(names)!r}")

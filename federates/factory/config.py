@@ -1,8 +1,8 @@
 """Configuration of a factory line, parsed once from the federate's parameters.
 
 Parameters arrive as a mapping from the scenario; :func:`line_config` checks every
-value, names the parameter of any bad one, and returns frozen dataclasses that the
-simulation model uses from then on.
+value, names every bad one, and returns frozen dataclasses that the simulation model
+uses from then on.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from federation.interface import ParameterCheck
 
 __all__ = ["LineConfig", "MachineConfig", "ProcessingTime", "line_config"]
 
@@ -65,81 +67,98 @@ def _availability(machine: MachineConfig) -> float:
 def line_config(params: Mapping[str, Any]) -> LineConfig:
     """Check the factory parameters and build the line's configuration.
 
-    Raises :class:`ValueError` naming the parameter when a value is out of range.
+    Raises :class:`~federation.errors.ParameterError` naming every bad parameter.
     """
-    times = _positive_list(params, "processing_times", None)
-    if not all(math.isfinite(t) for t in times):
-        raise ValueError(f"factory parameter 'processing_times' must be finite, got {times!r}")
-    count = len(times)
-    mtbf = _positive_list(params, "mtbf", count)
-    mttr = _positive_list(params, "mttr", count, allow_zero=True)
-    power = _positive_list(params, "machine_power", count, allow_zero=True)
-    flood = _per_machine(params, "flood_thresholds", count)
-    machines = tuple(MachineConfig(times[i], mtbf[i], mttr[i], power[i], flood[i]) for i in range(count))
-    capacity = _number(params, "buffer_capacity", minimum=0.0)
-    if not math.isinf(capacity) and capacity != int(capacity):
-        raise ValueError(
-            f"factory parameter 'buffer_capacity' must be a whole number or inf, got {capacity!r}"
-        )
+    check = ParameterCheck()
+    times = _per_machine(params, "processing_times", None, check, defines_count=True)
+    count = len(times) if check.ok("processing_times") else None  # the number of machines
+    _check_positive(times, "processing_times", check, allow_zero=False)
+    if check.ok("processing_times") and not all(math.isfinite(t) for t in times):
+        check.fail("processing_times", f"must be finite, got {times!r}")
+    mtbf = _positive_list(params, "mtbf", count, check)
+    mttr = _positive_list(params, "mttr", count, check, allow_zero=True)
+    power = _positive_list(params, "machine_power", count, check, allow_zero=True)
+    flood = _per_machine(params, "flood_thresholds", count, check)
+    machines = tuple(MachineConfig(*values) for values in zip(times, mtbf, mttr, power, flood))
+    capacity = _number(params, "buffer_capacity", check, minimum=0.0)
+    if check.ok("buffer_capacity") and not math.isinf(capacity) and capacity != int(capacity):
+        check.fail("buffer_capacity", f"must be a whole number or inf, got {capacity!r}")
     try:
         processing = ProcessingTime(params["processing"])
     except ValueError:
         choices = ", ".join(repr(p.value) for p in ProcessingTime)
-        raise ValueError(
-            f"factory parameter 'processing' must be one of {choices}, got {params['processing']!r}"
-        ) from None
+        check.fail("processing", f"must be one of {choices}, got {params['processing']!r}")
+        processing = ProcessingTime.DETERMINISTIC
     config = LineConfig(
         machines=machines,
         buffer_capacity=capacity,
         processing=processing,
-        arrival_rate=_number(params, "arrival_rate", minimum=0.0) / 3600.0,
-        restart_delay=_number(params, "restart_delay", minimum=0.0),
-        flood_repair_time=_number(params, "flood_repair_time", minimum=0.0),
-        base_load_kw=_number(params, "base_load", minimum=0.0),
-        planned_rate=_number(params, "planned_rate", minimum=0.0) / 3600.0,
-        throughput_window=_number(params, "throughput_window", minimum=0.0),
+        arrival_rate=_number(params, "arrival_rate", check, minimum=0.0) / 3600.0,
+        restart_delay=_number(params, "restart_delay", check, minimum=0.0),
+        flood_repair_time=_number(params, "flood_repair_time", check, minimum=0.0),
+        base_load_kw=_number(params, "base_load", check, minimum=0.0),
+        planned_rate=_number(params, "planned_rate", check, minimum=0.0) / 3600.0,
+        throughput_window=_number(params, "throughput_window", check, minimum=0.0),
     )
-    if config.throughput_window == 0.0:
-        raise ValueError("factory parameter 'throughput_window' must be > 0, got 0")
+    if check.ok("throughput_window") and config.throughput_window == 0.0:
+        check.fail("throughput_window", "must be > 0, got 0")
+    check.done()
     if config.planned_rate == 0.0:
         config = replace(config, planned_rate=config.nominal_rate())
     return config
 
 
-def _number(params: Mapping[str, Any], name: str, *, minimum: float) -> float:
+# Each check below records a bad value and returns a stand-in that keeps the rest of the
+# configuration buildable, so that every parameter is checked; check.done() then refuses it.
+
+
+def _number(params: Mapping[str, Any], name: str, check: ParameterCheck, *, minimum: float) -> float:
     value = params[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"factory parameter {name!r} must be a number, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"factory parameter {name!r} must be >= {minimum:g}, got {value!r}")
-    return float(value)
+        check.fail(name, f"must be a number, got {value!r}")
+    elif value < minimum:
+        check.fail(name, f"must be >= {minimum:g}, got {value!r}")
+    else:
+        return float(value)
+    return max(minimum, 1.0)
 
 
-def _per_machine(params: Mapping[str, Any], name: str, count: int | None) -> list[float]:
-    """A list with one number per machine, or a scalar applied to every machine."""
+def _per_machine(params: Mapping[str, Any], name: str, count: int | None, check: ParameterCheck,
+                 *, defines_count: bool = False) -> list[float]:  # fmt: skip
+    """A list with one number per machine, or a scalar applied to every machine.
+
+    ``count`` is the number of machines (``None``: not known); the list that ``defines_count``
+    must be a list.
+    """
     value = params[name]
+    stand_in = [1.0] * (count or 1)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if count is None:
-            raise ValueError(f"factory parameter {name!r} must be a list, got {value!r}")
-        return [float(value)] * count
+        if defines_count:
+            check.fail(name, f"must be a list, got {value!r}")
+            return stand_in
+        return [float(value)] * (count or 1)
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise ValueError(f"factory parameter {name!r} must be a non-empty list of numbers, got {value!r}")
+        check.fail(name, f"must be a non-empty list of numbers, got {value!r}")
+        return stand_in
     if count is not None and len(value) != count:
-        raise ValueError(
-            f"factory parameter {name!r} has {len(value)} values for {count} machines: {list(value)!r}"
-        )
+        check.fail(name, f"has {len(value)} values for {count} machines: {list(value)!r}")
+        return stand_in
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (int, float)) or math.isnan(item):
-            raise ValueError(f"factory parameter {name!r} must hold numbers, got {item!r}")
+            check.fail(name, f"must hold numbers, got {item!r}")
+            return stand_in
     return [float(v) for v in value]
 
 
 def _positive_list(
-    params: Mapping[str, Any], name: str, count: int | None, *, allow_zero: bool = False
+    params: Mapping[str, Any], name: str, count: int | None, check: ParameterCheck, *, allow_zero: bool = False
 ) -> list[float]:
-    values = _per_machine(params, name, count)
-    for v in values:
-        if v < 0 or (v == 0 and not allow_zero):
-            bound = ">= 0" if allow_zero else "> 0"
-            raise ValueError(f"factory parameter {name!r} must be {bound} for every machine, got {values!r}")
+    values = _per_machine(params, name, count, check)
+    _check_positive(values, name, check, allow_zero=allow_zero)
     return values
+
+
+def _check_positive(values: list[float], name: str, check: ParameterCheck, *, allow_zero: bool) -> None:
+    if check.ok(name) and any(v < 0 or (v == 0 and not allow_zero) for v in values):
+        bound = ">= 0" if allow_zero else "> 0"
+        check.fail(name, f"must be {bound} for every machine, got {values!r}")

@@ -133,12 +133,12 @@ class Hyetograph:
 
     def __post_init__(self) -> None:
         if len(self.times) != len(self.rates) or not self.times:
-            raise ValueError("rainfall must be a non-empty list of [t_s, mm_per_h] pairs")
+            raise ValueError("must be a non-empty list of [t_s, mm_per_h] pairs")
         if any(b <= a for a, b in zip(self.times, self.times[1:])):
-            raise ValueError(f"rainfall times must increase strictly, got {list(self.times)}")
+            raise ValueError(f"times must increase strictly, got {list(self.times)}")
         bad = [r for r in self.rates if not (r >= 0 and np.isfinite(r))]
         if bad:
-            raise ValueError(f"rainfall rates must be finite and >= 0 mm/h, got {bad[0]!r}")
+            raise ValueError(f"rates must be finite and >= 0 mm/h, got {bad[0]!r}")
 
     @classmethod
     def from_pairs(cls, pairs: object) -> Hyetograph:
@@ -146,7 +146,7 @@ class Hyetograph:
         try:
             rows = [(float(t), float(r)) for t, r in pairs]  # type: ignore[attr-defined]
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"rainfall must be a list of [t_s, mm_per_h] pairs, got {pairs!r}") from exc
+            raise ValueError(f"must be a list of [t_s, mm_per_h] pairs, got {pairs!r}") from exc
         return cls(tuple(t for t, _ in rows), tuple(r for _, r in rows))
 
     def rate(self, t: float) -> float:

@@ -57,11 +57,11 @@ class StageStorage:
 
     def __post_init__(self) -> None:
         if len(self.elevation_m) != len(self.storage_m3) or len(self.elevation_m) < 2:
-            raise ValueError("reservoir_table needs at least two [elevation_m, storage_m3] rows")
+            raise ValueError("needs at least two [elevation_m, storage_m3] rows")
         if not _strictly_increasing(self.elevation_m):
-            raise ValueError(f"reservoir_table elevations must increase strictly: {list(self.elevation_m)}")
+            raise ValueError(f"elevations must increase strictly: {list(self.elevation_m)}")
         if not _strictly_increasing(self.storage_m3) or self.storage_m3[0] < 0:
-            raise ValueError(f"reservoir_table storages must be >= 0 and increase: {list(self.storage_m3)}")
+            raise ValueError(f"storages must be >= 0 and increase: {list(self.storage_m3)}")
 
     @classmethod
     def from_rows(cls, rows: object) -> StageStorage:
@@ -69,9 +69,7 @@ class StageStorage:
         try:
             pairs = [(float(z), float(s)) for z, s in rows]  # type: ignore[attr-defined]
         except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"reservoir_table must be [[elevation_m, storage_m3], ...], got {rows!r}"
-            ) from exc
+            raise ValueError(f"must be [[elevation_m, storage_m3], ...], got {rows!r}") from exc
         return cls(tuple(z for z, _ in pairs), tuple(s for _, s in pairs))
 
     @property
@@ -202,7 +200,8 @@ class LevelPool:
         span = table.elevation_m[-1] - table.bottom
         self.top_m = table.elevation_m[-1] + span / 2 if top_m is None else top_m
         if not table.bottom <= level_m <= self.top_m:
-            raise ValueError(f"reservoir_level_m {level_m!r} is outside [{table.bottom}, {self.top_m}] m")
+            raise ValueError(f"level {level_m!r} m is outside [{table.bottom}, {self.top_m}] m (the stage-storage "
+                             "table, and half its height above it)")
         self._levels = np.linspace(table.bottom, self.top_m, resolution)
         self._storages = table.storage(self._levels)
         self._si_key: tuple[float, float] | None = None

@@ -27,6 +27,7 @@ __all__ = [
     "Case",
     "CaseFormatError",
     "case_from_ppc",
+    "is_short_name",
     "load_case",
     "read_case",
     "shipped_cases",
@@ -141,10 +142,15 @@ def shipped_cases() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in DATA_DIR.glob("case*.m")))
 
 
+def is_short_name(spec: str) -> bool:
+    """Whether ``spec`` names a shipped case (``case39``) rather than a file path."""
+    return bool(_SHORT_NAME.match(spec))
+
+
 def load_case(spec: str | Path) -> Case:
     """Load a shipped case by short name (``"case39"``) or a case file by path."""
     text = str(spec)
-    if _SHORT_NAME.match(text):
+    if is_short_name(text):
         path = DATA_DIR / f"{text}.m"
         if not path.is_file():
             raise CaseFormatError(

@@ -16,17 +16,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from pypower.idx_brch import BR_STATUS
 from pypower.idx_bus import BUS_TYPE, NONE, PD, QD
 
-from federation import Declaration, Endpoint, Federate, Input, Output, Parameter
+from federation import Declaration, Endpoint, Federate, Input, Output, Parameter, ParameterCheck
 
 from .breaker import BreakerAction, BreakerCommand
-from .case import Case, load_case
+from .case import Case, is_short_name, load_case
 from .powerflow import Mode, Options, Solution, solve
 from .protection import Substation, branch_loading, branch_ratings, flooded, run_cascade
 
@@ -48,50 +49,76 @@ class GridConfig:
 
     @classmethod
     def from_params(cls, p: Mapping[str, Any]) -> GridConfig:
-        """Parse the full parameter map (defaults merged in); ``ValueError`` names the bad one."""
+        """Parse the full parameter map (defaults merged in) and check it against the case.
+
+        Raises :class:`~federation.errors.ParameterError` naming every bad parameter.
+        """
+        check = ParameterCheck()
         try:
             mode = Mode(p["mode"])
         except ValueError:
-            raise ValueError(f"parameter 'mode': expected 'ac' or 'dc', got {p['mode']!r}") from None
+            check.fail("mode", f"expected 'ac' or 'dc', got {p['mode']!r}")
+            mode = Mode.DC
         subs = p["substations"]
         if not isinstance(subs, Mapping):
-            raise ValueError(f"parameter 'substations': expected a mapping name -> {{buses, threshold_m}}, "
-                             f"got {subs!r}")
+            check.fail("substations", f"expected a mapping name -> {{buses, threshold_m}}, got {subs!r}")
+            subs = {}
+        parsed = [check.build((), Substation.from_params, str(n), s) for n, s in sorted(subs.items())]
         buses = p["load_inputs"]
-        if not isinstance(buses, (list, tuple)) or not all(isinstance(b, int) for b in buses) \
-                or len(set(buses)) != len(buses):
-            raise ValueError(
-                f"parameter 'load_inputs': expected a list of distinct bus numbers, got {buses!r}")
+        if not isinstance(buses, (list, tuple)) or not all(_is_int(b) for b in buses) or len(set(buses)) != len(buses):
+            check.fail("load_inputs", f"expected a list of distinct bus numbers, got {buses!r}")
+            buses = []
         pf = p["load_power_factor"]
-        if not 0 < pf <= 1:
-            raise ValueError(f"parameter 'load_power_factor': expected 0 < pf <= 1, got {pf!r}")
-        if not p["rating_scale"] > 0:
-            raise ValueError(f"parameter 'rating_scale': expected > 0, got {p['rating_scale']!r}")
-        return cls(
-            case=str(p["case"]), mode=mode,
-            substations=tuple(Substation.from_params(str(n), s) for n, s in sorted(subs.items())),
-            load_buses=tuple(int(b) for b in buses), load_power_factor=float(pf),
-            rating_scale=float(p["rating_scale"]), overload_protection=bool(p["overload_protection"]),
-            enforce_q_limits=bool(p["enforce_q_limits"]),
-        )
+        if not _is_number(pf) or not 0 < pf <= 1:
+            check.fail("load_power_factor", f"expected 0 < pf <= 1, got {pf!r}")
+        if not _is_number(p["rating_scale"]) or not p["rating_scale"] > 0:
+            check.fail("rating_scale", f"expected > 0, got {p['rating_scale']!r}")
+        config = cls(
+            case=_case_spec(p), mode=mode, substations=tuple(s for s in parsed if s is not None),
+            load_buses=tuple(int(b) for b in buses), load_power_factor=float(pf) if _is_number(pf) else 1.0,
+            rating_scale=float(p["rating_scale"]) if _is_number(p["rating_scale"]) else 1.0,
+            overload_protection=bool(p["overload_protection"]), enforce_q_limits=bool(p["enforce_q_limits"]),
+        )  # fmt: skip
+        case = check.build("case", load_case, config.case)
+        if case is not None:
+            config.check_against(case, check)
+        check.done()
+        return config
 
-    def check_against(self, case: Case) -> None:
+    def check_against(self, case: Case, check: ParameterCheck) -> None:
         """Every bus named by the parameters exists in ``case``."""
         known = set(case.bus_numbers)
         for sub in self.substations:
             for bus in sub.buses:
                 if bus not in known:
-                    raise ValueError(
-                        f"parameter 'substations.{sub.name}.buses': bus {bus} is not in {case.name}")
+                    check.fail(("substations", sub.name, "buses"), f"bus {bus} is not in {case.name}")
         for bus in self.load_buses:
             if bus not in known:
-                raise ValueError(f"parameter 'load_inputs': bus {bus} is not in {case.name}")
+                check.fail("load_inputs", f"bus {bus} is not in {case.name}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _case_spec(p: Mapping[str, Any]) -> str:
+    """The ``case`` parameter, a relative file path taken from the scenario's folder (``_base_dir``)."""
+    case, base = str(p["case"]), p.get("_base_dir")
+    if base and not is_short_name(case) and not Path(case).is_absolute():
+        return str(Path(base) / case)
+    return case
 
 
 class GridFederate(Federate):
     """AC/DC power flow of a MATPOWER case with islands, flood trips and overload cascades."""
 
     default_period = 60.0
+    #: The runtime passes the scenario's folder as ``_base_dir``: a relative ``case`` file path starts there.
+    resolves_paths: ClassVar[bool] = True
 
     case: Parameter[str] = Parameter(
         "case39", type=str, doc="shipped case name (case14, case30, case39) or a case file path")
@@ -138,7 +165,6 @@ class GridFederate(Federate):
     def setup(self) -> None:
         self.config = GridConfig.from_params(self.params)
         self.grid = load_case(self.config.case)
-        self.config.check_against(self.grid)
         nb, nl = self.grid.n_bus, self.grid.n_branch
         self._sub_rows = {s.name: [self.grid.bus_row(b) for b in s.buses] for s in self.config.substations}
         self._load_rows = {b: self.grid.bus_row(b) for b in self.config.load_buses}

@@ -22,6 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 from pypower.idx_brch import BR_STATUS, RATE_A
 
+from federation.errors import ParameterError, ParameterProblem
+from federation.interface import ParameterCheck
+
 from .case import Case
 from .powerflow import Mode, Options, Solution, solve
 
@@ -55,22 +58,23 @@ class Substation:
 
     @classmethod
     def from_params(cls, name: str, spec: Mapping[str, Any], where: str = "substations") -> Substation:
-        """Parse ``{buses: [..], threshold_m: 0.5}``; errors name ``where.name.key``."""
+        """Parse ``{buses: [..], threshold_m: 0.5}``; a ``ParameterError`` names every bad ``where.name.key``."""
         if not isinstance(spec, Mapping):
-            raise ValueError(f"{where}.{name}: expected a mapping with 'buses', got {spec!r}")
-        unknown = sorted(set(spec) - {"buses", "threshold_m", "restore_after_s"})
-        if unknown:
-            raise ValueError(f"{where}.{name}: unknown key {unknown[0]!r} (known: buses, threshold_m, restore_after_s)")
+            raise ParameterError([ParameterProblem((where, name), f"expected a mapping with 'buses', got {spec!r}")])
+        check = ParameterCheck()
+        for key in sorted(set(spec) - {"buses", "threshold_m", "restore_after_s"}):
+            check.fail((where, name, key), "unknown key (known: buses, threshold_m, restore_after_s)")
         buses = spec.get("buses")
         if not isinstance(buses, (list, tuple)) or not buses or not all(_is_int(b) for b in buses):
-            raise ValueError(f"{where}.{name}.buses: expected a non-empty list of bus numbers, got {buses!r}")
+            check.fail((where, name, "buses"), f"expected a non-empty list of bus numbers, got {buses!r}")
         threshold = spec.get("threshold_m", 0.5)
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold >= 0:
-            raise ValueError(f"{where}.{name}.threshold_m: expected a depth >= 0 in m, got {threshold!r}")
+            check.fail((where, name, "threshold_m"), f"expected a depth >= 0 in m, got {threshold!r}")
         restore = spec.get("restore_after_s")
         if restore is not None and (isinstance(restore, bool) or not isinstance(restore, (int, float)) or not restore >= 0):
-            raise ValueError(f"{where}.{name}.restore_after_s: expected a time >= 0 in s, got {restore!r}")
-        return cls(name, tuple(int(b) for b in buses), float(threshold), None if restore is None else float(restore))
+            check.fail((where, name, "restore_after_s"), f"expected a time >= 0 in s, got {restore!r}")
+        check.done()
+        return cls(name, tuple(int(b) for b in buses or ()), float(threshold), None if restore is None else float(restore))
 
 
 @dataclass(frozen=True, eq=False)

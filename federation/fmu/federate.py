@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..federate import Context, Federate
 from ..interface import REQUIRED, Declaration, Input, Output, Parameter
@@ -162,8 +162,21 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
 )
 
 
+def _no_step(archive: FmuArchive, kind: InterfaceKind) -> str:
+    """What to say when the scenario gives the FMU no communication step (and the FMU has no default)."""
+    why = ("its outputs are published and its inputs read at each communication point, and the solver never "
+           "steps further" if kind is InterfaceKind.MODEL_EXCHANGE
+           else "doStep advances it from one communication point to the next")  # fmt: skip
+    return (f"{archive.label} has no default step size (DefaultExperiment stepSize): set 'step:' under params "
+            f"(or 'period:' on the federate) to its communication step in seconds; {why}")
+
+
 class FmuFederate(Federate):
     """Wraps an FMU; see the module docstring and docs/fmu.md."""
+
+    #: The runtime passes the scenario's folder as ``_base_dir``: a relative ``fmu`` path starts there,
+    #: whatever the spelling of the type (``fmu``, ``federation.fmu:FmuFederate``, a subclass).
+    resolves_paths: ClassVar[bool] = True
 
     @classmethod
     def declare(cls, params: Mapping[str, Any]) -> Declaration:
@@ -171,7 +184,8 @@ class FmuFederate(Federate):
         decl = super().declare(params)
         spec = FmuSpec.from_params(params)
         archive = spec.archive()
-        archive.require_binary()  # fail at validation time, not half-way into a run
+        archive.require_supported()  # fail at validation time, not half-way into a run
+        archive.require_binary()
         kind = archive.pick_kind(spec.interface)
         variables = variables_of(archive.model)
         ins = bind(spec.inputs, variables, Role.INPUT, archive.label)
@@ -186,7 +200,7 @@ class FmuFederate(Federate):
             outputs=tuple(Output(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
                                  type=b.variable.signal_type, doc=b.variable.description) for b in outs),
             period=spec.step or archive.default_step,
-            extra={**decl.extra, "fmu": plan,
+            extra={**decl.extra, "fmu": plan, "needs_period": _no_step(archive, kind),
                    "restartable": bool(archive.interface(kind).canGetAndSetFMUstate)},
         )  # fmt: skip
 

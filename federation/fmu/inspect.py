@@ -1,4 +1,4 @@
-"""``inspect_fmu(path) -> str``: what an FMU offers, and a scenario snippet to paste.
+"""``inspect_fmu(path) -> str``: what an FMU offers, and a scenario snippet to paste (or why not).
 
 Used by ``federation inspect FILE.fmu``.  Reads only the model description.
 """
@@ -27,7 +27,8 @@ def inspect_fmu(path: str | os.PathLike[str], *, validate: bool = True) -> str:
     archive = read_fmu(path, validate=validate)
     variables = [v for v in variables_of(archive.model).values() if v.causality != "independent"]
     variables.sort(key=lambda v: (_ORDER.get(v.causality, 5), v.value_reference))
-    sections = [_summary(archive), _capabilities(archive), _variable_table(variables), _snippet(archive, variables)]
+    last = _snippet(archive, variables) if archive.unsupported is None else _refusal(archive.unsupported)
+    sections = [_summary(archive), _capabilities(archive), _variable_table(variables), last]
     return "\n\n".join(sections) + "\n"
 
 
@@ -99,6 +100,12 @@ def _snippet(archive: FmuArchive, variables: list[FmuVariable]) -> str:
     if archive.kinds[0] is InterfaceKind.MODEL_EXCHANGE:
         lines.append("      solver: cvode")
     return "\n".join(lines)
+
+
+def _refusal(why: str) -> str:
+    """What replaces the snippet for an FMU that ``federation run`` would refuse."""
+    return (f"cannot run in a federation\n  {why}.\n"
+            "  'federation validate' and 'run' refuse it, so no scenario snippet is offered.")
 
 
 def _identifier(name: str) -> str:

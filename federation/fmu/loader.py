@@ -114,6 +114,24 @@ class FmuArchive:
                        f"platforms in the FMU: {have}.{hint}")  # fmt: skip
 
     @property
+    def clocks(self) -> tuple[str, ...]:
+        """Names of the FMU's Clock variables (FMI 3)."""
+        return tuple(v.name for v in self.model.modelVariables if v.type == "Clock")
+
+    @property
+    def unsupported(self) -> str | None:
+        """Why the adapter cannot run this FMU faithfully, or ``None`` when it can."""
+        if self.clocks:
+            return (f"{self.label} has Clock variables ({', '.join(self.clocks)}); clocks are not supported yet, "
+                    "and running it with its clocks never ticking would give wrong results")  # fmt: skip
+        return None
+
+    def require_supported(self) -> None:
+        """Raise unless the adapter can run this FMU (:attr:`unsupported` says why not)."""
+        if self.unsupported is not None:
+            raise FMUError(self.unsupported)
+
+    @property
     def default_step(self) -> float | None:
         experiment = self.model.defaultExperiment
         if experiment is None or experiment.stepSize is None:
