@@ -127,7 +127,7 @@ class Pump(Federate):
         f"{scenario}:7: federates.pump.params.capacity: must be > 0, got -1.0",
         f"{scenario}:8: federates.pump.params.head: must be > 0, got 0",
         f"{scenario}:9: federates.pump.params.stages: wrong type: expected int, got str 'two'",
-        f"{scenario}:10: federates.pump.params.stagez: unknown parameter of pump.py:Pump; did you mean 'stages'?",
+        f"{scenario}:10: federates.pump.params.stagez: federate 'pump' has no parameter 'stagez'; did you mean 'stages'?",
         f"{scenario}: 4 problem(s)",
     ]
 
