@@ -12,12 +12,14 @@ Exit codes (documented in the README and docs/scenarios.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -43,6 +45,21 @@ def _assignment(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
+def _limit(text: str) -> float:
+    """A wall-time limit on the command line: a duration, or ``none`` (math.inf)."""
+    from .scenario import is_no_limit, parse_duration
+
+    if is_no_limit(text):
+        return math.inf
+    try:
+        seconds = parse_duration(yaml.safe_load(text))
+    except (ValueError, yaml.YAMLError):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90, '30 min' or '1 h', or none; got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, or none; got {text!r}")
+    return seconds
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="federation", description="Co-simulation federations over ZeroMQ.",
@@ -63,7 +80,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", help="coordinator address, tcp://HOST[:PORT] (default: loopback, random port); "
                                   "anything beyond loopback needs --keys")
     p.add_argument("--keys", type=Path, metavar="DIR", help="CurveZMQ keys folder (see 'federation keys')")
-    p.add_argument("--grant-timeout", type=float, metavar="S", help="fail a federate that takes longer for one step")
+    p.add_argument("--grant-timeout", type=_limit, metavar="T",
+                   help="fail the run when a federate takes longer than T for one step (e.g. 90, '30 min'; "
+                        "none: no limit; default: the scenario's coordinator.grant_timeout, or 10 min)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     decisions = p.add_argument_group("decisions (level 4/5)")
     decisions.add_argument("--interactive", action="store_true", help="ask the operator at the terminal")

@@ -9,6 +9,7 @@ processes are alive and flushes final samples to the recorder.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -53,7 +54,7 @@ class RunOptions:
     bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
     keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
     join_timeout: float | None = None
-    grant_timeout: float | None = None  # wall seconds a federate may take for one step
+    grant_timeout: float | None = None  # wall seconds a federate may take for one step; math.inf: no limit
     heartbeat: float | None = None
     liveness: float | None = None  # wall seconds between process checks
     frame_limit: int | None = None
@@ -73,6 +74,8 @@ def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorS
                if getattr(options, key) is not None}  # fmt: skip
     if options.keys is not None:
         changes["keys"] = str(options.keys)
+    if changes.get("grant_timeout") == math.inf:
+        changes["grant_timeout"] = None  # the scenario's spelling of "no limit"
     return replace(spec, **changes)
 
 

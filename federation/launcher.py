@@ -63,6 +63,18 @@ class Launcher:
         """Children that have ended since they started, with their exit codes."""
         return [(n, c.process.returncode) for n, c in self.children.items() if c.process.poll() is not None]
 
+    def stopped(self, name: str) -> bool:
+        """Whether federate ``name``'s process is stopped (SIGSTOP, or held by a debugger); Linux only."""
+        child = self.children.get(name)
+        if child is None or child.process.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{child.process.pid}/stat", encoding="ascii", errors="replace") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state in ("T", "t")
+
     def tail(self, name: str, lines: int = 15) -> str:
         child = self.children.get(name)
         if child is None:
