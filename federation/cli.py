@@ -25,9 +25,12 @@ import yaml
 
 from .errors import FederationError, RunInterrupted, ScenarioError
 
-__all__ = ["main", "ExitCode"]
+__all__ = ["main", "ExitCode", "configure_logging", "LOG_FORMAT"]
 
 log = logging.getLogger("federation")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""Lines of the log files (the coordinator's and the federates'), to be read side by side."""
 
 
 class ExitCode:
@@ -129,6 +132,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="seconds of silence after which the coordinator is taken as gone")
     p.add_argument("--keys", type=Path, metavar="DIR",
                    help="CurveZMQ keys folder holding NAME.key_secret and coordinator.key")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="the join token 'federation run' printed for NAME (coordinators without keys; "
+                        "default: $FEDERATION_TOKEN)")
     p.set_defaults(func=_cmd_join)
 
     p = sub.add_parser("keys", help="make CurveZMQ key pairs for a federation that listens on a network")
@@ -147,6 +153,39 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+# ---------------------------------------------------------------------------- logging
+def configure_logging(level: int, *, debug: bool, fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
+    """The logging of a federation program: records at ``level`` and above go to stderr.
+
+    The ``federation`` loggers pass INFO (DEBUG with ``debug``) on to the handlers, which
+    choose what they show; other libraries pass only warnings.  Libraries never do this:
+    only the ``federation`` command and the federate runtime's ``main``.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.setLevel(level)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("federation").setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+@contextlib.contextmanager
+def _log_file(path: Path, debug: bool) -> Iterator[None]:
+    """Write the log records of a run to ``path`` (INFO and above; DEBUG with ``debug``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.DEBUG if debug else logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 # ---------------------------------------------------------------------------- commands
@@ -290,11 +329,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_join(args: argparse.Namespace) -> int:
+    import os
+
     from .runtime import run
-    from .security import client_keys
+    from .security import ENV_TOKEN, client_keys
 
     curve = client_keys(args.keys, args.federate) if args.keys else None
-    code = run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve)
+    token = args.token or os.environ.get(ENV_TOKEN)
+    code = run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve, token=token, debug=args.debug)
     return ExitCode.OK if code == 0 else ExitCode.RUN_FAILED
 
 

@@ -55,9 +55,9 @@ class Launcher:
         return child
 
     @staticmethod
-    def python_argv(address: str, name: str, heartbeat: float) -> list[str]:
+    def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:
         return [sys.executable, "-m", "federation.runtime", "--connect", address, "--name", name,
-                "--heartbeat", repr(heartbeat)]  # fmt: skip
+                "--heartbeat", repr(heartbeat)] + (["--debug"] if debug else [])  # fmt: skip
 
     def exited(self) -> list[tuple[str, int]]:
         """Children that have ended since they started, with their exit codes."""
