@@ -166,7 +166,10 @@ def configure_logging(level: int, *, debug: bool, fmt: str = "%(levelname)s %(na
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(fmt))
     handler.setLevel(level)
+    handler.set_name("federation.terminal")
     root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == handler.get_name()]:  # called again: replace
+        root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("federation").setLevel(logging.DEBUG if debug else logging.INFO)
@@ -232,7 +235,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if coordinator.gate is not None and coordinator.gate.control_address:
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=sys.stderr, flush=True)
     try:
-        summary = coordinator.run()
+        with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+            summary = coordinator.run()
     finally:
         if bar is not None:
             bar.close()
@@ -460,8 +464,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging(logging.DEBUG if args.debug else logging.WARNING, debug=args.debug)
     signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -250,13 +250,22 @@ class Coordinator(HealthChecks, DecisionHolds):
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
         self.recorder = Recorder(self.options.out, self.plan)
+        self._trace = log.isEnabledFor(logging.DEBUG)  # the per-frame logs cost one test each when off
+        log.info("run of scenario '%s' (%s): %d federates, t=%g s to %g s, coordinator at %s%s, store %s",
+                 self.scenario.name, self.scenario.file, len(self.members), self.scenario.time.start,
+                 self.scenario.time.stop, self.address, " with CurveZMQ" if self.curve else "",
+                 self.options.out)  # fmt: skip
         try:
             self._launch()
             self._join()
             t_joined = time.monotonic()
+            log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
             self.recorder.commit()  # pids and status are on disk before the first step
-            self._send(self.scheduler.begin())
+            first = self.scheduler.begin()
+            if self._trace:
+                self._trace_waits([m.index for m in self.members], first)
+            self._send(first)
             while self.scheduler.busy or not self.scheduler.finished:
                 self._pump()
             t_done = time.monotonic()
@@ -276,6 +285,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             reason = f"internal error: {type(exc).__name__}: {exc}"
             raise
         finally:
+            log.info("run %s after %.2f s%s", status, time.monotonic() - t0, f": {reason}" if reason else "")
             if status != RunStatus.COMPLETED:
                 self._abort(reason)
             self._close(status, reason)
@@ -432,6 +442,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             self._federate_error(member, frame)
         elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
+            log.debug("federate '%s' said BYE", member.name)
         else:
             self._refuse(identity, ErrorCode.OUT_OF_TURN, f"{member.name}: {Kind(kind).name} frame out of turn")
 
@@ -525,6 +536,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
         member.declared = True
         member.doing = "waiting for its first grant"
+        log.debug("federate '%s' declared its interface", member.name)
         if member.restarts:
             self._rejoined(member)
 
@@ -560,10 +572,30 @@ class Coordinator(HealthChecks, DecisionHolds):
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
         member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
+        if self._trace:
+            self._trace_done(member, frame, grants)
         if self.scheduler.rejected:
             self._report_rejections()
         if grants:
             self._send(grants)
+
+    _trace = False  # log every frame of the stepping loop (DEBUG is on)
+
+    def _trace_done(self, member: _Member, frame: list[Any], grants: list[Grant]) -> None:
+        _, tick, iteration, outputs, messages, next_tick = frame
+        nxt = "" if next_tick is None else f", next t={self.plan.base.seconds(next_tick):g} s"
+        log.debug("federate '%s' done t=%g s%s: %d outputs, %d messages%s", member.name,
+                  self.plan.base.seconds(tick), f" (iteration {iteration})" if iteration else "",
+                  len(outputs), len(messages), nxt)  # fmt: skip
+        self._trace_waits([member.index], grants)
+
+    def _trace_waits(self, indices: list[int], grants: list[Grant]) -> None:
+        """Log on whom each of these federates waits, unless it was just granted."""
+        granted = {g.federate for g in grants}
+        for index in indices:
+            wait = self.scheduler.wait(index) if index not in granted else ""
+            if wait:
+                log.debug("%s", wait)
 
     def _report_rejections(self) -> None:
         for index, why in self.scheduler.rejected:
@@ -573,13 +605,16 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     def _send(self, grants: list[Grant]) -> None:
         now = time.monotonic()
-        encode, members, send = protocol.encode, self.members, self._sender
+        encode, members, send, trace = protocol.encode, self.members, self._sender, self._trace
         for g in grants:
             member = members[g.federate]
             member.granted_at = now
             member.last_grant = member.stepping = g
             if g.messages:
                 self.messages += len(g.messages)
+            if trace:
+                log.debug("grant '%s' t=%g s%s: %d inputs, %d messages", member.name, self.plan.base.seconds(g.tick),
+                          f" (iteration {g.iteration})" if g.iteration else "", len(g.inputs), len(g.messages))  # fmt: skip
             try:
                 send(member.identity, _SNDMORE)  # type: ignore[arg-type]
                 send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
@@ -608,6 +643,7 @@ class Coordinator(HealthChecks, DecisionHolds):
     def _stop_all(self, reason: str) -> None:
         """End of run: STOP to everyone, collect the BYEs; a federate that fails to finalize is reported."""
         self._stopping = True
+        log.info("stopping every federate: %s", reason)
         for member in self.members:
             if member.identity is not None:
                 member.doing = "finalizing"
@@ -627,10 +663,13 @@ class Coordinator(HealthChecks, DecisionHolds):
         for name, code in self.launcher.exited():
             if code != 0 and not self.by_name[name].said_bye:
                 log.warning("federate '%s' exited with code %s while finalizing", name, code)
+        if pending:
+            log.warning("no BYE within 10 s from: %s", ", ".join(m.name for m in pending))
         self.launcher.wait_all(5.0)
 
     def _abort(self, reason: str) -> None:
         """After a failure: tell every joined federate, then make sure every process is gone."""
+        log.info("telling every federate to shut down")
         for member in self.members:
             if member.identity is not None and not member.said_bye:
                 self._reply_error(member.identity, ErrorCode.SHUTDOWN, f"run failed: {reason.splitlines()[0] if reason else ''}")

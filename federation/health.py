@@ -93,6 +93,7 @@ class HealthChecks:
     def _rejoined(self, member: Any) -> None:
         """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
         slot = self.scheduler.slots[member.index]
+        log.info("federate '%s' rejoined after restart %d", member.name, member.restarts)
         if slot.busy and member.last_grant is not None:
             self._send([self.scheduler.regrant(member.index, member.last_grant)])
 

@@ -6,6 +6,7 @@ coordinator, which then stops the federates cleanly) and its own log file.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import IO
 
 __all__ = ["Launcher", "Child"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Launcher:
     def kill_all(self) -> None:
         for child in self.children.values():
             if child.process.poll() is None:
+                log.info("killing federate '%s' (pid %d) and its process group", child.name, child.process.pid)
                 try:
                     os.killpg(child.process.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):

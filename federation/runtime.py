@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import msgpack
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from . import protocol
 from .errors import FederationError, ProtocolError
@@ -29,8 +30,6 @@ from .federate import Context, Federate, Message
 from .protocol import ErrorCode, Kind
 from .registry import resolve
 from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
-
-from zmq.utils.monitor import parse_monitor_message
 
 __all__ = ["Runtime", "main", "JoinRefused", "CoordinatorLost", "SEND_TIMEOUT"]
 
@@ -205,6 +204,8 @@ class Runtime:
         self.current_inputs = dict(fed.inputs)
         fed.setup()
         self.send([Kind.DECLARE, decl.to_wire()])
+        log.debug("declared %d inputs, %d outputs, %d endpoints", len(decl.inputs), len(decl.outputs),
+                  len(decl.endpoints))  # fmt: skip
 
     def seconds(self, tick: int) -> float:
         return tick / self._divisor
@@ -235,6 +236,7 @@ class Runtime:
         values = fed.outputs
         if not iterate:
             fed.inputs = current  # the inline step writes inputs into it
+        trace = log.isEnabledFor(logging.DEBUG)  # one test per step when off: no formatting
         silent = 0
         while True:
             try:
@@ -267,15 +269,22 @@ class Runtime:
                             value = _plain(value)
                         if last[i] != value or last[i] is _UNSENT:
                             changed[i] = last[i] = value
-                    send(pack([_DONE, tick, iteration, changed, self._sent(fed) if fed._outbox else _NONE,
-                               None if nxt is None or not event_driven else self.next_tick(nxt)]))  # fmt: skip
+                    done = [_DONE, tick, iteration, changed, self._sent(fed) if fed._outbox else _NONE,
+                            None if nxt is None or not event_driven else self.next_tick(nxt)]  # fmt: skip
+                    if trace:
+                        _trace(t, frame, done)
+                    send(pack(done))
                     continue
             frame = self.receive(data)
             kind = frame[0]
             if kind == _GRANT:
-                send(pack(self.step(frame)))
+                done = self.step(frame)
+                if trace:
+                    _trace(frame[1] / divisor, frame, done)
+                send(pack(done))
             elif kind == Kind.STOP:
                 self.time = fed.time
+                log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
                 self.finalize()
                 self.send([Kind.BYE, {"time": self.time}])
                 return 0
