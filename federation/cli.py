@@ -230,7 +230,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if external:
         print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=sys.stderr)
         for name in external:
-            print(f"  {coordinator.command_hint(name)}" + (" --keys DIR" if coordinator.curve else ""), file=sys.stderr)
+            print(f"  {coordinator.command_hint(name)}", file=sys.stderr)  # with its join token: never logged
         sys.stderr.flush()
     if coordinator.gate is not None and coordinator.gate.control_address:
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=sys.stderr, flush=True)

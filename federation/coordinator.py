@@ -703,4 +703,6 @@ class Coordinator(HealthChecks, DecisionHolds):
         token = self.join_token(name)
         if token is not None:
             argv += ["--token", token if secret else "TOKEN"]
+        elif self.curve is not None:
+            argv += ["--keys", "DIR"]
         return shlex.join(argv)

@@ -215,8 +215,7 @@ def test_the_grant_timeout_is_ten_minutes_unless_the_scenario_or_the_command_lin
     assert load(write_scenario(tmp_path, base + "coordinator: {grant_timeout: 2 h}")).coordinator.grant_timeout == 7200
     path = write_scenario(tmp_path, base)
     cli = [sys.executable, "-m", "federation.cli", "run", str(path), "-q", "--out", str(tmp_path / "g.sqlite")]
-    for value in ("none", "30 min"):
-        done = subprocess.run([*cli, "--grant-timeout", value], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
+    done = subprocess.run([*cli, "--grant-timeout", "none"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     bad = subprocess.run([*cli, "--grant-timeout", "soon"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "expected a duration such as 90, '30 min' or '1 h', or none; got 'soon'" in bad.stderr
