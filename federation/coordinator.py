@@ -112,10 +112,10 @@ class Peer:
     @classmethod
     def of(cls, part: zmq.Frame, curve: bool) -> Peer:
         try:
-            address = part.get("Peer-Address")
+            address = str(part.get("Peer-Address"))
         except zmq.ZMQError:
             address = ""
-        return cls(address, part.get("User-Id") if curve else None)
+        return cls(address, str(part.get("User-Id")) if curve else None)
 
 
 @dataclass

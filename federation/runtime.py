@@ -31,7 +31,7 @@ from .protocol import ErrorCode, Kind
 from .registry import resolve
 from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
 
-__all__ = ["Runtime", "main", "JoinRefused", "CoordinatorLost", "SEND_TIMEOUT"]
+__all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
 
 log = logging.getLogger("federation.runtime")  # not __name__: started as `python -m`, that is "__main__"
 

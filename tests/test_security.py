@@ -179,8 +179,8 @@ def test_a_joiner_with_a_refused_key_exits_1_in_one_line_three_times_in_a_row(tm
             refused, seconds = _join(coordinator.address, "probe", "--keys", str(wrong))
             assert refused.returncode == 1 and seconds < 10, (seconds, refused.stderr)
             assert refused.stderr.strip().splitlines() == [
-                "federation: federate 'probe': the coordinator refused this federate's CurveZMQ key (ZAP status 400): "
-                "its public key is not in the coordinator's clients/ folder"]
+                ("federation: federate 'probe': the coordinator refused this federate's CurveZMQ key (ZAP status 400): "
+                 "its public key is not in the coordinator's clients/ folder")]
         joined, _ = _join(coordinator.address, "probe", "--keys", str(keys))
         assert joined.returncode == 0, joined.stderr
     finally:
@@ -194,7 +194,7 @@ def test_a_joiner_without_keys_or_with_another_coordinators_key_is_told_why(tmp_
     shutil.copy(keys / "probe.key_secret", other / "probe.key_secret")
     coordinator = Coordinator(load(write_scenario(tmp_path, SCENARIO)),
                               RunOptions(out=tmp_path / "k.sqlite", keys=keys, join_timeout=15))  # fmt: skip
-    thread, result = _start(coordinator)
+    thread, _ = _start(coordinator)
     try:
         plain, seconds = _join(coordinator.address, "probe")
         assert plain.returncode == 1 and seconds < 10 and "Traceback" not in plain.stderr
@@ -284,12 +284,11 @@ def test_a_stranger_cannot_take_the_name_of_a_federate_the_coordinator_starts(tm
         thread.join(30)
         for s in strangers:
             s.close()
+    started = "is a federate this coordinator starts itself, and only that process has its token ($FEDERATION_TOKEN)"
     assert replies == [
-        [Kind.ERROR, ErrorCode.UNKNOWN_FEDERATE, "HELLO as 'probe' with no token: 'probe' is a federate this "
-         "coordinator starts itself, and only that process has its token ($FEDERATION_TOKEN)"],
-        [Kind.ERROR, ErrorCode.UNKNOWN_FEDERATE, "HELLO as 'clock' with a wrong token: 'clock' is a federate this "
-         "coordinator starts itself, and only that process has its token ($FEDERATION_TOKEN)"],
-    ]  # fmt: skip
+        [Kind.ERROR, ErrorCode.UNKNOWN_FEDERATE, f"HELLO as 'probe' with no token: 'probe' {started}"],
+        [Kind.ERROR, ErrorCode.UNKNOWN_FEDERATE, f"HELLO as 'clock' with a wrong token: 'clock' {started}"],
+    ]
     assert result["summary"].status == "completed"  # the real federates joined and were not blamed
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused a HELLO")]
     assert [re.sub(r"connection [0-9a-f]+", "connection X", w).split(": HELLO")[0] for w in warnings] == [
