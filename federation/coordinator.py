@@ -474,7 +474,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             code, why = refusal
             self.errors += 1
             where = f"{peer.address or 'a local socket'} (connection {identity.hex()})"
-            log.warning("refused a HELLO as %r from %s: %s", name, where, why)
+            log.warning("refused a HELLO as %.80r from %s: %.500s", name, where, why)  # a stranger's name can be long
             self._reply_error(identity, code, why)
             return
         member = self.by_name[name]

@@ -275,10 +275,12 @@ class HandshakeMonitor:
         self._held: collections.Counter[str] = collections.Counter()  # reasons not logged yet
         self._quiet_until = 0.0
 
-    def poll(self) -> None:
-        """Read the events that have arrived (never waits); log what the rate limit allows."""
+    def poll(self, budget: int = 1000) -> None:
+        """Read the events that have arrived, up to ``budget`` (never waits); log what the rate limit allows."""
         events = self._events
-        while events.poll(0):
+        for _ in range(budget):  # a flood of connections must not hold up the run loop
+            if not events.poll(0):
+                break
             event = parse_monitor_message(events.recv_multipart())
             self._note(int(event["event"]), int(event["value"]))
         if self._held and time.monotonic() >= self._quiet_until:
@@ -299,7 +301,10 @@ class HandshakeMonitor:
 
     def _flush(self) -> None:
         count = sum(self._held.values())
-        reasons = "; ".join(f"{n} x {reason}" for reason, n in self._held.most_common())
+        top = self._held.most_common(5)
+        reasons = "; ".join(f"{n} x {reason}" for reason, n in top)
+        if len(self._held) > len(top):
+            reasons += f"; {count - sum(n for _, n in top)} x {len(self._held) - len(top)} other reasons"
         log.warning("refused %d more connection(s) on %s: %s", count, self.address, reasons)
         self._held.clear()
         self._quiet_until = time.monotonic() + self.quiet
@@ -307,7 +312,7 @@ class HandshakeMonitor:
     def close(self) -> None:
         """Log what is still held back; stop monitoring."""
         try:
-            self.poll()
+            self.poll(budget=100_000)
             if self._held:
                 self._flush()
         finally:
