@@ -19,7 +19,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -156,14 +156,15 @@ def _version() -> str:
 
 
 # ---------------------------------------------------------------------------- logging
-def configure_logging(level: int, *, debug: bool, fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
-    """The logging of a federation program: records at ``level`` and above go to stderr.
+def configure_logging(level: int, *, debug: bool, fmt: str = "%(levelname)s %(name)s: %(message)s",
+                      stream: IO[str] | None = None) -> None:  # fmt: skip
+    """The logging of a federation program: records at ``level`` and above go to ``stream`` (stderr).
 
     The ``federation`` loggers pass INFO (DEBUG with ``debug``) on to the handlers, which
     choose what they show; other libraries pass only warnings.  Libraries never do this:
     only the ``federation`` command and the federate runtime's ``main``.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter(fmt))
     handler.setLevel(level)
     handler.set_name("federation.terminal")
