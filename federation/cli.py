@@ -16,13 +16,15 @@ is one line naming it: exit 2 when nothing had started, 1 when it ended a run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -35,9 +37,12 @@ if TYPE_CHECKING:
     from .progress import StatusLine
     from .scenario import Scenario
 
-__all__ = ["main", "ExitCode"]
+__all__ = ["main", "ExitCode", "configure_logging", "LOG_FORMAT"]
 
 log = logging.getLogger("federation")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""Lines of the log files (the coordinator's and the federates'), to be read side by side."""
 
 
 class ExitCode:
@@ -54,6 +59,21 @@ def _assignment(text: str) -> Override:
         return Override.assignment(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _limit(text: str) -> float:
+    """A wall-time limit on the command line: a duration, or ``none`` (math.inf)."""
+    from .scenario import is_no_limit, parse_duration
+
+    if is_no_limit(text):
+        return math.inf
+    try:
+        seconds = parse_duration(yaml.safe_load(text))
+    except (ValueError, yaml.YAMLError):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90, '30 min' or '1 h', or none; got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, or none; got {text!r}")
+    return seconds
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -81,7 +101,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", help="coordinator address, tcp://HOST[:PORT] (default: loopback, random port); "
                                   "anything beyond loopback needs --keys")
     p.add_argument("--keys", type=Path, metavar="DIR", help="CurveZMQ keys folder (see 'federation keys')")
-    p.add_argument("--grant-timeout", type=float, metavar="S", help="fail a federate that takes longer for one step")
+    p.add_argument("--grant-timeout", type=_limit, metavar="T",
+                   help="fail the run when a federate takes longer than T for one step (e.g. 90, '30 min'; "
+                        "none: no limit; default: the scenario's coordinator.grant_timeout, or 10 min)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     decisions = p.add_argument_group("decisions (level 4/5)")
     decisions.add_argument("--interactive", action="store_true", help="ask the operator at the terminal")
@@ -128,6 +150,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="seconds of silence after which the coordinator is taken as gone")
     p.add_argument("--keys", type=Path, metavar="DIR",
                    help="CurveZMQ keys folder holding NAME.key_secret and coordinator.key")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="the join token 'federation run' printed for NAME (coordinators without keys; "
+                        "default: $FEDERATION_TOKEN)")
     p.set_defaults(func=_cmd_join)
 
     p = sub.add_parser("keys", help="make CurveZMQ key pairs for a federation that listens on a network")
@@ -156,6 +181,43 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+# ---------------------------------------------------------------------------- logging
+def configure_logging(level: int, *, debug: bool, fmt: str = "%(levelname)s %(name)s: %(message)s",
+                      stream: IO[str] | None = None) -> None:  # fmt: skip
+    """The logging of a federation program: records at ``level`` and above go to ``stream`` (stderr).
+
+    The ``federation`` loggers pass INFO (DEBUG with ``debug``) on to the handlers, which
+    choose what they show; other libraries pass only warnings.  Libraries never do this:
+    only the ``federation`` command and the federate runtime's ``main``.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.setLevel(level)
+    handler.set_name("federation.terminal")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == handler.get_name()]:  # called again: replace
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("federation").setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+@contextlib.contextmanager
+def _log_file(path: Path, debug: bool) -> Iterator[None]:
+    """Write the log records of a run to ``path`` (INFO and above; DEBUG with ``debug``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.DEBUG if debug else logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 # ---------------------------------------------------------------------------- commands
@@ -232,10 +294,11 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
     if external:
         print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=line)
         for name in external:
-            print(f"  {coordinator.command_hint(name)}" + (" --keys DIR" if coordinator.curve else ""), file=line)
+            print(f"  {coordinator.command_hint(name)}", file=line)  # with its join token: never logged
     if coordinator.gate is not None and coordinator.gate.control_address:
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
-    return coordinator.run()
+    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+        return coordinator.run()
 
 
 def _say_store(claim: Claim, line: StatusLine) -> None:
@@ -323,11 +386,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_join(args: argparse.Namespace) -> int:
+    import os
+
     from .runtime import run
-    from .security import client_keys
+    from .security import ENV_TOKEN, client_keys
 
     curve = client_keys(args.keys, args.federate) if args.keys else None
-    code = run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve)
+    token = args.token or os.environ.get(ENV_TOKEN)
+    code = run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve, token=token, debug=args.debug)
     return ExitCode.OK if code == 0 else ExitCode.RUN_FAILED
 
 
@@ -515,8 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     args.console = StatusLine(sys.stderr)  # log records and warnings are written above the progress bar
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=args.console,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging(logging.DEBUG if args.debug else logging.WARNING, debug=args.debug, stream=args.console)
     logging.captureWarnings(True)
     signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func

@@ -9,6 +9,7 @@ processes are alive and flushes final samples to the recorder.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -30,11 +31,11 @@ from .scheduler import Grant, Scheduler
 from .timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
-from .security import BindAddress, CurveServer, is_loopback
+from .security import ENV_TOKEN, BindAddress, CurveServer, HandshakeMonitor, JoinTokens, is_loopback
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
 
-log = logging.getLogger("federation.coordinator")
+log = logging.getLogger(__name__)
 
 HARD_FRAME_CAP = 64 * 1024 * 1024
 _SNDMORE = int(zmq.SNDMORE)
@@ -55,7 +56,7 @@ class RunOptions:
     bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
     keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
     join_timeout: float | None = None
-    grant_timeout: float | None = None  # wall seconds a federate may take for one step
+    grant_timeout: float | None = None  # wall seconds a federate may take for one step; math.inf: no limit
     heartbeat: float | None = None
     liveness: float | None = None  # wall seconds between process checks
     frame_limit: int | None = None
@@ -75,6 +76,8 @@ def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorS
                if getattr(options, key) is not None}  # fmt: skip
     if options.keys is not None:
         changes["keys"] = str(options.keys)
+    if changes.get("grant_timeout") == math.inf:
+        changes["grant_timeout"] = None  # the scenario's spelling of "no limit"
     return replace(spec, **changes)
 
 
@@ -99,6 +102,22 @@ class RunSummary:
     @property
     def steps(self) -> int:
         return sum(self.grants.values())
+
+
+@dataclass(frozen=True)
+class Peer:
+    """What ZeroMQ knows of a connection that has not joined: for refusals and the log."""
+
+    address: str  # the client's IP address ("" when the transport has none)
+    user: str | None  # CurveZMQ: the client's public key (Z85) as the authenticator accepted it
+
+    @classmethod
+    def of(cls, part: zmq.Frame, curve: bool) -> Peer:
+        try:
+            address = str(part.get("Peer-Address"))
+        except zmq.ZMQError:
+            address = ""
+        return cls(address, str(part.get("User-Id")) if curve else None)
 
 
 @dataclass
@@ -157,7 +176,10 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
         self.curve = self._security()
+        self.handshakes = HandshakeMonitor(self.sock, self.curve)
         self.address = self._bind(self.settings.bind or "tcp://127.0.0.1")
+        self.handshakes.address = self.address
+        self.tokens = self._issue_tokens()
         self._sender = protocol.sender(self.sock)
         self.scheduler: Scheduler = self.plan.scheduler()
         self.recorder: Recorder | None = None
@@ -210,6 +232,20 @@ class Coordinator(HealthChecks, DecisionHolds):
         server.secure(self.sock)
         return server
 
+    def _issue_tokens(self) -> JoinTokens:
+        """A token for every federate this coordinator starts, and for external ones when it has no keys."""
+        tokens = JoinTokens()
+        for name in self.plan.names:
+            if not self.plan.spec(self.by_name[name].index).external or self.curve is None:
+                tokens.issue(name)
+        return tokens
+
+    def join_token(self, name: str) -> str | None:
+        """The token an external federate ``name`` joins with (None when keys bind names instead)."""
+        if self.curve is not None or not self.tokens.required(name):
+            return None
+        return self.tokens.issue(name)
+
     def _bind(self, bind: str) -> str:
         """Bind (a free port when none is given); return the address federates connect to."""
         try:
@@ -229,13 +265,22 @@ class Coordinator(HealthChecks, DecisionHolds):
             self.claim.release()
             self._release_sockets()
             raise
+        self._trace = log.isEnabledFor(logging.DEBUG)  # the per-frame logs cost one test each when off
+        log.info("run of scenario '%s' (%s): %d federates, t=%g s to %g s, coordinator at %s%s, store %s",
+                 self.scenario.name, self.scenario.file, len(self.members), self.scenario.time.start,
+                 self.scenario.time.stop, self.address, " with CurveZMQ" if self.curve else "",
+                 self.out)  # fmt: skip
         try:
             self._launch()
             self._join()
             t_joined = time.monotonic()
+            log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
             self.recorder.commit()  # pids and status are on disk before the first step
-            self._send(self.scheduler.begin())
+            first = self.scheduler.begin()
+            if self._trace:
+                self._trace_waits([m.index for m in self.members], first)
+            self._send(first)
             while self.scheduler.busy or not self.scheduler.finished:
                 self._pump()
             t_done = time.monotonic()
@@ -255,6 +300,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             reason = f"internal error: {type(exc).__name__}: {exc}"
             raise
         finally:
+            log.info("run %s after %.2f s%s", status, time.monotonic() - t0, f": {reason}" if reason else "")
             if status != RunStatus.COMPLETED:
                 self._abort(reason)
             self._close(status, reason)
@@ -280,15 +326,18 @@ class Coordinator(HealthChecks, DecisionHolds):
                 log.info("waiting for external federate '%s' at %s", member.name, self.address)
                 continue
             env = self.curve.spawned_keys(member.name) if self.curve is not None else {}
+            env[ENV_TOKEN] = self.tokens.issue(member.name)
             if spec.command:
                 argv = [a.replace("{address}", self.address).replace("{name}", member.name) for a in spec.command]
                 env.update(FEDERATION_COORDINATOR=self.address, FEDERATION_NAME=member.name)
             else:
-                argv = Launcher.python_argv(self.address, member.name, self.settings.heartbeat)
+                argv = Launcher.python_argv(self.address, member.name, self.settings.heartbeat, debug=self.options.debug)
             try:
-                self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
+                child = self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
             except OSError as exc:
                 raise FederateError(member.name, str(exc), doing="starting") from exc
+            log.info("started federate '%s' (pid %d), log %s", member.name, child.process.pid, child.log_path)
+            log.debug("federate '%s' runs %s", member.name, shlex.join(argv))  # the token is in its environment
 
     def _join(self) -> None:
         deadline = time.monotonic() + self.settings.join_timeout
@@ -300,9 +349,11 @@ class Coordinator(HealthChecks, DecisionHolds):
             self._check_processes()
             if self.recorder is not None:
                 self.recorder.beat()
+            self.handshakes.poll()
             if time.monotonic() > deadline and not self.options.debug:
                 missing = [m.name for m in self.members if not m.declared]
-                hint = {n: f" (start it with: federation join --coordinator {self.address} --federate {n})"
+                hint = {n: f" (start it with: {self.command_hint(n, secret=False)}"
+                           + (", TOKEN as printed when the run started)" if self.join_token(n) else ")")
                         for n in missing if self.plan.spec(self.by_name[n].index).external}  # fmt: skip
                 raise FederateError(missing[0], f"did not join within {self.settings.join_timeout:g} s"
                                     + hint.get(missing[0], ""), doing="joining")  # fmt: skip
@@ -325,6 +376,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         if now - self._last_check >= self.settings.liveness:
             self._last_check = now
             self._check_processes()
+            self.handshakes.poll()
             self._check_hangs(now)
             self._report_stall(now)
             self._flush()
@@ -359,12 +411,11 @@ class Coordinator(HealthChecks, DecisionHolds):
             identity = sock.recv()
         except zmq.Again:
             return False
-        if self.curve is None:
-            data, user = sock.recv(), None  # a ROUTER message always has a part after the identity
-        else:
+        if identity in self.by_identity:
+            data, peer = sock.recv(), None  # a ROUTER message always has a part after the identity
+        else:  # not joined: keep what ZeroMQ knows of the connection
             part = sock.recv(copy=False)
-            user = part.get("User-Id") if identity not in self.by_identity else None
-            data = part.bytes
+            data, peer = part.bytes, Peer.of(part, self.curve is not None)
         if sock.getsockopt(zmq.RCVMORE):
             extra = 1
             while sock.getsockopt(zmq.RCVMORE):
@@ -373,12 +424,12 @@ class Coordinator(HealthChecks, DecisionHolds):
             self._refuse(identity, ErrorCode.MALFORMED,
                          f"a frame must be exactly one message part, got {extra}")  # fmt: skip
             return True
-        self._handle(identity, data, user)
+        self._handle(identity, data, peer)
         return True
 
     _timeout = -2  # RCVTIMEO currently set on the socket (ZeroMQ's default, -1, is "forever")
 
-    def _handle(self, identity: bytes, data: bytes, user: str | None = None) -> None:
+    def _handle(self, identity: bytes, data: bytes, peer: Peer | None = None) -> None:
         member = self.by_identity.get(identity)
         if member is not None:
             member.last_heard = time.monotonic()
@@ -400,7 +451,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             pass
         elif member is None:
             if kind == Kind.HELLO:
-                self._hello(identity, frame, user)
+                self._hello(identity, frame, peer or Peer("", None))
             else:
                 self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
                              f"{Kind(kind).name} from a peer that has not joined (send HELLO first)")  # fmt: skip
@@ -410,6 +461,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             self._federate_error(member, frame)
         elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
+            log.debug("federate '%s' said BYE", member.name)
         else:
             self._refuse(identity, ErrorCode.OUT_OF_TURN, f"{member.name}: {Kind(kind).name} frame out of turn")
 
@@ -433,23 +485,18 @@ class Coordinator(HealthChecks, DecisionHolds):
                 raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
     # ------------------------------------------------------------------ join frames
-    def _hello(self, identity: bytes, frame: list[Any], user: str | None = None) -> None:
-        version, name = frame[1], frame[2]
-        if self.curve is not None and not self.curve.may_join(user or "", name):
-            self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE, f"this key is not authorized to join as {name!r}")
+    def _hello(self, identity: bytes, frame: list[Any], peer: Peer) -> None:
+        name = frame[2]
+        options = frame[3] if len(frame) > 3 else {}
+        refusal = self._hello_refusal(frame[1], name, options, peer)
+        if refusal is not None:
+            code, why = refusal
+            self.errors += 1
+            where = f"{peer.address or 'a local socket'} (connection {identity.hex()})"
+            log.warning("refused a HELLO as %.80r from %s: %.500s", name, where, why)  # a stranger's name can be long
+            self._reply_error(identity, code, why)
             return
-        if version != protocol.PROTOCOL_VERSION:
-            self._refuse(identity, ErrorCode.VERSION,
-                         f"protocol version {version} not supported (this coordinator speaks {protocol.PROTOCOL_VERSION})")  # fmt: skip
-            return
-        member = self.by_name.get(name)
-        if member is None:
-            self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
-                         f"no federate named {name!r} in scenario {self.scenario.name!r}")  # fmt: skip
-            return
-        if member.identity is not None:
-            self._refuse(identity, ErrorCode.DUPLICATE, f"federate {name!r} has already joined")
-            return
+        member = self.by_name[name]
         member.identity = identity
         member.doing = "declaring its interface"
         self.by_identity[identity] = member
@@ -458,8 +505,35 @@ class Coordinator(HealthChecks, DecisionHolds):
         welcome["inputs"] = [s.name for s in decl.inputs]
         welcome["outputs"] = [s.name for s in decl.outputs]
         welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
-        member.pid = int(frame[3].get("pid", 0)) if len(frame) > 3 and isinstance(frame[3].get("pid"), int) else 0
+        member.pid = options["pid"] if type(options.get("pid")) is int else 0
+        log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
+                 options.get("lang", "unknown language"), peer.address or "a local socket")  # fmt: skip
         self._send_frame(identity, [Kind.WELCOME, welcome])
+
+    def _hello_refusal(self, version: int, name: str, options: Mapping[str, Any],
+                       peer: Peer) -> tuple[ErrorCode, str] | None:  # fmt: skip
+        """Why a HELLO may not join (error code and text for the sender), or None when it may."""
+        if self.curve is not None and not self.curve.may_join(peer.user or "", name):
+            return ErrorCode.UNKNOWN_FEDERATE, f"this key is not authorized to join as {name!r}"
+        if version != protocol.PROTOCOL_VERSION:
+            return ErrorCode.VERSION, (f"protocol version {version} not supported "
+                                       f"(this coordinator speaks {protocol.PROTOCOL_VERSION})")  # fmt: skip
+        member = self.by_name.get(name)
+        if member is None:
+            return ErrorCode.UNKNOWN_FEDERATE, f"no federate named {name!r} in scenario {self.scenario.name!r}"
+        if not self.tokens.admits(name, options.get("token")):
+            return ErrorCode.UNKNOWN_FEDERATE, self._token_refusal(name, "token" in options)
+        if member.identity is not None:
+            return ErrorCode.DUPLICATE, f"federate {name!r} has already joined"
+        return None
+
+    def _token_refusal(self, name: str, shown: bool) -> str:
+        what = "a wrong token" if shown else "no token"
+        if self.plan.spec(self.by_name[name].index).external:
+            return (f"HELLO as {name!r} with {what}: join with the token 'federation run' printed for it "
+                    f"(federation join ... --token TOKEN, or ${ENV_TOKEN})")  # fmt: skip
+        return (f"HELLO as {name!r} with {what}: {name!r} is a federate this coordinator starts itself, "
+                f"and only that process has its token (${ENV_TOKEN})")  # fmt: skip
 
     def _declare(self, member: _Member, wire: Mapping[str, Any]) -> None:
         expected = self.plan.declarations[member.index].to_wire()
@@ -481,6 +555,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
         member.declared = True
         member.doing = "waiting for its first grant"
+        log.debug("federate '%s' declared its interface", member.name)
         if member.restarts:
             self._rejoined(member)
 
@@ -516,10 +591,30 @@ class Coordinator(HealthChecks, DecisionHolds):
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
         member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
+        if self._trace:
+            self._trace_done(member, frame, grants)
         if self.scheduler.rejected:
             self._report_rejections()
         if grants:
             self._send(grants)
+
+    _trace = False  # log every frame of the stepping loop (DEBUG is on)
+
+    def _trace_done(self, member: _Member, frame: list[Any], grants: list[Grant]) -> None:
+        _, tick, iteration, outputs, messages, next_tick = frame
+        nxt = "" if next_tick is None else f", next t={self.plan.base.seconds(next_tick):g} s"
+        log.debug("federate '%s' done t=%g s%s: %d outputs, %d messages%s", member.name,
+                  self.plan.base.seconds(tick), f" (iteration {iteration})" if iteration else "",
+                  len(outputs), len(messages), nxt)  # fmt: skip
+        self._trace_waits([member.index], grants)
+
+    def _trace_waits(self, indices: list[int], grants: list[Grant]) -> None:
+        """Log on whom each of these federates waits, unless it was just granted."""
+        granted = {g.federate for g in grants}
+        for index in indices:
+            wait = self.scheduler.wait(index) if index not in granted else ""
+            if wait:
+                log.debug("%s", wait)
 
     def _report_rejections(self) -> None:
         for index, why in self.scheduler.rejected:
@@ -529,13 +624,16 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     def _send(self, grants: list[Grant]) -> None:
         now = time.monotonic()
-        encode, members, send = protocol.encode, self.members, self._sender
+        encode, members, send, trace = protocol.encode, self.members, self._sender, self._trace
         for g in grants:
             member = members[g.federate]
             member.granted_at = now
             member.last_grant = member.stepping = g
             if g.messages:
                 self.messages += len(g.messages)
+            if trace:
+                log.debug("grant '%s' t=%g s%s: %d inputs, %d messages", member.name, self.plan.base.seconds(g.tick),
+                          f" (iteration {g.iteration})" if g.iteration else "", len(g.inputs), len(g.messages))  # fmt: skip
             try:
                 send(member.identity, _SNDMORE)  # type: ignore[arg-type]
                 send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
@@ -564,6 +662,7 @@ class Coordinator(HealthChecks, DecisionHolds):
     def _stop_all(self, reason: str) -> None:
         """End of run: STOP to everyone, collect the BYEs; a federate that fails to finalize is reported."""
         self._stopping = True
+        log.info("stopping every federate: %s", reason)
         for member in self.members:
             if member.identity is not None:
                 member.doing = "finalizing"
@@ -585,10 +684,13 @@ class Coordinator(HealthChecks, DecisionHolds):
         for name, code in self.launcher.exited():
             if code != 0 and not self.by_name[name].said_bye:
                 log.warning("federate '%s' exited with code %s while finalizing", name, code)
+        if pending:
+            log.warning("no BYE within 10 s from: %s", ", ".join(m.name for m in pending))
         self.launcher.wait_all(5.0)
 
     def _abort(self, reason: str) -> None:
         """After a failure: tell every joined federate, then make sure every process is gone."""
+        log.info("telling every federate to shut down")
         for member in self.members:
             if member.identity is not None and not member.said_bye:
                 self._reply_error(member.identity, ErrorCode.SHUTDOWN, f"run failed: {reason.splitlines()[0] if reason else ''}")
@@ -618,10 +720,22 @@ class Coordinator(HealthChecks, DecisionHolds):
     def _release_sockets(self) -> None:
         if self.gate is not None:
             self.gate.close()
+        self.handshakes.close()
         self.sock.close(0)
         if self.curve is not None:
             self.curve.stop()
         self.ctx.term()
 
-    def command_hint(self, name: str) -> str:
-        return shlex.join(["federation", "join", "--coordinator", self.address, "--federate", name])
+    def command_hint(self, name: str, *, secret: bool = True) -> str:
+        """The ``federation join`` command for external federate ``name``.
+
+        With ``secret`` it holds the join token: show it to the operator only (never log
+        or record it); without, the token is written as ``TOKEN``.
+        """
+        argv = ["federation", "join", "--coordinator", self.address, "--federate", name]
+        token = self.join_token(name)
+        if token is not None:
+            argv += ["--token", token if secret else "TOKEN"]
+        elif self.curve is not None:
+            argv += ["--keys", "DIR"]
+        return shlex.join(argv)

@@ -93,6 +93,7 @@ class HealthChecks:
     def _rejoined(self, member: Any) -> None:
         """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
         slot = self.scheduler.slots[member.index]
+        log.info("federate '%s' rejoined after restart %d", member.name, member.restarts)
         if slot.busy and member.last_grant is not None:
             self._send([self.scheduler.regrant(member.index, member.last_grant)])
 
@@ -123,7 +124,8 @@ class HealthChecks:
         for member in self.members:
             slot = self.scheduler.slots[member.index]
             if slot.busy:
-                lines.append(f"  {member.name} has been {member.doing} for {now - member.granted_at:.1f} s")
+                stopped = " (its process is stopped: SIGSTOP or a debugger)" if self.launcher.stopped(member.name) else ""
+                lines.append(f"  {member.name} has been {member.doing} for {now - member.granted_at:.1f} s{stopped}")
         lines += [f"  {w}" for w in self.scheduler.waits() if " waits " in w]
         return "\n".join(lines)
 
@@ -135,8 +137,11 @@ class HealthChecks:
             return
         if now - self._stall_told >= self.STALL_REPORT:
             self._stall_told = now
-            log.warning("no progress for %.0f s at t=%g s:\n%s", now - self._stall_since,
-                        self.plan.base.seconds(min(gvt, self.plan.stop)), self._explain_waits(now))  # fmt: skip
+            limit = self.settings.grant_timeout
+            end = (f"a step taking over {limit:g} s ends the run (grant_timeout)" if limit is not None and not self.options.debug
+                   else "no grant timeout: the run waits as long as it takes")  # fmt: skip
+            log.warning("no progress for %.0f s at t=%g s; %s:\n%s", now - self._stall_since,
+                        self.plan.base.seconds(min(gvt, self.plan.stop)), end, self._explain_waits(now))  # fmt: skip
 
     def _deadlock(self) -> None:
         waits = self.scheduler.waits()

@@ -65,6 +65,8 @@ class DecisionHolds:
             return False
         member.held = held
         member.doing = f"waiting for a decision at t={self.plan.base.seconds(tick):g} s"
+        log.info("federate '%s' at t=%g s: step held for proposal(s) %s", member.name, self.plan.base.seconds(tick),
+                 ", ".join(str(pid) for pid in held.waiting))  # fmt: skip
         self._release(member)
         return True
 

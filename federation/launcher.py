@@ -6,6 +6,7 @@ coordinator, which then stops the federates cleanly) and its own log file.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from typing import IO
 from .errors import OutputError
 
 __all__ = ["Launcher", "Child"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,13 +63,25 @@ class Launcher:
         return child
 
     @staticmethod
-    def python_argv(address: str, name: str, heartbeat: float) -> list[str]:
+    def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:
         return [sys.executable, "-m", "federation.runtime", "--connect", address, "--name", name,
-                "--heartbeat", repr(heartbeat)]  # fmt: skip
+                "--heartbeat", repr(heartbeat)] + (["--debug"] if debug else [])  # fmt: skip
 
     def exited(self) -> list[tuple[str, int]]:
         """Children that have ended since they started, with their exit codes."""
         return [(n, c.process.returncode) for n, c in self.children.items() if c.process.poll() is not None]
+
+    def stopped(self, name: str) -> bool:
+        """Whether federate ``name``'s process is stopped (SIGSTOP, or held by a debugger); Linux only."""
+        child = self.children.get(name)
+        if child is None or child.process.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{child.process.pid}/stat", encoding="ascii", errors="replace") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state in ("T", "t")
 
     def tail(self, name: str, lines: int = 15) -> str:
         child = self.children.get(name)
@@ -93,6 +108,7 @@ class Launcher:
     def kill_all(self) -> None:
         for child in self.children.values():
             if child.process.poll() is None:
+                log.info("killing federate '%s' (pid %d) and its process group", child.name, child.process.pid)
                 try:
                     os.killpg(child.process.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):

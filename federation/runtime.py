@@ -4,6 +4,10 @@ It connects a DEALER socket to the coordinator, joins (HELLO, WELCOME, DECLARE),
 answers every GRANT with exactly one DONE until STOP.  Started by the coordinator as
 ``python -m federation.runtime --connect ADDR --name NAME`` or by hand through
 ``federation join``.
+
+No send can block for long: the socket has a send timeout (:data:`SEND_TIMEOUT`), and
+while it joins the runtime watches the connection's handshake, so a coordinator that
+refuses its key is reported at once instead of waited for.
 """
 
 from __future__ import annotations
@@ -18,41 +22,54 @@ from typing import Any, Sequence
 
 import msgpack
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from . import protocol
 from .errors import FederationError, ProtocolError
 from .federate import Context, Federate, Message
 from .protocol import ErrorCode, Kind
 from .registry import resolve
+from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
 
-__all__ = ["Runtime", "main"]
+__all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
 
-log = logging.getLogger("federation.runtime")
+log = logging.getLogger("federation.runtime")  # not __name__: started as `python -m`, that is "__main__"
 
 FATAL_CODES = {ErrorCode.VERSION, ErrorCode.UNKNOWN_FEDERATE, ErrorCode.DUPLICATE, ErrorCode.INTERFACE,
                ErrorCode.SHUTDOWN}  # fmt: skip
+SEND_TIMEOUT = 5.0
+"""Seconds a frame may wait to leave; longer means the coordinator cannot be reached."""
 
 
 class CoordinatorLost(FederationError):
-    """The coordinator stopped answering; the federate ends itself."""
+    """The coordinator stopped answering, or cannot be sent to; the federate ends itself."""
+
+
+class JoinRefused(FederationError):
+    """The coordinator refused this federate: its handshake (key) or its HELLO (name, token, version)."""
 
 
 class Runtime:
     """Drives one :class:`~federation.Federate` instance over the wire protocol."""
 
-    def __init__(self, address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None):
+    def __init__(self, address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None,
+                 token: str | None = None):  # fmt: skip
         self.address, self.name, self.heartbeat = address, name, heartbeat
+        self.token = token  # proves to the coordinator that this process is the federate it started
+        self.curve = bool(curve)
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 2000)
+        self.sock.setsockopt(zmq.SNDTIMEO, int(SEND_TIMEOUT * 1000))  # every send is bounded
         if curve:
             self.sock.curve_secretkey = curve["secret"]
             self.sock.curve_publickey = curve["public"]
             self.sock.curve_serverkey = curve["server"]
+        self._handshakes = self.sock.get_monitor_socket(HANDSHAKE_FAILED)  # watched until WELCOME
         self.sock.connect(address)
         self._timeout = -1
         self.parent = os.getppid()
-        self.spawned = bool(os.environ.get("FEDERATION_SPAWNED"))
+        self.spawned = os.environ.get("FEDERATION_SPAWNED") == "1"
         self.federate: Federate | None = None
         self.saved_state: Any = None
         self.current_inputs: dict[str, Any] = {}
@@ -60,7 +77,10 @@ class Runtime:
 
     # ------------------------------------------------------------------ wire
     def send(self, frame: list[Any]) -> None:
-        self.sock.send(protocol.encode(frame))  # small frames: copying beats zero-copy bookkeeping
+        try:
+            self.sock.send(protocol.encode(frame))  # small frames: copying beats zero-copy bookkeeping
+        except zmq.Again:
+            raise _unreachable(self) from None
 
     def _arm(self) -> int:
         """Set the socket's receive timeout for the current heartbeat; return it in ms."""
@@ -117,14 +137,48 @@ class Runtime:
 
     # ------------------------------------------------------------------ life cycle
     def join(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.send([Kind.HELLO, protocol.PROTOCOL_VERSION, self.name, {"pid": os.getpid(), "lang": "python",
-                                                                      **(options or {})}])  # fmt: skip
-        frame = self.receive()
+        """HELLO, and the WELCOME it earns; raises :class:`JoinRefused` when the coordinator says no."""
+        hello = {"pid": os.getpid(), "lang": "python", **(options or {})}
+        if self.token:
+            hello["token"] = self.token
+        log.info("joining the coordinator at %s as '%s' (pid %d)", self.address, self.name, os.getpid())
+        try:
+            self.send([Kind.HELLO, protocol.PROTOCOL_VERSION, self.name, hello])
+            frame = self._first_reply()
+        finally:
+            self._unwatch()
         if frame[0] == Kind.ERROR:
-            raise FederationError(f"{self.name}: join refused: {frame[2]}")
+            raise JoinRefused(f"join refused: {frame[2]}")
         if frame[0] != Kind.WELCOME:
             raise FederationError(f"{self.name}: expected WELCOME, got {Kind(frame[0]).name}")
-        return frame[1]
+        config: dict[str, Any] = frame[1]
+        log.info("joined: %s, heartbeat %g s", f"period {config.get('period'):g} s" if config.get("period")
+                 else "event-driven", config.get("heartbeat", 0.0))  # fmt: skip
+        return config
+
+    def _first_reply(self) -> list[Any]:
+        """The coordinator's answer to HELLO; a failed handshake (key refused) raises at once."""
+        slice_ms = self._arm()
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self._handshakes, zmq.POLLIN)
+        silent = 0
+        while True:
+            ready = dict(poller.poll(slice_ms))
+            if self._handshakes in ready:
+                event = parse_monitor_message(self._handshakes.recv_multipart())
+                raise JoinRefused(handshake_failure(int(event["event"]), int(event["value"]), curve=self.curve,
+                                                    side=Side.FEDERATE))  # fmt: skip
+            if self.sock in ready:
+                return self.receive(self.sock.recv())
+            silent += 1
+            self._silence(self.heartbeat if self.heartbeat > 0 else 2.0, silent * slice_ms / 1000.0)
+
+    def _unwatch(self) -> None:
+        if self._handshakes is not None:
+            self.sock.disable_monitor()
+            self._handshakes.close(0)
+            self._handshakes = None
 
     def start(self, config: dict[str, Any]) -> None:
         cls = resolve(config["type"], config.get("base_dir"))
@@ -150,6 +204,8 @@ class Runtime:
         self.current_inputs = dict(fed.inputs)
         fed.setup()
         self.send([Kind.DECLARE, decl.to_wire()])
+        log.debug("declared %d inputs, %d outputs, %d endpoints", len(decl.inputs), len(decl.outputs),
+                  len(decl.endpoints))  # fmt: skip
 
     def seconds(self, tick: int) -> float:
         return tick / self._divisor
@@ -180,6 +236,7 @@ class Runtime:
         values = fed.outputs
         if not iterate:
             fed.inputs = current  # the inline step writes inputs into it
+        trace = log.isEnabledFor(logging.DEBUG)  # one test per step when off: no formatting
         silent = 0
         while True:
             try:
@@ -212,15 +269,22 @@ class Runtime:
                             value = _plain(value)
                         if last[i] != value or last[i] is _UNSENT:
                             changed[i] = last[i] = value
-                    send(pack([_DONE, tick, iteration, changed, self._sent(fed) if fed._outbox else _NONE,
-                               None if nxt is None or not event_driven else self.next_tick(nxt)]))  # fmt: skip
+                    done = [_DONE, tick, iteration, changed, self._sent(fed) if fed._outbox else _NONE,
+                            None if nxt is None or not event_driven else self.next_tick(nxt)]  # fmt: skip
+                    if trace:
+                        _trace(t, frame, done)
+                    send(pack(done))
                     continue
             frame = self.receive(data)
             kind = frame[0]
             if kind == _GRANT:
-                send(pack(self.step(frame)))
+                done = self.step(frame)
+                if trace:
+                    _trace(frame[1] / divisor, frame, done)
+                send(pack(done))
             elif kind == Kind.STOP:
                 self.time = fed.time
+                log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
                 self.finalize()
                 self.send([Kind.BYE, {"time": self.time}])
                 return 0
@@ -280,6 +344,7 @@ class Runtime:
             fed.finalize()
 
     def close(self) -> None:
+        self._unwatch()
         self.sock.close()
 
 
@@ -299,26 +364,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None) -> int:
-    """Join, serve and leave; report a failure of the federate's code to the coordinator."""
-    runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve)
+def _trace(t: float, grant: list[Any], done: list[Any]) -> None:
+    iteration = f" (iteration {grant[2]})" if grant[2] else ""
+    nxt = "" if done[5] is None else f", next tick {done[5]}"
+    log.debug("step to t=%g s%s: %d inputs and %d messages in; %d outputs and %d messages out%s", t, iteration,
+              len(grant[3]), len(grant[4]), len(done[3]), len(done[4]), nxt)  # fmt: skip
+
+
+def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None,
+        token: str | None = None, debug: bool = False) -> int:  # fmt: skip
+    """Join, serve and leave; return the exit status: 0 done, 1 refused or failed, 3 coordinator lost.
+
+    A refusal or a lost coordinator is said in one line on stderr (a traceback only
+    with ``debug``); a failure of the federate's own code is also reported to the
+    coordinator, with the traceback, which ends up in the federate's log.
+    """
+    runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve, token=token)
     try:
         config = runtime.join()
         runtime.heartbeat = float(config.get("heartbeat", heartbeat))
         runtime.start(config)
         return runtime.serve()
-    except CoordinatorLost as exc:
-        print(f"federation: {exc}; exiting", file=sys.stderr)
+    except JoinRefused as exc:
+        _say(f"federate '{name}': {exc}", debug)
+        return 1
+    except (CoordinatorLost, zmq.Again) as exc:
+        lost = exc if isinstance(exc, CoordinatorLost) else _unreachable(runtime)
+        _say(f"{lost}; exiting", debug)
         runtime.finalize()
         return 3
     except FederationError as exc:
-        _report(runtime, f"{type(exc).__name__}: {exc}")
+        _report(runtime, f"{type(exc).__name__}: {exc}", with_traceback=debug)
         return 1
     except Exception as exc:
-        _report(runtime, _describe(exc))
+        _report(runtime, _describe(exc), with_traceback=True)
         return 1
     finally:
         runtime.close()
+
+
+def _unreachable(runtime: Runtime) -> CoordinatorLost:
+    return CoordinatorLost(f"{runtime.name}: cannot send to the coordinator at {runtime.address} "
+                           f"for {SEND_TIMEOUT:g} s")  # fmt: skip
+
+
+def _say(text: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"federation: {text}", file=sys.stderr)
 
 
 def _describe(exc: BaseException) -> str:
@@ -327,9 +420,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _report(runtime: Runtime, text: str) -> None:
+def _report(runtime: Runtime, text: str, *, with_traceback: bool) -> None:
     print(f"federation: federate '{runtime.name}' failed: {text}", file=sys.stderr)
-    traceback.print_exc()
+    if with_traceback:
+        traceback.print_exc()
     try:
         runtime.send([Kind.ERROR, ErrorCode.FEDERATE_FAILED, text])
         runtime.finalize()
@@ -342,11 +436,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connect", required=True, help="coordinator address, e.g. tcp://127.0.0.1:5555")
     parser.add_argument("--name", required=True, help="the federate's name in the scenario")
     parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds of silence after which the coordinator is taken as gone")
+    parser.add_argument("--debug", action="store_true", help="log every step (DEBUG) and show tracebacks")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {args.name}: %(message)s")
+    from .cli import LOG_FORMAT, configure_logging
     from .security import client_keys_from_env
 
-    return run(args.connect, args.name, heartbeat=args.heartbeat, curve=client_keys_from_env())
+    level = logging.DEBUG if args.debug else logging.INFO  # stderr is the federate's log file
+    configure_logging(level, debug=args.debug, fmt=LOG_FORMAT)
+    return run(args.connect, args.name, heartbeat=args.heartbeat, curve=client_keys_from_env(),
+               token=os.environ.get(ENV_TOKEN), debug=args.debug)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -87,6 +87,11 @@ def parse_duration(value: Any, unit: str = "s") -> float:
     return seconds
 
 
+def is_no_limit(value: Any) -> bool:
+    """Whether a limit in a scenario or on the command line says "no limit" (``none``, or YAML null)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() == "none")
+
+
 def _seconds(value: Any, unit: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {value!r}")
@@ -137,11 +142,16 @@ class FederateSpec:
     line: int = 0
 
 
+DEFAULT_GRANT_TIMEOUT = 600.0
+"""Wall seconds one step may take before the run fails (``grant_timeout``): long enough for a
+slow power flow or FMU step, short enough that a frozen federate does not hold a run for hours."""
+
+
 @dataclass(frozen=True)
 class CoordinatorSpec:
     """The scenario's ``coordinator:`` section: liveness, limits and network settings."""
 
-    grant_timeout: float | None = None  # wall seconds one step may take; None = no limit
+    grant_timeout: float | None = DEFAULT_GRANT_TIMEOUT  # wall seconds one step may take; None = no limit
     heartbeat: float = 2.0  # wall seconds: federates and coordinator notice each other's loss within this
     liveness: float = 0.2  # wall seconds between checks of the federate processes
     join_timeout: float = 60.0
@@ -519,11 +529,13 @@ class _Parser:
         self.unknown_keys(spec, path, CoordinatorSpec.__dataclass_fields__)
         out: dict[str, Any] = {}
         for key in ("grant_timeout", "heartbeat", "liveness", "join_timeout"):
-            if spec.get(key) is not None:
+            if key == "grant_timeout" and key in spec and is_no_limit(spec[key]):
+                out[key] = None  # `grant_timeout: none`: a step may take forever
+            elif spec.get(key) is not None:
                 try:
                     seconds = parse_duration(spec[key], "s")
                 except ValueError as exc:
-                    self.fail((*path, key), str(exc))
+                    self.fail((*path, key), f"{exc}, or none" if key == "grant_timeout" else str(exc))
                     continue
                 if not 0 < seconds < 1e9:
                     self.fail((*path, key), f"must be a positive time, got {spec[key]!r}")

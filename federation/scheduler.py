@@ -455,18 +455,22 @@ class Scheduler:
     def waits(self) -> list[str]:
         """Who waits on whom (for deadlock explanations and hang reports)."""
         safe = self.safe_times()
-        out = []
-        for slot in self.slots:
-            if slot.busy:
-                out.append(f"{slot.name} is computing t={self.base.seconds(slot.granted):g} s")
-                continue
-            if slot.next > self.stop:
-                continue
-            blockers = [f"{self.slots[p].name} (safe until {self.base.seconds(safe[p]):g} s)"
-                        for p, lag, _ in slot.upstream if safe[p] + lag <= slot.next]  # fmt: skip
-            if blockers:
-                out.append(f"{slot.name} waits to reach t={self.base.seconds(slot.next):g} s on " + ", ".join(blockers))
-        return out
+        return [text for text in (self._wait(slot, safe) for slot in self.slots) if text]
+
+    def wait(self, index: int) -> str:
+        """What federate ``index`` is doing or waiting on ("" when it waits on nobody)."""
+        return self._wait(self.slots[index], self.safe_times())
+
+    def _wait(self, slot: FederateSlot, safe: list[int]) -> str:
+        if slot.busy:
+            return f"{slot.name} is computing t={self.base.seconds(slot.granted):g} s"
+        if slot.next > self.stop:
+            return ""
+        blockers = [f"{self.slots[p].name} (safe until {self.base.seconds(safe[p]):g} s)"
+                    for p, lag, _ in slot.upstream if safe[p] + lag <= slot.next]  # fmt: skip
+        if not blockers:
+            return ""
+        return f"{slot.name} waits to reach t={self.base.seconds(slot.next):g} s on " + ", ".join(blockers)
 
 
 def _sample_order(s: tuple[int, int, int, Any]) -> tuple[int, int, int]:

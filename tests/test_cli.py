@@ -101,3 +101,47 @@ def test_invalid_scenario_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert f"{path}:3: federates.a.type: unknown federate type 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+LOGGED = """
+time: {stop: 3, resolution: 1 s}
+federates:
+  clock: {type: "{HELPERS}:Clock"}
+  probe: {type: "{HELPERS}:Probe"}
+connections:
+  - clock.y -> probe.u
+"""
+
+
+def test_debug_logs_joins_grants_waits_and_shutdown_beside_the_federates_logs(tmp_path):
+    result = federation("--debug", "run", str(write_scenario(tmp_path, LOGGED)), "--out", str(tmp_path / "d.sqlite"), "-q")
+    assert result.returncode == 0, result.stderr
+    coordinator = (tmp_path / "d.logs" / "coordinator.log").read_text()
+    for line in ("INFO federation.coordinator: started federate 'probe' (pid ",
+                 "INFO federation.coordinator: federate 'probe' joined (pid ",
+                 "INFO federation.coordinator: all 2 federates joined in ",
+                 "DEBUG federation.coordinator: probe waits to reach t=0 s on clock (safe until 0 s)",
+                 "DEBUG federation.coordinator: grant 'probe' t=2 s: ",
+                 "DEBUG federation.coordinator: federate 'clock' done t=2 s: 1 outputs, 0 messages",
+                 "INFO federation.coordinator: stopping every federate: end of run",
+                 "DEBUG federation.coordinator: federate 'probe' said BYE",
+                 "INFO federation.coordinator: run completed after "):  # fmt: skip
+        assert line in coordinator, line
+    probe = (tmp_path / "d.logs" / "probe.log").read_text()
+    for line in ("INFO federation.runtime: joined: period 1 s, heartbeat 0 s",
+                 "DEBUG federation.runtime: step to t=2 s: 1 inputs and 0 messages in; 1 outputs and 0 messages out",
+                 "INFO federation.runtime: stopped at t=2 s (end of run); finalizing"):  # fmt: skip
+        assert line in probe, line
+    assert "DEBUG federation.coordinator: grant 'probe' t=2 s" in result.stderr  # --debug shows them on the terminal too
+
+
+def test_without_debug_the_coordinator_logs_at_info_and_the_terminal_stays_quiet(tmp_path):
+    result = federation("run", str(write_scenario(tmp_path, LOGGED)), "--out", str(tmp_path / "i.sqlite"), "-q")
+    assert result.returncode == 0, result.stderr
+    coordinator = (tmp_path / "i.logs" / "coordinator.log").read_text()
+    assert "INFO federation.coordinator: federate 'clock' joined (pid " in coordinator
+    assert "INFO federation.coordinator: run completed after " in coordinator
+    assert " DEBUG " not in coordinator
+    probe = (tmp_path / "i.logs" / "probe.log").read_text()
+    assert "INFO federation.runtime: joined: period 1 s" in probe and " DEBUG " not in probe
+    assert result.stderr == ""

@@ -33,7 +33,8 @@ def test_join_from_the_command_line(tmp_path):
     thread = threading.Thread(target=lambda: result.setdefault("summary", coordinator.run()), daemon=True)
     thread.start()
     joined = subprocess.run(
-        [sys.executable, "-m", "federation.cli", "join", "--coordinator", coordinator.address, "--federate", "probe"],
+        [sys.executable, "-m", "federation.cli", "join", "--coordinator", coordinator.address, "--federate", "probe",
+         "--token", coordinator.join_token("probe")],
         capture_output=True, text=True, timeout=45,
     )  # fmt: skip
     thread.join(30)
@@ -45,5 +46,5 @@ def test_join_from_the_command_line(tmp_path):
 
 def test_missing_external_federate_times_out_with_a_hint(tmp_path):
     scenario = load(write_scenario(tmp_path, SCENARIO))
-    with pytest.raises(FederateError, match=r"federate 'probe' while joining: did not join within 1 s \(start it with: federation join --coordinator tcp://127.0.0.1:\d+ --federate probe\)"):
+    with pytest.raises(FederateError, match=r"federate 'probe' while joining: did not join within 1 s \(start it with: federation join --coordinator tcp://127.0.0.1:\d+ --federate probe --token TOKEN, TOKEN as printed when the run started\)"):
         Coordinator(scenario, RunOptions(out=tmp_path / "ext.sqlite", join_timeout=1.0)).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -186,3 +187,35 @@ def test_federates_exit_when_the_coordinator_vanishes(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_stopped_federate_ends_the_run_at_the_grant_timeout(tmp_path):
+    text = LONG.replace("coordinator: {heartbeat: 1 s}", "coordinator: {heartbeat: 1 s, grant_timeout: 1 s}")
+    coordinator = Coordinator(load(write_scenario(tmp_path, text)), RunOptions(out=tmp_path / "stop.sqlite"))
+    thread, errors = _run_in_thread(coordinator)
+    _wait_for(lambda: coordinator.scheduler.slots[coordinator.plan.index("probe")].grants >= 50)
+    os.kill(coordinator.launcher.children["probe"].process.pid, signal.SIGSTOP)  # frozen, not dead
+    stopped = time.monotonic()
+    thread.join(30)
+    error, when = errors[0]
+    assert isinstance(error, FederateError) and error.federate == "probe"
+    assert when - stopped < 5.0, f"ended {when - stopped:.1f} s after the stop"
+    text = str(error)
+    assert re.match(r"federate 'probe' at t=\S+ s while stepping to t=\S+ s: no answer for 1 s \(grant timeout\)", text)
+    assert re.search(r"probe has been stepping to t=\S+ s for \d+\.\d s \(its process is stopped: SIGSTOP or a "
+                     r"debugger\)", text), text  # fmt: skip
+    with RunStore(tmp_path / "stop.sqlite") as store:
+        assert store.metadata()["status"] == "failed" and "grant timeout" in store.metadata()["reason"]
+
+
+def test_the_grant_timeout_is_ten_minutes_unless_the_scenario_or_the_command_line_says_otherwise(tmp_path):
+    base = 'time: {stop: 2, resolution: 1 s}\nfederates:\n  clock: {type: "{HELPERS}:Clock"}\n'
+    assert load(write_scenario(tmp_path, base)).coordinator.grant_timeout == 600.0
+    assert load(write_scenario(tmp_path, base + "coordinator: {grant_timeout: none}")).coordinator.grant_timeout is None
+    assert load(write_scenario(tmp_path, base + "coordinator: {grant_timeout: 2 h}")).coordinator.grant_timeout == 7200
+    path = write_scenario(tmp_path, base)
+    cli = [sys.executable, "-m", "federation.cli", "run", str(path), "-q", "--out", str(tmp_path / "g.sqlite")]
+    done = subprocess.run([*cli, "--grant-timeout", "none"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    bad = subprocess.run([*cli, "--grant-timeout", "soon"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected a duration such as 90, '30 min' or '1 h', or none; got 'soon'" in bad.stderr

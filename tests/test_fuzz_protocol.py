@@ -93,7 +93,7 @@ def expected_reply(parts: list[bytes], granted: int | None = None) -> Any:
             return ErrorCode.UNKNOWN_FEDERATE
         if frame[1] != protocol.PROTOCOL_VERSION:
             return ErrorCode.VERSION
-        return ErrorCode.DUPLICATE if frame[2] in NAMES else ErrorCode.UNKNOWN_FEDERATE
+        return ErrorCode.UNKNOWN_FEDERATE  # an unknown name, or a known one without its join token
     if kind == Kind.DONE:
         return SKIP if frame[1] == granted else ErrorCode.OUT_OF_TURN
     if kind == Kind.ERROR:
@@ -234,7 +234,7 @@ SINGLE = (
     huge_length(),
     WRONG_VERSION,
     UNKNOWN_KIND,
-    st.builds(lambda n: pack([Kind.HELLO, 1, n, {}]), st.sampled_from(NAMES)),  # duplicate names
+    st.builds(lambda n: pack([Kind.HELLO, 1, n, {}]), st.sampled_from(NAMES)),  # names taken, without their tokens
     st.builds(lambda n: b"\x91" * n + b"\x01", st.integers(1, FRAME_LIMIT - 2)),  # deep nesting
     st.builds(lambda n: b"\x91" + bytes(n), st.integers(FRAME_LIMIT, 100_000)),  # over the frame limit
 )
@@ -280,7 +280,7 @@ class Harness:
                 sock.setsockopt(zmq.ROUTING_ID, identity)
             sock.connect(self.coordinator.address)
             self.rogues.append(sock)
-        self.gate = Runtime(self.coordinator.address, "gate")
+        self.gate = Runtime(self.coordinator.address, "gate", token=self.coordinator.join_token("gate"))
         self.gate.start(self.gate.join())
         self.granted: int | None = None
         self.done: list[Any] | None = None

@@ -99,7 +99,7 @@ def test_garbage_gets_error_replies_and_the_run_continues_unharmed(tmp_path):
     thread = threading.Thread(target=lambda: result.setdefault("summary", coordinator.run()), daemon=True)
     thread.start()
     rogue = Rogue(coordinator.address)
-    probe = Runtime(coordinator.address, "probe")
+    probe = Runtime(coordinator.address, "probe", token=coordinator.join_token("probe"))
     try:
         garbage = [
             (b"\xc1", ErrorCode.MALFORMED),
@@ -116,7 +116,9 @@ def test_garbage_gets_error_replies_and_the_run_continues_unharmed(tmp_path):
         assert rogue.send_raw(b"part1", b"part2")[1] == ErrorCode.MALFORMED
         config = probe.join()
         probe.start(config)
-        reply = rogue.send_raw(msgpack.packb([1, 1, "probe", {}]))
+        reply = rogue.send_raw(msgpack.packb([1, 1, "probe", {}]))  # no token: refused as such
+        assert reply[1] == ErrorCode.UNKNOWN_FEDERATE and "with no token" in reply[2]
+        reply = rogue.send_raw(msgpack.packb([1, 1, "probe", {"token": coordinator.join_token("probe")}]))
         assert reply[1] == ErrorCode.DUPLICATE
         steps = 0
         while True:

@@ -74,7 +74,7 @@ def _run_with_remote(tmp_path, bind: str, keys, join_prefix: list[str]) -> subpr
     thread = threading.Thread(target=lambda: result.setdefault("summary", coordinator.run()), daemon=True)
     thread.start()
     argv = [*join_prefix, sys.executable, "-m", "federation.cli", "join", "--coordinator", coordinator.address,
-            "--federate", "remote"] + (["--keys", str(keys)] if keys else [])  # fmt: skip
+            "--federate", "remote"] + (["--keys", str(keys)] if keys else ["--token", coordinator.join_token("remote")])  # fmt: skip
     try:
         joined = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     finally:
