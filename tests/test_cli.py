@@ -130,7 +130,7 @@ def test_debug_logs_joins_grants_waits_and_shutdown_beside_the_federates_logs(tm
     probe = (tmp_path / "d.logs" / "probe.log").read_text()
     for line in ("INFO federation.runtime: joined: period 1 s, heartbeat 0 s",
                  "DEBUG federation.runtime: step to t=2 s: 1 inputs and 0 messages in; 1 outputs and 0 messages out",
-                 "INFO federation.runtime: stopped at t=2 s (end of run); finalizing"):  # fmt: skip
+                 "INFO federation.runtime: stopped at t=3 s (end of run); finalizing"):  # fmt: skip
         assert line in probe, line
     assert "DEBUG federation.coordinator: grant 'probe' t=2 s" in result.stderr  # --debug shows them on the terminal too
 

@@ -103,4 +103,4 @@ def test_a_run_listens_on_an_ipc_socket(tmp_path):
                         cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     with RunStore(out) as store:
-        assert store.series("probe.obs").values[-1] == [2.0, 2.0]
+        assert store.series("probe.obs").values[-1] == [3.0, 3.0]  # the step at stop

@@ -73,4 +73,4 @@ def test_brackets_stand_for_themselves_and_wildcards_match_any_characters(tmp_pa
     text = scenario(tmp_path, 'record: {signals: ["m.y[1]", "?.z*"]}\n').read_text()
     _, store = run_scenario(text, name="brackets.yaml")
     assert sorted(name for _, name, _, _ in store.signals()) == ["m.y[1]", "m.z1"]
-    assert store.series("m.y[1]").values == (0.0, 10.0, 20.0)
+    assert store.series("m.y[1]").values == (0.0, 10.0, 20.0, 30.0)

@@ -294,7 +294,7 @@ def test_a_stranger_cannot_take_the_name_of_a_federate_the_coordinator_starts(tm
     assert [re.sub(r"connection [0-9a-f]+", "connection X", w).split(": HELLO")[0] for w in warnings] == [
         "refused a HELLO as 'probe' from 127.0.0.1 (connection X)", "refused a HELLO as 'clock' from 127.0.0.1 (connection X)"]
     with RunStore(tmp_path / "s.sqlite") as store:
-        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0)]
+        assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)]
 
 
 def test_join_tokens_reach_no_command_line_store_or_log(tmp_path, caplog):
@@ -348,7 +348,7 @@ def test_a_command_federate_joins_with_the_token_from_its_environment(run_scenar
           - raw.y -> probe.u
         """)
     assert summary.status == "completed"
-    assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0)]
+    assert list(store.series("probe.obs").values) == [[t, t] for t in (0.0, 1.0, 2.0, 3.0, 4.0)]
 
 
 def test_an_external_federate_joins_with_the_token_the_run_prints(tmp_path):

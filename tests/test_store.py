@@ -162,7 +162,7 @@ def test_reading_a_finished_store_changes_nothing_on_disk(finished, tmp_path):
     assert export.returncode == 0 and export.stderr == ""
     with RunStore(finished) as store:
         assert store.state.liveness is Liveness.CLOSED
-        assert store.series("clock.y").values == (0.0, 1.0, 2.0, 3.0)
+        assert store.series("clock.y").values == (0.0, 1.0, 2.0, 3.0, 4.0)
         store.plot(["clock.y", "probe.obs"], tmp_path / "p.png")
     write_report(finished, tmp_path / "r.html")
     assert _listing(finished.parent) == before
@@ -175,11 +175,11 @@ def test_an_array_signal_is_plotted_per_element(finished):
     probe, grid = figure.axes
     assert [line.get_label() for line in probe.get_lines()] == ["probe.obs[0]", "probe.obs[1]"]
     t, u = probe.get_lines()
-    assert list(t.get_ydata()) == [0.0, 1.0, 2.0, 3.0, 3.0]  # [t, u] at each step, held to the stop time
-    assert list(u.get_ydata()) == [0.0, 1.0, 2.0, 3.0, 3.0]
+    assert list(t.get_ydata()) == [0.0, 1.0, 2.0, 3.0, 4.0]  # [t, u] at each step, the last one at the stop time
+    assert list(u.get_ydata()) == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert [line.get_label() for line in grid.get_lines()] == ["words.grid[0,0]", "words.grid[0,1]",
                                                               "words.grid[1,0]", "words.grid[1,1]"]  # fmt: skip
-    assert list(grid.get_lines()[3].get_ydata()) == [0.0, 4.0, 8.0, 12.0, 12.0]
+    assert list(grid.get_lines()[3].get_ydata()) == [0.0, 4.0, 8.0, 12.0, 16.0]
 
 
 def test_a_text_signal_is_refused_with_its_name(finished, tmp_path):
