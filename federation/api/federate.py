@@ -1,7 +1,7 @@
 """The base class a user subclasses to write a federate in Python.
 
-A federate declares its interface with :mod:`federation.interface` descriptors and
-implements :meth:`Federate.step`.  The runtime (:mod:`federation.runtime`) calls::
+A federate declares its interface with :mod:`federation.api.interface` descriptors and
+implements :meth:`Federate.step`.  The runtime (:mod:`federation.engine.runtime`) calls::
 
     setup()                    once, after parameters are set, before the first step
     step(t) -> next | None     at every granted time t (seconds), inputs already updated

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Mapping, TypeVar, overload
 
-from .errors import ParameterError, ParameterProblem
+from ..errors import ParameterError, ParameterProblem
 
 __all__ = [
     "SignalType",

@@ -9,8 +9,9 @@ Exit codes (documented in the README and docs/scenarios.md):
 * 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted;
 * 141 -- the reader of the output went away (``federation plot RUN | head``), as for a program ended by SIGPIPE.
 
-A file or folder that cannot be written, or may not be replaced (see :mod:`federation.output`),
-is one line naming it: exit 2 when nothing had started, 1 when it ended a run.
+A file or folder that cannot be written, or may not be replaced (see :mod:`federation.results.claim`
+and :mod:`federation.results.output`), is one line naming it: exit 2 when nothing had started, 1 when
+it ended a run.
 """
 
 from __future__ import annotations
@@ -24,26 +25,24 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import yaml
 
-from .errors import FederationError, OutputError, RunInterrupted, ScenarioError
-from .output import Claim
-from .overrides import Override
+from .. import __version__
+from ..errors import FederationError, OutputError, RunInterrupted, ScenarioError
+from ..logs import LOG_FORMAT, configure_logging
+from ..results.claim import Claim
+from ..scenario.overrides import Override
+from .progress import ProgressBar, StatusLine, format_duration
 
 if TYPE_CHECKING:
-    from .coordinator import RunSummary
-    from .progress import StatusLine
-    from .scenario import Scenario
+    from ..engine.coordinator import RunSummary
+    from ..scenario.model import Scenario
 
-__all__ = ["main", "ExitCode", "configure_logging", "LOG_FORMAT"]
+__all__ = ["main", "ExitCode"]
 
 log = logging.getLogger("federation")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-"""Lines of the log files (the coordinator's and the federates'), to be read side by side."""
-
 
 class ExitCode:
     OK = 0
@@ -63,7 +62,7 @@ def _assignment(text: str) -> Override:
 
 def _limit(text: str) -> float:
     """A wall-time limit on the command line: a duration, or ``none`` (math.inf)."""
-    from .scenario import is_no_limit, parse_duration
+    from ..scenario.model import is_no_limit, parse_duration
 
     if is_no_limit(text):
         return math.inf
@@ -84,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
                "141 the output pipe was closed (| head)",
     )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs; suspend liveness checks")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run a scenario", description="Run a scenario to its stop time.")
@@ -177,33 +176,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 # ---------------------------------------------------------------------------- logging
-def configure_logging(level: int, *, debug: bool, fmt: str = "%(levelname)s %(name)s: %(message)s",
-                      stream: IO[str] | None = None) -> None:  # fmt: skip
-    """The logging of a federation program: records at ``level`` and above go to ``stream`` (stderr).
-
-    The ``federation`` loggers pass INFO (DEBUG with ``debug``) on to the handlers, which
-    choose what they show; other libraries pass only warnings.  Libraries never do this:
-    only the ``federation`` command and the federate runtime's ``main``.
-    """
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    handler.setLevel(level)
-    handler.set_name("federation.terminal")
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == handler.get_name()]:  # called again: replace
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.getLogger("federation").setLevel(logging.DEBUG if debug else logging.INFO)
-
-
 @contextlib.contextmanager
 def _log_file(path: Path, debug: bool) -> Iterator[None]:
     """Write the log records of a run to ``path`` (INFO and above; DEBUG with ``debug``)."""
@@ -224,8 +197,8 @@ def _log_file(path: Path, debug: bool) -> Iterator[None]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .progress import format_duration
-    from .scenario import TimeSpec, load, parse_duration
+    from ..scenario.loader import load
+    from ..scenario.model import TimeSpec, parse_duration
 
     overrides = list(args.overrides)  # validated with the file, each problem blamed on its option
     if args.bind is not None:
@@ -264,7 +237,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if summary.errors:
             print(f"  {summary.errors} refused frames (see the log above)")
         print(f"  store: {summary.store}   logs: {summary.logs}/")  # fmt: skip
-    from .kpi import format_table
+    from ..results.kpi import format_table
 
     kpis = list(summary.kpis)
     if kpis:  # printed with --quiet too: the KPIs are the run's result
@@ -274,10 +247,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, line: StatusLine) -> RunSummary:
     """Start the coordinator with the progress bar and the decision prompt on ``line``; run to the end."""
-    from .coordinator import Coordinator, RunOptions
-    from .decision import Autonomy
-    from .output import StorePolicy
-    from .progress import ProgressBar
+    from ..decisions.gate import Autonomy
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..results.claim import StorePolicy
 
     policy = (StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out
               else StorePolicy.NEXT_FREE)  # fmt: skip
@@ -310,8 +282,7 @@ def _say_store(claim: Claim, line: StatusLine) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .scenario import load
-
+    from ..scenario.loader import load
     from .sweep import check_variants, load_sweep_file
 
     failed = 0
@@ -335,10 +306,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from .graph import draw, to_dot
-    from .scenario import load
-
-    from .output import check_image
+    from ..results.output import check_image
+    from ..scenario.graph import draw, to_dot
+    from ..scenario.loader import load
 
     scenario = load(args.scenario)
     if args.output is None:
@@ -354,7 +324,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .store import RunStore
+    from ..results.store import RunStore
 
     with RunStore(args.run) as store:
         files = store.export_csv(args.csv)
@@ -363,7 +333,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .store import RunStore
+    from ..results.store import RunStore
 
     with RunStore(args.run) as store:
         if not args.signals:
@@ -376,7 +346,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from ..results.report import write_report
 
     if args.messages is not None and args.messages < 0:
         raise _Usage(f"--messages must not be negative, got {args.messages}")
@@ -388,8 +358,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_join(args: argparse.Namespace) -> int:
     import os
 
-    from .runtime import run
-    from .security import ENV_TOKEN, client_keys
+    from ..engine.runtime import run
+    from ..engine.security import ENV_TOKEN
+    from ..keys import client_keys
 
     curve = client_keys(args.keys, args.federate) if args.keys else None
     token = args.token or os.environ.get(ENV_TOKEN)
@@ -398,7 +369,7 @@ def _cmd_join(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from .security import make_keys
+    from ..keys import make_keys
 
     for path in make_keys(args.folder, args.names):
         print(f"wrote {path}")
@@ -409,7 +380,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     try:
-        from .fmu import inspect_fmu
+        from ..fmu import inspect_fmu
     except ImportError as exc:
         raise FederationError(f"FMU support is not available: {exc}") from exc
     print(inspect_fmu(args.fmu))
@@ -482,9 +453,9 @@ def _add_sweep_parser(sub: Any) -> None:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
+    from ..results.claim import StorePolicy
+    from ..scenario.loader import load
     from . import sweep
-    from .output import StorePolicy
-    from .scenario import load
 
     try:
         sweep.require_dask()
@@ -536,8 +507,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _sweep_folder(args: argparse.Namespace, name: str) -> Path:
-    """The sweep's output folder by the rules of federation.output; its summary files must be replaceable."""
-    from .output import SIGNATURES, StorePolicy, check_replaceable, claim_folder
+    """The sweep's output folder by the rules of federation.results.claim; its summary files must be replaceable."""
+    from ..results.claim import StorePolicy, claim_folder
+    from ..results.output import SIGNATURES, check_replaceable
 
     policy = StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out else StorePolicy.NEXT_FREE
     wanted = (args.out or Path("runs") / f"{name}-sweep").resolve()
@@ -576,8 +548,6 @@ def _closed_pipe() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .progress import StatusLine
-
     parser = _build_parser()
     args = parser.parse_args(argv)
     args.console = StatusLine(sys.stderr)  # log records and warnings are written above the progress bar

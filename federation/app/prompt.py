@@ -28,15 +28,13 @@ import select
 import termios
 import threading
 from time import monotonic
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import yaml
 
-from .edit import example_edit
+from ..decisions.edit import example_edit
+from ..decisions.gate import DecisionGate, Proposal, Verdict
 from .progress import StatusLine, format_duration
-
-if TYPE_CHECKING:
-    from .decision import DecisionGate, Proposal
 
 __all__ = ["TerminalPrompt"]
 
@@ -225,8 +223,6 @@ class TerminalPrompt:
         self._decide(proposal, "edit", payload)
 
     def _decide(self, proposal: Proposal, verdict: str, payload: Any = None) -> None:
-        from .decision import Verdict
-
         error = self.gate.decide(proposal.id, Verdict(verdict), WHO, payload, here=True)
         if error is not None:
             self.line.write(f"  refused: {error}\n")

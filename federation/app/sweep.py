@@ -5,7 +5,7 @@ The pipeline, one verb per stage:
 * plan -- :func:`parse_vary` reads ``fed.param=v1,v2,...``; :func:`expand_variants` takes the
   cartesian product into :class:`Variant` objects; :func:`plan_runs` pairs each with the seeds
   into :class:`RunSpec` objects (one store path each);
-* execute -- :func:`execute_run` runs one spec with its own :class:`~federation.coordinator.Coordinator`
+* execute -- :func:`execute_run` runs one spec with its own :class:`~federation.engine.coordinator.Coordinator`
   (on a Dask worker); :func:`run_ensemble` maps the specs over a cluster and turns every failure,
   even a lost worker, into a :class:`RunResult` with a status and a reason;
 * summarise -- :func:`summarise_results` gives KPI statistics over the seeds of each variant;
@@ -33,11 +33,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import yaml
 
-from .errors import FederationError, ScenarioError
-from .kpi import KpiValue, record_kpis
-from .output import StorePolicy
-from .recorder import RunStatus
-from .scenario import Scenario
+from ..engine.coordinator import Coordinator, RunOptions
+from ..engine.recorder import RunStatus
+from ..errors import FederationError, ScenarioError
+from ..results.claim import StorePolicy
+from ..results.kpi import KpiValue, record_kpis
+from ..scenario.model import Scenario
+from ..scenario.overrides import with_overrides
+from ..scenario.source import load_source
+from ..scenario.validation import validate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -202,8 +206,6 @@ def load_sweep_file(path: Path) -> SweepFile | None:
             pre-release: {damops.freeboard_m: 2.5}
             flood-walls: {grid.substations.substation_a.threshold_m: 2.0}
     """
-    from .source import load_source
-
     src = load_source(path)
     if not isinstance(src.data, dict) or "sweep" not in src.data:
         return None
@@ -239,15 +241,13 @@ def load_sweep_file(path: Path) -> SweepFile | None:
 
 def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
     """Validate every variant before anything runs; raise :class:`ScenarioError` with all problems."""
-    from .validation import validate
-
     source = scenario.source()
     why = "an external federate cannot be in a sweep (nobody would start it for each run)"
     problems = [source.problem(("federates", name, "external"), why)
                 for name, spec in scenario.federates.items() if spec.external]  # fmt: skip
     for variant in variants:
         try:
-            varied = scenario.with_overrides(variant.overrides, origin="variant")
+            varied = with_overrides(scenario, variant.overrides, origin="variant")
         except ScenarioError as exc:
             problems += exc.problems
             continue
@@ -264,7 +264,7 @@ def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: 
     folder = out.resolve() / "runs"
     specs = []
     for variant in variants:
-        varied = scenario.with_overrides(variant.overrides, origin="variant")
+        varied = with_overrides(scenario, variant.overrides, origin="variant")
         for seed in range(scenario.seed, scenario.seed + seeds):
             store = folder / f"{variant.label}-seed{seed}.sqlite"
             specs.append(RunSpec(variant, seed, store, replace(varied, seed=seed), policy))
@@ -283,8 +283,6 @@ def require_dask() -> None:
 
 def execute_run(spec: RunSpec) -> RunResult:
     """Run one spec to its end (this is the Dask task); failures come back as a result, never raised."""
-    from .coordinator import Coordinator, RunOptions
-
     t0 = time.monotonic()
     status, reason = RunStatus.FAILED, ""
     kpis: tuple[KpiValue, ...] = ()

@@ -22,8 +22,8 @@ import difflib
 import math
 from typing import Any, Mapping
 
-from .errors import FederationError
-from .interface import PayloadField
+from ..api.interface import PayloadField
+from ..errors import FederationError
 
 __all__ = ["EditRefused", "apply_edit", "example_edit"]
 

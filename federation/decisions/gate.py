@@ -22,22 +22,23 @@ import logging
 import queue
 import sys
 import threading
-from time import monotonic
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import zmq
 
+from ..address import is_loopback
+from ..api.interface import PayloadField
+from ..app.progress import StatusLine
+from ..errors import FederationError, KeyPath, Problem
+from ..protocol import unsendable
+from ..scenario.model import parse_duration
+from ..scenario.source import Source
 from .edit import Declared, EditRefused, apply_edit
-from .errors import FederationError, Problem
-from .interface import PayloadField
-from .progress import StatusLine
-from .protocol import unsendable
-from .scenario import parse_duration
-from .source import KeyPath, Source
 
 if TYPE_CHECKING:
-    from .prompt import TerminalPrompt
+    from ..app.prompt import TerminalPrompt
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class DecisionGate:
             self._bind_control(control, context)
         self.prompt: TerminalPrompt | None = None
         if humans and interactive:
-            from .prompt import TerminalPrompt
+            from ..app.prompt import TerminalPrompt
 
             line = prompt_out if isinstance(prompt_out, StatusLine) else StatusLine(prompt_out or sys.stderr)
             self.prompt = TerminalPrompt(self, prompt_in or sys.stdin, line)
@@ -267,8 +268,6 @@ class DecisionGate:
 
     def _bind_control(self, control: str, context: zmq.Context[Any] | None) -> None:
         assert context is not None
-        from .security import is_loopback
-
         if not is_loopback(control):
             raise FederationError(f"the decision control endpoint {control} must be on loopback "
                                   "(it has no authentication); reach it through an SSH tunnel")  # fmt: skip

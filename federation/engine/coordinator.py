@@ -1,7 +1,7 @@
 """The coordinator: starts the federates, runs the clock over ZeroMQ, records the run.
 
 One ROUTER socket; every federate a DEALER.  The loop is single-threaded: it waits on
-the socket (never sleeps), hands DONE reports to the :class:`~federation.scheduler.Scheduler`,
+the socket (never sleeps), hands DONE reports to the :class:`~federation.engine.scheduler.Scheduler`,
 sends the grants that become possible, and between frames checks that the federate
 processes are alive and flushes final samples to the recorder.
 """
@@ -18,20 +18,22 @@ from typing import Any, Callable, Mapping
 
 import zmq
 
-from . import protocol
-from .decision import Autonomy, DecisionGate, parse_decisions
-from .errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
-from .launcher import Launcher
-from .output import Claim, StorePolicy, claim_store
-from .plan import Plan
-from .protocol import ErrorCode, Kind
-from .recorder import Recorder, RunStatus
-from .scenario import CoordinatorSpec, Scenario
-from .scheduler import Grant, Scheduler
-from .timebase import TimeBase
+from .. import protocol
+from ..address import BindAddress, is_loopback
+from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
+from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
+from ..protocol import ErrorCode, Kind
+from ..results.claim import Claim, StorePolicy, claim_store
+from ..results.kpi import record_kpis
+from ..scenario.model import CoordinatorSpec, Scenario
+from ..timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
-from .security import ENV_TOKEN, BindAddress, CurveServer, HandshakeMonitor, JoinTokens, is_loopback
+from .launcher import Launcher
+from .plan import Plan
+from .recorder import Recorder, RunStatus
+from .scheduler import Grant, Scheduler
+from .security import ENV_TOKEN, CurveServer, HandshakeMonitor, JoinTokens
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
 
@@ -52,7 +54,7 @@ class RunOptions:
     """
 
     out: Path
-    store_policy: StorePolicy = StorePolicy.REFUSE  # when ``out`` exists (see federation.output)
+    store_policy: StorePolicy = StorePolicy.REFUSE  # when ``out`` exists (see federation.results.claim)
     bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
     keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
     join_timeout: float | None = None
@@ -306,7 +308,6 @@ class Coordinator(HealthChecks, DecisionHolds):
             self._close(status, reason)
         if self.recorder.failure is not None:  # the run completed but its store could not be closed
             raise self.recorder.failure
-        from .kpi import record_kpis
 
         kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
         t_end = time.monotonic()

@@ -1,6 +1,6 @@
 """Keeping a run honest: dead or silent federates, restarts, hangs, stalls and deadlocks.
 
-A mixin of :class:`federation.coordinator.Coordinator`; it uses the coordinator's
+A mixin of :class:`federation.engine.coordinator.Coordinator`; it uses the coordinator's
 members, scheduler, launcher, settings and recorder.
 """
 
@@ -12,12 +12,12 @@ from typing import Any
 
 import zmq
 
-from .errors import FederateError, FederationError
-from .scenario import RestartPolicy
+from ..errors import FederateError, FederationError
+from ..scenario.model import RestartPolicy
 
 __all__ = ["HealthChecks"]
 
-log = logging.getLogger("federation.coordinator")
+log = logging.getLogger("federation.engine.coordinator")
 
 
 class HealthChecks:

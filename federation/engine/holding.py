@@ -1,6 +1,6 @@
 """Holding a federate's step while its gated messages wait for decisions (level 4).
 
-A mixin of :class:`federation.coordinator.Coordinator`: a DONE carrying messages of a
+A mixin of :class:`federation.engine.coordinator.Coordinator`: a DONE carrying messages of a
 class that needs approval becomes proposals; the step stays open (the sender stays busy,
 so everything depending on it waits at that instant) until every proposal is decided.
 """
@@ -13,11 +13,11 @@ from typing import Any
 
 import zmq
 
-from .decision import Decision, Verdict
+from ..decisions.gate import Decision, Verdict
 
 __all__ = ["DecisionHolds", "HeldStep"]
 
-log = logging.getLogger("federation.coordinator")
+log = logging.getLogger("federation.engine.coordinator")
 
 
 @dataclass

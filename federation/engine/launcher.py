@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import OutputError
+from ..errors import OutputError
 
 __all__ = ["Launcher", "Child"]
 
@@ -64,7 +64,7 @@ class Launcher:
 
     @staticmethod
     def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:
-        return [sys.executable, "-m", "federation.runtime", "--connect", address, "--name", name,
+        return [sys.executable, "-m", "federation.engine.runtime", "--connect", address, "--name", name,
                 "--heartbeat", repr(heartbeat)] + (["--debug"] if debug else [])  # fmt: skip
 
     def exited(self) -> list[tuple[str, int]]:

@@ -1,7 +1,7 @@
 """A validated scenario turned into numbers: federate indices, ticks, signals, bindings.
 
 The plan is what the coordinator needs at run time; it is built once from the scenario
-and the federates' declarations, and it builds the :class:`~federation.scheduler.Scheduler`.
+and the federates' declarations, and it builds the :class:`~federation.engine.scheduler.Scheduler`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ScenarioError
+from ..api.interface import Declaration
+from ..errors import ScenarioError
+from ..scenario.model import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
+from ..scenario.validation import declarations, effective_period, validate
+from ..timebase import TimeBase
 from .history import History
-from .interface import Declaration
-from .scenario import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
 from .scheduler import Binding, FederateSlot, GroupSlot, Scheduler
-from .timebase import TimeBase
-from .validation import declarations, effective_period, validate
 
 __all__ = ["Plan", "SignalInfo", "federate_seed"]
 

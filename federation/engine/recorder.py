@@ -13,9 +13,9 @@ Tables (see docs/architecture.md):
 The file is in WAL mode and committed in batches, so it survives a crash of any process
 with everything up to the last commit.  Each commit refreshes ``run.heartbeat_at``; with the
 coordinator's host and pid (``coordinator_*``) it lets readers tell a live run from one
-whose coordinator died (:mod:`federation.liveness`).
+whose coordinator died (:mod:`federation.results.liveness`).
 
-The recorder writes into a file claimed for it (:func:`federation.output.claim_store`).  A
+The recorder writes into a file claimed for it (:func:`federation.results.claim.claim_store`).  A
 write that fails (a full disk, an I/O error) raises :class:`~federation.errors.OutputError`
 naming the store and the OS error; :meth:`Recorder.close` still marks the run: the recorder
 keeps ``RESERVE_BYTES`` of disk in a file beside the store (``<store>-reserve``) for the whole
@@ -36,8 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import OutputError
-from .liveness import Owner
+from .. import __version__
+from ..errors import OutputError
+from ..results.liveness import Owner
 from .plan import Plan
 from .scheduler import Sample, SentMessage
 
@@ -94,7 +95,7 @@ class Recorder:
         self.rows = 0
         if self.path.exists() and self.path.stat().st_size:
             raise OutputError(self.path, "is not empty; a recorder writes only a claimed file "
-                                         "(federation.output.claim_store)")  # fmt: skip
+                                         "(federation.results.claim.claim_store)")  # fmt: skip
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -141,8 +142,6 @@ class Recorder:
 
     def _write_metadata(self) -> None:
         sc = self.plan.scenario
-        from . import __version__
-
         meta = {
             "scenario_name": sc.name,
             "scenario_file": str(Path(sc.file).resolve()),

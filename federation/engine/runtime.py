@@ -2,7 +2,7 @@
 
 It connects a DEALER socket to the coordinator, joins (HELLO, WELCOME, DECLARE), then
 answers every GRANT with exactly one DONE until STOP.  Started by the coordinator as
-``python -m federation.runtime --connect ADDR --name NAME`` or by hand through
+``python -m federation.engine.runtime --connect ADDR --name NAME`` or by hand through
 ``federation join``.
 
 No send can block for long: the socket has a send timeout (:data:`SEND_TIMEOUT`), and
@@ -24,16 +24,18 @@ import msgpack
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from . import protocol
-from .errors import FederationError, ProtocolError
-from .federate import Context, Federate, Message
-from .protocol import ErrorCode, Kind
-from .registry import resolve
+from .. import protocol
+from ..api.federate import Context, Federate, Message
+from ..errors import FederationError, ProtocolError
+from ..keys import client_keys_from_env
+from ..logs import LOG_FORMAT, configure_logging
+from ..protocol import ErrorCode, Kind
+from ..scenario.registry import resolve
 from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
 
 __all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
 
-log = logging.getLogger("federation.runtime")  # not __name__: started as `python -m`, that is "__main__"
+log = logging.getLogger("federation.engine.runtime")  # not __name__: started as `python -m`, that is "__main__"
 
 FATAL_CODES = {ErrorCode.VERSION, ErrorCode.UNKNOWN_FEDERATE, ErrorCode.DUPLICATE, ErrorCode.INTERFACE,
                ErrorCode.SHUTDOWN}  # fmt: skip
@@ -432,15 +434,12 @@ def _report(runtime: Runtime, text: str, *, with_traceback: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m federation.runtime", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m federation.engine.runtime", description=__doc__)
     parser.add_argument("--connect", required=True, help="coordinator address, e.g. tcp://127.0.0.1:5555")
     parser.add_argument("--name", required=True, help="the federate's name in the scenario")
     parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds of silence after which the coordinator is taken as gone")
     parser.add_argument("--debug", action="store_true", help="log every step (DEBUG) and show tracebacks")
     args = parser.parse_args(argv)
-    from .cli import LOG_FORMAT, configure_logging
-    from .security import client_keys_from_env
-
     level = logging.DEBUG if args.debug else logging.INFO  # stderr is the federate's log file
     configure_logging(level, debug=args.debug, fmt=LOG_FORMAT)
     return run(args.connect, args.name, heartbeat=args.heartbeat, curve=client_keys_from_env(),

@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple
 
-from .errors import ConvergenceError, FederateError
+from ..errors import ConvergenceError, FederateError
+from ..timebase import NEVER, TimeBase
 from .history import History
-from .timebase import NEVER, TimeBase
 
 __all__ = ["Scheduler", "FederateSlot", "Grant", "Sample", "SentMessage", "Binding", "GroupSlot"]
 

@@ -1,13 +1,7 @@
-"""CurveZMQ keys and authentication for federations that listen beyond loopback.
+"""Authentication for federations that listen beyond loopback, and join tokens.
 
-Layout of a keys folder (made by ``federation keys DIR NAME ...``)::
-
-    DIR/coordinator.key           the coordinator's public key (give it to federate hosts)
-    DIR/coordinator.key_secret    its secret key (stays with the coordinator)
-    DIR/NAME.key, NAME.key_secret a federate's pair (the secret goes to the host that runs NAME)
-    DIR/clients/NAME.key          public keys the coordinator accepts, each for federate NAME only
-
-Federates the coordinator starts itself get a fresh key pair each, through their
+The keys folder and its layout are :mod:`federation.keys`; bind addresses are
+:mod:`federation.address`.  Federates the coordinator starts itself get a fresh key pair each, through their
 environment, so a coordinator with keys accepts no client it does not know.
 
 Without keys, names are bound by :class:`JoinTokens`: every federate the coordinator
@@ -25,198 +19,30 @@ from __future__ import annotations
 import collections
 import enum
 import hmac
-import ipaddress
 import logging
 import os
-import re
 import secrets
-import shutil
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import zmq
-import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
-from .errors import FederationError
+from ..keys import COORDINATOR, ENV_KEYS, read_key
 
-__all__ = ["make_keys", "is_loopback", "BindAddress", "Transport", "keys_problems", "CurveServer", "client_keys",
-           "client_keys_from_env", "ENV_KEYS", "HandshakeMonitor", "Side", "handshake_failure", "HANDSHAKE_FAILED",
-           "JoinTokens", "ENV_TOKEN"]
+__all__ = ["CurveServer", "HandshakeMonitor", "Side", "handshake_failure", "HANDSHAKE_FAILED", "JoinTokens",
+           "ENV_TOKEN"]
 
-log = logging.getLogger("federation.security")
+log = logging.getLogger(__name__)
 
-COORDINATOR = "coordinator"
-ENV_KEYS = ("FEDERATION_CURVE_PUBLIC", "FEDERATION_CURVE_SECRET", "FEDERATION_CURVE_SERVER")
 ENV_TOKEN = "FEDERATION_TOKEN"
 """The environment variable that hands a started federate its join token (never its command line)."""
 HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)  # fmt: skip
 """The socket monitor events of a failed ZMTP/CurveZMQ handshake."""
-
-
-def make_keys(folder: str | Path, names: list[str]) -> list[Path]:
-    """Create the coordinator's pair (if missing) and one pair per federate name."""
-    folder = Path(folder)
-    clients = folder / "clients"
-    clients.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in [COORDINATOR, *names]:
-        public = folder / f"{name}.key"
-        if public.exists() and name == COORDINATOR:
-            continue
-        public_file, secret_file = zmq.auth.create_certificates(str(folder), name)
-        os.chmod(secret_file, 0o600)
-        written += [Path(public_file), Path(secret_file)]
-        if name != COORDINATOR:
-            shutil.copy(public_file, clients / f"{name}.key")
-            written.append(clients / f"{name}.key")
-    return written
-
-
-class Transport(str, enum.Enum):
-    """How the coordinator listens."""
-
-    TCP = "tcp"  # tcp://HOST[:PORT], the only transport that reaches other hosts
-    IPC = "ipc"  # ipc://PATH, a Unix domain socket: this host only
-
-
-_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
-_IPC_PATH_BYTES = 107  # sun_path of a Unix domain socket, less its terminating NUL
-_FORMS = "expected tcp://HOST[:PORT] or ipc://PATH"
-
-
-@dataclass(frozen=True)
-class BindAddress:
-    """Where the coordinator listens, checked: ``tcp://HOST[:PORT]`` or ``ipc://PATH``.
-
-    HOST is an IPv4 address, a host or interface name, or ``*`` (every interface); PORT is
-    1 to 65535, or ``*`` or nothing for a free port chosen at bind time.
-    """
-
-    transport: Transport
-    host: str  # for ipc: the socket's path
-    port: int | None = None  # None: a free port
-
-    @classmethod
-    def parse(cls, text: str) -> BindAddress:
-        """Raise ValueError saying what is wrong with ``text``."""
-        scheme, sep, rest = text.partition("://")
-        if not sep:
-            raise ValueError(f"{_FORMS}, got {text!r}")
-        try:
-            transport = Transport(scheme)
-        except ValueError:
-            raise ValueError(f"transport {scheme!r} is not supported ({_FORMS})") from None
-        if transport is Transport.IPC:
-            return cls(transport, _ipc_path(rest))
-        host, colon, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
-        if host.startswith("[") or ":" in host:
-            raise ValueError(f"IPv6 addresses are not supported; use an IPv4 address or a host name, got {text!r}")
-        if not (host == "*" or _HOST_NAME.fullmatch(host)) or _bad_ipv4(host):
-            raise ValueError(f"{host!r} is not a host name, an IPv4 address or * ({_FORMS})")
-        if not colon or port == "*":
-            return cls(transport, host)
-        if not (port.isdigit() and 1 <= int(port) <= 65535):
-            raise ValueError(f"port {port!r} is not a number from 1 to 65535 (or * for a free one)")
-        return cls(transport, host, int(port))
-
-    @property
-    def loopback(self) -> bool:
-        """Whether only this host can connect."""
-        return is_loopback(str(self))
-
-    def __str__(self) -> str:
-        """The address ZeroMQ binds (``tcp://HOST:*`` when the port is free)."""
-        if self.transport is Transport.IPC:
-            return f"ipc://{self.host}"
-        return f"tcp://{self.host}:{'*' if self.port is None else self.port}"
-
-
-def _bad_ipv4(host: str) -> bool:
-    """Whether ``host`` is meant as an IPv4 address (digits and dots) but is not one (``999.1.2.3``)."""
-    if not all(c.isdigit() or c == "." for c in host):
-        return False
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return True
-    return False
-
-
-def _ipc_path(path: str) -> str:
-    if not zmq.has("ipc"):
-        raise ValueError("ipc:// is not available on this platform; use tcp://127.0.0.1")
-    if not path:
-        raise ValueError("ipc:// needs the path of a socket file, e.g. ipc:///tmp/federation.sock")
-    if len(os.fsencode(path)) > _IPC_PATH_BYTES:
-        raise ValueError(f"an ipc:// path is at most {_IPC_PATH_BYTES} bytes long, got {len(os.fsencode(path))}")
-    return path
-
-
-def keys_problems(folder: Path, external: Iterable[str]) -> list[str]:
-    """What a keys folder lacks for a coordinator whose ``external`` federates join with keys."""
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        return [f"keys folder {folder} {what} (make it with 'federation keys {folder} NAME ...')"]
-    problems = []
-    for name, secret in ((f"{COORDINATOR}.key_secret", True), (f"{COORDINATOR}.key", False)):
-        try:
-            _read(folder / name, secret)
-        except FederationError as exc:
-            problems.append(f"{exc} (make the coordinator's pair with 'federation keys {folder}')")
-    for name in external:
-        if not (folder / "clients" / f"{name}.key").is_file():
-            problems.append(f"{folder} authorizes no key for external federate '{name}', which could never join: "
-                            f"there is no clients/{name}.key (make it with 'federation keys {folder} {name}')")  # fmt: skip
-    return problems
-
-
-def is_loopback(address: str) -> bool:
-    """Whether ``tcp://HOST[:PORT]`` binds only to the loopback interface (ipc/inproc count too)."""
-    url = urlparse(address)
-    if url.scheme in ("ipc", "inproc"):
-        return True
-    host = url.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _read(path: Path, secret: bool) -> bytes:
-    try:
-        public, secret_key = zmq.auth.load_certificate(str(path))
-    except (OSError, ValueError) as exc:
-        raise FederationError(f"cannot read key file {path}: {exc}") from exc
-    if secret and secret_key is None:
-        raise FederationError(f"{path} holds no secret key")
-    return secret_key if secret else public
-
-
-def client_keys(folder: str | Path, name: str) -> dict[str, bytes]:
-    """The keys a federate ``name`` uses to join (``federation join --keys DIR``)."""
-    folder = Path(folder)
-    return {
-        "public": _read(folder / f"{name}.key_secret", False),
-        "secret": _read(folder / f"{name}.key_secret", True),
-        "server": _read(folder / f"{COORDINATOR}.key", False),
-    }
-
-
-def client_keys_from_env() -> dict[str, bytes] | None:
-    values = [os.environ.get(k) for k in ENV_KEYS]
-    if not all(values):
-        return None
-    public, secret, server = (v.encode() for v in values)  # type: ignore[union-attr]
-    return {"public": public, "secret": secret, "server": server}
 
 
 class _Authenticator(ThreadAuthenticator):
@@ -241,11 +67,11 @@ class CurveServer:
     """(key, client address) of each refused key, for the handshake log (written by the ZAP thread)."""
 
     def __post_init__(self) -> None:
-        self.secret = _read(self.folder / f"{COORDINATOR}.key_secret", True)
-        self.public = _read(self.folder / f"{COORDINATOR}.key", False)
+        self.secret = read_key(self.folder / f"{COORDINATOR}.key_secret", True)
+        self.public = read_key(self.folder / f"{COORDINATOR}.key", False)
         for path in sorted((self.folder / "clients").glob("*.key")):
-            self.allowed[_read(path, False)] = path.stem
-        self.auth = _Authenticator(self.context, log=logging.getLogger("federation.security.zap"))
+            self.allowed[read_key(path, False)] = path.stem
+        self.auth = _Authenticator(self.context, log=logging.getLogger(f"{__name__}.zap"))
         self.auth.start()
         self.auth.configure_curve_callback(domain="*", credentials_provider=self)
 

@@ -23,16 +23,13 @@ import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import FederationError, OutputError, Problem, ScenarioError
-from .interface import Output, SignalType
-from .scenario import signal_matches
-from .source import KeyPath, Source, load_source
-
-if TYPE_CHECKING:
-    from .scenario import Scenario
-    from .store import RunStore, Series
+from ..api.interface import Output, SignalType
+from ..errors import FederationError, KeyPath, OutputError, Problem, ScenarioError
+from ..scenario.model import Scenario, signal_matches
+from ..scenario.source import Source, load_source, suggest
+from .store import RunStore, Series
 
 __all__ = [
     "Reducer",
@@ -196,16 +193,14 @@ def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, 
         return [src.problem(path, f"expected 'federate.output', got {signal!r}")]
     if outputs is None:
         return []
-    from .validation import _suggest
-
     if fed not in outputs:
-        return [src.problem(path, f"unknown federate '{fed}'" + _suggest(fed, outputs))]
+        return [src.problem(path, f"unknown federate '{fed}'" + suggest(fed, outputs))]
     declared = outputs[fed]
     if declared is None:  # the federate's own problems are reported elsewhere
         return []
     out = declared.get(name)
     if out is None:
-        return [src.problem(path, f"federate '{fed}' has no output '{name}'" + _suggest(name, declared))]
+        return [src.problem(path, f"federate '{fed}' has no output '{name}'" + suggest(name, declared))]
     if out.type not in _NUMERIC:
         return [src.problem(path, f"{signal} is a {out.type.value} signal; {user} needs a number or a bool")]
     if recorded is not None and not any(signal_matches(p, signal) for p in recorded):
@@ -358,8 +353,6 @@ def write_kpis(path: str | Path, values: Iterable[KpiValue]) -> None:
 
 def record_kpis(scenario: Scenario, path: str | Path) -> list[KpiValue]:
     """Compute the scenario's KPIs on the run store at ``path`` and write them into it."""
-    from .store import RunStore
-
     specs = kpi_specs(scenario)
     if not specs:
         return []

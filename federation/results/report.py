@@ -29,14 +29,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from ..api.interface import Output
+from ..errors import FederationError, KeyPath, OutputError, Problem
+from ..scenario.source import Source, load_source
+from ..timebase import format_time
 from .depthmap import depth_map_section
-from .errors import FederationError, OutputError, Problem
-from .interface import Output
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
 from .liveness import Liveness, RunState
-from .source import KeyPath, Source, load_source
+from .output import SIGNATURES, check_replaceable
 from .store import RunStore
-from .timebase import format_time
 
 __all__ = ["Panel", "ReportSpec", "parse_report", "build_report", "write_report"]
 
@@ -62,7 +63,7 @@ class ReportSpec:
 # ----------------------------------------------------------------------------- parsing
 def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None = None,
                  recorded: Sequence[str] | None = None) -> tuple[ReportSpec, list[Problem]]:  # fmt: skip
-    """Parse the ``report:`` section; ``outputs`` and ``recorded`` as for :func:`federation.kpi.parse_kpis`."""
+    """Parse the ``report:`` section; ``outputs`` and ``recorded`` as for :func:`federation.results.kpi.parse_kpis`."""
     base: KeyPath = ("report",)
     if data is None:
         return ReportSpec(), []
@@ -112,8 +113,6 @@ def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Ma
 # ----------------------------------------------------------------------------- building
 def write_report(run: str | Path, output: str | Path, *, messages: int | None = None) -> Path:
     """Write the report of the run store ``run`` to ``output`` (HTML; an existing HTML file is replaced)."""
-    from .output import SIGNATURES, check_replaceable
-
     output = Path(output)
     check_replaceable(output, "an HTML file", SIGNATURES["html"], "-o")
     with RunStore(run) as store:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import FederationError, OutputError
+from ..errors import FederationError, OutputError
 from .liveness import Liveness, RunState, judge
+from .output import check_image, check_replaceable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -138,8 +139,6 @@ class RunStore:
         An existing file of those names is replaced only when an export wrote it (its header
         says so); anything else is refused before a file is written.
         """
-        from .output import check_replaceable
-
         folder = Path(folder)
         by_fed: dict[str, list[str]] = {}
         for _, name, _, _ in self.signals():
@@ -231,8 +230,6 @@ class RunStore:
 
     def plot(self, names: Sequence[str], output: str | Path, *, title: str | None = None) -> Path:
         """Draw :meth:`figure` into an image file (its format from the suffix; an image of that format is replaced)."""
-        from .output import check_image
-
         output = Path(output)
         check_image(output, "-o")
         figure = self.figure(names, title=title)

@@ -5,7 +5,7 @@ connection kind (direct, delayed, iterate, message).  Edges of zero lag -- direc
 connections, linear interpolation and messages without lookahead -- must not form a
 cycle, except inside an ``iterate`` group, which is contracted to one node for the check.
 
-The picture (:func:`draw`) is laid out by :mod:`federation.layout`: consumers right of
+The picture (:func:`draw`) is laid out by :mod:`federation.scenario.layout`: consumers right of
 their producers and message receivers right of their senders, except for the one edge of
 each cycle that must turn back (a delayed connection or a message with lookahead before a
 zero-lag one); every node sized to its name, every label on its own edge.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import networkx as nx
 
 from .layout import EdgeRequest, Layout, layered_layout
-from .scenario import ConnectionKind, Interpolation, Scenario
+from .model import ConnectionKind, Interpolation, Scenario
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

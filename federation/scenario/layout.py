@@ -1,6 +1,6 @@
 """A layered left-to-right drawing of a directed graph, in inches, without a drawing library.
 
-Used by :mod:`federation.graph` for ``federation graph -o x.png``.  The steps are the
+Used by :mod:`federation.scenario.graph` for ``federation graph -o x.png``.  The steps are the
 classic ones (Sugiyama et al. 1981), kept small:
 
 1. **cycles** -- edges are taken in priority order (then given order) and kept pointing

@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import Problem, ScenarioError
-from .source import KeyPath
+from ..errors import KeyPath, Problem, ScenarioError
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .model import Scenario
 
-__all__ = ["Override", "apply_overrides"]
+__all__ = ["Override", "apply_overrides", "with_overrides"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,20 @@ def apply_overrides(scenario: Scenario, overrides: Iterable[Override]) -> tuple[
         blame[key] = override.argument
     coordinator = replace(scenario.coordinator, **settings)
     return replace(scenario, federates=federates, coordinator=coordinator, blame=blame), problems
+
+
+def with_overrides(scenario: Scenario, assignments: Mapping[str, Any] | Iterable[Override], *,
+                   origin: str = "--set") -> Scenario:  # fmt: skip
+    """A copy of ``scenario`` with parameters (and coordinator settings) replaced: ``--set``, ``--bind``, sweeps.
+
+    ``assignments`` is ``{"fed.param": value}`` or :class:`Override` objects; the rules for the key
+    paths are in the module docstring.  Raise :class:`ScenarioError` blamed on ``origin`` (the
+    mapping form) or on each override's argument.
+    """
+    varied, problems = apply_overrides(scenario, overrides_of(assignments, origin))
+    if problems:
+        raise ScenarioError(problems)
+    return varied
 
 
 def set_param(params: dict[str, Any], segments: tuple[str, ...], value: Any) -> KeyPath:

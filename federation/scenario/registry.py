@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .federate import Federate
+from ..api.federate import Federate
 
 __all__ = ["ENTRY_POINT_GROUP", "FederateTypeError", "UserCodeError", "resolve", "registered", "user_code"]
 

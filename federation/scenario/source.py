@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import Problem
-from .protocol import text_problem
+from ..errors import KeyPath, Problem, format_path
+from ..protocol import text_problem
 
-__all__ = ["Source", "KeyPath", "format_path", "load_source", "MAX_DEPTH", "MAX_ALIAS_NODES"]
-
-KeyPath = tuple[str | int, ...]
+__all__ = ["Source", "load_source", "suggest", "MAX_DEPTH", "MAX_ALIAS_NODES"]
 
 
-def format_path(path: KeyPath) -> str:
-    """``('federates', 'tank', 'params')`` -> ``federates.tank.params``; ints as ``[i]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:  # a key that is not valid Unicode is shown with its escapes
-            out += ("." if out else "") + str(part).encode("utf-8", "backslashreplace").decode("utf-8")
-    return out
+def suggest(name: str, known: Iterable[str]) -> str:
+    """The hint that ends a problem about an unknown ``name``: the close ``known`` names, or all of a few."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    if close:
+        return f"; did you mean {', '.join(repr(c) for c in close)}?"
+    if known and len(known) <= 12:
+        return f" (known: {', '.join(sorted(known))})"
+    return ""
 
 
 @dataclass

@@ -7,20 +7,20 @@ federate's interface before it joins.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from .errors import ParameterError, Problem, ScenarioError
-from .federate import class_parameters
+from ..address import BindAddress
+from ..api.federate import class_parameters
+from ..api.interface import Declaration, Endpoint, Input, Output, Parameter, SignalType
+from ..errors import KeyPath, ParameterError, Problem, ScenarioError, format_path
+from ..keys import keys_problems
+from ..protocol import unsendable
 from .graph import zero_lag_cycles
-from .interface import Declaration, Endpoint, Input, Output, Parameter, SignalType
-from .protocol import unsendable
-from .registry import FederateTypeError, resolve, user_code
-from .scenario import (
+from .model import (
     MAX_TICKS,
     ConnectionKind,
     EventAction,
@@ -30,8 +30,8 @@ from .scenario import (
     Scenario,
     signal_matches,
 )
-from .security import BindAddress, keys_problems
-from .source import KeyPath, Source, format_path, load_source
+from .registry import FederateTypeError, resolve, user_code
+from .source import Source, suggest
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved"]
 
@@ -42,16 +42,6 @@ class Resolved:
 
     declaration: Declaration
     problems: tuple[Problem, ...] = ()
-
-
-def _suggest(name: str, known: Iterable[str]) -> str:
-    known = list(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    if close:
-        return f"; did you mean {', '.join(repr(c) for c in close)}?"
-    if known and len(known) <= 12:
-        return f" (known: {', '.join(sorted(known))})"
-    return ""
 
 
 def _declared(spec: FederateSpec) -> Declaration:
@@ -110,7 +100,7 @@ def _check_params(spec: FederateSpec, parameters: tuple[Parameter[Any], ...], sr
     for key, value in spec.params.items():
         if key not in known:
             problems.append(src.problem((*path, "params", key), f"federate '{spec.name}' has no parameter '{key}'"
-                                                                + _suggest(key, known)))  # fmt: skip
+                                                                + suggest(key, known)))  # fmt: skip
             continue
         bad = known[key].check(value)
         if bad:
@@ -145,7 +135,7 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
     problems += _check_groups(scenario, src, resolved)
     problems += _check_record(scenario, src, resolved)
     if "decisions" in scenario.options:
-        from .decision import parse_decisions
+        from ..decisions.gate import parse_decisions
 
         endpoints = {n: {e.name for e in r.declaration.endpoints} for n, r in resolved.items()}
         problems += parse_decisions(scenario.options["decisions"], src, endpoints)[1]
@@ -153,11 +143,11 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
         outputs = {n: None if r.problems and r.declaration == Declaration() else {o.name: o for o in r.declaration.outputs}
                    for n, r in resolved.items()}  # fmt: skip
     if "kpis" in scenario.options:
-        from .kpi import parse_kpis
+        from ..results.kpi import parse_kpis
 
         problems += parse_kpis(scenario.options["kpis"], src, outputs, scenario.record.signals)[1]
     if "report" in scenario.options:
-        from .report import parse_report
+        from ..results.report import parse_report
 
         problems += parse_report(scenario.options["report"], src, outputs, scenario.record.signals)[1]
     for cycle in zero_lag_cycles(scenario):
@@ -240,7 +230,7 @@ def _signal(kind: str, fed: str, name: str, decl: Declaration, spec_ok: bool) ->
     if sig is not None or not spec_ok:
         return sig, ""
     names = [s.name for s in (decl.outputs if kind == "output" else decl.inputs)]
-    return None, f"federate '{fed}' has no {kind} '{name}'" + _suggest(name, names)
+    return None, f"federate '{fed}' has no {kind} '{name}'" + suggest(name, names)
 
 
 def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
@@ -251,7 +241,7 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
         ok = True
         for fed in (c.source, c.target):
             if fed not in scenario.federates:
-                out.append(src.problem(path, f"unknown federate '{fed}'" + _suggest(fed, scenario.federates)))
+                out.append(src.problem(path, f"unknown federate '{fed}'" + suggest(fed, scenario.federates)))
                 ok = False
         if not ok:
             continue
@@ -263,7 +253,7 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
             out.append(src.problem(path, f"input {c.target}.{c.input} already has a source (connections[{fed_by[(c.target, c.input)]}])"))
         fed_by[(c.target, c.input)] = i
         if c.group and c.group not in scenario.groups:
-            out.append(src.problem((*path, "iterate"), f"no iterate group '{c.group}' under 'iterate:'" + _suggest(c.group, scenario.groups)))
+            out.append(src.problem((*path, "iterate"), f"no iterate group '{c.group}' under 'iterate:'" + suggest(c.group, scenario.groups)))
         if c.kind is not ConnectionKind.DIRECT and c.interpolate is Interpolation.LINEAR:
             which = "a delayed" if c.kind is ConnectionKind.DELAYED else "an iterated"
             out.append(src.problem(path, f"linear interpolation needs a direct connection, not {which} one"))
@@ -290,10 +280,10 @@ def _check_routes(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         path: KeyPath = ("messages", i)
         for fed, ep in ((r.source, r.endpoint), (r.target, r.target_endpoint)):
             if fed not in scenario.federates:
-                out.append(src.problem(path, f"unknown federate '{fed}'" + _suggest(fed, scenario.federates)))
+                out.append(src.problem(path, f"unknown federate '{fed}'" + suggest(fed, scenario.federates)))
             elif resolved[fed].declaration.endpoint(ep) is None and not resolved[fed].problems:
                 names = [e.name for e in resolved[fed].declaration.endpoints]
-                out.append(src.problem(path, f"federate '{fed}' has no endpoint '{ep}'" + _suggest(ep, names)))
+                out.append(src.problem(path, f"federate '{fed}' has no endpoint '{ep}'" + suggest(ep, names)))
         if r.lookahead < 0:
             out.append(src.problem((*path, "lookahead"), "must not be negative"))
         elif _too_long(r.lookahead, scenario):
@@ -311,21 +301,21 @@ def _check_events(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         if not t.start <= ev.at <= t.stop:
             out.append(src.problem((*path, "at"), f"{ev.at:g} s is outside the run [{t.start:g}, {t.stop:g}] s"))
         if ev.federate not in scenario.federates:
-            out.append(src.problem(path, f"unknown federate '{ev.federate}'" + _suggest(ev.federate, scenario.federates)))
+            out.append(src.problem(path, f"unknown federate '{ev.federate}'" + suggest(ev.federate, scenario.federates)))
             continue
         decl = resolved[ev.federate].declaration
         if ev.action is EventAction.SET:
             sig = decl.input(ev.name)
             if sig is None:
                 out.append(src.problem((*path, "set"), f"federate '{ev.federate}' has no input '{ev.name}'"
-                                       + _suggest(ev.name, [s.name for s in decl.inputs])))  # fmt: skip
+                                       + suggest(ev.name, [s.name for s in decl.inputs])))  # fmt: skip
             elif (ev.federate, ev.name) in connected:
                 out.append(src.problem((*path, "set"), f"input {ev.federate}.{ev.name} is connected; events set only free inputs"))
             elif not sig.type.accepts(ev.value):
                 out.append(src.problem((*path, "value"), f"expected {sig.type.value}, got {ev.value!r}"))
         elif decl.endpoint(ev.name) is None:
             out.append(src.problem((*path, "send"), f"federate '{ev.federate}' has no endpoint '{ev.name}'"
-                                   + _suggest(ev.name, [e.name for e in decl.endpoints])))  # fmt: skip
+                                   + suggest(ev.name, [e.name for e in decl.endpoints])))  # fmt: skip
     return out
 
 
@@ -342,7 +332,7 @@ def _check_record(scenario: Scenario, src: Source, resolved: dict[str, Resolved]
         if whole != pattern and whole in outputs and outputs[whole].type is SignalType.ARRAY:
             hint = f"; an array signal is recorded whole: record '{whole}'"
         else:
-            hint = _suggest(pattern, outputs)
+            hint = suggest(pattern, outputs)
         out.append(src.problem(("record", "signals", i), f"'{pattern}' matches no signal{hint}"))
     return out
 
