@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from federates.cyber import CyberFederate, Epidemic, SpreadModel, random_attack
-from federation.federate import Context
+from federation.api.federate import Context
 
 
 def bench_federate(substations: int, steps: int) -> None:

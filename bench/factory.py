@@ -11,7 +11,7 @@ import argparse
 import time
 
 from federates.factory import FactoryFederate
-from federation.federate import Context
+from federation.api.federate import Context
 
 
 def run(days: float, period: float, machines: int, seed: int) -> tuple[int, float, int]:

@@ -15,7 +15,7 @@ import statistics
 import time
 
 from federates.flood import FloodFederate
-from federation.federate import Context
+from federation.api.federate import Context
 
 HOUR = 3600.0
 

@@ -27,7 +27,7 @@ from fmpy.simulation import instantiate_fmu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # fmus/ is not an installed package
 
-from federation.federate import Context
+from federation.api.federate import Context
 from federation.fmu import FmuFederate
 from fmus.build import build_all
 
@@ -96,8 +96,8 @@ def fmpy_me_run(path: Path, inflow: float) -> Callable[[int], None]:
 
 def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float:
     """The FMU as a federate in its own process, stepped by a coordinator over ZeroMQ (µs per step)."""
-    from federation.coordinator import Coordinator, RunOptions
-    from federation.scenario import load
+    from federation.engine.coordinator import Coordinator, RunOptions
+    from federation.scenario.loader import load
 
     with tempfile.TemporaryDirectory() as folder:
         scenario = Path(folder) / "fmu.yaml"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from federates.grid import GridFederate
-from federation.federate import Context, Message
+from federation.api.federate import Context, Message
 
 TOGGLED_BRANCH = 26  # 16-19 on case39
 

@@ -11,7 +11,7 @@ import argparse
 import time
 
 from federates.hospital import HospitalFederate
-from federation.federate import Context
+from federation.api.federate import Context
 
 
 def run(days: float, period: float, surge: float, seed: int) -> tuple[int, float, int]:

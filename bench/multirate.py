@@ -23,8 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from federation.coordinator import Coordinator, RunOptions
-from federation.scenario import load
+from federation.engine.coordinator import Coordinator, RunOptions
+from federation.scenario.loader import load
 
 TICKER = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ticker"
 SLOW_PERIOD = 600

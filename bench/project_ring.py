@@ -1,7 +1,7 @@
 """The ring workload on this project: a generated scenario, run through the Python API.
 
 Each federate is ``bench/ring_federate.py:Ring`` in its own process (started by the
-coordinator through ``python -m federation.runtime``), connected to its predecessor by a
+coordinator through ``python -m federation.engine.runtime``), connected to its predecessor by a
 delayed connection.  Everything a real run does stays on: schema checks, liveness checks,
 recording to SQLite.  The recorded series are read back to check the values.
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ring_common import PREFIX, RingResult, check, now
 
-from federation.coordinator import Coordinator, RunOptions
-from federation.scenario import load
-from federation.store import RunStore
+from federation.engine.coordinator import Coordinator, RunOptions
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 
 RING_TYPE = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ring"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # fmus/ is not an installed package
 
-from federation.coordinator import Coordinator, RunOptions  # noqa: E402
-from federation.decision import Autonomy  # noqa: E402
-from federation.scenario import load  # noqa: E402
+from federation.decisions.gate import Autonomy  # noqa: E402
+from federation.engine.coordinator import Coordinator, RunOptions  # noqa: E402
+from federation.scenario.loader import load  # noqa: E402
 from fmus.build import build_all  # noqa: E402
 
 

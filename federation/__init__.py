@@ -1,24 +1,47 @@
 """federation -- a co-simulation federation framework over ZeroMQ.
 
-Public API::
+Public API, what a federate needs (the domain federates in ``federates/`` use nothing else)::
 
     from federation import Federate, SimPyFederate, Input, Output, Parameter, Endpoint, PayloadField, Message
+
+The package is layered (docs/architecture.md): ``api`` (this API), ``scenario``,
+``decisions`` and ``results``, ``engine``, ``fmu``, ``app``; FMUs as federates are
+``federation.fmu``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .api.federate import Context, Federate, Message
+from .api.interface import (
+    REQUIRED,
+    Declaration,
+    Endpoint,
+    Input,
+    Output,
+    Parameter,
+    ParameterCheck,
+    ParameterKey,
+    PayloadField,
+    SignalType,
+)
 from .errors import (
     ConvergenceError,
     FederateError,
     FederationError,
+    KeyPath,
     ParameterError,
+    ParameterProblem,
     Problem,
     ProtocolError,
     RunInterrupted,
     ScenarioError,
+    format_path,
 )
-from .federate import Context, Federate, Message
-from .interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, ParameterCheck, PayloadField, SignalType
+
+if TYPE_CHECKING:
+    from .api.simpy_federate import SimPyFederate
 
 __version__ = "0.1.0"
 
@@ -31,11 +54,14 @@ __all__ = [
     "FederateError",
     "FederationError",
     "Input",
+    "KeyPath",
     "Message",
     "Output",
     "Parameter",
     "ParameterCheck",
     "ParameterError",
+    "ParameterKey",
+    "ParameterProblem",
     "PayloadField",
     "Problem",
     "ProtocolError",
@@ -45,13 +71,14 @@ __all__ = [
     "SignalType",
     "SimPyFederate",
     "__version__",
+    "format_path",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # SimPy is imported only by federates that use it.
+    # SimPy is imported only by federates that use it (start-up time of every other process).
     if name == "SimPyFederate":
-        from .simpy_federate import SimPyFederate
+        from .api.simpy_federate import SimPyFederate
 
         return SimPyFederate
     raise AttributeError(name)

@@ -16,6 +16,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in a document: mapping keys and list indices, outermost first."""
+
+
+def format_path(path: KeyPath) -> str:
+    """``('federates', 'tank', 'params')`` -> ``federates.tank.params``; ints as ``[i]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:  # a key that is not valid Unicode is shown with its escapes
+            out += ("." if out else "") + str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+    return out
+
 
 class FederationError(Exception):
     """Base of every error this package raises on purpose."""
@@ -62,7 +76,7 @@ class ParameterError(FederationError, ValueError):
 
     Raised from ``declare()`` it lets ``federation validate`` place each problem at the line
     of its parameter; raised when the federate starts, the run fails with all of them.
-    Build it with :class:`federation.interface.ParameterCheck`.
+    Build it with :class:`federation.api.interface.ParameterCheck`.
     """
 
     def __init__(self, problems: list[ParameterProblem] | tuple[ParameterProblem, ...]) -> None:

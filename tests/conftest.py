@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 import pytest
 
-from federation.coordinator import Coordinator, RunOptions, RunSummary
-from federation.scenario import load
-from federation.store import RunStore
+from federation.engine.coordinator import Coordinator, RunOptions, RunSummary
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 
 HELPERS = str(Path(__file__).with_name("helpers.py"))
 ROOT = Path(__file__).resolve().parents[1]

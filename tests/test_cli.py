@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from federation.store import RunStore
+from federation.results.store import RunStore
 from tests.conftest import ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -17,7 +17,7 @@ EXAMPLE = ROOT / "scenarios" / "rain-tank.yaml"
 
 
 def federation(*args: str, cwd: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd)  # fmt: skip
 
 
@@ -117,31 +117,31 @@ def test_debug_logs_joins_grants_waits_and_shutdown_beside_the_federates_logs(tm
     result = federation("--debug", "run", str(write_scenario(tmp_path, LOGGED)), "--out", str(tmp_path / "d.sqlite"), "-q")
     assert result.returncode == 0, result.stderr
     coordinator = (tmp_path / "d.logs" / "coordinator.log").read_text()
-    for line in ("INFO federation.coordinator: started federate 'probe' (pid ",
-                 "INFO federation.coordinator: federate 'probe' joined (pid ",
-                 "INFO federation.coordinator: all 2 federates joined in ",
-                 "DEBUG federation.coordinator: probe waits to reach t=0 s on clock (safe until 0 s)",
-                 "DEBUG federation.coordinator: grant 'probe' t=2 s: ",
-                 "DEBUG federation.coordinator: federate 'clock' done t=2 s: 1 outputs, 0 messages",
-                 "INFO federation.coordinator: stopping every federate: end of run",
-                 "DEBUG federation.coordinator: federate 'probe' said BYE",
-                 "INFO federation.coordinator: run completed after "):  # fmt: skip
+    for line in ("INFO federation.engine.coordinator: started federate 'probe' (pid ",
+                 "INFO federation.engine.coordinator: federate 'probe' joined (pid ",
+                 "INFO federation.engine.coordinator: all 2 federates joined in ",
+                 "DEBUG federation.engine.coordinator: probe waits to reach t=0 s on clock (safe until 0 s)",
+                 "DEBUG federation.engine.coordinator: grant 'probe' t=2 s: ",
+                 "DEBUG federation.engine.coordinator: federate 'clock' done t=2 s: 1 outputs, 0 messages",
+                 "INFO federation.engine.coordinator: stopping every federate: end of run",
+                 "DEBUG federation.engine.coordinator: federate 'probe' said BYE",
+                 "INFO federation.engine.coordinator: run completed after "):  # fmt: skip
         assert line in coordinator, line
     probe = (tmp_path / "d.logs" / "probe.log").read_text()
-    for line in ("INFO federation.runtime: joined: period 1 s, heartbeat 0 s",
-                 "DEBUG federation.runtime: step to t=2 s: 1 inputs and 0 messages in; 1 outputs and 0 messages out",
-                 "INFO federation.runtime: stopped at t=3 s (end of run); finalizing"):  # fmt: skip
+    for line in ("INFO federation.engine.runtime: joined: period 1 s, heartbeat 0 s",
+                 "DEBUG federation.engine.runtime: step to t=2 s: 1 inputs and 0 messages in; 1 outputs and 0 messages out",
+                 "INFO federation.engine.runtime: stopped at t=3 s (end of run); finalizing"):  # fmt: skip
         assert line in probe, line
-    assert "DEBUG federation.coordinator: grant 'probe' t=2 s" in result.stderr  # --debug shows them on the terminal too
+    assert "DEBUG federation.engine.coordinator: grant 'probe' t=2 s" in result.stderr  # --debug shows them on the terminal too
 
 
 def test_without_debug_the_coordinator_logs_at_info_and_the_terminal_stays_quiet(tmp_path):
     result = federation("run", str(write_scenario(tmp_path, LOGGED)), "--out", str(tmp_path / "i.sqlite"), "-q")
     assert result.returncode == 0, result.stderr
     coordinator = (tmp_path / "i.logs" / "coordinator.log").read_text()
-    assert "INFO federation.coordinator: federate 'clock' joined (pid " in coordinator
-    assert "INFO federation.coordinator: run completed after " in coordinator
+    assert "INFO federation.engine.coordinator: federate 'clock' joined (pid " in coordinator
+    assert "INFO federation.engine.coordinator: run completed after " in coordinator
     assert " DEBUG " not in coordinator
     probe = (tmp_path / "i.logs" / "probe.log").read_text()
-    assert "INFO federation.runtime: joined: period 1 s" in probe and " DEBUG " not in probe
+    assert "INFO federation.engine.runtime: joined: period 1 s" in probe and " DEBUG " not in probe
     assert result.stderr == ""

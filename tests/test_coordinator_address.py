@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from federation.errors import ScenarioError
-from federation.scenario import load
-from federation.security import make_keys
-from federation.store import RunStore
+from federation.keys import make_keys
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -74,7 +74,7 @@ def test_a_keys_folder_must_hold_what_the_run_needs(tmp_path):
 
 
 def federation(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True,
                           timeout=60, cwd=cwd)  # fmt: skip
 
 

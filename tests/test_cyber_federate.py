@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from federates.cyber import CyberFederate
-from federation.federate import Context, Message
+from federation.api.federate import Context, Message
 
 SMALL = {
     "nodes": [

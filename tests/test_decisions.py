@@ -11,11 +11,11 @@ import threading
 import pytest
 import zmq
 
-from federation.coordinator import Coordinator, RunOptions
-from federation.decision import Autonomy
+from federation.decisions.gate import Autonomy
+from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import ScenarioError
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,7 +80,7 @@ def test_terminal_prompt_edit_changes_the_outcome(tmp_path):
     path = write_scenario(tmp_path, BASE)
     out = tmp_path / "run.sqlite"
     result = subprocess.run(
-        [sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(out), "--interactive"],
+        [sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(out), "--interactive"],
         input="x\ne\n{value: 0.25}\na\n", capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -158,7 +158,7 @@ def test_control_endpoint_refuses_an_edit_that_does_not_fit(tmp_path):
     """Through the real CLI: a refused edit is answered with the reason, and the proposal stays pending."""
     path = write_scenario(tmp_path, BASE)
     out = tmp_path / "run.sqlite"
-    argv = [sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(out), "--control", "tcp://127.0.0.1"]
+    argv = [sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(out), "--control", "tcp://127.0.0.1"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     client = zmq.Context.instance().socket(zmq.REQ)
     client.setsockopt(zmq.LINGER, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from federation import Endpoint, PayloadField
-from federation.edit import EditRefused, apply_edit
+from federation.decisions.edit import EditRefused, apply_edit
 
 ORDER = {"opening": 0.6, "reason": "forecast", "gates": 2, "manual": False,
          "limits": {"max": 1.0, "min": 0.0}, "nodes": ["a", "b"], "note": None}  # fmt: skip

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from federation.coordinator import Coordinator, RunOptions
+from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import FederateError
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -33,7 +33,7 @@ def test_join_from_the_command_line(tmp_path):
     thread = threading.Thread(target=lambda: result.setdefault("summary", coordinator.run()), daemon=True)
     thread.start()
     joined = subprocess.run(
-        [sys.executable, "-m", "federation.cli", "join", "--coordinator", coordinator.address, "--federate", "probe",
+        [sys.executable, "-m", "federation.app.cli", "join", "--coordinator", coordinator.address, "--federate", "probe",
          "--token", coordinator.join_token("probe")],
         capture_output=True, text=True, timeout=45,
     )  # fmt: skip

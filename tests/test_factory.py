@@ -15,7 +15,7 @@ import pytest
 
 from federates.factory import FactoryFederate
 from federates.factory.machine import Activity
-from federation.federate import Context
+from federation.api.federate import Context
 
 RELIABLE = math.inf
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from federation.coordinator import Coordinator, RunOptions
+from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import FederateError
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(90)
@@ -120,7 +120,7 @@ def test_restart_limit_is_enforced(run_scenario, tmp_path):
 def _start_cli(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     path = write_scenario(tmp_path, LONG)
     out = tmp_path / "cli.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(out), "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(out), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     return proc, out
 
@@ -214,7 +214,7 @@ def test_the_grant_timeout_is_ten_minutes_unless_the_scenario_or_the_command_lin
     assert load(write_scenario(tmp_path, base + "coordinator: {grant_timeout: none}")).coordinator.grant_timeout is None
     assert load(write_scenario(tmp_path, base + "coordinator: {grant_timeout: 2 h}")).coordinator.grant_timeout == 7200
     path = write_scenario(tmp_path, base)
-    cli = [sys.executable, "-m", "federation.cli", "run", str(path), "-q", "--out", str(tmp_path / "g.sqlite")]
+    cli = [sys.executable, "-m", "federation.app.cli", "run", str(path), "-q", "--out", str(tmp_path / "g.sqlite")]
     done = subprocess.run([*cli, "--grant-timeout", "none"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     bad = subprocess.run([*cli, "--grant-timeout", "soon"], capture_output=True, text=True, timeout=60)

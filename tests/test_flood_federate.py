@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from federates.flood import FloodFederate
-from federation.federate import Context
+from federation.api.federate import Context
 
 PERIOD = 300.0
 HOUR = 3600.0

@@ -15,8 +15,8 @@ import tifffile
 from federates.flood.dem import Dem, read_ascii_grid, read_dem, write_ascii_grid
 from federates.flood.inundation import InundationFederate
 from federates.flood.map_features import Hydrograph, MapAsset, parse_assets, parse_inflows
-from federation.federate import Context
-from federation.report import build_report
+from federation.api.federate import Context
+from federation.results.report import build_report
 from tests.conftest import ROOT
 
 
@@ -149,7 +149,7 @@ def test_shipped_riverton_dem_is_what_its_script_writes(tmp_path: Path) -> None:
 
 
 def test_riverton_2d_validates_through_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(ROOT / "scenarios" / "riverton-2d.yaml")],
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "validate", str(ROOT / "scenarios" / "riverton-2d.yaml")],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "riverton-2d.yaml: ok" in result.stdout

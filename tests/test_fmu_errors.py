@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from federation.api.federate import Context
 from federation.errors import FederationError
-from federation.federate import Context
 from federation.fmu import FmiCallError, FmiStatus, FMUError, FmuFederate
 from fmus.build import build_all
 

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from scipy.special import gammainc
 
-from federation.federate import Context
+from federation.api.federate import Context
+from federation.api.interface import SignalType
 from federation.fmu import FmuFederate
 from federation.fmu.loader import TEMP_PREFIX
-from federation.interface import SignalType
 from fmus.build import build_all
 
 

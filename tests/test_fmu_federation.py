@@ -16,9 +16,9 @@ import fmpy
 import numpy as np
 import pytest
 
-from federation.coordinator import Coordinator, RunOptions
+from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import FederateError, ScenarioError
-from federation.scenario import load
+from federation.scenario.loader import load
 from fmus.build import build_all
 from tests.conftest import write_scenario
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from federation.store import RunStore
+from federation.results.store import RunStore
 from fmus.build import FmiStandard, ModelSource, compile_model, find_compiler, pack_fmu
 from tests.conftest import write_scenario
 
@@ -23,7 +23,7 @@ def fmus(shipped_fmus: list[Path]) -> dict[str, Path]:
 
 
 def federation(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True,
                           timeout=90, cwd=cwd)  # fmt: skip
 
 

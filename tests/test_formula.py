@@ -8,7 +8,7 @@ import pytest
 
 from federates.formula import Formula, FormulaError, compile_expression
 from federation.errors import FederateError, ParameterError, ScenarioError
-from federation.scenario import load
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)

@@ -32,12 +32,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from federation import protocol
-from federation.coordinator import Coordinator, RunOptions
+from federation.engine.coordinator import Coordinator, RunOptions
+from federation.engine.runtime import Runtime
 from federation.errors import ProtocolError
 from federation.protocol import ErrorCode, Kind
-from federation.runtime import Runtime
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(180)
@@ -382,7 +382,7 @@ def held(times: tuple[float, ...], values: tuple[Any, ...], steps: int) -> list[
 
 # ---------------------------------------------------------------------------- the test
 def test_fuzzed_frames_get_one_error_each_and_the_ring_runs_to_the_right_values(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="federation.coordinator")
+    caplog.set_level(logging.WARNING, logger="federation.engine.coordinator")
     harness = Harness(tmp_path)
 
     @settings(
@@ -416,7 +416,7 @@ def test_fuzzed_frames_get_one_error_each_and_the_ring_runs_to_the_right_values(
     assert not leftovers, f"replies to no frame: {leftovers}"
     assert summary.errors == harness.errors
     refused = [
-        r for r in caplog.records if r.name == "federation.coordinator" and r.levelno == logging.WARNING
+        r for r in caplog.records if r.name == "federation.engine.coordinator" and r.levelno == logging.WARNING
     ]
     assert len(refused) == summary.errors
     want = ring(STEPS)

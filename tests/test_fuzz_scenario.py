@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from federation import protocol
 from federation.errors import ScenarioError
-from federation.scenario import Scenario, load
+from federation.scenario.loader import load
+from federation.scenario.model import Scenario
 from tests.conftest import HELPERS, ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -476,7 +477,7 @@ def test_validate_command_reports_hostile_files_without_a_traceback(tmp_path, na
     path = tmp_path / name
     text = BAD_FILES[name]
     path.write_bytes(text.encode("latin-1") if name == "latin1.yaml" else text.encode("utf-8"))
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(path)],
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "validate", str(path)],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

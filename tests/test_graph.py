@@ -9,9 +9,9 @@ from itertools import combinations, pairwise
 import networkx as nx
 import pytest
 
-from federation.graph import ARROW_HEAD, ARROW_SCALE, Drawing, EdgeKind, figure, layout_graph
-from federation.layout import ARROW_GAP, Box, EdgeRequest, layered_layout
-from federation.scenario import load
+from federation.scenario.graph import ARROW_HEAD, ARROW_SCALE, Drawing, EdgeKind, figure, layout_graph
+from federation.scenario.layout import ARROW_GAP, Box, EdgeRequest, layered_layout
+from federation.scenario.loader import load
 from tests.conftest import ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -144,7 +144,7 @@ def test_layout_on_its_own_puts_a_chain_left_to_right():
 
 
 def test_graph_png_is_written(tmp_path):
-    from federation.graph import draw
+    from federation.scenario.graph import draw
 
     draw(load(ROOT / "scenarios" / "riverton.yaml"), tmp_path / "riverton.png")
     assert (tmp_path / "riverton.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

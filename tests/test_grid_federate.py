@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from federates.grid import GridFederate
-from federation.federate import Context, Message
+from federation.api.federate import Context, Message
 
 SUBSTATIONS = {"sub4": {"buses": [4], "threshold_m": 0.5}, "sub16": {"buses": [16], "threshold_m": 0.3}}
 
@@ -225,8 +225,8 @@ def test_bad_parameters_are_named(params: dict[str, Any], message: str) -> None:
 
 def test_flooded_substation_returns_after_its_restore_time() -> None:
     """restore_after_s: back in service that long after the water recedes, not before."""
-    from federation.federate import Context
     from federates.grid import GridFederate
+    from federation.api.federate import Context
 
     fed = GridFederate({"case": "case14", "substations": {"s": {"buses": [9], "threshold_m": 0.5,
                                                                 "restore_after_s": 600}}},

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from federates.hospital import HospitalFederate, PoolKind, Stay, StayDistribution
-from federation.federate import Context, Message
+from federation.api.federate import Context, Message
 
 HOUR = 3600.0
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from federation.errors import ScenarioError
-from federation.kpi import (
+from federation.results.kpi import (
     KpiSpec,
     KpiValue,
     Reducer,
@@ -20,8 +20,8 @@ from federation.kpi import (
     reduce_series,
     write_kpis,
 )
-from federation.scenario import load
-from federation.store import RunStore, Series
+from federation.results.store import RunStore, Series
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -236,7 +236,7 @@ def test_run_prints_the_kpi_table_even_when_quiet(tmp_path):
   recovery: {signal: src.drop, reduce: recovery, unit: h}
 """))
     out = tmp_path / "run.sqlite"
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(out), "-q"],
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(out), "-q"],
                             capture_output=True, text=True, timeout=50)  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -1,4 +1,4 @@
-"""What commands write and what they may replace (federation/output.py), through the command line.
+"""What commands write and what they may replace (federation/results/claim.py and output.py), through the CLI.
 
 A run never destroys a file it did not create; every output error is one line naming the path.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from federation.report import write_report
-from federation.store import RunStore
+from federation.results.report import write_report
+from federation.results.store import RunStore
 from tests.conftest import ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -30,7 +30,7 @@ federates:
 
 
 def federation(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=90, cwd=cwd)  # fmt: skip
 
 
@@ -123,7 +123,7 @@ def test_sweep_refuses_a_folder_in_use(tmp_path):
 
 
 def test_a_taken_sweep_folder_gives_the_next_free_name(tmp_path):
-    from federation.output import StorePolicy, claim_folder
+    from federation.results.claim import StorePolicy, claim_folder
 
     taken = tmp_path / "x-sweep"
     taken.mkdir()
@@ -178,7 +178,7 @@ def test_single_file_outputs_refuse_what_they_did_not_write(finished, tmp_path):
 
 def test_single_file_outputs_replace_their_own_kind(finished, tmp_path):
     from federation.errors import OutputError
-    from federation.output import check_image
+    from federation.results.output import check_image
 
     png, html = tmp_path / "p.png", tmp_path / "r.html"
     with RunStore(finished) as store:
@@ -250,7 +250,7 @@ def _run_on_tmpfs(tmp_path: Path, size: str, *, fill: int = 0, read_only: bool =
     script = textwrap.dedent(f"""
         mount -t tmpfs -o size={size}{',ro' if read_only else ''} tmpfs "{mount}" || exit 99
         {f'head -c {fill} /dev/zero > "{mount}/fill"' if fill else ''}
-        "{sys.executable}" -m federation.cli run "{scenario}" --out "{out}" -q 2> "{tmp_path}/stderr"
+        "{sys.executable}" -m federation.app.cli run "{scenario}" --out "{out}" -q 2> "{tmp_path}/stderr"
         echo $? > "{tmp_path}/code"
         "{sys.executable}" "{tmp_path}/read.py" "{out}" > "{tmp_path}/store.json"
     """)

@@ -69,7 +69,7 @@ EXPECTED = [
 
 
 def validate(scenario: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(scenario)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", "validate", str(scenario)], capture_output=True,
                           text=True, timeout=90, cwd=scenario.parent)  # fmt: skip
 
 
@@ -165,7 +165,7 @@ def test_a_grid_case_file_is_read_beside_the_scenario_when_its_buses_are_checked
         federates:
           grid: {type: grid, params: {case: mycase.m, load_inputs: [14, 99]}}
         """)
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(scenario)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "validate", str(scenario)], capture_output=True,
                             text=True, timeout=90, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and "federates.grid.params.load_inputs: bus 99 is not in" in result.stderr, \
         result.stderr  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from federation.progress import ERASE_LINE, ProgressBar, StatusLine
+from federation.app.progress import ERASE_LINE, ProgressBar, StatusLine
 
 
 class Screen(io.StringIO):

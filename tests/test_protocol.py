@@ -9,12 +9,12 @@ import pytest
 import zmq
 
 from federation import protocol
-from federation.coordinator import Coordinator, RunOptions
+from federation.engine.coordinator import Coordinator, RunOptions
+from federation.engine.runtime import Runtime
 from federation.errors import ProtocolError
 from federation.protocol import ErrorCode, Kind
-from federation.runtime import Runtime
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)

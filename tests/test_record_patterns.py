@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from federation.errors import ScenarioError
-from federation.scenario import load
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)

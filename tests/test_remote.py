@@ -13,10 +13,10 @@ import threading
 
 import pytest
 
-from federation.coordinator import Coordinator, RunOptions
-from federation.scenario import load
-from federation.security import make_keys
-from federation.store import RunStore
+from federation.engine.coordinator import Coordinator, RunOptions
+from federation.keys import make_keys
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(90)
@@ -73,7 +73,7 @@ def _run_with_remote(tmp_path, bind: str, keys, join_prefix: list[str]) -> subpr
     result: dict = {}
     thread = threading.Thread(target=lambda: result.setdefault("summary", coordinator.run()), daemon=True)
     thread.start()
-    argv = [*join_prefix, sys.executable, "-m", "federation.cli", "join", "--coordinator", coordinator.address,
+    argv = [*join_prefix, sys.executable, "-m", "federation.app.cli", "join", "--coordinator", coordinator.address,
             "--federate", "remote"] + (["--keys", str(keys)] if keys else ["--token", coordinator.join_token("remote")])  # fmt: skip
     try:
         joined = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from federation.errors import ScenarioError
-from federation.report import build_report, write_report
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.report import build_report, write_report
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(90)
@@ -60,7 +60,7 @@ report:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True, timeout=60)
 
 
 def _pngs(text: str) -> list[bytes]:

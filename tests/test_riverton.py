@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from federation.store import RunStore
+from federation.results.store import RunStore
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(240)
@@ -21,7 +21,7 @@ def first(series, predicate) -> float | None:
 def riverton(shipped_fmus, tmp_path_factory) -> RunStore:
     out = tmp_path_factory.mktemp("riverton") / "riverton.sqlite"
     result = subprocess.run(
-        [sys.executable, "-m", "federation.cli", "run", str(ROOT / "scenarios" / "riverton.yaml"),
+        [sys.executable, "-m", "federation.app.cli", "run", str(ROOT / "scenarios" / "riverton.yaml"),
          "--autonomy", "full", "--out", str(out)],
         capture_output=True, text=True, timeout=220,
     )  # fmt: skip

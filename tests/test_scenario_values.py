@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from federation.errors import ScenarioError
-from federation.scenario import load
+from federation.scenario.loader import load
 from tests.conftest import ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,12 +16,13 @@ import pytest
 import zmq
 
 from federation import protocol
-from federation.coordinator import Coordinator, RunOptions
+from federation.address import is_loopback
+from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import FederateError, FederationError
+from federation.keys import client_keys, make_keys
 from federation.protocol import ErrorCode, Kind
-from federation.scenario import load
-from federation.security import client_keys, is_loopback, make_keys
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -56,7 +57,7 @@ def test_binding_beyond_loopback_needs_keys(tmp_path):
 
 
 def test_keys_command_writes_pairs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "keys", str(tmp_path / "k"), "grid"],
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "keys", str(tmp_path / "k"), "grid"],
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 0
     names = sorted(p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*.key*"))
@@ -91,7 +92,7 @@ def test_only_known_keys_join_each_as_its_own_federate(tmp_path, keys):
         reply = _plain_hello(coordinator.address, "clock", impostor)
         assert reply[:2] == [Kind.ERROR, ErrorCode.UNKNOWN_FEDERATE] and "not authorized to join as 'clock'" in reply[2]
         joined = subprocess.run(
-            [sys.executable, "-m", "federation.cli", "join", "--coordinator", coordinator.address,
+            [sys.executable, "-m", "federation.app.cli", "join", "--coordinator", coordinator.address,
              "--federate", "probe", "--keys", str(keys)], capture_output=True, text=True, timeout=40)  # fmt: skip
         assert joined.returncode == 0, joined.stderr
     finally:
@@ -124,7 +125,7 @@ def test_publishing_an_undeclared_output_fails_the_run_naming_the_federate(tmp_p
     errors: list = []
     thread = threading.Thread(target=lambda: errors.append(_capture(coordinator.run)), daemon=True)
     thread.start()
-    from federation.runtime import Runtime
+    from federation.engine.runtime import Runtime
 
     rogue = Runtime(coordinator.address, "probe", token=coordinator.join_token("probe"))
     try:
@@ -148,7 +149,7 @@ def _capture(func):
 # ---------------------------------------------------------------------------- refused joiners (issue 12, item 20)
 def _join(address: str, name: str, *extra: str, timeout: float = 30) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "federation.cli", "join", "--coordinator", address, "--federate", name,
+    done = subprocess.run([sys.executable, "-m", "federation.app.cli", "join", "--coordinator", address, "--federate", name,
                            *extra], capture_output=True, text=True, timeout=timeout)  # fmt: skip
     return done, time.monotonic() - start
 
@@ -217,7 +218,7 @@ def test_a_joiner_with_an_unknown_name_exits_1_in_one_line(tmp_path):
         assert refused.returncode == 1 and seconds < 10
         assert refused.stderr.strip().splitlines() == [
             "federation: federate 'nobody': join refused: no federate named 'nobody' in scenario 'scenario'"]
-        debug = subprocess.run([sys.executable, "-m", "federation.cli", "--debug", "join", "--coordinator",
+        debug = subprocess.run([sys.executable, "-m", "federation.app.cli", "--debug", "join", "--coordinator",
                                 coordinator.address, "--federate", "nobody"], capture_output=True, text=True, timeout=30)  # fmt: skip
         assert debug.returncode == 1 and "Traceback" in debug.stderr  # the traceback only with --debug
     finally:
@@ -353,7 +354,7 @@ def test_a_command_federate_joins_with_the_token_from_its_environment(run_scenar
 
 def test_an_external_federate_joins_with_the_token_the_run_prints(tmp_path):
     path = write_scenario(tmp_path, SCENARIO)
-    run = subprocess.Popen([sys.executable, "-m", "federation.cli", "run", str(path), "--out", str(tmp_path / "e.sqlite"),
+    run = subprocess.Popen([sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(tmp_path / "e.sqlite"),
                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert run.stderr.readline().startswith("federation: coordinator at tcp://127.0.0.1:")
@@ -361,7 +362,7 @@ def test_an_external_federate_joins_with_the_token_the_run_prints(tmp_path):
         assert command[:2] == ["federation", "join"] and command[-2] == "--token"
         stranger, _ = _join(command[3], "probe")  # the same command without the token
         assert stranger.returncode == 1 and "HELLO as 'probe' with no token" in stranger.stderr
-        joined = subprocess.run([sys.executable, "-m", "federation.cli", *command[1:]], capture_output=True, text=True,
+        joined = subprocess.run([sys.executable, "-m", "federation.app.cli", *command[1:]], capture_output=True, text=True,
                                 timeout=40)  # fmt: skip
         assert joined.returncode == 0, joined.stderr
         _, stderr = run.communicate(timeout=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from federation.errors import ScenarioError
-from federation.scenario import load
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,6 +1,6 @@
 """``--set`` reaches every key under a federate's ``params:``, and its mistakes are blamed on it.
 
-The rules (``federation/overrides.py``): FED.NAME sets a parameter; what follows NAME names an
+The rules (``federation/scenario/overrides.py``): FED.NAME sets a parameter; what follows NAME names an
 entry in the parameter's mapping (created when missing), going into nested mappings only
 where the scenario has them, else taken as one name (Modelica's ``J1.J``); a "quoted"
 segment keeps its dots.
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from federation.errors import ScenarioError
-from federation.overrides import Override
-from federation.scenario import load
-from federation.store import RunStore
+from federation.results.store import RunStore
+from federation.scenario.loader import load
+from federation.scenario.overrides import Override
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -112,7 +112,7 @@ def test_malformed_assignments_are_refused(text, message):
 
 
 def federation(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True,
                           timeout=60, cwd=cwd)  # fmt: skip
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from federation.errors import FederationError
-from federation.report import write_report
-from federation.store import RunStore
+from federation.results.report import write_report
+from federation.results.store import RunStore
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,7 +41,7 @@ connections:
 
 
 def federation(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=90, **kwargs)  # type: ignore[call-overload]  # fmt: skip
 
 
@@ -75,10 +75,10 @@ def _running_pids(out: Path) -> list[int]:
 
 # ---------------------------------------------------------------------------- live and dead runs
 def test_a_killed_coordinator_is_told_from_a_live_one(tmp_path):
-    from federation.liveness import Liveness
+    from federation.results.liveness import Liveness
 
     out = tmp_path / "run.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "run", str(write_scenario(tmp_path, LONG)),
+    proc = subprocess.Popen([sys.executable, "-m", "federation.app.cli", "run", str(write_scenario(tmp_path, LONG)),
                              "--out", str(out), "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     try:
         pids: list[int] = []
@@ -114,7 +114,7 @@ def test_a_killed_coordinator_is_told_from_a_live_one(tmp_path):
 
 
 def test_a_run_from_another_host_is_judged_by_its_heartbeat():
-    from federation.liveness import STALE_SECONDS, Liveness, judge
+    from federation.results.liveness import STALE_SECONDS, Liveness, judge
 
     meta = {"status": "running", "coordinator_host": "elsewhere.example", "coordinator_pid": "1"}
     now = 1_000_000.0
@@ -129,7 +129,7 @@ def test_a_reused_pid_is_not_taken_for_the_coordinator():
     import os
     import socket
 
-    from federation.liveness import Liveness, judge
+    from federation.results.liveness import Liveness, judge
 
     meta = {"status": "running", "coordinator_host": socket.gethostname(), "coordinator_pid": str(os.getpid()),
             "coordinator_start": "another-boot/123", "heartbeat_at": repr(time.time())}  # fmt: skip
@@ -154,7 +154,7 @@ def _listing(folder: Path) -> dict[str, tuple[int, int]]:
 
 def test_reading_a_finished_store_changes_nothing_on_disk(finished, tmp_path):
     """Readers used to leave words.sqlite-wal and words.sqlite-shm beside a finished store."""
-    from federation.liveness import Liveness
+    from federation.results.liveness import Liveness
 
     before = _listing(finished.parent)
     assert sorted(before) == ["words.logs", "words.sqlite"]
@@ -194,7 +194,7 @@ def test_a_text_signal_is_refused_with_its_name(finished, tmp_path):
 
 def test_plot_into_a_closed_pipe_ends_quietly(finished):
     """`federation plot RUN | head` used to end in a BrokenPipeError traceback and exit 3."""
-    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "plot", str(finished)],
+    proc = subprocess.Popen([sys.executable, "-m", "federation.app.cli", "plot", str(finished)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     proc.stdout.close()  # the reader is gone before the first line is written
     stderr = proc.stderr.read()

@@ -14,12 +14,7 @@ from typing import Any
 
 import pytest
 
-from federation.errors import ScenarioError
-from federation.kpi import KpiValue, compute_kpis, kpi_specs
-from federation.recorder import RunStatus
-from federation.scenario import load
-from federation.store import RunStore
-from federation.sweep import (
+from federation.app.sweep import (
     RunResult,
     Variant,
     check_variants,
@@ -28,6 +23,11 @@ from federation.sweep import (
     plan_runs,
     summarise_results,
 )
+from federation.engine.recorder import RunStatus
+from federation.errors import ScenarioError
+from federation.results.kpi import KpiValue, compute_kpis, kpi_specs
+from federation.results.store import RunStore
+from federation.scenario.loader import load
 from tests.conftest import ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,7 +65,7 @@ KPIS = ["peak_level [m]", "final_level [m]", "alarms"]
 
 
 def federation(*args: str, env: dict[str, str] | None = None, timeout: float = 50) -> Any:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
 
 
@@ -288,7 +288,7 @@ def test_usage_errors_come_before_any_run(tmp_path: Path) -> None:
 
 def test_missing_dask_names_the_extra(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, SCENARIO)
-    code = ("import sys; sys.modules['distributed'] = None; from federation.cli import main; "
+    code = ("import sys; sys.modules['distributed'] = None; from federation.app.cli import main; "
             f"sys.exit(main(['sweep', {str(scenario)!r}]))")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                             cwd=ROOT)  # fmt: skip
@@ -298,7 +298,7 @@ def test_missing_dask_names_the_extra(tmp_path: Path) -> None:
 
 def test_the_shipped_mitigation_sweep_validates():
     """scenarios/sweeps/riverton-mitigations.yaml: every strategy is a valid variant of Riverton."""
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate",
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "validate",
                              str(ROOT / "scenarios" / "sweeps" / "riverton-mitigations.yaml")],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -309,8 +309,8 @@ def test_a_bad_sweep_file_names_file_line_and_key(tmp_path):
     path = tmp_path / "bad-sweep.yaml"
     path.write_text("sweep:\n  scenario: ../nowhere.yaml\n  seeds: 0\n  variants:\n    ok: {tank.area: 3}\n"
                     "    bad: {area: 3}\n  extra: 1\n")  # fmt: skip
+    from federation.app.sweep import load_sweep_file
     from federation.errors import ScenarioError
-    from federation.sweep import load_sweep_file
 
     with pytest.raises(ScenarioError) as info:
         load_sweep_file(path)
@@ -333,7 +333,7 @@ def _plot_results() -> tuple[list[Variant], list[RunResult]]:
 
 
 def test_summary_plot_title_clears_every_panel() -> None:
-    from federation.sweep import summary_figure
+    from federation.app.sweep import summary_figure
 
     variants, results = _plot_results()
     fig = summary_figure(summarise_results(variants, results), results)
@@ -347,7 +347,7 @@ def test_summary_plot_title_clears_every_panel() -> None:
 def test_summary_plot_draws_constant_kpis_on_a_fixed_range() -> None:
     """A KPI equal in every run (even to within rounding) is not stretched into differences: its axis
     spans +-10 % of the value, shows true values (no offset) and the panel says 'constant'."""
-    from federation.sweep import summary_figure
+    from federation.app.sweep import summary_figure
 
     variants, results = _plot_results()
     fig = summary_figure(summarise_results(variants, results), results)

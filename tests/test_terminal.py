@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pexpect
 import pytest
 
-from federation.store import RunStore
+from federation.results.store import RunStore
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -39,7 +39,7 @@ def terminal(tmp_path: Path) -> Iterator[Run]:
     def start(text: str, *args: str) -> tuple[pexpect.spawn, Path]:
         path = write_scenario(tmp_path, text)
         out = tmp_path / "run.sqlite"
-        argv = ["-m", "federation.cli", "run", str(path), "--out", str(out), *args]
+        argv = ["-m", "federation.app.cli", "run", str(path), "--out", str(out), *args]
         child = pexpect.spawn(sys.executable, argv, cwd=str(tmp_path), encoding="utf-8", timeout=30,
                               dimensions=(24, 100))  # fmt: skip
         children.append(child)
@@ -170,7 +170,7 @@ def test_progress_bar_erases_what_it_overwrote_and_log_lines_stand_alone(termina
         connections:
           - flaky.y -> probe.u
         """)
-    child.expect_exact("WARNING federation.coordinator: federate 'flaky' process exited with code 9 at t=3 s; "
+    child.expect_exact("WARNING federation.engine.coordinator: federate 'flaky' process exited with code 9 at t=3 s; "
                        "restarting from scratch (1 of 2)\r\n")  # fmt: skip
     before = child.before
     child.expect(r"\[[#-]{30}\] +\d+\.\d%  t = [^\r\n]*ETA")  # redrawn below the warning

@@ -46,7 +46,7 @@ federates:
 
 
 def federation(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federation.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "federation.app.cli", *args], capture_output=True, text=True,
                           timeout=60, cwd=cwd)  # fmt: skip
 
 
@@ -86,7 +86,7 @@ def test_ctrl_c_during_an_import_still_interrupts(tmp_path):
     marker = tmp_path / "importing"
     (tmp_path / "slow.py").write_text(f"import pathlib, time\npathlib.Path({str(marker)!r}).touch()\ntime.sleep(30)\n")
     path = write_scenario(tmp_path, "time: {stop: 5}\nfederates:\n  a: {type: slow.py:Model}\n")
-    process = subprocess.Popen([sys.executable, "-m", "federation.cli", "validate", str(path)], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-m", "federation.app.cli", "validate", str(path)], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 30

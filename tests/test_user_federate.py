@@ -41,10 +41,10 @@ def test_user_class_by_module_and_class_name(tmp_path):
           - source.level -> also.x
     """))
     out = tmp_path / "user.sqlite"
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "run", str(scenario), "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "run", str(scenario), "--out", str(out)],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path.parent)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    from federation.store import RunStore
+    from federation.results.store import RunStore
 
     with RunStore(out) as store:
         assert store.series("doubler.y").values[0] == 6.5
@@ -56,7 +56,7 @@ def test_user_class_by_module_and_class_name(tmp_path):
 def test_parameters_read_as_plain_attributes_whatever_their_declared_name():
     """Parameter values are copied into the instance (fast reads); names, defaults and shadowing hold."""
     from federation import Federate, Output, Parameter
-    from federation.federate import Context
+    from federation.api.federate import Context
 
     class Base(Federate):
         gain = Parameter(2.0)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from federation.errors import ScenarioError
-from federation.scenario import load
+from federation.scenario.loader import load
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -99,7 +99,7 @@ def test_structure_errors_name_key_and_line(tmp_path):
 
 def test_validate_command_prints_all_problems_and_fails(tmp_path):
     path = write_scenario(tmp_path, BROKEN)
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(path)],
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "validate", str(path)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith(str(path))]

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from federation.store import RunStore
+from federation.results.store import RunStore
 from tests.docexamples import ROOT, Action, DocSession, read_blocks
 
 pytestmark = [pytest.mark.timeout(300)]

@@ -19,8 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from federation.errors import ParameterError, ParameterProblem
-from federation.interface import ParameterCheck
+from federation import ParameterCheck, ParameterError, ParameterProblem
 
 __all__ = ["ActionKind", "DefenderAction", "action_from_spec", "parse_action", "parse_schedule"]
 

@@ -27,9 +27,18 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
-from federation.errors import ParameterError, ParameterProblem
-from federation.federate import Federate
-from federation.interface import Declaration, Endpoint, Input, Output, Parameter, ParameterCheck, SignalType
+from federation import (
+    Declaration,
+    Endpoint,
+    Federate,
+    Input,
+    Output,
+    Parameter,
+    ParameterCheck,
+    ParameterError,
+    ParameterProblem,
+    SignalType,
+)
 
 from .defender import ActionKind, DefenderAction, parse_action, parse_schedule
 from .epidemic import Epidemic, SpreadModel, Transition

@@ -31,9 +31,15 @@ from typing import Any, NoReturn
 import networkx as nx
 import yaml
 
-from federation.errors import ParameterError, ParameterProblem, Problem, ScenarioError
-from federation.interface import ParameterCheck
-from federation.source import KeyPath, format_path
+from federation import (
+    KeyPath,
+    ParameterCheck,
+    ParameterError,
+    ParameterProblem,
+    Problem,
+    ScenarioError,
+    format_path,
+)
 
 __all__ = ["IctEdge", "IctGraph", "IctNode", "NodeKind", "generate_topology", "graph_from_spec", "load_graph"]
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from federation.interface import ParameterCheck
+from federation import ParameterCheck
 
 __all__ = ["LineConfig", "MachineConfig", "ProcessingTime", "line_config"]
 

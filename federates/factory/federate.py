@@ -11,8 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from federation.interface import Declaration, Input, Output, Parameter
-from federation.simpy_federate import SimPyFederate
+from federation import Declaration, Input, Output, Parameter, SimPyFederate
 
 from .config import ProcessingTime, line_config
 from .line import Line

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from federation.interface import ParameterCheck, ParameterKey
+from federation import ParameterCheck, ParameterKey
 
 from .channel import GaugeRating, Reach
 from .floodplain import Asset, FloodplainConfig

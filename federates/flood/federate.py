@@ -23,8 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from federation import Declaration, Endpoint, Federate, Input, Output, Parameter
-from federation.federate import Context
+from federation import Context, Declaration, Endpoint, Federate, Input, Output, Parameter
 
 from .basin import Basin
 from .channel import Channel

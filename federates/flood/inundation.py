@@ -23,8 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from federation import Declaration, Federate, Input, Output, Parameter
-from federation.federate import Context
+from federation import Context, Declaration, Federate, Input, Output, Parameter
 
 from .dem import Dem, read_dem
 from .hydrology import Hyetograph

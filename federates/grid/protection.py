@@ -22,8 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pypower.idx_brch import BR_STATUS, RATE_A
 
-from federation.errors import ParameterError, ParameterProblem
-from federation.interface import ParameterCheck
+from federation import ParameterCheck, ParameterError, ParameterProblem
 
 from .case import Case
 from .powerflow import Mode, Options, Solution, solve

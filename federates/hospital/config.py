@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from federation.interface import ParameterCheck
+from federation import ParameterCheck
 
 from .pool import Policy, PoolConfig, PoolKind
 from .stay import Stay, StayDistribution

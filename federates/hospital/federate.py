@@ -12,9 +12,7 @@ from typing import Any
 
 import simpy
 
-from federation.federate import Message
-from federation.interface import Declaration, Endpoint, Input, Output, Parameter
-from federation.simpy_federate import SimPyFederate
+from federation import Declaration, Endpoint, Input, Message, Output, Parameter, SimPyFederate
 
 from .config import HospitalConfig, hospital_config
 from .generator import BackupGenerator

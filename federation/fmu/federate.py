@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..federate import Context, Federate
-from ..interface import REQUIRED, Declaration, Input, Output, Parameter
+from ..api.federate import Context, Federate
+from ..api.interface import REQUIRED, Declaration, Input, Output, Parameter
 from .cosim import CoSimulation
 from .errors import FMUError
 from .instance import FmuSnapshot

@@ -20,7 +20,7 @@ from typing import Any
 
 from fmpy.model_description import ModelDescription
 
-from ..interface import SignalType
+from ..api.interface import SignalType
 from .errors import FMUError
 
 __all__ = ["Binding", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest", "variables_of"]

@@ -1,0 +1,184 @@
+"""The base class a user subclasses to write a federate in Python.
+
+A federate declares its interface with :mod:`federation.api.interface` descriptors and
+implements :meth:`Federate.step`.  The runtime (:mod:`federation.engine.runtime`) calls::
+
+    setup()                    once, after parameters are set, before the first step
+    step(t) -> next | None     at every granted time t (seconds), inputs already updated
+    finalize()                 once, at the end of the run
+
+Time-stepped federates are granted ``start + offset + k*period``; event-driven ones
+(no period) return the time of their next internal event from ``step`` (or ``None`` to
+sleep until an input changes or a message arrives).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+from .interface import Declaration, Endpoint, Input, Output, Parameter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Federate", "Message", "Context"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A timestamped message delivered to one of this federate's endpoints."""
+
+    time: float  # seconds
+    sender: str  # "federate.endpoint" of the sender ("scenario" for scheduled events)
+    endpoint: str  # the receiving endpoint of this federate
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the runtime tells a federate about its place in the federation."""
+
+    name: str
+    seed: int
+    start: float
+    stop: float
+    resolution: float
+    period: float | None
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    endpoint: str
+    payload: Any
+    time: float | None
+    to: str | None
+
+
+class Federate:
+    """Base class of Python federates.  See the module docstring for the life cycle."""
+
+    #: Default period in seconds when the scenario gives none; ``None`` = event-driven.
+    default_period: ClassVar[float | None] = None
+
+    def __init__(self, params: Mapping[str, Any], context: Context) -> None:
+        decl = self.declare(params)
+        defaults = {p.name: p.default for p in decl.parameters if not p.required}
+        self.params: dict[str, Any] = {**defaults, **params}
+        for attribute, name in _parameter_attributes(type(self)):  # plain reads in step(): no descriptor call
+            if name in self.params:
+                self.__dict__[attribute] = self.params[name]
+        self.context = context
+        self.name = context.name
+        self.declaration = decl
+        self.inputs: dict[str, Any] = {s.name: s.default for s in decl.inputs}
+        self.outputs: dict[str, Any] = {s.name: s.default for s in decl.outputs}
+        self.inbox: list[Message] = []
+        self._outbox: list[_Outgoing] = []
+        self.time: float = context.start
+        self.log = logging.getLogger(f"federation.federate.{context.name}")
+        self.random = random.Random(context.seed)
+        self._rng: np.random.Generator | None = None
+
+    # ------------------------------------------------------------------ interface
+    @classmethod
+    def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        """Return the interface for ``params``.  Override to add signals that depend on them.
+
+        Must be cheap and side-effect free: ``federation validate`` calls it without
+        starting the federate.
+        """
+        found = _descriptors(cls)
+        return Declaration(
+            parameters=tuple(v for v in found.values() if isinstance(v, Parameter)),
+            inputs=tuple(v for v in found.values() if isinstance(v, Input)),
+            outputs=tuple(v for v in found.values() if isinstance(v, Output)),
+            endpoints=tuple(v for v in found.values() if isinstance(v, Endpoint)),
+            period=cls.default_period,
+        )
+
+    # ------------------------------------------------------------------ life cycle
+    def setup(self) -> None:
+        """Called once before the first step; parameters and inputs' defaults are set."""
+
+    def step(self, t: float) -> float | None:
+        """Advance to time ``t`` (seconds) and publish outputs.
+
+        Return the next time this federate wants to be granted (event-driven federates),
+        or ``None``.  Time-stepped federates' return value is ignored.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.step")
+
+    def finalize(self) -> None:
+        """Called once at the end of the run (normal stop or failure of another federate)."""
+
+    # ------------------------------------------------------------------ messages
+    def send(self, endpoint: str, payload: Any, *, at: float | None = None, to: str | None = None) -> None:
+        """Send ``payload`` from ``endpoint`` with timestamp ``at`` (seconds).
+
+        The scenario routes the endpoint to its receivers; ``to`` ("federate.endpoint")
+        picks one of those routes.  Without ``at`` the message is stamped as early as each
+        route allows (now plus its lookahead); an explicit ``at`` earlier than that is refused.
+        """
+        self._outbox.append(_Outgoing(endpoint, payload, at, to))
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def rng(self) -> np.random.Generator:
+        """A NumPy generator seeded from the scenario seed and this federate's name."""
+        if self._rng is None:
+            import numpy as np
+
+            self._rng = np.random.default_rng(self.context.seed)
+        return self._rng
+
+    def get_state(self) -> Any:
+        """Snapshot for ``iterate`` groups (re-stepping one instant).  Default: deep copy."""
+        skip = {"context", "log", "declaration", "_outbox", "inbox", "inputs"}
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in skip})
+
+    def set_state(self, state: Any) -> None:
+        """Restore a snapshot taken by :meth:`get_state`."""
+        self.__dict__.update(copy.deepcopy(state))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} t={self.time:g}>"
+
+
+def _descriptors(cls: type) -> dict[str, Any]:
+    """The interface descriptors declared as class attributes of ``cls`` and its bases, by attribute."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for key, value in vars(klass).items():
+            if isinstance(value, (Parameter, Input, Output, Endpoint)):
+                found[key] = value
+    return found
+
+
+def class_parameters(cls: type) -> tuple[Parameter[Any], ...]:
+    """The :class:`Parameter` attributes of a federate class: what it accepts when ``declare()`` cannot say."""
+    return tuple(v for v in _descriptors(cls).values() if isinstance(v, Parameter))
+
+
+def _parameter_attributes(cls: type) -> list[tuple[str, str]]:
+    """(attribute, parameter name) of every :class:`Parameter` declared on ``cls``'s classes.
+
+    Parameters do not change during a run, so their values are copied into the instance
+    dictionary, where attribute reads find them first (a Parameter has no ``__set__``).
+    """
+    cached = cls.__dict__.get("_parameter_attributes_cache")
+    if cached is None:
+        found: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Parameter):
+                    found[key] = value.name
+                elif key in found:
+                    del found[key]  # shadowed by something else in a subclass
+        cached = list(found.items())
+        type.__setattr__(cls, "_parameter_attributes_cache", cached)
+    return cached

@@ -1,0 +1,406 @@
+"""What a federate declares: parameters, inputs, outputs and message endpoints.
+
+Users write them as class attributes::
+
+    class Tank(Federate):
+        area = Parameter(10.0, unit="m2", doc="surface area")
+        inflow = Input(unit="m3/s", default=0.0)
+        level = Output(unit="m", default=0.0)
+        alarms = Endpoint(doc="level alarms sent to the operator")
+
+An instance reads ``self.inflow`` (the input's value at the granted time) and assigns
+``self.level = 2.0`` (publishes the output).  Interfaces that depend on parameters are
+built by overriding :meth:`federation.Federate.declare`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Mapping, TypeVar, overload
+
+from ..errors import ParameterError, ParameterProblem
+
+__all__ = [
+    "SignalType",
+    "Parameter",
+    "Input",
+    "Output",
+    "Endpoint",
+    "PayloadField",
+    "Declaration",
+    "ParameterCheck",
+    "REQUIRED",
+]
+
+
+class SignalType(str, enum.Enum):
+    """Value types a signal may carry on the wire (msgpack native types)."""
+
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+    ARRAY = "array"  # a list of floats (FMI 3 arrays, per-asset vectors)
+    ANY = "any"  # any msgpack value; no type check
+
+    @classmethod
+    def of(cls, value: type | str | SignalType) -> SignalType:
+        if isinstance(value, SignalType):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        return _PY_TYPES[value]
+
+    def accepts(self, value: Any) -> bool:
+        if self is SignalType.ANY:
+            return True
+        if self is SignalType.FLOAT:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self is SignalType.INT:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self is SignalType.BOOL:
+            return isinstance(value, bool)
+        if self is SignalType.STR:
+            return isinstance(value, str)
+        return isinstance(value, (list, tuple))
+
+
+_PY_TYPES: dict[type, SignalType] = {
+    float: SignalType.FLOAT,
+    int: SignalType.INT,
+    bool: SignalType.BOOL,
+    str: SignalType.STR,
+    list: SignalType.ARRAY,
+    tuple: SignalType.ARRAY,
+    object: SignalType.ANY,
+}
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""Default of a :class:`Parameter` that the scenario must set."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """Common part of the descriptors: the attribute name is filled in by ``__set_name__``."""
+
+    name: str = ""
+    unit: str | None = None
+    doc: str = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", name)
+
+    def named(self, name: str) -> Any:
+        return replace(self, name=name)
+
+
+@dataclass(frozen=True)
+class Parameter(_Declared, Generic[T]):
+    """A scenario parameter; ``self.<name>`` reads its value.
+
+    ``type`` is checked when the scenario is validated (an ``int`` is accepted for a ``float``).
+    A float value must be finite unless ``finite=False`` (which accepts ``.inf`` and ``.nan``).
+    """
+
+    default: Any = REQUIRED
+    type: Any = float
+    choices: tuple[Any, ...] | None = None
+    finite: bool = True
+
+    def __init__(
+        self,
+        default: Any = REQUIRED,
+        *,
+        unit: str | None = None,
+        type: Any = None,
+        doc: str = "",
+        choices: tuple[Any, ...] | None = None,
+        finite: bool = True,
+        name: str = "",
+    ) -> None:
+        if type is None:
+            type = _infer_type(default)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "doc", doc)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "choices", tuple(choices) if choices is not None else None)
+        object.__setattr__(self, "finite", finite)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def check(self, value: Any) -> str | None:
+        """Return a message when ``value`` does not fit this parameter, else ``None``."""
+        expected = self.type
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is object or expected is Any:
+            ok = True
+        elif isinstance(expected, tuple):
+            ok = isinstance(value, expected) and (bool in expected or not isinstance(value, bool))
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            return f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
+        if self.finite and isinstance(value, float) and not math.isfinite(value):
+            return f"expected a finite number, got {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        return None
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Parameter[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.params[self.name]
+
+
+def _infer_type(default: Any) -> Any:
+    if default is REQUIRED or default is None:
+        return object
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return float if isinstance(default, float) else (int, float)
+    return type(default)
+
+
+def _type_name(t: Any) -> str:
+    if isinstance(t, tuple):
+        return " or ".join(x.__name__ for x in t)
+    return getattr(t, "__name__", str(t))
+
+
+ParameterKey = tuple[str | int, ...]
+"""Where a value sits under ``params:``: ``("ward_beds",)``, ``("reaches", 0, "k_s")``."""
+
+
+class ParameterCheck:
+    """Collects what is wrong with a federate's parameter values, to report all of it at once.
+
+    Check every parameter, call :meth:`fail` for each bad one, then :meth:`done`::
+
+        check = ParameterCheck()
+        if not beds >= 1:
+            check.fail("ward_beds", f"must be an integer >= 1, got {beds!r}")
+        if check.ok("ward_beds") and initial > beds:  # a check that needs a good ward_beds
+            check.fail("ward_initial", f"must be <= ward_beds ({beds}), got {initial!r}")
+        check.done()  # raises ParameterError listing every problem
+
+    Raised from ``declare()``, the :class:`~federation.errors.ParameterError` lets
+    ``federation validate`` show each problem at the line of its parameter.  A message
+    says what is wrong with the value; the location already names the parameter.
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[ParameterProblem] = []
+
+    def fail(self, key: str | int | ParameterKey, message: str) -> None:
+        """Record that the value at ``key`` is wrong."""
+        self.problems.append(ParameterProblem(_key(key), message))
+
+    def ok(self, *keys: str | int | ParameterKey) -> bool:
+        """Whether no problem was found at or inside any of ``keys`` (so checks that use them can run)."""
+        wanted = [_key(k) for k in keys]
+        return not any(p.key[: len(k)] == k for p in self.problems for k in wanted)
+
+    def build(self, key: str | int | ParameterKey, factory: Callable[..., T], *args: Any) -> T | None:
+        """``factory(*args)``, or ``None`` when it raises :class:`ValueError`, recorded as a problem at ``key``.
+
+        The problems of a :class:`~federation.errors.ParameterError` it raises are placed inside ``key``.
+        """
+        try:
+            return factory(*args)
+        except ParameterError as exc:
+            self.problems += [ParameterProblem(_key(key) + p.key, p.message) for p in exc.problems]
+        except ValueError as exc:
+            self.fail(key, str(exc))
+        return None
+
+    def done(self) -> None:
+        """Raise a :class:`~federation.errors.ParameterError` with every problem found, if any."""
+        if self.problems:
+            raise ParameterError(self.problems)
+
+
+def _key(key: str | int | ParameterKey) -> ParameterKey:
+    return key if isinstance(key, tuple) else (key,)
+
+
+@dataclass(frozen=True)
+class _Signal(_Declared):
+    default: Any = 0.0
+    type: SignalType = SignalType.FLOAT
+
+    def __init__(
+        self,
+        *,
+        unit: str | None = None,
+        default: Any = 0.0,
+        type: Any = float,
+        doc: str = "",
+        name: str = "",
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "doc", doc)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "type", SignalType.of(type))
+
+
+class Input(_Signal):
+    """A value the federate reads; fed by a connection or a scenario event."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.inputs[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise AttributeError(f"input '{self.name}' is read-only; it is set by the federation")
+
+
+class Output(_Signal):
+    """A value the federate publishes; assigning the attribute publishes it."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return obj.outputs[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.outputs[self.name] = value
+
+
+_FIELD_TYPES = (float, int, bool, str, list, dict, object)
+
+
+@dataclass(frozen=True)
+class PayloadField:
+    """One field of a message payload, as an endpoint declares it (type, and a range or choices).
+
+    The declaration is what an operator's edit of a proposal is checked against
+    (``docs/decisions.md``); an ``int`` is accepted for a ``float``.
+    """
+
+    type: Any = float
+    low: float | None = None  # inclusive bounds, for numbers
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in _FIELD_TYPES:
+            raise TypeError(f"a payload field's type is one of float, int, bool, str, list, dict, object; "
+                            f"got {self.type!r}")  # fmt: skip
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    def check(self, value: Any) -> str | None:
+        """Return what is wrong with ``value`` for this field, or ``None``."""
+        if not _is_a(value, self.type):
+            return f"expected {_type_name(self.type)}, got {type(value).__name__} {value!r}"
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and not ((self.low is None or value >= self.low) and (self.high is None or value <= self.high)):
+            if self.low is not None and self.high is not None:
+                return f"must be in [{self.low:g}, {self.high:g}], got {value!r}"
+            bound = f"at least {self.low:g}" if self.low is not None else f"at most {self.high:g}"
+            return f"must be {bound}, got {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        return None
+
+
+def _is_a(value: Any, expected: Any) -> bool:
+    if expected is object:
+        return True
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+@dataclass(frozen=True)
+class Endpoint(_Declared):
+    """A named message endpoint: messages are sent from it and received on it.
+
+    The endpoint's name is the *message class*: the scenario routes
+    ``sender.endpoint -> receiver.endpoint`` and may require approval for a class.
+    ``fields`` optionally declares the payload's fields (type and range); an operator's
+    edit of a proposal in this class, or sent to this endpoint, must fit them.
+    """
+
+    fields: Mapping[str, PayloadField] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        for key, spec in self.fields.items():
+            if not isinstance(key, str) or not isinstance(spec, PayloadField):
+                raise TypeError(f"endpoint fields map names to PayloadField, got {key!r}: {spec!r}")
+        object.__setattr__(self, "fields", dict(self.fields))
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        return self.name
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A federate's full interface for a given set of parameters."""
+
+    parameters: tuple[Parameter[Any], ...] = ()
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    period: float | None = None  # default period in seconds; None = event-driven
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_inputs(self, *inputs: Input) -> Declaration:
+        return replace(self, inputs=self.inputs + tuple(inputs))
+
+    def with_outputs(self, *outputs: Output) -> Declaration:
+        return replace(self, outputs=self.outputs + tuple(outputs))
+
+    def with_endpoints(self, *endpoints: Endpoint) -> Declaration:
+        return replace(self, endpoints=self.endpoints + tuple(endpoints))
+
+    def input(self, name: str) -> Input | None:
+        return next((s for s in self.inputs if s.name == name), None)
+
+    def output(self, name: str) -> Output | None:
+        return next((s for s in self.outputs if s.name == name), None)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    def parameter(self, name: str) -> Parameter[Any] | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The declaration as sent in the DECLARE frame (see docs/protocol.md)."""
+        return {
+            "inputs": [[s.name, s.type.value, s.unit or "", s.default] for s in self.inputs],
+            "outputs": [[s.name, s.type.value, s.unit or "", s.default] for s in self.outputs],
+            "endpoints": [e.name for e in self.endpoints],
+        }

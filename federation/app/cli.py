@@ -1,0 +1,591 @@
+"""The ``federation`` command line.
+
+Exit codes (documented in the README and docs/scenarios.md):
+
+* 0 -- success;
+* 1 -- the run failed (a federate crashed, hung or raised; no convergence; deadlock);
+* 2 -- bad usage or an invalid scenario (every problem printed as FILE:LINE: key.path: message);
+* 3 -- internal error (a bug in federation: please report it with ``--debug`` output);
+* 130 -- interrupted (Ctrl-C or SIGTERM); the store is kept and marked as interrupted;
+* 141 -- the reader of the output went away (``federation plot RUN | head``), as for a program ended by SIGPIPE.
+
+A file or folder that cannot be written, or may not be replaced (see :mod:`federation.results.claim`
+and :mod:`federation.results.output`), is one line naming it: exit 2 when nothing had started, 1 when
+it ended a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import yaml
+
+from .. import __version__
+from ..errors import FederationError, OutputError, RunInterrupted, ScenarioError
+from ..logs import LOG_FORMAT, configure_logging
+from ..results.claim import Claim
+from ..scenario.overrides import Override
+from .progress import ProgressBar, StatusLine, format_duration
+
+if TYPE_CHECKING:
+    from ..engine.coordinator import RunSummary
+    from ..scenario.model import Scenario
+
+__all__ = ["main", "ExitCode"]
+
+log = logging.getLogger("federation")
+
+class ExitCode:
+    OK = 0
+    RUN_FAILED = 1
+    USAGE = 2
+    INTERNAL = 3
+    INTERRUPTED = 130
+    PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a program its closed pipe ended
+
+
+def _assignment(text: str) -> Override:
+    try:
+        return Override.assignment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _limit(text: str) -> float:
+    """A wall-time limit on the command line: a duration, or ``none`` (math.inf)."""
+    from ..scenario.model import is_no_limit, parse_duration
+
+    if is_no_limit(text):
+        return math.inf
+    try:
+        seconds = parse_duration(yaml.safe_load(text))
+    except (ValueError, yaml.YAMLError):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90, '30 min' or '1 h', or none; got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, or none; got {text!r}")
+    return seconds
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="federation", description="Co-simulation federations over ZeroMQ.",
+        epilog="exit codes: 0 success; 1 the run failed (a federate crashed, hung or raised, no convergence); "
+               "2 invalid scenario or usage; 3 internal error; 130 interrupted (Ctrl-C, SIGTERM); "
+               "141 the output pipe was closed (| head)",
+    )  # fmt: skip
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs; suspend liveness checks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a scenario", description="Run a scenario to its stop time.")
+    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
+                   help="override a federate parameter, or an entry inside one with FED.PARAM.KEY=VALUE "
+                        "(repeatable; VALUE is YAML; \"quote\" a name that has dots)")  # fmt: skip
+    p.add_argument("--until", metavar="T", help="stop time instead of the scenario's (e.g. 3600, '2 h')")
+    p.add_argument("--seed", type=int, help="seed instead of the scenario's")
+    p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite, or NAME-2.sqlite, ... "
+                                            "when taken); an existing store is refused without --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run store and its logs (never a file that is not a run store)")
+    p.add_argument("--bind", help="coordinator address, tcp://HOST[:PORT] (default: loopback, random port); "
+                                  "anything beyond loopback needs --keys")
+    p.add_argument("--keys", type=Path, metavar="DIR", help="CurveZMQ keys folder (see 'federation keys')")
+    p.add_argument("--grant-timeout", type=_limit, metavar="T",
+                   help="fail the run when a federate takes longer than T for one step (e.g. 90, '30 min'; "
+                        "none: no limit; default: the scenario's coordinator.grant_timeout, or 10 min)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    decisions = p.add_argument_group("decisions (level 4/5)")
+    decisions.add_argument("--interactive", action="store_true", help="ask the operator at the terminal")
+    decisions.add_argument("--control", metavar="tcp://HOST:PORT",
+                           help="bind a control endpoint where programs decide (JSON over ZeroMQ; see docs/decisions.md)")
+    decisions.add_argument("--autonomy", choices=["assisted", "full"], default="assisted",
+                           help="assisted (level 4, default): humans decide what the policy leaves open; "
+                                "full (level 5): the policy decides everything")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="check a scenario and report every problem")
+    p.add_argument("scenario", type=Path, nargs="+", help="scenario YAML file(s)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("graph", help="draw the dependency graph of a scenario")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="graph.png, .svg, .pdf or .dot (default: print DOT)")
+    p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("export", help="export a run store to CSV")
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    p.add_argument("--csv", type=Path, required=True, metavar="DIR", help="folder for the CSV files")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("plot", help="plot recorded signals of a run")
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    p.add_argument("signals", nargs="*", metavar="FED.SIGNAL", help="signals to plot (default: list them)")
+    p.add_argument("-o", "--output", type=Path, default=Path("plot.png"), help="image file (default: plot.png)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                       description="Write one HTML file (no external resources) with the run's metadata, KPIs, "
+                                   "timeline plots, messages, decisions and scenario.")  # fmt: skip
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    p.add_argument("-o", "--output", type=Path, help="HTML file (default: the run store's name with .html)")
+    p.add_argument("--messages", type=int, metavar="N", help="rows in the table of first messages "
+                                                             "(default: the scenario's report.messages, or 50)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("join", help="run one federate of a scenario here, joining a remote coordinator")
+    p.add_argument("--coordinator", required=True, metavar="tcp://HOST:PORT", help="the coordinator's address")
+    p.add_argument("--federate", required=True, metavar="NAME", help="the federate's name in the scenario")
+    p.add_argument("--heartbeat", type=float, default=2.0,
+                   help="seconds of silence after which the coordinator is taken as gone")
+    p.add_argument("--keys", type=Path, metavar="DIR",
+                   help="CurveZMQ keys folder holding NAME.key_secret and coordinator.key")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="the join token 'federation run' printed for NAME (coordinators without keys; "
+                        "default: $FEDERATION_TOKEN)")
+    p.set_defaults(func=_cmd_join)
+
+    p = sub.add_parser("keys", help="make CurveZMQ key pairs for a federation that listens on a network")
+    p.add_argument("folder", type=Path, help="keys folder (created)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="federates that will join from other hosts")
+    p.set_defaults(func=_cmd_keys)
+
+    p = sub.add_parser("inspect", help="describe an FMU and print a scenario snippet")
+    p.add_argument("fmu", type=Path, help="the .fmu file")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("examples", help="copy the example scenarios to a folder and build the project's FMUs there",
+                       description="Write the example scenarios to DIR/scenarios and build the project's FMUs "
+                                   "from their C sources into DIR/fmus/dist (needs a C compiler), so that "
+                                   "'federation run DIR/scenarios/riverton.yaml' works from an installed package. "
+                                   "Existing files are never overwritten.")  # fmt: skip
+    p.add_argument("folder", type=Path, metavar="DIR", help="the folder to fill (created)")
+    p.add_argument("--no-fmus", action="store_true", help="copy the scenarios only; build the FMUs later with "
+                                                          "'python -m fmus.build DIR/fmus/dist'")
+    p.set_defaults(func=_cmd_examples)
+    _add_sweep_parser(sub)
+    return parser
+
+
+# ---------------------------------------------------------------------------- logging
+@contextlib.contextmanager
+def _log_file(path: Path, debug: bool) -> Iterator[None]:
+    """Write the log records of a run to ``path`` (INFO and above; DEBUG with ``debug``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.DEBUG if debug else logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+# ---------------------------------------------------------------------------- commands
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..scenario.loader import load
+    from ..scenario.model import TimeSpec, parse_duration
+
+    overrides = list(args.overrides)  # validated with the file, each problem blamed on its option
+    if args.bind is not None:
+        overrides.append(Override.setting("bind", args.bind, f"--bind {args.bind}"))
+    if args.keys is not None:
+        overrides.append(Override.setting("keys", str(args.keys.resolve()), f"--keys {args.keys}"))
+    scenario = load(args.scenario, overrides=overrides)
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    if args.until is not None:
+        try:
+            stop = parse_duration(yaml.safe_load(args.until))
+        except ValueError as exc:
+            raise _Usage(f"--until: {exc}") from None
+        if stop <= scenario.time.start:
+            raise _Usage(f"--until {args.until} is not after the start time")
+        scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
+                           events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
+    out = args.out or Path("runs") / f"{scenario.name}.sqlite"
+    line: StatusLine = args.console  # stderr's last line: the bar, or a question; logs go above it
+    try:
+        summary = _run_coordinator(args, scenario, out, line)
+    finally:
+        line.close()
+    if not args.quiet:
+        rate = summary.steps / summary.stepping_seconds if summary.stepping_seconds > 0 else float("inf")
+        speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")
+        print(f"{summary.scenario}: {summary.status} in {summary.wall_seconds:.2f} s wall "
+              f"(start-up {summary.startup_seconds:.2f} s, stepping {summary.stepping_seconds:.2f} s)")
+        print(f"  simulated {format_duration(summary.sim_seconds)} ({speed:,.0f}x real time); "
+              f"{summary.steps:,} steps ({rate:,.0f} steps/s), {summary.messages:,} messages, "
+              f"{summary.samples:,} samples recorded")
+        print("  steps per federate: " + ", ".join(f"{n} {g:,}" for n, g in summary.grants.items()))
+        if summary.decisions:
+            print(f"  decisions: {summary.decisions} (see the decisions table in the store)")
+        if summary.errors:
+            print(f"  {summary.errors} refused frames (see the log above)")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")  # fmt: skip
+    from ..results.kpi import format_table
+
+    kpis = list(summary.kpis)
+    if kpis:  # printed with --quiet too: the KPIs are the run's result
+        print(("\n" if not args.quiet else "") + format_table(kpis))
+    return ExitCode.OK
+
+
+def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, line: StatusLine) -> RunSummary:
+    """Start the coordinator with the progress bar and the decision prompt on ``line``; run to the end."""
+    from ..decisions.gate import Autonomy
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..results.claim import StorePolicy
+
+    policy = (StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out
+              else StorePolicy.NEXT_FREE)  # fmt: skip
+    bar = ProgressBar(scenario.time.start, scenario.time.stop, line) if not args.quiet and line.live else None
+    options = RunOptions(out=out, store_policy=policy, bind=args.bind, keys=args.keys,
+                         grant_timeout=args.grant_timeout, debug=args.debug, progress=bar,
+                         interactive=args.interactive, control=args.control,
+                         autonomy=Autonomy(args.autonomy), prompt_out=line)  # fmt: skip
+    coordinator = Coordinator(scenario, options)
+    _say_store(coordinator.claim, line)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    external = [n for n, spec in scenario.federates.items() if spec.external]
+    if external:
+        print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=line)
+        for name in external:
+            print(f"  {coordinator.command_hint(name)}", file=line)  # with its join token: never logged
+    if coordinator.gate is not None and coordinator.gate.control_address:
+        print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
+    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+        return coordinator.run()
+
+
+def _say_store(claim: Claim, line: StatusLine) -> None:
+    """Tell which file the run writes when it is not simply the one asked for."""
+    if claim.store != claim.requested:
+        print(f"federation: {claim.requested} is taken; this run writes {claim.store}", file=line, flush=True)
+    elif claim.replaced:
+        print(f"federation: replacing the earlier run in {claim.store} (--overwrite)", file=line, flush=True)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ..scenario.loader import load
+    from .sweep import check_variants, load_sweep_file
+
+    failed = 0
+    for path in args.scenario:
+        try:
+            plan = load_sweep_file(path)
+            if plan is not None:  # a sweep file: its scenario with every variant
+                check_variants(load(plan.scenario), plan.variants)
+                print(f"{path}: ok (sweep of {plan.scenario.name}: {len(plan.variants)} variants x {plan.seeds} seeds)")
+                continue
+            scenario = load(path)
+        except ScenarioError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            continue
+        print(f"{path}: ok ({len(scenario.federates)} federates, {len(scenario.connections)} connections, "
+              f"{len(scenario.routes)} message routes)")  # fmt: skip
+    return ExitCode.USAGE if failed else ExitCode.OK
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from ..results.output import check_image
+    from ..scenario.graph import draw, to_dot
+    from ..scenario.loader import load
+
+    scenario = load(args.scenario)
+    if args.output is None:
+        print(to_dot(scenario), end="")
+    else:
+        check_image(args.output, "-o", extra=("dot",))
+        try:
+            draw(scenario, args.output)
+        except OSError as exc:
+            raise OutputError(args.output, f"cannot write the graph: {exc.strerror}") from exc
+        print(f"wrote {args.output}")
+    return ExitCode.OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..results.store import RunStore
+
+    with RunStore(args.run) as store:
+        files = store.export_csv(args.csv)
+    print(f"wrote {len(files)} files to {args.csv}/")
+    return ExitCode.OK
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ..results.store import RunStore
+
+    with RunStore(args.run) as store:
+        if not args.signals:
+            for _, name, unit, kind in store.signals():
+                print(f"{name}  [{unit or '-'}]  {kind}")
+            return ExitCode.OK
+        store.plot(args.signals, args.output)
+    print(f"wrote {args.output}")
+    return ExitCode.OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ..results.report import write_report
+
+    if args.messages is not None and args.messages < 0:
+        raise _Usage(f"--messages must not be negative, got {args.messages}")
+    output = write_report(args.run, args.output or args.run.with_suffix(".html"), messages=args.messages)
+    print(f"wrote {output}")
+    return ExitCode.OK
+
+
+def _cmd_join(args: argparse.Namespace) -> int:
+    import os
+
+    from ..engine.runtime import run
+    from ..engine.security import ENV_TOKEN
+    from ..keys import client_keys
+
+    curve = client_keys(args.keys, args.federate) if args.keys else None
+    token = args.token or os.environ.get(ENV_TOKEN)
+    code = run(args.coordinator, args.federate, heartbeat=args.heartbeat, curve=curve, token=token, debug=args.debug)
+    return ExitCode.OK if code == 0 else ExitCode.RUN_FAILED
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from ..keys import make_keys
+
+    for path in make_keys(args.folder, args.names):
+        print(f"wrote {path}")
+    print(f"give {args.folder}/coordinator.key and NAME.key_secret to the host that runs NAME; "
+          f"keep coordinator.key_secret with the coordinator")  # fmt: skip
+    return ExitCode.OK
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    try:
+        from ..fmu import inspect_fmu
+    except ImportError as exc:
+        raise FederationError(f"FMU support is not available: {exc}") from exc
+    print(inspect_fmu(args.fmu))
+    return ExitCode.OK
+
+
+def _cmd_examples(args: argparse.Namespace) -> int:
+    from . import examples
+
+    in_the_way = examples.conflicts(args.folder)
+    if in_the_way:
+        raise _Usage(f"{in_the_way[0]} exists and differs from the shipped example; "
+                     f"move it away or choose another folder")  # fmt: skip
+    copied = examples.copy_scenarios(args.folder)
+    print(f"wrote {len(copied)} scenario files to {args.folder / examples.SCENARIOS}/")
+    if not args.no_fmus:
+        from fmus.build import BuildError
+
+        try:
+            fmus = examples.build_fmus(args.folder)
+        except BuildError as exc:
+            first = str(exc).splitlines()[0]
+            raise FederationError(f"{first} (build the FMUs later with 'python -m fmus.build "
+                                  f"{args.folder / examples.FMU_DIST}')") from exc  # fmt: skip
+        print(f"built {len(fmus)} FMUs in {args.folder / examples.FMU_DIST}/: {', '.join(f.stem for f in fmus)}")
+    print(f"try: federation run {args.folder / examples.SCENARIOS / 'rain-tank.yaml'}")
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- sweep (ensembles)
+def _vary(text: str) -> tuple[str, tuple[Any, ...]]:
+    from .sweep import parse_vary
+
+    try:
+        return parse_vary(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run variants x seeds of a scenario in parallel on Dask",
+                       description="Run every combination of the --vary values, each at --seeds seeds, in parallel "
+                                   "on Dask distributed; write runs.csv, summary.csv, summary.png and the stores. "
+                                   "Exit code 1 when any run failed (the others are still summarised).")  # fmt: skip
+    p.add_argument("scenario", type=Path, help="scenario YAML file, or a sweep file (a 'sweep:' section with "
+                                               "named variants; see docs/ensembles.md)")
+    p.add_argument("--vary", action="append", type=_vary, default=[], metavar="FED.PARAM=V1,V2,...",
+                   help="values of a federate parameter (repeatable: the variants are the cartesian product; "
+                        "values are YAML, e.g. 80,120 or '[1,2],[3,4]')")  # fmt: skip
+    p.add_argument("--seeds", type=_count, default=None, metavar="N",
+                   help="runs per variant, with seeds SEED .. SEED+N-1 (SEED from the scenario; default 1, "
+                        "or the sweep file's seeds)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="output folder (default: runs/NAME-sweep, or NAME-sweep-2, ... when taken); "
+                        "a folder that is not empty is refused without --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier sweep in --out")
+    dask = p.add_argument_group("Dask (pip install -e '.[ensemble]')")
+    dask.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use this Dask cluster (default: a local one)")
+    dask.add_argument("--workers", type=_count, metavar="K",
+                      help="worker processes of the local cluster, one run each at a time (default: CPUs)")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from ..results.claim import StorePolicy
+    from ..scenario.loader import load
+    from . import sweep
+
+    try:
+        sweep.require_dask()
+    except ImportError as exc:
+        raise _Usage(str(exc)) from None
+    if args.scheduler and args.workers:
+        raise _Usage("--workers sizes the local cluster; leave it out with --scheduler")
+    if not args.debug:
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO chatter would drown the table
+    args.seeds_given = args.seeds is not None
+    args.seeds = args.seeds or 1
+    plan = sweep.load_sweep_file(args.scenario)
+    if plan is not None:  # a sweep file: named variants (strategies) of a scenario
+        if args.vary:
+            raise _Usage(f"{args.scenario} is a sweep file with its own variants; leave out --vary")
+        scenario, variants = load(plan.scenario), plan.variants
+        args.seeds = args.seeds if args.seeds_given else plan.seeds
+        args.vary = [(key, ()) for key in dict.fromkeys(k for v in variants for k, _ in v.values)]
+    else:
+        scenario = load(args.scenario.resolve())
+        try:
+            variants = sweep.expand_variants(args.vary)
+        except ValueError as exc:
+            raise _Usage(f"--vary: {exc}") from None
+    sweep.check_variants(scenario, variants)
+    out = _sweep_folder(args, scenario.name)
+    specs = sweep.plan_runs(scenario, variants, args.seeds, out,
+                            policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE)  # fmt: skip
+    shown = _as_typed(out)
+    print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
+          f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
+    done: list[Any] = []
+
+    def progress(result: Any) -> None:
+        done.append(result)
+        print(f"  [{len(done)}/{len(specs)}] {result.store.stem}: {result.status} ({result.wall_seconds:.1f} s)",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    t0 = time.monotonic()
+    results = sweep.run_ensemble(specs, scheduler=args.scheduler, workers=args.workers, on_result=progress)
+    wall = time.monotonic() - t0
+    summaries = sweep.summarise_results(variants, results)
+    files = sweep.write_outputs(out, [key for key, _ in args.vary], summaries, results)
+    failed = sum(not r.ok for r in results)
+    print(sweep.format_table(summaries, results))
+    print(f"{len(results)} runs: {len(results) - failed} completed, {failed} failed, in {wall:.1f} s wall; "
+          f"wrote {', '.join(f.name for f in files)} and runs/ to {shown}/")  # fmt: skip
+    return ExitCode.RUN_FAILED if failed else ExitCode.OK
+
+
+def _sweep_folder(args: argparse.Namespace, name: str) -> Path:
+    """The sweep's output folder by the rules of federation.results.claim; its summary files must be replaceable."""
+    from ..results.claim import StorePolicy, claim_folder
+    from ..results.output import SIGNATURES, check_replaceable
+
+    policy = StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out else StorePolicy.NEXT_FREE
+    wanted = (args.out or Path("runs") / f"{name}-sweep").resolve()
+    out = claim_folder(wanted, policy)
+    if out != wanted:
+        print(f"federation: {wanted} is taken; this sweep writes {out}", file=sys.stderr, flush=True)
+    for file, what, signatures in (("runs.csv", "a sweep's CSV file", (b"variant,",)),
+                                   ("summary.csv", "a sweep's CSV file", (b"variant,",)),
+                                   ("summary.png", "a PNG file", SIGNATURES["png"])):  # fmt: skip
+        check_replaceable(out / file, what, signatures, "--out")
+    return out
+
+
+def _as_typed(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies inside it, as a user would type it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+class _Usage(FederationError):
+    pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise RunInterrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop writing, without a word."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit does not fail again
+    os.close(devnull)
+    return ExitCode.PIPE_CLOSED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    args.console = StatusLine(sys.stderr)  # log records and warnings are written above the progress bar
+    configure_logging(logging.DEBUG if args.debug else logging.WARNING, debug=args.debug, stream=args.console)
+    logging.captureWarnings(True)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return ExitCode.USAGE
+    except _Usage as exc:
+        print(f"federation: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except OutputError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"federation: error: {exc}", file=sys.stderr)
+        return ExitCode.RUN_FAILED if exc.during_run else ExitCode.USAGE
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        print(f"\nfederation: interrupted: {str(exc) or 'Ctrl-C'}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except FederationError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"federation: error: {exc}", file=sys.stderr)
+        return ExitCode.RUN_FAILED
+    except Exception:
+        traceback.print_exc()
+        print("federation: internal error (the traceback above is a bug in federation)", file=sys.stderr)
+        return ExitCode.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

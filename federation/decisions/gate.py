@@ -1,0 +1,429 @@
+"""Level-4 decision gates: proposals held until approved, edited or rejected.
+
+A scenario declares which message classes (``federate.endpoint`` of the sender) need
+approval.  When a federate sends such a message, the coordinator holds that federate's
+step -- so everything that depends on it waits at that instant -- until a decision
+arrives from
+
+* a policy in the scenario (rules that approve, edit, reject, or ask a human),
+* an operator at the terminal (``federation run --interactive``), or
+* a program on the control endpoint (``federation run --control tcp://127.0.0.1:5600``).
+
+``--autonomy full`` (level 5) lets the policy decide everything.  Every proposal and its
+decision -- verdict, who or what decided, any edit -- is recorded in the run store.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import json
+import logging
+import queue
+import sys
+import threading
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import zmq
+
+from ..address import is_loopback
+from ..api.interface import PayloadField
+from ..app.progress import StatusLine
+from ..errors import FederationError, KeyPath, Problem
+from ..protocol import unsendable
+from ..scenario.model import parse_duration
+from ..scenario.source import Source
+from .edit import Declared, EditRefused, apply_edit
+
+if TYPE_CHECKING:
+    from ..app.prompt import TerminalPrompt
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Verdict", "Autonomy", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate", "parse_decisions"]
+
+
+class Verdict(str, enum.Enum):
+    APPROVE = "approve"
+    EDIT = "edit"
+    REJECT = "reject"
+    ASK = "ask"  # rules only: leave it to a human (or the default when there is none)
+
+    @property
+    def past(self) -> str:
+        """``approved``, ``edited``, ``rejected``: as the store and the terminal say it."""
+        return {"approve": "approved", "edit": "edited", "reject": "rejected", "ask": "asked"}[self.value]
+
+
+class Autonomy(str, enum.Enum):
+    ASSISTED = "assisted"  # level 4: policy first, humans for what the policy leaves open
+    FULL = "full"  # level 5: the policy decides everything; no human is asked
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``match`` conditions on a proposal, and what to do when they all hold."""
+
+    verdict: Verdict
+    message_class: str = "*"  # fnmatch on "federate.endpoint"
+    key: str | None = None  # dotted path of a payload field
+    above: float | None = None
+    below: float | None = None
+    equals: Any = None
+    set: Mapping[str, Any] = field(default_factory=dict)  # for EDIT: merged into the payload (docs/decisions.md)
+    note: str = ""
+    line: int = 0
+
+    def matches(self, proposal: Proposal) -> bool:
+        if not fnmatch.fnmatchcase(proposal.message_class, self.message_class):
+            return False
+        if self.key is None:
+            return True
+        value = _lookup(proposal.payload, self.key)
+        if value is _MISSING:
+            return False
+        if self.equals is not None and value != self.equals:
+            return False
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.above is not None and not (numeric and value > self.above):
+            return False
+        if self.below is not None and not (numeric and value < self.below):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class DecisionSpec:
+    classes: tuple[str, ...] = ()  # message classes that need approval ("federate.endpoint")
+    rules: tuple[Rule, ...] = ()
+    default: Verdict = Verdict.REJECT  # when no rule decides and no human answers in time
+    timeout: float | None = None  # wall seconds to wait for a human
+
+    def gated(self, message_class: str) -> bool:
+        return message_class in self.classes
+
+
+@dataclass
+class Proposal:
+    id: int
+    tick: int
+    time: float
+    message_class: str
+    payload: Any
+    targets: tuple[str, ...]
+    created: float = field(default_factory=monotonic)
+
+    def describe(self) -> str:
+        payload = json.dumps(self.payload, sort_keys=True)
+        return f"t={self.time:g} s  {self.message_class} -> {', '.join(self.targets) or '?'}  proposes {payload}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "time": self.time, "class": self.message_class, "payload": self.payload,
+                "targets": list(self.targets)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Decision:
+    proposal: int
+    verdict: Verdict  # APPROVE, EDIT or REJECT
+    decided_by: str
+    payload: Any = None  # the final payload (edited) when not rejected
+    note: str = ""
+
+
+_MISSING = object()
+
+
+def _lookup(payload: Any, path: str) -> Any:
+    value = payload
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return _MISSING
+    return value
+
+
+# ----------------------------------------------------------------------------- parsing
+def parse_decisions(data: Any, src: Source, endpoints: Mapping[str, set[str]]) -> tuple[DecisionSpec, list[Problem]]:
+    """Parse the scenario's ``decisions:`` section; ``endpoints`` maps federate -> its endpoints."""
+    problems: list[Problem] = []
+    base: KeyPath = ("decisions",)
+    if data is None:
+        return DecisionSpec(), problems
+    if not isinstance(data, dict):
+        return DecisionSpec(), [src.problem(base, "expected a mapping")]
+    for key in data:
+        if key not in ("require_approval", "policy", "default", "timeout"):
+            problems.append(src.problem((*base, key), "unknown key (expected require_approval, policy, default, timeout)"))
+    classes = data.get("require_approval", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        problems.append(src.problem((*base, "require_approval"), "expected a list of 'federate.endpoint' classes"))
+        classes = []
+    for i, cls in enumerate(classes):
+        fed, _, ep = cls.partition(".")
+        if fed not in endpoints or ep not in endpoints[fed]:
+            problems.append(src.problem((*base, "require_approval", i), f"no endpoint '{cls}' in the scenario"))
+    default = Verdict.REJECT
+    if "default" in data:
+        try:
+            default = Verdict(data["default"])
+        except ValueError:
+            default = Verdict.REJECT
+        if default not in (Verdict.APPROVE, Verdict.REJECT) or data["default"] != default.value:
+            problems.append(src.problem((*base, "default"), f"expected approve or reject, got {data['default']!r}"))
+            default = Verdict.REJECT
+    timeout = None
+    if data.get("timeout") is not None:
+        try:
+            timeout = parse_duration(data["timeout"])
+        except ValueError as exc:
+            problems.append(src.problem((*base, "timeout"), str(exc)))
+    rules = []
+    policy = data.get("policy", [])
+    if not isinstance(policy, list):
+        problems.append(src.problem((*base, "policy"), "expected a list of rules"))
+        policy = []
+    for i, item in enumerate(policy):
+        rule = _parse_rule(item, (*base, "policy", i), src, problems)
+        if rule is not None:
+            rules.append(rule)
+    return DecisionSpec(tuple(classes), tuple(rules), default, timeout), problems
+
+
+def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) -> Rule | None:
+    if not isinstance(item, dict):
+        problems.append(src.problem(path, "a rule is a mapping with 'match' and 'verdict'"))
+        return None
+    for key in item:
+        if key not in ("match", "verdict", "set", "note"):
+            problems.append(src.problem((*path, key), "unknown key (expected match, verdict, set, note)"))
+    try:
+        verdict = Verdict(item.get("verdict"))
+    except ValueError:
+        problems.append(src.problem((*path, "verdict"), f"expected approve, edit, reject or ask, got {item.get('verdict')!r}"))
+        return None
+    match = item.get("match", {}) or {}
+    if not isinstance(match, dict):
+        problems.append(src.problem((*path, "match"), "expected a mapping"))
+        return None
+    for key in match:
+        if key not in ("class", "field", "above", "below", "equals"):
+            problems.append(src.problem((*path, "match", key), "unknown condition (expected class, field, above, below, equals)"))
+    for key in ("above", "below"):
+        if key in match and (isinstance(match[key], bool) or not isinstance(match[key], (int, float))):
+            problems.append(src.problem((*path, "match", key), f"expected a number, got {match[key]!r}"))
+            return None
+    changes = item.get("set", {}) or {}
+    if verdict is Verdict.EDIT and not (isinstance(changes, dict) and changes):
+        problems.append(src.problem((*path, "set"), "an edit rule needs 'set: {field: value}'"))
+        return None
+    unsent = unsendable(changes)  # the edited payload goes to the receiver
+    if unsent is not None:
+        problems.append(src.problem((*path, "set", *unsent[0]), unsent[1]))
+        return None
+    return Rule(verdict, str(match.get("class", "*")), match.get("field"), match.get("above"), match.get("below"),
+                match.get("equals"), dict(changes) if isinstance(changes, dict) else {}, str(item.get("note", "")),
+                src.line(path))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the gate
+class DecisionGate:
+    """Decides proposals: policy at once; humans through the terminal or the control endpoint.
+
+    ``schemas`` maps ``federate.endpoint`` to the payload fields that endpoint declares;
+    an edit is checked against those of the proposal's class and of its receivers.
+    Thread-safe: the terminal prompt answers from its own thread.
+    """
+
+    def __init__(self, spec: DecisionSpec, *, autonomy: Autonomy = Autonomy.ASSISTED, interactive: bool = False,
+                 control: str | None = None, context: zmq.Context[Any] | None = None,
+                 prompt_in: Any = None, prompt_out: Any = None,
+                 schemas: Mapping[str, Mapping[str, PayloadField]] | None = None) -> None:  # fmt: skip
+        self.spec = spec
+        self.autonomy = autonomy
+        self.schemas = dict(schemas or {})
+        self.pending: dict[int, Proposal] = {}
+        self.decided: "queue.SimpleQueue[Decision]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._next_id = 1
+        self.sockets: list[zmq.Socket[Any]] = []
+        self.control: zmq.Socket[Any] | None = None
+        self.control_address: str | None = None
+        humans = autonomy is Autonomy.ASSISTED
+        if humans and control:
+            self._bind_control(control, context)
+        self.prompt: TerminalPrompt | None = None
+        if humans and interactive:
+            from ..app.prompt import TerminalPrompt
+
+            line = prompt_out if isinstance(prompt_out, StatusLine) else StatusLine(prompt_out or sys.stderr)
+            self.prompt = TerminalPrompt(self, prompt_in or sys.stdin, line)
+        self.status: Callable[[], dict[str, Any]] = lambda: {}
+
+    def __repr__(self) -> str:
+        return f"<DecisionGate {self.autonomy.value} pending={sorted(self.pending)}>"
+
+    def _bind_control(self, control: str, context: zmq.Context[Any] | None) -> None:
+        assert context is not None
+        if not is_loopback(control):
+            raise FederationError(f"the decision control endpoint {control} must be on loopback "
+                                  "(it has no authentication); reach it through an SSH tunnel")  # fmt: skip
+        self.control = context.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        if control.count(":") >= 2:
+            self.control.bind(control)
+            self.control_address = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+        else:
+            self.control_address = f"{control}:{self.control.bind_to_random_port(control)}"
+        self.sockets.append(self.control)
+
+    @property
+    def has_humans(self) -> bool:
+        return self.control is not None or (self.prompt is not None and self.prompt.open)
+
+    def propose(self, tick: int, seconds: float, message_class: str, payload: Any,
+                targets: tuple[str, ...]) -> tuple[int, Decision | None]:  # fmt: skip
+        """Register a proposal; return its id and the decision when the policy settles it at once."""
+        proposal = Proposal(self._next_id, tick, seconds, message_class, payload, targets)
+        self._next_id += 1
+        return proposal.id, self._settle(proposal)
+
+    def _settle(self, proposal: Proposal) -> Decision | None:
+        for index, rule in enumerate(self.spec.rules, start=1):
+            if not rule.matches(proposal):
+                continue
+            who = f"policy rule {index}" + (f" (line {rule.line})" if rule.line else "")
+            if rule.verdict is Verdict.ASK:
+                break
+            decision = self._policy(proposal, rule.verdict, who, rule)
+            if decision is not None:
+                return decision
+            break
+        else:
+            if not self.has_humans:
+                return self._policy(proposal, self.spec.default, "policy default", None)
+        if not self.has_humans:
+            return self._policy(proposal, self.spec.default, "policy default (no operator)", None)
+        with self._lock:
+            self.pending[proposal.id] = proposal
+        if self.prompt is not None and self.prompt.open:
+            self.prompt.show(proposal)
+        return None
+
+    def _policy(self, proposal: Proposal, verdict: Verdict, who: str, rule: Rule | None) -> Decision | None:
+        """The policy's decision; None when an edit rule's changes do not fit (then it is asked)."""
+        payload = proposal.payload
+        if verdict is Verdict.EDIT and rule is not None:
+            try:
+                payload = apply_edit(proposal.payload, dict(rule.set), self._declared(proposal))
+            except EditRefused as exc:
+                log.warning("decision %d: %s cannot edit %s: %s; it is decided as 'ask'", proposal.id, who,
+                            proposal.message_class, exc)  # fmt: skip
+                return None
+        final = None if verdict is Verdict.REJECT else payload
+        return Decision(proposal.id, verdict, who, final, rule.note if rule else "")
+
+    def _declared(self, proposal: Proposal) -> Declared:
+        """The payload fields declared by the proposal's class and by the endpoints receiving it."""
+        declared: dict[str, tuple[tuple[str, PayloadField], ...]] = {}
+        for where in (proposal.message_class, *proposal.targets):
+            for name, spec in self.schemas.get(where, {}).items():
+                declared[name] = (*declared.get(name, ()), (where, spec))
+        return declared
+
+    def decide(self, proposal_id: int, verdict: Verdict, who: str, payload: Any = None, note: str = "", *,
+               told: str | None = None, here: bool = False) -> str | None:  # fmt: skip
+        """A human's answer (any thread); returns why it is refused, or None.
+
+        A refused answer changes nothing: the proposal stays pending.  ``told`` is what the
+        terminal says about it (default: "approved by ..."); ``here``: typed at the terminal.
+        """
+        if verdict not in (Verdict.APPROVE, Verdict.EDIT, Verdict.REJECT):
+            return f"verdict must be approve, edit or reject, not {verdict.value}"
+        with self._lock:
+            proposal = self.pending.get(proposal_id)
+            if proposal is None:
+                return f"no pending proposal {proposal_id}"
+            if verdict is Verdict.EDIT:
+                if payload is None:
+                    return "an edit needs a payload: the fields to change, e.g. {\"opening\": 0.5}"
+                try:
+                    final = apply_edit(proposal.payload, payload, self._declared(proposal))
+                except EditRefused as exc:
+                    return str(exc)
+            else:
+                final = None if verdict is Verdict.REJECT else proposal.payload
+            del self.pending[proposal_id]
+        self.decided.put(Decision(proposal_id, verdict, who, final, note))
+        if self.prompt is not None:
+            self.prompt.closed(proposal_id, told or f"{verdict.past} by {who}", here=here)
+        return None
+
+    def expire(self) -> None:
+        """Apply the default to proposals a human left unanswered past the timeout."""
+        limit = self.spec.timeout
+        if limit is None:
+            return
+        now = monotonic()
+        with self._lock:
+            overdue = [pid for pid, proposal in self.pending.items() if now - proposal.created > limit]
+        verdict = self.spec.default
+        for pid in overdue:
+            self.decide(pid, verdict, f"timeout default after {limit:g} s",
+                        told=f"no answer in {limit:g} s: {verdict.past} (the default)")  # fmt: skip
+
+    def terminal_closed(self, on_screen: int) -> None:
+        """End of input at the terminal: the default for the proposal on screen, and for the
+        other open ones unless a control endpoint can still decide them."""
+        verdict = self.spec.default
+        with self._lock:
+            others = [pid for pid in self.pending if pid != on_screen] if self.control is None else []
+        for pid in (on_screen, *others):
+            self.decide(pid, verdict, "terminal closed: default", told=f"end of input: {verdict.past} (the default)")
+
+    def serve_control(self) -> None:
+        """Answer every request waiting on the control endpoint (JSON over ZeroMQ)."""
+        sock = self.control
+        if sock is None:
+            return
+        while True:
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = self._control_request(parts[-1])
+            sock.send_multipart([*parts[:-1], json.dumps(reply, default=str).encode()])  # keep the envelope (REQ)
+
+    def _control_request(self, raw: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(raw)
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+        except ValueError as exc:
+            return {"ok": False, "error": f"bad request: {exc}"}
+        op = request.get("op")
+        if op == "pending":
+            with self._lock:
+                pending = [p.to_json() for p in self.pending.values()]
+            return {"ok": True, "pending": pending}
+        if op == "status":
+            return {"ok": True, **self.status(), "pending": len(self.pending)}
+        if op == "decide":
+            try:
+                verdict = Verdict(request.get("verdict"))
+                pid = int(request["id"])
+            except (ValueError, KeyError, TypeError):
+                return {"ok": False, "error": "decide needs 'id' and 'verdict' (approve, edit, reject)"}
+            who = f"control endpoint: {request.get('by', 'anonymous')}"
+            error = self.decide(pid, verdict, who, request.get("payload"), str(request.get("note", "")))
+            return {"ok": error is None, **({"error": error} if error else {})}
+        return {"ok": False, "error": f"unknown op {op!r} (expected pending, decide, status)"}
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close(0)
+        if self.prompt is not None:
+            self.prompt.stop()

@@ -1,0 +1,742 @@
+"""The coordinator: starts the federates, runs the clock over ZeroMQ, records the run.
+
+One ROUTER socket; every federate a DEALER.  The loop is single-threaded: it waits on
+the socket (never sleeps), hands DONE reports to the :class:`~federation.engine.scheduler.Scheduler`,
+sends the grants that become possible, and between frames checks that the federate
+processes are alive and flushes final samples to the recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shlex
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import zmq
+
+from .. import protocol
+from ..address import BindAddress, is_loopback
+from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
+from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
+from ..protocol import ErrorCode, Kind
+from ..results.claim import Claim, StorePolicy, claim_store
+from ..results.kpi import record_kpis
+from ..scenario.model import CoordinatorSpec, Scenario
+from ..timebase import TimeBase
+from .health import HealthChecks
+from .holding import DecisionHolds, HeldStep
+from .launcher import Launcher
+from .plan import Plan
+from .recorder import Recorder, RunStatus
+from .scheduler import Grant, Scheduler
+from .security import ENV_TOKEN, CurveServer, HandshakeMonitor, JoinTokens
+
+__all__ = ["Coordinator", "RunOptions", "RunSummary"]
+
+log = logging.getLogger(__name__)
+
+HARD_FRAME_CAP = 64 * 1024 * 1024
+_SNDMORE = int(zmq.SNDMORE)
+_GRANT = int(Kind.GRANT)
+_WAITING = "waiting for a grant"
+_PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a scenario (the CLI fills it from its flags).
+
+    Settings left at ``None`` come from the scenario's ``coordinator:`` section.
+    """
+
+    out: Path
+    store_policy: StorePolicy = StorePolicy.REFUSE  # when ``out`` exists (see federation.results.claim)
+    bind: str | None = None  # tcp://HOST[:PORT]; default loopback, random port
+    keys: Path | None = None  # CurveZMQ keys folder (required to bind beyond loopback)
+    join_timeout: float | None = None
+    grant_timeout: float | None = None  # wall seconds a federate may take for one step; math.inf: no limit
+    heartbeat: float | None = None
+    liveness: float | None = None  # wall seconds between process checks
+    frame_limit: int | None = None
+    debug: bool = False  # suspends liveness checks and grant timeouts
+    progress: Callable[[float], None] | None = None
+    autonomy: Autonomy = Autonomy.ASSISTED
+    interactive: bool = False  # ask decisions at the terminal
+    control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
+    prompt_in: Any = None  # the terminal prompt's input (default stdin)
+    prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
+
+
+def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
+    """The scenario's coordinator settings with the run options' overrides applied."""
+    changes = {key: getattr(options, key) for key in ("bind", "join_timeout", "grant_timeout", "heartbeat",
+                                                      "liveness", "frame_limit")
+               if getattr(options, key) is not None}  # fmt: skip
+    if options.keys is not None:
+        changes["keys"] = str(options.keys)
+    if changes.get("grant_timeout") == math.inf:
+        changes["grant_timeout"] = None  # the scenario's spelling of "no limit"
+    return replace(spec, **changes)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    scenario: str
+    store: Path
+    status: str
+    reason: str
+    wall_seconds: float
+    startup_seconds: float
+    stepping_seconds: float
+    sim_seconds: float
+    grants: Mapping[str, int]
+    messages: int
+    samples: int
+    errors: int
+    logs: Path
+    decisions: int = 0
+    kpis: tuple[Any, ...] = ()  # KpiValue, computed from the store after a completed run
+
+    @property
+    def steps(self) -> int:
+        return sum(self.grants.values())
+
+
+@dataclass(frozen=True)
+class Peer:
+    """What ZeroMQ knows of a connection that has not joined: for refusals and the log."""
+
+    address: str  # the client's IP address ("" when the transport has none)
+    user: str | None  # CurveZMQ: the client's public key (Z85) as the authenticator accepted it
+
+    @classmethod
+    def of(cls, part: zmq.Frame, curve: bool) -> Peer:
+        try:
+            address = str(part.get("Peer-Address"))
+        except zmq.ZMQError:
+            address = ""
+        return cls(address, str(part.get("User-Id")) if curve else None)
+
+
+@dataclass
+class _Member:
+    """A federate seen from the socket side."""
+
+    index: int
+    name: str
+    base: TimeBase  # to say a grant's time in seconds
+    identity: bytes | None = None
+    declared: bool = False
+    said_bye: bool = False
+    granted_at: float = 0.0  # monotonic time of the last grant
+    activity: str = "starting"
+    stepping: Grant | None = None  # the grant out while it steps; formatted lazily
+
+    @property
+    def doing(self) -> str:
+        """What the federate is doing, for messages (built only when someone asks)."""
+        grant = self.stepping
+        if grant is None:
+            return self.activity
+        t = self.base.seconds(grant.tick)
+        return f"stepping to t={t:g} s" + (f" (iteration {grant.iteration})" if grant.iteration else "")
+
+    @doing.setter
+    def doing(self, text: str) -> None:
+        self.activity, self.stepping = text, None
+
+    held: HeldStep | None = None  # a step held for decisions
+    last_heard: float = 0.0  # monotonic time of the last frame from it
+    pid: int = 0  # as the federate reported it
+    restarts: int = 0
+    last_grant: Grant | None = None
+
+
+class Coordinator(HealthChecks, DecisionHolds):
+    """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.settings = resolve_settings(scenario.coordinator, options)
+        self._wait_ms = int(self.settings.liveness * 1000)  # longest wait for a frame between checks
+        self._frame_limit = self.settings.frame_limit
+        self.plan = Plan.build(scenario)
+        self.members = [_Member(i, n, self.plan.base) for i, n in enumerate(self.plan.names)]
+        self.by_name = {m.name: m for m in self.members}
+        self.by_identity: dict[bytes, _Member] = {}
+        self.errors = 0
+        self.messages = 0
+        self.samples = 0
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
+        self.curve = self._security()
+        self.handshakes = HandshakeMonitor(self.sock, self.curve)
+        self.address = self._bind(self.settings.bind or "tcp://127.0.0.1")
+        self.handshakes.address = self.address
+        self.tokens = self._issue_tokens()
+        self._sender = protocol.sender(self.sock)
+        self.scheduler: Scheduler = self.plan.scheduler()
+        self.recorder: Recorder | None = None
+        self.hooks: list[Callable[[Coordinator], None]] = []
+        self.gate = self._make_gate()
+        self.decisions = 0
+        self.claim = self._claim()
+        self.out = self.claim.store  # the store this run writes (the next free name, with that policy)
+        self.log_dir = self.claim.logs
+        self.launcher = Launcher(self.log_dir)
+
+    def _claim(self) -> Claim:
+        """Create the store file and the logs folder last, so that nothing is left if construction fails."""
+        try:
+            return claim_store(self.options.out, self.options.store_policy)
+        except OutputError:
+            self._release_sockets()
+            raise
+
+    def _make_gate(self) -> DecisionGate | None:
+        endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
+        src = self.scenario.source()
+        spec, problems = parse_decisions(self.scenario.options.get("decisions"), src, endpoints)
+        if problems:
+            raise ScenarioError(problems)
+        if not spec.classes:
+            return None
+        o = self.options
+        schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+                   for e in d.endpoints if e.fields}  # fmt: skip
+        gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
+                            prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas)  # fmt: skip
+        gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
+                               "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
+        return gate
+
+    def _security(self) -> CurveServer | None:
+        """CurveZMQ when keys are given; refuse to listen beyond loopback without them."""
+        bind = self.settings.bind or "tcp://127.0.0.1"
+        keys = self.settings.keys
+        if keys is None:
+            if not is_loopback(bind):
+                raise FederationError(f"binding to {bind} needs CurveZMQ keys (coordinator: keys, or --keys DIR; "
+                                      "make them with 'federation keys DIR NAME ...')")  # fmt: skip
+            return None
+        folder = Path(keys)
+        if self.options.keys is None and not folder.is_absolute():
+            folder = self.scenario.directory / folder
+        server = CurveServer(folder, self.ctx)
+        server.secure(self.sock)
+        return server
+
+    def _issue_tokens(self) -> JoinTokens:
+        """A token for every federate this coordinator starts, and for external ones when it has no keys."""
+        tokens = JoinTokens()
+        for name in self.plan.names:
+            if not self.plan.spec(self.by_name[name].index).external or self.curve is None:
+                tokens.issue(name)
+        return tokens
+
+    def join_token(self, name: str) -> str | None:
+        """The token an external federate ``name`` joins with (None when keys bind names instead)."""
+        if self.curve is not None or not self.tokens.required(name):
+            return None
+        return self.tokens.issue(name)
+
+    def _bind(self, bind: str) -> str:
+        """Bind (a free port when none is given); return the address federates connect to."""
+        try:
+            self.sock.bind(str(BindAddress.parse(bind)))
+        except (ValueError, zmq.ZMQError) as exc:
+            raise FederationError(f"cannot bind the coordinator to {bind!r}: {exc}") from exc
+        return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> RunSummary:
+        t0 = time.monotonic()
+        status, reason = RunStatus.FAILED, ""
+        t_joined = t_done = t0
+        try:
+            self.recorder = Recorder(self.out, self.plan)
+        except OutputError:  # nothing started: leave nothing behind
+            self.claim.release()
+            self._release_sockets()
+            raise
+        self._trace = log.isEnabledFor(logging.DEBUG)  # the per-frame logs cost one test each when off
+        log.info("run of scenario '%s' (%s): %d federates, t=%g s to %g s, coordinator at %s%s, store %s",
+                 self.scenario.name, self.scenario.file, len(self.members), self.scenario.time.start,
+                 self.scenario.time.stop, self.address, " with CurveZMQ" if self.curve else "",
+                 self.out)  # fmt: skip
+        try:
+            self._launch()
+            self._join()
+            t_joined = time.monotonic()
+            log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
+            self._mark_all("running")
+            self.recorder.commit()  # pids and status are on disk before the first step
+            first = self.scheduler.begin()
+            if self._trace:
+                self._trace_waits([m.index for m in self.members], first)
+            self._send(first)
+            while self.scheduler.busy or not self.scheduler.finished:
+                self._pump()
+            t_done = time.monotonic()
+            self._flush(final=True)
+            self._stop_all("end of run")
+            status = RunStatus.COMPLETED
+        except KeyboardInterrupt:
+            status, reason = RunStatus.INTERRUPTED, "interrupted by the operator"
+            raise RunInterrupted(reason) from None
+        except RunInterrupted as exc:
+            status, reason = RunStatus.INTERRUPTED, str(exc)
+            raise
+        except FederationError as exc:
+            reason = str(exc)
+            raise
+        except Exception as exc:
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            log.info("run %s after %.2f s%s", status, time.monotonic() - t0, f": {reason}" if reason else "")
+            if status != RunStatus.COMPLETED:
+                self._abort(reason)
+            self._close(status, reason)
+        if self.recorder.failure is not None:  # the run completed but its store could not be closed
+            raise self.recorder.failure
+
+        kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
+        t_end = time.monotonic()
+        return RunSummary(
+            scenario=self.scenario.name, store=self.out, status=status, reason=reason,
+            wall_seconds=t_end - t0, startup_seconds=t_joined - t0, stepping_seconds=t_done - t_joined,
+            sim_seconds=self.scenario.time.stop - self.scenario.time.start,
+            grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
+            samples=self.samples, errors=self.errors, logs=self.log_dir, decisions=self.decisions, kpis=kpis,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ start-up
+    def _launch(self) -> None:
+        for member in self.members:
+            spec = self.plan.spec(member.index)
+            if spec.external:
+                log.info("waiting for external federate '%s' at %s", member.name, self.address)
+                continue
+            env = self.curve.spawned_keys(member.name) if self.curve is not None else {}
+            env[ENV_TOKEN] = self.tokens.issue(member.name)
+            if spec.command:
+                argv = [a.replace("{address}", self.address).replace("{name}", member.name) for a in spec.command]
+                env.update(FEDERATION_COORDINATOR=self.address, FEDERATION_NAME=member.name)
+            else:
+                argv = Launcher.python_argv(self.address, member.name, self.settings.heartbeat, debug=self.options.debug)
+            try:
+                child = self.launcher.spawn(member.name, argv, env, cwd=self.scenario.directory)
+            except OSError as exc:
+                raise FederateError(member.name, str(exc), doing="starting") from exc
+            log.info("started federate '%s' (pid %d), log %s", member.name, child.process.pid, child.log_path)
+            log.debug("federate '%s' runs %s", member.name, shlex.join(argv))  # the token is in its environment
+
+    def _join(self) -> None:
+        deadline = time.monotonic() + self.settings.join_timeout
+        while not all(m.declared for m in self.members):
+            if self._stop_reason:
+                raise RunInterrupted(self._stop_reason)
+            if self._receive(int(self.settings.liveness * 1000)):
+                self._drain()
+            self._check_processes()
+            if self.recorder is not None:
+                self.recorder.beat()
+            self.handshakes.poll()
+            if time.monotonic() > deadline and not self.options.debug:
+                missing = [m.name for m in self.members if not m.declared]
+                hint = {n: f" (start it with: {self.command_hint(n, secret=False)}"
+                           + (", TOKEN as printed when the run started)" if self.join_token(n) else ")")
+                        for n in missing if self.plan.spec(self.by_name[n].index).external}  # fmt: skip
+                raise FederateError(missing[0], f"did not join within {self.settings.join_timeout:g} s"
+                                    + hint.get(missing[0], ""), doing="joining")  # fmt: skip
+
+    # ------------------------------------------------------------------ main loop
+    def request_stop(self, reason: str) -> None:
+        """Ask the run to end at the next safe point (signal handlers call this; it never raises)."""
+        self._stop_reason = reason
+
+    _stop_reason = ""
+
+    def _pump(self) -> None:
+        if self._stop_reason:
+            raise RunInterrupted(self._stop_reason)
+        if self.gate is not None:
+            self._pump_gate()
+        else:
+            self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
+        now = time.monotonic()
+        if now - self._last_check >= self.settings.liveness:
+            self._last_check = now
+            self._check_processes()
+            self.handshakes.poll()
+            self._check_hangs(now)
+            self._report_stall(now)
+            self._flush()
+            for hook in self.hooks:
+                hook(self)
+            if self.options.progress is not None:
+                gvt = min(self.scheduler.gvt(), self.plan.stop)
+                self.options.progress(self.plan.base.seconds(gvt))
+        if not self.scheduler.busy and not self.scheduler.finished:
+            self._deadlock()
+
+    _last_check = 0.0
+
+    def _drain(self, budget: int = 10_000) -> None:
+        """Handle the frames already queued, without waiting."""
+        receive = self._receive
+        for _ in range(budget):
+            if not receive(0):
+                return
+
+    def _receive(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` for one frame and handle it; False when none came.
+
+        The socket's receive timeout does the waiting, so a busy run costs two ``recv`` and
+        one ``getsockopt`` per frame (a poll, or ``recv_multipart``, costs several times that).
+        """
+        sock = self.sock
+        if timeout_ms != self._timeout:
+            sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+            self._timeout = timeout_ms
+        try:
+            identity = sock.recv()
+        except zmq.Again:
+            return False
+        if identity in self.by_identity:
+            data, peer = sock.recv(), None  # a ROUTER message always has a part after the identity
+        else:  # not joined: keep what ZeroMQ knows of the connection
+            part = sock.recv(copy=False)
+            data, peer = part.bytes, Peer.of(part, self.curve is not None)
+        if sock.getsockopt(zmq.RCVMORE):
+            extra = 1
+            while sock.getsockopt(zmq.RCVMORE):
+                sock.recv()
+                extra += 1
+            self._refuse(identity, ErrorCode.MALFORMED,
+                         f"a frame must be exactly one message part, got {extra}")  # fmt: skip
+            return True
+        self._handle(identity, data, peer)
+        return True
+
+    _timeout = -2  # RCVTIMEO currently set on the socket (ZeroMQ's default, -1, is "forever")
+
+    def _handle(self, identity: bytes, data: bytes, peer: Peer | None = None) -> None:
+        member = self.by_identity.get(identity)
+        if member is not None:
+            member.last_heard = time.monotonic()
+        try:
+            frame = protocol.decode(data, limit=self._frame_limit)
+        except ProtocolError as exc:
+            who = member.name if member else f"unknown peer {identity.hex()}"
+            self._refuse(identity, exc.code, f"{who}: {exc}")
+            return
+        kind = frame[0]
+        if kind == Kind.DONE and member is not None:
+            self._done(member, frame)
+        elif kind == Kind.PING:
+            try:  # a peer that pinged and vanished is not worth an error: its process check tells
+                self.sock.send_multipart([identity, _PONG], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+        elif kind == Kind.PONG:
+            pass
+        elif member is None:
+            if kind == Kind.HELLO:
+                self._hello(identity, frame, peer or Peer("", None))
+            else:
+                self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
+                             f"{Kind(kind).name} from a peer that has not joined (send HELLO first)")  # fmt: skip
+        elif kind == Kind.DECLARE and not member.declared:
+            self._declare(member, frame[1])
+        elif kind == Kind.ERROR:
+            self._federate_error(member, frame)
+        elif kind == Kind.BYE and self._stopping:
+            member.said_bye = True
+            log.debug("federate '%s' said BYE", member.name)
+        else:
+            self._refuse(identity, ErrorCode.OUT_OF_TURN, f"{member.name}: {Kind(kind).name} frame out of turn")
+
+    def _refuse(self, identity: bytes, code: ErrorCode, text: str) -> None:
+        self.errors += 1
+        log.warning("refused frame: %s", text)
+        self._reply_error(identity, code, text)
+
+    def _reply_error(self, identity: bytes, code: ErrorCode, text: str) -> None:
+        try:
+            self.sock.send_multipart([identity, protocol.error_frame(code, text[:2000])], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the peer is gone or not reachable: nothing to tell
+
+    def _send_frame(self, identity: bytes, frame: list[Any]) -> None:
+        try:
+            self.sock.send_multipart([identity, protocol.encode(frame)])
+        except zmq.ZMQError as exc:
+            member = self.by_identity.get(identity)
+            if member is not None:
+                raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
+
+    # ------------------------------------------------------------------ join frames
+    def _hello(self, identity: bytes, frame: list[Any], peer: Peer) -> None:
+        name = frame[2]
+        options = frame[3] if len(frame) > 3 else {}
+        refusal = self._hello_refusal(frame[1], name, options, peer)
+        if refusal is not None:
+            code, why = refusal
+            self.errors += 1
+            where = f"{peer.address or 'a local socket'} (connection {identity.hex()})"
+            log.warning("refused a HELLO as %.80r from %s: %.500s", name, where, why)  # a stranger's name can be long
+            self._reply_error(identity, code, why)
+            return
+        member = self.by_name[name]
+        member.identity = identity
+        member.doing = "declaring its interface"
+        self.by_identity[identity] = member
+        welcome = self.plan.welcome(member.index)
+        decl = self.plan.declarations[member.index]
+        welcome["inputs"] = [s.name for s in decl.inputs]
+        welcome["outputs"] = [s.name for s in decl.outputs]
+        welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
+        member.pid = options["pid"] if type(options.get("pid")) is int else 0
+        log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
+                 options.get("lang", "unknown language"), peer.address or "a local socket")  # fmt: skip
+        self._send_frame(identity, [Kind.WELCOME, welcome])
+
+    def _hello_refusal(self, version: int, name: str, options: Mapping[str, Any],
+                       peer: Peer) -> tuple[ErrorCode, str] | None:  # fmt: skip
+        """Why a HELLO may not join (error code and text for the sender), or None when it may."""
+        if self.curve is not None and not self.curve.may_join(peer.user or "", name):
+            return ErrorCode.UNKNOWN_FEDERATE, f"this key is not authorized to join as {name!r}"
+        if version != protocol.PROTOCOL_VERSION:
+            return ErrorCode.VERSION, (f"protocol version {version} not supported "
+                                       f"(this coordinator speaks {protocol.PROTOCOL_VERSION})")  # fmt: skip
+        member = self.by_name.get(name)
+        if member is None:
+            return ErrorCode.UNKNOWN_FEDERATE, f"no federate named {name!r} in scenario {self.scenario.name!r}"
+        if not self.tokens.admits(name, options.get("token")):
+            return ErrorCode.UNKNOWN_FEDERATE, self._token_refusal(name, "token" in options)
+        if member.identity is not None:
+            return ErrorCode.DUPLICATE, f"federate {name!r} has already joined"
+        return None
+
+    def _token_refusal(self, name: str, shown: bool) -> str:
+        what = "a wrong token" if shown else "no token"
+        if self.plan.spec(self.by_name[name].index).external:
+            return (f"HELLO as {name!r} with {what}: join with the token 'federation run' printed for it "
+                    f"(federation join ... --token TOKEN, or ${ENV_TOKEN})")  # fmt: skip
+        return (f"HELLO as {name!r} with {what}: {name!r} is a federate this coordinator starts itself, "
+                f"and only that process has its token (${ENV_TOKEN})")  # fmt: skip
+
+    def _declare(self, member: _Member, wire: Mapping[str, Any]) -> None:
+        expected = self.plan.declarations[member.index].to_wire()
+        problems = []
+        for side in ("inputs", "outputs"):
+            want = [(n, t, u) for n, t, u, _ in expected[side]]
+            got = [tuple(x[:3]) for x in wire.get(side, [])]
+            if [w[0] for w in want] != [g[0] for g in got]:
+                problems.append(f"{side} {[g[0] for g in got]} differ from the scenario's {[w[0] for w in want]}")
+            else:
+                for (n, t, u), (_, t2, u2) in zip(want, got):
+                    if (t, u) != (t2, u2):
+                        problems.append(f"{side[:-1]} '{n}' declared as {t2} [{u2}], expected {t} [{u}]")
+        if sorted(wire.get("endpoints", [])) != sorted(expected["endpoints"]):
+            problems.append(f"endpoints {wire.get('endpoints')} differ from {expected['endpoints']}")
+        if problems:
+            text = "; ".join(problems)
+            self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
+            raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
+        member.declared = True
+        member.doing = "waiting for its first grant"
+        log.debug("federate '%s' declared its interface", member.name)
+        if member.restarts:
+            self._rejoined(member)
+
+    def _federate_error(self, member: _Member, frame: list[Any]) -> None:
+        code, text = frame[1], frame[2]
+        slot = self.scheduler.slots[member.index]
+        when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
+        if code == ErrorCode.FEDERATE_FAILED:
+            if self._may_restart(member):
+                log.warning("federate '%s' failed at t=%s: %s", member.name, when, text)
+                member.doing = "failed; restarting"
+                return  # the process exits next; _check_processes restarts it
+            raise FederateError(member.name, text, time=when, doing=member.doing)
+        self.errors += 1
+        log.warning("federate '%s' reports error %s: %s", member.name, code, text)
+
+    # ------------------------------------------------------------------ stepping
+    def _done(self, member: _Member, frame: list[Any]) -> None:
+        _, tick, iteration, outputs, messages, next_tick = frame
+        slot = self.scheduler.slots[member.index]
+        if not slot.busy or tick != slot.granted:
+            self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                         f"{member.name}: DONE for tick {tick} but its grant is {slot.granted} "
+                         f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
+            return
+        limit = self.settings.max_messages_per_step
+        if len(messages) > limit:
+            self._refuse(member.identity or b"", ErrorCode.RATE_LIMIT,
+                         f"{member.name}: {len(messages)} messages in one step exceed the limit of {limit}; "
+                         f"the first {limit} are kept")  # fmt: skip
+            del messages[limit:]
+        if self.gate is not None and messages and self._hold(member, frame):
+            return
+        grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
+        member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
+        if self._trace:
+            self._trace_done(member, frame, grants)
+        if self.scheduler.rejected:
+            self._report_rejections()
+        if grants:
+            self._send(grants)
+
+    _trace = False  # log every frame of the stepping loop (DEBUG is on)
+
+    def _trace_done(self, member: _Member, frame: list[Any], grants: list[Grant]) -> None:
+        _, tick, iteration, outputs, messages, next_tick = frame
+        nxt = "" if next_tick is None else f", next t={self.plan.base.seconds(next_tick):g} s"
+        log.debug("federate '%s' done t=%g s%s: %d outputs, %d messages%s", member.name,
+                  self.plan.base.seconds(tick), f" (iteration {iteration})" if iteration else "",
+                  len(outputs), len(messages), nxt)  # fmt: skip
+        self._trace_waits([member.index], grants)
+
+    def _trace_waits(self, indices: list[int], grants: list[Grant]) -> None:
+        """Log on whom each of these federates waits, unless it was just granted."""
+        granted = {g.federate for g in grants}
+        for index in indices:
+            wait = self.scheduler.wait(index) if index not in granted else ""
+            if wait:
+                log.debug("%s", wait)
+
+    def _report_rejections(self) -> None:
+        for index, why in self.scheduler.rejected:
+            member = self.members[index]
+            self._refuse(member.identity or b"", ErrorCode.REJECTED, f"{member.name}: {why}")
+        self.scheduler.rejected.clear()
+
+    def _send(self, grants: list[Grant]) -> None:
+        now = time.monotonic()
+        encode, members, send, trace = protocol.encode, self.members, self._sender, self._trace
+        for g in grants:
+            member = members[g.federate]
+            member.granted_at = now
+            member.last_grant = member.stepping = g
+            if g.messages:
+                self.messages += len(g.messages)
+            if trace:
+                log.debug("grant '%s' t=%g s%s: %d inputs, %d messages", member.name, self.plan.base.seconds(g.tick),
+                          f" (iteration {g.iteration})" if g.iteration else "", len(g.inputs), len(g.messages))  # fmt: skip
+            try:
+                send(member.identity, _SNDMORE)  # type: ignore[arg-type]
+                send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
+            except zmq.ZMQError as exc:
+                self._unreachable(member, exc)
+
+    # ------------------------------------------------------------------ recording
+    def _mark_all(self, status: str) -> None:
+        assert self.recorder is not None
+        for m in self.members:
+            self.recorder.federate_status(m.name, status)
+            if m.pid:
+                self.recorder.federate_pid(m.name, m.pid)
+
+    # ------------------------------------------------------------------ recording
+    def _flush(self, final: bool = False) -> None:
+        if self.recorder is None or self.recorder.db is None:
+            return
+        samples, messages = self.scheduler.take_all() if final else self.scheduler.take_final()
+        self.samples += len(samples)
+        self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
+
+    # ------------------------------------------------------------------ shutdown
+    _stopping = False
+
+    def _stop_all(self, reason: str) -> None:
+        """End of run: STOP to everyone, collect the BYEs; a federate that fails to finalize is reported."""
+        self._stopping = True
+        log.info("stopping every federate: %s", reason)
+        for member in self.members:
+            if member.identity is not None:
+                member.doing = "finalizing"
+                try:
+                    self.sock.send_multipart([member.identity, protocol.encode([Kind.STOP, reason])], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+        deadline = time.monotonic() + 10.0
+        pending = [m for m in self.members if m.identity is not None]
+        while time.monotonic() < deadline:
+            if self._receive(50):
+                self._drain()
+            exited = dict(self.launcher.exited())
+            if self.recorder is not None:
+                self.recorder.beat()
+            pending = [m for m in pending if not m.said_bye and exited.get(m.name) is None]
+            if not pending:
+                break
+        for name, code in self.launcher.exited():
+            if code != 0 and not self.by_name[name].said_bye:
+                log.warning("federate '%s' exited with code %s while finalizing", name, code)
+        if pending:
+            log.warning("no BYE within 10 s from: %s", ", ".join(m.name for m in pending))
+        self.launcher.wait_all(5.0)
+
+    def _abort(self, reason: str) -> None:
+        """After a failure: tell every joined federate, then make sure every process is gone."""
+        log.info("telling every federate to shut down")
+        for member in self.members:
+            if member.identity is not None and not member.said_bye:
+                self._reply_error(member.identity, ErrorCode.SHUTDOWN, f"run failed: {reason.splitlines()[0] if reason else ''}")
+        self.launcher.wait_all(2.0)
+
+    def _close(self, status: str, reason: str) -> None:
+        try:
+            self._close_store(status, reason)
+        finally:
+            self.launcher.kill_all()
+            self._release_sockets()
+
+    def _close_store(self, status: str, reason: str) -> None:
+        """Write what is still buffered (unless writing is what failed) and mark the run and each federate."""
+        recorder = self.recorder
+        if recorder is None or recorder.db is None:
+            return
+        if status != RunStatus.COMPLETED and recorder.failure is None:
+            try:
+                self._flush(final=True)
+            except OutputError as exc:  # the run already failed for another reason: that one is reported
+                log.warning("%s", exc)
+        federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
+                     for slot in self.scheduler.slots]  # fmt: skip
+        recorder.close(status, reason, federates)
+
+    def _release_sockets(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
+        self.handshakes.close()
+        self.sock.close(0)
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.term()
+
+    def command_hint(self, name: str, *, secret: bool = True) -> str:
+        """The ``federation join`` command for external federate ``name``.
+
+        With ``secret`` it holds the join token: show it to the operator only (never log
+        or record it); without, the token is written as ``TOKEN``.
+        """
+        argv = ["federation", "join", "--coordinator", self.address, "--federate", name]
+        token = self.join_token(name)
+        if token is not None:
+            argv += ["--token", token if secret else "TOKEN"]
+        elif self.curve is not None:
+            argv += ["--keys", "DIR"]
+        return shlex.join(argv)

@@ -1,0 +1,148 @@
+"""Keeping a run honest: dead or silent federates, restarts, hangs, stalls and deadlocks.
+
+A mixin of :class:`federation.engine.coordinator.Coordinator`; it uses the coordinator's
+members, scheduler, launcher, settings and recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from typing import Any
+
+import zmq
+
+from ..errors import FederateError, FederationError
+from ..scenario.model import RestartPolicy
+
+__all__ = ["HealthChecks"]
+
+log = logging.getLogger("federation.engine.coordinator")
+
+
+class HealthChecks:
+    """Process, heartbeat and progress checks of the coordinator loop."""
+
+    STALL_REPORT = 30.0  # seconds without progress between two reports of who waits on whom
+    _stall_gvt = -1
+    _stall_since = 0.0
+    _stall_told = 0.0
+    scheduler: Any
+    launcher: Any
+    plan: Any
+    settings: Any
+    options: Any
+    members: Any
+    by_name: Any
+    by_identity: Any
+    recorder: Any
+    scenario: Any
+    _send: Any  # the coordinator's method this mixin calls
+
+    def _unreachable(self, member: Any, exc: zmq.ZMQError) -> None:
+        """A send failed: the peer is gone.  Report how its process ended (or restart it) when it is ours."""
+        child = self.launcher.children.get(member.name)
+        if child is not None:
+            try:
+                child.process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+            self._check_processes()  # raises with the exit status, or restarts the federate
+            if member.restarts and member.identity is None:
+                return
+        raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
+
+    def _check_processes(self) -> None:
+        for name, code in self.launcher.exited():
+            member = self.by_name[name]
+            if member.said_bye:
+                continue
+            slot = self.scheduler.slots[member.index]
+            when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            if self._may_restart(member):
+                self._restart(member, f"process {how}")
+                continue
+            tail = self.launcher.tail(name)
+            detail = f"\n--- last lines of {self.launcher.children[name].log_path} ---\n{tail}" if tail else ""
+            raise FederateError(name, f"process {how}{detail}", time=when, doing=member.doing)
+
+    def _may_restart(self, member: Any) -> bool:
+        spec = self.plan.spec(member.index)
+        slot = self.scheduler.slots[member.index]
+        return (spec.restart is RestartPolicy.SCRATCH and member.restarts < spec.restart_limit
+                and slot.group is None and member.name in self.launcher.children)  # fmt: skip
+
+    def _restart(self, member: Any, why: str) -> None:
+        """Start the federate again from scratch; it rejoins and is granted where the old one stopped."""
+        member.restarts += 1
+        slot = self.scheduler.slots[member.index]
+        when = self.plan.base.seconds(max(slot.granted, 0))
+        log.warning("federate '%s' %s at t=%g s; restarting from scratch (%d of %d)", member.name, why, when,
+                    member.restarts, self.plan.spec(member.index).restart_limit)  # fmt: skip
+        assert self.recorder is not None
+        self.recorder.meta(**{f"restart_{member.name}_{member.restarts}": f"t={when:g} s: {why}"})
+        if member.identity is not None:
+            self.by_identity.pop(member.identity, None)
+        member.identity, member.declared, member.held = None, False, None
+        member.doing = "restarting"
+        slot.last_sent.clear()  # the new process starts from its defaults: send every input again
+        old = self.launcher.children[member.name]
+        self.launcher.spawn(member.name, old.argv, old.env, cwd=self.scenario.directory)
+
+    def _rejoined(self, member: Any) -> None:
+        """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
+        slot = self.scheduler.slots[member.index]
+        log.info("federate '%s' rejoined after restart %d", member.name, member.restarts)
+        if slot.busy and member.last_grant is not None:
+            self._send([self.scheduler.regrant(member.index, member.last_grant)])
+
+    def _check_hangs(self, now: float) -> None:
+        if self.options.debug:
+            return
+        beat = self.settings.heartbeat
+        for member in self.members:  # an idle federate pings every quarter heartbeat while it waits
+            slot = self.scheduler.slots[member.index]
+            spawned = member.name in self.launcher.children  # those are watched through their process
+            if (not spawned and member.declared and not slot.busy and slot.next <= self.plan.stop
+                    and now - member.last_heard > 2 * beat):  # fmt: skip
+                raise FederateError(member.name, f"stopped answering: no heartbeat for {now - member.last_heard:.1f} s",
+                                    time=self.plan.base.seconds(max(slot.granted, 0)), doing=member.doing)  # fmt: skip
+        limit = self.settings.grant_timeout
+        if limit is None:
+            return
+        for member in self.members:
+            slot = self.scheduler.slots[member.index]
+            if slot.busy and member.held is None and now - member.granted_at > limit:
+                raise FederateError(member.name, f"no answer for {limit:g} s (grant timeout)\n"
+                                    + self._explain_waits(now), time=self.plan.base.seconds(slot.granted),
+                                    doing=member.doing)  # fmt: skip
+
+    def _explain_waits(self, now: float) -> str:
+        """Who waits on whom, and since when (wall time)."""
+        lines = []
+        for member in self.members:
+            slot = self.scheduler.slots[member.index]
+            if slot.busy:
+                stopped = " (its process is stopped: SIGSTOP or a debugger)" if self.launcher.stopped(member.name) else ""
+                lines.append(f"  {member.name} has been {member.doing} for {now - member.granted_at:.1f} s{stopped}")
+        lines += [f"  {w}" for w in self.scheduler.waits() if " waits " in w]
+        return "\n".join(lines)
+
+    def _report_stall(self, now: float) -> None:
+        """Never wait silently: every STALL_REPORT s without progress, say who waits on whom."""
+        gvt = self.scheduler.gvt()
+        if gvt != self._stall_gvt:
+            self._stall_gvt, self._stall_since, self._stall_told = gvt, now, now
+            return
+        if now - self._stall_told >= self.STALL_REPORT:
+            self._stall_told = now
+            limit = self.settings.grant_timeout
+            end = (f"a step taking over {limit:g} s ends the run (grant_timeout)" if limit is not None and not self.options.debug
+                   else "no grant timeout: the run waits as long as it takes")  # fmt: skip
+            log.warning("no progress for %.0f s at t=%g s; %s:\n%s", now - self._stall_since,
+                        self.plan.base.seconds(min(gvt, self.plan.stop)), end, self._explain_waits(now))  # fmt: skip
+
+    def _deadlock(self) -> None:
+        waits = self.scheduler.waits()
+        raise FederationError("deadlock: no federate can advance\n  " + "\n  ".join(waits or ["(no waiters)"]))

@@ -1,0 +1,291 @@
+"""The run store: one SQLite file per run, written by the coordinator.
+
+Tables (see docs/architecture.md):
+
+* ``run(key, value)`` -- scenario text, seed, versions, wall times, status, reason;
+* ``federates(id, name, type, period, grants, status)``;
+* ``signals(id, federate, name, unit, type)``;
+* ``samples(tick, time, signal, value)`` -- every published change, in (tick, federate,
+  output) order so that two runs of the same scenario and seed give identical rows;
+* ``messages(tick, time, sent_tick, source, target, payload)``;
+* ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports.
+
+The file is in WAL mode and committed in batches, so it survives a crash of any process
+with everything up to the last commit.  Each commit refreshes ``run.heartbeat_at``; with the
+coordinator's host and pid (``coordinator_*``) it lets readers tell a live run from one
+whose coordinator died (:mod:`federation.results.liveness`).
+
+The recorder writes into a file claimed for it (:func:`federation.results.claim.claim_store`).  A
+write that fails (a full disk, an I/O error) raises :class:`~federation.errors.OutputError`
+naming the store and the OS error; :meth:`Recorder.close` still marks the run: the recorder
+keeps ``RESERVE_BYTES`` of disk in a file beside the store (``<store>-reserve``) for the whole
+run and frees them before it writes the final marks, so that a full disk can still take them.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import platform
+import sqlite3
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .. import __version__
+from ..errors import OutputError
+from ..results.liveness import Owner
+from .plan import Plan
+from .scheduler import Sample, SentMessage
+
+__all__ = ["Recorder", "RunStatus", "to_sql", "SCHEMA"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS federates (id INTEGER PRIMARY KEY, name TEXT UNIQUE, type TEXT, period REAL,
+                                      grants INTEGER DEFAULT 0, status TEXT DEFAULT 'pending', pid INTEGER);
+CREATE TABLE IF NOT EXISTS signals (id INTEGER PRIMARY KEY, federate TEXT, name TEXT, unit TEXT, type TEXT);
+CREATE TABLE IF NOT EXISTS samples (tick INTEGER, time REAL, signal INTEGER, value);
+CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER, source TEXT, target TEXT,
+                                     payload TEXT);
+CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time REAL, source TEXT, target TEXT,
+                                      proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT);
+CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
+"""
+
+
+class RunStatus:
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+def to_sql(value: Any) -> Any:
+    """A signal value as SQLite stores it: numbers as numbers, the rest as JSON text."""
+    if isinstance(value, (int, float, str)) or value is None:
+        return value
+    return json.dumps(value, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    return repr(value)
+
+
+class Recorder:
+    """Writes one run; use as a context manager or call :meth:`close`."""
+
+    COMMIT_SECONDS = 0.5
+    RESERVE_BYTES = 64 * 1024  # far more than the final marks need (a few pages of the write-ahead log)
+
+    def __init__(self, path: str | Path, plan: Plan) -> None:
+        """Open the claimed store file ``path`` (absent or empty) and write the run's metadata."""
+        self.path = Path(path)
+        self.plan = plan
+        self.failure: OutputError | None = None  # the write error that ended the run, if any
+        self.marked = False  # close() recorded the final status
+        self.rows = 0
+        if self.path.exists() and self.path.stat().st_size:
+            raise OutputError(self.path, "is not empty; a recorder writes only a claimed file "
+                                         "(federation.results.claim.claim_store)")  # fmt: skip
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._failed(exc, during_run=False) from exc
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self.db.execute("BEGIN")
+            self._write_metadata()
+            self.db.execute("COMMIT")
+            self.db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise self._failed(exc, during_run=False) from exc
+        self._last_commit = time.monotonic()
+        self._reserve()
+
+    @property
+    def reserve(self) -> Path:
+        return Path(f"{self.path}-reserve")
+
+    def _reserve(self) -> None:
+        """Take the disk space the final marks will need, before the run can fill the disk."""
+        try:
+            with open(self.reserve, "wb") as fh:
+                fh.write(bytes(self.RESERVE_BYTES))
+        except OSError as exc:
+            self.db.close()
+            self.reserve.unlink(missing_ok=True)
+            raise OutputError(self.reserve, f"cannot set disk space aside for the run store: {exc.strerror}") from exc
+
+    def _failed(self, exc: sqlite3.Error, *, during_run: bool) -> OutputError:
+        self.failure = OutputError(self.path, f"cannot write the run store: {_os_error(exc)}", during_run=during_run)
+        return self.failure
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn an SQLite error into an OutputError naming the store (a run in progress fails)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._failed(exc, during_run=True) from exc
+
+    def _write_metadata(self) -> None:
+        sc = self.plan.scenario
+        meta = {
+            "scenario_name": sc.name,
+            "scenario_file": str(Path(sc.file).resolve()),
+            "scenario_text": sc.text,
+            "seed": str(sc.seed),
+            "start": repr(sc.time.start),
+            "stop": repr(sc.time.stop),
+            "resolution": repr(sc.time.resolution),
+            "federation_version": __version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": RunStatus.RUNNING,
+            "heartbeat_at": repr(time.time()),
+            **Owner.this_process().to_meta(),
+        }
+        meta.update(_versions())
+        self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
+        for i, name in enumerate(self.plan.names):
+            spec = sc.federates[name]
+            period = self.plan.periods[i]
+            self.db.execute(
+                "INSERT INTO federates (id, name, type, period) VALUES (?, ?, ?, ?)",
+                (i, name, spec.type or "external", self.plan.base.seconds(period) if period is not None else None),
+            )
+        self.db.executemany(
+            "INSERT INTO signals VALUES (?, ?, ?, ?, ?)",
+            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals if s.record],
+        )
+
+    def write(self, samples: Iterable[Sample], messages: Iterable[SentMessage], *, record_messages: bool = True) -> None:
+        plan = self.plan
+        seconds = plan.base.seconds
+        ids = plan.signal_ids
+        rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
+        with self._writing():
+            if rows:
+                self.db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", rows)
+            self.rows += len(rows)
+            if record_messages:
+                mrows = [(m.tick, seconds(m.tick), m.sent_at, m.source, m.target, to_sql(m.payload)) for m in messages]
+                if mrows:
+                    self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", mrows)
+                self.rows += len(mrows)
+        self.beat()
+
+    def decision(self, row: dict[str, Any]) -> None:
+        with self._writing():
+            self.db.execute(
+                "INSERT INTO decisions (tick, time, source, target, proposal, verdict, decided_by, final, note) "
+                "VALUES (:tick, :time, :source, :target, :proposal, :verdict, :decided_by, :final, :note)",
+                {k: to_sql(v) if k in ("proposal", "final") else v for k, v in row.items()},
+            )
+
+    def kpis(self, values: Iterable[tuple[str, float, str, str]]) -> None:
+        with self._writing():
+            self.db.executemany("INSERT OR REPLACE INTO kpis VALUES (?, ?, ?, ?)", list(values))
+
+    def federate_status(self, name: str, status: str, grants: int | None = None) -> None:
+        with self._writing():
+            if grants is None:
+                self.db.execute("UPDATE federates SET status=? WHERE name=?", (status, name))
+            else:
+                self.db.execute("UPDATE federates SET status=?, grants=? WHERE name=?", (status, grants, name))
+
+    def federate_pid(self, name: str, pid: int) -> None:
+        with self._writing():
+            self.db.execute("UPDATE federates SET pid=? WHERE name=?", (pid, name))
+
+    def meta(self, **values: Any) -> None:
+        with self._writing():
+            self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
+
+    def beat(self) -> None:
+        """Commit when the last commit is older than ``COMMIT_SECONDS``: readers judge liveness by it."""
+        if time.monotonic() - self._last_commit > self.COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit what was written, with a fresh heartbeat, and open the next transaction."""
+        with self._writing():
+            self.db.execute("INSERT OR REPLACE INTO run VALUES ('heartbeat_at', ?)", (repr(time.time()),))
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
+            self.db.execute("BEGIN")
+        self._last_commit = time.monotonic()
+
+    _last_commit = 0.0
+
+    def close(self, status: str, reason: str = "", federates: Iterable[tuple[str, str, int]] = ()) -> None:
+        """Mark the run and each federate (name, status, grants), and make the file whole.
+
+        After a write failure this is best effort: the batch that failed is rolled back and
+        the marks are tried in a transaction of their own; ``marked`` tells whether they landed.
+        """
+        if self.db is None:
+            return
+        db = self.db
+        self.reserve.unlink(missing_ok=True)  # the space set aside for these marks
+        try:
+            if self.failure is not None and db.in_transaction:
+                db.execute("ROLLBACK")  # the batch that did not fit
+            if not db.in_transaction:
+                db.execute("BEGIN")
+            db.executemany("UPDATE federates SET status=?, grants=? WHERE name=?", [(s, g, n) for n, s, g in federates])
+            db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)",
+                           [("status", status), ("reason", reason),
+                            ("ended_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))])  # fmt: skip
+            db.execute("COMMIT")
+            self.marked = True
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            if not self.marked and self.failure is None:  # a run that went well until its close
+                self._failed(exc, during_run=True)
+            if self.marked:  # the marks are in the write-ahead log, which readers read too
+                log.debug("%s: could not checkpoint the write-ahead log: %s", self.path, _os_error(exc))
+            else:
+                log.warning("%s: could not mark the run %s: %s", self.path, status, _os_error(exc))
+        finally:
+            db.close()
+            self.db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(RunStatus.FAILED if exc[0] else RunStatus.COMPLETED)
+
+
+def _os_error(exc: sqlite3.Error) -> str:
+    """What went wrong, in the operating system's words where SQLite's code tells it."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":  # SQLite reports ENOSPC (and short writes) as this
+        return f"{os.strerror(errno.ENOSPC)} (SQLite: {exc})"
+    return f"{exc} ({name})" if name else str(exc)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("pyzmq", "msgpack", "numpy", "scipy", "simpy", "fmpy", "networkx"):
+        try:
+            out[f"version_{pkg}"] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,450 @@
+"""The federate runtime: runs one Python federate in its own process.
+
+It connects a DEALER socket to the coordinator, joins (HELLO, WELCOME, DECLARE), then
+answers every GRANT with exactly one DONE until STOP.  Started by the coordinator as
+``python -m federation.engine.runtime --connect ADDR --name NAME`` or by hand through
+``federation join``.
+
+No send can block for long: the socket has a send timeout (:data:`SEND_TIMEOUT`), and
+while it joins the runtime watches the connection's handshake, so a coordinator that
+refuses its key is reported at once instead of waited for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import traceback
+from typing import Any, Sequence
+
+import msgpack
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from .. import protocol
+from ..api.federate import Context, Federate, Message
+from ..errors import FederationError, ProtocolError
+from ..keys import client_keys_from_env
+from ..logs import LOG_FORMAT, configure_logging
+from ..protocol import ErrorCode, Kind
+from ..scenario.registry import resolve
+from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
+
+__all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
+
+log = logging.getLogger("federation.engine.runtime")  # not __name__: started as `python -m`, that is "__main__"
+
+FATAL_CODES = {ErrorCode.VERSION, ErrorCode.UNKNOWN_FEDERATE, ErrorCode.DUPLICATE, ErrorCode.INTERFACE,
+               ErrorCode.SHUTDOWN}  # fmt: skip
+SEND_TIMEOUT = 5.0
+"""Seconds a frame may wait to leave; longer means the coordinator cannot be reached."""
+
+
+class CoordinatorLost(FederationError):
+    """The coordinator stopped answering, or cannot be sent to; the federate ends itself."""
+
+
+class JoinRefused(FederationError):
+    """The coordinator refused this federate: its handshake (key) or its HELLO (name, token, version)."""
+
+
+class Runtime:
+    """Drives one :class:`~federation.Federate` instance over the wire protocol."""
+
+    def __init__(self, address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None,
+                 token: str | None = None):  # fmt: skip
+        self.address, self.name, self.heartbeat = address, name, heartbeat
+        self.token = token  # proves to the coordinator that this process is the federate it started
+        self.curve = bool(curve)
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 2000)
+        self.sock.setsockopt(zmq.SNDTIMEO, int(SEND_TIMEOUT * 1000))  # every send is bounded
+        if curve:
+            self.sock.curve_secretkey = curve["secret"]
+            self.sock.curve_publickey = curve["public"]
+            self.sock.curve_serverkey = curve["server"]
+        self._handshakes = self.sock.get_monitor_socket(HANDSHAKE_FAILED)  # watched until WELCOME
+        self.sock.connect(address)
+        self._timeout = -1
+        self.parent = os.getppid()
+        self.spawned = os.environ.get("FEDERATION_SPAWNED") == "1"
+        self.federate: Federate | None = None
+        self.saved_state: Any = None
+        self.current_inputs: dict[str, Any] = {}
+        self.time = 0.0
+
+    # ------------------------------------------------------------------ wire
+    def send(self, frame: list[Any]) -> None:
+        try:
+            self.sock.send(protocol.encode(frame))  # small frames: copying beats zero-copy bookkeeping
+        except zmq.Again:
+            raise _unreachable(self) from None
+
+    def _arm(self) -> int:
+        """Set the socket's receive timeout for the current heartbeat; return it in ms."""
+        beat = self.heartbeat
+        slice_ms = max(1, int(beat * 250)) if beat > 0 else 1000
+        if slice_ms != self._timeout:  # a receive timeout instead of a poll per frame
+            self.sock.setsockopt(zmq.RCVTIMEO, slice_ms)
+            self._timeout = slice_ms
+        return slice_ms
+
+    def receive(self, data: bytes | None = None) -> list[Any]:
+        """Next frame (``data``: one already received); answers PING; raises CoordinatorLost.
+
+        While waiting, the federate pings the coordinator every quarter heartbeat, so a
+        vanished coordinator is noticed within one heartbeat interval.  A heartbeat of 0
+        (``--debug``) waits forever.
+        """
+        slice_ms = self._arm()
+        recv, decode = self.sock.recv, protocol.decode
+        silent = 0  # receive timeouts in a row: no clock reads on the per-frame path
+        while True:
+            if data is None:
+                try:
+                    data = recv()
+                except zmq.Again:
+                    silent += 1
+                    self._silence(self.heartbeat, silent * slice_ms / 1000.0)
+                    continue
+                silent = 0
+            try:
+                frame = decode(data)
+            except ProtocolError as exc:
+                self.send([Kind.ERROR, exc.code, f"{self.name}: {exc}"])
+                continue
+            finally:
+                data = None
+            kind = frame[0]
+            if kind == _PING:
+                self.send([Kind.PONG])
+            elif kind != _PONG:
+                return frame
+
+    def _silence(self, beat: float, seconds: float) -> None:
+        """No frame for ``seconds``: check that the coordinator is still there."""
+        if beat <= 0:
+            return
+        if self.spawned:  # our parent is the coordinator: its death is seen exactly, load or not
+            if os.getppid() != self.parent:
+                raise CoordinatorLost(f"{self.name}: the coordinator process is gone")
+            return
+        if seconds >= beat:
+            raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} for {seconds:.1f} s")
+        self.send([Kind.PING])
+
+    # ------------------------------------------------------------------ life cycle
+    def join(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """HELLO, and the WELCOME it earns; raises :class:`JoinRefused` when the coordinator says no."""
+        hello = {"pid": os.getpid(), "lang": "python", **(options or {})}
+        if self.token:
+            hello["token"] = self.token
+        log.info("joining the coordinator at %s as '%s' (pid %d)", self.address, self.name, os.getpid())
+        try:
+            self.send([Kind.HELLO, protocol.PROTOCOL_VERSION, self.name, hello])
+            frame = self._first_reply()
+        finally:
+            self._unwatch()
+        if frame[0] == Kind.ERROR:
+            raise JoinRefused(f"join refused: {frame[2]}")
+        if frame[0] != Kind.WELCOME:
+            raise FederationError(f"{self.name}: expected WELCOME, got {Kind(frame[0]).name}")
+        config: dict[str, Any] = frame[1]
+        log.info("joined: %s, heartbeat %g s", f"period {config.get('period'):g} s" if config.get("period")
+                 else "event-driven", config.get("heartbeat", 0.0))  # fmt: skip
+        return config
+
+    def _first_reply(self) -> list[Any]:
+        """The coordinator's answer to HELLO; a failed handshake (key refused) raises at once."""
+        slice_ms = self._arm()
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self._handshakes, zmq.POLLIN)
+        silent = 0
+        while True:
+            ready = dict(poller.poll(slice_ms))
+            if self._handshakes in ready:
+                event = parse_monitor_message(self._handshakes.recv_multipart())
+                raise JoinRefused(handshake_failure(int(event["event"]), int(event["value"]), curve=self.curve,
+                                                    side=Side.FEDERATE))  # fmt: skip
+            if self.sock in ready:
+                return self.receive(self.sock.recv())
+            silent += 1
+            self._silence(self.heartbeat if self.heartbeat > 0 else 2.0, silent * slice_ms / 1000.0)
+
+    def _unwatch(self) -> None:
+        if self._handshakes is not None:
+            self.sock.disable_monitor()
+            self._handshakes.close(0)
+            self._handshakes = None
+
+    def start(self, config: dict[str, Any]) -> None:
+        cls = resolve(config["type"], config.get("base_dir"))
+        context = Context(
+            name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
+            resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
+        )  # fmt: skip
+        params = dict(config["params"])
+        if getattr(cls, "resolves_paths", False):
+            params["_base_dir"] = config.get("base_dir")
+        self.iterate = bool(config.get("iterate"))
+        self.per_second = 1.0 / config["resolution"]
+        self.exact = abs(self.per_second - round(self.per_second)) < 1e-9 * self.per_second and self.per_second >= 1
+        self._divisor: float = round(self.per_second) if self.exact else self.per_second  # tick / divisor = seconds
+        fed = cls(params, context)
+        self.federate = fed
+        decl = fed.declaration
+        self.input_names = [s.name for s in decl.inputs]
+        self.output_names = [s.name for s in decl.outputs]
+        self._outputs = list(enumerate(self.output_names))
+        self._last: list[Any] = [_UNSENT] * len(self.output_names)  # value last sent per output
+        self._event_driven = context.period is None
+        self.current_inputs = dict(fed.inputs)
+        fed.setup()
+        self.send([Kind.DECLARE, decl.to_wire()])
+        log.debug("declared %d inputs, %d outputs, %d endpoints", len(decl.inputs), len(decl.outputs),
+                  len(decl.endpoints))  # fmt: skip
+
+    def seconds(self, tick: int) -> float:
+        return tick / self._divisor
+
+    def ticks(self, seconds: float) -> int:
+        return int(round(seconds * self.per_second))
+
+    def next_tick(self, seconds: float) -> int:
+        """First tick at or after ``seconds`` (an event between ticks happens at the next one)."""
+        x = seconds * self.per_second
+        return int(math.ceil(x - 1e-9 * max(1.0, abs(x))))
+
+    def serve(self) -> int:
+        """Answer grants until STOP; return the process exit code.
+
+        This loop is the federate's side of every step, and on a machine with fewer cores
+        than processes its length shows directly in the federation's speed (each process
+        wakes with cold caches).  So an ordinary GRANT is unpacked, checked and stepped
+        inline, with everything it needs in locals; :meth:`step` does the same for
+        iterating federates, and :meth:`receive` handles every other frame.
+        """
+        fed = self.federate
+        assert fed is not None
+        slice_s = self._arm() / 1000.0
+        recv, send, pack, unpackb = self.sock.recv, protocol.sender(self.sock), protocol.encode, msgpack.unpackb
+        names, current, outputs, last = self.input_names, self.current_inputs, self._outputs, self._last
+        divisor, event_driven, iterate = self._divisor, self._event_driven, self.iterate
+        values = fed.outputs
+        if not iterate:
+            fed.inputs = current  # the inline step writes inputs into it
+        trace = log.isEnabledFor(logging.DEBUG)  # one test per step when off: no formatting
+        silent = 0
+        while True:
+            try:
+                data = recv()
+            except zmq.Again:
+                silent += 1
+                self._silence(self.heartbeat, silent * slice_s)
+                continue
+            silent = 0
+            try:
+                frame = unpackb(data, strict_map_key=False)  # protocol.unpack, inline
+            except Exception:
+                frame = None  # receive() below explains the fault to the coordinator
+            if type(frame) is list and len(frame) == 5 and frame[0] == _GRANT and not iterate:
+                _, tick, iteration, inputs, messages = frame
+                if type(tick) is int and type(inputs) is dict and type(messages) is list:
+                    for key, value in inputs.items():
+                        current[names[key]] = value
+                    t = tick / divisor
+                    fed.time = t
+                    if messages:
+                        fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) for m in messages]
+                    elif fed.inbox:
+                        fed.inbox = []
+                    nxt = fed.step(t)
+                    changed = {}
+                    for i, name in outputs:
+                        value = values[name]
+                        if type(value) not in _PLAIN:
+                            value = _plain(value)
+                        if last[i] != value or last[i] is _UNSENT:
+                            changed[i] = last[i] = value
+                    done = [_DONE, tick, iteration, changed, self._sent(fed) if fed._outbox else _NONE,
+                            None if nxt is None or not event_driven else self.next_tick(nxt)]  # fmt: skip
+                    if trace:
+                        _trace(t, frame, done)
+                    send(pack(done))
+                    continue
+            frame = self.receive(data)
+            kind = frame[0]
+            if kind == _GRANT:
+                done = self.step(frame)
+                if trace:
+                    _trace(frame[1] / divisor, frame, done)
+                send(pack(done))
+            elif kind == Kind.STOP:
+                self.time = fed.time
+                log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
+                self.finalize()
+                self.send([Kind.BYE, {"time": self.time}])
+                return 0
+            elif kind == Kind.ERROR:
+                log.warning("%s: coordinator says: %s", self.name, frame[2])
+                if frame[1] in FATAL_CODES:
+                    self.finalize()
+                    return 1
+            else:
+                self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
+
+    def _sent(self, fed: Federate) -> list[list[Any]]:
+        """The messages ``fed`` sent in this step, as wire items; empties its outbox."""
+        sent = [[m.endpoint, m.payload, None if m.time is None else self.ticks(m.time), m.to] for m in fed._outbox]
+        fed._outbox = []
+        return sent
+
+    def step(self, frame: list[Any]) -> list[Any]:
+        """Run one granted step; return the DONE frame."""
+        fed = self.federate
+        assert fed is not None
+        _, tick, iteration, inputs, messages = frame
+        if inputs:
+            names, current = self.input_names, self.current_inputs
+            for key, value in inputs.items():
+                current[names[key]] = value
+        if self.iterate:
+            if iteration == 0:
+                self.saved_state = fed.get_state()
+            else:
+                fed.set_state(self.saved_state)
+            fed.inputs = dict(self.current_inputs)
+            self._last = [_UNSENT] * len(self._last)  # every iteration reports every output
+        else:
+            fed.inputs = self.current_inputs
+        t = tick / self._divisor
+        self.time = fed.time = t
+        if messages:
+            fed.inbox = [Message(m[0] / self._divisor, m[1], m[2], m[3]) for m in messages]
+        elif fed.inbox:
+            fed.inbox = []
+        nxt = fed.step(t)
+        outputs: dict[int, Any] = {}
+        values, last = fed.outputs, self._last
+        for i, name in self._outputs:
+            value = values[name]
+            if type(value) not in _PLAIN:
+                value = _plain(value)
+            if last[i] != value or last[i] is _UNSENT:
+                outputs[i] = last[i] = value
+        next_tick = None if nxt is None or not self._event_driven else self.next_tick(nxt)
+        return [_DONE, tick, iteration, outputs, self._sent(fed) if fed._outbox else _NONE, next_tick]
+
+    def finalize(self) -> None:
+        if self.federate is not None:
+            fed, self.federate = self.federate, None
+            fed.finalize()
+
+    def close(self) -> None:
+        self._unwatch()
+        self.sock.close()
+
+
+_PLAIN = (float, int, bool, str, type(None))
+_GRANT, _DONE, _PING, _PONG = int(Kind.GRANT), int(Kind.DONE), int(Kind.PING), int(Kind.PONG)
+_NONE: list[Any] = []  # no messages (never mutated: it is only packed)
+_UNSENT: Any = object()  # compares unequal to every value
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and arrays (and tuples) as the msgpack-native values they stand for."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _trace(t: float, grant: list[Any], done: list[Any]) -> None:
+    iteration = f" (iteration {grant[2]})" if grant[2] else ""
+    nxt = "" if done[5] is None else f", next tick {done[5]}"
+    log.debug("step to t=%g s%s: %d inputs and %d messages in; %d outputs and %d messages out%s", t, iteration,
+              len(grant[3]), len(grant[4]), len(done[3]), len(done[4]), nxt)  # fmt: skip
+
+
+def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, bytes] | None = None,
+        token: str | None = None, debug: bool = False) -> int:  # fmt: skip
+    """Join, serve and leave; return the exit status: 0 done, 1 refused or failed, 3 coordinator lost.
+
+    A refusal or a lost coordinator is said in one line on stderr (a traceback only
+    with ``debug``); a failure of the federate's own code is also reported to the
+    coordinator, with the traceback, which ends up in the federate's log.
+    """
+    runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve, token=token)
+    try:
+        config = runtime.join()
+        runtime.heartbeat = float(config.get("heartbeat", heartbeat))
+        runtime.start(config)
+        return runtime.serve()
+    except JoinRefused as exc:
+        _say(f"federate '{name}': {exc}", debug)
+        return 1
+    except (CoordinatorLost, zmq.Again) as exc:
+        lost = exc if isinstance(exc, CoordinatorLost) else _unreachable(runtime)
+        _say(f"{lost}; exiting", debug)
+        runtime.finalize()
+        return 3
+    except FederationError as exc:
+        _report(runtime, f"{type(exc).__name__}: {exc}", with_traceback=debug)
+        return 1
+    except Exception as exc:
+        _report(runtime, _describe(exc), with_traceback=True)
+        return 1
+    finally:
+        runtime.close()
+
+
+def _unreachable(runtime: Runtime) -> CoordinatorLost:
+    return CoordinatorLost(f"{runtime.name}: cannot send to the coordinator at {runtime.address} "
+                           f"for {SEND_TIMEOUT:g} s")  # fmt: skip
+
+
+def _say(text: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"federation: {text}", file=sys.stderr)
+
+
+def _describe(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _report(runtime: Runtime, text: str, *, with_traceback: bool) -> None:
+    print(f"federation: federate '{runtime.name}' failed: {text}", file=sys.stderr)
+    if with_traceback:
+        traceback.print_exc()
+    try:
+        runtime.send([Kind.ERROR, ErrorCode.FEDERATE_FAILED, text])
+        runtime.finalize()
+    except Exception:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m federation.engine.runtime", description=__doc__)
+    parser.add_argument("--connect", required=True, help="coordinator address, e.g. tcp://127.0.0.1:5555")
+    parser.add_argument("--name", required=True, help="the federate's name in the scenario")
+    parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds of silence after which the coordinator is taken as gone")
+    parser.add_argument("--debug", action="store_true", help="log every step (DEBUG) and show tracebacks")
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.INFO  # stderr is the federate's log file
+    configure_logging(level, debug=args.debug, fmt=LOG_FORMAT)
+    return run(args.connect, args.name, heartbeat=args.heartbeat, curve=client_keys_from_env(),
+               token=os.environ.get(ENV_TOKEN), debug=args.debug)  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

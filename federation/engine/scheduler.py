@@ -1,0 +1,485 @@
+"""Conservative time advance: who may be granted which tick, and with which inputs.
+
+This module is pure logic, free of sockets, so that the time semantics can be tested
+directly.  The coordinator feeds it ``DONE`` reports and sends the grants it returns.
+
+Rules (see docs/architecture.md):
+
+* ``safe(q)`` is the earliest tick at which federate ``q`` could still publish something:
+  its granted tick while busy; otherwise its next requested tick, lowered -- for a federate
+  woken by inputs or messages -- to ``safe(p) + lag`` over its upstream ``p``.
+* The run covers ``[start, stop]``: ticks up to and including ``stop`` are granted, so
+  every federate whose schedule reaches ``stop`` computes its values at ``stop``.
+* ``f`` may be granted its next tick ``t`` when every upstream edge ``(q, lag)`` has
+  ``safe(q) + lag > t``: lag 0 for a direct connection or a message route without
+  lookahead, 1 tick for a delayed connection, the lookahead for a route.  A linearly
+  interpolated input also needs the producer to have published a sample after ``t``.
+* An iterate group is granted as one: all members at the same tick, re-granted with the
+  previous iteration's values until the change falls below the group's tolerance.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, NamedTuple
+
+from ..errors import ConvergenceError, FederateError
+from ..timebase import NEVER, TimeBase
+from .history import History
+
+__all__ = ["Scheduler", "FederateSlot", "Grant", "Sample", "SentMessage", "Binding", "GroupSlot"]
+
+
+class Sample(NamedTuple):
+    """A committed output value (a plain tuple: one is made per published change)."""
+
+    tick: int
+    federate: int
+    output: int
+    value: Any
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    tick: int  # delivery timestamp
+    sender: int
+    seq: int
+    source: str  # "federate.endpoint"
+    target: str  # "federate.endpoint"
+    payload: Any
+    sent_at: int  # tick of the step that sent it
+
+
+class Grant:
+    """A GRANT to send: federate index, tick, iteration, changed inputs, messages."""
+
+    __slots__ = ("federate", "tick", "iteration", "inputs", "messages")
+
+    def __init__(self, federate: int, tick: int, iteration: int, inputs: dict[int, Any], messages: list[list[Any]]):
+        self.federate, self.tick, self.iteration, self.inputs, self.messages = federate, tick, iteration, inputs, messages
+
+
+class Binding:
+    """Where one input of a federate takes its value from."""
+
+    __slots__ = ("input", "history", "lag", "linear", "default", "producer", "signal")
+
+    def __init__(self, input: int, history: History, lag: int, linear: bool, default: Any, producer: int, signal: int):
+        self.input, self.history, self.lag, self.linear = input, history, lag, linear
+        self.default, self.producer, self.signal = default, producer, signal
+
+
+@dataclass
+class GroupSlot:
+    name: str
+    members: list[int]
+    tolerance: float
+    max_iterations: int
+    signals: list[tuple[int, int]]  # (federate, output) carried by the group's connections
+    iteration: int = 0
+    tick: int = -1
+    reported: set[int] = field(default_factory=set)
+    values: dict[tuple[int, int], Any] = field(default_factory=dict)
+    previous: dict[tuple[int, int], Any] = field(default_factory=dict)
+    outputs: dict[int, dict[int, Any]] = field(default_factory=dict)
+    messages_in: dict[int, list[list[Any]]] = field(default_factory=dict)  # re-delivered each iteration
+    messages_out: dict[int, list[list[Any]]] = field(default_factory=dict)  # the last iteration's
+    residual: float = math.inf
+
+
+class FederateSlot:
+    """The scheduler's view of one federate."""
+
+    __slots__ = (
+        "name", "index", "period", "offset", "wakeable", "upstream", "affects", "bindings",
+        "last_sent", "next", "busy", "granted", "done", "pending", "timers", "group", "grants",
+        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq", "sampled",
+    )  # fmt: skip
+
+    def __init__(self, name: str, index: int, period: int | None, offset: int) -> None:
+        self.name, self.index, self.period, self.offset = name, index, period, offset
+        self.wakeable = period is None
+        self.upstream: list[tuple[int, int, bool]] = []  # (producer, lag, linear)
+        self.affects: list[int] = []  # federates whose grant test depends on this one's state
+        self.bindings: list[Binding] = []
+        self.last_sent: dict[int, Any] = {}
+        self.next = NEVER
+        self.busy = False
+        self.granted = -1
+        self.done = -1
+        self.pending: list[tuple[int, int, int, str, str, Any]] = []  # heap (tick, sender, seq, src, ep, payload)
+        self.group: GroupSlot | None = None
+        self.grants = 0
+        self.routes: dict[str, list[tuple[int, str, int]]] = {}  # endpoint -> [(receiver, endpoint, lookahead)]
+        self.endpoints: set[str] = set()
+        self.outputs: list[Any] = []  # latest committed value per output
+        self.output_names: list[str] = []
+        self.history: list[History | None] = []  # per output; None when nobody consumes it
+        self.record: list[bool] = []
+        self.seq = 0
+        self.sampled: list[int] = []  # outputs read by linear interpolation: every step is a sample
+
+    def __repr__(self) -> str:
+        state = "BUSY" if self.busy else "IDLE"
+        return f"<FederateSlot {self.name} {state} granted={self.granted} next={self.next}>"
+
+
+class Scheduler:
+    """Grants time to federates; see the module docstring for the rules."""
+
+    def __init__(self, slots: list[FederateSlot], groups: list[GroupSlot], base: TimeBase, start: int, stop: int):
+        self.slots = slots
+        self.groups = groups
+        self.base = base
+        self.start, self.stop = start, stop
+        self.samples: list[Sample] = []  # committed, not yet flushed to the recorder
+        self.messages: list[SentMessage] = []
+        self.any_wakeable = any(s.wakeable and s.upstream for s in slots)
+        self.rejected: list[tuple[int, str]] = []  # (federate, why) for items refused in a DONE
+        self.busy = 0  # federates granted and not yet done
+        self.consumers: dict[int, list[tuple[FederateSlot, int]]] = {}  # id(history) -> [(consumer, lag)]
+        for slot in slots:
+            for b in slot.bindings:
+                self.consumers.setdefault(id(b.history), []).append((slot, b.lag))
+
+    # ------------------------------------------------------------------ set-up
+    def begin(self) -> list[Grant]:
+        """First grants, once every federate has joined."""
+        for slot in self.slots:
+            slot.next = self.start + slot.offset if slot.period is not None else self.start
+        return self.grant_ready(range(len(self.slots)))
+
+    # ------------------------------------------------------------------ safe times
+    def safe_times(self) -> list[int]:
+        slots = self.slots
+        own = [s.granted if s.busy else s.next for s in slots]
+        if not self.any_wakeable:
+            return own
+        dist = list(own)
+        heap = [(d, i) for i, d in enumerate(dist)]
+        heapq.heapify(heap)
+        downstream = self._wake_edges()
+        while heap:
+            d, i = heapq.heappop(heap)
+            if d > dist[i]:
+                continue
+            for j, lag in downstream[i]:
+                nd = d + lag
+                if nd < dist[j] and not slots[j].busy:
+                    dist[j] = nd
+                    heapq.heappush(heap, (nd, j))
+        return dist
+
+    def _wake_edges(self) -> list[list[tuple[int, int]]]:
+        edges: list[list[tuple[int, int]]] = [[] for _ in self.slots]
+        for slot in self.slots:
+            if slot.wakeable:
+                for producer, lag, _ in slot.upstream:
+                    edges[producer].append((slot.index, lag))
+        return edges
+
+    def gvt(self) -> int:
+        """Global lower bound: nothing will ever be published before this tick."""
+        return min(self.safe_times(), default=NEVER)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing is left to grant: the run covers [start, stop], stop included."""
+        return self.gvt() > self.stop
+
+    # ------------------------------------------------------------------ granting
+    def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
+        """Whether ``slot`` may be granted its next tick; ``safe`` None: safe times are local."""
+        t = slot.next
+        if slot.busy or t > self.stop:  # the stop tick itself is granted: the run ends with values at stop
+            return False
+        group = slot.group
+        slots = self.slots
+        for producer, lag, linear in slot.upstream:
+            p = slots[producer]
+            if group is not None and p.group is group:
+                continue
+            s = (p.granted if p.busy else p.next) if safe is None else safe[producer]
+            if s + lag <= t:
+                return False
+            if linear and p.done <= t and s <= self.stop:
+                return False
+        return True
+
+    def grant_ready(self, candidates: Iterable[int]) -> list[Grant]:
+        safe = self.safe_times() if self.any_wakeable else None
+        grants: list[Grant] = []
+        slots = self.slots
+        for i in candidates:
+            slot = slots[i]
+            if not self.ready(slot, safe):
+                continue
+            group = slot.group
+            if group is None:
+                grants.append(self._grant(slot, slot.next, 0))
+            elif all(self.ready(slots[m], safe) and slots[m].next == slot.next for m in group.members):
+                group.tick, group.iteration, group.reported = slot.next, 0, set()
+                group.previous = {(f, o): slots[f].outputs[o] for f, o in group.signals}
+                group.values = dict(group.previous)
+                grants.extend(self._grant(slots[m], slot.next, 0) for m in group.members)
+        return grants
+
+    def _grant(self, slot: FederateSlot, tick: int, iteration: int) -> Grant:
+        if not slot.busy:
+            self.busy += 1
+        slot.busy = True
+        slot.granted = tick
+        slot.grants += 1
+        inputs: dict[int, Any] = {}
+        last = slot.last_sent
+        group = slot.group
+        prune = iteration == 0 and not slot.grants & 15  # history is pruned every 16th grant: it is cheap to keep
+        for b in slot.bindings:
+            if group is not None and iteration > 0 and (b.producer, b.signal) in group.values:
+                value = group.values[(b.producer, b.signal)]
+            elif b.linear:
+                value = self._interpolate(b, tick)
+            else:
+                value = b.history.at(tick - b.lag, b.default)
+            if b.input not in last or last[b.input] != value:
+                inputs[b.input] = value
+                last[b.input] = value
+            if prune:
+                self._prune(b.history)
+        messages: list[list[Any]] = []
+        pending = slot.pending
+        while pending and pending[0][0] <= tick:
+            m_tick, _, _, source, endpoint, payload = heapq.heappop(pending)
+            messages.append([m_tick, source, endpoint, payload])
+        if group is not None and iteration == 0:
+            group.messages_in[slot.index] = messages
+        elif group is not None:
+            messages = group.messages_in.get(slot.index, [])
+        return Grant(slot.index, tick, iteration, inputs, messages)
+
+    def regrant(self, index: int, previous: Grant) -> Grant:
+        """The same grant again, with every input, for a federate restarted mid-step."""
+        slot = self.slots[index]
+        slot.last_sent.clear()
+        inputs: dict[int, Any] = {}
+        for b in slot.bindings:
+            value = self._interpolate(b, previous.tick) if b.linear else b.history.at(previous.tick - b.lag, b.default)
+            inputs[b.input] = slot.last_sent[b.input] = value
+        return Grant(index, previous.tick, previous.iteration, inputs, previous.messages)
+
+    def _interpolate(self, b: Binding, tick: int) -> Any:
+        before, after = b.history.around(tick)
+        if before is None:
+            return b.default if after is None else after[1]
+        if after is None or before[0] == tick:
+            return before[1]
+        (t0, v0), (t1, v1) = before, after
+        return v0 + (v1 - v0) * ((tick - t0) / (t1 - t0))
+
+    def _prune(self, history: History) -> None:
+        consumers = self.consumers.get(id(history), ())
+        if len(consumers) == 1:
+            consumer, lag = consumers[0]
+            history.prune(consumer.granted - lag - 1)
+            return
+        floor = min((c.granted - lag for c, lag in consumers), default=NEVER)
+        history.prune(floor - 1)
+
+    # ------------------------------------------------------------------ reports
+    def done(self, index: int, tick: int, iteration: int, outputs: dict[int, Any],
+             messages: list[list[Any]], next_tick: int | None) -> list[Grant]:  # fmt: skip
+        """Take a DONE report; return the grants it makes possible."""
+        slot = self.slots[index]
+        if not slot.busy or tick != slot.granted:
+            raise FederateError(slot.name, f"DONE for tick {tick} out of turn (granted {slot.granted}, busy={slot.busy})",
+                                time=self.base.seconds(max(slot.granted, 0)))  # fmt: skip
+        for key in outputs:
+            if not 0 <= key < len(slot.outputs):
+                raise FederateError(slot.name, f"DONE names output index {key}; it declared {len(slot.outputs)} outputs",
+                                    time=self.base.seconds(tick))  # fmt: skip
+        if slot.group is not None:
+            return self._group_done(slot, tick, iteration, outputs, messages, next_tick)
+        self._commit(slot, tick, outputs, messages)
+        return self._finish(slot, tick, next_tick)
+
+    def _finish(self, slot: FederateSlot, tick: int, next_tick: int | None) -> list[Grant]:
+        slot.busy = False
+        self.busy -= 1
+        slot.done = tick
+        if slot.period is not None:
+            slot.next = tick + slot.period
+        else:
+            if next_tick is not None and next_tick <= tick:
+                raise FederateError(slot.name, f"asked for next time {self.base.seconds(next_tick):g} s, "
+                                               "which is not after the granted time", time=self.base.seconds(tick))  # fmt: skip
+            nxt = NEVER if next_tick is None else next_tick
+            if slot.pending:
+                nxt = min(nxt, slot.pending[0][0])
+            for b in slot.bindings:  # the first input change after this step wakes it
+                change = b.history.next_after(tick - b.lag)
+                if change is not None and change + b.lag < nxt:
+                    nxt = change + b.lag
+            slot.next = nxt
+        return self.grant_ready([slot.index, *slot.affects])
+
+    def _commit(self, slot: FederateSlot, tick: int, outputs: dict[int, Any], messages: list[list[Any]]) -> None:
+        for key in slot.sampled:  # an unchanged value is still a sample to interpolate from
+            if key not in outputs:
+                slot.history[key].append(tick, slot.outputs[key])  # type: ignore[union-attr]
+        for key, value in outputs.items():
+            slot.outputs[key] = value
+            history = slot.history[key]
+            if history is not None:
+                history.append(tick, value)
+            if slot.record[key]:
+                self.samples.append((tick, slot.index, key, value))  # type: ignore[arg-type]  # a bare-tuple Sample
+        if outputs and slot.affects:
+            self._wake_consumers(slot, tick, outputs)
+        for message in messages:
+            self._route(slot, tick, message)
+
+    def _wake_consumers(self, slot: FederateSlot, tick: int, outputs: dict[int, Any]) -> None:
+        for j in slot.affects:
+            consumer = self.slots[j]
+            if not consumer.wakeable:
+                continue
+            for b in consumer.bindings:
+                if b.producer == slot.index and b.signal in outputs:
+                    wake = tick + b.lag  # a busy consumer finds it in the history when it finishes
+                    if not consumer.busy and wake < consumer.next:
+                        consumer.next = wake
+
+    def _route(self, slot: FederateSlot, tick: int, message: list[Any]) -> None:
+        endpoint, payload, at, to = message
+        routes = slot.routes.get(endpoint)
+        if routes is None:
+            why = "is not declared" if endpoint not in slot.endpoints else "has no route in the scenario"
+            self.rejected.append((slot.index, f"endpoint '{endpoint}' {why}; message dropped"))
+            return
+        sent = False
+        for receiver, target_ep, lookahead in routes:
+            stamp = tick + lookahead if at is None else at  # unstamped: as early as the route allows
+            target = self.slots[receiver]
+            label = f"{target.name}.{target_ep}"
+            if to is not None and to != label and to != target.name:
+                continue
+            if stamp < tick + lookahead:
+                self.rejected.append((slot.index, f"message on '{endpoint}' stamped {self.base.seconds(stamp):g} s, before "
+                                                  f"now + lookahead ({self.base.seconds(tick + lookahead):g} s); dropped"))
+                return
+            slot.seq += 1
+            source = f"{slot.name}.{endpoint}"
+            self.deliver(target, stamp, slot.index, slot.seq, source, target_ep, payload, tick)
+            sent = True
+        if not sent:
+            self.rejected.append((slot.index, f"message on '{endpoint}' addressed to '{to}', which the scenario "
+                                              "does not route to; dropped"))
+
+    def deliver(self, target: FederateSlot, at: int, sender: int, seq: int, source: str, endpoint: str,
+                payload: Any, sent_at: int) -> None:  # fmt: skip
+        self.messages.append(SentMessage(at, sender, seq, source, f"{target.name}.{endpoint}", payload, sent_at))
+        if at > self.stop:
+            return
+        heapq.heappush(target.pending, (at, sender, seq, source, endpoint, payload))
+        if target.wakeable and at < target.next and not target.busy:
+            target.next = at
+
+    # ------------------------------------------------------------------ iterate groups
+    def _group_done(self, slot: FederateSlot, tick: int, iteration: int, outputs: dict[int, Any],
+                    messages: list[list[Any]], next_tick: int | None) -> list[Grant]:  # fmt: skip
+        group = slot.group
+        assert group is not None
+        if iteration != group.iteration:
+            raise FederateError(slot.name, f"DONE for iteration {iteration}, expected {group.iteration}",
+                                time=self.base.seconds(tick))  # fmt: skip
+        group.reported.add(slot.index)
+        group.outputs[slot.index] = {**group.outputs.get(slot.index, {}), **outputs} if iteration else dict(outputs)
+        group.messages_out[slot.index] = messages
+        if len(group.reported) < len(group.members):
+            return []
+        residual, worst = 0.0, ""
+        for f, o in group.signals:
+            new = group.outputs[f].get(o, group.values[(f, o)])
+            change = _distance(new, group.values[(f, o)])
+            if change > residual or not worst:
+                residual, worst = change, f"{self.slots[f].name}.{self.slots[f].output_names[o]}"
+            group.values[(f, o)] = new
+        group.residual = residual
+        if residual <= group.tolerance:
+            grants: list[Grant] = []
+            for m in group.members:
+                member = self.slots[m]
+                first = member.done < 0  # a first step commits every output, like any federate's first DONE
+                changed = {k: v for k, v in group.outputs[m].items() if first or member.outputs[k] != v}
+                self._commit(member, tick, changed, group.messages_out[m])
+            group.outputs, group.messages_in, group.messages_out = {}, {}, {}
+            for m in group.members:
+                grants.extend(self._finish(self.slots[m], tick, None))
+            return grants
+        if group.iteration + 1 >= group.max_iterations:
+            raise ConvergenceError(group.name, self.base.seconds(tick), residual, worst, group.iteration + 1)
+        group.iteration += 1
+        group.reported = set()
+        for m in group.members:
+            self.slots[m].busy = False
+            self.busy -= 1
+        return [self._grant(self.slots[m], tick, group.iteration) for m in group.members]
+
+    # ------------------------------------------------------------------ draining
+    def take_final(self) -> tuple[list[Sample], list[SentMessage]]:
+        """Samples and messages that can no longer change, in a deterministic order."""
+        horizon = self.gvt()
+        samples = [s for s in self.samples if s[0] < horizon]
+        messages = [m for m in self.messages if m.tick < horizon]
+        if len(samples) < len(self.samples):
+            self.samples = [s for s in self.samples if s[0] >= horizon]
+        else:
+            self.samples = []
+        if len(messages) < len(self.messages):
+            self.messages = [m for m in self.messages if m.tick >= horizon]
+        else:
+            self.messages = []
+        samples.sort(key=_sample_order)
+        messages.sort(key=lambda m: (m.tick, m.sender, m.seq, m.target))
+        return samples, messages
+
+    def take_all(self) -> tuple[list[Sample], list[SentMessage]]:
+        """Everything still buffered (end of run, or failure: keep what was recorded)."""
+        samples = sorted(self.samples, key=_sample_order)
+        messages = sorted(self.messages, key=lambda m: (m.tick, m.sender, m.seq, m.target))
+        self.samples, self.messages = [], []
+        return samples, messages
+
+    def waits(self) -> list[str]:
+        """Who waits on whom (for deadlock explanations and hang reports)."""
+        safe = self.safe_times()
+        return [text for text in (self._wait(slot, safe) for slot in self.slots) if text]
+
+    def wait(self, index: int) -> str:
+        """What federate ``index`` is doing or waiting on ("" when it waits on nobody)."""
+        return self._wait(self.slots[index], self.safe_times())
+
+    def _wait(self, slot: FederateSlot, safe: list[int]) -> str:
+        if slot.busy:
+            return f"{slot.name} is computing t={self.base.seconds(slot.granted):g} s"
+        if slot.next > self.stop:
+            return ""
+        blockers = [f"{self.slots[p].name} (safe until {self.base.seconds(safe[p]):g} s)"
+                    for p, lag, _ in slot.upstream if safe[p] + lag <= slot.next]  # fmt: skip
+        if not blockers:
+            return ""
+        return f"{slot.name} waits to reach t={self.base.seconds(slot.next):g} s on " + ", ".join(blockers)
+
+
+def _sample_order(s: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return s[0], s[1], s[2]
+
+
+def _distance(a: Any, b: Any) -> float:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        return max((_distance(x, y) for x, y in zip(a, b)), default=0.0)
+    return 0.0 if a == b else math.inf

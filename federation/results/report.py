@@ -1,0 +1,411 @@
+"""A run report: one self-contained HTML file built from a run store.
+
+``federation report RUN.sqlite -o report.html`` writes the run's metadata, its KPIs, the
+cascade timeline (plots, embedded as PNG), a summary of the messages, the decision log,
+the grants per federate and the scenario text.  The file loads nothing from elsewhere:
+CSS is inline and images are ``data:`` URIs, so it can be mailed or archived as it is.
+
+The scenario's ``report:`` section chooses the plots::
+
+    report:
+      title: Cascading flood, 14 March
+      messages: 40              # rows in the table of first messages (default 50)
+      panels:
+        - {title: Flood, signals: [flood.depth_max, flood.flooded_area]}
+        - {title: Power, signals: [grid.served_mw, grid.unserved_mwh]}
+
+Without ``panels`` there is one panel per federate with up to four of its numeric signals.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from ..api.interface import Output
+from ..errors import FederationError, KeyPath, OutputError, Problem
+from ..scenario.source import Source, load_source
+from ..timebase import format_time
+from .depthmap import depth_map_section
+from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
+from .liveness import Liveness, RunState
+from .output import SIGNATURES, check_replaceable
+from .store import RunStore
+
+__all__ = ["Panel", "ReportSpec", "parse_report", "build_report", "write_report"]
+
+DEFAULT_MESSAGES = 50
+SIGNALS_PER_FEDERATE = 4
+_NUMERIC_TYPES = ("float", "int", "bool")
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    signals: tuple[str, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    title: str | None = None
+    panels: tuple[Panel, ...] = ()  # empty: one panel per federate
+    messages: int = DEFAULT_MESSAGES
+
+
+# ----------------------------------------------------------------------------- parsing
+def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None = None,
+                 recorded: Sequence[str] | None = None) -> tuple[ReportSpec, list[Problem]]:  # fmt: skip
+    """Parse the ``report:`` section; ``outputs`` and ``recorded`` as for :func:`federation.results.kpi.parse_kpis`."""
+    base: KeyPath = ("report",)
+    if data is None:
+        return ReportSpec(), []
+    if not isinstance(data, dict):
+        return ReportSpec(), [src.problem(base, "expected a mapping with 'panels' (and 'title', 'messages')")]
+    problems = [src.problem((*base, k), "unknown key (expected title, panels, messages)")
+                for k in data if k not in ("title", "panels", "messages")]  # fmt: skip
+    title = data.get("title")
+    if title is not None and not isinstance(title, str):
+        problems.append(src.problem((*base, "title"), f"expected a string, got {title!r}"))
+        title = None
+    messages = data.get("messages", DEFAULT_MESSAGES)
+    if isinstance(messages, bool) or not isinstance(messages, int) or messages < 0:
+        problems.append(src.problem((*base, "messages"), f"expected a number of rows (0 or more), got {messages!r}"))
+        messages = DEFAULT_MESSAGES
+    raw = data.get("panels", [])
+    if not isinstance(raw, list):
+        problems.append(src.problem((*base, "panels"), "expected a list of {title, signals}"))
+        raw = []
+    panels = []
+    for i, item in enumerate(raw):
+        panel = _parse_panel(item, (*base, "panels", i), src, outputs, recorded, problems)
+        if panel is not None:
+            panels.append(panel)
+    return ReportSpec(title, tuple(panels), messages), problems
+
+
+def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None,
+                 recorded: Sequence[str] | None, problems: list[Problem]) -> Panel | None:  # fmt: skip
+    if not isinstance(item, dict):
+        problems.append(src.problem(path, "a panel is a mapping {title, signals}"))
+        return None
+    problems += [src.problem((*path, k), "unknown key (expected title, signals)") for k in item if k not in ("title", "signals")]
+    title = item.get("title", "")
+    if not isinstance(title, str):
+        problems.append(src.problem((*path, "title"), f"expected a string, got {title!r}"))
+        title = ""
+    signals = item.get("signals")
+    if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
+        problems.append(src.problem((*path, "signals"), "expected a non-empty list of 'federate.output'"))
+        return None
+    for j, signal in enumerate(signals):
+        problems += check_signal(signal, (*path, "signals", j), src, outputs, recorded, "a plot")
+    return Panel(title or ", ".join(signals), tuple(signals), src.line(path))
+
+
+# ----------------------------------------------------------------------------- building
+def write_report(run: str | Path, output: str | Path, *, messages: int | None = None) -> Path:
+    """Write the report of the run store ``run`` to ``output`` (HTML; an existing HTML file is replaced)."""
+    output = Path(output)
+    check_replaceable(output, "an HTML file", SIGNATURES["html"], "-o")
+    with RunStore(run) as store:
+        text = build_report(store, messages=messages)
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(output, f"cannot write the report: {exc.strerror}") from exc
+    return output
+
+
+def build_report(store: RunStore, *, messages: int | None = None) -> str:
+    """The report of ``store`` as one HTML document."""
+    meta = store.metadata()
+    src = load_source(meta.get("scenario_file", "scenario.yaml"), meta.get("scenario_text", ""))
+    data = src.data if isinstance(src.data, dict) else {}
+    spec, notes = parse_report(data.get("report"), src)
+    kpis, kpi_notes = _kpis(store, data.get("kpis"), src)
+    notes += kpi_notes
+    limit = spec.messages if messages is None else messages
+    title = spec.title or f"{meta.get('scenario_name', store.path.stem)}: run report"
+    state = store.state
+    sections = [
+        _section("Run", _metadata(meta, state)),
+        _section("Key performance indicators", _kpi_table(kpis)),
+        _section("Cascade timeline", _timeline(store, spec.panels, meta)),
+        *([_section("Flood map", maps)] if (maps := depth_map_section(store)) else []),
+        _section("Messages", _messages(store, limit)),
+        _section("Decisions", _decisions(store)),
+        _section("Federates", _federates(store)),
+        _section("Scenario", f"<p class='muted'>{_e(meta.get('scenario_file', ''))}</p>"
+                             f"<pre class='scenario'>{_e(meta.get('scenario_text', ''))}</pre>"),
+    ]  # fmt: skip
+    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS if t != "Flood map" or maps)
+    warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
+    status, css = state.label, (state.status if state.liveness is Liveness.CLOSED else state.liveness.value)
+    why = meta.get("reason") or state.describe()
+    reason = f"<p class='reason'>{_e(why)}</p>" if why else ""
+    return (f"<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n<title>{_e(title)}</title>\n"
+            f"<style>{_CSS}</style>\n</head>\n<body>\n<header><h1>{_e(title)}</h1>"
+            f"<span class='status {_e(css)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
+            + "\n".join(sections) + "\n</body>\n</html>\n")  # fmt: skip
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+_SECTIONS = ("Run", "Key performance indicators", "Cascade timeline", "Flood map", "Messages", "Decisions", "Federates", "Scenario")
+
+
+def _anchor(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section id='{_anchor(title)}'>\n<h2>{_e(title)}</h2>\n{body}\n</section>"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "", raw: bool = False) -> str:
+    """An HTML table; cells are escaped unless ``raw``."""
+    cell: Callable[[Any], str] = str if raw else _e
+    out = [f"<table class='{cls}'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+    out += ["<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows]
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _payload(value: Any, limit: int = 240) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _time(seconds: float | None) -> str:
+    return "" if seconds is None else format_time(seconds)
+
+
+# ----------------------------------------------------------------------------- sections
+def _metadata(meta: Mapping[str, str], state: RunState) -> str:
+    rows = [("scenario", meta.get("scenario_name", "")), ("file", meta.get("scenario_file", "")),
+            ("status", state.label), ("seed", meta.get("seed", "")),
+            ("simulated time", _simulated(meta)),
+            ("started", meta.get("started_at", "")), ("ended", meta.get("ended_at", "")),
+            ("wall time", _wall(meta))]  # fmt: skip
+    if meta.get("reason"):
+        rows.append(("reason", meta["reason"]))
+    if state.liveness is not Liveness.CLOSED:
+        rows.append(("coordinator", state.describe()))
+    versions = [f"federation {meta.get('federation_version', '?')}", f"Python {meta.get('python', '?')}"]
+    versions += [f"{k[len('version_'):]} {v}" for k, v in sorted(meta.items()) if k.startswith("version_")]
+    rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
+    return "<table class='meta'><tbody>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) \
+        + "</tbody></table>"
+
+
+def _simulated(meta: Mapping[str, str]) -> str:
+    try:
+        start, stop, resolution = (format_time(float(meta[k])) for k in ("start", "stop", "resolution"))
+    except (KeyError, ValueError):
+        return "unknown"
+    return f"{start} to {stop} (resolution {resolution})"
+
+
+def _wall(meta: Mapping[str, str]) -> str:
+    try:
+        start = datetime.strptime(meta["started_at"], "%Y-%m-%dT%H:%M:%S%z")
+        end = datetime.strptime(meta["ended_at"], "%Y-%m-%dT%H:%M:%S%z")
+    except (KeyError, ValueError):
+        return "unknown"
+    seconds = (end - start).total_seconds()
+    return "under 1 s" if seconds < 1 else format_time(seconds)
+
+
+def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], list[Problem]]:
+    """The stored KPIs; computed here from the scenario's ``kpis:`` when the run stored none."""
+    specs, problems = parse_kpis(section, src)
+    if problems:
+        specs = ()
+    by_name = {s.name: s for s in specs}
+    stored = store.kpis()
+    if stored:
+        out = []
+        for name, value, unit, description in stored:
+            spec = by_name.get(name)
+            note = "not recovered" if spec is not None and spec.reduce is Reducer.RECOVERY else "n/a"
+            out.append(KpiValue(name, math.nan if value is None else float(value), unit or "", description or "", note))
+        return out, problems
+    try:
+        return compute_kpis(store, specs), problems
+    except FederationError as exc:  # a signal that was not recorded: a report shows what it can
+        return [], [Problem(str(store.path), 0, "kpis", f"cannot compute: {exc}")]
+
+
+def _kpi_table(kpis: Sequence[KpiValue]) -> str:
+    if not kpis:
+        return "<p class='muted'>The scenario declares no KPIs (see the <code>kpis:</code> section).</p>"
+    rows = [(_e(k.name), f"<span class='num'>{_e(k.display())}</span>", _e(k.unit), _e(k.description)) for k in kpis]
+    return _table(("KPI", "value", "unit", "description"), rows, cls="kpis", raw=True)
+
+
+def _timeline(store: RunStore, panels: Sequence[Panel], meta: Mapping[str, str]) -> str:
+    signals = {name: (unit, kind) for _, name, unit, kind in store.signals()}
+    if not panels:
+        panels = _default_panels(signals)
+    if not panels:
+        return "<p class='muted'>No numeric signal was recorded.</p>"
+    decisions = [(float(d["time"]), str(d["verdict"])) for d in store.decisions()]
+    span = _span(store, meta)
+    out = []
+    if decisions:
+        out.append("<p class='muted'>Dashed lines mark decisions: green approved, orange edited, red rejected.</p>")
+    for panel in panels:
+        present = [s for s in panel.signals if s in signals and signals[s][1] in (*_NUMERIC_TYPES, "any")]
+        missing = [s for s in panel.signals if s not in present]
+        body = ""
+        if present:
+            png = _plot(store, panel.title, present, signals, span, decisions)
+            body = f"<img alt='{_e(panel.title)}' src='data:image/png;base64,{png}'>"
+        if missing:
+            body += f"<p class='muted'>not plotted (not recorded or not numeric): {_e(', '.join(missing))}</p>"
+        out.append(f"<figure><figcaption>{_e(panel.title)}</figcaption>{body}</figure>")
+    return "\n".join(out)
+
+
+def _default_panels(signals: Mapping[str, tuple[str, str]]) -> list[Panel]:
+    by_fed: dict[str, list[str]] = {}
+    for name, (_, kind) in signals.items():
+        if kind in _NUMERIC_TYPES:
+            by_fed.setdefault(name.partition(".")[0], []).append(name)
+    return [Panel(fed, tuple(names[:SIGNALS_PER_FEDERATE])) for fed, names in by_fed.items()]
+
+
+def _span(store: RunStore, meta: Mapping[str, str]) -> tuple[float, float]:
+    start = float(meta.get("start", 0.0))
+    return start, max(run_end(store), start)
+
+
+_VERDICT_COLOURS = {"approved": "#2e7d32", "edited": "#ef6c00", "rejected": "#c62828"}
+
+
+def _plot(store: RunStore, title: str, names: Sequence[str], signals: Mapping[str, tuple[str, str]],
+          span: tuple[float, float], decisions: Sequence[tuple[float, str]]) -> str:  # fmt: skip
+    """A panel as a base64 PNG: one axes per unit, signals of the same unit overlaid."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(signals[name][0], []).append(name)
+    start, stop = span
+    scale, unit = (3600.0, "h") if stop - start > 3 * 3600 else (60.0, "min") if stop - start > 600 else (1.0, "s")
+    height = 1.9 * len(groups) + 0.7
+    fig = Figure(figsize=(10, height))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (sig_unit, members) in zip(axes, groups.items()):
+        for name in members:
+            series = store.series(name)
+            times = [t / scale for t in series.times]
+            values = [float(v) if isinstance(v, (int, float)) else math.nan for v in series.values]
+            if times and series.times[-1] < stop:  # hold the last value to the end of the run
+                times.append(stop / scale)
+                values.append(values[-1])
+            ax.step(times, values, where="post", linewidth=1.4, label=name)
+        for when, verdict in decisions:
+            ax.axvline(when / scale, color=_VERDICT_COLOURS.get(verdict, "#555"), linestyle="--", linewidth=0.9)
+        ax.set_ylabel(f"[{sig_unit}]" if sig_unit else "", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.set_xlim(start / scale, stop / scale if stop > start else start / scale + 1)
+    axes[-1].set_xlabel(f"time [{unit}]")
+    # fixed margins (inches) so that the time axes of all panels line up on the page
+    fig.subplots_adjust(left=0.9 / 10, right=1 - 2.1 / 10, bottom=0.55 / height, top=1 - 0.15 / height, hspace=0.12)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _messages(store: RunStore, limit: int) -> str:
+    routes = store.db.execute("SELECT source, target, count(*), min(time), max(time) FROM messages "
+                              "GROUP BY source, target ORDER BY min(tick), source, target").fetchall()  # fmt: skip
+    if not routes:
+        return "<p class='muted'>No message was recorded.</p>"
+    total = sum(r[2] for r in routes)
+    out = [f"<p>{total:,} messages on {len(routes)} routes.</p>",
+           _table(("from", "to", "messages", "first", "last"),
+                  [(s, d, f"{n:,}", _time(a), _time(b)) for s, d, n, a, b in routes], cls="routes")]  # fmt: skip
+    if limit > 0:
+        first = store.db.execute("SELECT time, sent_tick, source, target, payload FROM messages "
+                                 "ORDER BY tick, rowid LIMIT ?", (limit,)).fetchall()  # fmt: skip
+        shown = f"first {len(first)}" if total > len(first) else f"all {len(first)}"
+        out.append(f"<h3>Messages ({shown})</h3>")
+        out.append(_table(("time", "from", "to", "payload"),
+                          [(_time(t), s, d, _payload(p)) for t, _, s, d, p in first], cls="log"))  # fmt: skip
+    return "\n".join(out)
+
+
+def _decisions(store: RunStore) -> str:
+    rows = store.decisions()
+    if not rows:
+        return "<p class='muted'>No proposal needed a decision.</p>"
+    cells = []
+    for r in rows:
+        verdict = str(r.get("verdict") or "")
+        cells.append((_e(_time(r.get("time"))), _e(r.get("source") or ""), _e(r.get("target") or ""),
+                      f"<code>{_e(_payload(r.get('proposal')))}</code>",
+                      f"<span class='verdict {_e(verdict)}'>{_e(verdict)}</span>", _e(r.get("decided_by") or ""),
+                      f"<code>{_e(_payload(r.get('final')))}</code>", _e(r.get("note") or "")))  # fmt: skip
+    head = ("time", "class", "targets", "proposal", "verdict", "decided by", "final", "note")
+    return _table(head, cells, cls="decisions", raw=True)
+
+
+def _federates(store: RunStore) -> str:
+    rows = [(name, kind, "event-driven" if period is None else f"{period:g} s", f"{grants:,}", status)
+            for name, kind, period, grants, status in store.federates()]  # fmt: skip
+    return _table(("federate", "type", "period", "grants", "status"), rows, cls="federates")
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 0 auto;
+       max-width: 1180px; padding: 1.5em 2em 4em; color: #1d232b; background: #fff; line-height: 1.45; }
+header { border-bottom: 2px solid #1d4e89; margin-bottom: 1em; padding-bottom: .6em; }
+h1 { font-size: 1.7em; margin: 0 .5em .2em 0; display: inline-block; }
+h2 { font-size: 1.25em; color: #1d4e89; border-bottom: 1px solid #d6dde6; padding-bottom: .2em; margin-top: 1.8em; }
+h3 { font-size: 1.05em; margin-top: 1.4em; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
+th, td { border: 1px solid #d6dde6; padding: .3em .6em; text-align: left; vertical-align: top; }
+th { background: #eef2f7; }
+tbody tr:nth-child(even) { background: #f8fafc; }
+table.meta td:first-child { font-weight: 600; background: #eef2f7; white-space: nowrap; }
+table.kpis td:nth-child(2) { text-align: right; font-variant-numeric: tabular-nums; }
+table.kpis .num { font-weight: 600; font-size: 1.05em; }
+td code { font-size: .85em; word-break: break-all; }
+table.decisions, table.log { width: 100%; }
+.status { display: inline-block; padding: .15em .7em; border-radius: 1em; font-weight: 600; color: #fff;
+          background: #607d8b; vertical-align: .35em; }
+.status.completed { background: #2e7d32; } .status.failed { background: #c62828; }
+.status.interrupted { background: #ef6c00; } .status.dead { background: #6d4c41; }
+.status.live { background: #1d4e89; }
+.verdict { font-weight: 600; } .verdict.approved { color: #2e7d32; } .verdict.edited { color: #ef6c00; }
+.verdict.rejected { color: #c62828; }
+.reason { color: #c62828; margin: .3em 0 0; white-space: pre-wrap; }
+.warn { background: #fff4e5; border-left: 4px solid #ef6c00; padding: .4em .8em; }
+.muted { color: #66707c; }
+nav { margin-top: .5em; font-size: .9em; } nav a { color: #1d4e89; text-decoration: none; }
+figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; }
+figcaption { font-weight: 600; margin-bottom: .3em; }
+pre.scenario { background: #f5f7fa; border: 1px solid #d6dde6; padding: 1em; overflow-x: auto; font-size: .85em; }
+"""

@@ -1,0 +1,512 @@
+"""Loading a scenario file: the structure pass, the command line's overrides and validation.
+
+``load(path)`` reads a YAML scenario, checks its structure (every problem at once, each
+with file, line and key path), applies overrides, resolves federate types and checks the
+interfaces (:mod:`federation.scenario.validation`), and returns a
+:class:`~federation.scenario.model.Scenario`.  See docs/scenarios.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..api.interface import SignalType
+from ..errors import KeyPath, Problem, ScenarioError
+from .model import (
+    DURATION_UNITS,
+    MAX_TICKS,
+    MIN_RESOLUTION,
+    Connection,
+    ConnectionKind,
+    CoordinatorSpec,
+    EventAction,
+    FederateSpec,
+    InterfaceSpec,
+    Interpolation,
+    IterateGroup,
+    RecordSpec,
+    RestartPolicy,
+    Route,
+    Scenario,
+    ScheduledEvent,
+    TimeSpec,
+    is_no_limit,
+    parse_duration,
+)
+from .overrides import Override, apply_overrides
+from .source import Source, load_source
+from .validation import validate
+
+__all__ = ["load", "parse"]
+
+_TOP_KEYS = {
+    "name", "description", "time", "seed", "federates", "connections", "messages",
+    "iterate", "events", "record", "decisions", "coordinator", "kpis", "report",
+}  # fmt: skip
+_SIGNAL_TYPES = tuple(t.value for t in SignalType)
+_FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description",
+             "restart"}  # fmt: skip
+_ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
+
+
+class _Parser:
+    """Structure pass: builds dataclasses, collects problems instead of stopping at the first."""
+
+    def __init__(self, source: Source) -> None:
+        self.src = source
+        self.problems: list[Problem] = list(source.problems)
+        self.unit = "s"
+
+    def fail(self, path: KeyPath, message: str) -> None:
+        self.problems.append(self.src.problem(path, message))
+
+    def unknown_keys(self, spec: Mapping[Any, Any], path: KeyPath, known: Iterable[str]) -> None:
+        """A problem for each key of ``spec`` that is not ``known``, with the closest known key."""
+        names = sorted(known)
+        for key in spec:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.fail((*path, key), f"unknown key{hint} (expected one of: {', '.join(names)})")
+
+    def mapping(self, value: Any, path: KeyPath) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        return value
+
+    def sequence(self, value: Any, path: KeyPath) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"expected a list, got {_kind(value)}")
+            return []
+        return value
+
+    def duration(self, value: Any, path: KeyPath, default: float | None = None) -> float | None:
+        if value is None:
+            return default
+        try:
+            return parse_duration(value, self.unit)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return default
+
+    def number(self, value: Any, path: KeyPath, default: float, *, positive: bool = False) -> float:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(path, f"expected a number, got {_kind(value)} {value!r}")
+            return default
+        if positive and not value > 0:
+            self.fail(path, f"must be positive, got {value!r}")
+            return default
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(path, f"expected a finite number, got {value!r}")
+            return default
+        try:
+            return float(value)
+        except OverflowError:
+            self.fail(path, f"too large: {value!r:.40}")
+            return default
+
+    def boolean(self, value: Any, path: KeyPath, default: bool) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(path, f"expected true or false, got {value!r}")
+            return default
+        return value
+
+    # ------------------------------------------------------------------ sections
+    def parse(self) -> Scenario | None:
+        data = self.src.data
+        if not isinstance(data, dict):
+            if data is not None or not self.problems:
+                self.fail((), f"a scenario must be a mapping at the top level, got {_kind(data)}")
+            return None
+        self.unknown_keys(data, (), _TOP_KEYS)
+        time = self.time(data.get("time"))
+        seed = data.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            self.fail(("seed",), f"expected a non-negative integer, got {seed!r}")
+            seed = 0
+        name = data.get("name", Path(self.src.file).stem)
+        if not isinstance(name, str):
+            self.fail(("name",), f"expected a string, got {_kind(name)}")
+            name = Path(self.src.file).stem
+        federates = self.federates(data.get("federates"))
+        groups = self.groups(data.get("iterate"))
+        return Scenario(
+            name=name,
+            file=self.src.file,
+            text=self.src.text,
+            time=time,
+            seed=seed,
+            federates=federates,
+            connections=self.connections(data.get("connections")),
+            routes=self.routes(data.get("messages")),
+            groups=groups,
+            events=self.events(data.get("events")),
+            record=self.record(data.get("record")),
+            coordinator=self.coordinator(data.get("coordinator")),
+            options={k: data[k] for k in ("decisions", "kpis", "report") if k in data},
+        )
+
+    def time(self, value: Any) -> TimeSpec:
+        path: KeyPath = ("time",)
+        if value is None:
+            self.fail(path, "missing: the scenario needs time.stop")
+            return TimeSpec(0.0, 1.0)
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("start", "stop", "resolution", "unit"))
+        unit = spec.get("unit", "s")
+        if not isinstance(unit, str) or unit not in DURATION_UNITS:
+            self.fail((*path, "unit"), f"unknown time unit {unit!r} (expected one of {', '.join(DURATION_UNITS)})")
+            unit = "s"
+        self.unit = unit
+        start = self.duration(spec.get("start"), (*path, "start"), 0.0) or 0.0
+        if start < 0:
+            self.fail((*path, "start"), f"must not be negative, got {spec.get('start')!r}")
+            start = 0.0
+        stop = self.duration(spec.get("stop"), (*path, "stop"))
+        if stop is None:
+            if spec.get("stop") is None:
+                self.fail((*path, "stop"), "missing: when the run ends")
+            stop = start + 1.0
+        res_raw = spec.get("resolution", 1e-3)
+        try:
+            resolution = parse_duration(res_raw, "s")
+        except ValueError as exc:
+            self.fail((*path, "resolution"), str(exc))
+            resolution = 1e-3
+        if not resolution > 0:
+            self.fail((*path, "resolution"), f"must be positive, got {res_raw!r}")
+            resolution = 1e-3
+        elif resolution < MIN_RESOLUTION:
+            self.fail((*path, "resolution"), f"must be at least {MIN_RESOLUTION:g} s, got {res_raw!r}")
+            resolution = 1e-3
+        if stop <= start:
+            self.fail((*path, "stop"), f"must be after start ({start:g} s), got {stop:g} s")
+            stop = start + 1.0
+        elif stop / resolution > MAX_TICKS:
+            self.fail((*path, "stop"), f"{stop:g} s is too many ticks of {resolution:g} s")
+            stop = start + 1.0
+        return TimeSpec(start, stop, resolution)
+
+    def federates(self, value: Any) -> dict[str, FederateSpec]:
+        if value is None:
+            self.fail(("federates",), "missing: a scenario needs at least one federate")
+        out: dict[str, FederateSpec] = {}
+        for name, spec in self.mapping(value, ("federates",)).items():
+            path: KeyPath = ("federates", name)
+            if not re.match(r"^[A-Za-z_][\w-]*$", str(name)):
+                self.fail(path, "a federate name is letters, digits, '_' or '-', starting with a letter")
+                continue
+            fed = self.federate(str(name), self.mapping(spec, path), path)
+            if fed is not None:
+                out[str(name)] = fed
+        return out
+
+    def federate(self, name: str, spec: dict[str, Any], path: KeyPath) -> FederateSpec | None:
+        self.unknown_keys(spec, path, _FED_KEYS)
+        ftype = spec.get("type")
+        command = spec.get("command", ())
+        if isinstance(command, str):
+            command = command.split()
+        if not isinstance(command, (list, tuple)) or not all(isinstance(c, str) for c in command):
+            self.fail((*path, "command"), "expected a list of strings")
+            command = ()
+        if ftype is None and not command and not spec.get("external"):
+            self.fail((*path, "type"), "missing: a federate needs a type (or a command, or external: true)")
+        elif ftype is not None and not isinstance(ftype, str):
+            self.fail((*path, "type"), f"expected a string, got {_kind(ftype)}")
+            ftype = None
+        period = self.duration(spec.get("period"), (*path, "period"))
+        if period is not None and period <= 0:
+            self.fail((*path, "period"), f"must be positive, got {spec.get('period')!r}")
+            period = None
+        offset = self.duration(spec.get("offset"), (*path, "offset"), 0.0) or 0.0
+        if offset < 0:
+            self.fail((*path, "offset"), f"must not be negative, got {spec.get('offset')!r}")
+            offset = 0.0
+        policy, limit = self.restart(spec.get("restart"), (*path, "restart"))
+        external = self.boolean(spec.get("external"), (*path, "external"), False)
+        self.conflicts(spec, path, external, policy)
+        return FederateSpec(
+            name=name,
+            type=ftype,
+            restart=policy,
+            restart_limit=limit,
+            params=self.params(spec.get("params"), (*path, "params")),
+            period=period,
+            offset=offset,
+            external=external,
+            command=tuple(command),
+            interface=self.interface(spec.get("interface"), (*path, "interface")),
+            line=self.src.line(path),
+        )
+
+    def conflicts(self, spec: dict[str, Any], path: KeyPath, external: bool, policy: RestartPolicy) -> None:
+        """Keys that exclude each other: the one that would be ignored is an error, not a surprise."""
+        if external and spec.get("command"):
+            self.fail((*path, "command"), "an external federate is started by hand, so the coordinator would "
+                                          "never run this command (keep 'external: true' or 'command')")  # fmt: skip
+        if spec.get("type") is not None and spec.get("interface") is not None:
+            self.fail((*path, "interface"), "a federate with a type has the interface its class declares; "
+                                            "'interface' is for federates without one")  # fmt: skip
+        if external and policy is RestartPolicy.SCRATCH:
+            self.fail((*path, "restart"), "an external federate is started by hand, so the coordinator cannot "
+                                          "restart it")  # fmt: skip
+
+    def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
+        params = self.mapping(value, path)
+        for key in params:
+            if not isinstance(key, str):
+                self.fail((*path, key), f"a parameter name must be a string, got {_kind(key)} {key!r}")
+        return {k: v for k, v in params.items() if isinstance(k, str)}
+
+    def restart(self, value: Any, path: KeyPath) -> tuple[RestartPolicy, int]:
+        if value is None:
+            return RestartPolicy.FAIL, 0
+        if isinstance(value, str):
+            value = {"policy": value}
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("policy", "limit"))
+        try:
+            policy = RestartPolicy(spec.get("policy", "fail"))
+        except ValueError:
+            self.fail((*path, "policy"), f"expected fail or scratch, got {spec.get('policy')!r}")
+            return RestartPolicy.FAIL, 0
+        limit = spec.get("limit", 3 if policy is RestartPolicy.SCRATCH else 0)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1000:
+            self.fail((*path, "limit"), f"expected an integer from 0 to 1000, got {limit!r}")
+            limit = 0
+        return policy, limit
+
+    def coordinator(self, value: Any) -> CoordinatorSpec:
+        path: KeyPath = ("coordinator",)
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, CoordinatorSpec.__dataclass_fields__)
+        out: dict[str, Any] = {}
+        for key in ("grant_timeout", "heartbeat", "liveness", "join_timeout"):
+            if key == "grant_timeout" and key in spec and is_no_limit(spec[key]):
+                out[key] = None  # `grant_timeout: none`: a step may take forever
+            elif spec.get(key) is not None:
+                try:
+                    seconds = parse_duration(spec[key], "s")
+                except ValueError as exc:
+                    self.fail((*path, key), f"{exc}, or none" if key == "grant_timeout" else str(exc))
+                    continue
+                if not 0 < seconds < 1e9:
+                    self.fail((*path, key), f"must be a positive time, got {spec[key]!r}")
+                    continue
+                out[key] = seconds
+        for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000)):
+            if key in spec:
+                value = spec[key]
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                    self.fail((*path, key), f"expected an integer from 1 to {top}, got {value!r}")
+                else:
+                    out[key] = value
+        for key in ("bind", "keys"):
+            if key in spec:
+                if isinstance(spec[key], str) and spec[key]:
+                    out[key] = spec[key]
+                else:
+                    self.fail((*path, key), f"expected a string, got {spec[key]!r}")
+        return CoordinatorSpec(**out)
+
+    def interface(self, value: Any, path: KeyPath) -> InterfaceSpec | None:
+        if value is None:
+            return None
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("inputs", "outputs", "endpoints"))
+        sides: dict[str, dict[str, tuple[str, str]]] = {}
+        for side in ("inputs", "outputs"):
+            sides[side] = {}
+            for sig, info in self.mapping(spec.get(side), (*path, side)).items():
+                info = self.mapping(info, (*path, side, sig)) if info is not None else {}
+                self.unknown_keys(info, (*path, side, sig), ("type", "unit"))
+                stype = str(info.get("type", "float"))
+                if stype not in _SIGNAL_TYPES:
+                    known = ", ".join(_SIGNAL_TYPES)
+                    self.fail((*path, side, sig, "type"), f"unknown signal type {stype!r:.40} (expected one of: {known})")
+                    stype = SignalType.ANY.value
+                sides[side][str(sig)] = (stype, str(info.get("unit", "") or ""))
+        endpoints = self.sequence(spec.get("endpoints"), (*path, "endpoints"))
+        return InterfaceSpec(sides["inputs"], sides["outputs"], tuple(str(e) for e in endpoints))
+
+    def arrow(self, text: Any, path: KeyPath) -> tuple[str, str, str, str] | None:
+        match = _ARROW.match(text) if isinstance(text, str) else None
+        if match is None:
+            self.fail(path, f"expected 'federate.name -> federate.name', got {text!r}")
+            return None
+        a, b, c, d = match.groups()
+        return a, b, c, d
+
+    def ends(self, item: dict[str, Any], path: KeyPath, key: str) -> str | None:
+        """The ``"a.x -> b.y"`` of a mapping item: in ``key`` (connect, route) or in from/to, never both."""
+        if key in item:
+            if "from" in item or "to" in item:
+                self.fail(path, f"give the ends either in '{key}' or in 'from' and 'to', not both")
+                return None
+            return item[key]  # type: ignore[no-any-return]
+        if "from" in item and "to" in item:
+            return f"{item['from']} -> {item['to']}"
+        missing = "to" if "from" in item else "from" if "to" in item else f"{key} (or from and to)"
+        self.fail(path, f"missing: {missing}")
+        return None
+
+    def connections(self, value: Any) -> tuple[Connection, ...]:
+        out = []
+        for i, item in enumerate(self.sequence(value, ("connections",))):
+            path: KeyPath = ("connections", i)
+            opts: dict[str, Any] = {}
+            if isinstance(item, dict):
+                opts = item
+                self.unknown_keys(item, path, ("connect", "from", "to", "delay", "iterate", "interpolate"))
+                text = self.ends(item, path, "connect")
+            else:
+                text = item
+            ends = self.arrow(text, path) if text is not None else None
+            if ends is None:
+                continue
+            delay = self.boolean(opts.get("delay"), (*path, "delay"), False)
+            group = opts.get("iterate")
+            if group is not None and not isinstance(group, str):
+                self.fail((*path, "iterate"), f"expected the name of an iterate group, got {group!r}")
+                group = None
+            if delay and group:
+                self.fail(path, "a connection cannot be both delayed and iterated")
+            try:
+                interp = Interpolation(opts.get("interpolate", "hold"))
+            except ValueError:
+                self.fail((*path, "interpolate"), f"expected hold or linear, got {opts.get('interpolate')!r}")
+                interp = Interpolation.HOLD
+            kind = ConnectionKind.ITERATE if group else ConnectionKind.DELAYED if delay else ConnectionKind.DIRECT
+            out.append(Connection(*ends, kind=kind, interpolate=interp, group=group, line=self.src.line(path)))
+        return tuple(out)
+
+    def routes(self, value: Any) -> tuple[Route, ...]:
+        out = []
+        for i, item in enumerate(self.sequence(value, ("messages",))):
+            path: KeyPath = ("messages", i)
+            lookahead = 0.0
+            text = item
+            if isinstance(item, dict):
+                lookahead = self.duration(item.get("lookahead"), (*path, "lookahead"), 0.0) or 0.0
+                self.unknown_keys(item, path, ("route", "from", "to", "lookahead"))
+                text = self.ends(item, path, "route")
+            ends = self.arrow(text, path) if text is not None else None
+            if ends is not None:
+                out.append(Route(*ends, lookahead=lookahead, line=self.src.line(path)))
+        return tuple(out)
+
+    def groups(self, value: Any) -> dict[str, IterateGroup]:
+        out = {}
+        for name, spec in self.mapping(value, ("iterate",)).items():
+            path: KeyPath = ("iterate", name)
+            spec = self.mapping(spec, path)
+            self.unknown_keys(spec, path, ("tolerance", "max_iterations"))
+            tol = self.number(spec.get("tolerance"), (*path, "tolerance"), 1e-8, positive=True)
+            its = spec.get("max_iterations", 50)
+            if isinstance(its, bool) or not isinstance(its, int) or not 1 <= its <= 10_000:
+                self.fail((*path, "max_iterations"), f"expected an integer from 1 to 10000, got {its!r}")
+                its = 50
+            out[str(name)] = IterateGroup(str(name), tol, its, self.src.line(path))
+        return out
+
+    def events(self, value: Any) -> tuple[ScheduledEvent, ...]:
+        out = []
+        for i, item in enumerate(self.sequence(value, ("events",))):
+            path: KeyPath = ("events", i)
+            spec = self.mapping(item, path)
+            at = self.duration(spec.get("at"), (*path, "at"))
+            if at is None:
+                self.fail((*path, "at"), "missing: when the event happens")
+                continue
+            actions = [a for a in EventAction if a.value in spec]
+            if len(actions) != 1:
+                self.fail(path, "an event needs exactly one of 'set' or 'send'")
+                continue
+            action = actions[0]
+            target = spec[action.value]
+            self.unknown_keys(spec, path, ("at", "set", "send", "value", "payload"))
+            fed, dot, name = str(target).partition(".")
+            if not dot or not fed or not name:
+                self.fail((*path, action.value), f"expected 'federate.name', got {target!r}")
+                continue
+            if action is EventAction.SET and "value" not in spec:
+                self.fail((*path, "value"), "missing: the value to set")
+            wrong, right = ("payload", "value") if action is EventAction.SET else ("value", "payload")
+            if wrong in spec:
+                self.fail((*path, wrong), f"a '{action.value}' event takes '{right}', not '{wrong}'")
+            payload = spec.get("value") if action is EventAction.SET else spec.get("payload")
+            out.append(ScheduledEvent(at, action, fed, name, payload, self.src.line(path)))
+        return tuple(out)
+
+    def record(self, value: Any) -> RecordSpec:
+        path: KeyPath = ("record",)
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("signals", "messages"))
+        signals = spec.get("signals", "all")
+        patterns: tuple[str, ...]
+        if isinstance(signals, str) and signals in ("all", "none"):
+            patterns = ("*",) if signals == "all" else ()
+        elif signals is False:
+            patterns = ()
+        elif isinstance(signals, list):
+            patterns = self.patterns(signals, (*path, "signals"))
+        else:
+            self.fail((*path, "signals"), f"expected all, none, false or a list of patterns, got {_kind(signals)} "
+                                          f"{signals!r:.40}")  # fmt: skip
+            patterns = ("*",)
+        return RecordSpec(patterns, self.boolean(spec.get("messages"), (*path, "messages"), True))
+
+    def patterns(self, items: list[Any], path: KeyPath) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, str) and item.strip():
+                out.append(item.strip())
+            else:
+                self.fail((*path, i), f"expected a pattern such as 'tank.*' or 'tank.level', got {_kind(item)} {item!r:.40}")
+        return tuple(out)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
+    """Structure pass only: the scenario (when it could be built) and the problems found."""
+    parser = _Parser(source)
+    scenario = parser.parse()
+    return scenario, parser.problems
+
+
+def load(file: str | Path, *, text: str | None = None, check: bool = True,
+         overrides: Sequence[Override] = ()) -> Scenario:  # fmt: skip
+    """Read, parse, apply the command line's ``overrides`` and (with ``check``) validate a scenario.
+
+    Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
+    """
+    source = load_source(file, text)
+    scenario, problems = parse(source)
+    if scenario is not None and overrides:
+        scenario, unapplied = apply_overrides(scenario, overrides)
+        problems += unapplied
+        source.blame.update(scenario.blame)
+    if scenario is not None and check:
+        problems += validate(scenario, source)
+    if problems or scenario is None:
+        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.file, p.path, p.message)))
+    return scenario

@@ -1,0 +1,254 @@
+"""The scenario model: the frozen dataclasses a scenario file is parsed into, and durations.
+
+:mod:`federation.scenario.loader` builds a :class:`Scenario` from a YAML file; nothing here
+reads YAML.  See docs/scenarios.md.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import KeyPath
+from ..timebase import TimeBase
+from .source import Source, load_source
+
+__all__ = [
+    "ConnectionKind",
+    "CoordinatorSpec",
+    "Interpolation",
+    "RestartPolicy",
+    "EventAction",
+    "TimeSpec",
+    "FederateSpec",
+    "Connection",
+    "Route",
+    "IterateGroup",
+    "ScheduledEvent",
+    "RecordSpec",
+    "Scenario",
+    "signal_matches",
+    "parse_duration",
+    "MAX_TICKS",
+    "MIN_RESOLUTION",
+    "DURATION_UNITS",
+]
+
+
+class ConnectionKind(str, enum.Enum):
+    DIRECT = "direct"  # consumer at t sees the producer's value for t
+    DELAYED = "delayed"  # consumer at t sees the producer's value from before t
+    ITERATE = "iterate"  # solved as a fixed point at each instant with its group
+
+
+class Interpolation(str, enum.Enum):
+    HOLD = "hold"  # sample-and-hold (zero order)
+    LINEAR = "linear"  # linear between the samples around t (waits for the later one)
+
+
+class RestartPolicy(str, enum.Enum):
+    FAIL = "fail"  # a crash of this federate ends the run (default)
+    SCRATCH = "scratch"  # start a new process that sets up from scratch and rejoins at the current time
+
+
+class EventAction(str, enum.Enum):
+    SET = "set"  # set a federate's input from time t on
+    SEND = "send"  # deliver a message to a federate's endpoint at time t
+
+
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+MAX_TICKS = 2**60
+"""Latest tick a scenario may reach (the wire carries ticks as unsigned 64-bit integers)."""
+MIN_RESOLUTION = 1e-12
+"""Finest time resolution, in seconds."""
+_DURATION = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*$")
+
+
+def parse_duration(value: Any, unit: str = "s") -> float:
+    """Seconds from ``3600``, ``"1 h"``, ``"10 min"``, ``"0.5 s"``; numbers are in ``unit``."""
+    try:
+        seconds = _seconds(value, unit)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {value!r:.40}")
+    return seconds
+
+
+def is_no_limit(value: Any) -> bool:
+    """Whether a limit in a scenario or on the command line says "no limit" (``none``, or YAML null)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() == "none")
+
+
+def _seconds(value: Any, unit: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value) * DURATION_UNITS[unit]
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            number, suffix = match.groups()
+            scale = DURATION_UNITS.get(suffix or unit)
+            if scale is not None:
+                return float(number) * scale
+    raise ValueError(f"expected a duration such as 3600, '60 min' or '1 h', got {value!r:.40}")
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    start: float = 0.0  # seconds
+    stop: float = 0.0  # seconds; steps run at start <= t <= stop (stop included)
+    resolution: float = 1e-3  # seconds per tick
+
+    @property
+    def base(self) -> TimeBase:
+        return TimeBase(self.resolution)
+
+
+@dataclass(frozen=True)
+class InterfaceSpec:
+    """Interface given in the scenario for a federate without a Python class (other language)."""
+
+    inputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (type, unit)
+    outputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    endpoints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FederateSpec:
+    name: str
+    type: str | None  # short name, "module:Class" or "file.py:Class"; None with `command`
+    params: Mapping[str, Any] = field(default_factory=dict)
+    period: float | None = None  # seconds; None = class default or event-driven
+    offset: float = 0.0
+    external: bool = False  # started by hand (`federation join`), not by the coordinator
+    command: tuple[str, ...] = ()  # a program in any language speaking the wire protocol
+    interface: InterfaceSpec | None = None
+    restart: RestartPolicy = RestartPolicy.FAIL
+    restart_limit: int = 0  # restarts allowed before a crash fails the run
+    line: int = 0
+
+
+DEFAULT_GRANT_TIMEOUT = 600.0
+"""Wall seconds one step may take before the run fails (``grant_timeout``): long enough for a
+slow power flow or FMU step, short enough that a frozen federate does not hold a run for hours."""
+
+
+@dataclass(frozen=True)
+class CoordinatorSpec:
+    """The scenario's ``coordinator:`` section: liveness, limits and network settings."""
+
+    grant_timeout: float | None = DEFAULT_GRANT_TIMEOUT  # wall seconds one step may take; None = no limit
+    heartbeat: float = 2.0  # wall seconds: federates and coordinator notice each other's loss within this
+    liveness: float = 0.2  # wall seconds between checks of the federate processes
+    join_timeout: float = 60.0
+    frame_limit: int = 16 * 1024 * 1024  # bytes
+    max_messages_per_step: int = 10_000  # per federate and step; the rest are refused
+    max_federates: int = 1024
+    bind: str | None = None  # e.g. tcp://0.0.0.0:5555 (needs keys)
+    keys: str | None = None  # folder with the coordinator's key pair and authorized client keys
+
+
+@dataclass(frozen=True)
+class Connection:
+    source: str  # federate
+    output: str
+    target: str  # federate
+    input: str
+    kind: ConnectionKind = ConnectionKind.DIRECT
+    interpolate: Interpolation = Interpolation.HOLD
+    group: str | None = None  # iterate group
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.output} -> {self.target}.{self.input}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Messages sent from ``source.endpoint`` are delivered to ``target.endpoint``."""
+
+    source: str
+    endpoint: str
+    target: str
+    target_endpoint: str
+    lookahead: float = 0.0  # seconds: timestamps are at least the send time plus this
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.endpoint} -> {self.target}.{self.target_endpoint}"
+
+
+@dataclass(frozen=True)
+class IterateGroup:
+    name: str
+    tolerance: float = 1e-8
+    max_iterations: int = 50
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    at: float  # seconds
+    action: EventAction
+    federate: str
+    name: str  # input or endpoint
+    value: Any = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    signals: tuple[str, ...] = ("*",)  # patterns on "federate.output" (see signal_matches)
+    messages: bool = True
+
+    def records(self, signal: str) -> bool:
+        """Whether the output ``federate.output`` is recorded."""
+        return any(signal_matches(pattern, signal) for pattern in self.signals)
+
+
+def signal_matches(pattern: str, signal: str) -> bool:
+    """Whether ``pattern`` names ``signal`` (``federate.output``): ``*`` is any run of characters,
+    ``?`` any one character, and every other character stands for itself -- brackets too, so
+    ``fmu.x[1]`` names the output called ``x[1]``."""
+    return pattern == signal or _pattern_regex(pattern).fullmatch(signal) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str
+    text: str
+    time: TimeSpec
+    seed: int
+    federates: Mapping[str, FederateSpec]
+    connections: tuple[Connection, ...] = ()
+    routes: tuple[Route, ...] = ()
+    groups: Mapping[str, IterateGroup] = field(default_factory=dict)
+    events: tuple[ScheduledEvent, ...] = ()
+    record: RecordSpec = RecordSpec()
+    coordinator: CoordinatorSpec = CoordinatorSpec()
+    options: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other modules
+    blame: Mapping[KeyPath, str] = field(default_factory=dict)  # key path -> the argument that set it (--set ...)
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.file).resolve().parent
+
+    def source(self) -> Source:
+        """The scenario's text parsed again, for the lines of its keys; values set on the command line
+        are blamed on their arguments (see :attr:`blame`)."""
+        src = load_source(self.file, self.text)
+        src.blame.update(self.blame)
+        return src
