@@ -248,12 +248,12 @@ class ShallowWater2D:
         h, hu, hv = self.h[cells], self.hu[cells], self.hv[cells]
         np.maximum(h, 0.0, out=h)  # removes round-off negatives only
         wet = h > self.settings.dry_depth
-        gn2 = self._gn2[cells]
+        gn2 = self._gn2[cells][wet]
         if gn2.any():
-            hw = np.where(wet, h, 1.0)
-            factor = 1.0 + dt * gn2 * np.hypot(hu, hv) / (hw * hw * np.cbrt(hw))
-            hu /= factor
-            hv /= factor
+            hw, qu, qv = h[wet], hu[wet], hv[wet]
+            factor = 1.0 + dt * gn2 * np.hypot(qu, qv) / (hw * hw * np.cbrt(hw))
+            hu[wet] = qu / factor
+            hv[wet] = qv / factor
         hu[~wet] = 0.0
         hv[~wet] = 0.0
 
@@ -339,19 +339,23 @@ def _face_fluxes(h: Grid, un: Grid, ut: Grid, z: Grid, zf: Grid, axis: int, g: f
     """Fluxes across the faces between neighbours along ``axis`` (1: x, 0: y) of a slab.
 
     ``un`` is the velocity normal to the faces, ``ut`` the tangential one; ``zf`` the bed
-    at the faces (the larger of the two cells').
+    at the faces (the larger of the two cells').  Only faces with water on a side are
+    computed: between two dry cells every flux is exactly zero.
     """
     lo = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
     hi = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))
-    hl, hr = h[lo], h[hi]
-    hls = np.maximum(hl + z[lo] - zf, 0.0)
-    hrs = np.maximum(hr + z[hi] - zf, 0.0)
-    f_h, f_hu, speed = hll_flux(hls, un[lo], hrs, un[hi], g)
-    tangential = f_h * np.where(f_h > 0.0, ut[lo], ut[hi])
+    wet = (h[lo] > 0.0) | (h[hi] > 0.0)
+    hl, hr, zfw = h[lo][wet], h[hi][wet], zf[wet]
+    hls = np.maximum(hl + z[lo][wet] - zfw, 0.0)
+    hrs = np.maximum(hr + z[hi][wet] - zfw, 0.0)
+    f_h, f_hu, speed = hll_flux(hls, un[lo][wet], hrs, un[hi][wet], g)
     half_g = 0.5 * g
-    left = f_hu + half_g * (hl * hl - hls * hls)
-    right = f_hu + half_g * (hr * hr - hrs * hrs)
-    return _Faces(f_h, left, right, tangential, float(speed.max()) if speed.size else 0.0)
+    faces = [np.zeros(wet.shape) for _ in range(4)]
+    faces[0][wet] = f_h
+    faces[1][wet] = f_hu + half_g * (hl * hl - hls * hls)
+    faces[2][wet] = f_hu + half_g * (hr * hr - hrs * hrs)
+    faces[3][wet] = f_h * np.where(f_h > 0.0, ut[lo][wet], ut[hi][wet])
+    return _Faces(*faces, float(speed.max()) if speed.size else 0.0)
 
 
 def _velocity(h: Grid, q: Grid, dry: float) -> Grid:
