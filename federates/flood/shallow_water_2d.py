@@ -35,12 +35,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from . import kernels_2d
 from .shallow_water import hll_flux
 
-__all__ = ["Edge", "Settings2D", "ShallowWater2D"]
+__all__ = ["Edge", "Kernel", "Settings2D", "ShallowWater2D"]
 
 Grid = NDArray[np.float64]
 WALL_HEIGHT_M = 1.0e4  # bed of a no-data cell or a closed edge, above the highest terrain
+
+
+class Kernel(enum.Enum):
+    """How the solver's steps are computed: the same scheme either way."""
+
+    AUTO = "auto"  # compiled when numba is installed, else NumPy
+    NUMPY = "numpy"
+    NUMBA = "numba"  # compiled (kernels_2d), in parallel over rows
 
 
 class Edge(enum.Enum):
@@ -61,6 +70,7 @@ class Settings2D:
     dry_depth: float = 1e-6  # m; below this a cell carries no velocity
     margin: int = 4  # cells added around the wet box when it grows
     max_substeps: int = 1_000_000  # per call of advance(); guards against a stalled step
+    kernel: Kernel = Kernel.AUTO
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cfl <= 0.5:
@@ -69,6 +79,13 @@ class Settings2D:
             raise ValueError(f"dry_depth must be > 0, got {self.dry_depth!r}")
         if self.margin < 1:
             raise ValueError(f"margin must be >= 1 cell, got {self.margin!r}")
+        if self.kernel is Kernel.NUMBA and not kernels_2d.AVAILABLE:
+            raise ValueError("kernel 'numba' needs numba: pip install 'federation[fast]'")
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the steps run in the compiled kernels."""
+        return self.kernel is Kernel.NUMBA or (self.kernel is Kernel.AUTO and kernels_2d.AVAILABLE)
 
 
 @dataclass
@@ -122,6 +139,7 @@ class ShallowWater2D:
         if not dx > 0:
             raise ValueError(f"dx must be > 0 m, got {dx!r}")
         self.dx, self.settings, self.open_edges = float(dx), settings, frozenset(open_edges)
+        self._area = self.dx * self.dx
         self.active = np.isfinite(bed)
         ny, nx = bed.shape
         self.shape = (ny, nx)
@@ -145,6 +163,10 @@ class ShallowWater2D:
         self._box = _Box(1, 1, 1, 1)
         self._steps_since_shrink = 0
         self._sources = _Sources()
+        if settings.compiled:
+            self._fx = np.zeros((4, ny + 2, nx + 1))
+            self._fy = np.zeros((4, ny + 1, nx + 2))
+            self._row_speed = np.zeros(ny + 2)
 
     # ------------------------------------------------------------------ views
     @property
@@ -205,6 +227,15 @@ class ShallowWater2D:
         """One explicit step of at most ``dt_max`` s with the current sources; returns the step."""
         b = self._box
         self._fill_open_ghosts(b)
+        dt = self._step_compiled(b, dt_max) if self.settings.compiled else self._step_numpy(b, dt_max)
+        self.time += dt
+        self._update_box()
+        return dt
+
+    def _time_step(self, speed: float, dt_max: float) -> float:
+        return dt_max if speed <= 0.0 else min(dt_max, self.settings.cfl * self.dx / speed)
+
+    def _step_numpy(self, b: _Box, dt_max: float) -> float:
         s = self.settings
         view = (slice(b.r0 - 1, b.r1 + 1), slice(b.c0 - 1, b.c1 + 1))
         h, hu, hv = self.h[view], self.hu[view], self.hv[view]
@@ -213,31 +244,48 @@ class ShallowWater2D:
         fx = _face_fluxes(h[1:-1, :], u[1:-1, :], v[1:-1, :], self.z[view][1:-1, :], self._zfx[inner], 1, s.gravity)
         inner = (slice(b.r0 - 1, b.r1), slice(b.c0, b.c1))
         fy = _face_fluxes(h[:, 1:-1], v[:, 1:-1], u[:, 1:-1], self.z[view][:, 1:-1], self._zfy[inner], 0, s.gravity)
-        speed = max(fx.speed, fy.speed)
-        dt = dt_max if speed <= 0.0 else min(dt_max, s.cfl * self.dx / speed)
+        dt = self._time_step(max(fx.speed, fy.speed), dt_max)
         ratio = dt / self.dx
         cells = (slice(1, -1), slice(1, -1))
         h[cells] -= ratio * (fx.mass[:, 1:] - fx.mass[:, :-1] + fy.mass[1:, :] - fy.mass[:-1, :])
         hu[cells] -= ratio * (fx.left[:, 1:] - fx.right[:, :-1] + fy.tangential[1:, :] - fy.tangential[:-1, :])
         hv[cells] -= ratio * (fx.tangential[:, 1:] - fx.tangential[:, :-1] + fy.left[1:, :] - fy.right[:-1, :])
-        self._count_open_edges(b, fx, fy, dt)
-        self._add_sources(b, dt)
+        self._count_open_edges(b, fx.mass, fy.mass, dt)
+        self._add_rain(b, dt)
+        self._add_inflows(dt)
         self._friction_and_dry(b, dt)
         np.maximum(self.max_depth[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1], self.h[b.r0:b.r1, b.c0:b.c1],
                    out=self.max_depth[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1])  # fmt: skip
-        self.time += dt
-        self._update_box()
+        return dt
+
+    def _step_compiled(self, b: _Box, dt_max: float) -> float:
+        s, box = self.settings, np.array((b.r0, b.r1, b.c0, b.c1))
+        speed = kernels_2d.face_fluxes(self.h, self.hu, self.hv, self.z, self._zfx, self._zfy, box,
+                                       s.gravity, s.dry_depth, self._fx, self._fy, self._row_speed)  # fmt: skip
+        dt = self._time_step(speed, dt_max)
+        rain = self._sources.rain * dt
+        kernels_2d.update(self.h, self.hu, self.hv, self._fx, self._fy, box, dt / self.dx, rain, self.active)
+        mass_x = self._fx[kernels_2d.MASS, b.r0:b.r1, b.c0 - 1:b.c1]
+        self._count_open_edges(b, mass_x, self._fy[kernels_2d.MASS, b.r0 - 1:b.r1, b.c0:b.c1], dt)
+        if rain > 0.0:
+            self.ledger.rain += rain * self._area * self._active_cells(b)
+        self._add_inflows(dt)
+        kernels_2d.friction(self.h, self.hu, self.hv, self._gn2, box, dt, s.dry_depth, self.max_depth)
         return dt
 
     # ------------------------------------------------------------------ sources, friction
-    def _add_sources(self, b: _Box, dt: float) -> None:
-        src = self._sources
-        area = self.dx * self.dx
-        if src.rain > 0.0:
+    def _add_rain(self, b: _Box, dt: float) -> None:
+        rain = self._sources.rain
+        if rain > 0.0:
             cells = self.h[b.r0:b.r1, b.c0:b.c1]
-            mask = self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]
-            cells[mask] += src.rain * dt
-            self.ledger.rain += src.rain * dt * area * int(np.count_nonzero(mask))
+            cells[self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]] += rain * dt
+            self.ledger.rain += rain * dt * self._area * self._active_cells(b)
+
+    def _active_cells(self, b: _Box) -> int:
+        return int(np.count_nonzero(self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]))
+
+    def _add_inflows(self, dt: float) -> None:
+        src, area = self._sources, self._area
         flat = self.h.reshape(-1)
         for cells_, rate in zip(src.cells, src.rates):
             np.add.at(flat, cells_, rate * dt / (area * cells_.size))
@@ -272,18 +320,19 @@ class ShallowWater2D:
             for a in (self.h, self.hu, self.hv):
                 a[ghost][1:-1] = a[edge_line][1:-1]
 
-    def _count_open_edges(self, b: _Box, fx: _Faces, fy: _Faces, dt: float) -> None:
+    def _count_open_edges(self, b: _Box, fx: Grid, fy: Grid, dt: float) -> None:
+        """Volume out through open edges from the mass fluxes at the box's x and y faces."""
         area_rate = dt * self.dx
         ny, nx = self.shape
         out = 0.0
         if Edge.WEST in self.open_edges and b.c0 == 1:
-            out -= float(fx.mass[:, 0].sum())
+            out -= float(fx[:, 0].sum())
         if Edge.EAST in self.open_edges and b.c1 == nx + 1:
-            out += float(fx.mass[:, -1].sum())
+            out += float(fx[:, -1].sum())
         if Edge.NORTH in self.open_edges and b.r0 == 1:
-            out -= float(fy.mass[0, :].sum())
+            out -= float(fy[0, :].sum())
         if Edge.SOUTH in self.open_edges and b.r1 == ny + 1:
-            out += float(fy.mass[-1, :].sum())
+            out += float(fy[-1, :].sum())
         self.ledger.outflow += out * area_rate
 
     # ------------------------------------------------------------------ the wet box
