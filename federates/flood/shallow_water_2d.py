@@ -75,6 +75,9 @@ class Settings2D:
     def __post_init__(self) -> None:
         if not 0.0 < self.cfl <= 0.5:
             raise ValueError(f"cfl must be in (0, 0.5] for the 2-D scheme, got {self.cfl!r}")
+        self._check_common()
+
+    def _check_common(self) -> None:
         if not self.dry_depth > 0:
             raise ValueError(f"dry_depth must be > 0, got {self.dry_depth!r}")
         if self.margin < 1:
@@ -163,7 +166,11 @@ class ShallowWater2D:
         self._box = _Box(1, 1, 1, 1)
         self._steps_since_shrink = 0
         self._sources = _Sources()
-        if settings.compiled:
+        self._allocate(ny, nx)
+
+    def _allocate(self, ny: int, nx: int) -> None:
+        """Work arrays of the compiled path: face fluxes and per-row wave speeds."""
+        if self.settings.compiled:
             self._fx = np.zeros((4, ny + 2, nx + 1))
             self._fy = np.zeros((4, ny + 1, nx + 2))
             self._row_speed = np.zeros(ny + 2)
@@ -212,6 +219,7 @@ class ShallowWater2D:
         if rain < 0 or any(q < 0 for _, q in inflows):
             raise ValueError(f"rain and inflows must be >= 0, got {rain!r}, {[q for _, q in inflows]!r}")
         self._sources = _Sources(rain, [c for c, q in inflows if q > 0], [q for _, q in inflows if q > 0])
+        self._prepare_sources()
         self._reset_box()
         elapsed, substeps = 0.0, 0
         while elapsed < duration:
@@ -222,6 +230,9 @@ class ShallowWater2D:
             elapsed += self.step(duration - elapsed)
             substeps += 1
         return substeps
+
+    def _prepare_sources(self) -> None:
+        """Called when advance() sets new sources (the NumPy and compiled paths read them as they are)."""
 
     def step(self, dt_max: float) -> float:
         """One explicit step of at most ``dt_max`` s with the current sources; returns the step."""
@@ -259,18 +270,18 @@ class ShallowWater2D:
         return dt
 
     def _step_compiled(self, b: _Box, dt_max: float) -> float:
-        s, box = self.settings, np.array((b.r0, b.r1, b.c0, b.c1))
+        s, box, chunks = self.settings, np.array((b.r0, b.r1, b.c0, b.c1)), kernels_2d.chunks()
         speed = kernels_2d.face_fluxes(self.h, self.hu, self.hv, self.z, self._zfx, self._zfy, box,
-                                       s.gravity, s.dry_depth, self._fx, self._fy, self._row_speed)  # fmt: skip
+                                       s.gravity, s.dry_depth, self._fx, self._fy, self._row_speed, chunks)  # fmt: skip
         dt = self._time_step(speed, dt_max)
         rain = self._sources.rain * dt
-        kernels_2d.update(self.h, self.hu, self.hv, self._fx, self._fy, box, dt / self.dx, rain, self.active)
+        kernels_2d.update(self.h, self.hu, self.hv, self._fx, self._fy, box, dt / self.dx, rain, self.active, chunks)
         mass_x = self._fx[kernels_2d.MASS, b.r0:b.r1, b.c0 - 1:b.c1]
         self._count_open_edges(b, mass_x, self._fy[kernels_2d.MASS, b.r0 - 1:b.r1, b.c0:b.c1], dt)
         if rain > 0.0:
             self.ledger.rain += rain * self._area * self._active_cells(b)
         self._add_inflows(dt)
-        kernels_2d.friction(self.h, self.hu, self.hv, self._gn2, box, dt, s.dry_depth, self.max_depth)
+        kernels_2d.friction(self.h, self.hu, self.hv, self._gn2, box, dt, s.dry_depth, self.max_depth, chunks)
         return dt
 
     # ------------------------------------------------------------------ sources, friction
