@@ -77,16 +77,22 @@ if AVAILABLE:
         return x * x * x * r * r
 
 
-def chunks() -> int:
-    """Blocks of rows per parallel kernel: one per thread numba uses."""
-    if not AVAILABLE:
-        return 1
+#: Below this many cells in the box a kernel runs in the calling thread: launching threads costs
+#: more than they save, and far more when other processes keep the cores busy.
+PARALLEL_MIN_CELLS = 20_000
+
+
+def blocks(box: Any) -> int:
+    """Blocks of rows for a parallel kernel (one per numba thread), or 0 to run serially."""
+    if not AVAILABLE or (box[1] - box[0]) * (box[3] - box[2]) < PARALLEL_MIN_CELLS:
+        return 0
     import numba
 
-    return int(numba.get_num_threads())
+    threads = int(numba.get_num_threads())
+    return threads if threads > 1 else 0
 
 
-__all__ = ["AVAILABLE", "chunks", "face_fluxes", "friction", "inertial_continuity", "inertial_momentum", "update"]
+__all__ = ["AVAILABLE", "blocks", "face_fluxes", "friction", "inertial_continuity", "inertial_momentum", "inertial_spans", "update"]
 
 MASS, LEFT, RIGHT, TANGENTIAL = 0, 1, 2, 3
 
@@ -161,7 +167,7 @@ def _flux_rows(first: int, end: int, h: Any, hu: Any, hv: Any, z: Any, zfx: Any,
 
 
 @njit(cache=True, parallel=True)
-def face_fluxes(h: Any, hu: Any, hv: Any, z: Any, zfx: Any, zfy: Any, box: Any,  # noqa: PLR0913
+def _face_fluxes_parallel(h: Any, hu: Any, hv: Any, z: Any, zfx: Any, zfy: Any, box: Any,  # noqa: PLR0913
                 g: float, dry: float, fx: Any, fy: Any, row_speed: Any, chunks: int) -> float:  # fmt: skip
     """Fluxes at the x faces of rows r0:r1 (columns c0-1..c1-1) and the y faces of rows
     r0-1..r1-1 (columns c0:c1) into ``fx`` and ``fy``; returns the largest |wave speed|."""
@@ -186,7 +192,7 @@ def _update_rows(first: int, end: int, h: Any, hu: Any, hv: Any, fx: Any, fy: An
 
 
 @njit(cache=True, parallel=True)
-def update(h: Any, hu: Any, hv: Any, fx: Any, fy: Any, box: Any, ratio: float,  # noqa: PLR0913
+def _update_parallel(h: Any, hu: Any, hv: Any, fx: Any, fy: Any, box: Any, ratio: float,  # noqa: PLR0913
            rain: float, active: Any, chunks: int) -> None:  # fmt: skip
     """The finite-volume update of the cells in the box with ``ratio = dt / dx``, then the rain
     depth ``rain`` (m) on the cells with data."""
@@ -217,7 +223,7 @@ def _friction_rows(first: int, end: int, h: Any, hu: Any, hv: Any, gn2: Any, box
 
 
 @njit(cache=True, parallel=True)
-def friction(h: Any, hu: Any, hv: Any, gn2: Any, box: Any, dt: float, dry: float,  # noqa: PLR0913
+def _friction_parallel(h: Any, hu: Any, hv: Any, gn2: Any, box: Any, dt: float, dry: float,  # noqa: PLR0913
              max_depth: Any, chunks: int) -> None:  # fmt: skip
     """Semi-implicit Manning friction on the wet cells of the box, no velocity in the dry
     ones, round-off negatives removed, and the maximum depth kept."""
@@ -262,39 +268,63 @@ def _limit(h: float, east: float, west: float, south: float, north: float, ratio
 
 @njit(cache=True)
 def _momentum_rows(first: int, end: int, h: Any, z: Any, qx: Any, qy: Any, gn2: Any,  # noqa: PLR0913
-                   box: Any, c: Any, ratio: float, qx_new: Any, qy_new: Any, limit: Any) -> None:  # fmt: skip
-    r0, c0, c1 = box[0], box[2], box[3]
+                   box: Any, span: Any, c: Any, ratio: float, qx_new: Any, qy_new: Any, limit: Any) -> None:  # fmt: skip
+    r0, c1 = box[0], box[3]
     last_col = qx.shape[1] - 1
     above = np.empty(c1)  # the y faces above the first row: another block writes them
     for i in range(first, end):
-        for j in range(c0, c1):
+        lo, hi = span[0, i], span[1, i]
+        for j in range(min(lo, span[0, i + 1]), max(hi, span[1, i + 1])):
             qy_new[i, j] = _y_face(i, j, h, z, qy, gn2, c)
         if i < r0:
             continue
-        for j in range(c0 - 1, c1):
+        for j in range(lo - 1, hi):
             q = qx[i, j]
             before = qx[i, j - 1] if j > 0 else q
             after = qx[i, j + 1] if j < last_col else q
             qx_new[i, j] = _inertial_face(q, before, after, h[i, j], h[i, j + 1], z[i, j], z[i, j + 1],
                                           gn2[i, j], gn2[i, j + 1], c)  # fmt: skip
         if i == first:
-            for j in range(c0, c1):
+            for j in range(lo, hi):
                 above[j] = _y_face(i - 1, j, h, z, qy, gn2, c)
-        for j in range(c0, c1):
+        for j in range(lo, hi):
             north = above[j] if i == first else qy_new[i - 1, j]
             limit[i, j] = _limit(h[i, j], qx_new[i, j], qx_new[i, j - 1], qy_new[i, j], north, ratio)
 
 
 @njit(cache=True, parallel=True)
-def inertial_momentum(h: Any, z: Any, qx: Any, qy: Any, gn2: Any, box: Any, c: Any,  # noqa: PLR0913
+def _inertial_momentum_parallel(h: Any, z: Any, qx: Any, qy: Any, gn2: Any, box: Any, span: Any, c: Any,  # noqa: PLR0913
                       ratio: float, qx_new: Any, qy_new: Any, limit: Any, chunks: int) -> None:  # fmt: skip
     """New discharges at the x faces of rows r0:r1 and the y faces of rows r0-1..r1-1 (as
-    face_fluxes) from the old ones (a face's missing neighbour beyond the grid is itself),
-    and the outflow limit of each cell of the box; ``gn2`` is g n^2 per padded cell."""
+    face_fluxes, within each row's span) from the old ones (a face's missing neighbour beyond
+    the grid is itself), and the outflow limit of each cell; ``gn2`` is g n^2 per padded cell."""
     first, end = box[0] - 1, box[1]
     for k in prange(chunks):
         _momentum_rows(first + (end - first) * k // chunks, first + (end - first) * (k + 1) // chunks,
-                       h, z, qx, qy, gn2, box, c, ratio, qx_new, qy_new, limit)  # fmt: skip
+                       h, z, qx, qy, gn2, box, span, c, ratio, qx_new, qy_new, limit)  # fmt: skip
+
+
+EMPTY = 1 << 40  # an empty span or extent is (EMPTY, -EMPTY)
+
+
+@njit(cache=True)
+def inertial_spans(extent: Any, previous: Any, box: Any, span: Any) -> None:
+    """The columns ``span[0, i]:span[1, i]`` of each row to compute in the next step: within
+    one cell (row or column) of a cell that held water or a source after this step or the
+    one before (``extent``, ``previous``: first and end column of those cells per row).  A
+    face that carries water touches such a cell, and one that carried water in the last
+    step is recomputed (to zero) in this one, so everything left out stays dry and still:
+    computing it would change nothing.  ``previous`` then takes ``extent``."""
+    r0, r1, c0, c1 = box[0], box[1], box[2], box[3]
+    span[0, :] = EMPTY
+    span[1, :] = -EMPTY
+    for i in range(r0, r1):
+        lo, hi = EMPTY, -EMPTY
+        for k in range(max(i - 1, r0), min(i + 2, r1)):
+            lo = min(lo, extent[0, k], previous[0, k])
+            hi = max(hi, extent[1, k], previous[1, k])
+        span[0, i], span[1, i] = max(c0, lo - 1), min(c1, hi + 1)
+    previous[:, r0:r1] = extent[:, r0:r1]
 
 
 @njit(cache=True, inline="always")
@@ -304,18 +334,20 @@ def _limited(q: float, limit_before: float, limit_after: float) -> float:
 
 @njit(cache=True)
 def _continuity_rows(first: int, end: int, h: Any, qx_new: Any, qy_new: Any, limit: Any,  # noqa: PLR0913
-                     source: Any, box: Any, dt: float, ratio: float, qx: Any, qy: Any, max_depth: Any,
-                     row_depth: Any) -> None:  # fmt: skip
-    r0, c0, c1 = box[0], box[2], box[3]
+                     source: Any, box: Any, span: Any, dt: float, ratio: float, qx: Any, qy: Any,
+                     max_depth: Any, row_depth: Any, extent: Any) -> None:  # fmt: skip
+    r0 = box[0]
     for i in range(first, end):
-        for j in range(c0 - 1, c1):
+        lo, hi = span[0, i], span[1, i]
+        for j in range(lo - 1, hi):
             qx[i, j] = _limited(qx_new[i, j], limit[i, j], limit[i, j + 1])
-        for j in range(c0, c1):
+        for j in range(min(lo, span[0, i + 1]), max(hi, span[1, i + 1])):
             qy[i, j] = _limited(qy_new[i, j], limit[i, j], limit[i + 1, j])
-            if i == r0:
+        if i == r0:
+            for j in range(lo, hi):
                 qy[i - 1, j] = _limited(qy_new[i - 1, j], limit[i - 1, j], limit[i, j])
-        deepest = 0.0
-        for j in range(c0, c1):
+        deepest, wet_lo, wet_hi = 0.0, EMPTY, -EMPTY
+        for j in range(lo, hi):
             above = qy[i - 1, j] if i > first else _limited(qy_new[i - 1, j], limit[i - 1, j], limit[i, j])
             d = h[i, j] - ratio * (qx[i, j] - qx[i, j - 1] + qy[i, j] - above) + source[i, j] * dt
             d = max(d, 0.0)
@@ -323,17 +355,75 @@ def _continuity_rows(first: int, end: int, h: Any, qx_new: Any, qy_new: Any, lim
             if d > max_depth[i - 1, j - 1]:
                 max_depth[i - 1, j - 1] = d
             deepest = max(deepest, d)
+            if d > 0.0 or source[i, j] > 0.0:
+                wet_lo = min(wet_lo, j)
+                wet_hi = j + 1
         row_depth[i] = deepest
+        extent[0, i], extent[1, i] = wet_lo, wet_hi
 
 
 @njit(cache=True, parallel=True)
-def inertial_continuity(h: Any, qx_new: Any, qy_new: Any, limit: Any, source: Any, box: Any,  # noqa: PLR0913
-                        dt: float, ratio: float, qx: Any, qy: Any, max_depth: Any, row_depth: Any,
-                        chunks: int) -> None:  # fmt: skip
+def _inertial_continuity_parallel(h: Any, qx_new: Any, qy_new: Any, limit: Any, source: Any, box: Any,  # noqa: PLR0913
+                        span: Any, dt: float, ratio: float, qx: Any, qy: Any, max_depth: Any, row_depth: Any,
+                        extent: Any, chunks: int) -> None:  # fmt: skip
     """The limited discharges into ``qx``, ``qy`` (each face written by one row), the depths
     updated by them and the sources (m/s), round-off negatives removed, the maximum depth
-    kept, and the deepest water of each row (for the next time step)."""
+    kept, the deepest water of each row (for the next time step) and the first and end
+    column of the cells with water or a source (for the next spans)."""
     first, end = box[0], box[1]
     for k in prange(chunks):
         _continuity_rows(first + (end - first) * k // chunks, first + (end - first) * (k + 1) // chunks,
-                         h, qx_new, qy_new, limit, source, box, dt, ratio, qx, qy, max_depth, row_depth)  # fmt: skip
+                         h, qx_new, qy_new, limit, source, box, span, dt, ratio, qx, qy, max_depth,
+                         row_depth, extent)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- entry points
+def face_fluxes(h: Any, hu: Any, hv: Any, z: Any, zfx: Any, zfy: Any, box: Any,  # noqa: PLR0913
+                g: float, dry: float, fx: Any, fy: Any, row_speed: Any) -> float:  # fmt: skip
+    """SWE fluxes at the box's faces (see _flux_rows); returns the largest |wave speed|."""
+    n = blocks(box)
+    if n:
+        return float(_face_fluxes_parallel(h, hu, hv, z, zfx, zfy, box, g, dry, fx, fy, row_speed, n))
+    _flux_rows(box[0] - 1, box[1], h, hu, hv, z, zfx, zfy, box, g, dry, fx, fy, row_speed)
+    return float(np.max(row_speed[box[0] - 1:box[1]]))
+
+
+def update(h: Any, hu: Any, hv: Any, fx: Any, fy: Any, box: Any, ratio: float, rain: float, active: Any) -> None:
+    """SWE finite-volume update and rain of the box's cells (see _update_rows)."""
+    n = blocks(box)
+    if n:
+        _update_parallel(h, hu, hv, fx, fy, box, ratio, rain, active, n)
+    else:
+        _update_rows(box[0], box[1], h, hu, hv, fx, fy, box, ratio, rain, active)
+
+
+def friction(h: Any, hu: Any, hv: Any, gn2: Any, box: Any, dt: float, dry: float, max_depth: Any) -> None:
+    """SWE friction, dry cells and maximum depth of the box's cells (see _friction_rows)."""
+    n = blocks(box)
+    if n:
+        _friction_parallel(h, hu, hv, gn2, box, dt, dry, max_depth, n)
+    else:
+        _friction_rows(box[0], box[1], h, hu, hv, gn2, box, dt, dry, max_depth)
+
+
+def inertial_momentum(h: Any, z: Any, qx: Any, qy: Any, gn2: Any, box: Any, span: Any, c: Any,  # noqa: PLR0913
+                      ratio: float, qx_new: Any, qy_new: Any, limit: Any) -> None:  # fmt: skip
+    """Local inertia: new discharges and outflow limits (see _momentum_rows)."""
+    n = blocks(box)
+    if n:
+        _inertial_momentum_parallel(h, z, qx, qy, gn2, box, span, c, ratio, qx_new, qy_new, limit, n)
+    else:
+        _momentum_rows(box[0] - 1, box[1], h, z, qx, qy, gn2, box, span, c, ratio, qx_new, qy_new, limit)
+
+
+def inertial_continuity(h: Any, qx_new: Any, qy_new: Any, limit: Any, source: Any, box: Any,  # noqa: PLR0913
+                        span: Any, dt: float, ratio: float, qx: Any, qy: Any, max_depth: Any, row_depth: Any,
+                        extent: Any) -> None:  # fmt: skip
+    """Local inertia: limited discharges and new depths (see _continuity_rows)."""
+    n = blocks(box)
+    if n:
+        _inertial_continuity_parallel(h, qx_new, qy_new, limit, source, box, span, dt, ratio, qx, qy, max_depth,
+                                      row_depth, extent, n)  # fmt: skip
+    else:
+        _continuity_rows(box[0], box[1], h, qx_new, qy_new, limit, source, box, span, dt, ratio, qx, qy,
+                         max_depth, row_depth, extent)  # fmt: skip

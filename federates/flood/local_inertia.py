@@ -90,6 +90,9 @@ class LocalInertia2D(ShallowWater2D):
         self._limit = np.ones((ny + 2, nx + 2))
         self._source = np.zeros((ny + 2, nx + 2))  # m/s per cell: rain and inflows
         self._row_depth = np.zeros(ny + 2)
+        self._span = np.zeros((2, ny + 2), dtype=np.int64)  # compiled path: columns computed per row
+        self._extent = np.zeros((2, ny + 2), dtype=np.int64)  # columns with water or a source per row
+        self._extent_before = np.zeros((2, ny + 2), dtype=np.int64)  # the same one step earlier
 
     # ------------------------------------------------------------------ sources, box
     def _prepare_sources(self) -> None:
@@ -119,8 +122,16 @@ class LocalInertia2D(ShallowWater2D):
             q[:] = 0.0
             q[rows, cols] = kept
         self._row_depth[:] = 0.0
+        self._extent[0], self._extent[1] = kernels_2d.EMPTY, -kernels_2d.EMPTY
         if b.r1 > b.r0 and b.c1 > b.c0:
-            self._row_depth[b.r0:b.r1] = self.h[b.r0:b.r1, b.c0:b.c1].max(axis=1)
+            cells = (slice(b.r0, b.r1), slice(b.c0, b.c1))
+            self._row_depth[b.r0:b.r1] = self.h[cells].max(axis=1)
+            wet = (self.h[cells] > 0.0) | (self._source[cells] > 0.0)
+            some = wet.any(axis=1)
+            first, end = np.argmax(wet, axis=1) + b.c0, b.c1 - np.argmax(wet[:, ::-1], axis=1)
+            self._extent[0, b.r0:b.r1] = np.where(some, first, kernels_2d.EMPTY)
+            self._extent[1, b.r0:b.r1] = np.where(some, end, -kernels_2d.EMPTY)
+        self._extent_before[:] = self._extent
 
     # ------------------------------------------------------------------ stepping
     def _time_step(self, depth: float, dt_max: float) -> float:
@@ -133,13 +144,15 @@ class LocalInertia2D(ShallowWater2D):
         return _Constants(s.theta, 0.5 * (1.0 - s.theta), s.gravity * dt / self.dx, dt, s.dry_depth)
 
     def _step_compiled(self, b: _Box, dt_max: float) -> float:
-        box, chunks = np.array((b.r0, b.r1, b.c0, b.c1)), kernels_2d.chunks()
+        box = np.array((b.r0, b.r1, b.c0, b.c1))
         dt = self._time_step(float(self._row_depth[b.r0:b.r1].max(initial=0.0)), dt_max)
         ratio, c = dt / self.dx, np.array(self._constants(dt))
-        kernels_2d.inertial_momentum(self.h, self.z, self.qx, self.qy, self._gn2, box, c, ratio,
-                                     self._qx_new, self._qy_new, self._limit, chunks)  # fmt: skip
-        kernels_2d.inertial_continuity(self.h, self._qx_new, self._qy_new, self._limit, self._source, box, dt, ratio,
-                                       self.qx, self.qy, self.max_depth, self._row_depth, chunks)  # fmt: skip
+        kernels_2d.inertial_spans(self._extent, self._extent_before, box, self._span)
+        kernels_2d.inertial_momentum(self.h, self.z, self.qx, self.qy, self._gn2, box, self._span, c, ratio,
+                                     self._qx_new, self._qy_new, self._limit)  # fmt: skip
+        kernels_2d.inertial_continuity(self.h, self._qx_new, self._qy_new, self._limit, self._source, box,
+                                       self._span, dt, ratio, self.qx, self.qy, self.max_depth, self._row_depth,
+                                       self._extent)  # fmt: skip
         self._finish(b, dt)
         return dt
 

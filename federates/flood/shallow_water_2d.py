@@ -270,18 +270,18 @@ class ShallowWater2D:
         return dt
 
     def _step_compiled(self, b: _Box, dt_max: float) -> float:
-        s, box, chunks = self.settings, np.array((b.r0, b.r1, b.c0, b.c1)), kernels_2d.chunks()
+        s, box = self.settings, np.array((b.r0, b.r1, b.c0, b.c1))
         speed = kernels_2d.face_fluxes(self.h, self.hu, self.hv, self.z, self._zfx, self._zfy, box,
-                                       s.gravity, s.dry_depth, self._fx, self._fy, self._row_speed, chunks)  # fmt: skip
+                                       s.gravity, s.dry_depth, self._fx, self._fy, self._row_speed)  # fmt: skip
         dt = self._time_step(speed, dt_max)
         rain = self._sources.rain * dt
-        kernels_2d.update(self.h, self.hu, self.hv, self._fx, self._fy, box, dt / self.dx, rain, self.active, chunks)
+        kernels_2d.update(self.h, self.hu, self.hv, self._fx, self._fy, box, dt / self.dx, rain, self.active)
         mass_x = self._fx[kernels_2d.MASS, b.r0:b.r1, b.c0 - 1:b.c1]
         self._count_open_edges(b, mass_x, self._fy[kernels_2d.MASS, b.r0 - 1:b.r1, b.c0:b.c1], dt)
         if rain > 0.0:
             self.ledger.rain += rain * self._area * self._active_cells(b)
         self._add_inflows(dt)
-        kernels_2d.friction(self.h, self.hu, self.hv, self._gn2, box, dt, s.dry_depth, self.max_depth, chunks)
+        kernels_2d.friction(self.h, self.hu, self.hv, self._gn2, box, dt, s.dry_depth, self.max_depth)
         return dt
 
     # ------------------------------------------------------------------ sources, friction
