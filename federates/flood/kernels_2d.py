@@ -6,8 +6,9 @@ blocks of rows, each computed by a serial function (numba optimises those better
 body of a parallel loop: half the time).  The
 arithmetic is the NumPy path's, operation for operation (:func:`~.shallow_water.hll_flux`,
 the hydrostatic reconstruction, the update, the friction), so the two agree to the last bit
-except where a library rounds differently (NumPy's vectorised cube root differs from the C
-library's by an ulp on some CPUs).  No reduction depends on the threads: each row writes
+h^(7/3) of the friction is computed with multiplications only (:func:`power_7_3`, and
+:func:`power_7_3_of_array` for the NumPy paths), not with a library's cube root, whose last
+bit differs between NumPy's vectorised one and the C library's (and between CPUs).  No reduction depends on the threads: each row writes
 its own results, and the largest wave speed is taken over the rows afterwards (a maximum
 is exact in any order).  Faces between two dry cells have zero fluxes and are not computed.
 
@@ -25,6 +26,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 try:
     from numba import njit, prange
@@ -77,6 +79,16 @@ if AVAILABLE:
         return x * x * x * r * r
 
 
+def power_7_3_of_array(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """power_7_3 on arrays (x > 0) for the NumPy paths, operation for operation: the same bits."""
+    r = (np.int64(INVERSE_CUBE_ROOT_MAGIC) - x.view(np.int64) // 3).view(np.float64)
+    for _ in range(2):
+        e = 1.0 - x * r * r * r
+        r = r * (1.0 + e * (THIRD + e * TWO_NINTHS))
+    power: NDArray[np.float64] = x * x * x * r * r
+    return power
+
+
 #: Below this many cells in the box a kernel runs in the calling thread: launching threads costs
 #: more than they save, and far more when other processes keep the cores busy.
 PARALLEL_MIN_CELLS = 20_000
@@ -92,7 +104,7 @@ def blocks(box: Any) -> int:
     return threads if threads > 1 else 0
 
 
-__all__ = ["AVAILABLE", "blocks", "face_fluxes", "friction", "inertial_continuity", "inertial_momentum", "inertial_spans", "update"]
+__all__ = ["AVAILABLE", "blocks", "power_7_3_of_array", "face_fluxes", "friction", "inertial_continuity", "inertial_momentum", "inertial_spans", "update"]
 
 MASS, LEFT, RIGHT, TANGENTIAL = 0, 1, 2, 3
 
@@ -212,7 +224,7 @@ def _friction_rows(first: int, end: int, h: Any, hu: Any, hv: Any, gn2: Any, box
             h[i, j] = d
             if d > dry:
                 if gn2[i, j] > 0.0:
-                    factor = 1.0 + dt * gn2[i, j] * math.hypot(hu[i, j], hv[i, j]) / (d * d * np.cbrt(d))
+                    factor = 1.0 + dt * gn2[i, j] * math.hypot(hu[i, j], hv[i, j]) / power_7_3(d)
                     hu[i, j] /= factor
                     hv[i, j] /= factor
             else:

@@ -14,7 +14,15 @@ faces on either side in the same direction (theta = 1 is Bates et al.'s scheme; 
 weighting damps the checkerboard oscillations of shallow, smooth flows), ``n`` the mean of
 the two cells' Manning n.  Friction is semi-implicit and acts on each direction's discharge
 (decoupled, as in LISFLOOD-FP).  The time step is ``dt = cfl dx / sqrt(g h_max)`` with
-``cfl <= 0.7`` (Bates et al.'s alpha).
+``cfl <= sqrt(theta / 2)``
+(Bates et al.'s alpha; default 0.65 with theta = 0.9).
+
+Stability: without friction the scheme is linearly stable in 2-D only for
+``cfl^2 <= theta / 2``.  The checkerboard mode (wave number pi/dx along both axes) has the
+amplification polynomial ``l^2 - (1 + c - 8 C^2) l + c``, ``c = 2 theta - 1``, ``C`` the
+Courant number: stable iff ``8 C^2 <= 2 (1 + c) = 4 theta``.  Bates et al.'s alpha = 0.7
+with theta < 1 breaks it (a lake at rest then grows a checkerboard from round-off), so the
+settings refuse it.
 
 Mass: the discharges out of a cell are scaled down, when needed, so that a step never takes
 more water than the cell holds (each face is scaled by its upwind cell's factor, so fluxes
@@ -29,6 +37,7 @@ Grid, walls, open edges, inflows, rain, the wet box and the ledger are the SWE s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -38,22 +47,24 @@ from numpy.typing import NDArray
 from . import kernels_2d
 from .shallow_water_2d import Edge, Grid, Settings2D, ShallowWater2D, _Box
 
-__all__ = ["InertialSettings", "LocalInertia2D", "power_7_3"]
+__all__ = ["InertialSettings", "LocalInertia2D"]
 
 
 @dataclass(frozen=True)
 class InertialSettings(Settings2D):
     """Settings of the local-inertia scheme; ``cfl`` is Bates et al.'s alpha."""
 
-    cfl: float = 0.7  # dt = cfl * dx / sqrt(g * h_max), <= 0.7
+    cfl: float = 0.65  # dt = cfl * dx / sqrt(g * h_max), <= sqrt(theta / 2)
     dry_depth: float = 1e-3  # m; no flow through a face shallower than this
-    theta: float = 0.8  # flux weighting of de Almeida et al. (2012); 1 = Bates et al. (2010)
+    theta: float = 0.9  # flux weighting of de Almeida et al. (2012); 1 = Bates et al. (2010)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.cfl <= 0.7:
-            raise ValueError(f"cfl must be in (0, 0.7] for the local-inertia scheme, got {self.cfl!r}")
         if not 0.5 <= self.theta <= 1.0:
             raise ValueError(f"theta must be in [0.5, 1], got {self.theta!r}")
+        limit = math.sqrt(self.theta / 2.0)
+        if not 0.0 < self.cfl <= limit:
+            raise ValueError(f"cfl must be in (0, {limit:.3f}] for the local-inertia scheme with theta = "
+                             f"{self.theta:g} (its 2-D stability limit, sqrt(theta / 2)), got {self.cfl!r}")  # fmt: skip
         self._check_common()
 
 
@@ -96,6 +107,7 @@ class LocalInertia2D(ShallowWater2D):
 
     # ------------------------------------------------------------------ sources, box
     def _prepare_sources(self) -> None:
+        super()._prepare_sources()
         src, source = self._sources, self._source
         source[:] = 0.0
         if src.rain > 0.0:
@@ -135,9 +147,8 @@ class LocalInertia2D(ShallowWater2D):
 
     # ------------------------------------------------------------------ stepping
     def _time_step(self, depth: float, dt_max: float) -> float:
-        if depth <= 0.0:
-            return dt_max
-        return min(dt_max, self.settings.cfl * self.dx / float(np.sqrt(self.settings.gravity * depth)))
+        """As the SWE solver's (the sources' bound included), with the wave speed sqrt(g h_max)."""
+        return super()._time_step(math.sqrt(self.settings.gravity * depth), dt_max)
 
     def _constants(self, dt: float) -> _Constants:
         s = self.settings
@@ -206,20 +217,9 @@ def _inertial_faces(q: Grid, before: Grid, after: Grid, h_l: Grid, h_r: Grid, z_
     hf = np.maximum(eta_l, eta_r) - np.maximum(z_l, z_r)
     flowing = hf > c.threshold
     push = c.theta * q + c.weight * (before + after) - c.g_dt_dx * hf * (eta_r - eta_l)
-    power = power_7_3(np.where(flowing, hf, 1.0))
+    power = kernels_2d.power_7_3_of_array(np.where(flowing, hf, 1.0))
     new: Grid = np.where(flowing, push * power / (power + c.dt * (0.5 * (gn2_l + gn2_r)) * np.abs(q)), 0.0)
     return new
-
-
-def power_7_3(x: Grid) -> Grid:
-    """kernels_2d.power_7_3 on arrays (x > 0), operation for operation."""
-    third, two_ninths = kernels_2d.THIRD, kernels_2d.TWO_NINTHS
-    r = (np.int64(kernels_2d.INVERSE_CUBE_ROOT_MAGIC) - x.view(np.int64) // 3).view(np.float64)
-    for _ in range(2):
-        e = 1.0 - x * r * r * r
-        r = r * (1.0 + e * (third + e * two_ninths))
-    power: Grid = x * x * x * r * r
-    return power
 
 
 def _limited(q: Grid, limit_before: Grid, limit_after: Grid) -> NDArray[np.float64]:

@@ -30,6 +30,7 @@ upwinded with the mass flux, and a semi-implicit Manning friction per cell.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -166,6 +167,7 @@ class ShallowWater2D:
         self._box = _Box(1, 1, 1, 1)
         self._steps_since_shrink = 0
         self._sources = _Sources()
+        self._source_dt = math.inf
         self._allocate(ny, nx)
 
     def _allocate(self, ny: int, nx: int) -> None:
@@ -232,7 +234,10 @@ class ShallowWater2D:
         return substeps
 
     def _prepare_sources(self) -> None:
-        """Called when advance() sets new sources (the NumPy and compiled paths read them as they are)."""
+        """Called when advance() sets new sources: the time step they allow (see _time_step)."""
+        src = self._sources
+        rate = src.rain + sum(q / (self._area * c.size) for c, q in zip(src.cells, src.rates))
+        self._source_dt = math.inf if rate <= 0.0 else (self.settings.cfl * self.dx / math.sqrt(self.settings.gravity * rate)) ** (2.0 / 3.0)
 
     def step(self, dt_max: float) -> float:
         """One explicit step of at most ``dt_max`` s with the current sources; returns the step."""
@@ -244,7 +249,12 @@ class ShallowWater2D:
         return dt
 
     def _time_step(self, speed: float, dt_max: float) -> float:
-        return dt_max if speed <= 0.0 else min(dt_max, self.settings.cfl * self.dx / speed)
+        """The Courant limit of the wave speed now, and of the water the sources add over the
+        step: a source of ``rate`` m/s fills a dry cell to ``rate * dt`` (wave speed
+        ``sqrt(g rate dt)``), so ``dt <= (cfl dx / sqrt(g rate))^(2/3)``.  Without that bound the
+        first step on a dry grid would take the whole interval and pour it into the inflow cells."""
+        dt = min(dt_max, self._source_dt)
+        return dt if speed <= 0.0 else min(dt, self.settings.cfl * self.dx / speed)
 
     def _step_numpy(self, b: _Box, dt_max: float) -> float:
         s = self.settings
@@ -310,7 +320,7 @@ class ShallowWater2D:
         gn2 = self._gn2[cells][wet]
         if gn2.any():
             hw, qu, qv = h[wet], hu[wet], hv[wet]
-            factor = 1.0 + dt * gn2 * np.hypot(qu, qv) / (hw * hw * np.cbrt(hw))
+            factor = 1.0 + dt * gn2 * np.hypot(qu, qv) / kernels_2d.power_7_3_of_array(hw)
             hu[wet] = qu / factor
             hv[wet] = qv / factor
         hu[~wet] = 0.0
