@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - exercised on installs without the 'fas
 
     prange = range
 
-#: Bit pattern of a first guess of x^(-1/3): MAGIC - bits(x) // 3 (Moroz et al. 2021), within 3.5 %.
+#: Bit pattern of a first guess of x^(-1/3): MAGIC - bits(x) // 3 (the exponent divided by -3), within 3.5 %.
 INVERSE_CUBE_ROOT_MAGIC = 0x553EF0FF289DD796
 THIRD, TWO_NINTHS = 1.0 / 3.0, 2.0 / 9.0
 
