@@ -53,7 +53,8 @@ class Scheme(enum.Enum):
               open_edges: frozenset[Edge], cfl: float | None) -> ShallowWater2D:  # fmt: skip
         """A solver of this scheme on the terrain."""
         cls = LocalInertia2D if self is Scheme.INERTIAL else ShallowWater2D
-        return cls(bed, dx, manning_n=manning_n, open_edges=open_edges, settings=self.settings(cfl))  # type: ignore[arg-type]
+        settings = self.settings(cfl)
+        return cls(bed, dx, manning_n=manning_n, open_edges=open_edges, settings=settings)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
-"""Compiled kernels of the 2-D shallow-water solver (numba): the same scheme as the NumPy path.
+"""Compiled kernels of the 2-D solvers (numba): the same schemes as their NumPy paths.
 
-Each kernel works on the padded arrays of :class:`~.shallow_water_2d.ShallowWater2D` inside
-its wet box (rows ``r0:r1``, columns ``c0:c1``, padded indices), in parallel over ``chunks``
-blocks of rows, each computed by a serial function (numba optimises those better than the
-body of a parallel loop: half the time).  The
-arithmetic is the NumPy path's, operation for operation (:func:`~.shallow_water.hll_flux`,
-the hydrostatic reconstruction, the update, the friction), so the two agree to the last bit
-h^(7/3) of the friction is computed with multiplications only (:func:`power_7_3`, and
-:func:`power_7_3_of_array` for the NumPy paths), not with a library's cube root, whose last
-bit differs between NumPy's vectorised one and the C library's (and between CPUs).  No reduction depends on the threads: each row writes
-its own results, and the largest wave speed is taken over the rows afterwards (a maximum
-is exact in any order).  Faces between two dry cells have zero fluxes and are not computed.
+Each kernel works on the padded arrays of :class:`~.shallow_water_2d.ShallowWater2D` (or
+:class:`~.local_inertia.LocalInertia2D`) inside the wet box (rows ``r0:r1``, columns
+``c0:c1``, padded indices), in parallel over blocks of rows, each block computed by a serial
+function (numba optimises those better than the body of a parallel loop: half the time);
+boxes under :data:`PARALLEL_MIN_CELLS` run in the calling thread.  The arithmetic is the
+NumPy path's, operation for operation (:func:`~.shallow_water.hll_flux`, the hydrostatic
+reconstruction, the update, the friction; the local-inertia discharges, limits and
+continuity), and h^(7/3) of the friction is computed with multiplications only
+(:func:`power_7_3`; :func:`power_7_3_of_array` for the NumPy paths) rather than with a
+library's cube root, whose last bit differs between NumPy's vectorised one, the C library's
+and CPUs: so the two paths give the same bits.  No reduction depends on the threads: each
+row writes its own results, and the largest wave speed or depth is taken over the rows
+afterwards (a maximum is exact in any order).  Faces between two dry cells have zero fluxes
+and are not computed; the local-inertia kernels also skip the dry, still columns of a row.
 
 Face arrays: ``fx[i, j]`` is the face between cells (i, j) and (i, j + 1), ``fy[i, j]`` the
 face between (i, j) and (i + 1, j); each holds the mass flux, the normal momentum flux seen
@@ -104,7 +107,10 @@ def blocks(box: Any) -> int:
     return threads if threads > 1 else 0
 
 
-__all__ = ["AVAILABLE", "blocks", "power_7_3_of_array", "face_fluxes", "friction", "inertial_continuity", "inertial_momentum", "inertial_spans", "update"]
+__all__ = [
+    "AVAILABLE", "blocks", "face_fluxes", "friction", "inertial_continuity", "inertial_momentum", "inertial_spans",
+    "power_7_3", "power_7_3_of_array", "update",
+]
 
 MASS, LEFT, RIGHT, TANGENTIAL = 0, 1, 2, 3
 

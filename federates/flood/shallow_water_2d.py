@@ -237,7 +237,8 @@ class ShallowWater2D:
         """Called when advance() sets new sources: the time step they allow (see _time_step)."""
         src = self._sources
         rate = src.rain + sum(q / (self._area * c.size) for c, q in zip(src.cells, src.rates))
-        self._source_dt = math.inf if rate <= 0.0 else (self.settings.cfl * self.dx / math.sqrt(self.settings.gravity * rate)) ** (2.0 / 3.0)
+        reach = self.settings.cfl * self.dx
+        self._source_dt = math.inf if rate <= 0.0 else (reach / math.sqrt(self.settings.gravity * rate)) ** (2.0 / 3.0)
 
     def step(self, dt_max: float) -> float:
         """One explicit step of at most ``dt_max`` s with the current sources; returns the step."""
