@@ -15,7 +15,10 @@ depths stay non-negative, wet/dry fronts need no special case), the tangential m
 upwinded with the mass flux, and a semi-implicit Manning friction per cell.
 
 * Time step: ``dt = cfl * dx / max |wave speed|`` with ``cfl <= 0.5`` (positivity of the
-  unsplit 2-D update), sub-stepped inside :meth:`ShallowWater2D.advance`.
+  unsplit 2-D update), also bounded by the water the sources add over the step, sub-stepped
+  inside :meth:`ShallowWater2D.advance`.
+* Two paths compute the same steps to the bit: NumPy, and compiled kernels (numba, in
+  parallel over rows; :mod:`.kernels_2d`) when numba is installed (``Settings2D.kernel``).
 * Cells without data are walls: their bed is raised far above the terrain, so the
   reconstruction gives them no water and a reflecting pressure.  So are the grid's
   edges, except those declared open: there the state is continued (zero gradient) with
