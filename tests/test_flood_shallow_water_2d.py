@@ -364,14 +364,17 @@ def test_compiled_results_do_not_depend_on_the_threads(scheme: str) -> None:
     n = int(np.ceil(np.sqrt(kernels_2d.PARALLEL_MIN_CELLS))) + 10
     yy, xx = np.mgrid[0:n, 0:n]
     bed = 0.002 * xx + 0.2 * np.sin(yy / 7.0) * np.cos(xx / 5.0)
-    runs = []
+    runs, blocks = [], []
     threads = numba.get_num_threads()
     try:
         for count in sorted({1, threads}):
             numba.set_num_threads(count)
-            model = model_of(scheme, bed, 10.0, Kernel.NUMBA, manning_n=0.03, depth=np.where(xx < 10, 1.0, 0.0))
+            model = model_of(scheme, bed, 10.0, Kernel.NUMBA, manning_n=0.03, depth=np.where(xx < 10, 1.0, 0.2))
             model.advance(120.0)
+            b = model.box
+            blocks.append(kernels_2d.blocks(np.array((b[0] + 1, b[1] + 1, b[2] + 1, b[3] + 1))))
             runs.append(np.concatenate([model.h.ravel(), model.max_depth.ravel()]))
     finally:
         numba.set_num_threads(threads)
+    assert blocks == sorted({0, threads if threads > 1 else 0})  # serial with one thread, parallel with all
     assert all(np.array_equal(runs[0], run) for run in runs)
