@@ -110,13 +110,19 @@ def test_interface_follows_the_parameters(tmp_path: Path) -> None:
     assert {i.name for i in decl.inputs} == {"inflow.river"}
     with pytest.raises(ValueError, match="parameter 'open_edges': expected a list of north, south, west, east"):
         InundationFederate.declare({**params, "open_edges": ["up"]})
+    with pytest.raises(ValueError, match="parameter 'scheme': expected one of swe, inertial, got 'lisflood'"):
+        InundationFederate.declare({**params, "scheme": "lisflood"})
+    with pytest.raises(ValueError, match=r"parameter 'cfl': cfl must be in \(0, 0.671\] for the local-inertia scheme"):
+        InundationFederate.declare({**params, "scheme": "inertial", "cfl": 0.7})
 
 
-def test_river_inflow_floods_the_valley_floor_and_assets_report_their_depth(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["swe", "inertial"])
+def test_river_inflow_floods_the_valley_floor_and_assets_report_their_depth(tmp_path: Path, scheme: str) -> None:
     """60 m3/s for 2 h into the valley's upstream end: the floor floods, the point on the floor
     gets water, the one on the valley side (ground 1.6 m higher) stays dry, the flooded area
-    and volume are published, the water balance closes, and the map holds the assets."""
-    params = {"dem": str(valley(tmp_path)), "open_edges": ["east"], "manning_n": 0.04,
+    and volume are published, the water balance closes, and the map holds the assets; with
+    either scheme."""
+    params = {"dem": str(valley(tmp_path)), "open_edges": ["east"], "manning_n": 0.04, "scheme": scheme,
               "inflows": {"river": {"line": [[1005, 2240], [1005, 2360]]}},
               "assets": {"floor": {"x": 1400, "y": 2300}, "side": {"x": 1400, "y": 2440},
                          "yard": {"polygon": [[1380, 2280], [1440, 2280], [1440, 2330], [1380, 2330]], "ground_m": 47.0}}}  # fmt: skip

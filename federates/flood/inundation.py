@@ -14,6 +14,7 @@ given as parameters use their exact mean over it), then reads the inputs at ``t`
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,12 +28,32 @@ from federation import Context, Declaration, Federate, Input, Output, Parameter
 
 from .dem import Dem, read_dem
 from .hydrology import Hyetograph
+from .local_inertia import InertialSettings, LocalInertia2D
 from .map_features import InflowBoundary, MapAsset, parse_assets, parse_inflows
 from .shallow_water_2d import Edge, Settings2D, ShallowWater2D
 
-__all__ = ["InundationConfig", "InundationFederate"]
+__all__ = ["InundationConfig", "InundationFederate", "Scheme"]
 
 MM_PER_H = 1.0 / 3.6e6  # m/s in 1 mm/h
+
+
+class Scheme(enum.Enum):
+    """The equations the federate solves (docs/federates/flood.md: when to use which)."""
+
+    SWE = "swe"  # full shallow-water equations, HLL finite volumes: fronts, jumps, fast flow
+    INERTIAL = "inertial"  # local inertia (LISFLOOD-FP): slow floodplain flow, several times faster
+
+    def settings(self, cfl: float | None) -> Settings2D:
+        """The solver's settings; ``cfl`` None: the scheme's default Courant number."""
+        cls = InertialSettings if self is Scheme.INERTIAL else Settings2D
+        return cls() if cfl is None else cls(cfl=cfl)
+
+    def model(self, bed: NDArray[np.float64], dx: float, manning_n: float | NDArray[np.float64],
+              open_edges: frozenset[Edge], cfl: float | None) -> ShallowWater2D:  # fmt: skip
+        """A solver of this scheme on the terrain."""
+        cls = LocalInertia2D if self is Scheme.INERTIAL else ShallowWater2D
+        settings = self.settings(cfl)
+        return cls(bed, dx, manning_n=manning_n, open_edges=open_edges, settings=settings)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -46,7 +67,8 @@ class InundationConfig:
     inflows: tuple[InflowBoundary, ...]
     rainfall: Hyetograph | None
     wet_depth_m: float
-    cfl: float
+    scheme: Scheme
+    cfl: float | None
     map_cells: int
     map_interval_s: float
 
@@ -77,11 +99,23 @@ class InundationConfig:
                 raise ValueError(f"parameter '{key}': expected a number >= {low:g}, got {p[key]!r}")
         if isinstance(p["map_cells"], bool) or not isinstance(p["map_cells"], int) or p["map_cells"] < 2:
             raise ValueError(f"parameter 'map_cells': expected a whole number >= 2, got {p['map_cells']!r}")
-        Settings2D(cfl=float(p["cfl"]))  # checks the Courant number
+        try:
+            scheme = Scheme(p["scheme"])
+        except ValueError:
+            known = ", ".join(s.value for s in Scheme)
+            raise ValueError(f"parameter 'scheme': expected one of {known}, got {p['scheme']!r}") from None
+        cfl = p["cfl"]
+        if cfl is not None and (isinstance(cfl, bool) or not isinstance(cfl, (int, float))):
+            raise ValueError(f"parameter 'cfl': expected a Courant number, got {cfl!r}")
+        try:
+            scheme.settings(None if cfl is None else float(cfl))
+        except ValueError as error:
+            raise ValueError(f"parameter 'cfl': {error}") from None
         return cls(
             dem=_path(base, p["dem"]), manning_n=manning, open_edges=open_edges, assets=assets, inflows=inflows,
             rainfall=None if rainfall is None else Hyetograph.from_pairs(rainfall),
-            wet_depth_m=float(p["wet_depth_m"]), cfl=float(p["cfl"]), map_cells=int(p["map_cells"]),
+            wet_depth_m=float(p["wet_depth_m"]), scheme=scheme, cfl=None if cfl is None else float(cfl),
+            map_cells=int(p["map_cells"]),
             map_interval_s=float(p["map_interval_s"]),
         )  # fmt: skip
 
@@ -110,7 +144,12 @@ class InundationFederate(Federate):
     rainfall: Parameter[Any] = Parameter(
         None, type=object, unit="[[s, mm/h], ...]", doc="rain series on the grid; when given, replaces the 'rain' input")
     wet_depth_m: Parameter[float] = Parameter(0.05, unit="m", doc="depth above which a cell counts as flooded")
-    cfl: Parameter[float] = Parameter(0.45, doc="Courant number of the solver (<= 0.5)")
+    scheme: Parameter[str] = Parameter(
+        "swe", type=str, choices=tuple(s.value for s in Scheme),
+        doc="swe: full shallow-water equations; inertial: local inertia, faster, for slow floodplain flow")
+    cfl: Parameter[Any] = Parameter(
+        None, type=(int, float, type(None)),
+        doc="Courant number: swe <= 0.5 (default 0.45), inertial <= 0.7 (default 0.7)")
     map_cells: Parameter[int] = Parameter(
         150, type=int, doc="cells along the longer side of the published maximum-depth map")
     map_interval_s: Parameter[float] = Parameter(
@@ -142,8 +181,7 @@ class InundationFederate(Federate):
         c = self.config
         self.terrain = read_dem(c.dem)
         manning = c.manning_n if isinstance(c.manning_n, float) else _roughness(c.manning_n, self.terrain)
-        self.model = ShallowWater2D(self.terrain.elevation, self.terrain.cell_size, manning_n=manning,
-                                    open_edges=c.open_edges, settings=Settings2D(cfl=c.cfl))  # fmt: skip
+        self.model = c.scheme.model(self.terrain.elevation, self.terrain.cell_size, manning, c.open_edges, c.cfl)
         self._asset_cells = {a.name: a.cells(self.terrain) for a in c.assets}
         self._inflow_cells = {b.name: self.model.flat_cells(*b.cells(self.terrain)) for b in c.inflows}
         self._rates = {b.name: 0.0 for b in c.inflows}

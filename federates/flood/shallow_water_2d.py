@@ -15,7 +15,10 @@ depths stay non-negative, wet/dry fronts need no special case), the tangential m
 upwinded with the mass flux, and a semi-implicit Manning friction per cell.
 
 * Time step: ``dt = cfl * dx / max |wave speed|`` with ``cfl <= 0.5`` (positivity of the
-  unsplit 2-D update), sub-stepped inside :meth:`ShallowWater2D.advance`.
+  unsplit 2-D update), also bounded by the water the sources add over the step, sub-stepped
+  inside :meth:`ShallowWater2D.advance`.
+* Two paths compute the same steps to the bit: NumPy, and compiled kernels (numba, in
+  parallel over rows; :mod:`.kernels_2d`) when numba is installed (``Settings2D.kernel``).
 * Cells without data are walls: their bed is raised far above the terrain, so the
   reconstruction gives them no water and a reflecting pressure.  So are the grid's
   edges, except those declared open: there the state is continued (zero gradient) with
@@ -30,17 +33,27 @@ upwinded with the mass flux, and a semi-implicit Manning friction per cell.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import kernels_2d
 from .shallow_water import hll_flux
 
-__all__ = ["Edge", "Settings2D", "ShallowWater2D"]
+__all__ = ["Edge", "Kernel", "Settings2D", "ShallowWater2D"]
 
 Grid = NDArray[np.float64]
 WALL_HEIGHT_M = 1.0e4  # bed of a no-data cell or a closed edge, above the highest terrain
+
+
+class Kernel(enum.Enum):
+    """How the solver's steps are computed: the same scheme either way."""
+
+    AUTO = "auto"  # compiled when numba is installed, else NumPy
+    NUMPY = "numpy"
+    NUMBA = "numba"  # compiled (kernels_2d), in parallel over rows
 
 
 class Edge(enum.Enum):
@@ -61,14 +74,25 @@ class Settings2D:
     dry_depth: float = 1e-6  # m; below this a cell carries no velocity
     margin: int = 4  # cells added around the wet box when it grows
     max_substeps: int = 1_000_000  # per call of advance(); guards against a stalled step
+    kernel: Kernel = Kernel.AUTO
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cfl <= 0.5:
             raise ValueError(f"cfl must be in (0, 0.5] for the 2-D scheme, got {self.cfl!r}")
+        self._check_common()
+
+    def _check_common(self) -> None:
         if not self.dry_depth > 0:
             raise ValueError(f"dry_depth must be > 0, got {self.dry_depth!r}")
         if self.margin < 1:
             raise ValueError(f"margin must be >= 1 cell, got {self.margin!r}")
+        if self.kernel is Kernel.NUMBA and not kernels_2d.AVAILABLE:
+            raise ValueError("kernel 'numba' needs numba: pip install 'federation[fast]'")
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the steps run in the compiled kernels."""
+        return self.kernel is Kernel.NUMBA or (self.kernel is Kernel.AUTO and kernels_2d.AVAILABLE)
 
 
 @dataclass
@@ -122,6 +146,7 @@ class ShallowWater2D:
         if not dx > 0:
             raise ValueError(f"dx must be > 0 m, got {dx!r}")
         self.dx, self.settings, self.open_edges = float(dx), settings, frozenset(open_edges)
+        self._area = self.dx * self.dx
         self.active = np.isfinite(bed)
         ny, nx = bed.shape
         self.shape = (ny, nx)
@@ -145,6 +170,15 @@ class ShallowWater2D:
         self._box = _Box(1, 1, 1, 1)
         self._steps_since_shrink = 0
         self._sources = _Sources()
+        self._source_dt = math.inf
+        self._allocate(ny, nx)
+
+    def _allocate(self, ny: int, nx: int) -> None:
+        """Work arrays of the compiled path: face fluxes and per-row wave speeds."""
+        if self.settings.compiled:
+            self._fx = np.zeros((4, ny + 2, nx + 1))
+            self._fy = np.zeros((4, ny + 1, nx + 2))
+            self._row_speed = np.zeros(ny + 2)
 
     # ------------------------------------------------------------------ views
     @property
@@ -190,6 +224,7 @@ class ShallowWater2D:
         if rain < 0 or any(q < 0 for _, q in inflows):
             raise ValueError(f"rain and inflows must be >= 0, got {rain!r}, {[q for _, q in inflows]!r}")
         self._sources = _Sources(rain, [c for c, q in inflows if q > 0], [q for _, q in inflows if q > 0])
+        self._prepare_sources()
         self._reset_box()
         elapsed, substeps = 0.0, 0
         while elapsed < duration:
@@ -201,10 +236,31 @@ class ShallowWater2D:
             substeps += 1
         return substeps
 
+    def _prepare_sources(self) -> None:
+        """Called when advance() sets new sources: the time step they allow (see _time_step)."""
+        src = self._sources
+        rate = src.rain + sum(q / (self._area * c.size) for c, q in zip(src.cells, src.rates))
+        reach = self.settings.cfl * self.dx
+        self._source_dt = math.inf if rate <= 0.0 else (reach / math.sqrt(self.settings.gravity * rate)) ** (2.0 / 3.0)
+
     def step(self, dt_max: float) -> float:
         """One explicit step of at most ``dt_max`` s with the current sources; returns the step."""
         b = self._box
         self._fill_open_ghosts(b)
+        dt = self._step_compiled(b, dt_max) if self.settings.compiled else self._step_numpy(b, dt_max)
+        self.time += dt
+        self._update_box()
+        return dt
+
+    def _time_step(self, speed: float, dt_max: float) -> float:
+        """The Courant limit of the wave speed now, and of the water the sources add over the
+        step: a source of ``rate`` m/s fills a dry cell to ``rate * dt`` (wave speed
+        ``sqrt(g rate dt)``), so ``dt <= (cfl dx / sqrt(g rate))^(2/3)``.  Without that bound the
+        first step on a dry grid would take the whole interval and pour it into the inflow cells."""
+        dt = min(dt_max, self._source_dt)
+        return dt if speed <= 0.0 else min(dt, self.settings.cfl * self.dx / speed)
+
+    def _step_numpy(self, b: _Box, dt_max: float) -> float:
         s = self.settings
         view = (slice(b.r0 - 1, b.r1 + 1), slice(b.c0 - 1, b.c1 + 1))
         h, hu, hv = self.h[view], self.hu[view], self.hv[view]
@@ -213,31 +269,48 @@ class ShallowWater2D:
         fx = _face_fluxes(h[1:-1, :], u[1:-1, :], v[1:-1, :], self.z[view][1:-1, :], self._zfx[inner], 1, s.gravity)
         inner = (slice(b.r0 - 1, b.r1), slice(b.c0, b.c1))
         fy = _face_fluxes(h[:, 1:-1], v[:, 1:-1], u[:, 1:-1], self.z[view][:, 1:-1], self._zfy[inner], 0, s.gravity)
-        speed = max(fx.speed, fy.speed)
-        dt = dt_max if speed <= 0.0 else min(dt_max, s.cfl * self.dx / speed)
+        dt = self._time_step(max(fx.speed, fy.speed), dt_max)
         ratio = dt / self.dx
         cells = (slice(1, -1), slice(1, -1))
         h[cells] -= ratio * (fx.mass[:, 1:] - fx.mass[:, :-1] + fy.mass[1:, :] - fy.mass[:-1, :])
         hu[cells] -= ratio * (fx.left[:, 1:] - fx.right[:, :-1] + fy.tangential[1:, :] - fy.tangential[:-1, :])
         hv[cells] -= ratio * (fx.tangential[:, 1:] - fx.tangential[:, :-1] + fy.left[1:, :] - fy.right[:-1, :])
-        self._count_open_edges(b, fx, fy, dt)
-        self._add_sources(b, dt)
+        self._count_open_edges(b, fx.mass, fy.mass, dt)
+        self._add_rain(b, dt)
+        self._add_inflows(dt)
         self._friction_and_dry(b, dt)
         np.maximum(self.max_depth[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1], self.h[b.r0:b.r1, b.c0:b.c1],
                    out=self.max_depth[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1])  # fmt: skip
-        self.time += dt
-        self._update_box()
+        return dt
+
+    def _step_compiled(self, b: _Box, dt_max: float) -> float:
+        s, box = self.settings, np.array((b.r0, b.r1, b.c0, b.c1))
+        speed = kernels_2d.face_fluxes(self.h, self.hu, self.hv, self.z, self._zfx, self._zfy, box,
+                                       s.gravity, s.dry_depth, self._fx, self._fy, self._row_speed)  # fmt: skip
+        dt = self._time_step(speed, dt_max)
+        rain = self._sources.rain * dt
+        kernels_2d.update(self.h, self.hu, self.hv, self._fx, self._fy, box, dt / self.dx, rain, self.active)
+        mass_x = self._fx[kernels_2d.MASS, b.r0:b.r1, b.c0 - 1:b.c1]
+        self._count_open_edges(b, mass_x, self._fy[kernels_2d.MASS, b.r0 - 1:b.r1, b.c0:b.c1], dt)
+        if rain > 0.0:
+            self.ledger.rain += rain * self._area * self._active_cells(b)
+        self._add_inflows(dt)
+        kernels_2d.friction(self.h, self.hu, self.hv, self._gn2, box, dt, s.dry_depth, self.max_depth)
         return dt
 
     # ------------------------------------------------------------------ sources, friction
-    def _add_sources(self, b: _Box, dt: float) -> None:
-        src = self._sources
-        area = self.dx * self.dx
-        if src.rain > 0.0:
+    def _add_rain(self, b: _Box, dt: float) -> None:
+        rain = self._sources.rain
+        if rain > 0.0:
             cells = self.h[b.r0:b.r1, b.c0:b.c1]
-            mask = self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]
-            cells[mask] += src.rain * dt
-            self.ledger.rain += src.rain * dt * area * int(np.count_nonzero(mask))
+            cells[self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]] += rain * dt
+            self.ledger.rain += rain * dt * self._area * self._active_cells(b)
+
+    def _active_cells(self, b: _Box) -> int:
+        return int(np.count_nonzero(self.active[b.r0 - 1:b.r1 - 1, b.c0 - 1:b.c1 - 1]))
+
+    def _add_inflows(self, dt: float) -> None:
+        src, area = self._sources, self._area
         flat = self.h.reshape(-1)
         for cells_, rate in zip(src.cells, src.rates):
             np.add.at(flat, cells_, rate * dt / (area * cells_.size))
@@ -248,12 +321,12 @@ class ShallowWater2D:
         h, hu, hv = self.h[cells], self.hu[cells], self.hv[cells]
         np.maximum(h, 0.0, out=h)  # removes round-off negatives only
         wet = h > self.settings.dry_depth
-        gn2 = self._gn2[cells]
+        gn2 = self._gn2[cells][wet]
         if gn2.any():
-            hw = np.where(wet, h, 1.0)
-            factor = 1.0 + dt * gn2 * np.hypot(hu, hv) / (hw * hw * np.cbrt(hw))
-            hu /= factor
-            hv /= factor
+            hw, qu, qv = h[wet], hu[wet], hv[wet]
+            factor = 1.0 + dt * gn2 * np.hypot(qu, qv) / kernels_2d.power_7_3_of_array(hw)
+            hu[wet] = qu / factor
+            hv[wet] = qv / factor
         hu[~wet] = 0.0
         hv[~wet] = 0.0
 
@@ -272,18 +345,19 @@ class ShallowWater2D:
             for a in (self.h, self.hu, self.hv):
                 a[ghost][1:-1] = a[edge_line][1:-1]
 
-    def _count_open_edges(self, b: _Box, fx: _Faces, fy: _Faces, dt: float) -> None:
+    def _count_open_edges(self, b: _Box, fx: Grid, fy: Grid, dt: float) -> None:
+        """Volume out through open edges from the mass fluxes at the box's x and y faces."""
         area_rate = dt * self.dx
         ny, nx = self.shape
         out = 0.0
         if Edge.WEST in self.open_edges and b.c0 == 1:
-            out -= float(fx.mass[:, 0].sum())
+            out -= float(fx[:, 0].sum())
         if Edge.EAST in self.open_edges and b.c1 == nx + 1:
-            out += float(fx.mass[:, -1].sum())
+            out += float(fx[:, -1].sum())
         if Edge.NORTH in self.open_edges and b.r0 == 1:
-            out -= float(fy.mass[0, :].sum())
+            out -= float(fy[0, :].sum())
         if Edge.SOUTH in self.open_edges and b.r1 == ny + 1:
-            out += float(fy.mass[-1, :].sum())
+            out += float(fy[-1, :].sum())
         self.ledger.outflow += out * area_rate
 
     # ------------------------------------------------------------------ the wet box
@@ -339,19 +413,23 @@ def _face_fluxes(h: Grid, un: Grid, ut: Grid, z: Grid, zf: Grid, axis: int, g: f
     """Fluxes across the faces between neighbours along ``axis`` (1: x, 0: y) of a slab.
 
     ``un`` is the velocity normal to the faces, ``ut`` the tangential one; ``zf`` the bed
-    at the faces (the larger of the two cells').
+    at the faces (the larger of the two cells').  Only faces with water on a side are
+    computed: between two dry cells every flux is exactly zero.
     """
     lo = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
     hi = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))
-    hl, hr = h[lo], h[hi]
-    hls = np.maximum(hl + z[lo] - zf, 0.0)
-    hrs = np.maximum(hr + z[hi] - zf, 0.0)
-    f_h, f_hu, speed = hll_flux(hls, un[lo], hrs, un[hi], g)
-    tangential = f_h * np.where(f_h > 0.0, ut[lo], ut[hi])
+    wet = (h[lo] > 0.0) | (h[hi] > 0.0)
+    hl, hr, zfw = h[lo][wet], h[hi][wet], zf[wet]
+    hls = np.maximum(hl + z[lo][wet] - zfw, 0.0)
+    hrs = np.maximum(hr + z[hi][wet] - zfw, 0.0)
+    f_h, f_hu, speed = hll_flux(hls, un[lo][wet], hrs, un[hi][wet], g)
     half_g = 0.5 * g
-    left = f_hu + half_g * (hl * hl - hls * hls)
-    right = f_hu + half_g * (hr * hr - hrs * hrs)
-    return _Faces(f_h, left, right, tangential, float(speed.max()) if speed.size else 0.0)
+    faces = [np.zeros(wet.shape) for _ in range(4)]
+    faces[0][wet] = f_h
+    faces[1][wet] = f_hu + half_g * (hl * hl - hls * hls)
+    faces[2][wet] = f_hu + half_g * (hr * hr - hrs * hrs)
+    faces[3][wet] = f_h * np.where(f_h > 0.0, ut[lo][wet], ut[hi][wet])
+    return _Faces(*faces, float(speed.max()) if speed.size else 0.0)
 
 
 def _velocity(h: Grid, q: Grid, dry: float) -> Grid:
