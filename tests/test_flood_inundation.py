@@ -161,6 +161,30 @@ def test_riverton_2d_validates_through_the_cli() -> None:
     assert "riverton-2d.yaml: ok" in result.stdout
 
 
+def test_every_bad_parameter_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    """Issue 12 item 14 for the 2-D federate: all problems at once, each at its parameter's line."""
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(f"""\
+time: {{stop: 60}}
+federates:
+  flood:
+    type: inundation
+    params:
+      dem: {valley(tmp_path)}
+      open_edges: [up]
+      map_cells: 1
+      scheme: lisflood
+""")
+    result = subprocess.run([sys.executable, "-m", "federation.app.cli", "validate", str(scenario)],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{scenario}:7") and "open_edges: expected a list of north" in lines[0]
+    assert lines[1].startswith(f"{scenario}:8") and "map_cells: expected a whole number >= 2, got 1" in lines[1]
+    assert lines[2].startswith(f"{scenario}:9") and "scheme: wrong type: must be one of 'swe', 'inertial'" in lines[2]
+    assert lines[3].endswith("3 problem(s)")
+
+
 def test_inundation_in_a_federation_feeds_the_grid_and_the_report_draws_the_map(
         run_scenario: Any, tmp_path: Path) -> None:  # fmt: skip
     """End to end: a formula federate plays a hydrograph into the inundation federate, whose

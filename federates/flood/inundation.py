@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from federation import Context, Declaration, Federate, Input, Output, Parameter
+from federation import Context, Declaration, Federate, Input, Output, Parameter, ParameterCheck
 
 from .dem import Dem, read_dem
 from .hydrology import Hyetograph
@@ -74,50 +74,64 @@ class InundationConfig:
 
     @classmethod
     def from_params(cls, p: Mapping[str, Any]) -> InundationConfig:
+        """The parsed parameters; every bad value is reported at once (a :class:`ParameterError`)."""
+        check = ParameterCheck()
         base = Path(str(p.get("_base_dir") or "."))
         if not isinstance(p["dem"], str) or not p["dem"]:
-            raise ValueError(f"parameter 'dem': expected the path of a .asc or .tif file, got {p['dem']!r}")
-        n = p["manning_n"]
-        if isinstance(n, str):
-            manning: float | Path = _path(base, n)
-        elif isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 0:
-            manning = float(n)
-        else:
-            raise ValueError(f"parameter 'manning_n': expected a roughness >= 0 or a grid file, got {n!r}")
-        edges = p["open_edges"]
-        try:
-            open_edges = frozenset(Edge(e) for e in edges)
-        except (TypeError, ValueError):
-            known = ", ".join(e.value for e in Edge)
-            raise ValueError(f"parameter 'open_edges': expected a list of {known}, got {edges!r}") from None
-        assets, inflows = parse_assets(p["assets"]), parse_inflows(p["inflows"])
+            check.fail("dem", f"expected the path of a .asc or .tif file, got {p['dem']!r}")
+        manning = _manning(base, p["manning_n"], check)
+        open_edges = _edges(p["open_edges"], check)
+        assets = check.build("assets", parse_assets, p["assets"]) or ()
+        inflows = check.build("inflows", parse_inflows, p["inflows"]) or ()
         if len({a.name for a in assets}) != len(assets):
-            raise ValueError("parameter 'assets': names must be unique")
-        rainfall = p["rainfall"]
+            check.fail("assets", "names must be unique")
+        rainfall = None if p["rainfall"] is None else check.build("rainfall", Hyetograph.from_pairs, p["rainfall"])
         for key, low in (("wet_depth_m", 0.0), ("map_interval_s", 0.0)):
             if isinstance(p[key], bool) or not isinstance(p[key], (int, float)) or not p[key] >= low:
-                raise ValueError(f"parameter '{key}': expected a number >= {low:g}, got {p[key]!r}")
+                check.fail(key, f"expected a number >= {low:g}, got {p[key]!r}")
         if isinstance(p["map_cells"], bool) or not isinstance(p["map_cells"], int) or p["map_cells"] < 2:
-            raise ValueError(f"parameter 'map_cells': expected a whole number >= 2, got {p['map_cells']!r}")
-        try:
-            scheme = Scheme(p["scheme"])
-        except ValueError:
-            known = ", ".join(s.value for s in Scheme)
-            raise ValueError(f"parameter 'scheme': expected one of {known}, got {p['scheme']!r}") from None
-        cfl = p["cfl"]
-        if cfl is not None and (isinstance(cfl, bool) or not isinstance(cfl, (int, float))):
-            raise ValueError(f"parameter 'cfl': expected a Courant number, got {cfl!r}")
-        try:
-            scheme.settings(None if cfl is None else float(cfl))
-        except ValueError as error:
-            raise ValueError(f"parameter 'cfl': {error}") from None
+            check.fail("map_cells", f"expected a whole number >= 2, got {p['map_cells']!r}")
+        scheme, cfl = _scheme(p["scheme"], p["cfl"], check)
+        check.done()
+        assert scheme is not None
         return cls(
-            dem=_path(base, p["dem"]), manning_n=manning, open_edges=open_edges, assets=assets, inflows=inflows,
-            rainfall=None if rainfall is None else Hyetograph.from_pairs(rainfall),
-            wet_depth_m=float(p["wet_depth_m"]), scheme=scheme, cfl=None if cfl is None else float(cfl),
-            map_cells=int(p["map_cells"]),
-            map_interval_s=float(p["map_interval_s"]),
+            dem=_path(base, p["dem"]), manning_n=manning, open_edges=open_edges, assets=tuple(assets),
+            inflows=tuple(inflows), rainfall=rainfall, wet_depth_m=float(p["wet_depth_m"]), scheme=scheme,
+            cfl=cfl, map_cells=int(p["map_cells"]), map_interval_s=float(p["map_interval_s"]),
         )  # fmt: skip
+
+
+def _manning(base: Path, n: Any, check: ParameterCheck) -> float | Path:
+    if isinstance(n, str):
+        return _path(base, n)
+    if isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 0:
+        return float(n)
+    check.fail("manning_n", f"expected a roughness >= 0 or a grid file, got {n!r}")
+    return 0.0
+
+
+def _edges(edges: Any, check: ParameterCheck) -> frozenset[Edge]:
+    try:
+        return frozenset(Edge(e) for e in edges)
+    except (TypeError, ValueError):
+        known = ", ".join(e.value for e in Edge)
+        check.fail("open_edges", f"expected a list of {known}, got {edges!r}")
+        return frozenset()
+
+
+def _scheme(name: Any, cfl: Any, check: ParameterCheck) -> tuple[Scheme | None, float | None]:
+    try:
+        scheme = Scheme(name)
+    except ValueError:
+        known = ", ".join(s.value for s in Scheme)
+        check.fail("scheme", f"expected one of {known}, got {name!r}")
+        return None, None
+    if cfl is not None and (isinstance(cfl, bool) or not isinstance(cfl, (int, float))):
+        check.fail("cfl", f"expected a Courant number, got {cfl!r}")
+        return scheme, None
+    courant = None if cfl is None else float(cfl)
+    check.build("cfl", scheme.settings, courant)
+    return scheme, courant
 
 
 def _path(base: Path, name: str) -> Path:
