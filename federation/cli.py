@@ -164,6 +164,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("fmu", type=Path, help="the .fmu file")
     p.set_defaults(func=_cmd_inspect)
 
+    p = sub.add_parser("cache", help="show the FMU cache (extracted FMUs, read model descriptions) or clear it",
+                       description="FMUs are extracted once per content into a cache folder shared by runs "
+                                   "(docs/fmu.md, 'The FMU cache').")  # fmt: skip
+    p.add_argument("--clear", action="store_true", help="remove every cached FMU (do it while no run uses them)")
+    p.set_defaults(func=_cmd_cache)
+
     p = sub.add_parser("examples", help="copy the example scenarios to a folder and build the project's FMUs there",
                        description="Write the example scenarios to DIR/scenarios and build the project's FMUs "
                                    "from their C sources into DIR/fmus/dist (needs a C compiler), so that "
@@ -413,6 +419,17 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise FederationError(f"FMU support is not available: {exc}") from exc
     print(inspect_fmu(args.fmu))
+    return ExitCode.OK
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from .fmu.cache import clear, describe
+
+    if args.clear:
+        root, removed = clear()
+        print(f"removed {removed} FMU(s) from {root}" if root is not None else "the FMU cache is off")
+    else:
+        print(describe())
     return ExitCode.OK
 
 

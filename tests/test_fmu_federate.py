@@ -366,7 +366,9 @@ def test_repeated_instantiation_does_not_leak(fmus: dict[str, Path]) -> None:
     assert _leftover_dirs() <= before_dirs
 
 
-def test_finalize_removes_the_extracted_folder(fmus: dict[str, Path]) -> None:
+def test_finalize_removes_the_extracted_folder(fmus: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the FMU cache off, each federate extracts into a private folder that finalize removes."""
+    monkeypatch.setenv("FEDERATION_CACHE_DIR", "off")
     fed = make(fmus["PumpStation"])
     fed.setup()
     assert fed.instance is not None
@@ -374,5 +376,5 @@ def test_finalize_removes_the_extracted_folder(fmus: dict[str, Path]) -> None:
     assert folder.is_dir()
     fed.finalize()
     fed.finalize()  # idempotent
-    assert not folder.exists()
+    assert not folder.exists() and folder.name.startswith(TEMP_PREFIX)
     assert math.isfinite(fed.outputs["level"])
