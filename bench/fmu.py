@@ -12,7 +12,9 @@ Builds the project's FMUs (fmus/build.py) into a temporary folder, then:
    the FMU alone, run by a coordinator as ``federation run`` does; its start-up (from the
    start of the run to the federate joined: process start, imports, model description,
    extraction, instantiation, handshake) and µs per step, next to plain fmpy's loop over
-   the same steps, interleaved, best and median of ``--repeat`` runs.
+   the same steps, interleaved, best and median of ``--repeat`` runs; and the floor of any
+   design with one round trip per step: ``bench/barrier.py`` with one worker (a bare pyzmq
+   + msgpack request and reply, no FMU, no recording, no time management).
 
 Python's bytecode cache matters for start-up: run it without ``PYTHONDONTWRITEBYTECODE``
 (the figures in docs/performance.md were taken with ``.pyc`` files written).
@@ -124,25 +126,36 @@ def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float
     return federation_run(path, params, steps)[1]
 
 
+def bare_round_trip(steps: int) -> float:
+    """µs per step of bench/barrier.py with one worker: one bare request and reply over TCP loopback."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from barrier import run
+
+    return run(1, steps).per_step_us()
+
+
 def one_fmu_federation(fmus: dict[str, Path], steps: int, repeat: int) -> None:
     """Start-up and per-step cost of a one-FMU federation next to plain fmpy, interleaved."""
     gate_inputs = lambda t: {"reservoir_level": 100.0}  # what the federate holds without a connection
     diesel_inputs = lambda t: {"grid_available": False, "load": 0.0}
     cases = [("SpillwayGate  FMI2 CS", "SpillwayGate", gate_inputs), ("DieselGen.    FMI3 CS", "DieselGenerator", diesel_inputs)]
     print(f"\none-FMU federation, {steps} steps of {STEP:g} s (the FMU's outputs recorded), {repeat} runs interleaved")
-    print(f"{'FMU':22} {'start-up s':>18} {'fmpy us/step':>18} {'federation us/step':>20} {'ratio':>11}")
+    print(f"{'FMU':22} {'start-up s':>18} {'fmpy us/step':>18} {'federation us/step':>20} {'ratio':>11} "
+          f"{'bare round trip us':>20}")  # fmt: skip
+    best = lambda xs: min(xs)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
     for label, name, inputs in cases:
         plain = fmpy_cs_run(fmus[name], inputs)
-        starts, wires, fmpys = [], [], []
+        starts, wires, fmpys, floors = [], [], [], []
         for _ in range(repeat):
             start, wire = federation_run(fmus[name], {}, steps, record="all")
             starts.append(start)
             wires.append(wire)
             fmpys.append(per_step(plain, steps, repeats=1))
-        best = lambda xs: min(xs)
-        med = lambda xs: sorted(xs)[len(xs) // 2]
+            floors.append(bare_round_trip(steps))
         print(f"{label:22} {best(starts):8.3f} (med {med(starts):5.3f}) {best(fmpys):8.1f} (med {med(fmpys):5.1f})"
-              f" {best(wires):10.1f} (med {med(wires):5.1f}) {best(wires) / best(fmpys):5.2f} best")  # fmt: skip
+              f" {best(wires):10.1f} (med {med(wires):5.1f}) {best(wires) / best(fmpys):5.2f} best"
+              f" {best(floors):9.1f} (med {med(floors):5.1f})")  # fmt: skip
 
 
 def in_process(fmus: dict[str, Path], cases: list[Any], steps: int) -> None:

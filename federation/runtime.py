@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 import msgpack
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 from . import protocol
 from .errors import FederationError, ProtocolError
@@ -166,6 +165,8 @@ class Runtime:
         while True:
             ready = dict(poller.poll(slice_ms))
             if self._handshakes in ready:
+                from zmq.utils.monitor import parse_monitor_message  # imports asyncio: only when needed
+
                 event = parse_monitor_message(self._handshakes.recv_multipart())
                 raise JoinRefused(handshake_failure(int(event["event"]), int(event["value"]), curve=self.curve,
                                                     side=Side.FEDERATE))  # fmt: skip

@@ -256,36 +256,49 @@ def _logging_proxy() -> Any:
 
 # ---------------------------------------------------------------------------- the APIs
 class Accessor:
-    """Reads or writes a fixed list of variables of one type with one C call and preallocated arrays."""
+    """Reads or writes a fixed list of variables of one type with one C call and preallocated arrays.
 
-    __slots__ = ("get", "put", "vrs", "count", "buffer", "n", "fmi3", "instance")
+    ``read()`` and ``write(flat)`` are closures over the function, the instance handle and
+    the arrays: the per-step path does no attribute lookup and no allocation besides the
+    list of values it returns.  Build accessors after instantiation (the handle is bound).
+    """
+
+    __slots__ = ("read", "write", "count")
 
     def __init__(self, api: FmiApi, fmi_type: str, vrs: Sequence[int], count: int) -> None:
         ctype = api.ctype(fmi_type)
-        self.get, self.put = api.function(f"Get{fmi_type}"), api.function(f"Set{fmi_type}")
-        self.vrs = (api.vr_type * len(vrs))(*vrs)
-        self.n, self.count, self.fmi3 = len(vrs), count, api.fmi3
-        self.buffer = (ctype * max(count, 1))()
-        self.instance = api
+        get, put = api.function(f"Get{fmi_type}"), api.function(f"Set{fmi_type}")
+        refs, n, handle, fail = (api.vr_type * len(vrs))(*vrs), len(vrs), api.handle, api.sink.fail
+        buffer = (ctype * max(count, 1))()
+        get_name, put_name = api.name(f"Get{fmi_type}"), api.name(f"Set{fmi_type}")
+        self.count = count
+        if api.fmi3:
+            def read() -> list[Any]:
+                status = get(handle, refs, n, buffer, count)
+                if status > 1:
+                    raise fail(get_name, status)
+                return buffer[:count]
 
-    def read(self) -> list[Any]:
-        """The current values, flat, as ctypes hands them (float, int, bool, bytes)."""
-        api = self.instance
-        status = (self.get(api.handle, self.vrs, self.n, self.buffer, self.count) if self.fmi3
-                  else self.get(api.handle, self.vrs, self.n, self.buffer))  # fmt: skip
-        if status > 1:
-            raise api.sink.fail(api.name("Get"), status)
-        return self.buffer[: self.count]
+            def write(flat: Sequence[Any]) -> None:
+                buffer[:count] = flat
+                status = put(handle, refs, n, buffer, count)
+                if status > 1:
+                    raise fail(put_name, status)
+        else:
+            def read() -> list[Any]:
+                status = get(handle, refs, n, buffer)
+                if status > 1:
+                    raise fail(get_name, status)
+                return buffer[:count]
 
-    def write(self, flat: Sequence[Any]) -> None:
-        """Set the values (flat; strings as bytes)."""
-        api = self.instance
-        buffer = self.buffer
-        buffer[: self.count] = flat
-        status = (self.put(api.handle, self.vrs, self.n, buffer, self.count) if self.fmi3
-                  else self.put(api.handle, self.vrs, self.n, buffer))  # fmt: skip
-        if status > 1:
-            raise api.sink.fail(api.name("Set"), status)
+            def write(flat: Sequence[Any]) -> None:
+                buffer[:count] = flat
+                status = put(handle, refs, n, buffer)
+                if status > 1:
+                    raise fail(put_name, status)
+
+        self.read: Callable[[], list[Any]] = read
+        self.write: Callable[[Sequence[Any]], None] = write
 
 
 class FmiApi:

@@ -275,30 +275,42 @@ class ValueIO:
 
 
 class BoundIO:
-    """:class:`ValueIO` on one instance: the C arrays of value references and values are built here, once."""
+    """:class:`ValueIO` on one instance: the C arrays of value references and values are built here, once.
+
+    Scalars (the usual case) are read group by group into one flat list, converted where the
+    C type is not the wire type (strings; FMI 2 Booleans), and put in the variables' order.
+    """
 
     def __init__(self, io: ValueIO, api: FmiApi) -> None:
         self.size = len(io.variables)
         self.groups = [(g, api.accessor(g.fmi_type, g.vrs, g.count)) for g in io.groups]
-        single = len(self.groups) == 1 and not self.groups[0][0].arrays
-        self._direct: Accessor | None = self.groups[0][1] if single and self.groups[0][0].to_wire is None else None
+        self._scalars = not any(g.arrays for g in io.groups)
+        self._readers = [accessor.read for _, accessor in self.groups]
+        order = [pos for g in io.groups for pos in g.positions]  # flat index -> variable position
+        self._order = None if order == list(range(self.size)) else [order.index(i) for i in range(self.size)]
+        at, convert = 0, []
+        for g in io.groups:
+            if g.to_wire is not None:
+                convert += [(at + k, g.to_wire) for k in range(len(g.positions))]
+            at += len(g.positions)
+        self._convert = convert
 
     def read(self) -> list[Any]:
         """Current values, as wire values, in the order of the variables."""
-        if self._direct is not None:
-            return self._direct.read()
+        if not self._scalars:
+            return self._read_arrays()
+        readers = self._readers
+        flat = readers[0]() if len(readers) == 1 else [x for read in readers for x in read()]
+        for i, convert in self._convert:
+            flat[i] = convert(flat[i])
+        order = self._order
+        return flat if order is None else [flat[i] for i in order]
+
+    def _read_arrays(self) -> list[Any]:
         out: list[Any] = [None] * self.size
         for g, accessor in self.groups:
             raw = accessor.read()
             convert = g.to_wire
-            if not g.arrays:
-                if convert is None:
-                    for pos, x in zip(g.positions, raw):
-                        out[pos] = x
-                else:
-                    for pos, x in zip(g.positions, raw):
-                        out[pos] = convert(x)
-                continue
             at = 0
             for pos, v in zip(g.positions, g.variables):
                 part = raw[at:at + v.size] if v.shape else raw[at]
