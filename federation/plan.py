@@ -106,6 +106,7 @@ class Plan:
             "period": self.base.seconds(period) if period is not None else None,
             "offset": spec.offset,
             "iterate": self.in_group(index),
+            "routes": sorted({r.endpoint for r in self.scenario.routes if r.source == spec.name}),
         }
 
     # ------------------------------------------------------------------ scheduler

@@ -277,7 +277,7 @@ def test_level_at_every_step_matches_the_exact_solution(run: Any, reference: Ref
 
 # ---------------------------------------------------------------------------- refusals and messages
 def context() -> Context:
-    return Context(name="tank", seed=1, start=0.0, stop=50.0, resolution=1e-3, period=None)
+    return Context(name="tank", seed=1, start=0.0, stop=50.0, resolution=1e-3, period=None, routes=frozenset({"alarm"}))
 
 
 def test_a_clock_listed_as_an_input_is_refused(fmu: Path) -> None:
@@ -382,3 +382,18 @@ def test_cli_runs_a_clocked_fmu_and_inspect_lists_its_clocks(fmu: Path, tmp_path
     with RunStore(tmp_path / "run.sqlite") as store:
         assert [(t, s, d) for t, s, d, _ in store.messages()] == [(15.0, "tank.alarm", "listener.inbox")]
         assert [t for t, _ in counted(store, "control_count")] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
+
+
+def test_an_output_clock_without_a_route_sends_nothing(fmu: Path) -> None:
+    """The coordinator refuses a message on an endpoint with no route: the FMU federate sends only routed clocks."""
+    fed = FmuFederate({"fmu": str(fmu)}, Context(name="tank", seed=1, start=0.0, stop=50.0, resolution=1e-3,
+                                                 period=None))  # fmt: skip
+    fed.setup()
+    try:
+        t: float | None = 0.0
+        while t is not None and t <= 20.0:
+            t = fed.step(t)
+            assert fed._outbox == []
+        assert fed.outputs["alarm_count"] == 1  # the clock did activate, at 15 s
+    finally:
+        fed.finalize()

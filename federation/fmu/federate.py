@@ -273,8 +273,9 @@ class FmuFederate(Federate):
         return replace(
             decl,
             parameters=decl.parameters + PARAMETERS,
-            inputs=tuple(Input(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
-                               type=b.variable.signal_type, doc=b.variable.description) for b in ins),
+            inputs=tuple(Input(name=b.signal, unit=b.variable.unit, default=start.get(b.variable.name, b.variable.default()),
+                               type=b.variable.signal_type, doc=b.variable.description) for b in ins),  # a start value
+                                                                                                      # is the default
             outputs=tuple(Output(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
                                  type=b.variable.signal_type, doc=b.variable.description) for b in outs),
             endpoints=decl.endpoints + tuple(Endpoint(name=c.name, doc=_endpoint_doc(c)) for c in archive.model.clocks
@@ -364,8 +365,9 @@ class FmuFederate(Federate):
             outputs[signal] = value
         for signal, name in self._held_outputs:
             outputs[signal] = clocks.held[name]
-        for tick in clocks.ticks:
-            self.send(tick.clock, tick.values)
+        for tick in clocks.ticks:  # an output clock's activation is a message, when the scenario routes it
+            if tick.clock in self.context.routes:
+                self.send(tick.clock, tick.values)
         clocks.ticks = []
         return self._next_time(t, clocks.next_time())
 

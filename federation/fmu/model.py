@@ -19,9 +19,9 @@ from .clocks import ClockKind, FmuClock
 from .errors import FMUError
 from .variables import FmuVariable
 
-__all__ = ["FORMAT", "Experiment", "FmiVersion", "InterfaceInfo", "InterfaceKind", "ModelInfo"]
+__all__ = ["FORMAT", "Experiment", "FmiVersion", "InterfaceInfo", "InterfaceKind", "ModelInfo", "UnitDefinition"]
 
-FORMAT = 1
+FORMAT = 2
 """Version of the JSON form of :class:`ModelInfo` (a cached file of another version is re-read)."""
 
 
@@ -101,6 +101,19 @@ class Experiment:
     text: tuple[str | None, ...] = ()  # the four values as the file writes them (for display)
 
 
+BASE_UNITS = ("kg", "m", "s", "A", "K", "mol", "cd", "rad")
+
+
+@dataclass(frozen=True)
+class UnitDefinition:
+    """A unit of the model description: SI exponents, and ``value_SI = factor * value + offset``."""
+
+    name: str
+    exponents: tuple[int, ...] = (0,) * len(BASE_UNITS)  # in the order of BASE_UNITS
+    factor: float = 1.0
+    offset: float = 0.0
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """The model description as the adapter uses it."""
@@ -117,6 +130,7 @@ class ModelInfo:
     variables: tuple[FmuVariable, ...]
     clocks: tuple[FmuClock, ...] = ()
     scheduled_execution: bool = False  # offers FMI 3 Scheduled Execution (not run by the adapter)
+    units: tuple[UnitDefinition, ...] = ()
 
     @property
     def major(self) -> int:
@@ -150,6 +164,8 @@ class ModelInfo:
             variables=tuple(_variable(v) for v in data["variables"]),
             clocks=tuple(FmuClock(**{**c, "kind": ClockKind(c["kind"])}) for c in data["clocks"]),
             scheduled_execution=bool(data["scheduled_execution"]),
+            units=tuple(UnitDefinition(u["name"], tuple(u["exponents"]), u["factor"], u["offset"])
+                        for u in data.get("units", ())),
         )  # fmt: skip
 
 
@@ -178,7 +194,16 @@ def from_fmpy(md: Any, xml: bytes) -> ModelInfo:
         continuous_states=int(md.numberOfContinuousStates or 0), event_indicators=int(md.numberOfEventIndicators or 0),
         variables=tuple(_fmpy_variable(v, fmi2, clock_names) for v in md.modelVariables),
         clocks=clocks, scheduled_execution=getattr(md, "scheduledExecution", None) is not None,
+        units=tuple(_unit(u) for u in md.unitDefinitions or ()),
     )  # fmt: skip
+
+
+def _unit(unit: Any) -> UnitDefinition:
+    base = unit.baseUnit
+    if base is None:
+        return UnitDefinition(str(unit.name))
+    return UnitDefinition(str(unit.name), tuple(int(getattr(base, b) or 0) for b in BASE_UNITS),
+                          float(base.factor or 1.0), float(base.offset or 0.0))  # fmt: skip
 
 
 def _experiment(experiment: Any) -> Experiment:
