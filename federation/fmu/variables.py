@@ -152,7 +152,8 @@ def bind(spec: Sequence[str] | Mapping[str, str] | None, variables: Mapping[str,
     picks variables; a mapping ``{scenario_name: fmu_variable}`` picks and renames.
     """
     if spec is None:
-        wanted = {n: n for n, v in variables.items() if v.causality == role.default_causality() and not v.is_clock}
+        wanted = {n: n for n, v in variables.items()  # Binary and Clock variables cannot be signals: left out
+                  if v.causality == role.default_causality() and v.fmi_type in _SIGNAL_OF_TYPE}
     elif isinstance(spec, Mapping):
         wanted = {str(k): str(v) for k, v in spec.items()}
     elif isinstance(spec, (list, tuple)):
