@@ -16,6 +16,12 @@ Builds the project's FMUs (fmus/build.py) into a temporary folder, then:
    design with one round trip per step: ``bench/barrier.py`` with one worker (a bare pyzmq
    + msgpack request and reply, no FMU, no recording, no time management).
 
+3. **A federate process's start-up CPU time** (``--repeat`` processes, median): what
+   ``python -m federation.runtime`` does before it joins, for a Co-Simulation FMU --
+   imports, the short type name resolved, the model description read, the FMU extracted
+   and instantiated -- in a child process, as CPU seconds (user + system, from
+   ``getrusage``), which the machine's load does not inflate as it does wall time.
+
 Python's bytecode cache matters for start-up: run it without ``PYTHONDONTWRITEBYTECODE``
 (the figures in docs/performance.md were taken with ``.pyc`` files written).
 
@@ -126,6 +132,40 @@ def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float
     return federation_run(path, params, steps)[1]
 
 
+_STARTUP = """
+import sys
+import federation.runtime
+from federation.federate import Context
+from federation.registry import resolve
+cls = resolve(sys.argv[2])
+fed = cls({"fmu": sys.argv[1]}, Context("model", 1, 0.0, 10.0, 1e-3, 10.0))
+fed.setup()
+fed.step(0.0)
+fed.finalize()
+"""
+
+
+def startup_cpu(path: Path, type_name: str) -> float:
+    """CPU seconds of a child process that does a federate's start-up for the FMU at ``path``."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", _STARTUP, str(path), type_name], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def federate_startup(fmus: dict[str, Path], repeat: int) -> None:
+    """Median CPU time of a federate process's start-up (model description cached by a first run)."""
+    print("\nfederate process start-up, CPU seconds (user + system), median of", repeat)
+    for label, name in (("SpillwayGate  FMI2 CS", "SpillwayGate"), ("DieselGen.    FMI3 CS", "DieselGenerator")):
+        startup_cpu(fmus[name], "fmu")  # the first read fills the FMU cache where there is one
+        for type_name in ("fmu", "federation.fmu:FmuFederate"):
+            times = sorted(startup_cpu(fmus[name], type_name) for _ in range(repeat))
+            print(f"{label:22} type {type_name:28} {times[len(times) // 2]:.3f} s")
+
+
 def bare_round_trip(steps: int) -> float:
     """µs per step of bench/barrier.py with one worker: one bare request and reply over TCP loopback."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -197,6 +237,7 @@ def main() -> None:
         if not args.only_federation:
             in_process(fmus, cases, args.steps)
         one_fmu_federation(fmus, args.federation_steps, args.repeat)
+        federate_startup(fmus, args.repeat)
 
 
 if __name__ == "__main__":

@@ -182,7 +182,7 @@ class Runtime:
             self._handshakes = None
 
     def start(self, config: dict[str, Any]) -> None:
-        cls = resolve(config["type"], config.get("base_dir"))
+        cls = resolve(config.get("target") or config["type"], config.get("base_dir"))
         context = Context(
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),

@@ -43,20 +43,24 @@ def test_a_federate_process_steps_a_cs_fmu_without_fmpy_numpy_or_lxml(fmus: dict
     """Once the description is cached (here by this process), a new process needs neither fmpy nor NumPy.
 
     Nor asyncio, which pyzmq's monitor and ZAP modules import: the runtime imports them only
-    when it needs them.  Each of these costs tens of milliseconds at every federate's start.
+    when it needs them; nor importlib.metadata: the WELCOME frame names the class of
+    ``type: fmu`` (its ``target``), so no entry points are scanned.  Each of these costs
+    tens of milliseconds at every federate's start.
     """
     FmuFederate.declare({"fmu": str(fmus["DieselGenerator"])})
     script = f"""
 import sys
 import federation.runtime
 from federation.federate import Context
-from federation.fmu import FmuFederate
+from federation.registry import resolve
+FmuFederate = resolve("federation.fmu:FmuFederate")  # what the WELCOME's target names
 fed = FmuFederate({{"fmu": {str(fmus["DieselGenerator"])!r}}}, Context("g", 1, 0.0, 100.0, 1e-3, 10.0))
 fed.setup()
 for t in (0.0, 10.0, 20.0):
     fed.step(t)
 fed.finalize()
-print(sorted(m for m in ("fmpy", "numpy", "lxml", "attr", "scipy", "asyncio") if m in sys.modules))
+print(sorted(m for m in ("fmpy", "numpy", "lxml", "attr", "scipy", "asyncio", "importlib.metadata")
+             if m in sys.modules))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split()[0] == "[]", done.stdout + done.stderr
@@ -165,3 +169,22 @@ def test_cli_shows_and_clears_the_cache(fmus: dict[str, Path], own_cache: Path, 
     cleared = federation("cache", "--clear")
     assert cleared.returncode == 0 and f"removed 1 FMU(s) from {own_cache}" in cleared.stdout
     assert clear() == (own_cache, 0)
+
+
+def test_welcome_names_the_class_of_a_short_type(fmus: dict[str, Path], tmp_path: Path) -> None:
+    from federation.plan import Plan
+    from federation.scenario import load
+    from tests.conftest import write_scenario
+
+    path = write_scenario(tmp_path, f"""
+        time: {{stop: 10, resolution: 1 s}}
+        federates:
+          gate: {{type: fmu, params: {{fmu: {fmus['SpillwayGate']}}}}}
+          pinger: {{type: "{{HELPERS}}:Pinger"}}
+          listener: {{type: "{{HELPERS}}:Listener"}}
+        messages: [pinger.out -> listener.inbox]
+        """)
+    plan = Plan.build(load(path))
+    gate, pinger = plan.welcome(0), plan.welcome(1)
+    assert (gate["type"], gate["target"]) == ("fmu", "federation.fmu:FmuFederate")
+    assert pinger["target"] == pinger["type"] and pinger["routes"] == ["out"] and gate["routes"] == []

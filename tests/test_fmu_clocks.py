@@ -316,6 +316,21 @@ def test_message_to_an_output_clock_fails_naming_it(fmu: Path) -> None:
         fed.finalize()
 
 
+def test_payload_keys_that_are_not_clocked_inputs_are_ignored_with_a_warning(
+        fmu: Path, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """Another FMU's output clock message carries its own partition: its other keys do not matter."""
+    fed = FmuFederate({"fmu": str(fmu)}, context())
+    fed.setup()
+    try:
+        fed.step(0.0)
+        fed.inbox = [Message(1.0, "other.alarm", "setpoint_change", {"new_setpoint": 1.25, "alarm_count": 1})]
+        fed.step(1.0)
+        assert fed.outputs["setpoint"] == 1.25 and fed.outputs["change_count"] == 1
+        assert "'alarm_count' is not an input clocked by it (its clocked inputs: new_setpoint); ignored" in caplog.text
+    finally:
+        fed.finalize()
+
+
 def test_payload_of_the_wrong_type_fails_naming_the_clock_and_key(fmu: Path) -> None:
     fed = FmuFederate({"fmu": str(fmu)}, context())
     fed.setup()

@@ -86,6 +86,7 @@ class ClockActivation:
                 self._signals.setdefault(name, []).append(b)
         self.held: dict[str, Any] = {v.name: v.default() for vs in self._outputs.values() for v in vs}
         self.ticks: list[ClockTick] = []
+        self._ignored: set[tuple[str, str]] = set()  # (clock, payload key) already reported
         self.signal_values: Callable[[], Mapping[str, Any]] = dict
 
     # ------------------------------------------------------------------ set-up
@@ -200,21 +201,24 @@ class ClockActivation:
 
     # ------------------------------------------------------------------ messages in
     def payload(self, clock: str, payload: Any, sender: str, time: float) -> dict[str, Any]:
-        """Check a message's payload for a triggered input clock: a mapping of the clock's input variables."""
+        """The inputs a message to a triggered input clock sets: the payload's keys that are inputs of the clock.
+
+        Other keys are ignored (an output clock's message carries its own partition's names), and said
+        once per clock and key in the log; a value of the wrong type is an error.
+        """
         label = self.instance.archive.label
-        if payload is None:
+        if payload is None or not isinstance(payload, Mapping):
             return {}
-        if not isinstance(payload, Mapping):
-            raise FMUError(f"{label}: message from {sender} at t={time:g} s to clock '{clock}': the payload must be "
-                           f"a mapping {{input variable: value}} (or empty), got {type(payload).__name__}")  # fmt: skip
         inputs = self._inputs.get(clock, {})
         out = {}
         for key, value in payload.items():
             variable = inputs.get(str(key))
             if variable is None:
-                known = ", ".join(sorted(inputs)) or "none"
-                raise FMUError(f"{label}: message from {sender} at t={time:g} s to clock '{clock}': '{key}' is not "
-                               f"an input clocked by '{clock}' (its clocked inputs: {known})")  # fmt: skip
+                if (clock, str(key)) not in self._ignored:
+                    self._ignored.add((clock, str(key)))
+                    log.warning("%s: message from %s to clock '%s': '%s' is not an input clocked by it (its clocked "
+                                "inputs: %s); ignored", label, sender, clock, key, ", ".join(sorted(inputs)) or "none")
+                continue
             bad = check_value(variable, value)
             if bad:
                 raise FMUError(f"{label}: message from {sender} at t={time:g} s to clock '{clock}': {key}: {bad}")

@@ -22,7 +22,7 @@ from ..interface import SignalType
 from .errors import FMUError
 
 if TYPE_CHECKING:
-    from .binding import Accessor, FmiApi
+    from .binding import FmiApi
     from .model import ModelInfo
 
 __all__ = ["Binding", "BoundIO", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest", "variables_of"]
