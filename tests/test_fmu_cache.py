@@ -17,14 +17,14 @@ from federation.federate import Context
 from federation.fmu import FmuFederate, read_fmu
 from federation.fmu.cache import ENV_CACHE, FmuCache, cache, clear
 from federation.fmu.loader import TEMP_PREFIX, ExtractedFmu
-from fmus.build import build_all
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def fmus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {p.stem: p for p in build_all(tmp_path_factory.mktemp("fmus"))}
+def fmus(shipped_fmus: list[Path]) -> dict[str, Path]:
+    """The project's FMUs, as the session built them into fmus/dist (read only)."""
+    return {p.stem: p for p in shipped_fmus}
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ import pytest
 
 from federation.federate import Context, Message
 from federation.fmu import FMUError, FmuFederate
-from fmus.build import build_all
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -125,8 +124,9 @@ def held(series: Any, t: float) -> Any:
 
 
 @pytest.fixture(scope="module")
-def fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return {p.stem: p for p in build_all(tmp_path_factory.mktemp("fmus"))}["SampledTank"]
+def fmu(shipped_fmus: list[Path]) -> Path:
+    """SampledTank, as the session built it into fmus/dist (read only)."""
+    return {p.stem: p for p in shipped_fmus}["SampledTank"]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from federation.errors import ScenarioError
 from federation.fmu.ssp import export_ssp, import_ssp
 from federation.scenario import load
 from federation.store import RunStore
-from fmus.build import FmiStandard, ModelSource, build_all, compile_model, find_compiler, pack_fmu
+from fmus.build import FmiStandard, ModelSource, compile_model, find_compiler, pack_fmu
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -86,8 +86,8 @@ bool model_step(void *data, ModelContext *ctx, double h, StepResult *r) {
 
 
 @pytest.fixture(scope="module")
-def fmus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    built = {p.stem: p for p in build_all(tmp_path_factory.mktemp("fmus"))}
+def fmus(tmp_path_factory: pytest.TempPathFactory, shipped_fmus: list[Path]) -> dict[str, Path]:
+    built = {p.stem: p for p in shipped_fmus}
     folder = tmp_path_factory.mktemp("relay")
     (folder / "modelDescription.xml").write_text(RELAY_DESCRIPTION, encoding="utf-8")
     (folder / "model.c").write_text(RELAY_SOURCE, encoding="utf-8")
