@@ -3,9 +3,10 @@
 ``advance(t)`` calls ``doStep`` from the FMU's time to ``t`` with the inputs it holds.
 An FMI 3 FMU that offers early return (``mightReturnEarlyFromDoStep``) is allowed to stop
 at its internal events; the step is then resumed from where it stopped.  One that offers
-event mode (``hasEventMode``) is driven through it: after a step that met an event, and
-whenever an input changes at a communication point, so that the FMU can update its
-discrete states and outputs at once (the federation's "value for time t").
+event mode (``hasEventMode``) is driven through it: after a step that met an event, at the
+time events it announces (``nextEventTime`` of ``fmi3UpdateDiscreteStates``: a step ends
+there), and whenever an input changes at a communication point, so that the FMU can update
+its discrete states and outputs at once (the federation's "value for time t").
 
 An FMU with clocks (which FMI 3 allows only with event mode) is also stepped to each
 activation time of its time-based input clocks, where the clocks are activated in event
@@ -38,6 +39,7 @@ class CoSimulation(FmuInstance):
         self.early_return = archive.fmi3 and cs.has("mightReturnEarlyFromDoStep")
         self.tolerance = tolerance
         self.clocks: ClockActivation | None = None
+        self.next_event: float | None = None  # the FMU's next time event (event mode)
         super().__init__(archive, InterfaceKind.CO_SIMULATION, instance_name, event_mode=self.event_mode,
                          early_return=self.early_return)  # fmt: skip
         self._step = self.api.step_function()
@@ -60,14 +62,20 @@ class CoSimulation(FmuInstance):
                 self.time = max(self.time, t)
                 return
             target = t
-            if clocks is not None:
-                tick = clocks.next_time()
-                if tick is not None and reached(self.time, tick):  # an activation before t, now
-                    self._event()
+            for when in (None if clocks is None else clocks.next_time(), self.next_event):
+                if when is None:
                     continue
-                if tick is not None and tick < t and not reached(tick, t):
-                    target = tick
+                if reached(self.time, when):  # a clock activation or time event before t, now
+                    target = self.time
+                    break
+                if when < target and not reached(when, t):
+                    target = when
+            if target == self.time:
+                self._event()
+                continue
             self._do_step(target)
+            if self.next_event is not None and reached(self.time, self.next_event) and reached(self.time, t):
+                self._event()  # a time event at t: the outputs of t show it
         raise FMUError(f"{self.archive.label}: more than {_MAX_EARLY_RETURNS} early returns before t={t:g} s")
 
     def _do_step(self, t: float) -> None:
@@ -94,11 +102,13 @@ class CoSimulation(FmuInstance):
                 triggered: Mapping[str, Mapping[str, Any]] | None = None) -> None:  # fmt: skip
         """The event iteration (with the clocks, when the FMU has some)."""
         if self.clocks is not None:
-            self.clocks.event(self.time, write, triggered)
-            return
-        if write is not None:
-            write()
-        self.update_discrete_states()
+            update = self.clocks.event(self.time, write, triggered)
+        else:
+            if write is not None:
+                write()
+            update = self.update_discrete_states()
+        when = update.next_event_time
+        self.next_event = when if when is not None and when > self.time and not reached(self.time, when) else None
 
     def set_inputs(self, io: BoundIO, inputs: Sequence[Any], discrete_changed: bool) -> None:
         """Write changed inputs at the current time (through event mode when the FMU has it)."""
@@ -115,9 +125,10 @@ class CoSimulation(FmuInstance):
         self._event(None if inputs is None else (lambda: io.write(inputs)), triggered)
 
     def save(self, extra: Any = None) -> Any:
-        return super().save(extra=None if self.clocks is None else self.clocks.save())
+        return super().save(extra=(self.next_event, None if self.clocks is None else self.clocks.save()))
 
     def restore(self, snapshot: Any) -> None:
         super().restore(snapshot)
+        self.next_event, clocks = snapshot.extra
         if self.clocks is not None:
-            self.clocks.restore(snapshot.extra)
+            self.clocks.restore(clocks)
