@@ -89,6 +89,9 @@ class Importer:
         if source is None:
             raise self.fail(member.component.line, where, "has no source: an FMU is needed to run it")
         name = _entry(source)
+        if "://" in source or source.startswith("/") or ".." in name.split("/"):
+            raise self.fail(member.component.line, where, f"source {source!r}: only relative URIs inside the "
+                                                          "package are read")  # fmt: skip
         if name not in archive.namelist():
             raise self.fail(member.component.line, where, f"source {source!r} is not in the package")
         target = folder / name
