@@ -135,7 +135,7 @@ def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float
 _STARTUP = """
 import sys
 import federation.runtime
-from federation.federate import Context
+from federation import Context
 from federation.registry import resolve
 cls = resolve(sys.argv[2])
 fed = cls({"fmu": sys.argv[1]}, Context("model", 1, 0.0, 10.0, 1e-3, 10.0))

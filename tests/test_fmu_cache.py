@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from federation.federate import Context
+from federation import Context
 from federation.fmu import FmuFederate, read_fmu
 from federation.fmu.cache import ENV_CACHE, FmuCache, cache, clear
 from federation.fmu.loader import TEMP_PREFIX, ExtractedFmu
@@ -51,7 +51,7 @@ def test_a_federate_process_steps_a_cs_fmu_without_fmpy_numpy_or_lxml(fmus: dict
     script = f"""
 import sys
 import federation.runtime
-from federation.federate import Context
+from federation import Context
 from federation.registry import resolve
 FmuFederate = resolve("federation.fmu:FmuFederate")  # what the WELCOME's target names
 fed = FmuFederate({{"fmu": {str(fmus["DieselGenerator"])!r}}}, Context("g", 1, 0.0, 100.0, 1e-3, 10.0))

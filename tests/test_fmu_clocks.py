@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from federation.federate import Context, Message
+from federation import Context, Message
 from federation.fmu import FMUError, FmuFederate
 
 pytestmark = pytest.mark.timeout(120)
