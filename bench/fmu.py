@@ -1,13 +1,31 @@
-"""Per-step cost of FmuFederate.step against plain fmpy stepping the same FMU.
+"""Cost of an FMU federate against plain fmpy stepping the same FMU, in one run.
 
-Builds the project's FMUs (fmus/build.py) into a temporary folder, then for each:
+Builds the project's FMUs (fmus/build.py) into a temporary folder, then:
 
-* FmuFederate: set the inputs, ``step(t)``, read the outputs (what the runtime does);
-* plain fmpy: for Co-Simulation, the bare ``set* / doStep / get*`` loop on fmpy's
-  ``FMU2Slave`` / ``FMU3Slave``; for Model Exchange, ``fmpy.simulate_fmu`` over the same
-  grid (its own CVode loop), divided by the number of steps.
+1. **In-process**, for each FMU: FmuFederate (set the inputs, ``step(t)``, read the
+   outputs: what the runtime does) against plain fmpy (for Co-Simulation the bare
+   ``set* / doStep / get*`` loop on fmpy's ``FMU2Slave`` / ``FMU3Slave``; for Model
+   Exchange ``fmpy.simulate_fmu`` over the same grid, its own CVode loop), µs per step,
+   best of 3, instantiation included; and the same FMU as a federate in its own process,
+   stepped by a coordinator over ZeroMQ (stepping phase only).
+2. **One-FMU federation** (``--federation-steps``, default 10,001 steps): a scenario with
+   the FMU alone, run by a coordinator as ``federation run`` does; its start-up (from the
+   start of the run to the federate joined: process start, imports, model description,
+   extraction, instantiation, handshake) and µs per step, next to plain fmpy's loop over
+   the same steps, interleaved, best and median of ``--repeat`` runs; and the floor of any
+   design with one round trip per step: ``bench/barrier.py`` with one worker (a bare pyzmq
+   + msgpack request and reply, no FMU, no recording, no time management).
 
-Prints microseconds per step and the ratio.  Not a test.  Usage: python bench/fmu.py [STEPS]
+3. **A federate process's start-up CPU time** (``--repeat`` processes, median): what
+   ``python -m federation.engine.runtime`` does before it joins, for a Co-Simulation FMU --
+   imports, the short type name resolved, the model description read, the FMU extracted
+   and instantiated -- in a child process, as CPU seconds (user + system, from
+   ``getrusage``), which the machine's load does not inflate as it does wall time.
+
+Python's bytecode cache matters for start-up: run it without ``PYTHONDONTWRITEBYTECODE``
+(the figures in docs/performance.md were taken with ``.pyc`` files written).
+
+Not a test.  Usage: python bench/fmu.py [STEPS] [--federation-steps N] [--repeat R]
 """
 
 from __future__ import annotations
@@ -94,8 +112,8 @@ def fmpy_me_run(path: Path, inflow: float) -> Callable[[int], None]:
     return run
 
 
-def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float:
-    """The FMU as a federate in its own process, stepped by a coordinator over ZeroMQ (µs per step)."""
+def federation_run(path: Path, params: dict[str, Any], steps: int, record: str = "none") -> tuple[float, float]:
+    """The FMU alone in a federation, in its own process: (start-up seconds, µs per step)."""
     from federation.engine.coordinator import Coordinator, RunOptions
     from federation.scenario.loader import load
 
@@ -104,14 +122,101 @@ def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float
         extra = "".join(f", {k}: {v}" for k, v in params.items())
         scenario.write_text(f"time: {{stop: {(steps - 1) * STEP}, resolution: 1 ms}}\n"  # steps at 0 .. stop
                             f"federates:\n  model: {{type: fmu, period: {STEP}, params: {{fmu: {path}{extra}}}}}\n"
-                            "record: {signals: none, messages: false}\n")  # fmt: skip
+                            f"record: {{signals: {record}, messages: false}}\n")  # fmt: skip
         summary = Coordinator(load(scenario), RunOptions(out=Path(folder) / "run.sqlite")).run()
-    return summary.stepping_seconds / steps * 1e6
+    return summary.startup_seconds, summary.stepping_seconds / steps * 1e6
+
+
+def federation_per_step(path: Path, params: dict[str, Any], steps: int) -> float:
+    """The FMU as a federate in its own process, stepped by a coordinator over ZeroMQ (µs per step)."""
+    return federation_run(path, params, steps)[1]
+
+
+_STARTUP = """
+import sys
+import federation.engine.runtime
+from federation import Context
+from federation.scenario.registry import resolve
+cls = resolve(sys.argv[2])
+fed = cls({"fmu": sys.argv[1]}, Context("model", 1, 0.0, 10.0, 1e-3, 10.0))
+fed.setup()
+fed.step(0.0)
+fed.finalize()
+"""
+
+
+def startup_cpu(path: Path, type_name: str) -> float:
+    """CPU seconds of a child process that does a federate's start-up for the FMU at ``path``."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", _STARTUP, str(path), type_name], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def federate_startup(fmus: dict[str, Path], repeat: int) -> None:
+    """Median CPU time of a federate process's start-up (model description cached by a first run)."""
+    print("\nfederate process start-up, CPU seconds (user + system), median of", repeat)
+    for label, name in (("SpillwayGate  FMI2 CS", "SpillwayGate"), ("DieselGen.    FMI3 CS", "DieselGenerator")):
+        startup_cpu(fmus[name], "fmu")  # the first read fills the FMU cache where there is one
+        for type_name in ("fmu", "federation.fmu:FmuFederate"):
+            times = sorted(startup_cpu(fmus[name], type_name) for _ in range(repeat))
+            print(f"{label:22} type {type_name:28} {times[len(times) // 2]:.3f} s")
+
+
+def bare_round_trip(steps: int) -> float:
+    """µs per step of bench/barrier.py with one worker: one bare request and reply over TCP loopback."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from barrier import run
+
+    return run(1, steps).per_step_us()
+
+
+def one_fmu_federation(fmus: dict[str, Path], steps: int, repeat: int) -> None:
+    """Start-up and per-step cost of a one-FMU federation next to plain fmpy, interleaved."""
+    gate_inputs = lambda t: {"reservoir_level": 100.0}  # what the federate holds without a connection
+    diesel_inputs = lambda t: {"grid_available": False, "load": 0.0}
+    cases = [("SpillwayGate  FMI2 CS", "SpillwayGate", gate_inputs), ("DieselGen.    FMI3 CS", "DieselGenerator", diesel_inputs)]
+    print(f"\none-FMU federation, {steps} steps of {STEP:g} s (the FMU's outputs recorded), {repeat} runs interleaved")
+    print(f"{'FMU':22} {'start-up s':>18} {'fmpy us/step':>18} {'federation us/step':>20} {'ratio':>11} "
+          f"{'bare round trip us':>20}")  # fmt: skip
+    best = lambda xs: min(xs)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    for label, name, inputs in cases:
+        plain = fmpy_cs_run(fmus[name], inputs)
+        starts, wires, fmpys, floors = [], [], [], []
+        for _ in range(repeat):
+            start, wire = federation_run(fmus[name], {}, steps, record="all")
+            starts.append(start)
+            wires.append(wire)
+            fmpys.append(per_step(plain, steps, repeats=1))
+            floors.append(bare_round_trip(steps))
+        print(f"{label:22} {best(starts):8.3f} (med {med(starts):5.3f}) {best(fmpys):8.1f} (med {med(fmpys):5.1f})"
+              f" {best(wires):10.1f} (med {med(wires):5.1f}) {best(wires) / best(fmpys):5.2f} best"
+              f" {best(floors):9.1f} (med {med(floors):5.1f})")  # fmt: skip
+
+
+def in_process(fmus: dict[str, Path], cases: list[Any], steps: int) -> None:
+    """The in-process table: FmuFederate and plain fmpy, and the federate over the wire."""
+    print(f"{steps} steps of {STEP:g} s, best of 3 (instantiation included)")
+    print(f"{'FMU':22} {'fmpy us/step':>13} {'FmuFederate':>12} {'ratio':>6} {'in a federation':>16} {'ratio':>6}")
+    for label, name, ours, plain in cases:
+        a, b = per_step(ours, steps), per_step(plain, steps)
+        wire = min(federation_per_step(fmus[name], {}, steps) for _ in range(3))
+        print(f"{label:22} {b:13.1f} {a:12.1f} {a / b:6.2f} {wire:16.1f} {wire / b:6.2f}")
+    print("FmuFederate: the class stepped in-process; in a federation: its own process, one GRANT/DONE "
+          "round trip per step through the coordinator (stepping phase only)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("steps", nargs="?", type=int, default=2000, help="steps per run (default 2000)")
+    parser.add_argument("steps", nargs="?", type=int, default=2000, help="steps per in-process run (default 2000)")
+    parser.add_argument("--federation-steps", type=int, default=10_001,
+                        help="steps of the one-FMU federation (default 10001)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of the one-FMU federation (default 5)")
+    parser.add_argument("--only-federation", action="store_true", help="skip the in-process table")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         fmus = {p.stem: p for p in build_all(folder)}
@@ -129,14 +234,10 @@ def main() -> None:
                                                                  {"step": STEP}),
              fmpy_me_run(fmus["NashCascade"], 2.0)),
         ]  # fmt: skip
-        print(f"{args.steps} steps of {STEP:g} s, best of 3 (instantiation included)")
-        print(f"{'FMU':22} {'fmpy us/step':>13} {'FmuFederate':>12} {'ratio':>6} {'in a federation':>16} {'ratio':>6}")
-        for label, name, ours, plain in cases:
-            a, b = per_step(ours, args.steps), per_step(plain, args.steps)
-            wire = min(federation_per_step(fmus[name], {}, args.steps) for _ in range(3))
-            print(f"{label:22} {b:13.1f} {a:12.1f} {a / b:6.2f} {wire:16.1f} {wire / b:6.2f}")
-        print("FmuFederate: the class stepped in-process; in a federation: its own process, one GRANT/DONE "
-              "round trip per step through the coordinator (stepping phase only)")
+        if not args.only_federation:
+            in_process(fmus, cases, args.steps)
+        one_fmu_federation(fmus, args.federation_steps, args.repeat)
+        federate_startup(fmus, args.repeat)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,15 @@ def run_scenario(tmp_path: Path) -> Callable[..., tuple[RunSummary, RunStore]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def shipped_fmus() -> list[Path]:
+def fmu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The FMU cache of this session, in a temporary folder (not the user's ~/.cache); federates inherit it."""
+    folder = tmp_path_factory.mktemp("fmu-cache")
+    os.environ["FEDERATION_CACHE_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shipped_fmus(fmu_cache: Path) -> list[Path]:
     """The project's FMUs built from source into fmus/dist, where the shipped scenarios expect them.
 
     Built once per session for every test: any test may load a shipped scenario."""

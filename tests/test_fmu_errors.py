@@ -222,3 +222,15 @@ def test_stepping_back_in_time(fmus: dict[str, Path]) -> None:
             fed.step(10.0)
     finally:
         fed.finalize()
+
+
+def test_binary_variables_are_left_out_of_the_default_inputs(fmus: dict[str, Path], tmp_path: Path) -> None:
+    """A Binary variable cannot be a signal: the default binding skips it, naming it is an error."""
+    path = rewrite(fmus["DieselGenerator"], tmp_path / "blob.fmu",
+                   edit_description("  </ModelVariables>", '    <Binary name="blob" valueReference="99" '
+                                                            'causality="input" variability="discrete"><Start value="00"/></Binary>\n'
+                                                            "  </ModelVariables>"))  # fmt: skip
+    decl = FmuFederate.declare({"fmu": str(path)})
+    assert decl.input("blob") is None and decl.input("load") is not None
+    with pytest.raises(FMUError, match="variable 'blob' is of type Binary, which cannot be a federation signal"):
+        FmuFederate.declare({"fmu": str(path), "inputs": ["load", "blob"]})

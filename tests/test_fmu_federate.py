@@ -366,7 +366,9 @@ def test_repeated_instantiation_does_not_leak(fmus: dict[str, Path]) -> None:
     assert _leftover_dirs() <= before_dirs
 
 
-def test_finalize_removes_the_extracted_folder(fmus: dict[str, Path]) -> None:
+def test_finalize_removes_the_extracted_folder(fmus: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the FMU cache off, each federate extracts into a private folder that finalize removes."""
+    monkeypatch.setenv("FEDERATION_CACHE_DIR", "off")
     fed = make(fmus["PumpStation"])
     fed.setup()
     assert fed.instance is not None
@@ -374,5 +376,73 @@ def test_finalize_removes_the_extracted_folder(fmus: dict[str, Path]) -> None:
     assert folder.is_dir()
     fed.finalize()
     fed.finalize()  # idempotent
-    assert not folder.exists()
+    assert not folder.exists() and folder.name.startswith(TEMP_PREFIX)
     assert math.isfinite(fed.outputs["level"])
+
+
+# ---------------------------------------------------------------------------- time events in CS event mode
+METRONOME_DESCRIPTION = """<?xml version="1.0" encoding="UTF-8"?>
+<fmiModelDescription fmiVersion="3.0" modelName="Metronome" instantiationToken="{0c1a2b3c-0000-4000-8000-00000000be47}"
+  generationTool="tests/test_fmu_federate.py" variableNamingConvention="flat">
+  <CoSimulation modelIdentifier="Metronome" hasEventMode="true" canHandleVariableCommunicationStepSize="true"/>
+  <DefaultExperiment startTime="0" stopTime="10" stepSize="10"/>
+  <ModelVariables>
+    <Float64 name="time" valueReference="0" causality="independent" variability="continuous"/>
+    <Float64 name="beat" valueReference="1" causality="parameter" variability="fixed" start="2.5"/>
+    <Int32 name="count" valueReference="2" causality="output" variability="discrete"/>
+    <Float64 name="last" valueReference="3" causality="output" variability="discrete"/>
+  </ModelVariables>
+  <ModelStructure>
+    <Output valueReference="2"/>
+    <Output valueReference="3"/>
+    <InitialUnknown valueReference="2"/>
+    <InitialUnknown valueReference="3"/>
+  </ModelStructure>
+</fmiModelDescription>
+"""
+
+METRONOME_SOURCE = """
+#include <stddef.h>
+#include "model.h"
+
+/* A time event every `beat` seconds, announced through nextEventTime: the importer must step to it
+ * and enter event mode there (FMI 3.0, fmi3EnterEventMode in Co-Simulation). */
+typedef struct { double beat, last, next; int count; } Data;
+
+const char MODEL_TOKEN[] = "{0c1a2b3c-0000-4000-8000-00000000be47}";
+const size_t MODEL_DATA_SIZE = sizeof(Data);
+const size_t MODEL_STATE_COUNT = 0;
+const size_t MODEL_INDICATOR_COUNT = 0;
+const VarInfo MODEL_VARIABLES[] = {
+    {1, VT_FLOAT64, VC_PARAMETER, offsetof(Data, beat), 1},
+    {2, VT_INT32, VC_OUTPUT, offsetof(Data, count), 1},
+    {3, VT_FLOAT64, VC_OUTPUT, offsetof(Data, last), 1},
+};
+const size_t MODEL_VARIABLE_COUNT = sizeof MODEL_VARIABLES / sizeof MODEL_VARIABLES[0];
+
+void model_start(void *data) { Data *d = data; d->beat = 2.5; }
+bool model_initialize(void *data, ModelContext *ctx) { Data *d = data; d->next = ctx->time + d->beat; return true; }
+bool model_step(void *data, ModelContext *ctx, double h, StepResult *r) { (void)data; (void)ctx; (void)h; (void)r; return true; }
+bool model_event(void *data, ModelContext *ctx, EventResult *r) {
+    Data *d = data;
+    if (ctx->time >= d->next - 1e-9) { d->count++; d->last = ctx->time; d->next += d->beat; }
+    r->terminate = false; r->states_changed = false;
+    r->next_event_defined = true; r->next_event_time = d->next;
+    return true;
+}
+"""
+
+
+def test_cs_event_mode_steps_to_the_time_events_the_fmu_announces(tmp_path: Path) -> None:
+    """nextEventTime of fmi3UpdateDiscreteStates ends a step there and is handled in event mode."""
+    from fmus.build import FmiStandard, ModelSource, compile_model, find_compiler, pack_fmu
+
+    (tmp_path / "modelDescription.xml").write_text(METRONOME_DESCRIPTION, encoding="utf-8")
+    (tmp_path / "model.c").write_text(METRONOME_SOURCE, encoding="utf-8")
+    model = ModelSource(tmp_path, "Metronome", FmiStandard.FMI3)
+    compile_model(model, tmp_path / "Metronome.so", find_compiler())
+    pack_fmu(model, tmp_path / "Metronome.so", tmp_path / "Metronome.fmu")
+    fed = make(tmp_path / "Metronome.fmu", period=10.0)
+    out = drive(fed, np.array([0.0, 10.0, 20.0]), {})
+    assert out["count"] == [0, 4, 8]  # beats at 2.5, 5, 7.5, 10 (at the communication point: shown at 10)
+    assert out["last"] == [0.0, 10.0, 20.0]

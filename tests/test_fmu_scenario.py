@@ -166,27 +166,35 @@ def clocked_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "Ticker.fmu"
 
 
-@pytest.mark.parametrize("inputs", ["[gain]", "[tick, gain]"])  # the clock left out, or pasted from inspect
 @pytest.mark.parametrize("command", ["validate", "run"])
-def test_an_fmu_with_clocks_is_refused_until_clocks_are_supported(tmp_path, clocked_fmu, inputs, command):
+def test_a_clock_pasted_into_inputs_is_refused_naming_the_line(tmp_path, clocked_fmu, command):
+    """A clock is a message endpoint of the federate, not a signal: listing it as an input is a scenario error."""
     scenario = write_scenario(tmp_path, f"""
         time: {{stop: 10, resolution: 1 s}}
         federates:
           ticker:
             type: fmu
-            params: {{fmu: {clocked_fmu}, inputs: {inputs}}}
+            params: {{fmu: {clocked_fmu}, inputs: [tick, gain]}}
         """)
     result = federation(command, str(scenario), "--out", str(tmp_path / "run.sqlite"), cwd=tmp_path) \
         if command == "run" else federation(command, str(scenario), cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     assert "scenario.yaml:6: federates.ticker.params: " in result.stderr
-    assert "FMU 'Ticker' (Ticker.fmu) has Clock variables (tick); clocks are not supported yet" in result.stderr
+    assert "variable 'tick' is a Clock: a clock is not a signal but a message endpoint" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run.sqlite").exists()
 
 
-def test_inspect_says_an_fmu_with_clocks_is_not_supported_instead_of_offering_a_snippet(tmp_path, clocked_fmu):
-    result = federation("inspect", str(clocked_fmu), cwd=tmp_path)
+def test_a_clocked_fmu_validates_as_an_event_driven_federate_with_clock_endpoints(tmp_path, clocked_fmu):
+    scenario = write_scenario(tmp_path, f"""
+        time: {{stop: 10, resolution: 1 s}}
+        federates:
+          ticker:
+            type: fmu
+            params: {{fmu: {clocked_fmu}, inputs: [gain]}}
+          pinger: {{type: "{{HELPERS}}:Pinger", period: 1}}
+        messages:
+          - pinger.out -> ticker.tick
+        """)
+    result = federation("validate", str(scenario), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "tick" in result.stdout and "Clock" in result.stdout  # the variable table still shows it
-    assert "not supported yet" in result.stdout
-    assert "scenario snippet (paste" not in result.stdout and "type: fmu" not in result.stdout
+    assert "1 message routes" in result.stdout

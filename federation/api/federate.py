@@ -49,6 +49,7 @@ class Context:
     resolution: float
     period: float | None
     offset: float = 0.0
+    routes: frozenset[str] = frozenset()  # this federate's endpoints that have a route: sending elsewhere is refused
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,37 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("fmu", type=Path, help="the .fmu file")
     p.set_defaults(func=_cmd_inspect)
 
+    p = sub.add_parser("import-ssp", help="write a scenario from an SSP package (System Structure and Parameterization)",
+                       description="Write a scenario with one FMU federate per component of the package's "
+                                   "SystemStructure.ssd, its connections and parameter values; the FMUs are "
+                                   "unpacked into a folder named after the package, beside the scenario "
+                                   "(docs/fmu.md, 'SSP').")  # fmt: skip
+    p.add_argument("package", type=Path, help="the .ssp file")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="SCENARIO", help="the scenario file to write")
+    p.add_argument("--step", type=float, default=None, metavar="S",
+                   help="communication step (s) for FMUs without a default experiment step")
+    p.add_argument("--stop", type=float, default=None, metavar="S",
+                   help="stop time (s) when neither the SSD nor the FMUs give one")
+    p.add_argument("--force", action="store_true", help="replace SCENARIO if it exists")
+    p.set_defaults(func=_cmd_import_ssp)
+
+    p = sub.add_parser("export-ssp", help="write the FMU part of a scenario as an SSP package",
+                       description="Write an SSP package with the scenario's FMUs under resources/ and a "
+                                   "SystemStructure.ssd with one component per FMU federate, the connections "
+                                   "between them and their parameter values (docs/fmu.md, 'SSP').")  # fmt: skip
+    p.add_argument("scenario", type=Path, help="the scenario file")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="PACKAGE", help="the .ssp file to write")
+    p.add_argument("--version", dest="ssp_version", choices=("1.0", "2.0"), default="1.0",
+                   help="SSP version of the SSD (2.0 also carries clocks and FMI 3 types; default 1.0)")
+    p.add_argument("--force", action="store_true", help="replace PACKAGE if it exists")
+    p.set_defaults(func=_cmd_export_ssp)
+
+    p = sub.add_parser("cache", help="show the FMU cache (extracted FMUs, read model descriptions) or clear it",
+                       description="FMUs are extracted once per content into a cache folder shared by runs "
+                                   "(docs/fmu.md, 'The FMU cache').")  # fmt: skip
+    p.add_argument("--clear", action="store_true", help="remove every cached FMU (do it while no run uses them)")
+    p.set_defaults(func=_cmd_cache)
+
     p = sub.add_parser("examples", help="copy the example scenarios to a folder and build the project's FMUs there",
                        description="Write the example scenarios to DIR/scenarios and build the project's FMUs "
                                    "from their C sources into DIR/fmus/dist (needs a C compiler), so that "
@@ -384,6 +415,44 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise FederationError(f"FMU support is not available: {exc}") from exc
     print(inspect_fmu(args.fmu))
+    return ExitCode.OK
+
+
+def _cmd_import_ssp(args: argparse.Namespace) -> int:
+    from ..fmu.ssp import import_ssp
+
+    if args.out.exists() and not args.force:
+        raise _Usage(f"{args.out} exists; use --force to replace it")
+    report = import_ssp(args.package, args.out, step=args.step, stop=args.stop)
+    print(f"wrote {report.scenario}: {len(report.federates)} FMU federates, {report.connections} connections, "
+          f"{report.routes} message routes, {report.parameters} parameter values")  # fmt: skip
+    for name in report.conversions:
+        print(f"  {name}: a formula federate for a connection with a unit conversion or linear transformation")
+    if report.ignored:
+        print(f"  ignored {len(report.ignored)} parameter values that name no variable: {', '.join(report.ignored)}")
+    return ExitCode.OK
+
+
+def _cmd_export_ssp(args: argparse.Namespace) -> int:
+    from ..fmu.ssp import export_ssp
+
+    if args.out.exists() and not args.force:
+        raise _Usage(f"{args.out} exists; use --force to replace it")
+    report = export_ssp(args.scenario, args.out, version=args.ssp_version)
+    print(f"wrote {report.package}: {len(report.components)} components, {report.connections} connections")
+    for item in report.left_out:
+        print(f"  left out: {item}")
+    return ExitCode.OK
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from ..fmu.cache import clear, describe
+
+    if args.clear:
+        root, removed = clear()
+        print(f"removed {removed} FMU(s) from {root}" if root is not None else "the FMU cache is off")
+    else:
+        print(describe())
     return ExitCode.OK
 
 

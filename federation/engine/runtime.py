@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 import msgpack
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 from .. import protocol
 from ..api.federate import Context, Federate, Message
@@ -168,6 +167,8 @@ class Runtime:
         while True:
             ready = dict(poller.poll(slice_ms))
             if self._handshakes in ready:
+                from zmq.utils.monitor import parse_monitor_message  # imports asyncio: only when needed
+
                 event = parse_monitor_message(self._handshakes.recv_multipart())
                 raise JoinRefused(handshake_failure(int(event["event"]), int(event["value"]), curve=self.curve,
                                                     side=Side.FEDERATE))  # fmt: skip
@@ -183,10 +184,11 @@ class Runtime:
             self._handshakes = None
 
     def start(self, config: dict[str, Any]) -> None:
-        cls = resolve(config["type"], config.get("base_dir"))
+        cls = resolve(config.get("target") or config["type"], config.get("base_dir"))
         context = Context(
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
+            routes=frozenset(config.get("routes", ())),
         )  # fmt: skip
         params = dict(config["params"])
         if getattr(cls, "resolves_paths", False):

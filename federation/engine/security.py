@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
-from zmq.utils.monitor import parse_monitor_message
 
 from ..keys import COORDINATOR, ENV_KEYS, read_key
 
@@ -45,14 +43,22 @@ HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_F
 """The socket monitor events of a failed ZMTP/CurveZMQ handshake."""
 
 
-class _Authenticator(ThreadAuthenticator):
-    """pyzmq's ZAP handler thread, remembering the address of the client it is deciding on."""
+def _authenticator(context: zmq.Context[Any], log: logging.Logger) -> Any:
+    """pyzmq's ZAP handler thread, remembering the address of the client it is deciding on.
 
-    peer = ""
+    Built on first use: zmq.auth.thread imports asyncio, 30 ms at the start of every process
+    that imports this module, and only a coordinator with keys needs it.
+    """
+    from zmq.auth.thread import ThreadAuthenticator
 
-    def handle_zap_message(self, msg: list[bytes]) -> Any:
-        self.peer = msg[3].decode("utf-8", "replace") if len(msg) > 3 else ""
-        return super().handle_zap_message(msg)  # a coroutine the thread awaits
+    class _Authenticator(ThreadAuthenticator):
+        peer = ""
+
+        def handle_zap_message(self, msg: list[bytes]) -> Any:
+            self.peer = msg[3].decode("utf-8", "replace") if len(msg) > 3 else ""
+            return super().handle_zap_message(msg)  # a coroutine the thread awaits
+
+    return _Authenticator(context, log=log)
 
 
 @dataclass
@@ -71,7 +77,7 @@ class CurveServer:
         self.public = read_key(self.folder / f"{COORDINATOR}.key", False)
         for path in sorted((self.folder / "clients").glob("*.key")):
             self.allowed[read_key(path, False)] = path.stem
-        self.auth = _Authenticator(self.context, log=logging.getLogger(f"{__name__}.zap"))
+        self.auth = _authenticator(self.context, logging.getLogger(f"{__name__}.zap"))
         self.auth.start()
         self.auth.configure_curve_callback(domain="*", credentials_provider=self)
 
@@ -208,7 +214,7 @@ class HandshakeMonitor:
         for _ in range(budget):  # a flood of connections must not hold up the run loop
             if not events.poll(0):
                 break
-            event = parse_monitor_message(events.recv_multipart())
+            event = _parse_monitor_message(events.recv_multipart())
             self._note(int(event["event"]), int(event["value"]))
         if self._held and time.monotonic() >= self._quiet_until:
             self._flush()
@@ -245,3 +251,10 @@ class HandshakeMonitor:
         finally:
             self._sock.disable_monitor()
             self._events.close(0)
+
+
+def _parse_monitor_message(frames: list[bytes]) -> dict[str, Any]:
+    """pyzmq's monitor decoder, imported on first use: zmq.utils.monitor imports asyncio (30 ms at start-up)."""
+    from zmq.utils.monitor import parse_monitor_message
+
+    return parse_monitor_message(frames)  # type: ignore[no-any-return]

@@ -15,6 +15,12 @@ Scenario usage (``type: fmu``)::
 At each granted time ``t`` the FMU is advanced from its previous time to ``t`` with the
 inputs it holds (zero-order hold), then the inputs at ``t`` are written and the outputs
 read.  The first step initializes the FMU with the inputs at the start time.
+
+An FMI 3 FMU with clocks is event-driven: it asks to be stepped at the next activation of
+its time-based input clocks (and at its communication step, if it has one).  Each of its
+clocks is a message endpoint named after the clock: an output clock's activation is a
+message with the values of its partition's outputs; a message to a triggered input clock
+activates it (its payload may set the clock's inputs).  See docs/fmu.md, "Clocks".
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..api.federate import Context, Federate
-from ..api.interface import REQUIRED, Declaration, Input, Output, Parameter
+from ..api.interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter
+from .activation import ClockActivation, ClockSetting
+from .clocks import ClockCausality, ClockKind, FmuClock
 from .cosim import CoSimulation
 from .errors import FMUError
 from .instance import FmuSnapshot
 from .loader import FmuArchive, InterfaceKind, read_fmu
 from .modelexchange import ModelExchange, SolverSpec
-from .variables import Binding, FmuVariable, Role, ValueIO, bind, check_value, suggest, variables_of
+from .variables import Binding, BoundIO, FmuVariable, Role, ValueIO, bind, check_value, suggest, variables_of
 
 __all__ = ["PARAMETERS", "FmuFederate", "FmuSpec"]
 
@@ -57,6 +65,7 @@ class FmuSpec:
     tolerance: float | None = None
     interface: InterfaceKind | None = None
     validate: bool = True
+    clocks: Mapping[str, ClockSetting] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> FmuSpec:
@@ -77,7 +86,7 @@ class FmuSpec:
             step=None if step is None else float(step), solver=SolverSpec.parse(params.get("solver")),
             tolerance=_tolerance(params.get("tolerance")),
             interface=None if interface is None else InterfaceKind.parse(str(interface)),
-            validate=bool(params.get("validate", True)),
+            validate=bool(params.get("validate", True)), clocks=_clock_settings(params.get("clocks")),
         )  # fmt: skip
 
     def archive(self) -> FmuArchive:
@@ -89,6 +98,28 @@ def _mapping(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise FMUError(f"params.{key}: expected a mapping {{variable: value}}, got {type(value).__name__}")
     return dict(value)
+
+
+def _clock_settings(value: Any) -> dict[str, ClockSetting]:
+    """``clocks: {name: {interval: s, shift: s}}``, checked for form (the clock names are checked against the FMU)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise FMUError(f"params.clocks: expected a mapping {{clock: {{interval: s, shift: s}}}}, got {type(value).__name__}")
+    out = {}
+    for name, setting in value.items():
+        if not isinstance(setting, Mapping) or set(setting) - {"interval", "shift"}:
+            raise FMUError(f"params.clocks.{name}: expected {{interval: seconds, shift: seconds}}, got {setting!r}")
+        numbers = {}
+        for key in ("interval", "shift"):
+            x = setting.get(key)
+            if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)
+                                  or x < 0 or (key == "interval" and x == 0)):  # fmt: skip
+                raise FMUError(f"params.clocks.{name}.{key}: expected a {'positive' if key == 'interval' else 'non-negative'} "
+                               f"number of seconds, got {x!r}")  # fmt: skip
+            numbers[key] = None if x is None else float(x)
+        out[str(name)] = ClockSetting(**numbers)
+    return out
 
 
 def _tolerance(value: Any) -> float | None:
@@ -113,6 +144,47 @@ class _Plan:
     inputs: tuple[Binding, ...]
     outputs: tuple[Binding, ...]
     start: Mapping[str, Any]
+    clocks: Mapping[str, ClockSetting] = field(default_factory=dict)
+
+    @property
+    def clocked(self) -> bool:
+        return bool(self.archive.model.clocks)
+
+
+def _check_clocks(spec: FmuSpec, archive: FmuArchive, kind: InterfaceKind) -> None:
+    """The FMU can run its clocks with ``kind``, and ``params.clocks`` names clocks whose interval may be set."""
+    clocks = {c.name: c for c in archive.model.clocks}
+    if clocks and kind is InterfaceKind.CO_SIMULATION and not archive.interface(kind).has("hasEventMode"):
+        other = " (use interface: model-exchange)" if InterfaceKind.MODEL_EXCHANGE in archive.kinds else ""
+        raise FMUError(f"{archive.label} has clocks but its Co-Simulation interface has no event mode "
+                       f"(hasEventMode), which FMI 3.0 requires to activate clocks{other}")  # fmt: skip
+    problems = []
+    for name, setting in spec.clocks.items():
+        clock = clocks.get(name)
+        if clock is None:
+            problems.append(f"clocks.{name}: no such clock in the FMU{suggest(name, clocks)}")
+        elif not clock.settable_interval:
+            problems.append(f"clocks.{name}: {_why_fixed(clock)}")
+    if problems:
+        raise FMUError(f"{archive.label}: " + "; ".join(problems))
+
+
+def _endpoint_doc(clock: FmuClock) -> str:
+    if clock.is_input:
+        return f"a message here activates the triggered input clock '{clock.name}'" if not clock.kind.time_based \
+            else f"time-based input clock '{clock.name}' ({clock.kind.value}); activated on its own, takes no messages"
+    return f"a message from here at each activation of the output clock '{clock.name}', with its partition's outputs"
+
+
+def _why_fixed(clock: FmuClock) -> str:
+    if not clock.is_input:
+        return f"an {clock.causality} clock is activated by the FMU; its interval cannot be set"
+    if clock.kind is ClockKind.CONSTANT:
+        return f"a constant clock keeps the interval of the model description ({clock.interval:g} s)"
+    if clock.kind.periodic:
+        return (f"a {clock.kind.value} clock without intervalDecimal takes its interval from the FMU "
+                "(set the parameters it depends on instead)")  # fmt: skip
+    return f"a {clock.kind.value} clock has no interval the importer sets"
 
 
 def _check_settings(spec: FmuSpec, archive: FmuArchive, variables: Mapping[str, FmuVariable]) -> dict[str, Any]:
@@ -159,6 +231,8 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
     Parameter(None, name="tolerance", type=(float, str, type(None)), doc="relative tolerance (ME solver, FMU)"),
     Parameter(None, name="interface", type=(str, type(None)), doc="co-simulation or model-exchange (default: CS)"),
     Parameter(True, name="validate", doc="validate modelDescription.xml (false: load anyway, with a warning)"),
+    Parameter(None, name="clocks", type=(dict, type(None)),
+              doc="intervals of fixed/tunable clocks: {clock: {interval: s, shift: s}}"),
 )
 
 
@@ -187,31 +261,46 @@ class FmuFederate(Federate):
         archive.require_supported()  # fail at validation time, not half-way into a run
         archive.require_binary()
         kind = archive.pick_kind(spec.interface)
+        _check_clocks(spec, archive, kind)
         variables = variables_of(archive.model)
         ins = bind(spec.inputs, variables, Role.INPUT, archive.label)
         outs = bind(spec.outputs, variables, Role.OUTPUT, archive.label)
         start = _check_settings(spec, archive, variables)
-        plan = _Plan(archive, kind, ins, outs, start)
+        plan = _Plan(archive, kind, ins, outs, start, dict(spec.clocks))
+        extra = {**decl.extra, "fmu": plan, "restartable": archive.interface(kind).can_get_and_set_state}
+        if not plan.clocked:  # a clocked FMU is event-driven: it names its next activation
+            extra["needs_period"] = _no_step(archive, kind)
         return replace(
             decl,
             parameters=decl.parameters + PARAMETERS,
-            inputs=tuple(Input(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
-                               type=b.variable.signal_type, doc=b.variable.description) for b in ins),
+            inputs=tuple(Input(name=b.signal, unit=b.variable.unit, default=start.get(b.variable.name, b.variable.default()),
+                               type=b.variable.signal_type, doc=b.variable.description) for b in ins),  # a start value
+                                                                                                      # is the default
             outputs=tuple(Output(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
                                  type=b.variable.signal_type, doc=b.variable.description) for b in outs),
-            period=spec.step or archive.default_step,
-            extra={**decl.extra, "fmu": plan, "needs_period": _no_step(archive, kind),
-                   "restartable": bool(archive.interface(kind).canGetAndSetFMUstate)},
+            endpoints=decl.endpoints + tuple(Endpoint(name=c.name, doc=_endpoint_doc(c)) for c in archive.model.clocks
+                                             if c.role is not ClockCausality.LOCAL),
+            period=None if plan.clocked else spec.step or archive.default_step,
+            extra=extra,
         )  # fmt: skip
 
     def __init__(self, params: Mapping[str, Any], context: Context) -> None:
         super().__init__(params, context)
         self.spec = FmuSpec.from_params(self.params)
         self.plan: _Plan = self.declaration.extra["fmu"]
-        self._in_io = ValueIO([b.variable for b in self.plan.inputs], self.plan.archive.model.fmiMajorVersion == 3)
-        self._out_io = ValueIO([b.variable for b in self.plan.outputs], self.plan.archive.model.fmiMajorVersion == 3)
-        self._discrete = [b.variable.discrete for b in self.plan.inputs]
+        fmi3 = self.plan.archive.fmi3
+        plain_in = [b for b in self.plan.inputs if not b.variable.clocks]  # clocked ones: at their clock's activation
+        self._in_signals = [b.signal for b in plain_in]
+        self._in_io = ValueIO([b.variable for b in plain_in], fmi3)
+        plain_out = [b for b in self.plan.outputs if not b.variable.clocks]
+        self._out_signals = [b.signal for b in plain_out]
+        self._out_io = ValueIO([b.variable for b in plain_out], fmi3)
+        self._held_outputs = [(b.signal, b.variable.name) for b in self.plan.outputs if b.variable.clocks]
+        self._discrete = [b.variable.discrete for b in plain_in]
         self._written: list[Any] | None = None
+        self._ins: BoundIO | None = None
+        self._outs: BoundIO | None = None
+        self.step_size = self.spec.step or context.period or self.plan.archive.default_step
         self.instance: CoSimulation | ModelExchange | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -221,30 +310,86 @@ class FmuFederate(Federate):
 
     def _instantiate(self) -> CoSimulation | ModelExchange:
         plan = self.plan
+        instance: CoSimulation | ModelExchange
         if plan.kind is InterfaceKind.CO_SIMULATION:
-            return CoSimulation(plan.archive, self.name, tolerance=self.spec.tolerance)
-        step = self.spec.step or self.context.period or plan.archive.default_step
-        return ModelExchange(plan.archive, self.name, solver=self.spec.solver, tolerance=self.spec.tolerance,
-                             max_step=step)  # fmt: skip
+            instance = CoSimulation(plan.archive, self.name, tolerance=self.spec.tolerance)
+        else:
+            instance = ModelExchange(plan.archive, self.name, solver=self.spec.solver, tolerance=self.spec.tolerance,
+                                     max_step=self.step_size)  # fmt: skip
+        self._ins, self._outs = self._in_io.attach(instance.api), self._out_io.attach(instance.api)
+        if plan.clocked:
+            clocks = ClockActivation(instance, plan.archive.model.clocks, plan.archive.model.variable_map(),
+                                     plan.inputs, plan.clocks)  # fmt: skip
+            clocks.attach()
+            clocks.signal_values = lambda: self.inputs
+            instance.clocks = clocks
+        return instance
 
     def step(self, t: float) -> float | None:
         inst = self.instance
         if inst is None:
             raise FMUError(f"{self.plan.archive.label}: step() before setup()")
-        values = [self.inputs[b.signal] for b in self.plan.inputs]
+        inputs = self.inputs
+        values = [inputs[s] for s in self._in_signals]
+        if inst.clocks is not None:
+            return self._clocked_step(inst, t, values)
         if not inst.initialized:
-            inst.initialize(t, self.plan.start, self._in_io, values)
+            inst.initialize(t, self.plan.start, self._ins, values)
         else:
             if t < inst.time and not math.isclose(t, inst.time, rel_tol=1e-12, abs_tol=1e-12):
                 raise FMUError(f"{self.plan.archive.label}: asked to step back from t={inst.time:g} to {t:g} s")
             inst.advance(t)
             if values != self._written:
-                inst.set_inputs(self._in_io, values, self._discrete_changed(values))
+                inst.set_inputs(self._ins, values, self._discrete_changed(values))
         self._written = values
-        read = inst.call(self._out_io.read, inst.fmu)
-        for binding, value in zip(self.plan.outputs, read):
-            self.outputs[binding.signal] = value
+        outputs = self.outputs
+        for signal, value in zip(self._out_signals, self._outs.read()):
+            outputs[signal] = value
         return None
+
+    def _clocked_step(self, inst: CoSimulation | ModelExchange, t: float, values: list[Any]) -> float | None:
+        """A step of an FMU with clocks: advance through the activations before ``t``, then the instant ``t``."""
+        clocks = inst.clocks
+        assert clocks is not None
+        triggered = self._triggers(clocks, t)
+        if not inst.initialized:
+            inst.initialize(t, self.plan.start, self._ins, values, triggered)
+        else:
+            if t < inst.time and not math.isclose(t, inst.time, rel_tol=1e-12, abs_tol=1e-12):
+                raise FMUError(f"{self.plan.archive.label}: asked to step back from t={inst.time:g} to {t:g} s")
+            inst.advance(t)
+            inst.instant(self._ins, values if values != self._written else None, triggered)
+        self._written = values
+        outputs = self.outputs
+        for signal, value in zip(self._out_signals, self._outs.read()):
+            outputs[signal] = value
+        for signal, name in self._held_outputs:
+            outputs[signal] = clocks.held[name]
+        for tick in clocks.ticks:  # an output clock's activation is a message, when the scenario routes it
+            if tick.clock in self.context.routes:
+                self.send(tick.clock, tick.values)
+        clocks.ticks = []
+        return self._next_time(t, clocks.next_time())
+
+    def _triggers(self, clocks: ClockActivation, t: float) -> dict[str, dict[str, Any]]:
+        """The triggered input clocks the messages of this step activate, with their payloads."""
+        triggered: dict[str, dict[str, Any]] = {}
+        for message in self.inbox:
+            clock = clocks.clocks.get(message.endpoint)
+            if clock is None or not clock.is_input or clock.kind.time_based:
+                what = "not a clock" if clock is None else f"an {clock.causality} {clock.kind.value} clock"
+                raise FMUError(f"{self.plan.archive.label}: message from {message.sender} at t={t:g} s to endpoint "
+                               f"'{message.endpoint}', which is {what}: only triggered input clocks take "
+                               "messages")  # fmt: skip
+            triggered.setdefault(clock.name, {}).update(clocks.payload(clock.name, message.payload, message.sender, t))
+        return triggered
+
+    def _next_time(self, t: float, tick: float | None) -> float | None:
+        """When to be stepped next: the next clock activation or communication point, at least one tick on."""
+        candidates = [x for x in (tick, None if self.step_size is None else t + self.step_size) if x is not None]
+        if not candidates:
+            return None
+        return max(min(candidates), t + self.context.resolution)
 
     def _discrete_changed(self, values: list[Any]) -> bool:
         old = self._written or [None] * len(values)
@@ -258,7 +403,7 @@ class FmuFederate(Federate):
 
     # ------------------------------------------------------------------ iterate groups
     def get_state(self) -> Any:
-        """FMU state (serialized when the FMU can), outputs and held inputs."""
+        """FMU state (serialized when the FMU can, with the clock timetable), outputs and held inputs."""
         inst = self.instance
         if inst is None or not inst.initialized:
             return {"initialized": False, "outputs": dict(self.outputs)}

@@ -5,7 +5,7 @@
   mapping ``{scenario_name: fmu_variable}``) into :class:`Binding` objects, with
   suggestions for misspelt names;
 * :func:`check_value` -- type check of a ``parameters`` / ``start`` value;
-* :class:`ValueIO` -- batched get/set of bound variables through fmpy, one call per type.
+* :class:`ValueIO` -- batched get/set of bound variables, one C call per type, arrays built once.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from fmpy.model_description import ModelDescription
+from typing import TYPE_CHECKING, Any
 
 from ..api.interface import SignalType
 from .errors import FMUError
 
-__all__ = ["Binding", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest", "variables_of"]
+if TYPE_CHECKING:
+    from .binding import FmiApi
+    from .model import ModelInfo
+
+__all__ = ["Binding", "BoundIO", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest", "variables_of"]
 
 _FLOAT_TYPES = frozenset({"Real", "Float32", "Float64"})
 _INT_TYPES = frozenset({"Integer", "Enumeration", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64",
@@ -46,13 +48,21 @@ class FmuVariable:
     start: str | None
     shape: tuple[int, ...]
     description: str = ""
+    clocks: tuple[str, ...] = ()  # the clocks this variable is clocked by (FMI 3 ``clocks``)
 
     @property
     def size(self) -> int:
         return math.prod(self.shape) if self.shape else 1
 
     @property
+    def is_clock(self) -> bool:
+        return self.fmi_type == "Clock"
+
+    @property
     def signal_type(self) -> SignalType:
+        if self.is_clock:
+            raise FMUError(f"variable '{self.name}' is a Clock: a clock is not a signal but a message endpoint of "
+                           "the federate (see 'Clocks' in docs/fmu.md); remove it from inputs/outputs")  # fmt: skip
         if self.fmi_type not in _SIGNAL_OF_TYPE:
             raise FMUError(f"variable '{self.name}' is of type {self.fmi_type}, which cannot be a federation signal")
         return SignalType.ARRAY if self.shape else _SIGNAL_OF_TYPE[self.fmi_type]
@@ -97,21 +107,9 @@ def _parse(fmi_type: str, text: str) -> Any:
     return text
 
 
-def variables_of(model: ModelDescription) -> dict[str, FmuVariable]:
-    """Every named variable of ``model`` by name (FMI 3 aliases included)."""
-    out: dict[str, FmuVariable] = {}
-    fmi2 = str(model.fmiVersion).startswith("2")
-    for v in model.modelVariables:
-        unit = v.unit if v.unit is not None else (v.declaredType.unit if v.declaredType is not None else None)
-        fmi_type = v.type
-        if fmi_type == "Enumeration":
-            fmi_type = "Integer" if fmi2 else "Int64"
-        out[v.name] = FmuVariable(
-            name=v.name, value_reference=int(v.valueReference), fmi_type=fmi_type, causality=v.causality,
-            variability=v.variability, initial=v.initial, unit=unit, start=v.start,
-            shape=tuple(v.shape or ()), description=v.description or "",
-        )  # fmt: skip
-    return out
+def variables_of(model: ModelInfo) -> dict[str, FmuVariable]:
+    """Every named variable of ``model`` by name."""
+    return model.variable_map()
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
@@ -129,8 +127,9 @@ class Role(enum.Enum):
     OUTPUT = "outputs"
 
     def accepts(self, variable: FmuVariable) -> bool:
-        if self is Role.INPUT:
-            return variable.causality == "input"
+        if self is Role.INPUT:  # a tunable parameter may be changed during the run, as an input
+            return variable.causality == "input" or (variable.causality == "parameter"
+                                                     and variable.variability == "tunable")  # fmt: skip
         return variable.causality not in {"independent"}
 
     def default_causality(self) -> str:
@@ -153,7 +152,8 @@ def bind(spec: Sequence[str] | Mapping[str, str] | None, variables: Mapping[str,
     picks variables; a mapping ``{scenario_name: fmu_variable}`` picks and renames.
     """
     if spec is None:
-        wanted = {n: n for n, v in variables.items() if v.causality == role.default_causality()}
+        wanted = {n: n for n, v in variables.items()  # Binary and Clock variables cannot be signals: left out
+                  if v.causality == role.default_causality() and v.fmi_type in _SIGNAL_OF_TYPE}
     elif isinstance(spec, Mapping):
         wanted = {str(k): str(v) for k, v in spec.items()}
     elif isinstance(spec, (list, tuple)):
@@ -233,61 +233,100 @@ def _flatten(value: Any) -> list[Any]:
     return [value]
 
 
-_TO_WIRE = {SignalType.FLOAT: float, SignalType.INT: int, SignalType.BOOL: bool}
-
-
 class _Group:
-    """Bound variables read or written with one fmpy call."""
+    """Bound variables of one type, read or written with one C call."""
 
-    def __init__(self, accessor: str, items: list[tuple[int, FmuVariable]], fmi3: bool) -> None:
-        self.accessor = accessor
+    def __init__(self, fmi_type: str, items: list[tuple[int, FmuVariable]], fmi3: bool) -> None:
+        self.fmi_type = fmi_type
         self.positions = [i for i, _ in items]
         self.variables = [v for _, v in items]
         self.vrs = [v.value_reference for v in self.variables]
         self.count = sum(v.size for v in self.variables)
-        self.fmi3 = fmi3
-        kind = _SIGNAL_OF_TYPE.get(self.variables[0].fmi_type, SignalType.ANY)
-        self.convert = _TO_WIRE.get(kind, _to_text)
+        self.arrays = any(v.shape for v in self.variables)
+        self.text = fmi_type == "String"
+        # what a C value becomes on the wire, and back (None: as it is)
+        self.to_wire: Any = _text if self.text else (bool if fmi_type == "Boolean" and not fmi3 else None)
+        self.to_c: Any = _bytes if self.text else (int if fmi_type == "Boolean" and not fmi3
+                                                   else _TO_C.get(_SIGNAL_OF_TYPE.get(fmi_type)))  # fmt: skip
 
 
-def _to_text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+_TO_C: dict[Any, Any] = {SignalType.FLOAT: float, SignalType.INT: int, SignalType.BOOL: bool}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else str(value).encode("utf-8")
 
 
 class ValueIO:
-    """Batched reading and writing of a fixed list of variables through an fmpy instance."""
+    """A fixed list of variables read and written together; :meth:`attach` binds it to an instance."""
 
     def __init__(self, variables: Sequence[FmuVariable], fmi3: bool) -> None:
         self.variables = tuple(variables)
-        by_accessor: dict[str, list[tuple[int, FmuVariable]]] = {}
+        by_type: dict[str, list[tuple[int, FmuVariable]]] = {}
         for i, v in enumerate(self.variables):
-            by_accessor.setdefault(v.fmi_type, []).append((i, v))
-        self.groups = [_Group(a, items, fmi3) for a, items in by_accessor.items()]
+            by_type.setdefault(v.fmi_type, []).append((i, v))
+        self.groups = [_Group(t, items, fmi3) for t, items in by_type.items()]
 
-    def read(self, fmu: Any) -> list[Any]:
-        """Current values, as wire values, in the order of ``variables``."""
-        out: list[Any] = [None] * len(self.variables)
-        for g in self.groups:
-            getter = getattr(fmu, "get" + g.accessor)
-            raw = getter(g.vrs, g.count) if g.fmi3 else getter(g.vrs)
+    def attach(self, api: FmiApi) -> BoundIO:
+        return BoundIO(self, api)
+
+
+class BoundIO:
+    """:class:`ValueIO` on one instance: the C arrays of value references and values are built here, once.
+
+    Scalars (the usual case) are read group by group into one flat list, converted where the
+    C type is not the wire type (strings; FMI 2 Booleans), and put in the variables' order.
+    """
+
+    def __init__(self, io: ValueIO, api: FmiApi) -> None:
+        self.size = len(io.variables)
+        self.groups = [(g, api.accessor(g.fmi_type, g.vrs, g.count)) for g in io.groups]
+        self._scalars = not any(g.arrays for g in io.groups)
+        self._readers = [accessor.read for _, accessor in self.groups]
+        order = [pos for g in io.groups for pos in g.positions]  # flat index -> variable position
+        self._order = None if order == list(range(self.size)) else [order.index(i) for i in range(self.size)]
+        at, convert = 0, []
+        for g in io.groups:
+            if g.to_wire is not None:
+                convert += [(at + k, g.to_wire) for k in range(len(g.positions))]
+            at += len(g.positions)
+        self._convert = convert
+
+    def read(self) -> list[Any]:
+        """Current values, as wire values, in the order of the variables."""
+        if not self._scalars:
+            return self._read_arrays()
+        readers = self._readers
+        flat = readers[0]() if len(readers) == 1 else [x for read in readers for x in read()]
+        for i, convert in self._convert:
+            flat[i] = convert(flat[i])
+        order = self._order
+        return flat if order is None else [flat[i] for i in order]
+
+    def _read_arrays(self) -> list[Any]:
+        out: list[Any] = [None] * self.size
+        for g, accessor in self.groups:
+            raw = accessor.read()
+            convert = g.to_wire
             at = 0
             for pos, v in zip(g.positions, g.variables):
-                if v.shape:
-                    out[pos] = [g.convert(x) for x in raw[at:at + v.size]]
-                else:
-                    out[pos] = g.convert(raw[at])
+                part = raw[at:at + v.size] if v.shape else raw[at]
+                out[pos] = ([convert(x) for x in part] if v.shape else convert(part)) if convert else part
                 at += v.size
         return out
 
-    def write(self, fmu: Any, values: Sequence[Any]) -> None:
-        """Set ``values`` (in the order of ``variables``)."""
-        for g in self.groups:
-            flat: list[Any] = []
-            for pos, v in zip(g.positions, g.variables):
-                value = values[pos]
-                flat.extend(_flatten(value) if v.shape else [value])
-            if g.convert is _to_text:
-                flat = [str(x) for x in flat]
+    def write(self, values: Sequence[Any]) -> None:
+        """Set ``values`` (in the order of the variables)."""
+        for g, accessor in self.groups:
+            if g.arrays:
+                flat: list[Any] = []
+                for pos, v in zip(g.positions, g.variables):
+                    flat.extend(_flatten(values[pos]) if v.shape else [values[pos]])
             else:
-                flat = [g.convert(x) for x in flat]
-            getattr(fmu, "set" + g.accessor)(g.vrs, flat)
+                flat = [values[pos] for pos in g.positions]
+            convert = g.to_c
+            accessor.write([convert(x) for x in flat] if convert is not None else flat)

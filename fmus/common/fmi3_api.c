@@ -273,16 +273,25 @@ fmi3Status fmi3SetBinary(fmi3Instance instance, const fmi3ValueReference vr[], s
     return nvr ? fail_with(instance, "fmi3SetBinary", "no variable of this type") : fmi3OK;
 }
 fmi3Status fmi3GetClock(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr, fmi3Clock values[]) {
-    (void)vr; (void)values;
-    return nvr ? fail_with(instance, "fmi3GetClock", "no clocks") : fmi3OK;
+    Instance *inst = instance;
+    for (size_t i = 0; i < nvr; i++) {
+        bool active = false;
+        if (!model_get_clock(inst->core.data, &inst->core.ctx, vr[i], &active)) return fail(inst, "fmi3GetClock");
+        values[i] = active;
+    }
+    return fmi3OK;
 }
 fmi3Status fmi3SetClock(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                         const fmi3Clock values[]) {
-    (void)vr; (void)values;
-    return nvr ? fail_with(instance, "fmi3SetClock", "no clocks") : fmi3OK;
+    Instance *inst = instance;
+    if (inst->core.mode != MODE_EVENT) return fail_with(inst, "fmi3SetClock", "clocks are set in event mode only");
+    for (size_t i = 0; i < nvr; i++) {
+        if (!model_set_clock(inst->core.data, &inst->core.ctx, vr[i], values[i])) return fail(inst, "fmi3SetClock");
+    }
+    return fmi3OK;
 }
 
-/* ---- dependencies, derivatives, configuration, clocks: not provided ------------------ */
+/* ---- dependencies, derivatives, configuration: not provided --------------------------- */
 fmi3Status fmi3GetNumberOfVariableDependencies(fmi3Instance instance, fmi3ValueReference valueReference,
                                                size_t *nDependencies) {
     (void)valueReference; (void)nDependencies;
@@ -319,44 +328,66 @@ fmi3Status fmi3ExitConfigurationMode(fmi3Instance instance) {
 }
 fmi3Status fmi3GetIntervalDecimal(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                   fmi3Float64 intervals[], fmi3IntervalQualifier qualifiers[]) {
-    (void)vr; (void)nvr; (void)intervals; (void)qualifiers;
-    return fail_with(instance, "fmi3GetIntervalDecimal", "no clocks");
+    Instance *inst = instance;
+    for (size_t i = 0; i < nvr; i++) {
+        int qualifier = INTERVAL_NOT_YET_KNOWN;
+        if (!model_get_interval(inst->core.data, &inst->core.ctx, vr[i], &intervals[i], &qualifier)) {
+            return fail(inst, "fmi3GetIntervalDecimal");
+        }
+        qualifiers[i] = (fmi3IntervalQualifier)qualifier;
+    }
+    return fmi3OK;
 }
 fmi3Status fmi3GetIntervalFraction(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                    fmi3UInt64 counters[], fmi3UInt64 resolutions[],
                                    fmi3IntervalQualifier qualifiers[]) {
     (void)vr; (void)nvr; (void)counters; (void)resolutions; (void)qualifiers;
-    return fail_with(instance, "fmi3GetIntervalFraction", "no clocks");
+    return fail_with(instance, "fmi3GetIntervalFraction", "no clock supports fractions");
 }
 fmi3Status fmi3GetShiftDecimal(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                fmi3Float64 shifts[]) {
-    (void)vr; (void)nvr; (void)shifts;
-    return fail_with(instance, "fmi3GetShiftDecimal", "no clocks");
+    Instance *inst = instance;
+    for (size_t i = 0; i < nvr; i++) {
+        if (!model_get_shift(inst->core.data, &inst->core.ctx, vr[i], &shifts[i])) {
+            return fail(inst, "fmi3GetShiftDecimal");
+        }
+    }
+    return fmi3OK;
 }
 fmi3Status fmi3GetShiftFraction(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                 fmi3UInt64 counters[], fmi3UInt64 resolutions[]) {
     (void)vr; (void)nvr; (void)counters; (void)resolutions;
-    return fail_with(instance, "fmi3GetShiftFraction", "no clocks");
+    return fail_with(instance, "fmi3GetShiftFraction", "no clock supports fractions");
 }
 fmi3Status fmi3SetIntervalDecimal(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                   const fmi3Float64 intervals[]) {
-    (void)vr; (void)nvr; (void)intervals;
-    return fail_with(instance, "fmi3SetIntervalDecimal", "no clocks");
+    Instance *inst = instance;
+    for (size_t i = 0; i < nvr; i++) {
+        if (!model_set_interval(inst->core.data, &inst->core.ctx, vr[i], intervals[i])) {
+            return fail(inst, "fmi3SetIntervalDecimal");
+        }
+    }
+    return fmi3OK;
 }
 fmi3Status fmi3SetIntervalFraction(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                    const fmi3UInt64 counters[], const fmi3UInt64 resolutions[]) {
     (void)vr; (void)nvr; (void)counters; (void)resolutions;
-    return fail_with(instance, "fmi3SetIntervalFraction", "no clocks");
+    return fail_with(instance, "fmi3SetIntervalFraction", "no clock supports fractions");
 }
 fmi3Status fmi3SetShiftDecimal(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                const fmi3Float64 shifts[]) {
-    (void)vr; (void)nvr; (void)shifts;
-    return fail_with(instance, "fmi3SetShiftDecimal", "no clocks");
+    Instance *inst = instance;
+    for (size_t i = 0; i < nvr; i++) {
+        if (!model_set_shift(inst->core.data, &inst->core.ctx, vr[i], shifts[i])) {
+            return fail(inst, "fmi3SetShiftDecimal");
+        }
+    }
+    return fmi3OK;
 }
 fmi3Status fmi3SetShiftFraction(fmi3Instance instance, const fmi3ValueReference vr[], size_t nvr,
                                 const fmi3UInt64 counters[], const fmi3UInt64 resolutions[]) {
     (void)vr; (void)nvr; (void)counters; (void)resolutions;
-    return fail_with(instance, "fmi3SetShiftFraction", "no clocks");
+    return fail_with(instance, "fmi3SetShiftFraction", "no clock supports fractions");
 }
 fmi3Status fmi3ActivateModelPartition(fmi3Instance instance, fmi3ValueReference clockReference,
                                       fmi3Float64 activationTime) {

@@ -40,6 +40,37 @@ __attribute__((weak)) bool model_event(void *data, ModelContext *ctx, EventResul
     return true;
 }
 
+__attribute__((weak)) bool model_set_clock(void *data, ModelContext *ctx, unsigned vr, bool active) {
+    (void)data; (void)active;
+    return model_fail(ctx, "value reference %u is not an input clock", vr);
+}
+
+__attribute__((weak)) bool model_get_clock(void *data, ModelContext *ctx, unsigned vr, bool *active) {
+    (void)data; (void)active;
+    return model_fail(ctx, "value reference %u is not an output clock", vr);
+}
+
+__attribute__((weak)) bool model_get_interval(void *data, ModelContext *ctx, unsigned vr, double *interval,
+                                              int *qualifier) {
+    (void)data; (void)interval; (void)qualifier;
+    return model_fail(ctx, "value reference %u is not a time-based clock", vr);
+}
+
+__attribute__((weak)) bool model_get_shift(void *data, ModelContext *ctx, unsigned vr, double *shift) {
+    (void)data; (void)shift;
+    return model_fail(ctx, "value reference %u is not a periodic clock", vr);
+}
+
+__attribute__((weak)) bool model_set_interval(void *data, ModelContext *ctx, unsigned vr, double interval) {
+    (void)data; (void)interval;
+    return model_fail(ctx, "the interval of value reference %u cannot be set", vr);
+}
+
+__attribute__((weak)) bool model_set_shift(void *data, ModelContext *ctx, unsigned vr, double shift) {
+    (void)data; (void)shift;
+    return model_fail(ctx, "the shift of value reference %u cannot be set", vr);
+}
+
 /* ---- services --------------------------------------------------------------------- */
 const VarInfo *model_find_variable(unsigned vr) {
     for (size_t i = 0; i < MODEL_VARIABLE_COUNT; i++) {
@@ -95,9 +126,9 @@ const VarInfo *core_variable(Core *core, unsigned vr, VarType type) {
     return v;
 }
 
-/* Parameters are set before initialisation ends, inputs at any time. */
+/* Parameters are set before initialisation ends, inputs and tunable parameters at any time. */
 bool core_can_set(Core *core, const VarInfo *v) {
-    if (v->causality == VC_INPUT) return true;
+    if (v->causality == VC_INPUT || v->causality == VC_TUNABLE) return true;
     bool early = v->causality == VC_PARAMETER || v->causality == VC_START;
     if (early && core->mode <= MODE_INITIALIZATION) return true;
     return model_fail(&core->ctx, "variable with value reference %u cannot be set %s", v->vr,

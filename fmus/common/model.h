@@ -17,8 +17,12 @@
 typedef enum { VT_FLOAT64, VT_INT32, VT_BOOL, VT_STRING } VarType;
 
 /* VC_START: an output or local with initial="exact" (e.g. a state): settable until
- * initialization ends, like a parameter. */
-typedef enum { VC_PARAMETER, VC_INPUT, VC_OUTPUT, VC_LOCAL, VC_START } VarCausality;
+ * initialization ends, like a parameter.  VC_TUNABLE: a parameter with variability="tunable",
+ * settable at any time (in event mode, FMI 3; at communication points, FMI 2 CS). */
+typedef enum { VC_PARAMETER, VC_INPUT, VC_OUTPUT, VC_LOCAL, VC_START, VC_TUNABLE } VarCausality;
+
+/* fmi3IntervalQualifier */
+typedef enum { INTERVAL_NOT_YET_KNOWN = 0, INTERVAL_UNCHANGED = 1, INTERVAL_CHANGED = 2 } IntervalQualifier;
 
 typedef struct {
     unsigned vr;            /* value reference, as in modelDescription.xml */
@@ -70,6 +74,17 @@ void model_get_nominals(const void *data, double nominals[]);
 void model_derivatives(void *data, ModelContext *ctx, double dx[]);
 void model_indicators(void *data, ModelContext *ctx, double z[]);
 bool model_event(void *data, ModelContext *ctx, EventResult *r); /* discrete update */
+
+/* FMI 3 clocks: the importer activates an input clock (fmi3SetClock, event mode), asks
+ * whether an output clock is active (fmi3GetClock), and asks for or sets intervals and
+ * shifts (fmi3Get/SetIntervalDecimal, fmi3Get/SetShiftDecimal).  The defaults answer
+ * "no such clock". */
+bool model_set_clock(void *data, ModelContext *ctx, unsigned vr, bool active);
+bool model_get_clock(void *data, ModelContext *ctx, unsigned vr, bool *active);
+bool model_get_interval(void *data, ModelContext *ctx, unsigned vr, double *interval, int *qualifier);
+bool model_get_shift(void *data, ModelContext *ctx, unsigned vr, double *shift);
+bool model_set_interval(void *data, ModelContext *ctx, unsigned vr, double interval);
+bool model_set_shift(void *data, ModelContext *ctx, unsigned vr, double shift);
 
 /* ---- services of the FMI layer (fmi_common.c) ------------------------------------ */
 const VarInfo *model_find_variable(unsigned vr);
