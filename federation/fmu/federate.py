@@ -42,7 +42,7 @@ from .errors import FMUError
 from .instance import FmuSnapshot
 from .loader import FmuArchive, InterfaceKind, read_fmu
 from .modelexchange import ModelExchange, SolverSpec
-from .variables import Binding, BoundIO, FmuVariable, Role, ValueIO, bind, check_value, suggest, variables_of
+from .variables import Binding, BoundIO, FmuVariable, Role, ValueIO, bind, check_value, suggest
 
 __all__ = ["PARAMETERS", "FmuFederate", "FmuSpec"]
 
@@ -262,7 +262,7 @@ class FmuFederate(Federate):
         archive.require_binary()
         kind = archive.pick_kind(spec.interface)
         _check_clocks(spec, archive, kind)
-        variables = variables_of(archive.model)
+        variables = archive.model.variable_map()
         ins = bind(spec.inputs, variables, Role.INPUT, archive.label)
         outs = bind(spec.outputs, variables, Role.OUTPUT, archive.label)
         start = _check_settings(spec, archive, variables)

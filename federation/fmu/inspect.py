@@ -11,7 +11,7 @@ from typing import Any
 
 from .loader import FmuArchive, InterfaceKind, read_fmu
 from .model import FLAGS
-from .variables import FmuVariable, variables_of
+from .variables import FmuVariable
 
 __all__ = ["inspect_fmu"]
 
@@ -21,7 +21,7 @@ _ORDER = {"input": 0, "output": 1, "parameter": 2, "structuralParameter": 2, "ca
 def inspect_fmu(path: str | os.PathLike[str], *, validate: bool = True) -> str:
     """A plain-text report on the FMU at ``path`` (raises FMUError when it cannot be read)."""
     archive = read_fmu(path, validate=validate)
-    variables = [v for v in variables_of(archive.model).values() if v.causality != "independent" and not v.is_clock]
+    variables = [v for v in archive.model.variable_map().values() if v.causality != "independent" and not v.is_clock]
     variables.sort(key=lambda v: (_ORDER.get(v.causality, 5), v.value_reference))
     last = _snippet(archive, variables) if archive.unsupported is None else _refusal(archive.unsupported)
     sections = [_summary(archive), _capabilities(archive), _variable_table(variables)]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from ctypes import POINTER, c_double
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import FMUError
-
-if TYPE_CHECKING:
-    from .modelexchange import ModelExchange
+from .instance import FmuInstance
 
 __all__ = ["CVode", "Scipy"]
 
@@ -33,7 +31,7 @@ class _HeldInputs:
 class CVode:
     """fmpy's CVode wrapper, reporting (state event?, time reached)."""
 
-    def __init__(self, inst: ModelExchange, rtol: float, max_step: float) -> None:
+    def __init__(self, inst: FmuInstance, rtol: float, max_step: float) -> None:
         from fmpy.sundials import CVodeSolver
 
         model, functions = inst.archive.model, inst.api.continuous_functions()
@@ -55,7 +53,7 @@ class CVode:
 class Scipy:
     """:func:`scipy.integrate.solve_ivp` with one terminal event per event indicator."""
 
-    def __init__(self, inst: ModelExchange, method: str, rtol: float, max_step: float) -> None:
+    def __init__(self, inst: FmuInstance, method: str, rtol: float, max_step: float) -> None:
         self.inst, self.method, self.rtol, self.max_step = inst, method, rtol, max_step
         model = inst.archive.model
         self.nx, self.nz = model.continuous_states, model.event_indicators

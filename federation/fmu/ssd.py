@@ -21,10 +21,14 @@ import xml.etree.ElementTree as ET
 from xml.parsers import expat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ANNOTATION", "NS", "Binding", "Component", "Connection", "Connector", "ParameterValue", "SsdProblem",
-           "System", "SystemStructure", "Unit", "parse", "write"]  # fmt: skip
+from ..errors import Problem, ScenarioError
+
+__all__ = ["ANNOTATION", "NS", "SSD_FILE", "Binding", "Component", "Connection", "Connector", "ExportReport", "ImportReport",
+           "ParameterValue", "SsdProblem",
+           "System", "SystemStructure", "Unit", "parse", "problem", "write"]  # fmt: skip
 
 NS = {
     "ssd": "http://ssp-standard.org/SSP1/SystemStructureDescription",
@@ -463,3 +467,33 @@ def _annotate(element: ET.Element, settings: Mapping[str, Any]) -> None:
     annotations = ET.SubElement(element, _q("ssd", "Annotations"))
     annotation = ET.SubElement(annotations, _q("ssc", "Annotation"), {"type": ANNOTATION})
     ET.SubElement(annotation, f"{{{_FED}}}Settings").text = json.dumps(settings, sort_keys=True)
+
+
+SSD_FILE = "SystemStructure.ssd"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What :func:`import_ssp` wrote."""
+
+    scenario: Path
+    federates: tuple[str, ...]
+    connections: int
+    conversions: tuple[str, ...]  # formula federates inserted for transformed connections
+    routes: int
+    parameters: int
+    ignored: tuple[str, ...] = ()  # parameter values that named no variable (the standard ignores them)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_ssp` wrote, and what of the scenario it left out (and why)."""
+
+    package: Path
+    components: tuple[str, ...]
+    connections: int
+    left_out: tuple[str, ...] = ()
+
+
+def problem(file: str, line: int, where: str, message: str) -> ScenarioError:
+    return ScenarioError([Problem(file, line, where, message)])

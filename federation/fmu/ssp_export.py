@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import Problem, ScenarioError
 from . import ssd
 from .loader import InterfaceKind
-from .ssp import SSD_FILE, ExportReport
+from .ssd import SSD_FILE, ExportReport
 from .variables import FmuVariable
 
 __all__ = ["Exporter", "linear"]

@@ -16,7 +16,7 @@ from . import ssd
 from .loader import FmuArchive, read_fmu
 from .model import BASE_UNITS
 from ..errors import ScenarioError
-from .ssp import SSD_FILE, ImportReport, problem
+from .ssd import SSD_FILE, ImportReport, problem
 from .ssp_export import linear
 from .variables import FmuVariable
 

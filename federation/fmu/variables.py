@@ -23,9 +23,8 @@ from .errors import FMUError
 
 if TYPE_CHECKING:
     from .binding import FmiApi
-    from .model import ModelInfo
 
-__all__ = ["Binding", "BoundIO", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest", "variables_of"]
+__all__ = ["Binding", "BoundIO", "FmuVariable", "Role", "ValueIO", "bind", "check_value", "suggest"]
 
 _FLOAT_TYPES = frozenset({"Real", "Float32", "Float64"})
 _INT_TYPES = frozenset({"Integer", "Enumeration", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64",
@@ -106,10 +105,6 @@ def _parse(fmi_type: str, text: str) -> Any:
         return text.strip().lower() in {"true", "1"}
     return text
 
-
-def variables_of(model: ModelInfo) -> dict[str, FmuVariable]:
-    """Every named variable of ``model`` by name."""
-    return model.variable_map()
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
