@@ -63,6 +63,9 @@ class Link:
         self._on_message, self._on_state = on_message, on_state
         self._answered = threading.Event()
         self._subscribed = threading.Event()
+        self._acked = threading.Condition()
+        self._pending: set[int] = set()  # publications not yet sent (QoS 0) or acknowledged (QoS 1): message ids
+        self._early: set[int] = set()  # done before publish() returned
         self._refusal: str | None = None
         self._lost: float | None = None
         self._up = False  # connected and accepted at least once since the last loss
@@ -96,9 +99,23 @@ class Link:
         log.info("connected to the MQTT broker at %s as %r (%s session, %s)", self.spec.where, self.client_id,
                  self.session.value, self.spec.credentials())  # fmt: skip
 
-    def publish(self, topic: str, payload: bytes | str, qos: int, *, retain: bool = False) -> mqtt.MQTTMessageInfo:
+    def publish(self, topic: str, payload: bytes | str, qos: int, *, retain: bool = False) -> None:
         """Queue a message; paho sends it, or keeps it (QoS 1) until the connection is back."""
-        return self._client.publish(topic, payload, qos=qos, retain=retain)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)  # not under our lock: paho calls
+        with self._acked:  # on_publish holding its own lock, which publish() takes too
+            if info.mid in self._early:
+                self._early.discard(info.mid)  # done before we got here
+            else:
+                self._pending.add(info.mid)
+
+    def flush(self, timeout: float) -> int:
+        """Wait until every publication left (QoS 0) or was acknowledged (QoS 1), at most ``timeout`` s.
+
+        Return how many did not.
+        """
+        with self._acked:
+            self._acked.wait_for(lambda: not self._pending, timeout)
+            return len(self._pending)
 
     def close(self) -> None:
         """Disconnect and stop the network thread (publications still queued are sent first)."""
@@ -118,6 +135,7 @@ class Link:
         client.on_disconnect = self._disconnected
         client.on_message = self._message
         client.on_subscribe = self._subscribed_to
+        client.on_publish = self._published
         return client
 
     def _first_connect(self, deadline: float) -> None:
@@ -174,6 +192,14 @@ class Link:
         if refused:
             log.error("the MQTT broker at %s refused subscriptions: %s", self.spec.where, ", ".join(refused))
         self._subscribed.set()  # open() returns once the subscriptions are in force: nothing published after is missed
+
+    def _published(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        with self._acked:
+            if mid in self._pending:
+                self._pending.discard(mid)
+            else:
+                self._early.add(mid)
+            self._acked.notify_all()
 
     def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self._on_message is not None:

@@ -29,7 +29,7 @@ from federation import ParameterCheck
 from ..timestamps import parse_stamp
 from ..units import Conversion, conversion
 
-__all__ = ["KeyPath", "MalformedPayload", "TopicSpec", "parse_topics", "wildcard_part"]
+__all__ = ["KeyPath", "MalformedPayload", "TopicSpec", "parse_topics", "valid_filter", "wildcard_part"]
 
 KeyPath = tuple[str | int, ...]
 _KEYS = ("topic", "output", "outputs", "unit", "source_unit", "value", "time", "type")
@@ -143,7 +143,7 @@ def _topic(item: Any, where: tuple[str | int, ...], check: ParameterCheck) -> To
         if key not in _KEYS:
             check.fail((*where, key), f"unknown key (expected {', '.join(_KEYS)})")
     topic = item.get("topic")
-    if not isinstance(topic, str) or not _valid_filter(topic):
+    if not isinstance(topic, str) or not valid_filter(topic):
         check.fail((*where, "topic"), f"expected an MQTT topic filter ('+' a whole level, '#' the last), got {topic!r}")
         return None
     output, outputs = _outputs(item, topic, where, check)
@@ -157,7 +157,7 @@ def _topic(item: Any, where: tuple[str | int, ...], check: ParameterCheck) -> To
                      unit, convert, kind)  # fmt: skip
 
 
-def _valid_filter(topic: str) -> bool:
+def valid_filter(topic: str) -> bool:
     levels = topic.split("/")
     return bool(topic) and all(
         ("+" not in lv and "#" not in lv) or lv == "+" or (lv == "#" and i == len(levels) - 1)
