@@ -20,7 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as mqtt
+try:
+    import paho.mqtt.client as mqtt
+except ImportError as exc:  # an extra, not a core dependency
+    raise ImportError(f"the MQTT bridges need paho-mqtt: pip install 'federation-cosim[live]' ({exc})") from exc
 
 from .broker import BrokerError, BrokerSpec
 
