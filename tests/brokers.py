@@ -4,7 +4,7 @@ The ``mosquitto`` fixture is a factory: ``mosquitto(extra="...")`` starts ``mosq
 <generated config>`` on a free loopback port and returns when a real MQTT CONNECT is
 answered; every broker it started is stopped after the test.  Without Mosquitto the test
 is skipped, saying why -- except under ``CI=true``, where it fails (``.ci/run`` installs
-Debian's mosquitto).  Import the fixture into a test module: ``from tests.brokers import mosquitto``.
+Debian's mosquitto).  conftest.py makes the fixture available to every test module.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import pytest
 from federates.demo.world import World
 from federates.mqtt.localbroker import BrokerProgram, LocalBroker, _answers
 from federates.timestamps import parse_iso
-from tests.brokers import mosquitto  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,10 +69,10 @@ def test_the_demo_publishes_noisy_late_readings_with_a_dropout_and_obeys_gate_or
     gate = [b["opening"] for b in sorted(by_topic["riverton/dam/gate"], key=lambda b: b["ts"])]
     moved = gate.index(0.75)  # the order arrives as the process subscribes: the gate moves over the next step
     assert set(gate[:moved]) == {0.0} and set(gate[moved:]) == {0.75} and moved <= 3
-    assert sorted(by_topic["riverton/dam/gate"], key=lambda b: b["ts"])[-1]["release_m3s"] > 50.0
+    assert max(by_topic["riverton/dam/gate"], key=lambda b: b["ts"])["release_m3s"] > 50.0
     world = World()  # the same world without noise, its gate at 0.75 too: the readings scatter around it
     world.order(0.75)
-    levels = sorted(((parse_iso(b["ts"]) - epoch, b["level_m"]) for b in by_topic["riverton/reservoir/level"]))
+    levels = sorted((parse_iso(b["ts"]) - epoch, b["level_m"]) for b in by_topic["riverton/reservoir/level"])
     truth = [world.advance(t).reservoir_level_m for t, _ in levels]
     errors = [abs(level - real) for (_, level), real in zip(levels, truth)]
     assert 0 < max(errors) < 0.12

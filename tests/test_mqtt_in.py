@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -25,7 +24,7 @@ from federates.mqtt.localbroker import LocalBroker, free_port
 from federation import ExternalSample, LiveFeed, ParameterCheck
 from federation.errors import FederateError, ScenarioError
 from federation.scenario.loader import load
-from tests.brokers import make_pki, mosquitto, password_file, tls_listener  # noqa: F401 (mosquitto: a fixture)
+from tests.brokers import make_pki, password_file, tls_listener
 from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -230,7 +229,7 @@ def test_refused_credentials_are_named_by_where_they_come_from_never_shown(tmp_p
         wrong.open()
     assert str(info.value) == (f"the MQTT broker at 127.0.0.1:{broker.port} refused the connection: Not authorized "
                                "(user 'twin', password from $TWIN_MQTT_PASSWORD)")  # fmt: skip
-    right, feed = ingest({"port": broker.port, "username": "twin", "password": {"file": str(tmp_path / "pw")}},
+    right, _ = ingest({"port": broker.port, "username": "twin", "password": {"file": str(tmp_path / "pw")}},
                          [{"topic": "a", "output": "a"}])  # fmt: skip
     right.open()
     right.close()

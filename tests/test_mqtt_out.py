@@ -15,7 +15,6 @@ import pytest
 
 from federates.mqtt.outbound import MqttOut
 from federation import Approval, Context, DecisionRecord, Message
-from tests.brokers import mosquitto  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -17,7 +17,7 @@ from ..flood.channel import Channel
 from ..flood.hydrology import Hyetograph, NashCascade
 from ..flood.reservoir import LevelPool
 
-__all__ = ["Readings", "World", "REAL_STORM"]
+__all__ = ["REAL_STORM", "Readings", "World"]
 
 #: The storm that comes: the twin's forecast (scenarios/riverton.yaml) 30 % heavier and 3 h earlier.
 REAL_STORM = ((0, 1.3), (10800, 5.2), (32400, 11.7), (54000, 20.8), (75600, 28.6), (97200, 18.2),

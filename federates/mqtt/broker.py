@@ -21,9 +21,10 @@ the scenario is refused.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from federation import FederationError, ParameterCheck
 
@@ -143,7 +144,7 @@ def _number(value: Mapping[str, Any], name: str, default: float, check: Paramete
         kind = "a whole number" if integer else "a number"
         check.fail((key, name), f"expected {kind} in [{low:g}, {high:g}], got {got!r}")
         return default
-    return got
+    return float(got) if not integer else int(got)
 
 
 def _reconnect(value: Any, check: ParameterCheck, key: tuple[str, ...]) -> tuple[int, int]:

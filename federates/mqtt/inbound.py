@@ -16,10 +16,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from federation import REQUIRED, Declaration, Federate, FederationError, LiveFeed, Output, Parameter, ParameterCheck
+from federation import (
+    REQUIRED,
+    Declaration,
+    Federate,
+    FederationError,
+    LiveFeed,
+    Output,
+    Parameter,
+    ParameterCheck,
+)
 
 from .broker import parse_broker
-from .ingest import CONNECTED, GAP, MALFORMED, Ingest, InboundSpec
+from .ingest import CONNECTED, GAP, MALFORMED, InboundSpec, Ingest
 from .link import Session
 from .topics import parse_topics
 
@@ -44,10 +53,10 @@ class MqttIn(Federate):
     #: The runtime passes the scenario's folder as ``_base_dir``: relative TLS and secret files start there.
     resolves_paths: ClassVar[bool] = True
 
-    broker = Parameter({}, type=dict, doc="{host, port, tls, username, password, client_id, keepalive, ...}")
-    topics = Parameter(REQUIRED, type=list, doc="[{topic, output | outputs, value, time, unit, source_unit, type}]")
-    qos = Parameter(1, type=int, choices=(0, 1, 2), doc="MQTT quality of service of the subscriptions")
-    session = Parameter("persistent", choices=("persistent", "clean"),
+    broker: Parameter[dict[str, Any]] = Parameter({}, type=dict, doc="{host, port, tls, username, password, client_id, keepalive, ...}")
+    topics: Parameter[list[Any]] = Parameter(REQUIRED, type=list, doc="[{topic, output | outputs, value, time, unit, source_unit, type}]")
+    qos: Parameter[int] = Parameter(1, type=int, choices=(0, 1, 2), doc="MQTT quality of service of the subscriptions")
+    session: Parameter[str] = Parameter("persistent", choices=("persistent", "clean"),
                         doc="persistent: the broker keeps the subscriptions and QoS 1 messages across outages")  # fmt: skip
 
     @classmethod

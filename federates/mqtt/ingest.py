@@ -25,7 +25,7 @@ from .broker import BrokerSpec
 from .link import Link, Outage, Session
 from .topics import MalformedPayload, TopicSpec
 
-__all__ = ["CONNECTED", "GAP", "Ingest", "InboundSpec", "MALFORMED", "RateLimit"]
+__all__ = ["CONNECTED", "GAP", "MALFORMED", "InboundSpec", "Ingest", "RateLimit"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Ingest:
                                                              "output (an 'outputs' entry is missing?); dropped")  # fmt: skip
             return
         try:
-            value, stamp = topic.decode(message.payload)
+            value, stamp = topic.decode(bytes(message.payload))
         except MalformedPayload as exc:
             self._drop(message.topic, arrival, str(exc))
             return

@@ -22,6 +22,7 @@ from typing import Any
 
 try:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 except ImportError as exc:  # an extra, not a core dependency
     raise ImportError(f"the MQTT bridges need paho-mqtt: pip install 'federation-cosim[live]' ({exc})") from exc
 
@@ -127,7 +128,7 @@ class Link:
 
     # ------------------------------------------------------------------ paho
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
         spec = self.spec
         if spec.tls is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from .broker import BrokerError
 
@@ -145,7 +146,7 @@ class LocalBroker:
 
 def _answers(host: str, port: int) -> bool:
     """Whether a broker on ``host:port`` answers an MQTT CONNECT with a CONNACK."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
     try:
         client.connect(host, port, keepalive=5)
         deadline = time.monotonic() + 2.0

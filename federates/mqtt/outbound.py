@@ -104,14 +104,15 @@ def _settings(name: str, spec: Any, key: str, allowed: tuple[str, ...], check: P
     if not isinstance(spec, dict):
         check.fail(where, f"expected {{{', '.join(allowed)}}} or the topic alone, got {spec!r}")
         return {"topic": name}
-    for item in spec:
+    settings: dict[str, Any] = spec
+    for item in settings:
         if item not in allowed:
             check.fail((*where, item), f"unknown key (expected {', '.join(allowed)})")
-    topic = spec.get("topic")
+    topic = settings.get("topic")
     if not isinstance(topic, str) or not valid_filter(topic) or "+" in topic or "#" in topic:
         check.fail((*where, "topic"), f"expected a topic to publish to (no wildcards), got {topic!r}")
-        spec = {**spec, "topic": name}
-    return spec
+        settings = {**settings, "topic": name}
+    return settings
 
 
 def _signal(name: str, spec: Any, check: ParameterCheck) -> SignalRoute:
@@ -140,12 +141,12 @@ class MqttOut(Federate):
     #: The runtime passes the scenario's folder as ``_base_dir``: relative TLS and secret files start there.
     resolves_paths: ClassVar[bool] = True
 
-    broker = Parameter({}, type=dict, doc="{host, port, tls, username, password, client_id, keepalive, ...}")
-    signals = Parameter({}, type=dict, doc="input name -> {topic, unit, type} (or the topic alone)")
-    messages = Parameter({}, type=dict, doc="endpoint name -> {topic, require_decision: true} (or the topic alone)")
-    qos = Parameter(1, type=int, choices=(0, 1, 2), doc="MQTT quality of service of the publications")
-    retain = Parameter(False, doc="ask the broker to keep the last publication of each topic for new subscribers")
-    flush_timeout = Parameter(10.0, unit="s", doc="at the end of the run, wait this long for the broker's acknowledgements")
+    broker: Parameter[dict[str, Any]] = Parameter({}, type=dict, doc="{host, port, tls, username, password, client_id, keepalive, ...}")
+    signals: Parameter[dict[str, Any]] = Parameter({}, type=dict, doc="input name -> {topic, unit, type} (or the topic alone)")
+    messages: Parameter[dict[str, Any]] = Parameter({}, type=dict, doc="endpoint name -> {topic, require_decision: true} (or the topic alone)")
+    qos: Parameter[int] = Parameter(1, type=int, choices=(0, 1, 2), doc="MQTT quality of service of the publications")
+    retain: Parameter[bool] = Parameter(False, doc="ask the broker to keep the last publication of each topic for new subscribers")
+    flush_timeout: Parameter[float] = Parameter(10.0, unit="s", doc="at the end of the run, wait this long for the broker's acknowledgements")
 
     @classmethod
     def declare(cls, params: Mapping[str, Any]) -> Declaration:

@@ -33,15 +33,15 @@ class Player(Federate):
     #: The runtime passes the scenario's folder as ``_base_dir``: a relative ``file`` starts there.
     resolves_paths: ClassVar[bool] = True
 
-    file = Parameter(REQUIRED, type=str, doc="CSV file, or the run store (.sqlite) of an earlier run")
-    time_column = Parameter(None, type=object, name="time",
+    file: Parameter[str] = Parameter(REQUIRED, type=str, doc="CSV file, or the run store (.sqlite) of an earlier run")
+    time_column: Parameter[Any] = Parameter(None, type=object, name="time",
                             doc="CSV time column: NAME, or {column: NAME, format: seconds|iso} (default: the first "
                                 "column, in seconds)")  # fmt: skip
-    columns = Parameter(REQUIRED, type=dict,
+    columns: Parameter[dict[str, Any]] = Parameter(REQUIRED, type=dict,
                         doc="column (or recorded signal FED.NAME) -> {output, unit, source_unit, interpolate: "
                             "hold|linear, type}")  # fmt: skip
-    interpolate = Parameter("hold", choices=("hold", "linear"), doc="default interpolation of the columns")
-    delimiter = Parameter(",", doc="CSV field separator")
+    interpolate: Parameter[str] = Parameter("hold", choices=("hold", "linear"), doc="default interpolation of the columns")
+    delimiter: Parameter[str] = Parameter(",", doc="CSV field separator")
 
     @classmethod
     def declare(cls, params: Mapping[str, Any]) -> Declaration:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .track import Sample
 
-__all__ = ["Recording", "RecordedSignal", "is_run_store"]
+__all__ = ["RecordedSignal", "Recording", "is_run_store"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BATCH = 4096

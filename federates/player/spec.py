@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from federation import ParameterCheck
 
@@ -152,7 +153,7 @@ def _column(name: str, settings: Any, default: Interpolation, check: ParameterCh
     interpolate = _choice(settings.get("interpolate", default.value), Interpolation, (*where, "interpolate"), check)
     kind = _choice(settings["type"], ValueType, (*where, "type"), check) if "type" in settings else None
     if interpolate is Interpolation.LINEAR and kind not in (None, ValueType.FLOAT):
-        check.fail((*where, "interpolate"), f"linear interpolation needs a float column, not {kind.value}")  # type: ignore[union-attr]
+        check.fail((*where, "interpolate"), f"linear interpolation needs a float column, not {kind.value}")
     unit, convert = _unit(settings, where, check)
     return ColumnSpec(name, output, unit, convert, interpolate or default, kind)
 

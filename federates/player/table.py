@@ -17,9 +17,9 @@ import csv
 import logging
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from ..timestamps import parse_iso
 from .spec import ColumnSpec, PlayerSpec, TimeFormat, ValueType
@@ -43,8 +43,9 @@ class CsvTable:
     """The rows of a CSV file, split into one stream of (time, value) per played column."""
 
     def __init__(self, spec: PlayerSpec, *, start: float, epoch: float | None) -> None:
+        assert spec.file is not None
         self.path = spec.file
-        self._fh: IO[str] = open(spec.file, newline="", encoding="utf-8-sig")
+        self._fh: IO[str] = open(spec.file, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by close())
         self._reader = csv.reader(self._fh, delimiter=spec.delimiter)
         header = [h.strip() for h in next(self._reader, [])]
         time_name = spec.time_column or header[0]

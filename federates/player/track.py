@@ -20,7 +20,7 @@ Sample = tuple[float, Any]  # (simulated seconds, value)
 class Track:
     """Values of one series at increasing times (``advance`` never goes back)."""
 
-    __slots__ = ("name", "interpolate", "_samples", "_before", "_after")
+    __slots__ = ("_after", "_before", "_samples", "interpolate", "name")
 
     def __init__(self, name: str, samples: Iterator[Sample], interpolate: Interpolation) -> None:
         self.name = name

@@ -24,8 +24,9 @@ import enum
 import heapq
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Approval", "DecisionRecord", "ExternalSample", "LiveFeed"]
 
