@@ -4,6 +4,8 @@ Public API, what a federate needs (the domain federates in ``federates/`` use no
 
     from federation import Federate, SimPyFederate, Input, Output, Parameter, Endpoint, PayloadField, Message
 
+and, for live operation (docs/live.md), ``LiveFeed``, ``ExternalSample`` and ``DecisionRecord``.
+
 The package is layered (docs/architecture.md): ``api`` (this API), ``scenario``,
 ``decisions`` and ``results``, ``engine``, ``fmu``, ``app``; FMUs as federates are
 ``federation.fmu``.
@@ -26,6 +28,7 @@ from .api.interface import (
     PayloadField,
     SignalType,
 )
+from .api.live import Approval, DecisionRecord, ExternalSample, LiveFeed
 from .errors import (
     ConvergenceError,
     FederateError,
@@ -46,15 +49,19 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Approval",
     "Context",
     "ConvergenceError",
+    "DecisionRecord",
     "Declaration",
     "Endpoint",
+    "ExternalSample",
     "Federate",
     "FederateError",
     "FederationError",
     "Input",
     "KeyPath",
+    "LiveFeed",
     "Message",
     "Output",
     "Parameter",

@@ -12,6 +12,7 @@ import pytest
 from federation.engine.coordinator import Coordinator, RunOptions, RunSummary
 from federation.results.store import RunStore
 from federation.scenario.loader import load
+from tests.brokers import mosquitto  # noqa: F401  (the real-broker fixture of the MQTT tests)
 
 HELPERS = str(Path(__file__).with_name("helpers.py"))
 ROOT = Path(__file__).resolve().parents[1]

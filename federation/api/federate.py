@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from .interface import Declaration, Endpoint, Input, Output, Parameter
+from .live import DecisionRecord, LiveFeed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +37,7 @@ class Message:
     sender: str  # "federate.endpoint" of the sender ("scenario" for scheduled events)
     endpoint: str  # the receiving endpoint of this federate
     payload: Any
+    decision: DecisionRecord | None = None  # the decision it passed, when its class needs approval
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Context:
     period: float | None
     offset: float = 0.0
     routes: frozenset[str] = frozenset()  # this federate's endpoints that have a route: sending elsewhere is refused
+    #: UTC POSIX seconds of tick 0 when the run is tied to the wall clock (``time: start``), else ``None``.
+    #: Filled by the runtime once live operation's core is built (docs/live.md); ``None`` until then.
+    epoch: float | None = None
+    #: The run's identity, as output bridges publish it; ``None`` when the runtime does not give one.
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class Federate:
 
     #: Default period in seconds when the scenario gives none; ``None`` = event-driven.
     default_period: ClassVar[float | None] = None
+    #: A live source: its data comes from outside the federation, through ``self.feed`` (docs/live.md).
+    #: A scenario with a live source must be paced to the wall clock.
+    live: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], context: Context) -> None:
         decl = self.declare(params)
@@ -84,6 +94,8 @@ class Federate:
         self.log = logging.getLogger(f"federation.federate.{context.name}")
         self.random = random.Random(context.seed)
         self._rng: np.random.Generator | None = None
+        #: A live source's buffer of external samples (set in ``setup``); the runtime wakes on it.
+        self.feed: LiveFeed | None = None
 
     # ------------------------------------------------------------------ interface
     @classmethod
@@ -139,7 +151,7 @@ class Federate:
 
     def get_state(self) -> Any:
         """Snapshot for ``iterate`` groups (re-stepping one instant).  Default: deep copy."""
-        skip = {"context", "log", "declaration", "_outbox", "inbox", "inputs"}
+        skip = {"context", "log", "declaration", "_outbox", "inbox", "inputs", "feed"}
         return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in skip})
 
     def set_state(self, state: Any) -> None:

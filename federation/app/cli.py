@@ -204,6 +204,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                                           "'python -m fmus.build DIR/fmus/dist'")
     p.set_defaults(func=_cmd_examples)
     _add_sweep_parser(sub)
+    _add_demo_parser(sub)
     return parser
 
 
@@ -476,6 +477,71 @@ def _cmd_examples(args: argparse.Namespace) -> int:
                                   f"{args.folder / examples.FMU_DIST}')") from exc  # fmt: skip
         print(f"built {len(fmus)} FMUs in {args.folder / examples.FMU_DIST}/: {', '.join(f.stem for f in fmus)}")
     print(f"try: federation run {args.folder / examples.SCENARIOS / 'rain-tank.yaml'}")
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- the live demo's real world
+def _duration(text: str) -> float:
+    seconds = _limit(text)
+    if math.isinf(seconds):
+        raise argparse.ArgumentTypeError(f"expected a duration, got {text!r}")
+    return seconds
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_demo_parser(sub: Any) -> None:
+    p = sub.add_parser("demo-sensors", help="the live demo's real world: publish Riverton's storm over MQTT",
+                       description="Publish the reservoir level, river stages and rain gauge of a storm over MQTT "
+                                   "(noisy, some late, a dropout), computed from a small model of Riverton's basin, "
+                                   "paced to the wall clock; obey the gate orders received. Without --broker it "
+                                   "starts a broker on a free loopback port (Mosquitto when installed, else amqtt: "
+                                   "pip install -e '.[live]'). See docs/live.md.")  # fmt: skip
+    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker to use (default: start one)")
+    p.add_argument("--pace", type=_factor, default=600.0, metavar="F",
+                   help="simulated seconds per wall second (default 600: 72 h of storm in 7.2 min)")
+    p.add_argument("--until", type=_duration, default=72 * 3600.0, metavar="T", help="simulated duration (default 72 h)")
+    p.add_argument("--interval", type=_duration, default=300.0, metavar="T",
+                   help="simulated time between readings (default 5 min)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the instruments' noise and lateness")
+    p.add_argument("--prefix", default="riverton", help="first level of every topic (default riverton)")
+    p.set_defaults(func=_cmd_demo_sensors)
+
+
+def _cmd_demo_sensors(args: argparse.Namespace) -> int:
+    import tempfile
+
+    try:
+        from federates.demo.sensors import DemoSettings, SensorProcess
+        from federates.mqtt.broker import BrokerSpec
+        from federates.mqtt.localbroker import LocalBroker
+    except ImportError as exc:
+        raise _Usage(f"the live demo needs paho-mqtt: pip install -e '.[live]' ({exc})") from None
+    settings = DemoSettings(pace=args.pace, until=args.until, interval=args.interval, seed=args.seed, prefix=args.prefix)
+    with contextlib.ExitStack() as stack:
+        if args.broker:
+            host, _, port = args.broker.rpartition(":")
+            if not host or not port.isdigit():
+                raise _Usage(f"--broker: expected HOST:PORT, got {args.broker!r}")
+            broker = BrokerSpec(host=host, port=int(port))
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="federation-broker-")))
+            local = stack.enter_context(LocalBroker(folder))
+            broker = BrokerSpec(host=local.host, port=local.port)
+            print(f"federation: started {local.program.value} at {local.address} (it stops with this command)", flush=True)
+        process = SensorProcess(settings, broker, say=lambda line: print(line, flush=True))
+        print(f"publishing {args.prefix}/... to {broker.where} at {args.pace:g}x the wall clock; gate orders on "
+              f"{process.orders_topic}", flush=True)  # fmt: skip
+        process.run()
+    print(f"done: {process.published:,} readings published")
     return ExitCode.OK
 
 
