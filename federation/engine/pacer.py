@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,27 +153,35 @@ class Pacer:
         self.schedule = Schedule.starting(self.spec, self.factor, mono=mono, posix=posix)
         return self.schedule
 
-    def granted(self, ticks: Iterable[int], now: float) -> tuple[float, int]:
-        """Record grants of ``ticks`` sent at ``now`` (monotonic); return the worst measured lag and its tick."""
-        schedule = self.schedule
-        assert schedule is not None
+    def granted(self, grants: list[Grant], now: float) -> tuple[float, int]:
+        """Record ``grants`` sent at ``now`` (monotonic); return the worst measured lag and its tick."""
+        if len(grants) == 1:  # the common case when catching up: one federate released by a DONE
+            g = grants[0]
+            return self._row(g.tick, 1, now) if not g.iteration else (0.0, -1)
         counts: dict[int, int] = {}
-        for tick in ticks:
-            counts[tick] = counts.get(tick, 0) + 1
+        for g in grants:
+            if not g.iteration:  # an iterate group's re-grants are not new instants
+                counts[g.tick] = counts.get(g.tick, 0) + 1
         worst, worst_tick = 0.0, -1
         for tick, count in sorted(counts.items()):
-            instant = schedule.instant(tick)
-            lag = now - instant
-            wall = schedule.posix(instant), schedule.posix(now)
-            self.rows.append((tick, schedule.base.seconds(tick), *wall, lag, count))
-            self.last_lag = lag
-            if instant < self.began:
-                self.catch_up += 1  # its instant passed before the federates were even stepping
-                continue
-            self.lags.append(lag)
+            lag, _ = self._row(tick, count, now)
             if lag > worst:
                 worst, worst_tick = lag, tick
         return worst, worst_tick
+
+    def _row(self, tick: int, count: int, now: float) -> tuple[float, int]:
+        schedule = self.schedule
+        assert schedule is not None
+        instant = schedule.instant(tick)
+        lag = now - instant
+        offset = schedule.offset
+        self.rows.append((tick, schedule.base.seconds(tick), instant + offset, now + offset, lag, count))
+        self.last_lag = lag
+        if instant < self.began:
+            self.catch_up += 1  # its instant passed before the federates were even stepping
+            return 0.0, -1
+        self.lags.append(lag)
+        return lag, tick
 
     def take_rows(self) -> list[tuple[int, float, float, float, float, int]]:
         rows, self.rows = self.rows, []
@@ -228,6 +235,7 @@ class PacedLoop:
         self._send = self._send_paced  # an instance attribute: the unpaced loop keeps the class's method
         self._liveness_ms = self._wait_ms
         self.scheduler.limit = schedule.limit(time.monotonic())
+        self._next_instant = schedule.instant(self.scheduler.limit + 1)
         if pacer.max_lag is not None:
             self._lag_deadline = time.monotonic()
         self.hooks.append(PacedLoop._record_pacing)
@@ -241,9 +249,10 @@ class PacedLoop:
         pacer, sched = self.pacer, self.scheduler
         assert pacer is not None and pacer.schedule is not None
         now = time.monotonic()
-        limit = pacer.schedule.limit(now)
-        if limit > sched.limit:
-            sched.limit = limit
+        if now >= self._next_instant:  # the limit moves: one more tick's instant has passed
+            schedule = pacer.schedule
+            sched.limit = limit = schedule.limit(now)
+            self._next_instant = schedule.instant(limit + 1)
             if limit >= sched.deferred:
                 grants = sched.release()
                 if grants:
@@ -264,13 +273,14 @@ class PacedLoop:
     def _send_paced(self, grants: list[Grant], clock: bool = False) -> None:
         pacer = self.pacer
         assert pacer is not None
-        lag, tick = pacer.granted((g.tick for g in grants if not g.iteration), time.monotonic())
+        lag, tick = pacer.granted(grants, time.monotonic())
         if pacer.max_lag is not None and lag > pacer.max_lag:
             held = [] if clock else [max(self.members, key=lambda m: m.last_heard)]  # whose DONE released it
             self._held_too_long(held, lag, tick, stepping=False)
         self._send_unpaced(grants)
 
     _lag_deadline = math.inf  # monotonic seconds of the next max_lag check
+    _next_instant = -math.inf  # monotonic seconds when the limit moves next
 
     def _record_pacing(self) -> None:
         """Every liveness interval (a coordinator hook): the lag rows into the store."""
