@@ -137,6 +137,27 @@ def test_a_paced_run_records_what_an_unpaced_run_records(tmp_path, run_scenario)
     assert tables[0] == tables[1] and tables[0][1]
 
 
+def test_a_paced_run_with_a_decision_gate_keeps_its_schedule(run_scenario):
+    """The gate's loop polls the control sockets too: it must wait no longer than the next instant."""
+    _, store = run_scenario("""
+        time: {stop: 6, resolution: 0.25 s, pace: 12}
+        federates:
+          operator: {type: "{HELPERS}:Proposer", period: 0.25, params: {plan: [[1.0, 0.9], [3.0, 0.4]]}}
+          plant: {type: "{HELPERS}:Actuator", period: 0.25}
+        messages:
+          - operator.setting -> plant.setting
+        decisions:
+          require_approval: [operator.setting]
+          policy:
+            - match: {class: operator.*}
+              verdict: approve
+        """)
+    series = store.series("plant.value")
+    assert list(zip(series.times, series.values)) == [(0.0, 0.0), (1.0, 0.9), (3.0, 0.4)]
+    lags = sorted(r[4] for r in store.pacing())
+    assert len(lags) >= 25 and lags[len(lags) // 2] < 0.04, lags  # a 0.2 s poll would make it ~0.1 s
+
+
 def test_time_keys_are_validated(tmp_path):
     path = write_scenario(tmp_path, """
         time: {start: noww, stop: 10, pace: {factr: 2, max_lag: -1}, hold_bak: 1}
