@@ -84,10 +84,10 @@ class _Track:
 class Synchroniser:
     """Corrects one federate's states after each of its steps; see the module docstring."""
 
-    def __init__(self, pairs: Sequence[SyncPair], start: float, period: float | None) -> None:
+    def __init__(self, pairs: Sequence[SyncPair], start: float) -> None:
         self.tracks = [_Track(p, measured_input(p.state), start, accepted_at=start, updated_at=start,
                               variance=_initial_variance(p)) for p in pairs]  # fmt: skip
-        self.previous = start - (period or 0.0)  # time of the previous step: nudging relaxes over the step
+        self.previous = start  # time of the previous step: nudging relaxes over the step just made
 
     @classmethod
     def attach(cls, fed: Federate, wire: Sequence[Mapping[str, Any]] | None) -> Synchroniser | None:
@@ -99,7 +99,7 @@ class Synchroniser:
         for p in pairs:
             fed.inputs[measured_input(p.state)] = None
         fed.outputs[RECORD_OUTPUT] = None
-        return cls(pairs, fed.context.start, fed.context.period)
+        return cls(pairs, fed.context.start)
 
     def apply(self, fed: Federate, t: float, changed: Iterable[int], names: Sequence[str]) -> None:
         """Judge the measurements of the step to ``t`` just made, correct, record and alarm."""
