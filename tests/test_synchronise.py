@@ -188,6 +188,15 @@ def test_implausible_stale_blind_and_residual_alarms(run_scenario, tmp_path):
     alarms = [(t, p["alarm"]) for t, _, _, p in store.messages()]
     assert alarms[0] == (0.0, "residual") and (100.0, "blind") in alarms
     assert (30.0, "cleared") in alarms  # nudged at 10 s (gain 1 - exp(-2)), within 5 m3 at 30 s
+    kpis = {name: value for name, value, _, _ in store.kpis()}
+    assert kpis["sync.model.storage.rejected"] == 1 and kpis["sync.model.storage.blind"] == 1
+    assert kpis["sync.model.storage.stale"] == 1 and kpis["sync.model.storage.alarms"] == 1
+    assert kpis["sync.model.storage.max"] == pytest.approx(abs(rows[0]["residual"]))  # type: ignore[arg-type]
+    from federation.results.report import build_report
+
+    page = build_report(store)
+    assert "<h2>Model vs measurement</h2>" in page and "alt='model.storage'" in page
+    assert "<td>gauge.value -&gt; model.storage</td><td>blind</td>" in page
 
 
 # ----------------------------------------------------------------------------- the section's checks

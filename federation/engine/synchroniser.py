@@ -109,7 +109,7 @@ class Synchroniser:
         self.previous = t
         for track in self.tracks:
             value = fed.inputs.get(track.input) if track.input in fresh else None
-            if _is_number(value):
+            if value is not None and _is_number(value):
                 self._new(fed, track, t, float(value), dt, rows)
             else:
                 self._without(fed, track, t, dt, rows)

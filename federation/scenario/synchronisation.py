@@ -317,10 +317,14 @@ def with_synchronisation(scenario: Scenario, pairs: tuple[SyncPair, ...]) -> Sce
     if not pairs:
         return scenario
     connections = tuple(Connection(p.source, p.output, p.target, measured_input(p.state), line=p.line) for p in pairs)
-    routes = {(p.target, p.alarm): Route(p.target, ALARM_ENDPOINT, *p.alarm.split(".", 1), line=p.line)
-              for p in pairs if p.alarm is not None}  # fmt: skip
+    routes = {(p.target, p.alarm): _alarm_route(p, p.alarm) for p in pairs if p.alarm is not None}
     return replace(scenario, connections=scenario.connections + connections,
                    routes=scenario.routes + tuple(routes.values()))  # fmt: skip
+
+
+def _alarm_route(pair: SyncPair, alarm: str) -> Route:
+    fed, _, endpoint = alarm.partition(".")
+    return Route(pair.target, ALARM_ENDPOINT, fed, endpoint, line=pair.line)
 
 
 def cycle_problems(scenario: Scenario, pairs: tuple[SyncPair, ...], src: Source) -> list[Problem]:
