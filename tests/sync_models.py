@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import Any, Mapping
 
-from federation import Federate, Input, Output, Parameter, State
+from federation import Declaration, Federate, Input, Output, Parameter, State
 
 
 class LinearReservoir(Federate):
@@ -51,11 +53,18 @@ class Silent(Federate):
 
 
 class Sensor(Federate):
-    """Plays ``values`` at ``times`` (seconds); None after the last time: the sensor goes silent."""
+    """Plays ``values`` at ``times`` (seconds), in ``unit``; after the last time it holds (no new value)."""
 
     times = Parameter([], type=list)
     values = Parameter([], type=list)
+    unit = Parameter("m3", type=str)
     value = Output(unit="m3", default=None, type=object)
+
+    @classmethod
+    def declare(cls, params: Mapping[str, Any]) -> Declaration:
+        decl = super().declare(params)
+        unit = params.get("unit", "m3")
+        return replace(decl, outputs=(Output(name="value", unit=unit, default=None, type=object),))
 
     def step(self, t: float) -> float | None:
         for at, v in zip(self.times, self.values):

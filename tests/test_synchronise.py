@@ -157,6 +157,43 @@ def test_without_measurements_the_model_runs_bit_identically(run_scenario, tmp_p
     assert _corrections(tmp_path / "synced.sqlite") == []
 
 
+# ----------------------------------------------------------------------------- the domain federates
+def test_flood_grid_and_hospital_take_measured_states(run_scenario, tmp_path):
+    """Insertion into the flood federate's pool level, river discharge and stage, the grid's measured load
+    and the hospital's ward occupancy: each state takes the measured value and its dependants follow."""
+    text = f"""
+        time: {{stop: 1800, resolution: 1 s}}
+        federates:
+          level: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [100.5], unit: m}}}}
+          flow: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [42.0], unit: m3/s}}}}
+          stage: {{type: "{SYNC}:Sensor", params: {{times: [900], values: [52.0], unit: m}}}}
+          load: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [250.0], unit: MW}}}}
+          beds: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [150.4], unit: patients}}}}
+          flood: {{type: flood, params: {{rainfall: [[0, 0.0]]}}}}
+          grid: {{type: grid, params: {{case: case14, measured_loads: [9]}}}}
+          hospital: {{type: hospital}}
+        synchronise:
+          - level.value -> flood.reservoir_level
+          - flow.value -> flood.discharge.bridge
+          - stage.value -> flood.stage.city
+          - load.value -> grid.demand.9
+          - beds.value -> hospital.ward_occupancy
+    """
+    store = _run(run_scenario, text, "domains.yaml")
+    rows = {(r["pair"], r["time"]): r for r in _corrections(tmp_path / "domains.sqlite")}
+    level, flow, stage, load, beds = (rows[(i, t)] for i, t in ((0, 600.0), (1, 600.0), (2, 900.0), (3, 600.0),
+                                                                  (4, 600.0)))  # fmt: skip
+    assert level["after"] == pytest.approx(100.5, abs=1e-9) and level["before"] != pytest.approx(100.5)
+    assert flow["after"] == pytest.approx(42.0, rel=1e-12)
+    assert stage["after"] == pytest.approx(52.0, abs=1e-9)
+    assert load["after"] == pytest.approx(250.0, rel=1e-12) and load["before"] == pytest.approx(29.5)  # case14 bus 9
+    assert beds["after"] == 150 and beds["measurement"] == 150.4
+    storage = dict(zip(store.series("flood.reservoir_storage").times, store.series("flood.reservoir_storage").values))
+    assert storage[600.0] == pytest.approx(30.0e6 + 0.5 * (52.0e6 - 30.0e6) / 5.0 * 1.0, rel=1e-9)  # the table at 100.5 m
+    served = dict(zip(store.series("grid.served_mw").times, store.series("grid.served_mw").values))
+    assert served[600.0] - served[0.0] == pytest.approx(250.0 - 29.5, rel=1e-9)
+
+
 # ----------------------------------------------------------------------------- judging measurements
 def test_implausible_stale_blind_and_residual_alarms(run_scenario, tmp_path):
     """A jump beyond max_jump is rejected, a held measurement goes stale, a silent sensor raises 'blind'."""
