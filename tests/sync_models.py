@@ -21,6 +21,8 @@ class LinearReservoir(Federate):
     inflow = Parameter(1.0, unit="m3/s")
     storage0 = Parameter(0.0, unit="m3")
     storage = State(unit="m3")
+    reading = Input(unit="m3", default=0.0, doc="not used by the model: bench/synchronise.py connects it for a "
+                                                "run with the same dependency as a synchronised one")
 
     def setup(self) -> None:
         self.storage = self.storage0

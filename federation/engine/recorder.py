@@ -185,9 +185,9 @@ class Recorder:
         plan = self.plan
         seconds = plan.base.seconds
         ids = plan.signal_ids
-        rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
         if self._sync_ids:
-            rows = self._write_corrections(rows)
+            samples = self._write_corrections(samples)
+        rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
         with self._writing():
             if rows:
                 self.db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", rows)
@@ -211,16 +211,21 @@ class Recorder:
                               json.dumps({k: getattr(p, k) for k in settings if getattr(p, k) is not None}))
                              for p in self.plan.sync])  # fmt: skip
 
-    def _write_corrections(self, rows: list[tuple[int, float, int, Any]]) -> list[tuple[int, float, int, Any]]:
-        """Write the correction records among ``rows`` (each sample of a hidden output holds a step's records);
-        return the other rows."""
-        sync = self._sync_ids
-        records = [(tick, time, *record[1:]) for tick, time, sid, value in rows if sid in sync and value is not None
-                   for record in json.loads(value)]  # fmt: skip
+    def _write_corrections(self, samples: Iterable[Sample]) -> list[Sample]:
+        """Write the correction records among ``samples`` (each sample of a hidden output holds a step's
+        records); return the other samples."""
+        sync, ids, seconds = self._sync_ids, self.plan.signal_ids, self.plan.base.seconds
+        rest, records = [], []
+        for sample in samples:
+            tick, fed, out, value = sample
+            if ids[fed][out] not in sync:
+                rest.append(sample)
+            elif value is not None:
+                records += [(tick, seconds(tick), *record[1:]) for record in value]
         if records:
             with self._writing():
                 self.db.executemany(f"INSERT INTO synchronisation VALUES ({', '.join('?' * 14)})", records)
-        return [row for row in rows if row[2] not in sync]
+        return rest
 
     def decision(self, row: dict[str, Any]) -> None:
         with self._writing():
