@@ -194,6 +194,39 @@ def test_flood_grid_and_hospital_take_measured_states(run_scenario, tmp_path):
     assert served[600.0] - served[0.0] == pytest.approx(250.0 - 29.5, rel=1e-9)
 
 
+def test_a_model_exchange_fmu_state_is_set_and_integration_goes_on_from_it(run_scenario, tmp_path, shipped_fmus):
+    """PumpStation (FMI 2 ME): d(level)/dt = inflow / area = 0.05 / 20 m/s while the pump is off."""
+    fmu = next(f for f in shipped_fmus if f.stem == "PumpStation")
+    text = f"""
+        time: {{stop: 200, resolution: 1 s}}
+        federates:
+          gauge: {{type: "{SYNC}:Sensor", params: {{times: [100], values: [0.7], unit: m}}}}
+          pump: {{type: fmu, period: 10, params: {{fmu: "{fmu}", outputs: [level]}}}}
+        synchronise:
+          - gauge.value -> pump.level
+    """
+    store = _run(run_scenario, text, "fmu.yaml")
+    row = _corrections(tmp_path / "fmu.sqlite")[0]
+    assert row["before"] == pytest.approx(1.0 + 100 * 0.0025, rel=1e-6) and row["after"] == 0.7
+    level = dict(zip(store.series("pump.level").times, store.series("pump.level").values))
+    assert level[100.0] == 0.7 and level[200.0] == pytest.approx(0.7 + 100 * 0.0025, rel=1e-6)
+
+
+def test_a_co_simulation_fmu_says_why_it_cannot_be_corrected(tmp_path, shipped_fmus):
+    fmu = next(f for f in shipped_fmus if f.stem == "SampledTank")
+    path = tmp_path / "cs.yaml"
+    path.write_text(f"""time: {{stop: 10, resolution: 1 s}}
+federates:
+  gauge: {{type: "{SYNC}:Sensor", params: {{unit: m}}}}
+  tank: {{type: fmu, params: {{fmu: "{fmu}", interface: co-simulation, outputs: [level]}}}}
+synchronise:
+  - gauge.value -> tank.level
+""")
+    with pytest.raises(ScenarioError, match="is run as Co-Simulation, whose states FMI lets no one set from outside; "
+                                            "it offers Model Exchange too"):  # fmt: skip
+        load(path)
+
+
 # ----------------------------------------------------------------------------- judging measurements
 def test_implausible_stale_blind_and_residual_alarms(run_scenario, tmp_path):
     """A jump beyond max_jump is rejected, a held measurement goes stale, a silent sensor raises 'blind'."""

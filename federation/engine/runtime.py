@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import msgpack
 import zmq
@@ -31,7 +31,9 @@ from ..logs import LOG_FORMAT, configure_logging
 from ..protocol import ErrorCode, Kind
 from ..scenario.registry import resolve
 from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
-from .synchroniser import Synchroniser
+
+if TYPE_CHECKING:
+    from .synchroniser import Synchroniser
 
 __all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
 
@@ -201,7 +203,10 @@ class Runtime:
         self._divisor: float = round(self.per_second) if self.exact else self.per_second  # tick / divisor = seconds
         fed = cls(params, context)
         self.federate = fed
-        self.sync = Synchroniser.attach(fed, config.get("synchronise"))  # None: no synchronise: pairs
+        if config.get("synchronise"):  # imported only then: the scenario language is not a runtime's start-up cost
+            from .synchroniser import Synchroniser
+
+            self.sync = Synchroniser.attach(fed, config["synchronise"])
         decl = fed.declaration
         self.input_names = [s.name for s in decl.inputs]
         self.output_names = [s.name for s in decl.outputs]

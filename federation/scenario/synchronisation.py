@@ -30,7 +30,6 @@ from typing import Any, Mapping
 
 from ..api.interface import Declaration, Endpoint, Input, Output, SignalType, State
 from ..errors import KeyPath, Problem
-from .graph import zero_lag_cycles
 from .model import Connection, Route, Scenario, parse_duration
 from .source import Source, suggest
 
@@ -265,6 +264,8 @@ def _check_ends(pair: SyncPair, src: Source, declarations: Mapping[str, Declarat
         if state is None or not isinstance(state, State):
             what = "no output" if state is None else "an output that is not a correctable state:"
             hint = suggest(pair.state, correctable) if correctable else " (it declares no correctable State)"
+            note = decl.extra.get("correctable_note")
+            hint += f"; {note}" if note and state is not None else ""
             out.append(src.problem((*path, "pair"), f"federate '{pair.target}' has {what} '{pair.state}'{hint}"))
             state = None
     if measured is not None and state is not None and measured.unit and state.unit and measured.unit != state.unit:
@@ -329,6 +330,8 @@ def _alarm_route(pair: SyncPair, alarm: str) -> Route:
 
 def cycle_problems(scenario: Scenario, pairs: tuple[SyncPair, ...], src: Source) -> list[Problem]:
     """Cycles of direct dependencies that only the pairs' connections close."""
+    from .graph import zero_lag_cycles  # networkx: not in a federate's runtime, which imports this module
+
     if not pairs:
         return []
     before = {tuple(c) for c in zero_lag_cycles(scenario)}
