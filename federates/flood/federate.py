@@ -209,9 +209,9 @@ class FloodFederate(Federate):
     def correct(self, state: str, value: float) -> None:
         """Correct the pool level, or a gauge's discharge or stage, from a measurement (docs/synchronise.md).
 
-        The level sets the stored volume (stage-storage table); a discharge scales the outflows of the
-        gauge's reach (every subreach by the same factor, so the wave keeps its shape) and becomes the
-        next reach's inflow; a stage is turned into a discharge by the gauge's rating.
+        The level sets the stored volume (stage-storage table); a discharge shifts the outflows of the
+        gauge's reach (every subreach by the same amount, none below zero) and becomes the next reach's
+        inflow; a stage is turned into a discharge by the gauge's rating.
         """
         assert self.channel is not None, "corrections come after a step"
         if state == "reservoir_level":
@@ -221,11 +221,9 @@ class FloodFederate(Federate):
             i = self.basin.gauges.index(gauge)
             router = self.channel.routers[i]
             target = router.reach.rating.discharge(value) if kind == "stage" else max(value, 0.0)
-            now = router.outflow
-            if now > 0.0:
-                router.outflows *= target / now
-            else:
-                router.outflows[:] = target
+            shifted = router.outflows + (target - router.outflow)  # a ratio would blow up a near-dry reach
+            router.outflows[:] = np.maximum(shifted, 0.0)
+            router.outflows[-1] = target
             if i + 1 < len(self.channel.routers):
                 self.channel.routers[i + 1].inflow = target
         self._publish()

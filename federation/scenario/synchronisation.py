@@ -172,7 +172,7 @@ def _parse_one(i: int, item: Any, src: Source, problems: list[Problem]) -> SyncP
         return None
     try:
         method = SyncMethod(item.get("method", SyncMethod.INSERT.value))
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: an unhashable value (a list, a mapping)
         known = [m.value for m in SyncMethod]
         problems.append(src.problem((*path, "method"), f"unknown method {item.get('method')!r:.40}"
                                                        + suggest(str(item.get("method")), known)))  # fmt: skip
