@@ -17,6 +17,7 @@ Usage: ``python bench/synchronise.py [--steps N] [--repeat R]``
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -107,7 +108,8 @@ def run_cost(stop: int, method: str | None, folder: Path) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000, help="measurements per figure")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions; the best is kept")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions: the best in-process figure and the "
+                                                               "median run are kept")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -119,12 +121,16 @@ def main() -> None:
                    if (folder / f"r{i}").mkdir() is None)  # fmt: skip
         print(f"recorder, one correction record into the store: {best:.2f} us")
         stop = args.steps
-        plain = min(run_cost(stop, None, folder)[0] for _ in range(args.repeat))
+        times: dict[str | None, list[float]] = {None: [], "nudge": [], "kalman": []}
+        for _ in range(args.repeat):  # interleaved, so that a change of the machine's load hits all three
+            for method in times:
+                times[method].append(run_cost(stop, method, folder)[0])
+        plain = statistics.median(times[None])
+        print(f"end to end, {stop + 1} steps of 1 s, median of {args.repeat}: stepping {plain:.2f} s with an "
+              "ordinary connection in place of the pair")  # fmt: skip
         for method in ("nudge", "kalman"):
-            synced, measured = min(run_cost(stop, method, folder) for _ in range(args.repeat))
-            extra = (synced - plain) / measured * 1e6
-            print(f"end to end, {stop + 1} steps of 1 s: stepping {plain:.2f} s with an ordinary connection, {synced:.2f} s with {method}: "
-                  f"{extra:.1f} us per measurement")  # fmt: skip
+            synced = statistics.median(times[method])
+            print(f"  {method:8s} {synced:.2f} s: {(synced - plain) / (stop + 1) * 1e6:+.1f} us per measurement")
 
 
 if __name__ == "__main__":
