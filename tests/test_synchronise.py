@@ -101,19 +101,20 @@ def test_kalman_gain_reaches_the_textbook_steady_state_of_a_random_walk(run_scen
     truth = np.cumsum(rng.normal(0.0, math.sqrt(q), n))
     measured = truth + rng.normal(0.0, math.sqrt(r), n)
     times = [float(i) for i in range(n)]
+    (tmp_path / "gauge.csv").write_text("time,x\n" + "".join(f"{t:g},{float(v)!r}\n" for t, v in zip(times, measured)))
     text = f"""
         time: {{stop: {n - 1}, resolution: 1 s}}
         federates:
-          gauge: {{type: "{{SYNC}}:Sensor", params: {{times: {times}, values: {[float(v) for v in measured]}}}}}
+          gauge: {{type: player, params: {{file: gauge.csv, columns: {{x: null}}}}}}
           model: {{type: "{{SYNC}}:Persistence", period: 1}}
         synchronise:
-          - pair: gauge.value -> model.x
+          - pair: gauge.x -> model.x
             method: kalman
             model_variance: {q}
             measurement_variance: {r}
             initial_variance: {p0}
     """
-    _run(run_scenario, text.replace("unit=", ""), "kalman.yaml")
+    _run(run_scenario, text, "kalman.yaml")
     rows = _corrections(tmp_path / "kalman.sqlite")
     assert [r_["time"] for r_ in rows] == times
     gains = [(r_["after"] - r_["before"]) / (r_["measurement"] - r_["before"]) for r_ in rows]  # type: ignore[operator]
@@ -168,7 +169,8 @@ def test_flood_grid_and_hospital_take_measured_states(run_scenario, tmp_path):
           flow: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [42.0], unit: m3/s}}}}
           stage: {{type: "{SYNC}:Sensor", params: {{times: [900], values: [52.0], unit: m}}}}
           load: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [250.0], unit: MW}}}}
-          beds: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [150.4], unit: patients}}}}
+          beds: {{type: "{SYNC}:Sensor", params: {{times: [600, 1200], values: [150.4, 20], unit: patients}}}}
+          icu: {{type: "{SYNC}:Sensor", params: {{times: [600], values: [999], unit: patients}}}}
           flood: {{type: flood, params: {{rainfall: [[0, 0.0]]}}}}
           grid: {{type: grid, params: {{case: case14, measured_loads: [9]}}}}
           hospital: {{type: hospital}}
@@ -178,6 +180,7 @@ def test_flood_grid_and_hospital_take_measured_states(run_scenario, tmp_path):
           - stage.value -> flood.stage.city
           - load.value -> grid.demand.9
           - beds.value -> hospital.ward_occupancy
+          - icu.value -> hospital.icu_occupancy
     """
     store = _run(run_scenario, text, "domains.yaml")
     rows = {(r["pair"], r["time"]): r for r in _corrections(tmp_path / "domains.sqlite")}
@@ -188,6 +191,8 @@ def test_flood_grid_and_hospital_take_measured_states(run_scenario, tmp_path):
     assert stage["after"] == pytest.approx(52.0, abs=1e-9)
     assert load["after"] == pytest.approx(250.0, rel=1e-12) and load["before"] == pytest.approx(29.5)  # case14 bus 9
     assert beds["after"] == 150 and beds["measurement"] == 150.4
+    assert rows[(4, 1200.0)]["after"] == 20  # the latest admitted leave
+    assert rows[(5, 600.0)]["after"] == 20  # no more patients than the ICU's 20 beds
     storage = dict(zip(store.series("flood.reservoir_storage").times, store.series("flood.reservoir_storage").values))
     assert storage[600.0] == pytest.approx(30.0e6 + 0.5 * (52.0e6 - 30.0e6) / 5.0 * 1.0, rel=1e-9)  # the table at 100.5 m
     served = dict(zip(store.series("grid.served_mw").times, store.series("grid.served_mw").values))
