@@ -3,11 +3,14 @@ references, the judgement of measurements (stale, implausible, blind), alarms, a
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
 
 from federation.errors import ScenarioError
@@ -326,3 +329,46 @@ synchronise:
         load(path)
     text = str(info.value)
     assert message in text and f"{path}:7" in text, text
+
+
+# ----------------------------------------------------------------------------- alarms to the operator's broker
+def test_alarms_reach_an_mqtt_broker_through_mqtt_out(mosquitto, run_scenario, tmp_path):
+    """A residual alarm and a blind alarm go to a real Mosquitto through an mqtt-out endpoint."""
+    broker = mosquitto()
+    received: list[dict[str, object]] = []
+    subscribed, got = threading.Event(), threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.on_connect = lambda c, *args: c.subscribe("twin/alarms", qos=1)
+
+    def on_message(c: object, userdata: object, message: mqtt.MQTTMessage) -> None:
+        received.append(json.loads(message.payload))
+        if len(received) >= 2:
+            got.set()
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        assert subscribed.wait(10), "no SUBACK"
+        _run(run_scenario, f"""
+            time: {{stop: 120, resolution: 1 s}}
+            federates:
+              gauge: {{type: "{SYNC}:Sensor", params: {{times: [0], values: [500.0]}}}}
+              model: {{type: "{SYNC}:LinearReservoir", params: {{storage0: 100.0}}}}
+              bridge:
+                type: mqtt-out
+                params:
+                  broker: {{port: {broker.port}}}
+                  messages: {{alarms: {{topic: twin/alarms, require_decision: false}}}}
+            synchronise:
+              - {{pair: gauge.value -> model.storage, method: observe, acceptable: 10, blind_after: 60,
+                 alarm: bridge.alarms}}
+        """, "mqtt.yaml")
+        assert got.wait(20), received
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    alarms = [(m["value"]["alarm"], m["sender"]) for m in received]  # type: ignore[index]
+    assert alarms == [("residual", "model.~alarms"), ("blind", "model.~alarms")]
+    assert received[0]["value"]["residual"] == -400.0  # type: ignore[index]
