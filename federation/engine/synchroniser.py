@@ -28,32 +28,24 @@ once and no longer used; no new measurement for ``blind_after`` raises a ``blind
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..api.federate import Federate
-from ..scenario.synchronisation import ALARM_ENDPOINT, RECORD_OUTPUT, SyncMethod, SyncPair, augment, measured_input
+from ..scenario.synchronisation import (
+    ALARM_ENDPOINT,
+    RECORD_OUTPUT,
+    AlarmKind,
+    SyncMethod,
+    SyncPair,
+    SyncStatus,
+    augment,
+    measured_input,
+)
 
-__all__ = ["AlarmKind", "SyncStatus", "Synchroniser", "RECORD_FIELDS"]
-
-
-class SyncStatus(str, enum.Enum):
-    CORRECTED = "corrected"  # a new measurement, accepted and applied
-    OBSERVED = "observed"  # a new measurement, accepted; method observe: no correction
-    HELD = "held"  # nudging towards the last accepted measurement, no new one this step
-    IMPLAUSIBLE = "implausible"  # a new measurement rejected: it jumped more than max_jump
-    STALE = "stale"  # the last accepted measurement became older than stale_after: no longer used
-    BLIND = "blind"  # no new measurement for blind_after
-
-
-class AlarmKind(str, enum.Enum):
-    RESIDUAL = "residual"  # |model - measurement| beyond the acceptable difference
-    CLEARED = "cleared"  # back within it
-    BLIND = "blind"  # no measurement for blind_after
-    SIGHTED = "sighted"  # measurements again after a blind alarm
+__all__ = ["Synchroniser", "RECORD_FIELDS"]
 
 
 RECORD_FIELDS = ("time", "pair", "status", "measurement", "before", "after", "residual", "gain", "alarm",
@@ -122,7 +114,7 @@ class Synchroniser:
         if track.blind:
             track.blind = False
             _alarm(fed, track, t, AlarmKind.SIGHTED, measurement=m)
-        before = float(fed.outputs[pair.state])
+        before = _model_value(fed, pair)
         residual = before - m
         if pair.max_jump is not None and track.accepted is not None and abs(m - track.accepted) > pair.max_jump:
             rows.append(_row(t, track, SyncStatus.IMPLAUSIBLE, m, before, before, residual, 0.0, None))
@@ -151,7 +143,7 @@ class Synchroniser:
             rows.append(_row(t, track, SyncStatus.STALE, track.accepted, None, None, None, None, None))
         elif pair.method is SyncMethod.NUDGE and pair.stale_after is not None:
             m = track.accepted
-            before = float(fed.outputs[pair.state])
+            before = _model_value(fed, pair)
             gain = _gain(track, t, dt)
             after = _correct(fed, pair.state, before, m, gain)
             rows.append(_row(t, track, SyncStatus.HELD, m, before, after, before - m, gain, None))
@@ -221,6 +213,14 @@ def _row(t: float, track: _Track, status: SyncStatus, m: float | None, before: f
     rmse = math.sqrt(track.squares / n) if n else None
     return [t, track.pair.id, status.value, m, before, after, residual, gain, alarm.value if alarm else None,
             n, bias, rmse, track.largest if n else None]  # fmt: skip
+
+
+def _model_value(fed: Federate, pair: SyncPair) -> float:
+    value = fed.outputs[pair.state]
+    if not _is_number(value):
+        raise ValueError(f"synchronise: the state {pair.model} is {value!r:.40}, not a finite number, so "
+                         f"{pair.measured} cannot be compared with it")  # fmt: skip
+    return float(value)
 
 
 def _is_number(value: Any) -> bool:

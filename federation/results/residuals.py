@@ -17,28 +17,32 @@ from typing import Any, Sequence
 
 from pathlib import Path
 
+from ..scenario.synchronisation import AlarmKind, SyncStatus
 from .kpi import KpiValue, write_kpis
 from .store import RunStore
 
 __all__ = ["record_residual_kpis", "residual_kpis", "residual_section"]
 
 
+_ACCEPTED = (SyncStatus.CORRECTED.value, SyncStatus.OBSERVED.value)  # the residual statistics count these
+
+
 def _stats(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    accepted = [r for r in rows if r["status"] in ("corrected", "observed")]
+    accepted = [r for r in rows if r["status"] in _ACCEPTED]
     last = accepted[-1] if accepted else None
 
-    def count(status: str) -> float:
-        return float(sum(1 for r in rows if r["status"] == status))
+    def count(status: SyncStatus) -> float:
+        return float(sum(1 for r in rows if r["status"] == status.value))
 
     return {
         "rmse": last["rmse"] if last else math.nan,
         "bias": last["bias"] if last else math.nan,
         "max": last["largest"] if last else math.nan,
         "measurements": float(len(accepted)),
-        "alarms": float(sum(1 for r in rows if r["alarm"] == "residual")),
-        "rejected": count("implausible"),
-        "stale": count("stale"),
-        "blind": count("blind"),
+        "alarms": float(sum(1 for r in rows if r["alarm"] == AlarmKind.RESIDUAL.value)),
+        "rejected": count(SyncStatus.IMPLAUSIBLE),
+        "stale": count(SyncStatus.STALE),
+        "blind": count(SyncStatus.BLIND),
     }
 
 
@@ -130,26 +134,26 @@ def _plot(pair: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
     fig = Figure(figsize=(10, 4.2))
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True)
-    measured = [r for r in rows if r["measurement"] is not None and r["status"] != "stale"]
+    measured = [r for r in rows if r["measurement"] is not None and r["status"] != SyncStatus.STALE.value]
     used = [r for r in measured if r["before"] is not None]
     t = [r["time"] / scale for r in used]
     top.plot(t, [r["before"] for r in used], color="#1565c0", linewidth=1.2, label="model (before)")
     top.plot(t, [r["after"] for r in used], color="#1565c0", linewidth=0.8, linestyle=":", label="model (after)")
-    ok = [r for r in measured if r["status"] != "implausible"]
+    ok = [r for r in measured if r["status"] != SyncStatus.IMPLAUSIBLE.value]
     top.plot([r["time"] / scale for r in ok], [r["measurement"] for r in ok], ".", color="#2e7d32", markersize=3,
              label="measurement")  # fmt: skip
-    bad = [r for r in measured if r["status"] == "implausible"]
+    bad = [r for r in measured if r["status"] == SyncStatus.IMPLAUSIBLE.value]
     if bad:
         top.plot([r["time"] / scale for r in bad], [r["measurement"] for r in bad], "x", color="#c62828",
                  label="rejected")  # fmt: skip
-    residual = [r for r in used if r["status"] in ("corrected", "observed")]
+    residual = [r for r in used if r["status"] in _ACCEPTED]
     bottom.plot([r["time"] / scale for r in residual], [r["residual"] for r in residual], color="#6a1b9a",
                 linewidth=1.2, label="residual")  # fmt: skip
     if pair["acceptable"] is not None:
         for sign in (1, -1):
             bottom.axhline(sign * pair["acceptable"], color="#c62828", linestyle="--", linewidth=0.9)
     for r in rows:
-        if r["alarm"] in ("residual", "blind"):
+        if r["alarm"] in (AlarmKind.RESIDUAL.value, AlarmKind.BLIND.value):
             bottom.axvline(r["time"] / scale, color="#c62828", alpha=0.4, linewidth=0.8)
     label = f"[{pair['unit']}]" if pair["unit"] else ""
     top.set_ylabel(label, fontsize=9)

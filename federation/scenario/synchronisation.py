@@ -35,6 +35,8 @@ from .source import Source, suggest
 
 __all__ = [
     "ALARM_ENDPOINT",
+    "AlarmKind",
+    "SyncStatus",
     "RECORD_OUTPUT",
     "SECTION",
     "SyncMethod",
@@ -63,6 +65,22 @@ class SyncMethod(str, enum.Enum):
     NUDGE = "nudge"  # x += (1 - exp(-dt/tau)) (m - x) over the step
     KALMAN = "kalman"  # scalar Kalman update with model and measurement variances
     OBSERVE = "observe"  # residuals and alarms only, no correction
+
+
+class SyncStatus(str, enum.Enum):
+    CORRECTED = "corrected"  # a new measurement, accepted and applied
+    OBSERVED = "observed"  # a new measurement, accepted; method observe: no correction
+    HELD = "held"  # nudging towards the last accepted measurement, no new one this step
+    IMPLAUSIBLE = "implausible"  # a new measurement rejected: it jumped more than max_jump
+    STALE = "stale"  # the last accepted measurement became older than stale_after: no longer used
+    BLIND = "blind"  # no new measurement for blind_after
+
+
+class AlarmKind(str, enum.Enum):
+    RESIDUAL = "residual"  # |model - measurement| beyond the acceptable difference
+    CLEARED = "cleared"  # back within it
+    BLIND = "blind"  # no measurement for blind_after
+    SIGHTED = "sighted"  # measurements again after a blind alarm
 
 
 _COMMON = ("pair", "from", "to", "method", "acceptable", "stale_after", "max_jump", "blind_after", "alarm")
