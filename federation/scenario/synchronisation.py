@@ -42,6 +42,7 @@ __all__ = [
     "SyncMethod",
     "SyncPair",
     "augment",
+    "drawn",
     "measured_input",
     "parse_synchronisation",
     "sync_pairs",
@@ -317,6 +318,14 @@ def sync_pairs(scenario: Scenario, declarations: Mapping[str, Declaration]) -> t
         return ()
     pairs, _ = parse_synchronisation(scenario.options[SECTION], scenario.source(), declarations)
     return pairs
+
+
+def drawn(scenario: Scenario) -> Scenario:
+    """``scenario`` with its pairs' connections, for ``federation graph`` (labelled ``output->STATE~measured``)."""
+    if SECTION not in scenario.options:
+        return scenario
+    pairs, _ = parse_synchronisation(scenario.options[SECTION], scenario.source())
+    return with_synchronisation(scenario, pairs)
 
 
 def augment(declaration: Declaration, pairs: tuple[SyncPair, ...]) -> Declaration:
