@@ -13,7 +13,7 @@ class LinearReservoir(Federate):
     """dS/dt = I - k S, stepped with its exact solution over each step (no time-discretisation error).
 
     ``S(t + dt) = I/k + (S(t) - I/k) exp(-k dt)``: the linear reservoir of hydrology
-    (Chow, Maidment & Mays, *Applied Hydrology*, 1988, sect. 8.4; Nash 1957).
+    (Chow, Maidment & Mays, *Applied Hydrology*, 1988, ch. 8; Nash 1957).
     """
 
     default_period = 10.0

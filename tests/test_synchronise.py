@@ -40,7 +40,8 @@ def _run(run_scenario, text: str, name: str = "scenario.yaml"):  # type: ignore[
 # ----------------------------------------------------------------------------- physics
 def test_nudging_pulls_a_wrong_linear_reservoir_onto_the_true_trajectory(run_scenario, tmp_path):
     """Nudging (Hoke & Anthes 1976, Mon. Wea. Rev. 104:1551) of a linear reservoir (Chow, Maidment & Mays,
-    Applied Hydrology, 1988, sect. 8.4) whose runoff coefficient is wrong, towards the true one's storage.
+    Applied Hydrology, 1988, ch. 8, lumped flow routing) whose runoff coefficient is wrong, towards the true
+    one's storage.
 
     Continuous nudging is dS/dt = I - k_m S + (S_true - S)/tau.  With S_true(t) = A + B exp(-k_t t)
     (A = I/k_t), the error e = S - S_true obeys e' = -a e - c S_true, a = k_m + 1/tau, c = k_m - k_t, whose
@@ -92,8 +93,8 @@ def test_nudging_pulls_a_wrong_linear_reservoir_onto_the_true_trajectory(run_sce
 
 
 def test_kalman_gain_reaches_the_textbook_steady_state_of_a_random_walk(run_scenario, tmp_path):
-    """Scalar Kalman filter (Welch & Bishop, "An Introduction to the Kalman Filter", UNC TR 95-041, eqs. 1.9-1.13)
-    of a random walk x_k = x_{k-1} + w_k, w ~ N(0, Q), measured as z_k = x_k + v_k, v ~ N(0, R).
+    """Scalar Kalman filter (Welch & Bishop, "An Introduction to the Kalman Filter", UNC TR 95-041: the time and
+    measurement updates) of a random walk x_k = x_{k-1} + w_k, w ~ N(0, Q), measured as z_k = x_k + v_k, v ~ N(0, R).
 
     The prior variance obeys the Riccati recursion P-_k = P_{k-1} + Q, P_k = P-_k R / (P-_k + R); its fixed point
     is P- = (Q + sqrt(Q^2 + 4 Q R)) / 2 and the steady-state gain K = P- / (P- + R).  The gain is read from the
