@@ -227,3 +227,16 @@ def test_what_cannot_share_a_worker_is_a_scenario_error_at_its_line(tmp_path, ke
     path = write_scenario(tmp_path, f"time: {{stop: 1}}\nfederates:\n  f: {{{keys}}}\n")
     with pytest.raises(ScenarioError, match=rf"scenario.yaml:3:.*federates.f.process: .*{message}"):
         load(path)
+
+
+def test_members_of_a_worker_import_a_slow_module_once_and_whole(run_scenario, tmp_path):
+    """The members resolve their type in parallel threads: none may see the module before its code has run."""
+    (tmp_path / "slow.py").write_text(
+        "import time\nfrom federation import Federate, Output\n"
+        "time.sleep(0.3)  # widens the window in which a half-imported module is visible\n"
+        "class Slow(Federate):\n    default_period = 1.0\n    y = Output()\n\n"
+        "    def step(self, t):\n        self.y = t\n"
+    )
+    feds = "\n".join(f'  s{i}: {{type: "slow.py:Slow", process: g}}' for i in range(6))
+    summary, _ = run_scenario(f"time: {{stop: 2, resolution: 1 s}}\nfederates:\n{feds}\n")
+    assert summary.status == "completed"
