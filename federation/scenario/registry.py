@@ -135,7 +135,17 @@ def resolve(type_name: str, base_dir: Path | str | None = None) -> type[Federate
     return cls
 
 
+_IMPORTING = threading.RLock()
+"""Held while a federate module is imported: the federates of a worker process resolve their types in
+parallel threads, and a module file is in ``sys.modules`` before its code has run."""
+
+
 def _import(module_name: str, base_dir: Path | None) -> object:
+    with _IMPORTING:
+        return _import_unlocked(module_name, base_dir)
+
+
+def _import_unlocked(module_name: str, base_dir: Path | None) -> object:
     if module_name.endswith(".py"):
         path = Path(module_name)
         if not path.is_absolute() and base_dir is not None:
