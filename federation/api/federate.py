@@ -52,8 +52,8 @@ class Context:
     period: float | None
     offset: float = 0.0
     routes: frozenset[str] = frozenset()  # this federate's endpoints that have a route: sending elsewhere is refused
-    #: UTC POSIX seconds of tick 0 when the run is tied to the wall clock (``time: start``), else ``None``.
-    #: Filled by the runtime once live operation's core is built (docs/live.md); ``None`` until then.
+    #: UTC POSIX seconds of t = 0 when the run is tied to the wall clock (``time: {start: now | ISO}``),
+    #: else ``None``: a wall-clock timestamp maps to simulated seconds as ``posix - epoch`` (docs/live.md).
     epoch: float | None = None
     #: The run's identity, as output bridges publish it; ``None`` when the runtime does not give one.
     run_id: str | None = None

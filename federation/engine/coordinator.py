@@ -32,6 +32,7 @@ from ..timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
+from .pacer import PacedLoop, PacedScheduler, Pacer, PacingSummary
 from .plan import Plan
 from .recorder import Recorder, RunStatus
 from .scheduler import Grant, Scheduler
@@ -102,6 +103,7 @@ class RunSummary:
     logs: Path
     decisions: int = 0
     kpis: tuple[Any, ...] = ()  # KpiValue, computed from the store after a completed run
+    pacing: PacingSummary | None = None  # a paced run's grant lateness
 
     @property
     def steps(self) -> int:
@@ -158,10 +160,12 @@ class _Member:
     last_grant: Grant | None = None
 
 
-class Coordinator(HealthChecks, DecisionHolds):
+class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+        if scenario.time.start_now:  # `start: now`: this run's epoch, in the plan's WELCOME and the store
+            scenario = replace(scenario, time=scenario.time.tied(time.time()))
         self.scenario = scenario
         self.options = options
         self.settings = resolve_settings(scenario.coordinator, options)
@@ -185,7 +189,8 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.handshakes.address = self.address
         self.tokens = self._issue_tokens()
         self._sender = protocol.sender(self.sock)
-        self.scheduler: Scheduler = self.plan.scheduler()
+        self.scheduler: Scheduler = self.plan.scheduler(PacedScheduler if scenario.time.pace else Scheduler)
+        self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
         self.gate = self._make_gate()
@@ -281,12 +286,14 @@ class Coordinator(HealthChecks, DecisionHolds):
             log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
             self.recorder.commit()  # pids and status are on disk before the first step
+            self._start_pacing()
             first = self.scheduler.begin()
             if self._trace:
                 self._trace_waits([m.index for m in self.members], first)
             self._send(first)
+            pump = self._pump if self.pacer is None else self._pump_paced
             while self.scheduler.busy or not self.scheduler.finished:
-                self._pump()
+                pump()
             t_done = time.monotonic()
             self._flush(final=True)
             self._stop_all("end of run")
@@ -321,6 +328,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             sim_seconds=self.scenario.time.stop - self.scenario.time.start,
             grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
             samples=self.samples, errors=self.errors, logs=self.log_dir, decisions=self.decisions, kpis=kpis,
+            pacing=self._pacing_summary,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ start-up
@@ -759,9 +767,13 @@ class Coordinator(HealthChecks, DecisionHolds):
                 self._flush(final=True)
             except OutputError as exc:  # the run already failed for another reason: that one is reported
                 log.warning("%s", exc)
+        if recorder.failure is None:
+            self._pacing_summary = self._close_pacing()
         federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
                      for slot in self.scheduler.slots]  # fmt: skip
         recorder.close(status, reason, federates)
+
+    _pacing_summary: PacingSummary | None = None
 
     def _release_sockets(self) -> None:
         if self.gate is not None:

@@ -41,6 +41,7 @@ class DecisionHolds:
     options: Any
     settings: Any
     decisions: int
+    _wait_ms: int
     _send: Any  # the coordinator's methods this mixin calls
     _report_rejections: Any
     _drain: Any
@@ -109,7 +110,7 @@ class DecisionHolds:
         poller.register(self.sock, zmq.POLLIN)
         for extra in gate.sockets:
             poller.register(extra, zmq.POLLIN)
-        ready = dict(poller.poll(int(self.settings.liveness * 1000)))
+        ready = dict(poller.poll(self._wait_ms))  # the liveness interval, or less when a paced tick is due
         if self.sock in ready:
             self._drain()
         if gate.control is not None and gate.control in ready:

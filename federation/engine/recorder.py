@@ -8,7 +8,10 @@ Tables (see docs/architecture.md):
 * ``samples(tick, time, signal, value)`` -- every published change, in (tick, federate,
   output) order so that two runs of the same scenario and seed give identical rows;
 * ``messages(tick, time, sent_tick, source, target, payload)``;
-* ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports.
+* ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports;
+* ``pacing(tick, time, scheduled, granted, lag, grants)`` -- a paced run's grant instants:
+  the wall-clock instant each was scheduled for and the one it was granted at (POSIX
+  seconds, UTC), the lateness in wall seconds, and how many federates were granted.
 
 The file is in WAL mode and committed in batches, so it survives a crash of any process
 with everything up to the last commit.  Each commit refreshes ``run.heartbeat_at``; with the
@@ -39,6 +42,7 @@ from typing import Any, Iterable, Iterator
 from .. import __version__
 from ..errors import OutputError
 from ..results.liveness import Owner
+from ..scenario.model import TimeSpec
 from ..scenario.synchronisation import RECORD_OUTPUT
 from .plan import Plan
 from .scheduler import Sample, SentMessage
@@ -58,6 +62,7 @@ CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER,
 CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time REAL, source TEXT, target TEXT,
                                       proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT);
 CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
+CREATE TABLE IF NOT EXISTS pacing (tick INTEGER, time REAL, scheduled REAL, granted REAL, lag REAL, grants INTEGER);
 """ + """
 CREATE TABLE IF NOT EXISTS sync_pairs (id INTEGER PRIMARY KEY, measured TEXT, model TEXT, method TEXT, unit TEXT,
                                        acceptable REAL, settings TEXT);
@@ -164,6 +169,7 @@ class Recorder:
             "status": RunStatus.RUNNING,
             "heartbeat_at": repr(time.time()),
             **Owner.this_process().to_meta(),
+            **_clock_meta(sc.time),
         }
         meta.update(_versions())
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
@@ -234,6 +240,11 @@ class Recorder:
                 "VALUES (:tick, :time, :source, :target, :proposal, :verdict, :decided_by, :final, :note)",
                 {k: to_sql(v) if k in ("proposal", "final") else v for k, v in row.items()},
             )
+
+    def pacing(self, rows: Iterable[tuple[int, float, float, float, float, int]]) -> None:
+        """Rows of the ``pacing`` table (see :class:`federation.engine.pacer.Pacer`)."""
+        with self._writing():
+            self.db.executemany("INSERT INTO pacing VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def kpis(self, values: Iterable[tuple[str, float, str, str]]) -> None:
         with self._writing():
@@ -308,6 +319,20 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close(RunStatus.FAILED if exc[0] else RunStatus.COMPLETED)
+
+
+def _clock_meta(spec: TimeSpec) -> dict[str, str]:
+    """How the run is tied to the wall clock: its epoch (UTC instant of t = 0) and its pace."""
+    meta = {}
+    if spec.epoch is not None:
+        meta["epoch"] = repr(spec.epoch)
+        meta["epoch_utc"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(spec.epoch)) + f".{int(spec.epoch % 1 * 1e6):06d}Z"
+    if spec.pace is not None:
+        meta["pace"] = repr(spec.pace.factor)
+        meta["hold_back"] = repr(spec.hold_back)
+        if spec.pace.max_lag is not None:
+            meta["max_lag"] = repr(spec.pace.max_lag)
+    return meta
 
 
 def _os_error(exc: sqlite3.Error) -> str:

@@ -192,7 +192,7 @@ class Runtime:
         context = Context(
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
-            routes=frozenset(config.get("routes", ())),
+            routes=frozenset(config.get("routes", ())), epoch=config.get("epoch"),
         )  # fmt: skip
         params = dict(config["params"])
         if getattr(cls, "resolves_paths", False):
