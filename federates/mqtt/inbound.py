@@ -4,9 +4,8 @@ The client runs in its own thread (paho's) and pushes every sample into ``self.f
 ``step(t)`` publishes, per output, the latest sample stamped at or before ``t``.  When
 samples are applied -- at their own stamp, or at the first open tick when they arrive
 late -- is the coordinator's time rule for live sources (docs/live.md): it needs a run
-paced to the wall clock with an epoch (``time: {start: now, pace: F}``), which is the core
-part of live operation, built next.  Until the runtime gives ``Context.epoch``, ``mqtt-in``
-refuses to start, rather than run without its data.
+paced to the wall clock, whose epoch (``Context.epoch``) maps timestamps to simulated time;
+without one ``mqtt-in`` refuses to start, rather than run without its data.
 """
 
 from __future__ import annotations
@@ -77,8 +76,8 @@ class MqttIn(Federate):
     def setup(self) -> None:
         epoch = self.context.epoch
         if epoch is None:
-            raise FederationError("mqtt-in needs a run tied to the wall clock (time: {start: now, pace: F}); "
-                                  "pacing and the time rule for live sources are not built yet (docs/live.md)")  # fmt: skip
+            raise FederationError("mqtt-in needs a run paced to the wall clock (time: {pace: F} in the scenario, "
+                                  "or federation run --pace F): its samples are stamped through the run's epoch")  # fmt: skip
         check = ParameterCheck()
         spec = inbound_spec(self.params, check)
         check.done()

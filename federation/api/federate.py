@@ -53,10 +53,12 @@ class Context:
     offset: float = 0.0
     routes: frozenset[str] = frozenset()  # this federate's endpoints that have a route: sending elsewhere is refused
     #: UTC POSIX seconds of tick 0 when the run is tied to the wall clock (``time: start``), else ``None``.
-    #: Filled by the runtime once live operation's core is built (docs/live.md); ``None`` until then.
+    #: Filled by the runtime in a paced run (docs/live.md, "The time rule").
     epoch: float | None = None
     #: The run's identity, as output bridges publish it; ``None`` when the runtime does not give one.
     run_id: str | None = None
+    #: ``federation replay`` of a recorded live run: output bridges must not act on the real world again.
+    replay: bool = False
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_examples)
     _add_sweep_parser(sub)
     _add_demo_parser(sub)
+    _add_replay_parser(sub)
     return parser
 
 
@@ -542,6 +543,47 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
               f"{process.orders_topic}", flush=True)  # fmt: skip
         process.run()
     print(f"done: {process.published:,} readings published")
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- replay of a live run
+def _add_replay_parser(sub: Any) -> None:
+    p = sub.add_parser("replay", help="re-run a recorded live run from its store, bit for bit",
+                       description="Re-run a live run as fast as possible from its store: the recorded scenario, "
+                                   "seed and stop time; each live source replaced by the external samples it "
+                                   "applied, each at the tick it was applied at; every decision answered as it "
+                                   "was. The new store has the same values, messages, decisions and external "
+                                   "samples (docs/live.md, 'Replay').")  # fmt: skip
+    p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the store of a live run")
+    p.add_argument("--out", type=Path, help="run store to write (default: RUN-replay.sqlite beside it, "
+                                            "or RUN-replay-2.sqlite, ... when taken)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run store and its logs")
+    p.add_argument("--pace", type=_factor, metavar="F", help="simulated seconds per wall second (default: as fast "
+                                                             "as possible)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    p.set_defaults(func=_cmd_replay)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..engine.replay import Replay
+    from ..results.claim import StorePolicy
+
+    replay = Replay.open(args.store)
+    out = args.out or args.store.with_name(f"{args.store.stem}-replay.sqlite")
+    policy = StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out else StorePolicy.NEXT_FREE
+    coordinator = Coordinator(replay.scenario, RunOptions(out=out, store_policy=policy, pace=args.pace, replay=replay))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+        summary = coordinator.run()
+    if not args.quiet:
+        speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")
+        print(f"replay of {args.store}: {summary.status} in {summary.wall_seconds:.2f} s wall "
+              f"({speed:,.0f}x real time); {summary.steps:,} steps, {summary.messages:,} messages, "
+              f"{summary.decisions} decisions replayed; live sources played from the store: "
+              f"{', '.join(replay.live) or 'none'}")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from ..timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
+from .live import LiveSources
 from .plan import Plan
 from .recorder import Recorder, RunStatus
 from .scheduler import Grant, Scheduler
@@ -69,6 +71,8 @@ class RunOptions:
     control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
+    pace: float | None = None  # simulated seconds per wall second (``--pace``); None: the scenario's
+    replay: Any = None  # a federation.engine.replay.Replay: re-run a recorded live run (``federation replay``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -156,7 +160,7 @@ class _Member:
     last_grant: Grant | None = None
 
 
-class Coordinator(HealthChecks, DecisionHolds):
+class Coordinator(HealthChecks, DecisionHolds, LiveSources):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
@@ -186,6 +190,8 @@ class Coordinator(HealthChecks, DecisionHolds):
         self.scheduler: Scheduler = self.plan.scheduler()
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
+        self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
+        self._live_setup()
         self.gate = self._make_gate()
         self.decisions = 0
         self.claim = self._claim()
@@ -210,6 +216,9 @@ class Coordinator(HealthChecks, DecisionHolds):
         if not spec.classes:
             return None
         o = self.options
+        if o.replay is not None:  # the recorded answers, in the order they were given
+            return o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+                                                for e in d.endpoints if e.fields})  # fmt: skip
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
@@ -278,6 +287,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             t_joined = time.monotonic()
             log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
+            self._live_begin()
             self.recorder.commit()  # pids and status are on disk before the first step
             first = self.scheduler.begin()
             if self._trace:
@@ -369,10 +379,13 @@ class Coordinator(HealthChecks, DecisionHolds):
     def _pump(self) -> None:
         if self._stop_reason:
             raise RunInterrupted(self._stop_reason)
+        wait = self._wait_ms if self.clock is None else self._clock_wait()
         if self.gate is not None:
-            self._pump_gate()
+            self._pump_gate(wait)
         else:
-            self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
+            self._receive(wait)  # one frame per turn: the run loop re-checks its end after each
+        if self.clock is not None:
+            self._clock_advance()
         now = time.monotonic()
         if now - self._last_check >= self.settings.liveness:
             self._last_check = now
@@ -386,7 +399,7 @@ class Coordinator(HealthChecks, DecisionHolds):
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not self.scheduler.busy and not self.scheduler.finished:
+        if not self.scheduler.busy and not self.scheduler.finished and self.scheduler.waiting_on_clock() is None:
             self._deadlock()
 
     _last_check = 0.0
@@ -450,6 +463,8 @@ class Coordinator(HealthChecks, DecisionHolds):
                 pass
         elif kind == Kind.PONG:
             pass
+        elif kind == Kind.WAKE and member is not None:
+            self._wake(member, frame[1])
         elif member is None:
             if kind == Kind.HELLO:
                 self._hello(identity, frame, peer or Peer("", None))
@@ -506,6 +521,7 @@ class Coordinator(HealthChecks, DecisionHolds):
         welcome["inputs"] = [s.name for s in decl.inputs]
         welcome["outputs"] = [s.name for s in decl.outputs]
         welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
+        self._live_welcome(member.index, welcome)
         member.pid = options["pid"] if type(options.get("pid")) is int else 0
         log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
                  options.get("lang", "unknown language"), peer.address or "a local socket")  # fmt: skip
@@ -554,6 +570,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             text = "; ".join(problems)
             self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
+        if wire.get("live"):
+            self._declared_live(member)
         member.declared = True
         member.doing = "waiting for its first grant"
         log.debug("federate '%s' declared its interface", member.name)
@@ -575,6 +593,7 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     # ------------------------------------------------------------------ stepping
     def _done(self, member: _Member, frame: list[Any]) -> None:
+        extras = frame.pop() if len(frame) == 7 else None
         _, tick, iteration, outputs, messages, next_tick = frame
         slot = self.scheduler.slots[member.index]
         if not slot.busy or tick != slot.granted:
@@ -582,6 +601,8 @@ class Coordinator(HealthChecks, DecisionHolds):
                          f"{member.name}: DONE for tick {tick} but its grant is {slot.granted} "
                          f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
             return
+        if extras is not None:
+            self._external(member, tick, extras)
         limit = self.settings.max_messages_per_step
         if len(messages) > limit:
             self._refuse(member.identity or b"", ErrorCode.RATE_LIMIT,
@@ -656,6 +677,8 @@ class Coordinator(HealthChecks, DecisionHolds):
         samples, messages = self.scheduler.take_all() if final else self.scheduler.take_final()
         self.samples += len(samples)
         self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
+        if self.external:
+            self._flush_external(final)
 
     # ------------------------------------------------------------------ shutdown
     _stopping = False
