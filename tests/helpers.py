@@ -231,3 +231,27 @@ class Words(Federate):
     def step(self, t: float) -> None:
         self.word = f"t={t:g}"
         self.grid = [[t, 2 * t], [3 * t, 4 * t]]
+
+
+class Slow(Federate):
+    """y = t; the step at ``at`` seconds takes ``pause`` wall seconds (a slow computation, for pacing tests)."""
+
+    default_period = 1.0
+    at = Parameter(-1.0)
+    pause = Parameter(0.0)
+    y = Output(unit="s")
+
+    def step(self, t: float) -> None:
+        if t == self.at:
+            time.sleep(self.pause)
+        self.y = t
+
+
+class Epoch(Federate):
+    """Publishes the run's epoch as its runtime gave it (``Context.epoch``; -1 when the run has none)."""
+
+    default_period = 1.0
+    epoch = Output(default=-1.0)
+
+    def step(self, t: float) -> None:
+        self.epoch = self.context.epoch if self.context.epoch is not None else -1.0

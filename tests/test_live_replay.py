@@ -53,7 +53,7 @@ class Operator(Federate):
 
 SCENARIO = """
 name: livetest
-time: {{stop: 35, resolution: 0.001}}
+time: {{start: now, pace: 10, stop: 35, resolution: 0.001}}
 federates:
   field:
     type: mqtt-in
@@ -85,15 +85,15 @@ decisions:
 
 
 def _epoch(store: Path, timeout: float = 20.0) -> float:
-    """The run's epoch, once the coordinator has written it (just before the first grant)."""
+    """The run's epoch, once every federate has joined (the live sources are written just before the first grant)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if store.exists():
             try:
                 with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-                    row = db.execute("SELECT value FROM run WHERE key='epoch'").fetchone()
-                if row:
-                    return float(row[0])
+                    rows = dict(db.execute("SELECT key, value FROM run WHERE key IN ('epoch', 'live_sources')"))
+                if len(rows) == 2:
+                    return float(rows["epoch"])
             except sqlite3.Error:
                 pass
         time.sleep(0.05)  # polling a file another process writes: there is no handshake to wait on
@@ -121,7 +121,7 @@ def test_live_samples_follow_the_time_rule_and_the_run_replays_bit_for_bit(mosqu
     (tmp_path / "operator.py").write_text(OPERATOR, encoding="utf-8")
     scenario = load(write_scenario(tmp_path, SCENARIO.format(port=broker.port)))
     store = tmp_path / "live.sqlite"
-    coordinator = Coordinator(scenario, RunOptions(out=store, pace=PACE, control="tcp://127.0.0.1"))
+    coordinator = Coordinator(scenario, RunOptions(out=store, control="tcp://127.0.0.1"))
     result: dict[str, Any] = {}
 
     def run() -> None:

@@ -75,6 +75,41 @@ def _limit(text: str) -> float:
     return seconds
 
 
+def _pace(text: str) -> float:
+    """``--pace F``: simulated seconds per wall second; ``none`` (math.inf): as fast as possible."""
+    from ..scenario.model import is_no_limit
+
+    if is_no_limit(text):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number (simulated seconds per wall second), "
+                                         f"or none; got {text!r}")  # fmt: skip
+    return value
+
+
+def _add_pace_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pace", type=_pace, metavar="F",
+                   help="pace the run to the wall clock: F simulated seconds per wall second (1: real time); "
+                        "none: as fast as possible (default: the scenario's time.pace, else as fast as possible)")
+
+
+def paced(scenario: Scenario, pace: float | None) -> Scenario:
+    """``scenario`` with ``--pace`` applied: a factor replaces time.pace's (its max_lag stays); inf: unpaced."""
+    from dataclasses import replace
+
+    from ..scenario.model import PaceSpec
+
+    if pace is None:
+        return scenario
+    old = scenario.time.pace
+    spec = None if math.isinf(pace) else PaceSpec(pace, old.max_lag if old is not None else None)
+    return replace(scenario, time=replace(scenario.time, pace=spec))
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="federation", description="Co-simulation federations over ZeroMQ.",
@@ -104,6 +139,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="fail the run when a federate takes longer than T for one step (e.g. 90, '30 min'; "
                         "none: no limit; default: the scenario's coordinator.grant_timeout, or 10 min)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    _add_pace_option(p)
     decisions = p.add_argument_group("decisions (level 4/5)")
     decisions.add_argument("--interactive", action="store_true", help="ask the operator at the terminal")
     decisions.add_argument("--control", metavar="tcp://HOST:PORT",
@@ -231,7 +267,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from ..scenario.loader import load
-    from ..scenario.model import TimeSpec, parse_duration
+    from ..scenario.model import parse_duration
 
     overrides = list(args.overrides)  # validated with the file, each problem blamed on its option
     if args.bind is not None:
@@ -248,8 +284,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise _Usage(f"--until: {exc}") from None
         if stop <= scenario.time.start:
             raise _Usage(f"--until {args.until} is not after the start time")
-        scenario = replace(scenario, time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
+        scenario = replace(scenario, time=replace(scenario.time, stop=stop),
                            events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
+    scenario = paced(scenario, args.pace)
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     line: StatusLine = args.console  # stderr's last line: the bar, or a question; logs go above it
     try:
@@ -265,6 +302,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"{summary.steps:,} steps ({rate:,.0f} steps/s), {summary.messages:,} messages, "
               f"{summary.samples:,} samples recorded")
         print("  steps per federate: " + ", ".join(f"{n} {g:,}" for n, g in summary.grants.items()))
+        if summary.pacing is not None:
+            print(f"  {summary.pacing.line()}")
         if summary.decisions:
             print(f"  decisions: {summary.decisions} (see the decisions table in the store)")
         if summary.errors:
@@ -292,6 +331,9 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
                          interactive=args.interactive, control=args.control,
                          autonomy=Autonomy(args.autonomy), prompt_out=line)  # fmt: skip
     coordinator = Coordinator(scenario, options)
+    if bar is not None and coordinator.pacer is not None:
+        pacer = coordinator.pacer
+        bar.lag = lambda: pacer.last_lag
     _say_store(coordinator.claim, line)
     for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
@@ -569,10 +611,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from ..engine.replay import Replay
     from ..results.claim import StorePolicy
 
-    replay = Replay.open(args.store)
+    replay = Replay.open(args.store, args.pace)
     out = args.out or args.store.with_name(f"{args.store.stem}-replay.sqlite")
     policy = StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out else StorePolicy.NEXT_FREE
-    coordinator = Coordinator(replay.scenario, RunOptions(out=out, store_policy=policy, pace=args.pace, replay=replay))
+    coordinator = Coordinator(replay.scenario, RunOptions(out=out, store_policy=policy, replay=replay))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     with _log_file(coordinator.log_dir / "coordinator.log", args.debug):

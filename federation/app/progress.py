@@ -165,6 +165,7 @@ class ProgressBar:
         self._t0 = clock()
         self._last = -self.INTERVAL
         self._first: tuple[float, float] | None = None  # (wall, simulated) at the first report
+        self.lag: Callable[[], float | None] | None = None  # a paced run's lateness behind its schedule (wall s)
         self.line.show(self.render(start, self._t0))
 
     def __repr__(self) -> str:
@@ -184,7 +185,9 @@ class ProgressBar:
         frac = min(1.0, max(0.0, (sim_time - self.start) / span)) if span > 0 else 1.0
         filled = int(frac * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        return (f"[{bar}] {frac:6.1%}  t = {format_duration(sim_time)}  "
+        lag = self.lag() if self.lag is not None else None
+        behind = f"lag {lag * 1000:.1f} ms  " if lag is not None and lag < 1 else f"lag {lag:.1f} s  " if lag else ""
+        return (f"[{bar}] {frac:6.1%}  t = {format_duration(sim_time)}  {behind}"
                 f"({format_duration(now - self._t0)} wall, ETA {self.eta(sim_time, now)})")  # fmt: skip
 
     def eta(self, sim_time: float, now: float) -> str:

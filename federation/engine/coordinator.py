@@ -32,6 +32,7 @@ from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
 from .live import LiveSources
+from .pacer import PacedLoop, PacedScheduler, Pacer, PacingSummary
 from .plan import Plan
 from .recorder import Recorder, RunStatus
 from .scheduler import Grant, Scheduler
@@ -71,7 +72,6 @@ class RunOptions:
     control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
-    pace: float | None = None  # simulated seconds per wall second (``--pace``); None: the scenario's
     replay: Any = None  # a federation.engine.replay.Replay: re-run a recorded live run (``federation replay``)
 
 
@@ -104,6 +104,7 @@ class RunSummary:
     logs: Path
     decisions: int = 0
     kpis: tuple[Any, ...] = ()  # KpiValue, computed from the store after a completed run
+    pacing: PacingSummary | None = None  # a paced run's grant lateness
 
     @property
     def steps(self) -> int:
@@ -160,10 +161,12 @@ class _Member:
     last_grant: Grant | None = None
 
 
-class Coordinator(HealthChecks, DecisionHolds, LiveSources):
+class Coordinator(PacedLoop, HealthChecks, DecisionHolds, LiveSources):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+        if scenario.time.start_now:  # `start: now`: this run's epoch, in the plan's WELCOME and the store
+            scenario = replace(scenario, time=scenario.time.tied(time.time()))
         self.scenario = scenario
         self.options = options
         self.settings = resolve_settings(scenario.coordinator, options)
@@ -187,7 +190,8 @@ class Coordinator(HealthChecks, DecisionHolds, LiveSources):
         self.handshakes.address = self.address
         self.tokens = self._issue_tokens()
         self._sender = protocol.sender(self.sock)
-        self.scheduler: Scheduler = self.plan.scheduler()
+        self.scheduler: Scheduler = self.plan.scheduler(PacedScheduler if scenario.time.pace else Scheduler)
+        self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
@@ -289,12 +293,14 @@ class Coordinator(HealthChecks, DecisionHolds, LiveSources):
             self._mark_all("running")
             self._live_begin()
             self.recorder.commit()  # pids and status are on disk before the first step
+            self._start_pacing()
             first = self.scheduler.begin()
             if self._trace:
                 self._trace_waits([m.index for m in self.members], first)
             self._send(first)
+            pump = self._pump if self.pacer is None else self._pump_paced
             while self.scheduler.busy or not self.scheduler.finished:
-                self._pump()
+                pump()
             t_done = time.monotonic()
             self._flush(final=True)
             self._stop_all("end of run")
@@ -327,6 +333,7 @@ class Coordinator(HealthChecks, DecisionHolds, LiveSources):
             sim_seconds=self.scenario.time.stop - self.scenario.time.start,
             grants={s.name: s.grants for s in self.scheduler.slots}, messages=self.messages,
             samples=self.samples, errors=self.errors, logs=self.log_dir, decisions=self.decisions, kpis=kpis,
+            pacing=self._pacing_summary,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ start-up
@@ -379,13 +386,10 @@ class Coordinator(HealthChecks, DecisionHolds, LiveSources):
     def _pump(self) -> None:
         if self._stop_reason:
             raise RunInterrupted(self._stop_reason)
-        wait = self._wait_ms if self.clock is None else self._clock_wait()
         if self.gate is not None:
-            self._pump_gate(wait)
+            self._pump_gate()
         else:
-            self._receive(wait)  # one frame per turn: the run loop re-checks its end after each
-        if self.clock is not None:
-            self._clock_advance()
+            self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
         now = time.monotonic()
         if now - self._last_check >= self.settings.liveness:
             self._last_check = now
@@ -399,7 +403,7 @@ class Coordinator(HealthChecks, DecisionHolds, LiveSources):
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not self.scheduler.busy and not self.scheduler.finished and self.scheduler.waiting_on_clock() is None:
+        if not self.scheduler.busy and not self.scheduler.finished:
             self._deadlock()
 
     _last_check = 0.0
@@ -737,9 +741,13 @@ class Coordinator(HealthChecks, DecisionHolds, LiveSources):
                 self._flush(final=True)
             except OutputError as exc:  # the run already failed for another reason: that one is reported
                 log.warning("%s", exc)
+        if recorder.failure is None:
+            self._pacing_summary = self._close_pacing()
         federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
                      for slot in self.scheduler.slots]  # fmt: skip
         recorder.close(status, reason, federates)
+
+    _pacing_summary: PacingSummary | None = None
 
     def _release_sockets(self) -> None:
         if self.gate is not None:

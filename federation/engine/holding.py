@@ -42,6 +42,7 @@ class DecisionHolds:
     options: Any
     settings: Any
     decisions: int
+    _wait_ms: int
     _send: Any  # the coordinator's methods this mixin calls
     _report_rejections: Any
     _drain: Any
@@ -109,14 +110,14 @@ class DecisionHolds:
         return {"id": rowid, "verdict": decision.verdict.value, "decided_by": decision.decided_by,
                 "decided_at": decided_at, "class": source}
 
-    def _pump_gate(self, wait_ms: int) -> None:
+    def _pump_gate(self) -> None:
         gate = self.gate
         assert gate is not None
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         for extra in gate.sockets:
             poller.register(extra, zmq.POLLIN)
-        ready = dict(poller.poll(wait_ms))
+        ready = dict(poller.poll(self._wait_ms))  # the liveness interval, or less when a paced tick is due
         if self.sock in ready:
             self._drain()
         if gate.control is not None and gate.control in ready:

@@ -1,10 +1,10 @@
-"""Live sources in the coordinator: the wall clock, WAKE frames and the record of every external sample.
+"""Live sources in the coordinator: WAKE frames and the record of every external sample.
 
 A mixin of :class:`federation.engine.coordinator.Coordinator`.  The time rule
 (DESIGN.md, "Live operation"; docs/live.md):
 
-* a live source's safe time is bounded by the wall clock (:class:`~.liveclock.LiveClock`):
-  its consumers are granted a tick only once the wall clock has passed it;
+* a live source runs only in a paced run, where no tick is granted before its wall-clock
+  instant (:mod:`federation.engine.pacer`), so the ticks still open are those to come;
 * a sample stamped ``s`` that arrives while ``s`` is still open (no federate its outputs
   reach has been granted ``s``) is applied at ``s``: the source's WAKE lowers its next
   tick to ``s``; a late one is applied at the first open tick; the past is never rewritten;
@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from ..errors import FederateError
 from ..protocol import EXTERNAL
-from .liveclock import LiveClock, pace_of
 
 __all__ = ["LiveSources", "ExternalRow"]
 
@@ -33,80 +31,51 @@ ExternalRow = tuple[int, int, int, str, float, float, float, Any]
 
 
 class LiveSources:
-    """Pacing of live sources' consumers, WAKE frames, and the external samples' record."""
+    """WAKE frames of live sources, and the external samples' record."""
 
     scenario: Any
     options: Any
     plan: Any
     scheduler: Any
     recorder: Any
+    pacer: Any
     run_id: str
     _send: Any
 
-    clock: LiveClock | None = None
     external: list[ExternalRow]
 
     def _live_setup(self) -> None:
         self.external = []
         self._live: list[int] = []
-        pace = pace_of(self.scenario.time, self.options.pace)
-        if pace is not None and self.options.replay is None:  # a replay runs as fast as possible
-            factor, hold_back = pace
-            self.clock = LiveClock.now(self.plan.base, self.scenario.time.start, factor, hold_back)
 
     def _live_welcome(self, index: int, welcome: dict[str, Any]) -> None:
         welcome["run_id"] = self.run_id
         replay = self.options.replay
         if replay is not None:
-            welcome["epoch"] = replay.epoch
             welcome["replay"] = True
             replay.substitute(self.plan.names[index], welcome)
-        elif self.clock is not None:
-            welcome["epoch"] = self.clock.epoch
 
     def _declared_live(self, member: Any) -> None:
-        if self.clock is None:
+        if self.pacer is None:
             raise FederateError(member.name, "is a live source: the run must be paced to the wall clock "
-                                             "(time: {pace: F} in the scenario, or federation run --pace F)",
+                                             "(time: {start: now, pace: F} in the scenario, or federation run --pace F)",
                                 doing="joining")  # fmt: skip
         self._live.append(member.index)
 
     def _live_begin(self) -> None:
-        """All joined: mark the live sources and the wall clock's first open tick."""
+        """All joined: mark the live sources; say in the store which they are."""
         replay = self.options.replay
-        if replay is not None and self.recorder is not None:
-            self.recorder.meta(replay_of=str(replay.store), live_sources=json.dumps(list(replay.live)),
-                               epoch=repr(replay.epoch) if replay.epoch is not None else "", run_id=self.run_id)  # fmt: skip
-        if self.clock is None:
+        if self.recorder is None:
             return
-        self.scheduler.set_live(self._live, self.clock.open_tick())
-        if self.recorder is not None:
-            self.recorder.meta(epoch=repr(self.clock.epoch), pace=repr(self.clock.factor), run_id=self.run_id,
-                               live_sources=json.dumps([self.plan.names[i] for i in self._live]))  # fmt: skip
-        log.info("paced at %gx the wall clock; %d live source(s): %s; epoch %.3f", self.clock.factor,
-                 len(self._live), ", ".join(self.plan.names[i] for i in self._live) or "none",
-                 self.clock.epoch)  # fmt: skip
-
-    # ------------------------------------------------------------------ the wall clock
-    def _clock_wait(self) -> int:
-        """Milliseconds to wait for a frame: until the wall clock reaches the next tick someone waits for."""
-        assert self.clock is not None
-        waiting = self.scheduler.waiting_on_clock()
-        limit: int = self._wait_ms  # type: ignore[attr-defined]
-        if waiting is None:
-            return limit
-        ms = (self.clock.wall(waiting) - time.time()) * 1000.0
-        return max(0, min(limit, int(ms) + 1))
-
-    def _clock_advance(self) -> None:
-        assert self.clock is not None
-        grants = self.scheduler.advance(self.clock.open_tick())
-        if grants:
-            self._send(grants)
+        if replay is not None:
+            self.recorder.meta(replay_of=str(replay.store), live_sources=json.dumps(list(replay.live)),
+                               run_id=self.run_id)  # fmt: skip
+        elif self._live:
+            self.scheduler.set_live(self._live)
+            self.recorder.meta(run_id=self.run_id, live_sources=json.dumps([self.plan.names[i] for i in self._live]))
+            log.info("%d live source(s): %s", len(self._live), ", ".join(self.plan.names[i] for i in self._live))
 
     def _wake(self, member: Any, tick: int) -> None:
-        if self.clock is None:
-            return
         grants = self.scheduler.wake(member.index, tick)
         if grants:
             self._send(grants)

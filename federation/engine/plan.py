@@ -108,10 +108,12 @@ class Plan:
             "iterate": self.in_group(index),
             "routes": sorted({r.endpoint for r in self.scenario.routes if r.source == spec.name}),
             "target": _target(spec.type),
+            "epoch": self.scenario.time.epoch,
         }
 
     # ------------------------------------------------------------------ scheduler
-    def scheduler(self) -> Scheduler:
+    def scheduler(self, kind: type[Scheduler] = Scheduler) -> Scheduler:
+        """The scheduler of this plan (``kind``: a paced run's :class:`~federation.engine.pacer.PacedScheduler`)."""
         sc = self.scenario
         slots = [FederateSlot(n, i, self.periods[i], self.offsets[i]) for i, n in enumerate(self.names)]
         index = {n: i for i, n in enumerate(self.names)}
@@ -143,7 +145,7 @@ class Plan:
         self._bind_events(slots, index)
         groups = self._groups(slots, index)
         _link_affects(slots, groups)
-        sched = Scheduler(slots, groups, self.base, self.start, self.stop)
+        sched = kind(slots, groups, self.base, self.start, self.stop)
         for i, ev in enumerate(sc.events):
             if ev.action is EventAction.SEND:
                 sched.deliver(slots[index[ev.federate]], self.base.ticks(ev.at), -1, i, "scenario", ev.name,

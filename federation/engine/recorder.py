@@ -9,6 +9,9 @@ Tables (see docs/architecture.md):
   output) order so that two runs of the same scenario and seed give identical rows;
 * ``messages(tick, time, sent_tick, source, target, payload)``;
 * ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports;
+* ``pacing(tick, time, scheduled, granted, lag, grants)`` -- a paced run's grant instants:
+  the wall-clock instant each was scheduled for and the one it was granted at (POSIX
+  seconds, UTC), the lateness in wall seconds, and how many federates were granted.
 * ``external_samples(tick, time, federate, seq, output, stamp, arrival, lateness, value)`` --
   every sample a live source applied: at tick ``tick`` (``seq``: its order in that step),
   stamped ``stamp`` (simulated seconds), arrived at ``arrival`` (POSIX seconds), applied
@@ -43,6 +46,7 @@ from typing import Any, Iterable, Iterator
 from .. import __version__
 from ..errors import OutputError
 from ..results.liveness import Owner
+from ..scenario.model import TimeSpec
 from .plan import Plan
 from .scheduler import Sample, SentMessage
 
@@ -64,6 +68,7 @@ CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time
 CREATE TABLE IF NOT EXISTS external_samples (tick INTEGER, time REAL, federate TEXT, seq INTEGER, output TEXT,
                                              stamp REAL, arrival REAL, lateness REAL, value);
 CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
+CREATE TABLE IF NOT EXISTS pacing (tick INTEGER, time REAL, scheduled REAL, granted REAL, lag REAL, grants INTEGER);
 """
 
 
@@ -164,6 +169,7 @@ class Recorder:
             "status": RunStatus.RUNNING,
             "heartbeat_at": repr(time.time()),
             **Owner.this_process().to_meta(),
+            **_clock_meta(sc.time),
         }
         meta.update(_versions())
         self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
@@ -214,6 +220,11 @@ class Recorder:
             self.db.executemany("INSERT INTO external_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 [(tick, seconds(tick), names[fed], seq, output, stamp, arrival, lateness, to_sql(value))
                                  for tick, fed, seq, output, stamp, arrival, lateness, value in rows])  # fmt: skip
+
+    def pacing(self, rows: Iterable[tuple[int, float, float, float, float, int]]) -> None:
+        """Rows of the ``pacing`` table (see :class:`federation.engine.pacer.Pacer`)."""
+        with self._writing():
+            self.db.executemany("INSERT INTO pacing VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def kpis(self, values: Iterable[tuple[str, float, str, str]]) -> None:
         with self._writing():
@@ -288,6 +299,20 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close(RunStatus.FAILED if exc[0] else RunStatus.COMPLETED)
+
+
+def _clock_meta(spec: TimeSpec) -> dict[str, str]:
+    """How the run is tied to the wall clock: its epoch (UTC instant of t = 0) and its pace."""
+    meta = {}
+    if spec.epoch is not None:
+        meta["epoch"] = repr(spec.epoch)
+        meta["epoch_utc"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(spec.epoch)) + f".{int(spec.epoch % 1 * 1e6):06d}Z"
+    if spec.pace is not None:
+        meta["pace"] = repr(spec.pace.factor)
+        meta["hold_back"] = repr(spec.hold_back)
+        if spec.pace.max_lag is not None:
+            meta["max_lag"] = repr(spec.pace.max_lag)
+    return meta
 
 
 def _os_error(exc: sqlite3.Error) -> str:

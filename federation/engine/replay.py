@@ -26,7 +26,7 @@ from ..api.live import ExternalSample, LiveFeed
 from ..decisions.gate import Decision, DecisionGate, DecisionSpec, Proposal, Verdict
 from ..errors import FederationError, OutputError
 from ..scenario.loader import load
-from ..scenario.model import Scenario, TimeSpec
+from ..scenario.model import PaceSpec, Scenario
 from ..scenario.registry import resolve
 from ..timebase import TimeBase
 from .recorder import to_sql
@@ -48,8 +48,11 @@ class Replay:
     decisions: tuple[dict[str, Any], ...] = field(default=())
 
     @classmethod
-    def open(cls, store: str | Path) -> Replay:
-        """Read a run store; raise :class:`OutputError` when it is not a recorded live run."""
+    def open(cls, store: str | Path, pace: float | None = None) -> Replay:
+        """Read a run store; raise :class:`OutputError` when it is not a recorded live run.
+
+        The replay runs as fast as possible, or paced by ``pace`` (simulated seconds per wall second).
+        """
         path = Path(store).resolve()
         if not path.is_file():
             raise OutputError(path, "no such run store")
@@ -71,10 +74,11 @@ class Replay:
                                     "replay re-runs a run with live sources; 'federation run' re-runs any other")  # fmt: skip
         scenario = load(meta["scenario_file"], text=meta["scenario_text"])
         stop = float(meta.get("stop", scenario.time.stop))
-        scenario = replace(scenario, seed=int(meta.get("seed", scenario.seed)),
-                           time=TimeSpec(scenario.time.start, stop, scenario.time.resolution),
-                           events=tuple(e for e in scenario.events if e.at <= stop))  # fmt: skip
         epoch = float(meta["epoch"]) if meta.get("epoch") else None
+        timing = replace(scenario.time, stop=stop, epoch=epoch, start_now=False,
+                         pace=None if pace is None else PaceSpec(pace))  # fmt: skip
+        scenario = replace(scenario, seed=int(meta.get("seed", scenario.seed)), time=timing,
+                           events=tuple(e for e in scenario.events if e.at <= stop))  # fmt: skip
         return cls(path, scenario, tuple(json.loads(meta["live_sources"])), epoch, tuple(decisions))
 
     def substitute(self, name: str, welcome: dict[str, Any]) -> None:

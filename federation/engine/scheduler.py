@@ -120,7 +120,7 @@ class FederateSlot:
         self.record: list[bool] = []
         self.seq = 0
         self.sampled: list[int] = []  # outputs read by linear interpolation: every step is a sample
-        self.live = False  # a live source: its safe time is bounded by the wall clock (Scheduler.horizon)
+        self.live = False  # a live source: woken by WAKE frames, never stepped before its open tick
 
     def __repr__(self) -> str:
         state = "BUSY" if self.busy else "IDLE"
@@ -145,8 +145,6 @@ class Scheduler:
             for b in slot.bindings:
                 self.consumers.setdefault(id(b.history), []).append((slot, b.lag))
         self.live: list[int] = []  # live sources (set_live); empty in an ordinary run
-        self.horizon = NEVER  # with live sources: the first tick the wall clock has not reached
-        self.wanted: dict[int, int] = {}  # live source -> the tick its earliest waiting sample asks for
 
     # ------------------------------------------------------------------ set-up
     def begin(self) -> list[Grant]:
@@ -161,9 +159,6 @@ class Scheduler:
         own = [s.granted if s.busy else s.next for s in slots]
         if not self.any_wakeable:
             return own
-        for i in self.live:  # an idle live source may yet publish at any tick the wall clock has not reached
-            if not slots[i].busy and own[i] > self.horizon:
-                own[i] = self.horizon
         dist = list(own)
         heap = [(d, i) for i, d in enumerate(dist)]
         heapq.heapify(heap)
@@ -296,15 +291,12 @@ class Scheduler:
         history.prune(floor - 1)
 
     # ------------------------------------------------------------------ live sources
-    def set_live(self, indices: Iterable[int], horizon: int) -> None:
-        """Mark live sources (their DECLARE said so); ``horizon``: the first tick the wall clock has not reached."""
+    def set_live(self, indices: Iterable[int]) -> None:
+        """Mark live sources (their DECLARE said so).  A run with one is paced: its clock bounds every grant."""
         for i in indices:
             if i not in self.live:
                 self.live.append(i)
                 self.slots[i].live = True
-        self.horizon = horizon
-        if self.live:
-            self.any_wakeable = True  # safe times go through safe_times(), which bounds the live ones
 
     def open_tick(self, slot: FederateSlot) -> int:
         """The first tick at which ``slot`` may still publish without rewriting anyone's past.
@@ -320,13 +312,8 @@ class Scheduler:
         return first
 
     def _live_next(self, slot: FederateSlot, nxt: int) -> int:
-        """A live source's next tick: never before its open tick; kept aside until the wall clock reaches it."""
-        if nxt >= NEVER:
-            self.wanted.pop(slot.index, None)
-            return nxt
-        nxt = max(nxt, self.open_tick(slot))
-        self.wanted[slot.index] = nxt
-        return nxt if nxt < self.horizon else NEVER
+        """A live source's next tick: never before its open tick (a sample that came late waits for it)."""
+        return nxt if nxt >= NEVER else max(nxt, self.open_tick(slot))
 
     def wake(self, index: int, tick: int) -> list[Grant]:
         """A live source's WAKE: a sample waits for ``tick``; return the grants that makes possible.
@@ -338,34 +325,10 @@ class Scheduler:
         if slot.busy or not slot.live:
             return []
         tick = max(tick, self.open_tick(slot))
-        if tick >= self.wanted.get(index, NEVER):
+        if tick >= slot.next:
             return []
-        self.wanted[index] = tick
-        if tick < self.horizon and tick < slot.next:
-            slot.next = tick
-            return self.grant_ready([index])
-        return []
-
-    def advance(self, horizon: int) -> list[Grant]:
-        """The wall clock reached ``horizon`` (the first tick it has not reached): the grants now possible."""
-        if horizon <= self.horizon:
-            return []
-        self.horizon = horizon
-        slots = self.slots
-        for i, wanted in self.wanted.items():
-            slot = slots[i]
-            if not slot.busy and wanted < horizon and wanted < slot.next:
-                slot.next = wanted
-        return self.grant_ready([s.index for s in slots if not s.busy])
-
-    def waiting_on_clock(self) -> int | None:
-        """With live sources: the earliest tick something waits for the wall clock to reach, else None."""
-        if not self.live or self.horizon > self.stop:
-            return None
-        slots = self.slots
-        ahead = [s.next for s in slots if not s.busy and self.horizon <= s.next <= self.stop]
-        ahead += [t for t in self.wanted.values() if self.horizon <= t <= self.stop]
-        return min(ahead, default=self.stop)
+        slot.next = tick
+        return self.grant_ready([index])
 
     # ------------------------------------------------------------------ reports
     def done(self, index: int, tick: int, iteration: int, outputs: dict[int, Any],

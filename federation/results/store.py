@@ -127,6 +127,14 @@ class RunStore:
     def kpis(self) -> list[tuple[str, float, str, str]]:
         return list(self.db.execute("SELECT name, value, unit, description FROM kpis ORDER BY rowid"))
 
+    def pacing(self) -> list[tuple[int, float, float, float, float, int]]:
+        """A paced run's grant instants: (tick, time, scheduled, granted, lag, grants); none for an unpaced run
+        (or a store written before pacing existed)."""
+        try:
+            return list(self.db.execute("SELECT tick, time, scheduled, granted, lag, grants FROM pacing ORDER BY rowid"))
+        except sqlite3.OperationalError:  # no such table
+            return []
+
     def decisions(self) -> list[dict[str, Any]]:
         cur = self.db.execute("SELECT * FROM decisions ORDER BY id")
         cols = [c[0] for c in cur.description]

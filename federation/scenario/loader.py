@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -28,6 +29,7 @@ from .model import (
     InterfaceSpec,
     Interpolation,
     IterateGroup,
+    PaceSpec,
     RecordSpec,
     RestartPolicy,
     Route,
@@ -50,6 +52,7 @@ _TOP_KEYS = {
 _SIGNAL_TYPES = tuple(t.value for t in SignalType)
 _FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description",
              "restart"}  # fmt: skip
+_INSTANT = re.compile(r"^\s*\d{4}-\d\d-\d\d")  # an ISO-8601 date and time, not a duration
 _ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
 
 
@@ -165,13 +168,15 @@ class _Parser:
             self.fail(path, "missing: the scenario needs time.stop")
             return TimeSpec(0.0, 1.0)
         spec = self.mapping(value, path)
-        self.unknown_keys(spec, path, ("start", "stop", "resolution", "unit"))
+        self.unknown_keys(spec, path, ("start", "stop", "resolution", "unit", "pace", "hold_back"))
         unit = spec.get("unit", "s")
         if not isinstance(unit, str) or unit not in DURATION_UNITS:
             self.fail((*path, "unit"), f"unknown time unit {unit!r} (expected one of {', '.join(DURATION_UNITS)})")
             unit = "s"
         self.unit = unit
-        start = self.duration(spec.get("start"), (*path, "start"), 0.0) or 0.0
+        instant = self.epoch(spec.get("start"), (*path, "start"))
+        epoch, start_now = instant or (None, False)
+        start = self.duration(spec.get("start"), (*path, "start"), 0.0) or 0.0 if instant is None else 0.0
         if start < 0:
             self.fail((*path, "start"), f"must not be negative, got {spec.get('start')!r}")
             start = 0.0
@@ -198,7 +203,75 @@ class _Parser:
         elif stop / resolution > MAX_TICKS:
             self.fail((*path, "stop"), f"{stop:g} s is too many ticks of {resolution:g} s")
             stop = start + 1.0
-        return TimeSpec(start, stop, resolution)
+        pace, hold_back = self.pace(spec, path)
+        return TimeSpec(start, stop, resolution, pace, hold_back, epoch, start_now)
+
+    def epoch(self, value: Any, path: KeyPath) -> tuple[float | None, bool] | None:
+        """``time.start`` as a wall-clock instant: (epoch, start_now); None when it is a duration."""
+        if isinstance(value, datetime):  # YAML reads an unquoted 2026-12-02T14:00:00Z as a timestamp
+            return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp(), False
+        if isinstance(value, date):
+            self.fail(path, f"a date alone is not an instant: give the time too ({value.isoformat()}T00:00:00Z)")
+            return None, False
+        if not isinstance(value, str):
+            return None
+        text = value.strip()
+        if text == "now":
+            return None, True
+        if not _INSTANT.match(text):
+            try:
+                parse_duration(text, self.unit)
+            except ValueError:
+                hint = "; did you mean 'now'?" if difflib.get_close_matches(text.lower(), ["now"], cutoff=0.6) else ""
+                self.fail(path, f"expected a duration, now, or an ISO-8601 instant such as 2026-12-02T14:00:00Z; "
+                                f"got {value!r:.60}{hint}")  # fmt: skip
+                return None, False
+            return None
+        try:
+            if len(text) <= 10:
+                raise ValueError("a date alone")
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+        except ValueError:
+            self.fail(path, f"expected an ISO-8601 instant such as 2026-12-02T14:00:00Z, got {value!r:.60}")
+            return None, False
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp(), False
+
+    def pace(self, spec: Mapping[str, Any], path: KeyPath) -> tuple[PaceSpec | None, float]:
+        """``time.pace`` (a factor, or ``{factor, max_lag}``) and ``time.hold_back``: wall-clock seconds."""
+        value, pace = spec.get("pace"), None
+        where = (*path, "pace")
+        if isinstance(value, dict):
+            self.unknown_keys(value, where, ("factor", "max_lag"))
+            if "factor" not in value:
+                self.fail((*where, "factor"), "missing: simulated seconds per wall second (1: real time)")
+            factor = value.get("factor")
+            max_lag = self.wall_seconds(value.get("max_lag"), (*where, "max_lag"))
+            where = (*where, "factor")
+        else:
+            factor, max_lag = value, None
+        if factor is not None:
+            number = self.number(factor, where, math.nan, positive=True)
+            if math.isfinite(number):
+                pace = PaceSpec(number, max_lag)
+        hold_back = self.wall_seconds(spec.get("hold_back"), (*path, "hold_back"), zero=True) or 0.0
+        if hold_back and value is None:
+            self.fail((*path, "hold_back"), "has no effect on a run that is not paced: add time.pace "
+                                            "(or run with --pace F)")  # fmt: skip
+        return pace, hold_back
+
+    def wall_seconds(self, value: Any, path: KeyPath, *, zero: bool = False) -> float | None:
+        """A wall-clock duration (a plain number is always seconds), positive or -- with ``zero`` -- not negative."""
+        if value is None:
+            return None
+        try:
+            seconds = parse_duration(value, "s")
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return None
+        if seconds < 0 or (seconds == 0 and not zero):
+            self.fail(path, f"must be {'at least 0' if zero else 'positive'}, got {value!r}")
+            return None
+        return seconds
 
     def federates(self, value: Any) -> dict[str, FederateSpec]:
         if value is None:

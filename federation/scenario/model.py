@@ -10,7 +10,7 @@ import enum
 import functools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,6 +25,7 @@ __all__ = [
     "RestartPolicy",
     "EventAction",
     "TimeSpec",
+    "PaceSpec",
     "FederateSpec",
     "Connection",
     "Route",
@@ -101,14 +102,30 @@ def _seconds(value: Any, unit: str) -> float:
 
 
 @dataclass(frozen=True)
+class PaceSpec:
+    """``time.pace``: the run paced to the wall clock (docs/live.md, "Pacing")."""
+
+    factor: float  # simulated seconds per wall second (1: real time)
+    max_lag: float | None = None  # wall seconds behind the schedule that fail the run; None: catch up
+
+
+@dataclass(frozen=True)
 class TimeSpec:
     start: float = 0.0  # seconds
     stop: float = 0.0  # seconds; steps run at start <= t <= stop (stop included)
     resolution: float = 1e-3  # seconds per tick
+    pace: PaceSpec | None = None  # None: as fast as possible
+    hold_back: float = 0.0  # wall seconds the paced schedule runs behind the wall clock
+    epoch: float | None = None  # UTC POSIX seconds of t = 0 (``start: ISO``, or ``now`` once the run starts)
+    start_now: bool = False  # ``start: now``: the epoch is the wall clock when the run starts
 
     @property
     def base(self) -> TimeBase:
         return TimeBase(self.resolution)
+
+    def tied(self, now: float) -> TimeSpec:
+        """This time section with ``start: now`` resolved to the epoch ``now`` (POSIX seconds)."""
+        return replace(self, epoch=now, start_now=False) if self.start_now else self
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,338 @@
+"""Pacing a run to the wall clock: no tick is granted before its wall-clock instant.
+
+A paced run (``time: {pace: F}``, ``federation run --pace F``) gives every tick ``t`` an
+instant on the wall clock, ``origin + t / F + hold_back`` (``origin``: the epoch when the run
+has one, ``time: {start: now | ISO}``, else the moment stepping begins).  The scheduler is a
+:class:`PacedScheduler`: it grants nothing past the *limit*, the last tick whose instant has
+passed.  The coordinator loop (:class:`PacedLoop`, a mixin of the coordinator) moves the limit
+as the clock goes on, waits on its socket -- never in a sleep -- until the next instant a
+federate waits for, and records for every grant instant how late it was (:class:`Pacer`).
+Behind its schedule, the federation catches up at full speed; with ``max_lag`` a run held
+further behind fails, naming the federate that held it.
+
+An unpaced run uses none of this: the plain scheduler and the coordinator's own loop.
+See docs/live.md, "Pacing".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..errors import FederateError, FederationError
+from ..scenario.model import TimeSpec
+from ..timebase import NEVER, TimeBase
+from .scheduler import FederateSlot, Grant, Scheduler
+
+__all__ = ["PacedLoop", "PacedScheduler", "Pacer", "PacingSummary", "Schedule"]
+
+log = logging.getLogger("federation.engine.coordinator")
+
+
+class PacedScheduler(Scheduler):
+    """A scheduler that grants no tick past ``limit`` and remembers the earliest tick it held back."""
+
+    limit = -1  # the last tick whose wall-clock instant has passed
+    deferred = NEVER  # the earliest tick a federate was ready for but the clock was not
+
+    def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
+        t = slot.next
+        if t > self.limit and t <= self.stop and not slot.busy:
+            if t < self.deferred:
+                self.deferred = t
+            return False
+        return super().ready(slot, safe)
+
+    def release(self) -> list[Grant]:
+        """Every grant the clock now allows (after ``limit`` moved past ``deferred``)."""
+        self.deferred = NEVER
+        return self.grant_ready(range(len(self.slots)))
+
+    @property
+    def waiting(self) -> bool:
+        """Whether some federate waits for the clock (not for another federate)."""
+        return self.limit < self.deferred <= self.stop
+
+
+class Schedule:
+    """The wall-clock instant of every tick, on the monotonic clock: ``origin + t / factor + hold_back``."""
+
+    __slots__ = ("base", "factor", "hold_back", "origin", "offset")
+
+    def __init__(self, base: TimeBase, factor: float, hold_back: float, origin: float, offset: float) -> None:
+        self.base, self.factor, self.hold_back = base, factor, hold_back
+        self.origin = origin  # monotonic seconds of simulated time 0 (before the hold-back)
+        self.offset = offset  # POSIX minus monotonic seconds: to record instants as UTC
+
+    @classmethod
+    def starting(cls, spec: TimeSpec, factor: float, *, mono: float, posix: float) -> Schedule:
+        """The schedule of a run whose stepping begins now (``mono``/``posix``): tied to its epoch when it has one."""
+        offset = posix - mono
+        origin = spec.epoch - offset if spec.epoch is not None else mono - spec.start / factor
+        return cls(spec.base, factor, spec.hold_back, origin, offset)
+
+    def instant(self, tick: int) -> float:
+        """Monotonic seconds before which ``tick`` is not granted."""
+        return self.origin + self.base.seconds(tick) / self.factor + self.hold_back
+
+    def limit(self, now: float) -> int:
+        """The last tick whose instant is at or before ``now`` (monotonic seconds)."""
+        tick = math.floor((now - self.origin - self.hold_back) * self.factor / self.base.resolution)
+        while self.instant(tick + 1) <= now:  # float rounding: at most a step or two either way
+            tick += 1
+        while self.instant(tick) > now:
+            tick -= 1
+        return tick
+
+    def posix(self, mono: float) -> float:
+        return mono + self.offset
+
+
+@dataclass(frozen=True)
+class PacingSummary:
+    """How well a paced run kept to its schedule (wall seconds; ``lag`` is a grant's lateness)."""
+
+    factor: float
+    hold_back: float
+    max_lag: float | None
+    grants: int  # grant instants measured (those of the start-up catch-up aside)
+    catch_up: int  # grant instants whose instant came before stepping began (start: now, or an epoch in the past)
+    p50: float
+    p99: float
+    max: float
+    jitter: float  # standard deviation of the lag
+
+    def line(self) -> str:
+        """One line for the run's summary."""
+        if not self.grants:
+            return f"paced {self.factor:g}x: no grant measured"
+        caught = f"; caught up {self.catch_up:,} start-up grants" if self.catch_up else ""
+        return (f"paced {self.factor:g}x: grant lag p50 {_ms(self.p50)}, p99 {_ms(self.p99)}, max {_ms(self.max)}, "
+                f"jitter {_ms(self.jitter)} ({self.grants:,} grants{caught})")  # fmt: skip
+
+    def meta(self) -> dict[str, str]:
+        """The figures as the run store's ``run`` table keeps them."""
+        return {"pacing_grants": str(self.grants), "pacing_catch_up": str(self.catch_up),
+                "pacing_lag_p50": repr(self.p50), "pacing_lag_p99": repr(self.p99),
+                "pacing_lag_max": repr(self.max), "pacing_jitter": repr(self.jitter)}  # fmt: skip
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+class Pacer:
+    """The schedule of a paced run and the record of how late each grant instant was.
+
+    ``rows`` are the ``pacing`` table's: (tick, time, scheduled, granted, lag, grants) -- the
+    simulated time, the scheduled and actual wall-clock instants (POSIX seconds, UTC), the
+    lateness (wall seconds) and how many federates were granted then.
+    """
+
+    def __init__(self, spec: TimeSpec) -> None:
+        assert spec.pace is not None
+        self.spec = spec
+        self.factor = spec.pace.factor
+        self.max_lag = spec.pace.max_lag
+        self.schedule: Schedule | None = None
+        self.began = 0.0  # monotonic seconds when stepping began
+        self.rows: list[tuple[int, float, float, float, float, int]] = []
+        self.lags: list[float] = []  # of the grant instants measured
+        self.catch_up = 0
+        self.last_lag: float | None = None  # of the latest grant instant (the status line shows it)
+
+    def __repr__(self) -> str:
+        return f"<Pacer {self.factor:g}x hold_back={self.spec.hold_back:g} s grants={len(self.lags)}>"
+
+    def begin(self, mono: float, posix: float) -> Schedule:
+        self.began = mono
+        self.schedule = Schedule.starting(self.spec, self.factor, mono=mono, posix=posix)
+        return self.schedule
+
+    def granted(self, ticks: Iterable[int], now: float) -> tuple[float, int]:
+        """Record grants of ``ticks`` sent at ``now`` (monotonic); return the worst measured lag and its tick."""
+        schedule = self.schedule
+        assert schedule is not None
+        counts: dict[int, int] = {}
+        for tick in ticks:
+            counts[tick] = counts.get(tick, 0) + 1
+        worst, worst_tick = 0.0, -1
+        for tick, count in sorted(counts.items()):
+            instant = schedule.instant(tick)
+            lag = now - instant
+            self.rows.append((tick, schedule.base.seconds(tick), schedule.posix(instant), schedule.posix(now), lag, count))
+            self.last_lag = lag
+            if instant < self.began:
+                self.catch_up += 1  # its instant passed before the federates were even stepping
+                continue
+            self.lags.append(lag)
+            if lag > worst:
+                worst, worst_tick = lag, tick
+        return worst, worst_tick
+
+    def take_rows(self) -> list[tuple[int, float, float, float, float, int]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def summary(self) -> PacingSummary:
+        lags = sorted(self.lags)
+        n = len(lags)
+        if n:
+            mean = sum(lags) / n
+            jitter = math.sqrt(sum((x - mean) ** 2 for x in lags) / n)
+            p50, p99, top = _quantile(lags, 0.5), _quantile(lags, 0.99), lags[-1]
+        else:
+            jitter = p50 = p99 = top = 0.0
+        return PacingSummary(self.factor, self.spec.hold_back, self.max_lag, n, self.catch_up, p50, p99, top, jitter)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (nearest rank)."""
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+class PacedLoop:
+    """The coordinator's paced loop: a mixin of :class:`federation.engine.coordinator.Coordinator`.
+
+    Only a paced run calls into it (``pacer`` is None otherwise), so the as-fast-as-possible
+    loop pays nothing for it.
+    """
+
+    pacer: Pacer | None = None
+    scheduler: Any
+    members: Any
+    settings: Any
+    plan: Any
+    recorder: Any
+    hooks: Any
+    _wait_ms: int
+    _stall_since: float
+    _stall_told: float
+    _pump: Any  # the coordinator's methods this mixin calls
+    _send: Any
+
+    def _start_pacing(self) -> None:
+        """Just before the first grants: fix the schedule and the limit, route grants through the pacer."""
+        pacer = self.pacer
+        if pacer is None:
+            return
+        schedule = pacer.begin(time.monotonic(), time.time())
+        self._send_unpaced = self._send
+        self._send = self._send_paced  # an instance attribute: the unpaced loop keeps the class's method
+        self._liveness_ms = self._wait_ms
+        self.scheduler.limit = schedule.limit(time.monotonic())
+        if pacer.max_lag is not None:
+            self._lag_deadline = time.monotonic()
+        self.hooks.append(PacedLoop._record_pacing)
+        first = schedule.instant(self.plan.start)
+        log.info("paced %gx: t=%g s is granted at %s (UTC)%s", pacer.factor, self.plan.base.seconds(self.plan.start),
+                 _utc(schedule.posix(first)), f", {pacer.spec.hold_back:g} s behind the wall clock"
+                 if pacer.spec.hold_back else "")  # fmt: skip
+
+    def _pump_paced(self) -> None:
+        """One turn of the paced loop: grant what the clock allows, then wait for a frame or the next instant."""
+        pacer, sched = self.pacer, self.scheduler
+        assert pacer is not None and pacer.schedule is not None
+        now = time.monotonic()
+        limit = pacer.schedule.limit(now)
+        if limit > sched.limit:
+            sched.limit = limit
+            if limit >= sched.deferred:
+                grants = sched.release()
+                if grants:
+                    self._send_paced(grants, clock=True)
+        wait = self._liveness_ms
+        if now >= self._lag_deadline:
+            self._lag_deadline = self._check_lag(now)
+        if self._lag_deadline - now < wait / 1000:
+            wait = max(0, math.ceil((self._lag_deadline - now) * 1000))
+        if sched.waiting:
+            until = pacer.schedule.instant(sched.deferred) - time.monotonic()
+            wait = max(0, min(wait, math.ceil(until * 1000)))  # never early: an instant is a lower bound
+            if not sched.busy:  # waiting for the clock is not a stall
+                self._stall_since = self._stall_told = now
+        self._wait_ms = wait
+        self._pump()
+
+    def _send_paced(self, grants: list[Grant], clock: bool = False) -> None:
+        pacer = self.pacer
+        assert pacer is not None
+        lag, tick = pacer.granted((g.tick for g in grants if not g.iteration), time.monotonic())
+        if pacer.max_lag is not None and lag > pacer.max_lag:
+            held = [] if clock else [max(self.members, key=lambda m: m.last_heard)]  # whose DONE released it
+            self._held_too_long(held, lag, tick, stepping=False)
+        self._send_unpaced(grants)
+
+    _lag_deadline = math.inf  # monotonic seconds of the next max_lag check
+
+    def _record_pacing(self) -> None:
+        """Every liveness interval (a coordinator hook): the lag rows into the store."""
+        pacer = self.pacer
+        assert pacer is not None
+        if self.recorder is not None and pacer.rows:
+            self.recorder.pacing(pacer.take_rows())
+
+    def _check_lag(self, now: float) -> float:
+        """Fail when the earliest tick not granted yet is overdue by more than max_lag; return when to look again."""
+        pacer = self.pacer
+        assert pacer is not None and pacer.schedule is not None and pacer.max_lag is not None
+        schedule, sched = pacer.schedule, self.scheduler
+        due = NEVER  # the earliest tick some federate waits to be granted (a busy one's next step, if periodic)
+        for slot in sched.slots:
+            if not slot.busy:
+                due = min(due, slot.next)
+            elif slot.period is not None:
+                due = min(due, slot.granted + slot.period)
+        if due > sched.stop:
+            return math.inf
+        instant = schedule.instant(due)
+        if instant < pacer.began:  # its instant passed before stepping began: caught up, not held
+            return now + self._liveness_ms / 1000
+        lag = now - instant
+        if lag > pacer.max_lag and due <= sched.limit:
+            busy = [m for m in self.members if sched.slots[m.index].busy]
+            first = min((sched.slots[m.index].granted for m in busy), default=NEVER)
+            self._held_too_long([m for m in busy if sched.slots[m.index].granted == first], lag, due, stepping=True)
+        return instant + pacer.max_lag + 1e-4  # when this tick would be too late (it may be granted before)
+
+    def _held_too_long(self, held: list[Any], lag: float, tick: int, *, stepping: bool) -> None:
+        """Fail the run: ``held`` (members) kept tick ``tick`` waiting ``lag`` s; ``stepping``: they still are."""
+        pacer = self.pacer
+        assert pacer is not None
+        t = self.plan.base.seconds(tick)
+        behind = (f"{lag:.3g} s behind the wall clock at t={t:g} s (time.pace.max_lag {pacer.max_lag:g} s, "
+                  f"pace {pacer.factor:g}x)")  # fmt: skip
+        if not held:
+            raise FederationError(f"the run fell {behind}: the coordinator itself was late (an overloaded machine?)")
+        if len(held) > 1:
+            raise FederationError(f"federates {', '.join(repr(m.name) for m in held)} held the federation {behind}")
+        member = held[0]
+        since = time.monotonic() - member.granted_at
+        step = f"its step has taken {since:.3g} s so far" if stepping else f"its step took {since:.3g} s"
+        at = member.last_grant.tick if member.last_grant is not None else self.plan.start
+        raise FederateError(member.name, f"held the federation {behind}; {step}", time=self.plan.base.seconds(at),
+                            doing=member.doing if stepping else "")  # fmt: skip
+
+    def _deadlock(self) -> None:
+        if self.pacer is not None and self.scheduler.waiting:
+            return  # everyone waits for the clock
+        super()._deadlock()  # type: ignore[misc]
+
+    def _close_pacing(self) -> PacingSummary | None:
+        """At the end of the run: the last rows and the summary figures into the store."""
+        pacer = self.pacer
+        if pacer is None or pacer.schedule is None:
+            return None
+        summary = pacer.summary()
+        if self.recorder is not None and self.recorder.db is not None:
+            self.recorder.pacing(pacer.take_rows())
+            self.recorder.meta(**summary.meta())
+        log.info("%s", summary.line())
+        return summary
+
+
+def _utc(posix: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(posix)) + f".{int(posix % 1 * 1000):03d}Z"
