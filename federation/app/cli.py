@@ -546,9 +546,12 @@ def _add_demo_parser(sub: Any) -> None:
                        description="Publish the reservoir level, river stages and rain gauge of a storm over MQTT "
                                    "(noisy, some late, a dropout), computed from a small model of Riverton's basin, "
                                    "paced to the wall clock; obey the gate orders received. Without --broker it "
-                                   "starts a broker on a free loopback port (Mosquitto when installed, else amqtt: "
-                                   "pip install -e '.[live]'). See docs/live.md.")  # fmt: skip
-    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker to use (default: start one)")
+                                   "uses the broker at 127.0.0.1:--port, or starts one there (Mosquitto when "
+                                   "installed, else amqtt: pip install -e '.[live]'). See docs/live.md.")  # fmt: skip
+    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker to use (default: 127.0.0.1:--port)")
+    p.add_argument("--port", type=int, default=1883, metavar="N",
+                   help="without --broker: the loopback port of the broker, started unless one answers there "
+                        "(default 1883, the one scenarios/riverton-live.yaml connects to; 0: a free port)")
     p.add_argument("--pace", type=_factor, default=600.0, metavar="F",
                    help="simulated seconds per wall second (default 600: 72 h of storm in 7.2 min)")
     p.add_argument("--until", type=_duration, default=72 * 3600.0, metavar="T", help="simulated duration (default 72 h)")
@@ -566,6 +569,7 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
         from federates.demo.sensors import DemoSettings, SensorProcess
         from federates.mqtt.broker import BrokerSpec
         from federates.mqtt.localbroker import LocalBroker
+        from federates.mqtt.localbroker import answers as broker_answers
     except ImportError as exc:
         raise _Usage(f"the live demo needs paho-mqtt: pip install -e '.[live]' ({exc})") from None
     settings = DemoSettings(pace=args.pace, until=args.until, interval=args.interval, seed=args.seed, prefix=args.prefix)
@@ -575,9 +579,12 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
             if not host or not port.isdigit():
                 raise _Usage(f"--broker: expected HOST:PORT, got {args.broker!r}")
             broker = BrokerSpec(host=host, port=int(port))
+        elif args.port and broker_answers("127.0.0.1", args.port):
+            broker = BrokerSpec(host="127.0.0.1", port=args.port)
+            print(f"federation: using the broker already at 127.0.0.1:{args.port}", flush=True)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="federation-broker-")))
-            local = stack.enter_context(LocalBroker(folder))
+            local = stack.enter_context(LocalBroker(folder, port=args.port))
             broker = BrokerSpec(host=local.host, port=local.port)
             print(f"federation: started {local.program.value} at {local.address} (it stops with this command)", flush=True)
         process = SensorProcess(settings, broker, say=lambda line: print(line, flush=True))
