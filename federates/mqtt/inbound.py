@@ -83,7 +83,9 @@ class MqttIn(Federate):
         check.done()
         self.feed = LiveFeed()
         client_id = spec.broker.client_id or f"federation-{self.name}"
-        self.ingest = Ingest(spec, self.feed, client_id, lambda posix: posix - epoch)
+        pace = self.context.pace or 1.0  # a wall-clock instant is (instant - epoch) * pace simulated seconds
+        self.ingest = Ingest(spec, self.feed, client_id, lambda posix: posix - epoch,
+                             lambda wall: (wall - epoch) * pace)  # fmt: skip
         self.ingest.open()
 
     def step(self, t: float) -> float | None:

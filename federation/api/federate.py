@@ -57,6 +57,8 @@ class Context:
     epoch: float | None = None
     #: The run's identity, as output bridges publish it; ``None`` when the runtime does not give one.
     run_id: str | None = None
+    #: Simulated seconds per wall second of a paced run (``time.pace``), else ``None``.
+    pace: float | None = None
     #: ``federation replay`` of a recorded live run: output bridges must not act on the real world again.
     replay: bool = False
 

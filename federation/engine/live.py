@@ -50,6 +50,8 @@ class LiveSources:
 
     def _live_welcome(self, index: int, welcome: dict[str, Any]) -> None:
         welcome["run_id"] = self.run_id
+        if self.pacer is not None:
+            welcome["pace"] = self.pacer.factor
         replay = self.options.replay
         if replay is not None:
             welcome["replay"] = True

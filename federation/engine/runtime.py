@@ -192,7 +192,7 @@ class Runtime:
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
             routes=frozenset(config.get("routes", ())), epoch=config.get("epoch"), run_id=config.get("run_id"),
-            replay=bool(config.get("replay")),
+            replay=bool(config.get("replay")), pace=config.get("pace"),
         )  # fmt: skip
         params = dict(config["params"])
         if getattr(cls, "resolves_paths", False):
