@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import FederateError, FederationError
 from ..scenario.model import TimeSpec
@@ -40,9 +41,8 @@ class PacedScheduler(Scheduler):
 
     def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
         t = slot.next
-        if t > self.limit and t <= self.stop and not slot.busy:
-            if t < self.deferred:
-                self.deferred = t
+        if self.limit < t <= self.stop and not slot.busy:
+            self.deferred = min(self.deferred, t)
             return False
         return super().ready(slot, safe)
 
@@ -60,7 +60,7 @@ class PacedScheduler(Scheduler):
 class Schedule:
     """The wall-clock instant of every tick, on the monotonic clock: ``origin + t / factor + hold_back``."""
 
-    __slots__ = ("base", "factor", "hold_back", "origin", "offset")
+    __slots__ = ("base", "factor", "hold_back", "offset", "origin")
 
     def __init__(self, base: TimeBase, factor: float, hold_back: float, origin: float, offset: float) -> None:
         self.base, self.factor, self.hold_back = base, factor, hold_back
@@ -99,7 +99,7 @@ class PacingSummary:
     hold_back: float
     max_lag: float | None
     grants: int  # grant instants measured (those of the start-up catch-up aside)
-    catch_up: int  # grant instants whose instant came before stepping began (start: now, or an epoch in the past)
+    catch_up: int  # grant instants scheduled before stepping began (start: now, an epoch in the past)
     p50: float
     p99: float
     max: float
@@ -107,11 +107,13 @@ class PacingSummary:
 
     def line(self) -> str:
         """One line for the run's summary."""
-        if not self.grants:
-            return f"paced {self.factor:g}x: no grant measured"
-        caught = f"; caught up {self.catch_up:,} start-up grants" if self.catch_up else ""
-        return (f"paced {self.factor:g}x: grant lag p50 {_ms(self.p50)}, p99 {_ms(self.p99)}, max {_ms(self.max)}, "
-                f"jitter {_ms(self.jitter)} ({self.grants:,} grants{caught})")  # fmt: skip
+        parts = []
+        if self.grants:
+            parts.append(f"grant lag p50 {_ms(self.p50)}, p99 {_ms(self.p99)}, max {_ms(self.max)}, "
+                         f"jitter {_ms(self.jitter)} ({self.grants:,} grants)")  # fmt: skip
+        if self.catch_up:
+            parts.append(f"caught up {self.catch_up:,} grants scheduled before stepping began")
+        return f"paced {self.factor:g}x: " + ("; ".join(parts) or "nothing granted")
 
     def meta(self) -> dict[str, str]:
         """The figures as the run store's ``run`` table keeps them."""
@@ -163,7 +165,8 @@ class Pacer:
         for tick, count in sorted(counts.items()):
             instant = schedule.instant(tick)
             lag = now - instant
-            self.rows.append((tick, schedule.base.seconds(tick), schedule.posix(instant), schedule.posix(now), lag, count))
+            wall = schedule.posix(instant), schedule.posix(now)
+            self.rows.append((tick, schedule.base.seconds(tick), *wall, lag, count))
             self.last_lag = lag
             if instant < self.began:
                 self.catch_up += 1  # its instant passed before the federates were even stepping
@@ -186,7 +189,8 @@ class Pacer:
             p50, p99, top = _quantile(lags, 0.5), _quantile(lags, 0.99), lags[-1]
         else:
             jitter = p50 = p99 = top = 0.0
-        return PacingSummary(self.factor, self.spec.hold_back, self.max_lag, n, self.catch_up, p50, p99, top, jitter)
+        figures = (p50, p99, top, jitter)
+        return PacingSummary(self.factor, self.spec.hold_back, self.max_lag, n, self.catch_up, *figures)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -280,7 +284,7 @@ class PacedLoop:
         pacer = self.pacer
         assert pacer is not None and pacer.schedule is not None and pacer.max_lag is not None
         schedule, sched = pacer.schedule, self.scheduler
-        due = NEVER  # the earliest tick some federate waits to be granted (a busy one's next step, if periodic)
+        due = NEVER  # the earliest tick a federate waits to be granted (a busy one's next, if periodic)
         for slot in sched.slots:
             if not slot.busy:
                 due = min(due, slot.next)
@@ -295,7 +299,8 @@ class PacedLoop:
         if lag > pacer.max_lag and due <= sched.limit:
             busy = [m for m in self.members if sched.slots[m.index].busy]
             first = min((sched.slots[m.index].granted for m in busy), default=NEVER)
-            self._held_too_long([m for m in busy if sched.slots[m.index].granted == first], lag, due, stepping=True)
+            slowest = [m for m in busy if sched.slots[m.index].granted == first]
+            self._held_too_long(slowest, lag, due, stepping=True)
         return instant + pacer.max_lag + 1e-4  # when this tick would be too late (it may be granted before)
 
     def _held_too_long(self, held: list[Any], lag: float, tick: int, *, stepping: bool) -> None:
@@ -306,9 +311,10 @@ class PacedLoop:
         behind = (f"{lag:.3g} s behind the wall clock at t={t:g} s (time.pace.max_lag {pacer.max_lag:g} s, "
                   f"pace {pacer.factor:g}x)")  # fmt: skip
         if not held:
-            raise FederationError(f"the run fell {behind}: the coordinator itself was late (an overloaded machine?)")
+            raise FederationError(f"the run fell {behind}: the coordinator itself was late (host overloaded?)")
         if len(held) > 1:
-            raise FederationError(f"federates {', '.join(repr(m.name) for m in held)} held the federation {behind}")
+            names = ", ".join(repr(m.name) for m in held)
+            raise FederationError(f"federates {names} held the federation {behind}")
         member = held[0]
         since = time.monotonic() - member.granted_at
         step = f"its step has taken {since:.3g} s so far" if stepping else f"its step took {since:.3g} s"
