@@ -278,7 +278,7 @@ def test_validation_checks_the_bridge_parameters_at_their_lines(tmp_path):
 
 
 def test_mqtt_in_refuses_to_run_unpaced(run_scenario):
-    with pytest.raises(FederateError, match=r"federate 'sensors'.*mqtt-in needs a run paced to the wall clock"):
+    with pytest.raises(FederateError, match=r"federate 'sensors'.*mqtt-in needs a run tied to the wall clock: time: \{start: now, pace: F\}"):
         run_scenario("""
         time: {stop: 10}
         federates:

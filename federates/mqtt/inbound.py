@@ -76,8 +76,8 @@ class MqttIn(Federate):
     def setup(self) -> None:
         epoch = self.context.epoch
         if epoch is None:
-            raise FederationError("mqtt-in needs a run paced to the wall clock (time: {pace: F} in the scenario, "
-                                  "or federation run --pace F): its samples are stamped through the run's epoch")  # fmt: skip
+            raise FederationError("mqtt-in needs a run tied to the wall clock: time: {start: now, pace: F} in the "
+                                  "scenario (the epoch maps its samples' timestamps to simulated time)")  # fmt: skip
         check = ParameterCheck()
         spec = inbound_spec(self.params, check)
         check.done()
