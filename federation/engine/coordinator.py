@@ -161,7 +161,7 @@ class _Member:
     last_grant: Grant | None = None
 
 
-class Coordinator(PacedLoop, HealthChecks, DecisionHolds, LiveSources):
+class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:

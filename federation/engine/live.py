@@ -77,6 +77,12 @@ class LiveSources:
             self.recorder.meta(run_id=self.run_id, live_sources=json.dumps([self.plan.names[i] for i in self._live]))
             log.info("%d live source(s): %s", len(self._live), ", ".join(self.plan.names[i] for i in self._live))
 
+    def _deadlock(self) -> None:
+        """Live sources wait for the clock: until it passes the stop time, the run is not stuck."""
+        if self.scheduler.live and self.scheduler.limit <= self.scheduler.stop:
+            return
+        super()._deadlock()  # type: ignore[misc]
+
     def _wake(self, member: Any, tick: int) -> None:
         grants = self.scheduler.wake(member.index, tick)
         if grants:

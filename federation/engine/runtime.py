@@ -395,8 +395,10 @@ class Runtime:
         if self._event_driven:
             earliest = feed.earliest()
             if earliest is not None:
-                wanted = max(self.next_tick(earliest), tick + 1)  # a sample that came during the step: next tick
+                wanted = self.next_tick(earliest)
                 done[5] = wanted if done[5] is None else min(done[5], wanted)
+            if done[5] is not None and done[5] <= tick:  # a sample that came during the step: the next tick
+                done[5] = tick + 1
         consumed = feed.consumed()
         if consumed:
             index = {name: i for i, name in self._outputs}

@@ -154,9 +154,16 @@ class Scheduler:
         return self.grant_ready(range(len(self.slots)))
 
     # ------------------------------------------------------------------ safe times
+    limit = NEVER  # the last tick the wall clock allows (a paced run's PacedScheduler moves it)
+
     def safe_times(self) -> list[int]:
         slots = self.slots
         own = [s.granted if s.busy else s.next for s in slots]
+        if self.live:  # an idle live source may yet publish at any tick the clock has not reached
+            bound = self.limit + 1
+            for i in self.live:
+                if own[i] > bound and not slots[i].busy:
+                    own[i] = bound
         if not self.any_wakeable:
             return own
         dist = list(own)
