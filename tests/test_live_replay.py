@@ -24,6 +24,7 @@ import pytest
 import zmq
 
 from federation.engine.coordinator import Coordinator, RunOptions
+from federation.errors import FederateError
 from federation.scenario.loader import load
 from tests.conftest import write_scenario
 from tests.test_mqtt_out import Subscriber
@@ -197,3 +198,25 @@ def test_live_samples_follow_the_time_rule_and_the_run_replays_bit_for_bit(mosqu
     for name, query in TABLES.items():
         assert _table(replayed, query) == _table(store, query), name
     assert _table(replayed, "SELECT value FROM run WHERE key='replay_of'") == [(str(store),)]
+
+
+def test_a_live_source_in_an_unpaced_run_fails_when_it_joins(mosquitto, run_scenario):
+    broker = mosquitto()
+    with pytest.raises(FederateError, match=r"federate 'field' while joining: is a live source: the run must be paced"):
+        run_scenario(f"""
+        time: {{start: now, stop: 10}}
+        federates:
+          field: {{type: mqtt-in, params: {{broker: {{port: {broker.port}}}, topics: [{{topic: a, output: a}}]}}}}
+        """)
+
+
+def test_replay_refuses_a_store_that_is_not_of_a_live_run(run_scenario, tmp_path):
+    _, store = run_scenario("""
+    time: {stop: 2}
+    federates:
+      c: {type: "{HELPERS}:Clock", period: 1}
+    """)
+    done = subprocess.run([sys.executable, "-m", "federation.app.cli", "replay", str(store.path)],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode != 0
+    assert "is not the store of a live run (it had no live source)" in done.stderr

@@ -70,7 +70,7 @@ class Replay:
         except sqlite3.Error as exc:
             raise OutputError(path, f"cannot read the run store: {exc}") from exc
         if "external_samples" not in tables or "live_sources" not in meta:
-            raise OutputError(path, "is not the store of a live run (it has no external_samples): "
+            raise OutputError(path, "is not the store of a live run (it had no live source): "
                                     "replay re-runs a run with live sources; 'federation run' re-runs any other")  # fmt: skip
         scenario = load(meta["scenario_file"], text=meta["scenario_text"])
         stop = float(meta.get("stop", scenario.time.stop))
