@@ -9,7 +9,11 @@ script prints, over the run:
 
 * grant lateness p50 / p99 / max (wall milliseconds after the scheduled instant);
 * jitter: the standard deviation of the lateness;
-* the stepping time against the schedule (a paced run of S steps of 1 s at factor F takes S/F s).
+* the stepping time against the schedule (a paced run of S steps of 1 s at factor F takes S/F s);
+* the machine's load average before and after, and -- measured at the same time, in a
+  process of its own -- how late a bare ZeroMQ socket wakes from the same kind of timed
+  wait (``RCVTIMEO`` to an instant every 0.25 s): on a shared machine the tail of the
+  lateness is mostly the time a process waits for a core when its instant comes.
 
 The issue's figure is ``--minutes 10`` at factor 1 (600 grant instants); the default is a
 two-minute run.  ``--factor 60 --minutes 1`` paces an hour of simulated time in a minute.
@@ -20,10 +24,16 @@ Usage: ``python bench/pacing.py [--minutes 2] [--factor 1] [--step 1] [--federat
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import zmq
 
 from federation.engine.coordinator import Coordinator, RunOptions
 from federation.results.store import RunStore
@@ -48,7 +58,36 @@ def quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def bare_wakeups(seconds: float, every: float = 0.25) -> list[float]:
+    """Lateness of timed waits on a bare ZeroMQ socket: the floor any coordinator on this machine meets."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PULL)
+    sock.bind("tcp://127.0.0.1:*")
+    lags, end = [], time.monotonic() + seconds
+    target = time.monotonic() + every
+    while target < end:
+        while (now := time.monotonic()) < target:
+            sock.setsockopt(zmq.RCVTIMEO, max(0, math.ceil((target - now) * 1000)))
+            try:
+                sock.recv()
+            except zmq.Again:
+                pass
+        lags.append(time.monotonic() - target)
+        target += every
+    sock.close(0)
+    ctx.term()
+    return sorted(lags)
+
+
+def figures(lags: list[float]) -> str:
+    return (f"p50 {quantile(lags, 0.5) * 1e3:.2f} ms, p99 {quantile(lags, 0.99) * 1e3:.2f} ms, "
+            f"max {lags[-1] * 1e3:.2f} ms")  # fmt: skip
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--bare"]:  # the baseline's own process
+        print(json.dumps(bare_wakeups(float(sys.argv[2]))))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="wall minutes to run (default 2; the issue's figure: 10)")
     parser.add_argument("--factor", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
@@ -56,6 +95,8 @@ def main() -> int:
     parser.add_argument("--federates", type=int, default=4, help="federates in the ring (default 4)")
     args = parser.parse_args()
     stop = args.minutes * 60 * args.factor
+    load_before = os.getloadavg()[0]
+    bare = subprocess.Popen([sys.executable, __file__, "--bare", str(args.minutes * 60)], stdout=subprocess.PIPE, text=True)
     with tempfile.TemporaryDirectory(prefix="bench-pacing-") as tmp:
         path = Path(tmp) / "pacing.yaml"
         path.write_text(scenario_text(args.federates, stop, args.step, args.factor), encoding="utf-8")
@@ -71,9 +112,11 @@ def main() -> int:
     scheduled = stop / args.factor
     print(f"pacing: {args.federates} federates, step {args.step:g} s, factor {args.factor:g}x, "
           f"{args.minutes:g} min wall ({len(lags)} grant instants)")  # fmt: skip
-    print(f"grant lateness: p50 {quantile(lags, 0.5) * 1e3:.2f} ms, p99 {quantile(lags, 0.99) * 1e3:.2f} ms, "
-          f"max {lags[-1] * 1e3:.2f} ms; jitter (std) {jitter * 1e3:.2f} ms")  # fmt: skip
-    print(f"stepping {summary.stepping_seconds:.2f} s for a schedule of {scheduled:.2f} s")
+    print(f"grant lateness: {figures(lags)}; jitter (std) {jitter * 1e3:.2f} ms")
+    baseline = json.loads(bare.communicate(timeout=120)[0])
+    print(f"a bare ZeroMQ socket's timed wait, meanwhile: {figures(baseline)} late ({len(baseline)} waits)")
+    print(f"stepping {summary.stepping_seconds:.2f} s for a schedule of {scheduled:.2f} s; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)")  # fmt: skip
     return 0
 
 

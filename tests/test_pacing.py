@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from federation.errors import FederateError, ScenarioError
+from federation.results.report import write_report
 from federation.results.store import RunStore
 from federation.scenario.loader import load
 from tests.conftest import write_scenario
@@ -90,7 +91,7 @@ def test_max_lag_on_the_command_line_is_a_one_line_failure(tmp_path):
         assert store.metadata()["status"] == "failed" and store.pacing()
 
 
-def test_start_now_records_the_epoch_and_hold_back_delays_every_instant(run_scenario):
+def test_start_now_records_the_epoch_and_hold_back_delays_every_instant(run_scenario, tmp_path):
     before = time.time()
     summary, store = run_scenario("""
         time: {start: now, stop: 2, resolution: 0.1 s, pace: 10, hold_back: 0.5 s}
@@ -105,6 +106,9 @@ def test_start_now_records_the_epoch_and_hold_back_delays_every_instant(run_scen
         assert scheduled == pytest.approx(epoch + t / 10 + 0.5, abs=1e-6)
         assert granted >= scheduled and lag >= 0
     assert summary.wall_seconds >= 0.5 + 0.2  # the hold-back, then 2 s at 10x
+    html = write_report(store.path, tmp_path / "report.html").read_text()
+    assert f"<td>epoch (t = 0)</td><td>{meta['epoch_utc']}</td>" in html
+    assert "<td>pacing</td><td>10x real time, hold-back 0.5 s" in html  # and the lag, unless joining took it all
 
 
 def test_a_paced_run_records_what_an_unpaced_run_records(tmp_path, run_scenario):

@@ -52,10 +52,10 @@ class Context:
     period: float | None
     offset: float = 0.0
     routes: frozenset[str] = frozenset()  # this federate's endpoints that have a route: sending elsewhere is refused
-    #: UTC POSIX seconds of tick 0 when the run is tied to the wall clock (``time: start``), else ``None``.
-    #: Filled by the runtime in a paced run (docs/live.md, "The time rule").
+    #: UTC POSIX seconds of t = 0 when the run is tied to the wall clock (``time: {start: now | ISO}``),
+    #: else ``None``: a wall-clock timestamp maps to simulated seconds as ``posix - epoch`` (docs/live.md).
     epoch: float | None = None
-    #: The run's identity, as output bridges publish it; ``None`` when the runtime does not give one.
+    #: The run's identity (12 hex digits), as output bridges publish it; ``None`` outside a run.
     run_id: str | None = None
     #: Simulated seconds per wall second of a paced run (``time.pace``), else ``None``.
     pace: float | None = None

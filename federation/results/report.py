@@ -208,11 +208,27 @@ def _metadata(meta: Mapping[str, str], state: RunState) -> str:
         rows.append(("reason", meta["reason"]))
     if state.liveness is not Liveness.CLOSED:
         rows.append(("coordinator", state.describe()))
+    if meta.get("epoch_utc"):
+        rows.append(("epoch (t = 0)", meta["epoch_utc"]))
+    if meta.get("pace"):
+        rows.append(("pacing", _pacing(meta)))
     versions = [f"federation {meta.get('federation_version', '?')}", f"Python {meta.get('python', '?')}"]
     versions += [f"{k[len('version_'):]} {v}" for k, v in sorted(meta.items()) if k.startswith("version_")]
     rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
     return "<table class='meta'><tbody>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) \
         + "</tbody></table>"
+
+
+def _pacing(meta: Mapping[str, str]) -> str:
+    """A paced run's factor and grant lateness (docs/live.md, "Pacing to the wall clock")."""
+    text = f"{float(meta['pace']):g}x real time, hold-back {float(meta.get('hold_back', 0)):g} s"
+    if "max_lag" in meta:
+        text += f", max_lag {float(meta['max_lag']):g} s"
+    if meta.get("pacing_grants", "0") != "0":
+        p50, p99, top, jitter = (float(meta[f"pacing_{k}"]) * 1000 for k in ("lag_p50", "lag_p99", "lag_max", "jitter"))
+        text += (f"; grant lag p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms, jitter {jitter:.2f} ms "
+                 f"({meta['pacing_grants']} grants)")  # fmt: skip
+    return text
 
 
 def _simulated(meta: Mapping[str, str]) -> str:
