@@ -10,12 +10,16 @@ through the command line.
    time minus the value: publish -> value at the consumer's input, through the broker,
    ``mqtt-in``, the WAKE frame, the coordinator's grants and the consumer's step.
    Printed: p50 / p99 / max over the samples, and how many were applied late.
-2. **Replay.** The device plays an hour of a 1 Hz sensor at ``--replay-pace`` (default 360x:
+2. **Ingest into the store.** The device publishes ``--ingest`` samples as fast as the broker
+   takes them into a twin paced at 1x; printed: how many reached the store's
+   ``external_samples`` (none may be lost), at how many per second (first to last arrival),
+   and how long after its arrival the last one was applied.
+3. **Replay.** The device plays an hour of a 1 Hz sensor at ``--replay-pace`` (default 360x:
    ten wall seconds); the twin feeds a 1 s formula and the event-driven consumer from it.
    Then ``federation replay`` re-runs that store as fast as possible: its wall time, the
    simulated time per wall second, and whether every table and the steps per federate matched.
 
-Usage: ``python bench/live.py [--seconds 10] [--rate 100] [--replay-pace 360]``
+Usage: ``python bench/live.py [--seconds 10] [--rate 100] [--ingest 20000] [--replay-pace 360]``
 """
 
 from __future__ import annotations
@@ -120,9 +124,9 @@ def _live_run(folder: Path, port: int, *, pace: float, stop: float, rate: float,
     return store
 
 
-def _query(store: Path, sql: str) -> list[tuple]:
+def _query(store: Path, sql: str, args: tuple = ()) -> list[tuple]:
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        return db.execute(sql).fetchall()
+        return db.execute(sql, args).fetchall()
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -139,6 +143,17 @@ def latency(folder: Path, port: int, seconds: float, rate: float) -> None:
           f"samples: p50 {_quantile(values, 0.5):.2f} ms, p99 {_quantile(values, 0.99):.2f} ms, "
           f"max {values[-1]:.2f} ms; mean {statistics.fmean(values):.2f} ms")
     print(f"  {applied[0]:,} samples applied, {applied[1] or 0:,} of them later than 2 ms after their stamp")
+
+
+def ingest(folder: Path, port: int, count: int) -> None:
+    store = _live_run(folder, port, pace=1.0, stop=12.0, rate=1e9, count=count, name="ingest", consumer=False)
+    n, first, last = _query(store, "SELECT count(*), min(arrival), max(arrival) FROM external_samples WHERE output='x'")[0]
+    epoch = float(_query(store, "SELECT value FROM run WHERE key='epoch'")[0][0])
+    lag = _query(store, "SELECT max(? + time - arrival) FROM external_samples WHERE output='x'", (epoch,))[0][0]
+    steps = _query(store, "SELECT grants FROM federates WHERE name='field'")[0][0]
+    print(f"ingest into the store: {n:,} of {count:,} samples in external_samples ({count - n:,} lost), "
+          f"{n / (last - first):,.0f} samples/s from the first arrival to the last; {steps:,} steps of mqtt-in; "
+          f"applied at most {lag * 1000:.1f} ms after arrival")
 
 
 def replay(folder: Path, port: int, pace: float) -> None:
@@ -173,6 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="wall seconds of the latency run (default 10)")
     parser.add_argument("--rate", type=float, default=100.0, help="samples per wall second (default 100)")
+    parser.add_argument("--ingest", type=int, default=20_000, help="samples of the ingest run (default 20000)")
     parser.add_argument("--replay-pace", type=float, default=360.0, help="pace of the recorded hour (default 360)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write the scenarios, stores and logs here, and keep them")
     args = parser.parse_args()
@@ -183,6 +199,7 @@ def main() -> None:
         with LocalBroker(folder / "broker") as broker:
             print(f"broker: {broker.program.value} at {broker.address}")
             latency(folder, broker.port, args.seconds, args.rate)
+            ingest(folder, broker.port, args.ingest)
             replay(folder, broker.port, args.replay_pace)
 
 
