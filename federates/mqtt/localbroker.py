@@ -117,6 +117,7 @@ class LocalBroker:
         user = pwd.getpwuid(os.geteuid()).pw_name  # as root it would switch to user 'mosquitto' and lose our files
         config.write_text(f"user {user}\nlistener {self.port} {self.host}\nallow_anonymous true\n"
                           f"persistence true\npersistence_location {self.folder}/\n"
+                          "max_queued_messages 100000\n"  # Mosquitto's 1000 drops QoS 1 messages of a busy subscriber
                           f"log_dest stderr\n{self.extra}\n")  # fmt: skip
         return [str(self._mosquitto), "-c", str(config)]
 
