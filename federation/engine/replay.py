@@ -74,6 +74,8 @@ class Replay:
                                     "replay re-runs a run with live sources; 'federation run' re-runs any other")  # fmt: skip
         scenario = load(meta["scenario_file"], text=meta["scenario_text"])
         stop = float(meta.get("stop", scenario.time.stop))
+        if meta.get("status") != "completed":  # an interrupted run: replayed as far as it went
+            stop = min(stop, _last_time(path) or stop)
         epoch = float(meta["epoch"]) if meta.get("epoch") else None
         timing = replace(scenario.time, stop=stop, epoch=epoch, start_now=False,
                          pace=None if pace is None else PaceSpec(pace))  # fmt: skip
@@ -91,6 +93,17 @@ class Replay:
 
     def gate(self, spec: DecisionSpec, schemas: Mapping[str, Any]) -> ReplayedGate:
         return ReplayedGate(spec, self.decisions, schemas=schemas)
+
+
+def _last_time(path: Path) -> float | None:
+    """The time of the last sample or message a run recorded (an interrupted run ended there)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        times = [row[0] for table in ("samples", "messages", "external_samples")
+                 for row in db.execute(f"SELECT max(time) FROM {table}") if row[0] is not None]  # fmt: skip
+    finally:
+        db.close()
+    return max(times, default=None)
 
 
 # ---------------------------------------------------------------------------- the sources
