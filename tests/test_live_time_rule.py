@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from federation.engine.pacer import PacedScheduler
 from federation.engine.history import History
-from federation.engine.scheduler import Binding, FederateSlot, Grant, Scheduler
+from federation.engine.pacer import PacedScheduler
 from federation.engine.plan import _link_affects
+from federation.engine.scheduler import Binding, FederateSlot, Grant, Scheduler
 from federation.timebase import NEVER, TimeBase
 
 pytestmark = pytest.mark.timeout(10)

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import FederateError
 from ..protocol import EXTERNAL
 
-__all__ = ["LiveSources", "ExternalRow"]
+__all__ = ["ExternalRow", "LiveSources"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
