@@ -329,7 +329,7 @@ class Scheduler:
         tick.  A busy source is left alone: its DONE tells its next tick anyway.
         """
         slot = self.slots[index]
-        if slot.busy or not slot.live:
+        if slot.busy or not slot.live or slot.period is not None:  # a time-stepped source reads its feed each step
             return []
         tick = max(tick, self.open_tick(slot))
         if tick >= slot.next:
