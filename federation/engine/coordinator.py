@@ -27,6 +27,7 @@ from ..errors import FederateError, FederationError, OutputError, ProtocolError,
 from ..protocol import ErrorCode, Kind
 from ..results.claim import Claim, StorePolicy, claim_store
 from ..results.kpi import record_kpis
+from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, Scenario
 from ..timebase import TimeBase
 from .health import HealthChecks
@@ -327,6 +328,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             raise self.recorder.failure
 
         kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
+        if self.plan.sync:  # and a synchronised one those of its residuals (docs/synchronise.md)
+            kpis += tuple(record_residual_kpis(self.out))
         t_end = time.monotonic()
         return RunSummary(
             scenario=self.scenario.name, store=self.out, status=status, reason=reason,

@@ -87,8 +87,10 @@ class ForkedProcess:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
-            if self._pidfd is not None:  # readable once the process has ended
-                select.select([self._pidfd], [], [], 1.0 if left is None else min(left, 1.0))
+            if self._pidfd is not None:  # readable once the process has ended (poll: fds above 1024 are common here)
+                poller = select.poll()
+                poller.register(self._pidfd, select.POLLIN)
+                poller.poll(1000 if left is None else max(1, int(min(left, 1.0) * 1000)))
             else:
                 time.sleep(0.005 if left is None else min(left, 0.005))
         assert self.returncode is not None

@@ -47,6 +47,7 @@ from .. import __version__
 from ..errors import OutputError
 from ..results.liveness import Owner
 from ..scenario.model import TimeSpec
+from ..scenario.synchronisation import RECORD_OUTPUT
 from .plan import Plan
 from .scheduler import Sample, SentMessage
 
@@ -69,7 +70,13 @@ CREATE TABLE IF NOT EXISTS external_samples (tick INTEGER, time REAL, federate T
                                              stamp REAL, arrival REAL, lateness REAL, value);
 CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
 CREATE TABLE IF NOT EXISTS pacing (tick INTEGER, time REAL, scheduled REAL, granted REAL, lag REAL, grants INTEGER);
-"""
+""" + """
+CREATE TABLE IF NOT EXISTS sync_pairs (id INTEGER PRIMARY KEY, measured TEXT, model TEXT, method TEXT, unit TEXT,
+                                       acceptable REAL, settings TEXT);
+CREATE TABLE IF NOT EXISTS synchronisation (tick INTEGER, time REAL, pair INTEGER, status TEXT, measurement REAL,
+                                            before REAL, after REAL, residual REAL, gain REAL, alarm TEXT,
+                                            count INTEGER, bias REAL, rmse REAL, largest REAL);
+"""  # synchronise: the pairs, and each correction (docs/synchronise.md)
 
 
 class RunStatus:
@@ -182,13 +189,17 @@ class Recorder:
             )
         self.db.executemany(
             "INSERT INTO signals VALUES (?, ?, ?, ?, ?)",
-            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals if s.record],
+            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals
+             if s.record and s.name != RECORD_OUTPUT],
         )
+        self._write_sync_pairs()
 
     def write(self, samples: Iterable[Sample], messages: Iterable[SentMessage], *, record_messages: bool = True) -> None:
         plan = self.plan
         seconds = plan.base.seconds
         ids = plan.signal_ids
+        if self._sync_ids:
+            samples = self._write_corrections(samples)
         rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
         with self._writing():
             if rows:
@@ -200,6 +211,34 @@ class Recorder:
                     self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", mrows)
                 self.rows += len(mrows)
         self.beat()
+
+    # ---------------------------------------------------------- synchronise: (docs/synchronise.md)
+    _sync_ids: frozenset[int] = frozenset()  # signal ids of the hidden outputs that carry correction records
+
+    def _write_sync_pairs(self) -> None:
+        self._sync_ids = frozenset(s.id for s in self.plan.signals if s.name == RECORD_OUTPUT)
+        settings = ("tau", "model_variance", "measurement_variance", "initial_variance", "stale_after", "max_jump",
+                    "blind_after", "alarm")  # fmt: skip
+        self.db.executemany("INSERT INTO sync_pairs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [(p.id, p.measured, p.model, p.method.value, p.unit, p.acceptable,
+                              json.dumps({k: getattr(p, k) for k in settings if getattr(p, k) is not None}))
+                             for p in self.plan.sync])  # fmt: skip
+
+    def _write_corrections(self, samples: Iterable[Sample]) -> list[Sample]:
+        """Write the correction records among ``samples`` (each sample of a hidden output holds a step's
+        records); return the other samples."""
+        sync, ids, seconds = self._sync_ids, self.plan.signal_ids, self.plan.base.seconds
+        rest, records = [], []
+        for sample in samples:
+            tick, fed, out, value = sample
+            if ids[fed][out] not in sync:
+                rest.append(sample)
+            elif value is not None:
+                records += [(tick, seconds(tick), *record[1:]) for record in value]
+        if records:
+            with self._writing():
+                self.db.executemany(f"INSERT INTO synchronisation VALUES ({', '.join('?' * 14)})", records)
+        return rest
 
     def decision(self, row: dict[str, Any]) -> int:
         """Record a decision; return its id (the ``id`` of its :class:`~federation.DecisionRecord`)."""

@@ -49,6 +49,7 @@ __all__ = ["load", "parse"]
 _TOP_KEYS = {
     "name", "description", "time", "seed", "federates", "connections", "messages",
     "iterate", "events", "record", "decisions", "coordinator", "kpis", "report",
+    "synchronise",
 }  # fmt: skip
 _SIGNAL_TYPES = tuple(t.value for t in SignalType)
 _FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description",
@@ -160,7 +161,7 @@ class _Parser:
             events=self.events(data.get("events")),
             record=self.record(data.get("record")),
             coordinator=self.coordinator(data.get("coordinator")),
-            options={k: data[k] for k in ("decisions", "kpis", "report") if k in data},
+            options={k: data[k] for k in ("decisions", "kpis", "report", "synchronise") if k in data},
         )
 
     def time(self, value: Any) -> TimeSpec:
