@@ -267,7 +267,7 @@ def test_a_broker_restart_mid_run_loses_no_sample_and_the_gap_is_recorded(mosqui
         thread.join(30)
     assert result["summary"].status == "completed"
     values = [v for (v,) in _table(store, "SELECT value FROM external_samples WHERE output='x' ORDER BY tick, seq")]
-    assert set(values) == set(range(8)) and values[:3] == [0, 1, 2]  # at least once: a resent sample may repeat
+    assert set(values) == set(range(8))  # QoS 1 is "at least once": a sample not yet acknowledged may come again
     connected = [v for (v,) in _table(store, "SELECT value FROM external_samples WHERE output='connected' ORDER BY tick")]
     assert connected == [1, 0, 1]
     gap = _table(store, "SELECT value FROM external_samples WHERE output='gap_s'")
