@@ -54,7 +54,7 @@ class Operator(Federate):
 
 SCENARIO = """
 name: livetest
-time: {{start: now, pace: 10, stop: 35, resolution: 0.001}}
+time: {{start: now, pace: 10, stop: 40, resolution: 0.001}}
 federates:
   field:
     type: mqtt-in
@@ -151,9 +151,9 @@ def test_live_samples_follow_the_time_rule_and_the_run_replays_bit_for_bit(mosqu
 
         late = now - 10.0
         publish(late, 7.0)  # late: applied at the first open tick
-        publish(now + 20.0, 3.0)  # out of order: published before the earlier one below
-        publish(now + 10.0, 1.0)
-        publish(now + 15.0, 2.0)
+        publish(now + 25.0, 3.0)  # out of order: published before the earlier one below
+        publish(now + 15.0, 1.0)
+        publish(now + 20.0, 2.0)
         publisher.publish("test/level", b"not a number", qos=1).wait_for_publish(5)  # malformed: counted
         while True:  # the order the late level triggers waits for the operator
             control.send_string(json.dumps({"op": "pending"}))
