@@ -80,7 +80,7 @@ def test_the_demo_publishes_noisy_late_readings_with_a_dropout_and_obeys_gate_or
 
 def test_without_a_broker_the_demo_starts_one(mosquitto):
     port = free_port()
-    result = demo("--pace", "360000", "--until", "1 h", "--port", str(port))
+    result = demo("--pace", "360000", "--until", "1 h", "--port", str(port), "--linger", "0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"federation: started mosquitto at 127.0.0.1:{port}")
     assert "done: " in result.stdout

@@ -23,6 +23,7 @@ import math
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -559,6 +560,9 @@ def _add_demo_parser(sub: Any) -> None:
     p.add_argument("--interval", type=_duration, default=300.0, metavar="T",
                    help="simulated time between readings (default 5 min)")
     p.add_argument("--seed", type=int, default=1, help="seed of the instruments' noise and lateness")
+    p.add_argument("--linger", type=float, default=30.0, metavar="S",
+                   help="wall seconds the broker it started stays up after the last reading, for the twin "
+                        "to finish (default 30; Ctrl-C ends it sooner)")
     p.add_argument("--prefix", default="riverton", help="first level of every topic (default riverton)")
     p.set_defaults(func=_cmd_demo_sensors)
 
@@ -574,6 +578,7 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise _Usage(f"the live demo needs paho-mqtt: pip install -e '.[live]' ({exc})") from None
     settings = DemoSettings(pace=args.pace, until=args.until, interval=args.interval, seed=args.seed, prefix=args.prefix)
+    ours = False  # whether this command started the broker
     with contextlib.ExitStack() as stack:
         if args.broker:
             host, _, port = args.broker.rpartition(":")
@@ -586,13 +591,20 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="federation-broker-")))
             local = stack.enter_context(LocalBroker(folder, port=args.port))
+            ours = True
             broker = BrokerSpec(host=local.host, port=local.port)
             print(f"federation: started {local.program.value} at {local.address} (it stops with this command)", flush=True)
         process = SensorProcess(settings, broker, say=lambda line: print(line, flush=True))
         print(f"publishing {args.prefix}/... to {broker.where} at {args.pace:g}x the wall clock; gate orders on "
               f"{process.orders_topic}", flush=True)  # fmt: skip
         process.run()
-    print(f"done: {process.published:,} readings published")
+        print(f"done: {process.published:,} readings published", flush=True)
+        if ours and args.linger > 0:  # the broker is ours: the twin may still talk to it
+            print(f"the broker stays up {args.linger:g} s more for the twin to finish (Ctrl-C: now)", flush=True)
+            try:
+                time.sleep(args.linger)  # nothing to wait on: the twin is another program, on its own time
+            except KeyboardInterrupt:
+                pass
     return ExitCode.OK
 
 
