@@ -16,7 +16,7 @@ import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import zmq
 
@@ -38,6 +38,9 @@ from .pacer import PacedLoop, PacedScheduler, Pacer, PacingSummary
 from .plan import Plan
 from .recorder import Recorder, RunStatus
 from .scheduler import Grant, Scheduler
+
+if TYPE_CHECKING:
+    from .replay import Replay
 from .security import ENV_TOKEN, CurveServer, HandshakeMonitor, JoinTokens
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
@@ -74,7 +77,7 @@ class RunOptions:
     control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
-    replay: Any = None  # a federation.engine.replay.Replay: re-run a recorded live run (``federation replay``)
+    replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
