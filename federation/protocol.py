@@ -26,6 +26,7 @@ __all__ = [
     "unpack",
     "unsendable",
     "text_problem",
+    "EXTERNAL",
 ]
 
 PROTOCOL_VERSION = 1
@@ -40,12 +41,13 @@ class Kind(enum.IntEnum):
     WELCOME = 2  # C: [2, config]
     DECLARE = 3  # F: [3, interface]
     GRANT = 4  # C: [4, tick, iteration, inputs, messages]
-    DONE = 5  # F: [5, tick, iteration, outputs, messages, next_tick]
+    DONE = 5  # F: [5, tick, iteration, outputs, messages, next_tick] or [..., next_tick, extras]
     STOP = 6  # C: [6, reason]
     BYE = 7  # F: [7, summary]
     ERROR = 8  # both: [8, code, text]
     PING = 9  # both: [9]
     PONG = 10  # both: [10]
+    WAKE = 11  # F: [11, tick] -- a live source's earliest waiting sample (docs/live.md)
 
 
 class ErrorCode(enum.IntEnum):
@@ -249,7 +251,12 @@ _TICK_END = 2**63
 
 def _check_done(f: list[Any]) -> str:  # on every step: the checks are written out, without helper calls
     if len(f) != 6:
-        return f"expected 6 elements, got {len(f)}"
+        if len(f) != 7:
+            return f"expected 6 or 7 elements, got {len(f)}"
+        problem = _check_extras(f[6])
+        if problem:
+            return problem
+        f = f[:6]
     _, tick, iteration, outputs, messages, next_tick = f
     if not (type(tick) is int and 0 <= tick < _TICK_END and type(iteration) is int
             and type(outputs) is dict and type(messages) is list):  # fmt: skip
@@ -265,6 +272,25 @@ def _check_done(f: list[Any]) -> str:  # on every step: the checks are written o
         if (m[2] is not None and not _tick(m[2])) or (m[3] is not None and type(m[3]) is not str):
             return "messages must be [endpoint, payload, tick|nil, to|nil]"
     return ""
+
+
+EXTERNAL = "external"
+"""The DONE extras key of a live source's consumed samples: ``[[output, stamp, arrival, value], ...]``."""
+
+
+def _check_extras(extras: Any) -> str:
+    """The optional 7th element of DONE: a map; ``external`` lists the external samples the step applied."""
+    if type(extras) is not dict:
+        return "extras (element 7) must be a map"
+    for item in extras.get(EXTERNAL, ()) if type(extras.get(EXTERNAL, [])) is list else [None]:
+        if (type(item) is not list or len(item) != 4 or type(item[0]) is not int or item[0] < 0
+                or type(item[1]) is not float or type(item[2]) is not float):  # fmt: skip
+            return "external samples must be [output index, stamp (s), arrival (POSIX s), value]"
+    return ""
+
+
+def _check_wake(f: list[Any]) -> str:
+    return _arity(f, 2) or ("" if _tick(f[1]) else "expected [11, tick]")
 
 
 def _check_stop(f: list[Any]) -> str:
@@ -296,6 +322,7 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.ERROR: _check_error,
     Kind.PING: _check_ping,
     Kind.PONG: _check_ping,
+    Kind.WAKE: _check_wake,
 }
 
 

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from federates.demo.world import World
-from federates.mqtt.localbroker import BrokerProgram, LocalBroker, _answers
+from federates.mqtt.localbroker import BrokerProgram, LocalBroker, answers, free_port
 from federates.timestamps import parse_iso
 
 pytestmark = pytest.mark.timeout(120)
@@ -79,14 +79,22 @@ def test_the_demo_publishes_noisy_late_readings_with_a_dropout_and_obeys_gate_or
 
 
 def test_without_a_broker_the_demo_starts_one(mosquitto):
-    result = demo("--pace", "360000", "--until", "1 h")
+    port = free_port()
+    result = demo("--pace", "360000", "--until", "1 h", "--port", str(port), "--linger", "0")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("federation: started mosquitto at 127.0.0.1:")
+    assert result.stdout.startswith(f"federation: started mosquitto at 127.0.0.1:{port}")
     assert "done: " in result.stdout
 
 
 def test_the_pure_python_broker_answers_a_connect(tmp_path):
     pytest.importorskip("amqtt", reason="amqtt is the broker of the 'live' extra (and the test extra)")
     with LocalBroker(tmp_path, program=BrokerProgram.AMQTT) as broker:
-        assert _answers(broker.host, broker.port)
-    assert not _answers(broker.host, broker.port)
+        assert answers(broker.host, broker.port)
+    assert not answers(broker.host, broker.port)
+
+
+def test_the_demo_uses_the_broker_already_on_its_port(mosquitto):
+    broker = mosquitto()
+    result = demo("--pace", "360000", "--until", "1 h", "--port", str(broker.port))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"federation: using the broker already at 127.0.0.1:{broker.port}")

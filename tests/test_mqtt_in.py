@@ -277,8 +277,8 @@ def test_validation_checks_the_bridge_parameters_at_their_lines(tmp_path):
     assert "hunter2" not in text
 
 
-def test_mqtt_in_refuses_to_run_without_the_wall_clock(run_scenario):
-    with pytest.raises(FederateError, match=r"federate 'sensors'.*mqtt-in needs a run tied to the wall clock"):
+def test_mqtt_in_refuses_to_run_unpaced(run_scenario):
+    with pytest.raises(FederateError, match=r"federate 'sensors'.*mqtt-in needs a run tied to the wall clock: time: \{start: now, pace: F\}"):
         run_scenario("""
         time: {stop: 10}
         federates:

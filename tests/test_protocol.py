@@ -32,6 +32,8 @@ pytestmark = pytest.mark.timeout(60)
         [Kind.BYE],
         [Kind.ERROR, ErrorCode.OUT_OF_TURN, "why"],
         [Kind.PING],
+        [Kind.DONE, 7, 0, {0: 1.5}, [], 9, {"external": [[0, 0.0065, 1796220000.5, 1.5], [2, 0.007, 1796220000.6, "x"]]}],
+        [Kind.WAKE, 12],
     ],
 )
 def test_round_trip(frame):
@@ -50,6 +52,12 @@ def test_round_trip(frame):
         (msgpack.packb([5, 1, 0, {"y": 1}, [], None]), ErrorCode.BAD_SCHEMA),
         (msgpack.packb([5, 1, 0, {}, [["ep"]], None]), ErrorCode.BAD_SCHEMA),
         (msgpack.packb([1, "1", "x"]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([5, 1, 0, {}, [], None, []]), ErrorCode.BAD_SCHEMA),  # extras must be a map
+        (msgpack.packb([5, 1, 0, {}, [], None, {"external": [[0, 1, 2.0, 3]]}]), ErrorCode.BAD_SCHEMA),  # int stamp
+        (msgpack.packb([5, 1, 0, {}, [], None, {"external": [["x", 1.0, 2.0, 3]]}]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([5, 1, 0, {}, [], None, {}, 8]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([11, -3]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([11]), ErrorCode.BAD_SCHEMA),
         (b"\x00" * 2000, ErrorCode.TOO_LARGE),
     ],
 )

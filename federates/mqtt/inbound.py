@@ -4,9 +4,8 @@ The client runs in its own thread (paho's) and pushes every sample into ``self.f
 ``step(t)`` publishes, per output, the latest sample stamped at or before ``t``.  When
 samples are applied -- at their own stamp, or at the first open tick when they arrive
 late -- is the coordinator's time rule for live sources (docs/live.md): it needs a run
-paced to the wall clock with an epoch (``time: {start: now, pace: F}``), which is the core
-part of live operation, built next.  Until the runtime gives ``Context.epoch``, ``mqtt-in``
-refuses to start, rather than run without its data.
+paced to the wall clock, whose epoch (``Context.epoch``) maps timestamps to simulated time;
+without one ``mqtt-in`` refuses to start, rather than run without its data.
 """
 
 from __future__ import annotations
@@ -77,14 +76,16 @@ class MqttIn(Federate):
     def setup(self) -> None:
         epoch = self.context.epoch
         if epoch is None:
-            raise FederationError("mqtt-in needs a run tied to the wall clock (time: {start: now, pace: F}); "
-                                  "pacing and the time rule for live sources are not built yet (docs/live.md)")  # fmt: skip
+            raise FederationError("mqtt-in needs a run tied to the wall clock: time: {start: now, pace: F} in the "
+                                  "scenario (the epoch maps its samples' timestamps to simulated time)")  # fmt: skip
         check = ParameterCheck()
         spec = inbound_spec(self.params, check)
         check.done()
         self.feed = LiveFeed()
         client_id = spec.broker.client_id or f"federation-{self.name}"
-        self.ingest = Ingest(spec, self.feed, client_id, lambda posix: posix - epoch)
+        pace = self.context.pace or 1.0  # a wall-clock instant is (instant - epoch) * pace simulated seconds
+        self.ingest = Ingest(spec, self.feed, client_id, lambda posix: posix - epoch,
+                             lambda wall: (wall - epoch) * pace)  # fmt: skip
         self.ingest.open()
 
     def step(self, t: float) -> float | None:

@@ -60,10 +60,17 @@ class RateLimit:
 
 
 class Ingest:
-    """Subscribes to the topics and pushes every value into ``feed``; ``to_sim`` maps POSIX seconds to simulated ones."""
+    """Subscribes to the topics and pushes every value into ``feed``.
 
-    def __init__(self, spec: InboundSpec, feed: LiveFeed, client_id: str, to_sim: Callable[[float], float]) -> None:
+    ``to_sim`` maps a payload's timestamp (POSIX seconds of the world it measures) to simulated
+    seconds; ``arrival_to_sim`` maps a wall-clock instant -- an arrival, the link's state --
+    (by default the same: a run paced at 1x).
+    """
+
+    def __init__(self, spec: InboundSpec, feed: LiveFeed, client_id: str, to_sim: Callable[[float], float],
+                 arrival_to_sim: Callable[[float], float] | None = None) -> None:  # fmt: skip
         self.spec, self.feed, self.to_sim = spec, feed, to_sim
+        self.wall_to_sim = arrival_to_sim or to_sim
         self.malformed = 0
         self.unmapped = 0
         self._lock = threading.Lock()
@@ -98,8 +105,8 @@ class Ingest:
         except MalformedPayload as exc:
             self._drop(message.topic, arrival, str(exc))
             return
-        at = arrival if stamp is None else stamp
-        self.feed.push(ExternalSample(output, self.to_sim(at), arrival, value))
+        at = self.wall_to_sim(arrival) if stamp is None else self.to_sim(stamp)
+        self.feed.push(ExternalSample(output, at, arrival, value))
 
     def _drop(self, topic: str, arrival: float, why: str) -> None:
         with self._lock:
@@ -107,10 +114,10 @@ class Ingest:
             count = self.malformed
         self._warnings.warn(f"malformed {topic}", f"malformed payload on '{topic}': {why}; dropped "
                                                   f"({count} so far)")  # fmt: skip
-        self.feed.push(ExternalSample(MALFORMED, self.to_sim(arrival), arrival, count))
+        self.feed.push(ExternalSample(MALFORMED, self.wall_to_sim(arrival), arrival, count))
 
     def _state(self, up: bool, outage: Outage | None) -> None:
         now = time.time()
-        self.feed.push(ExternalSample(CONNECTED, self.to_sim(now), now, up))
+        self.feed.push(ExternalSample(CONNECTED, self.wall_to_sim(now), now, up))
         if outage is not None:
-            self.feed.push(ExternalSample(GAP, self.to_sim(outage.back), now, round(outage.seconds, 3)))
+            self.feed.push(ExternalSample(GAP, self.wall_to_sim(outage.back), now, round(outage.seconds, 3)))

@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from .broker import BrokerError
 
-__all__ = ["BrokerProgram", "LocalBroker", "find_mosquitto", "free_port"]
+__all__ = ["BrokerProgram", "LocalBroker", "answers", "find_mosquitto", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ class LocalBroker:
         user = pwd.getpwuid(os.geteuid()).pw_name  # as root it would switch to user 'mosquitto' and lose our files
         config.write_text(f"user {user}\nlistener {self.port} {self.host}\nallow_anonymous true\n"
                           f"persistence true\npersistence_location {self.folder}/\n"
+                          "max_queued_messages 100000\n"  # Mosquitto's 1000 drops QoS 1 messages of a busy subscriber
                           f"log_dest stderr\n{self.extra}\n")  # fmt: skip
         return [str(self._mosquitto), "-c", str(config)]
 
@@ -133,7 +134,7 @@ class LocalBroker:
             if self._process.poll() is not None:
                 raise BrokerError(f"{self.program.value} exited with status {self._process.returncode}: "
                                   f"{_tail(self.log_path)}")  # fmt: skip
-            if _answers(self.host, self.port):
+            if answers(self.host, self.port):
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(f"{self.program.value} on {self.address} did not answer a CONNECT in time: "
@@ -144,7 +145,7 @@ class LocalBroker:
                 pass
 
 
-def _answers(host: str, port: int) -> bool:
+def answers(host: str, port: int) -> bool:
     """Whether a broker on ``host:port`` answers an MQTT CONNECT with a CONNACK."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
     try:

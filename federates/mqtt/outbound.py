@@ -171,6 +171,10 @@ class MqttOut(Federate):
         self._routes = {m.endpoint: m for m in self.spec.messages}
         self._last: dict[str, Any] = {}
         self._warnings = RateLimit(log)
+        self.link: Link | None = None
+        if self.context.replay:  # a replay of a live run: the orders went out when it ran
+            log.info("replay of a live run: nothing is published (the counts are kept as if it were)")
+            return
         client_id = self.spec.broker.client_id or f"federation-{self.name}-{self.run_id}"
         self.link = Link(self.spec.broker, client_id, session=Session.CLEAN)
         self.link.open()
@@ -202,7 +206,8 @@ class MqttOut(Federate):
         self._publish(route.topic, body)
 
     def _publish(self, topic: str, body: Mapping[str, Any]) -> None:
-        self.link.publish(topic, json.dumps(body, default=str), self.spec.qos, retain=self.spec.retain)
+        if self.link is not None:
+            self.link.publish(topic, json.dumps(body, default=str), self.spec.qos, retain=self.spec.retain)
         self.outputs[PUBLISHED] += 1
 
     def finalize(self) -> None:

@@ -55,8 +55,12 @@ class Context:
     #: UTC POSIX seconds of t = 0 when the run is tied to the wall clock (``time: {start: now | ISO}``),
     #: else ``None``: a wall-clock timestamp maps to simulated seconds as ``posix - epoch`` (docs/live.md).
     epoch: float | None = None
-    #: The run's identity, as output bridges publish it; ``None`` when the runtime does not give one.
+    #: The run's identity (12 hex digits), as output bridges publish it; ``None`` outside a run.
     run_id: str | None = None
+    #: Simulated seconds per wall second of a paced run (``time.pace``), else ``None``.
+    pace: float | None = None
+    #: ``federation replay`` of a recorded live run: output bridges must not act on the real world again.
+    replay: bool = False
 
 
 @dataclass(frozen=True)

@@ -113,10 +113,15 @@ class LiveFeed:
             return self._heap[0][0] if self._heap else None
 
     def due(self, t: float) -> list[ExternalSample]:
-        """Take every sample stamped ``<= t``, in stamp order; they count as consumed (see :meth:`consumed`)."""
+        """Take every sample stamped ``<= t``, in stamp order; they count as consumed (see :meth:`consumed`).
+
+        "At or before" to a billionth of ``t``, as the runtime rounds a stamp to its tick: a
+        stamp that floating point puts a hair after a tick belongs to that tick.
+        """
         taken: list[ExternalSample] = []
+        limit = t + 1e-9 * max(1.0, abs(t))
         with self._lock:
-            while self._heap and self._heap[0][0] <= t:
+            while self._heap and self._heap[0][0] <= limit:
                 taken.append(heapq.heappop(self._heap)[2])
             self._consumed += taken
         return taken

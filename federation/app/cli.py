@@ -23,6 +23,7 @@ import math
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -241,6 +242,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_examples)
     _add_sweep_parser(sub)
     _add_demo_parser(sub)
+    _add_replay_parser(sub)
     return parser
 
 
@@ -546,15 +548,21 @@ def _add_demo_parser(sub: Any) -> None:
                        description="Publish the reservoir level, river stages and rain gauge of a storm over MQTT "
                                    "(noisy, some late, a dropout), computed from a small model of Riverton's basin, "
                                    "paced to the wall clock; obey the gate orders received. Without --broker it "
-                                   "starts a broker on a free loopback port (Mosquitto when installed, else amqtt: "
-                                   "pip install -e '.[live]'). See docs/live.md.")  # fmt: skip
-    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker to use (default: start one)")
+                                   "uses the broker at 127.0.0.1:--port, or starts one there (Mosquitto when "
+                                   "installed, else amqtt: pip install -e '.[live]'). See docs/live.md.")  # fmt: skip
+    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker to use (default: 127.0.0.1:--port)")
+    p.add_argument("--port", type=int, default=1883, metavar="N",
+                   help="without --broker: the loopback port of the broker, started unless one answers there "
+                        "(default 1883, the one scenarios/riverton-live.yaml connects to; 0: a free port)")
     p.add_argument("--pace", type=_factor, default=600.0, metavar="F",
                    help="simulated seconds per wall second (default 600: 72 h of storm in 7.2 min)")
     p.add_argument("--until", type=_duration, default=72 * 3600.0, metavar="T", help="simulated duration (default 72 h)")
     p.add_argument("--interval", type=_duration, default=300.0, metavar="T",
                    help="simulated time between readings (default 5 min)")
     p.add_argument("--seed", type=int, default=1, help="seed of the instruments' noise and lateness")
+    p.add_argument("--linger", type=float, default=30.0, metavar="S",
+                   help="wall seconds the broker it started stays up after the last reading, for the twin "
+                        "to finish (default 30; Ctrl-C ends it sooner)")
     p.add_argument("--prefix", default="riverton", help="first level of every topic (default riverton)")
     p.set_defaults(func=_cmd_demo_sensors)
 
@@ -566,25 +574,78 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
         from federates.demo.sensors import DemoSettings, SensorProcess
         from federates.mqtt.broker import BrokerSpec
         from federates.mqtt.localbroker import LocalBroker
+        from federates.mqtt.localbroker import answers as broker_answers
     except ImportError as exc:
         raise _Usage(f"the live demo needs paho-mqtt: pip install -e '.[live]' ({exc})") from None
     settings = DemoSettings(pace=args.pace, until=args.until, interval=args.interval, seed=args.seed, prefix=args.prefix)
+    ours = False  # whether this command started the broker
     with contextlib.ExitStack() as stack:
         if args.broker:
             host, _, port = args.broker.rpartition(":")
             if not host or not port.isdigit():
                 raise _Usage(f"--broker: expected HOST:PORT, got {args.broker!r}")
             broker = BrokerSpec(host=host, port=int(port))
+        elif args.port and broker_answers("127.0.0.1", args.port):
+            broker = BrokerSpec(host="127.0.0.1", port=args.port)
+            print(f"federation: using the broker already at 127.0.0.1:{args.port}", flush=True)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="federation-broker-")))
-            local = stack.enter_context(LocalBroker(folder))
+            local = stack.enter_context(LocalBroker(folder, port=args.port))
+            ours = True
             broker = BrokerSpec(host=local.host, port=local.port)
             print(f"federation: started {local.program.value} at {local.address} (it stops with this command)", flush=True)
         process = SensorProcess(settings, broker, say=lambda line: print(line, flush=True))
         print(f"publishing {args.prefix}/... to {broker.where} at {args.pace:g}x the wall clock; gate orders on "
               f"{process.orders_topic}", flush=True)  # fmt: skip
         process.run()
-    print(f"done: {process.published:,} readings published")
+        print(f"done: {process.published:,} readings published", flush=True)
+        if ours and args.linger > 0:  # the broker is ours: the twin may still talk to it
+            print(f"the broker stays up {args.linger:g} s more for the twin to finish (Ctrl-C: now)", flush=True)
+            try:
+                time.sleep(args.linger)  # nothing to wait on: the twin is another program, on its own time
+            except KeyboardInterrupt:
+                pass
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- replay of a live run
+def _add_replay_parser(sub: Any) -> None:
+    p = sub.add_parser("replay", help="re-run a recorded live run from its store, bit for bit",
+                       description="Re-run a live run as fast as possible from its store: the recorded scenario, "
+                                   "seed and stop time; each live source replaced by the external samples it "
+                                   "applied, each at the tick it was applied at; every decision answered as it "
+                                   "was. The new store has the same values, messages, decisions and external "
+                                   "samples (docs/live.md, 'Replay').")  # fmt: skip
+    p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the store of a live run")
+    p.add_argument("--out", type=Path, help="run store to write (default: RUN-replay.sqlite beside it, "
+                                            "or RUN-replay-2.sqlite, ... when taken)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run store and its logs")
+    p.add_argument("--pace", type=_factor, metavar="F", help="simulated seconds per wall second (default: as fast "
+                                                             "as possible)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    p.set_defaults(func=_cmd_replay)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..engine.replay import Replay
+    from ..results.claim import StorePolicy
+
+    replay = Replay.open(args.store, args.pace)
+    out = args.out or args.store.with_name(f"{args.store.stem}-replay.sqlite")
+    policy = StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out else StorePolicy.NEXT_FREE
+    coordinator = Coordinator(replay.scenario, RunOptions(out=out, store_policy=policy, replay=replay))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+        summary = coordinator.run()
+    if not args.quiet:
+        speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")
+        print(f"replay of {args.store}: {summary.status} in {summary.wall_seconds:.2f} s wall "
+              f"({speed:,.0f}x real time); {summary.steps:,} steps, {summary.messages:,} messages, "
+              f"{summary.decisions} decisions replayed; live sources played from the store: "
+              f"{', '.join(replay.live) or 'none'}")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
 
 

@@ -131,6 +131,7 @@ class Decision:
     decided_by: str
     payload: Any = None  # the final payload (edited) when not rejected
     note: str = ""
+    decided_at: str = ""  # ISO-8601 UTC; empty: when it is recorded (a replayed decision keeps the recorded one)
 
 
 _MISSING = object()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import secrets
 import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import zmq
 
@@ -32,10 +33,14 @@ from ..timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
+from .live import LiveSources
 from .pacer import PacedLoop, PacedScheduler, Pacer, PacingSummary
 from .plan import Plan
 from .recorder import Recorder, RunStatus
 from .scheduler import Grant, Scheduler
+
+if TYPE_CHECKING:
+    from .replay import Replay
 from .security import ENV_TOKEN, CurveServer, HandshakeMonitor, JoinTokens
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
@@ -72,6 +77,7 @@ class RunOptions:
     control: str | None = None  # bind a control endpoint for decisions (e.g. tcp://127.0.0.1:5600)
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
+    replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -160,7 +166,7 @@ class _Member:
     last_grant: Grant | None = None
 
 
-class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
+class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
@@ -193,6 +199,8 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
         self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
+        self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
+        self._live_setup()
         self.gate = self._make_gate()
         self.decisions = 0
         self.claim = self._claim()
@@ -217,6 +225,9 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
         if not spec.classes:
             return None
         o = self.options
+        if o.replay is not None:  # the recorded answers, in the order they were given
+            return o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+                                                for e in d.endpoints if e.fields})  # fmt: skip
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
@@ -285,6 +296,7 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
             t_joined = time.monotonic()
             log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
+            self._live_begin()
             self.recorder.commit()  # pids and status are on disk before the first step
             self._start_pacing()
             first = self.scheduler.begin()
@@ -503,6 +515,8 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
                 pass
         elif kind == Kind.PONG:
             pass
+        elif kind == Kind.WAKE and member is not None:
+            self._wake(member, frame[1])
         elif member is None:
             if kind == Kind.HELLO:
                 self._hello(identity, frame, peer or Peer("", None))
@@ -559,6 +573,7 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
         welcome["inputs"] = [s.name for s in decl.inputs]
         welcome["outputs"] = [s.name for s in decl.outputs]
         welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
+        self._live_welcome(member.index, welcome)
         member.pid = options["pid"] if type(options.get("pid")) is int else 0
         log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
                  options.get("lang", "unknown language"), peer.address or "a local socket")  # fmt: skip
@@ -607,6 +622,8 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
             text = "; ".join(problems)
             self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
+        if wire.get("live"):
+            self._declared_live(member)
         member.declared = True
         member.doing = "waiting for its first grant"
         log.debug("federate '%s' declared its interface", member.name)
@@ -628,6 +645,7 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
 
     # ------------------------------------------------------------------ stepping
     def _done(self, member: _Member, frame: list[Any]) -> None:
+        extras = frame.pop() if len(frame) == 7 else None
         _, tick, iteration, outputs, messages, next_tick = frame
         slot = self.scheduler.slots[member.index]
         if not slot.busy or tick != slot.granted:
@@ -635,6 +653,8 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
                          f"{member.name}: DONE for tick {tick} but its grant is {slot.granted} "
                          f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
             return
+        if extras is not None:
+            self._external(member, tick, extras)
         limit = self.settings.max_messages_per_step
         if len(messages) > limit:
             self._refuse(member.identity or b"", ErrorCode.RATE_LIMIT,
@@ -709,6 +729,8 @@ class Coordinator(PacedLoop, HealthChecks, DecisionHolds):
         samples, messages = self.scheduler.take_all() if final else self.scheduler.take_final()
         self.samples += len(samples)
         self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
+        if self.external:
+            self._flush_external(final)
 
     # ------------------------------------------------------------------ shutdown
     _stopping = False

@@ -8,6 +8,7 @@ so everything depending on it waits at that instant) until every proposal is dec
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +82,9 @@ class DecisionHolds:
         final = list(messages)
         for pid, index in held.waiting.items():
             decision = held.decisions[pid]
-            self._record_decision(member, tick, messages[index], decision)
+            record = self._record_decision(member, tick, messages[index], decision)
             final[index] = None if decision.verdict is Verdict.REJECT else [messages[index][0], decision.payload,
-                                                                            *messages[index][2:]]  # fmt: skip
+                                                                            *messages[index][2:4], record]  # fmt: skip
         member.doing = "waiting for a grant"
         grants = self.scheduler.done(member.index, tick, iteration, outputs, [m for m in final if m is not None], next_tick)
         if self.scheduler.rejected:
@@ -91,17 +92,23 @@ class DecisionHolds:
         if grants:
             self._send(grants)
 
-    def _record_decision(self, member: Any, tick: int, message: list[Any], decision: Decision) -> None:
+    def _record_decision(self, member: Any, tick: int, message: list[Any], decision: Decision) -> dict[str, Any]:
+        """Record the decision; return the record a delivered message carries (DecisionRecord.to_json)."""
         assert self.recorder is not None and self.gate is not None
         self.decisions += 1
         slot = self.scheduler.slots[member.index]
         targets = ", ".join(f"{self.members[r].name}.{ep}" for r, ep, _ in slot.routes.get(message[0], ()))
         verdict = {Verdict.APPROVE: "approved", Verdict.EDIT: "edited", Verdict.REJECT: "rejected"}[decision.verdict]
-        self.recorder.decision({"tick": tick, "time": self.plan.base.seconds(tick), "source": f"{member.name}.{message[0]}",
-                                "target": targets, "proposal": message[1], "verdict": verdict,
-                                "decided_by": decision.decided_by, "final": decision.payload, "note": decision.note})  # fmt: skip
+        decided_at = decision.decided_at or _utc_now()
+        source = f"{member.name}.{message[0]}"
+        rowid = self.recorder.decision({"tick": tick, "time": self.plan.base.seconds(tick), "source": source,
+                                        "target": targets, "proposal": message[1], "verdict": verdict,
+                                        "decided_by": decision.decided_by, "final": decision.payload,
+                                        "note": decision.note, "decided_at": decided_at})  # fmt: skip
         log.info("decision %d at t=%g s: %s.%s %s by %s", decision.proposal, self.plan.base.seconds(tick), member.name,
                  message[0], verdict, decision.decided_by)  # fmt: skip
+        return {"id": rowid, "verdict": decision.verdict.value, "decided_by": decision.decided_by,
+                "decided_at": decided_at, "class": source}
 
     def _pump_gate(self) -> None:
         gate = self.gate
@@ -123,3 +130,9 @@ class DecisionHolds:
                     member.held.decisions[decision.proposal] = decision
                     self._release(member)
                     break
+
+
+def _utc_now() -> str:
+    """Now, ISO-8601 in UTC with milliseconds (``2026-12-02T14:03:11.250Z``): when a decision was recorded."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"

@@ -12,6 +12,10 @@ Tables (see docs/architecture.md):
 * ``pacing(tick, time, scheduled, granted, lag, grants)`` -- a paced run's grant instants:
   the wall-clock instant each was scheduled for and the one it was granted at (POSIX
   seconds, UTC), the lateness in wall seconds, and how many federates were granted.
+* ``external_samples(tick, time, federate, seq, output, stamp, arrival, lateness, value)`` --
+  every sample a live source applied: at tick ``tick`` (``seq``: its order in that step),
+  stamped ``stamp`` (simulated seconds), arrived at ``arrival`` (POSIX seconds), applied
+  ``lateness`` simulated seconds after its stamp (docs/live.md).
 
 The file is in WAL mode and committed in batches, so it survives a crash of any process
 with everything up to the last commit.  Each commit refreshes ``run.heartbeat_at``; with the
@@ -60,7 +64,10 @@ CREATE TABLE IF NOT EXISTS samples (tick INTEGER, time REAL, signal INTEGER, val
 CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER, source TEXT, target TEXT,
                                      payload TEXT);
 CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time REAL, source TEXT, target TEXT,
-                                      proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT);
+                                      proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT,
+                                      decided_at TEXT);
+CREATE TABLE IF NOT EXISTS external_samples (tick INTEGER, time REAL, federate TEXT, seq INTEGER, output TEXT,
+                                             stamp REAL, arrival REAL, lateness REAL, value);
 CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
 CREATE TABLE IF NOT EXISTS pacing (tick INTEGER, time REAL, scheduled REAL, granted REAL, lag REAL, grants INTEGER);
 """ + """
@@ -233,13 +240,25 @@ class Recorder:
                 self.db.executemany(f"INSERT INTO synchronisation VALUES ({', '.join('?' * 14)})", records)
         return rest
 
-    def decision(self, row: dict[str, Any]) -> None:
+    def decision(self, row: dict[str, Any]) -> int:
+        """Record a decision; return its id (the ``id`` of its :class:`~federation.DecisionRecord`)."""
+        row = {"decided_at": None, **row}
         with self._writing():
-            self.db.execute(
-                "INSERT INTO decisions (tick, time, source, target, proposal, verdict, decided_by, final, note) "
-                "VALUES (:tick, :time, :source, :target, :proposal, :verdict, :decided_by, :final, :note)",
+            cursor = self.db.execute(
+                "INSERT INTO decisions (tick, time, source, target, proposal, verdict, decided_by, final, note, "
+                "decided_at) VALUES (:tick, :time, :source, :target, :proposal, :verdict, :decided_by, :final, "
+                ":note, :decided_at)",
                 {k: to_sql(v) if k in ("proposal", "final") else v for k, v in row.items()},
             )
+        return int(cursor.lastrowid or 0)
+
+    def external(self, rows: Iterable[tuple[int, int, int, str, float, float, float, Any]]) -> None:
+        """External samples (federation.engine.live): (tick, federate, seq, output, stamp, arrival, lateness, value)."""
+        seconds, names = self.plan.base.seconds, self.plan.names
+        with self._writing():
+            self.db.executemany("INSERT INTO external_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [(tick, seconds(tick), names[fed], seq, output, stamp, arrival, lateness, to_sql(value))
+                                 for tick, fed, seq, output, stamp, arrival, lateness, value in rows])  # fmt: skip
 
     def pacing(self, rows: Iterable[tuple[int, float, float, float, float, int]]) -> None:
         """Rows of the ``pacing`` table (see :class:`federation.engine.pacer.Pacer`)."""

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import sys
+import time
 import traceback
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -25,6 +26,7 @@ import zmq
 
 from .. import protocol
 from ..api.federate import Context, Federate, Message
+from ..api.live import Approval, DecisionRecord, LiveFeed
 from ..errors import FederationError, ProtocolError
 from ..keys import client_keys_from_env
 from ..logs import LOG_FORMAT, configure_logging
@@ -78,6 +80,7 @@ class Runtime:
         self.saved_state: Any = None
         self.current_inputs: dict[str, Any] = {}
         self.time = 0.0
+        self.feed: LiveFeed | None = None  # the federate's live feed, when it has one (a live source)
         self.sync: Synchroniser | None = None
 
     # ------------------------------------------------------------------ wire
@@ -192,7 +195,8 @@ class Runtime:
         context = Context(
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
-            routes=frozenset(config.get("routes", ())), epoch=config.get("epoch"),
+            routes=frozenset(config.get("routes", ())), epoch=config.get("epoch"), run_id=config.get("run_id"),
+            replay=bool(config.get("replay")), pace=config.get("pace"),
         )  # fmt: skip
         params = dict(config["params"])
         if getattr(cls, "resolves_paths", False):
@@ -215,7 +219,11 @@ class Runtime:
         self._event_driven = context.period is None
         self.current_inputs = dict(fed.inputs)
         fed.setup()
-        self.send([Kind.DECLARE, decl.to_wire()])
+        self.feed = fed.feed if isinstance(fed.feed, LiveFeed) else None
+        wire = decl.to_wire()
+        if getattr(cls, "live", False):
+            wire["live"] = True  # the coordinator bounds its safe time by the wall clock (docs/protocol.md)
+        self.send([Kind.DECLARE, wire])
         log.debug("declared %d inputs, %d outputs, %d endpoints", len(decl.inputs), len(decl.outputs),
                   len(decl.endpoints))  # fmt: skip
 
@@ -241,6 +249,8 @@ class Runtime:
         """
         fed = self.federate
         assert fed is not None
+        if self.feed is not None:
+            return self.serve_live(self.feed)
         slice_s = self._arm() / 1000.0
         recv, send, pack, unpackb = self.sock.recv, protocol.sender(self.sock), protocol.encode, msgpack.unpackb
         names, current, outputs, last = self.input_names, self.current_inputs, self._outputs, self._last
@@ -271,7 +281,8 @@ class Runtime:
                     t = tick / divisor
                     fed.time = t
                     if messages:
-                        fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) for m in messages]
+                        fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) if len(m) == 4 else _decided(m, divisor)
+                                     for m in messages]  # fmt: skip
                     elif fed.inbox:
                         fed.inbox = []
                     nxt = fed.step(t)
@@ -309,6 +320,103 @@ class Runtime:
             else:
                 self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
 
+    # ------------------------------------------------------------------ live sources
+    def serve_live(self, feed: LiveFeed) -> int:
+        """:meth:`serve` for a federate with a :class:`~federation.LiveFeed` (a live source, or a replay of one).
+
+        Besides the grants it waits on a pipe the feed's waker writes to (from the client's
+        thread): when the earliest waiting sample is earlier than the next tick last told to
+        the coordinator, a WAKE frame tells it so.  Each DONE reports the samples the step
+        consumed (extras ``external``), so the coordinator records every external sample.
+        """
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        live = bool(getattr(self.federate, "live", False))
+        if live:
+            feed.on_arrival(lambda _stamp: _signal(wake_w))
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(wake_r, zmq.POLLIN)
+        slice_ms = self._arm()
+        told = NEVER_TICK  # the next tick the coordinator knows of (DONE's next_tick or a WAKE)
+        done_tick = -1
+        heard = time.monotonic()
+        try:
+            while True:
+                ready = dict(poller.poll(slice_ms))
+                if wake_r in ready:
+                    _drain_pipe(wake_r)
+                    earliest = feed.earliest()
+                    if earliest is not None and self._event_driven:
+                        tick = max(self.next_tick(earliest), done_tick + 1)
+                        if tick < told:
+                            self.send([Kind.WAKE, tick])
+                            told = tick
+                if self.sock not in ready:
+                    if not ready:
+                        self._silence(self.heartbeat, time.monotonic() - heard)
+                    continue
+                heard = time.monotonic()
+                while True:
+                    try:
+                        data = self.sock.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    try:
+                        frame = protocol.decode(data)
+                    except ProtocolError as exc:
+                        self.send([Kind.ERROR, exc.code, f"{self.name}: {exc}"])
+                        continue
+                    kind = frame[0]
+                    if kind == _GRANT:
+                        done = self._live_step(frame, feed)
+                        done_tick = frame[1]
+                        told = NEVER_TICK if done[5] is None else done[5]
+                        self.send(done)
+                    elif kind == _PING:
+                        self.send([Kind.PONG])
+                    elif kind == _PONG:
+                        pass
+                    elif kind == Kind.STOP:
+                        self.time = self.federate.time if self.federate is not None else self.time
+                        log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
+                        self.finalize()
+                        self.send([Kind.BYE, {"time": self.time}])
+                        return 0
+                    elif kind == Kind.ERROR:
+                        log.warning("%s: coordinator says: %s", self.name, frame[2])
+                        if frame[1] in FATAL_CODES:
+                            self.finalize()
+                            return 1
+                    else:
+                        self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
+        finally:
+            if live:
+                feed.on_arrival(None)
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _live_step(self, frame: list[Any], feed: LiveFeed) -> list[Any]:
+        """One step of a live source: the DONE with the next waiting sample's tick and the samples consumed."""
+        done = self.step(frame)
+        tick = frame[1]
+        if self._event_driven:
+            earliest = feed.earliest()
+            if earliest is not None:
+                wanted = self.next_tick(earliest)
+                done[5] = wanted if done[5] is None else min(done[5], wanted)
+            if done[5] is not None and done[5] <= tick:  # a sample that came during the step: the next tick
+                done[5] = tick + 1
+        consumed = feed.consumed()
+        if consumed:
+            index = {name: i for i, name in self._outputs}
+            done.append({protocol.EXTERNAL: [[index[s.output], float(s.stamp), float(s.arrival), _plain(s.value)]
+                                             for s in consumed]})  # fmt: skip
+        if log.isEnabledFor(logging.DEBUG):
+            _trace(tick / self._divisor, frame, done)
+        return done
+
     def _sent(self, fed: Federate) -> list[list[Any]]:
         """The messages ``fed`` sent in this step, as wire items; empties its outbox."""
         sent = [[m.endpoint, m.payload, None if m.time is None else self.ticks(m.time), m.to] for m in fed._outbox]
@@ -336,7 +444,9 @@ class Runtime:
         t = tick / self._divisor
         self.time = fed.time = t
         if messages:
-            fed.inbox = [Message(m[0] / self._divisor, m[1], m[2], m[3]) for m in messages]
+            divisor = self._divisor
+            fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) if len(m) == 4 else _decided(m, divisor)
+                         for m in messages]  # fmt: skip
         elif fed.inbox:
             fed.inbox = []
         nxt = fed.step(t)
@@ -367,6 +477,33 @@ _PLAIN = (float, int, bool, str, type(None))
 _GRANT, _DONE, _PING, _PONG = int(Kind.GRANT), int(Kind.DONE), int(Kind.PING), int(Kind.PONG)
 _NONE: list[Any] = []  # no messages (never mutated: it is only packed)
 _UNSENT: Any = object()  # compares unequal to every value
+
+
+NEVER_TICK = 2**63
+
+
+def _decided(m: list[Any], divisor: float) -> Message:
+    """A delivered message that passed a decision gate: ``[tick, sender, endpoint, payload, record]``."""
+    r = m[4]
+    record = DecisionRecord(int(r["id"]), Approval(r["verdict"]), str(r["decided_by"]), str(r["decided_at"]),
+                            str(r["class"]))  # fmt: skip
+    return Message(m[0] / divisor, m[1], m[2], m[3], record)
+
+
+def _signal(fd: int) -> None:
+    """The live feed's waker (any thread): one byte into the runtime's pipe; a full pipe has a wake-up pending."""
+    try:
+        os.write(fd, b"!")
+    except (BlockingIOError, OSError):
+        pass
+
+
+def _drain_pipe(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _plain(value: Any) -> Any:

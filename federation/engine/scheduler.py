@@ -95,7 +95,7 @@ class FederateSlot:
     __slots__ = (
         "name", "index", "period", "offset", "wakeable", "upstream", "affects", "bindings",
         "last_sent", "next", "busy", "granted", "done", "pending", "timers", "group", "grants",
-        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq", "sampled",
+        "routes", "endpoints", "outputs", "output_names", "history", "record", "seq", "sampled", "live",
     )  # fmt: skip
 
     def __init__(self, name: str, index: int, period: int | None, offset: int) -> None:
@@ -109,7 +109,7 @@ class FederateSlot:
         self.busy = False
         self.granted = -1
         self.done = -1
-        self.pending: list[tuple[int, int, int, str, str, Any]] = []  # heap (tick, sender, seq, src, ep, payload)
+        self.pending: list[tuple[int, int, int, str, str, Any, Any]] = []  # heap (tick, sender, seq, src, ep, payload, decision)
         self.group: GroupSlot | None = None
         self.grants = 0
         self.routes: dict[str, list[tuple[int, str, int]]] = {}  # endpoint -> [(receiver, endpoint, lookahead)]
@@ -120,6 +120,7 @@ class FederateSlot:
         self.record: list[bool] = []
         self.seq = 0
         self.sampled: list[int] = []  # outputs read by linear interpolation: every step is a sample
+        self.live = False  # a live source: woken by WAKE frames, never stepped before its open tick
 
     def __repr__(self) -> str:
         state = "BUSY" if self.busy else "IDLE"
@@ -143,6 +144,7 @@ class Scheduler:
         for slot in slots:
             for b in slot.bindings:
                 self.consumers.setdefault(id(b.history), []).append((slot, b.lag))
+        self.live: list[int] = []  # live sources (set_live); empty in an ordinary run
 
     # ------------------------------------------------------------------ set-up
     def begin(self) -> list[Grant]:
@@ -152,9 +154,16 @@ class Scheduler:
         return self.grant_ready(range(len(self.slots)))
 
     # ------------------------------------------------------------------ safe times
+    limit = NEVER  # the last tick the wall clock allows (a paced run's PacedScheduler moves it)
+
     def safe_times(self) -> list[int]:
         slots = self.slots
         own = [s.granted if s.busy else s.next for s in slots]
+        if self.live:  # an idle live source may yet publish at any tick the clock has not reached
+            bound = self.limit + 1
+            for i in self.live:
+                if own[i] > bound and not slots[i].busy:
+                    own[i] = bound
         if not self.any_wakeable:
             return own
         dist = list(own)
@@ -251,8 +260,9 @@ class Scheduler:
         messages: list[list[Any]] = []
         pending = slot.pending
         while pending and pending[0][0] <= tick:
-            m_tick, _, _, source, endpoint, payload = heapq.heappop(pending)
-            messages.append([m_tick, source, endpoint, payload])
+            m_tick, _, _, source, endpoint, payload, decision = heapq.heappop(pending)
+            messages.append([m_tick, source, endpoint, payload] if decision is None
+                            else [m_tick, source, endpoint, payload, decision])  # fmt: skip
         if group is not None and iteration == 0:
             group.messages_in[slot.index] = messages
         elif group is not None:
@@ -286,6 +296,46 @@ class Scheduler:
             return
         floor = min((c.granted - lag for c, lag in consumers), default=NEVER)
         history.prune(floor - 1)
+
+    # ------------------------------------------------------------------ live sources
+    def set_live(self, indices: Iterable[int]) -> None:
+        """Mark live sources (their DECLARE said so).  A run with one is paced: its clock bounds every grant."""
+        for i in indices:
+            if i not in self.live:
+                self.live.append(i)
+                self.slots[i].live = True
+
+    def open_tick(self, slot: FederateSlot) -> int:
+        """The first tick at which ``slot`` may still publish without rewriting anyone's past.
+
+        After its own last step, and after every tick granted to a federate its outputs
+        reach (directly, or through event-driven federates it wakes).
+        """
+        first = max(slot.done + 1, self.start)
+        slots = self.slots
+        for j in slot.affects:
+            if slots[j].granted >= first:
+                first = slots[j].granted + 1
+        return first
+
+    def _live_next(self, slot: FederateSlot, nxt: int) -> int:
+        """A live source's next tick: never before its open tick (a sample that came late waits for it)."""
+        return nxt if nxt >= NEVER else max(nxt, self.open_tick(slot))
+
+    def wake(self, index: int, tick: int) -> list[Grant]:
+        """A live source's WAKE: a sample waits for ``tick``; return the grants that makes possible.
+
+        A sample stamped before the source's open tick is late: it is applied at the open
+        tick.  A busy source is left alone: its DONE tells its next tick anyway.
+        """
+        slot = self.slots[index]
+        if slot.busy or not slot.live or slot.period is not None:  # a time-stepped source reads its feed each step
+            return []
+        tick = max(tick, self.open_tick(slot))
+        if tick >= slot.next:
+            return []
+        slot.next = tick
+        return self.grant_ready([index])
 
     # ------------------------------------------------------------------ reports
     def done(self, index: int, tick: int, iteration: int, outputs: dict[int, Any],
@@ -321,6 +371,8 @@ class Scheduler:
                 change = b.history.next_after(tick - b.lag)
                 if change is not None and change + b.lag < nxt:
                     nxt = change + b.lag
+            if slot.live:
+                nxt = self._live_next(slot, nxt)
             slot.next = nxt
         return self.grant_ready([slot.index, *slot.affects])
 
@@ -352,7 +404,11 @@ class Scheduler:
                         consumer.next = wake
 
     def _route(self, slot: FederateSlot, tick: int, message: list[Any]) -> None:
-        endpoint, payload, at, to = message
+        if len(message) == 4:
+            endpoint, payload, at, to = message
+            decision = None
+        else:  # a message that passed a decision gate carries its record (a map)
+            endpoint, payload, at, to, decision = message
         routes = slot.routes.get(endpoint)
         if routes is None:
             why = "is not declared" if endpoint not in slot.endpoints else "has no route in the scenario"
@@ -371,18 +427,18 @@ class Scheduler:
                 return
             slot.seq += 1
             source = f"{slot.name}.{endpoint}"
-            self.deliver(target, stamp, slot.index, slot.seq, source, target_ep, payload, tick)
+            self.deliver(target, stamp, slot.index, slot.seq, source, target_ep, payload, tick, decision)
             sent = True
         if not sent:
             self.rejected.append((slot.index, f"message on '{endpoint}' addressed to '{to}', which the scenario "
                                               "does not route to; dropped"))
 
     def deliver(self, target: FederateSlot, at: int, sender: int, seq: int, source: str, endpoint: str,
-                payload: Any, sent_at: int) -> None:  # fmt: skip
+                payload: Any, sent_at: int, decision: Any = None) -> None:  # fmt: skip
         self.messages.append(SentMessage(at, sender, seq, source, f"{target.name}.{endpoint}", payload, sent_at))
         if at > self.stop:
             return
-        heapq.heappush(target.pending, (at, sender, seq, source, endpoint, payload))
+        heapq.heappush(target.pending, (at, sender, seq, source, endpoint, payload, decision))
         if target.wakeable and at < target.next and not target.busy:
             target.next = at
 
