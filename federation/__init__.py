@@ -43,6 +43,9 @@ from .errors import (
     format_path,
 )
 
+from .units import Conversion as UnitConversion
+from .units import conversion as unit_conversion
+
 if TYPE_CHECKING:
     from .api.simpy_federate import SimPyFederate
 
@@ -77,8 +80,10 @@ __all__ = [
     "ScenarioError",
     "SignalType",
     "SimPyFederate",
+    "UnitConversion",
     "__version__",
     "format_path",
+    "unit_conversion",
 ]
 
 

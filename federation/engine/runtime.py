@@ -24,7 +24,7 @@ import msgpack
 import zmq
 
 from .. import protocol
-from ..api.federate import Context, Federate, Message
+from ..api.federate import Context, Federate, Message, derivative_key
 from ..errors import FederationError, ProtocolError
 from ..keys import client_keys_from_env
 from ..logs import LOG_FORMAT, configure_logging
@@ -188,7 +188,7 @@ class Runtime:
         context = Context(
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
-            routes=frozenset(config.get("routes", ())),
+            routes=frozenset(config.get("routes", ())), continuous=frozenset(config.get("continuous", ())),
         )  # fmt: skip
         params = dict(config["params"])
         if getattr(cls, "resolves_paths", False):
@@ -200,7 +200,7 @@ class Runtime:
         fed = cls(params, context)
         self.federate = fed
         decl = fed.declaration
-        self.input_names = [s.name for s in decl.inputs]
+        self.input_names = [s.name for s in decl.inputs] + [derivative_key(s.name) for s in decl.inputs]  # docs/protocol.md
         self.output_names = [s.name for s in decl.outputs]
         self._outputs = list(enumerate(self.output_names))
         self._last: list[Any] = [_UNSENT] * len(self.output_names)  # value last sent per output

@@ -267,7 +267,8 @@ class FmuFederate(Federate):
         outs = bind(spec.outputs, variables, Role.OUTPUT, archive.label)
         start = _check_settings(spec, archive, variables)
         plan = _Plan(archive, kind, ins, outs, start, dict(spec.clocks))
-        extra = {**decl.extra, "fmu": plan, "restartable": archive.interface(kind).can_get_and_set_state}
+        extra = {**decl.extra, "fmu": plan, "restartable": archive.interface(kind).can_get_and_set_state,
+                 "units": {u.name: u for u in archive.model.units}}  # connections convert with these (docs/fmu.md)
         if not plan.clocked:  # a clocked FMU is event-driven: it names its next activation
             extra["needs_period"] = _no_step(archive, kind)
         return replace(
