@@ -188,14 +188,14 @@ class Plan:
 
 def _shape(c: Connection, units: Conversion | None, input_index: int, inputs: int) -> Shape | None:
     """How connection ``c`` shapes its values (None: a plain sample-and-hold).  A linearly extrapolated
-    input's derivative travels under the input key ``inputs + input_index`` (docs/protocol.md)."""
+    or interpolated input's derivative travels under the input key ``inputs + input_index`` (docs/protocol.md)."""
     extrapolate = c.extrapolate is Extrapolation.LINEAR
     interpolate = c.interpolate is Interpolation.LINEAR
     if not (extrapolate or interpolate or units is not None):
         return None
     scale, offset = (units.scale, units.offset) if units is not None else (1.0, 0.0)
     return Shape(interpolate=interpolate, extrapolate=extrapolate, scale=scale, offset=offset,
-                 derivative=inputs + input_index if extrapolate else None)  # fmt: skip
+                 derivative=inputs + input_index if extrapolate or interpolate else None)  # fmt: skip
 
 
 def _link_affects(slots: list[FederateSlot], groups: list[GroupSlot]) -> None:

@@ -306,7 +306,7 @@ class Scheduler:
         assert shape is not None
         slope = 0.0
         if shape.interpolate:
-            value = self._interpolate(b, tick, _MISSING)
+            value, slope = self._interpolate(b, tick, _MISSING)
         elif shape.extrapolate:
             value, slope = self._extrapolate(b, tick)
         else:
@@ -348,14 +348,18 @@ class Scheduler:
         slope = (v1 - v0) / seconds(t1 - t0)
         return v1 + slope * seconds(tick - t1), slope
 
-    def _interpolate(self, b: Binding, tick: int, default: Any) -> Any:
+    def _interpolate(self, b: Binding, tick: int, default: Any) -> tuple[Any, float]:
+        """The value between the producer's samples around ``tick``, and the slope (per second) of that segment."""
         before, after = b.history.around(tick)
         if before is None:
-            return default if after is None else after[1]
-        if after is None or before[0] == tick:
-            return before[1]
+            return (default if after is None else after[1]), 0.0
+        if after is None:
+            return before[1], 0.0
         (t0, v0), (t1, v1) = before, after
-        return v0 + (v1 - v0) * ((tick - t0) / (t1 - t0))
+        slope = (v1 - v0) / self.base.seconds(t1 - t0)
+        if t0 == tick:
+            return v0, slope
+        return v0 + (v1 - v0) * ((tick - t0) / (t1 - t0)), slope
 
     def _prune(self, history: History) -> None:
         consumers = self.consumers.get(id(history), ())

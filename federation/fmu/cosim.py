@@ -110,7 +110,7 @@ class CoSimulation(FmuInstance):
         when = update.next_event_time
         self.next_event = when if when is not None and when > self.time and not reached(self.time, when) else None
 
-    def set_inputs(self, io: BoundIO, inputs: Sequence[Any], discrete_changed: bool) -> None:
+    def set_inputs(self, io: BoundIO, inputs: Sequence[Any], jumped: bool) -> None:
         """Write changed inputs at the current time (through event mode when the FMU has it)."""
         if self.event_mode:
             self._event(lambda: io.write(inputs))
