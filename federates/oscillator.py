@@ -29,7 +29,7 @@ from scipy.linalg import expm
 
 from federation import Federate, Input, Output, Parameter
 
-__all__ = ["Mass", "CoupledMass", "first_order_hold"]
+__all__ = ["CoupledMass", "Mass", "first_order_hold"]
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -91,7 +91,6 @@ class Mass(_Subsystem):
     def step(self, t: float) -> None:
         self.advance(t)
         self.position, self.velocity = float(self.state[0]), float(self.state[1])
-        return None
 
 
 class CoupledMass(_Subsystem):
@@ -127,4 +126,3 @@ class CoupledMass(_Subsystem):
     def step(self, t: float) -> None:
         self.advance(t)
         self._publish()  # the feed-through: F at t from the state at t and the inputs at t
-        return None

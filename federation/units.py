@@ -11,7 +11,8 @@ power written as a trailing digit (``m3``) is read as ``m**3``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -78,7 +79,7 @@ def conversion(source: str, target: str, source_units: Mapping[str, UnitDefiniti
 @lru_cache(maxsize=256)
 def _by_pint(source: str, target: str) -> Conversion:
     registry = _registry()
-    with _PintErrors(source, target):
+    with _pint_errors(source, target):
         zero = registry.Quantity(0.0, _pint_name(source)).to(_pint_name(target)).magnitude
         one = registry.Quantity(1.0, _pint_name(source)).to(_pint_name(target)).magnitude
     return Conversion(source, target, float(one - zero), float(zero))
@@ -87,7 +88,7 @@ def _by_pint(source: str, target: str) -> Conversion:
 def _definition(unit: str) -> UnitDefinition:
     """``unit`` (read by pint) as SI exponents, factor and offset."""
     registry = _registry()
-    with _PintErrors(unit, unit):
+    with _pint_errors(unit, unit):
         zero = registry.Quantity(0.0, _pint_name(unit)).to_base_units()
         one = registry.Quantity(1.0, _pint_name(unit)).to_base_units()
         dims = one.dimensionality
@@ -97,28 +98,20 @@ def _definition(unit: str) -> UnitDefinition:
     return UnitDefinition(unit, exponents, float(one.magnitude - zero.magnitude), float(zero.magnitude))
 
 
-class _PintErrors:
+@contextmanager
+def _pint_errors(source: str, target: str) -> Iterator[None]:
     """Turns pint's many exceptions into one :class:`ValueError` that names the units."""
+    import pint
 
-    def __init__(self, source: str, target: str) -> None:
-        self.source, self.target = source, target
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        if exc is None:
-            return False
-        import pint
-
-        pair = f"{self.source!r}" if self.source == self.target else f"{self.source!r} -> {self.target!r}"
-        if isinstance(exc, pint.UndefinedUnitError):
-            raise ValueError(f"unknown unit {_undefined(exc)!r} (in {pair})") from None
-        if isinstance(exc, pint.DimensionalityError):
-            raise ValueError(f"cannot convert {self.source!r} to {self.target!r}: {exc.dim1} is not {exc.dim2}") from None
-        if isinstance(exc, Exception):  # pint's parser fails in many ways on odd text (even an AssertionError)
-            raise ValueError(f"cannot read the units {pair} ({type(exc).__name__})") from None
-        return False
+    pair = f"{source!r}" if source == target else f"{source!r} -> {target!r}"
+    try:
+        yield
+    except pint.UndefinedUnitError as exc:
+        raise ValueError(f"unknown unit {_undefined(exc)!r} (in {pair})") from None
+    except pint.DimensionalityError as exc:
+        raise ValueError(f"cannot convert {source!r} to {target!r}: {exc.dim1} is not {exc.dim2}") from None
+    except Exception as exc:  # noqa: BLE001  # pint's parser fails in many ways on odd text (even an AssertionError)
+        raise ValueError(f"cannot read the units {pair} ({type(exc).__name__})") from None
 
 
 def _pint_name(unit: str) -> str:

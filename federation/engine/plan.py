@@ -12,10 +12,18 @@ from typing import Any
 
 from ..api.interface import Declaration
 from ..errors import ScenarioError
-from ..scenario.model import Connection, ConnectionKind, EventAction, Extrapolation, FederateSpec, Interpolation, Scenario
-from ..units import Conversion
+from ..scenario.model import (
+    Connection,
+    ConnectionKind,
+    EventAction,
+    Extrapolation,
+    FederateSpec,
+    Interpolation,
+    Scenario,
+)
 from ..scenario.validation import connection_units, declarations, effective_period, validate
 from ..timebase import TimeBase
+from ..units import Conversion
 from .history import History
 from .scheduler import Binding, FederateSlot, GroupSlot, Scheduler, Shape
 

@@ -19,6 +19,7 @@ from ..api.interface import Declaration, Endpoint, Input, Output, Parameter, Sig
 from ..errors import KeyPath, ParameterError, Problem, ScenarioError, format_path
 from ..keys import keys_problems
 from ..protocol import unsendable
+from ..units import Conversion, conversion
 from .graph import zero_lag_cycles
 from .model import (
     MAX_TICKS,
@@ -34,7 +35,6 @@ from .model import (
 )
 from .registry import FederateTypeError, resolve, user_code
 from .source import Source, suggest
-from ..units import Conversion, conversion
 
 __all__ = ["validate", "declarations", "effective_period", "Resolved", "connection_units"]
 
