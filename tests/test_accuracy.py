@@ -162,3 +162,29 @@ def test_a_delayed_force_is_the_same_scheme_one_step_late(run_scenario):
     print(f"held {held:.4e}, extrapolated {extrapolated:.4e}")
     assert held == pytest.approx(2.084e-3, rel=1e-3)
     assert extrapolated == pytest.approx(9.674e-4, rel=1e-3)
+
+
+def test_extrapolation_is_checked_with_the_scenario(tmp_path):
+    """A connection interpolates or extrapolates, not both; extrapolation needs a float signal."""
+    from federation.errors import ScenarioError
+    from federation.scenario.loader import load
+    from tests.conftest import write_scenario
+
+    path = write_scenario(tmp_path, """
+time: {stop: 1}
+federates:
+  m1: {type: mass, period: 0.1}
+  m2: {type: coupled-mass, period: 0.1}
+  c: {type: formula, params: {outputs: {n: {expr: "1", type: int}}}}
+  s: {type: formula, params: {inputs: {n: {type: int}}, outputs: {y: {expr: n, type: int}}}}
+connections:
+  - {from: m1.position, to: m2.other_position, interpolate: linear, extrapolate: linear}
+  - {from: c.n, to: s.n, extrapolate: linear}
+  - {from: m1.velocity, to: m2.other_velocity, extrapolate: quadratic}
+""")
+    with pytest.raises(ScenarioError) as err:
+        load(path)
+    text = str(err.value)
+    assert f"{path}:9: connections[0]: a connection interpolates or extrapolates, not both" in text
+    assert f"{path}:10: connections[1]: linear extrapolation needs a float signal, not int" in text
+    assert f"{path}:11: connections[2].extrapolate: expected constant or linear, got 'quadratic'" in text

@@ -280,7 +280,8 @@ def _check_extrapolation(c: Connection, src: Source, path: KeyPath) -> list[Prob
     return []
 
 
-_CONVERTIBLE = (SignalType.FLOAT, SignalType.INT, SignalType.ARRAY)
+_CONVERTS_FROM = (SignalType.FLOAT, SignalType.INT, SignalType.ARRAY)
+_CONVERTS_INTO = (SignalType.FLOAT, SignalType.ARRAY, SignalType.ANY)  # a converted int is a float
 
 
 def connection_units(c: Connection, resolved: dict[str, Resolved]) -> Conversion | None:
@@ -302,9 +303,10 @@ def _check_units(c: Connection, src: Source, path: KeyPath, resolved: dict[str, 
     except ValueError as exc:
         return [src.problem(path, f"units do not convert: {c.source}.{c.output} is in '{outsig.unit}' but "
                                   f"{c.target}.{c.input} expects '{insig.unit}' ({exc})")]  # fmt: skip
-    if found is not None and (outsig.type not in _CONVERTIBLE or insig.type not in _CONVERTIBLE):
+    if found is not None and (outsig.type not in _CONVERTS_FROM or insig.type not in _CONVERTS_INTO):
         return [src.problem(path, f"{c.source}.{c.output} in '{outsig.unit}' into {c.target}.{c.input} in "
-                                  f"'{insig.unit}': only numbers convert, not {outsig.type.value}")]  # fmt: skip
+                                  f"'{insig.unit}': a unit conversion makes floats, from {outsig.type.value} into "
+                                  f"{insig.type.value}")]  # fmt: skip
     return []
 
 
