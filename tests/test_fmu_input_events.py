@@ -85,3 +85,21 @@ def test_the_same_ramp_held_jumps_at_each_step(run_scenario, fmus):
     expected = held_force_block([0.3 * k for k in range(10)])
     assert held(store.series("block.position"), range(11)) == pytest.approx(expected, abs=1e-7)
     assert store.series("block.events").values[-1] >= 10  # one event per changed input
+
+
+def test_a_co_simulation_fmu_that_interpolates_inputs_gets_their_slopes(run_scenario, fmus):
+    """FlowTotaliser (FMI 2 CS, canInterpolateInputs) integrates flow = 2 + 0.1 t m3/s: with the slope of an
+    interpolated connection it is exact, 2 t + 0.05 t^2; a held flow gives the rectangle rule."""
+    volumes = {}
+    for how in ("linear", "hold"):
+        _, store = run_scenario(f"""
+time: {{stop: 100, resolution: 1 ms}}
+federates:
+  meter: {{type: formula, period: 10, params: {{outputs: {{flow: {{expr: "2 + 0.1 * t", unit: m3/s}}}}}}}}
+  total: {{type: fmu, period: 10, params: {{fmu: {fmus["FlowTotaliser"]}}}}}
+connections:
+  - {{from: meter.flow, to: total.flow, interpolate: {how}}}
+""", name=f"{how}.yaml")
+        volumes[how] = held(store.series("total.volume"), range(0, 101, 10))
+    assert volumes["linear"] == pytest.approx([2 * t + 0.05 * t**2 for t in range(0, 101, 10)], rel=1e-12)
+    assert volumes["hold"] == pytest.approx([sum((2 + k) * 10 for k in range(t // 10)) for t in range(0, 101, 10)])

@@ -300,6 +300,9 @@ class FmuFederate(Federate):
         # An input jumps when its value changes, unless its connection makes it continuous (it then ramps).
         self._jumps = [b.variable.discrete or b.signal not in context.continuous for b in plain_in]
         self._ramps = [derivative_key(b.signal) for b in plain_in] if any(not j for j in self._jumps) else None
+        # the Real scalars among them, by value reference: a CS FMU that interpolates inputs takes their slopes
+        self._ramped_reals = [(b.variable.value_reference, derivative_key(b.signal)) for b, j in zip(plain_in, self._jumps)
+                              if not j and b.variable.fmi_type == "Real" and not b.variable.shape]  # fmt: skip
         self._written: list[Any] | None = None
         self._ins: BoundIO | None = None
         self._outs: BoundIO | None = None
@@ -346,6 +349,8 @@ class FmuFederate(Federate):
                 inst.set_inputs(self._ins, values, self._jumped(values))
         if self._ramps is not None and isinstance(inst, ModelExchange):
             inst.ramp(self._ins, values, [float(inputs.get(key, 0.0)) for key in self._ramps])
+        elif self._ramped_reals and isinstance(inst, CoSimulation):
+            inst.ramp([vr for vr, _ in self._ramped_reals], [float(inputs.get(key, 0.0)) for _, key in self._ramped_reals])
         self._written = values
         outputs = self.outputs
         for signal, value in zip(self._out_signals, self._outs.read()):
