@@ -44,6 +44,9 @@ from .errors import (
     format_path,
 )
 
+from .units import Conversion as UnitConversion
+from .units import conversion as unit_conversion
+
 if TYPE_CHECKING:
     from .api.simpy_federate import SimPyFederate
 
@@ -79,8 +82,10 @@ __all__ = [
     "SignalType",
     "SimPyFederate",
     "State",
+    "UnitConversion",
     "__version__",
     "format_path",
+    "unit_conversion",
 ]
 
 

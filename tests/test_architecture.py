@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 BASE = ("federation.errors", "federation.timebase", "federation.protocol", "federation.address", "federation.keys",
-        "federation.logs")  # fmt: skip
+        "federation.logs", "federation.units")  # fmt: skip
 LAYERS: tuple[tuple[str, ...], ...] = (
     BASE,  # 0: base, no scenario, no sockets of its own
     ("federation", "federation.api"),  # 1: the user's federate API (the package itself re-exports it)

@@ -22,6 +22,8 @@ EXPECTED = {  # model -> (FMI version, CS, ME, binary folder)
     "PumpStation": ("2.0", False, True, "linux64"),
     "NashCascade": ("3.0", False, True, "x86_64-linux"),
     "SampledTank": ("3.0", True, True, "x86_64-linux"),
+    "FrictionBlock": ("3.0", False, True, "x86_64-linux"),
+    "FlowTotaliser": ("2.0", True, False, "linux64"),
 }
 
 

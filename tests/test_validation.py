@@ -53,7 +53,8 @@ def test_every_mistake_is_reported_with_its_line(tmp_path):
         "13: federates.ghost.type: unknown federate type 'no_such_type'",
         "16: connections: cycle of direct connections: cycle_a -> cycle_b -> cycle_a",
         "17: connections[0]: federate 'tank' has no output 'levle'; did you mean 'level'?",
-        "18: connections[1]: unit mismatch: tank.outflow is in 'm3/s' but ctrl.level expects 'm'",
+        "18: connections[1]: units do not convert: tank.outflow is in 'm3/s' but ctrl.level expects 'm' "
+        "(cannot convert 'm3/s' to 'm': [length] ** 3 / [time] is not [length])",
         "18: connections[1]: input ctrl.level already has a source (connections[0])",
         "19: connections[2]: unknown federate 'nobody'",
     ]

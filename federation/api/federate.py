@@ -26,7 +26,12 @@ from .live import DecisionRecord, LiveFeed
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Federate", "Message", "Context"]
+__all__ = ["Federate", "Message", "Context", "derivative_key"]
+
+
+def derivative_key(name: str) -> str:
+    """The key of ``Federate.inputs`` under which the runtime keeps input ``name``'s time derivative."""
+    return f"der({name})"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class Context:
     pace: float | None = None
     #: ``federation replay`` of a recorded live run: output bridges must not act on the real world again.
     replay: bool = False
+    #: Inputs whose connection makes them continuous in time (``interpolate: linear``, ``extrapolate: linear``):
+    #: a change from one step to the next is not a jump (a Model Exchange FMU takes it without an event).
+    continuous: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,11 @@ class Federate:
         from an internal state (a volume behind a level) overrides it to change that state too.
         """
         self.outputs[state] = value
+    def derivative(self, name: str) -> float:
+        """The time derivative (per second) of input ``name`` over this step: the slope of the line its
+        connection extrapolates (``extrapolate: linear``), so that the input over ``[t, t+H)`` is
+        ``inputs[name] + derivative(name) * (s - t)``; 0.0 for an input held over the step."""
+        return float(self.inputs.get(derivative_key(name), 0.0))
 
     # ------------------------------------------------------------------ messages
     def send(self, endpoint: str, payload: Any, *, at: float | None = None, to: str | None = None) -> None:

@@ -18,12 +18,13 @@ _MISSING: Any = object()
 class History:
     """Samples ``(tick, value)`` of one signal in increasing tick order."""
 
-    __slots__ = ("ticks", "values", "head")
+    __slots__ = ("ticks", "values", "head", "keep")
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 1) -> None:
         self.ticks: list[int] = []
         self.values: list[Any] = []
         self.head = 0
+        self.keep = keep  # samples kept at or before a pruning tick (2 for linear extrapolation)
 
     def append(self, tick: int, value: Any) -> None:
         ticks = self.ticks
@@ -55,9 +56,16 @@ class History:
         after = (self.ticks[i], self.values[i]) if i < len(self.ticks) else None
         return before, after
 
-    def prune(self, tick: int) -> None:
-        """Forget samples no consumer can ask for any more (keeps the last one <= ``tick``)."""
+    def last_two(self, tick: int) -> tuple[tuple[int, Any] | None, tuple[int, Any] | None]:
+        """The two latest samples at or before ``tick``, earlier first (for linear extrapolation)."""
         i = bisect_right(self.ticks, tick, self.head) - 1
+        latest = (self.ticks[i], self.values[i]) if i >= self.head else None
+        previous = (self.ticks[i - 1], self.values[i - 1]) if i - 1 >= self.head else None
+        return previous, latest
+
+    def prune(self, tick: int) -> None:
+        """Forget samples no consumer can ask for any more (keeps the last ``keep`` ones <= ``tick``)."""
+        i = bisect_right(self.ticks, tick, self.head) - self.keep
         if i > self.head:
             self.head = i
             if self.head > 256 and self.head * 2 > len(self.ticks):

@@ -12,12 +12,21 @@ from typing import Any
 
 from ..api.interface import Declaration
 from ..errors import ScenarioError
-from ..scenario.model import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
+from ..scenario.model import (
+    Connection,
+    ConnectionKind,
+    EventAction,
+    Extrapolation,
+    FederateSpec,
+    Interpolation,
+    Scenario,
+)
 from ..scenario.synchronisation import RECORD_OUTPUT, SyncPair, augment, sync_pairs, with_synchronisation
-from ..scenario.validation import declarations, effective_period, validate
+from ..scenario.validation import connection_units, declarations, effective_period, validate
 from ..timebase import TimeBase
+from ..units import Conversion
 from .history import History
-from .scheduler import Binding, FederateSlot, GroupSlot, Scheduler
+from .scheduler import Binding, FederateSlot, GroupSlot, Scheduler, Shape
 
 __all__ = ["Plan", "SignalInfo", "federate_seed"]
 
@@ -51,6 +60,7 @@ class Plan:
     start: int
     stop: int
     sync: tuple[SyncPair, ...] = ()  # the synchronise: section's pairs (docs/synchronise.md)
+    conversions: tuple[Conversion | None, ...] = ()  # per connection: its unit conversion, worked out once
 
     @classmethod
     def build(cls, scenario: Scenario) -> Plan:
@@ -62,6 +72,7 @@ class Plan:
         base = scenario.time.base
         names = tuple(scenario.federates)
         decls = tuple(resolved[n].declaration for n in names)
+        declared = scenario.connections  # before synchronise: adds its hidden ones (plain, never converted)
         scenario, decls, pairs = _synchronised(scenario, names, decls)
         periods, offsets = [], []
         for name, decl in zip(names, decls):
@@ -78,8 +89,10 @@ class Plan:
                 row.append(len(signals))
                 signals.append(SignalInfo(len(signals), name, out.name, out.unit or "", out.type.value, rec))
             ids.append(tuple(row))
+        conversions = tuple(connection_units(c, resolved) for c in declared)  # validated: they convert
+        conversions += (None,) * (len(scenario.connections) - len(declared))
         return cls(scenario, names, decls, tuple(periods), tuple(offsets), tuple(signals), tuple(ids), base,
-                   base.ticks(scenario.time.start), base.ticks(scenario.time.stop), pairs)  # fmt: skip
+                   base.ticks(scenario.time.start), base.ticks(scenario.time.stop), pairs, conversions)  # fmt: skip
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -110,6 +123,7 @@ class Plan:
             "offset": spec.offset,
             "iterate": self.in_group(index),
             "routes": sorted({r.endpoint for r in self.scenario.routes if r.source == spec.name}),
+            "continuous": sorted(c.input for c in self.scenario.connections if c.target == spec.name and c.continuous),
             "target": _target(spec.type),
             "epoch": self.scenario.time.epoch,
             **self._synchronise(spec.name),
@@ -132,7 +146,7 @@ class Plan:
             slot.history = [None] * len(decl.outputs)
             slot.record = [self.signals[sid].record for sid in self.signal_ids[slot.index]]
             slot.endpoints = {e.name for e in decl.endpoints}
-        for c in sc.connections:
+        for c, units in zip(sc.connections, self.conversions or (None,) * len(sc.connections)):
             src, dst = slots[index[c.source]], slots[index[c.target]]
             out_i = [o.name for o in self.declarations[src.index].outputs].index(c.output)
             in_decl = self.declarations[dst.index]
@@ -141,10 +155,13 @@ class Plan:
                 src.history[out_i] = History()
             lag = 1 if c.kind is ConnectionKind.DELAYED else 0
             linear = c.interpolate is Interpolation.LINEAR
+            shape = _shape(c, units, in_i, len(in_decl.inputs))
             dst.bindings.append(Binding(in_i, src.history[out_i], lag, linear, in_decl.inputs[in_i].default,  # type: ignore[arg-type]
-                                        src.index, out_i))  # fmt: skip
-            if linear and out_i not in src.sampled:
-                src.sampled.append(out_i)
+                                        src.index, out_i, shape))  # fmt: skip
+            if (linear or c.extrapolate is Extrapolation.LINEAR) and out_i not in src.sampled:
+                src.sampled.append(out_i)  # every step is a sample to interpolate or extrapolate from
+            if c.extrapolate is Extrapolation.LINEAR:
+                src.history[out_i].keep = 2  # type: ignore[union-attr]  # the line needs the two latest samples
             dst.upstream.append((src.index, lag, linear))
         for r in sc.routes:
             src, dst = slots[index[r.source]], slots[index[r.target]]
@@ -198,6 +215,18 @@ def _synchronised(scenario: Scenario, names: tuple[str, ...], decls: tuple[Decla
         return scenario, decls, pairs
     decls = tuple(augment(d, tuple(p for p in pairs if p.target == n)) for n, d in zip(names, decls))
     return with_synchronisation(scenario, pairs), decls, pairs
+
+
+def _shape(c: Connection, units: Conversion | None, input_index: int, inputs: int) -> Shape | None:
+    """How connection ``c`` shapes its values (None: a plain sample-and-hold).  A linearly extrapolated
+    or interpolated input's derivative travels under the input key ``inputs + input_index`` (docs/protocol.md)."""
+    extrapolate = c.extrapolate is Extrapolation.LINEAR
+    interpolate = c.interpolate is Interpolation.LINEAR
+    if not (extrapolate or interpolate or units is not None):
+        return None
+    scale, offset = (units.scale, units.offset) if units is not None else (1.0, 0.0)
+    return Shape(interpolate=interpolate, extrapolate=extrapolate, scale=scale, offset=offset,
+                 derivative=inputs + input_index if extrapolate or interpolate else None)  # fmt: skip
 
 
 def _link_affects(slots: list[FederateSlot], groups: list[GroupSlot]) -> None:

@@ -25,7 +25,7 @@ import msgpack
 import zmq
 
 from .. import protocol
-from ..api.federate import Context, Federate, Message
+from ..api.federate import Context, Federate, Message, derivative_key
 from ..api.live import Approval, DecisionRecord, LiveFeed
 from ..errors import FederationError, ProtocolError
 from ..keys import client_keys_from_env
@@ -196,7 +196,7 @@ class Runtime:
             name=config["name"], seed=config["seed"], start=config["start"], stop=config["stop"],
             resolution=config["resolution"], period=config.get("period"), offset=config.get("offset", 0.0),
             routes=frozenset(config.get("routes", ())), epoch=config.get("epoch"), run_id=config.get("run_id"),
-            replay=bool(config.get("replay")), pace=config.get("pace"),
+            replay=bool(config.get("replay")), pace=config.get("pace"), continuous=frozenset(config.get("continuous", ())),
         )  # fmt: skip
         params = dict(config["params"])
         if getattr(cls, "resolves_paths", False):
@@ -212,7 +212,7 @@ class Runtime:
 
             self.sync = Synchroniser.attach(fed, config["synchronise"])
         decl = fed.declaration
-        self.input_names = [s.name for s in decl.inputs]
+        self.input_names = [s.name for s in decl.inputs] + [derivative_key(s.name) for s in decl.inputs]  # docs/protocol.md
         self.output_names = [s.name for s in decl.outputs]
         self._outputs = list(enumerate(self.output_names))
         self._last: list[Any] = [_UNSENT] * len(self.output_names)  # value last sent per output

@@ -29,7 +29,9 @@ from ..errors import ConvergenceError, FederateError
 from ..timebase import NEVER, TimeBase
 from .history import History
 
-__all__ = ["Scheduler", "FederateSlot", "Grant", "Sample", "SentMessage", "Binding", "GroupSlot"]
+__all__ = ["Scheduler", "FederateSlot", "Grant", "Sample", "SentMessage", "Binding", "GroupSlot", "Shape"]
+
+_MISSING: Any = object()  # no sample yet
 
 
 class Sample(NamedTuple):
@@ -61,14 +63,38 @@ class Grant:
         self.federate, self.tick, self.iteration, self.inputs, self.messages = federate, tick, iteration, inputs, messages
 
 
+class Shape:
+    """How a binding turns the producer's samples into the consumer's input when it is more than a
+    sample-and-hold: linear interpolation, linear extrapolation, a unit conversion."""
+
+    __slots__ = ("interpolate", "extrapolate", "scale", "offset", "derivative")
+
+    def __init__(self, *, interpolate: bool = False, extrapolate: bool = False, scale: float = 1.0,
+                 offset: float = 0.0, derivative: int | None = None) -> None:  # fmt: skip
+        self.interpolate, self.extrapolate = interpolate, extrapolate
+        self.scale, self.offset = scale, offset
+        self.derivative = derivative  # the input key that carries the input's time derivative (per second)
+
+    def convert(self, value: Any) -> Any:
+        """``value`` in the consumer's unit (numbers and lists of numbers)."""
+        scale, offset = self.scale, self.offset
+        if scale == 1.0 and offset == 0.0:
+            return value
+        if isinstance(value, list):
+            return [x * scale + offset for x in value]
+        return value * scale + offset
+
+
 class Binding:
     """Where one input of a federate takes its value from."""
 
-    __slots__ = ("input", "history", "lag", "linear", "default", "producer", "signal")
+    __slots__ = ("input", "history", "lag", "linear", "default", "producer", "signal", "shape")
 
-    def __init__(self, input: int, history: History, lag: int, linear: bool, default: Any, producer: int, signal: int):
+    def __init__(self, input: int, history: History, lag: int, linear: bool, default: Any, producer: int, signal: int,
+                 shape: Shape | None = None):  # fmt: skip
         self.input, self.history, self.lag, self.linear = input, history, lag, linear
         self.default, self.producer, self.signal = default, producer, signal
+        self.shape = shape  # None: sample-and-hold, the fast path
 
 
 @dataclass
@@ -248,8 +274,10 @@ class Scheduler:
         for b in slot.bindings:
             if group is not None and iteration > 0 and (b.producer, b.signal) in group.values:
                 value = group.values[(b.producer, b.signal)]
-            elif b.linear:
-                value = self._interpolate(b, tick)
+                if b.shape is not None:
+                    value = self._iterated(b, tick, value, last, inputs)
+            elif b.shape is not None:
+                value = self._shaped(b, tick, last, inputs)
             else:
                 value = b.history.at(tick - b.lag, b.default)
             if b.input not in last or last[b.input] != value:
@@ -275,18 +303,73 @@ class Scheduler:
         slot.last_sent.clear()
         inputs: dict[int, Any] = {}
         for b in slot.bindings:
-            value = self._interpolate(b, previous.tick) if b.linear else b.history.at(previous.tick - b.lag, b.default)
+            if b.shape is not None:
+                value = self._shaped(b, previous.tick, slot.last_sent, inputs)
+            else:
+                value = b.history.at(previous.tick - b.lag, b.default)
             inputs[b.input] = slot.last_sent[b.input] = value
         return Grant(index, previous.tick, previous.iteration, inputs, previous.messages)
 
-    def _interpolate(self, b: Binding, tick: int) -> Any:
+    def _shaped(self, b: Binding, tick: int, last: dict[int, Any], inputs: dict[int, Any]) -> Any:
+        """The value of a shaped binding at ``tick``; its derivative, when the consumer takes it, goes to ``inputs``."""
+        shape = b.shape
+        assert shape is not None
+        slope = 0.0
+        if shape.interpolate:
+            value, slope = self._interpolate(b, tick, _MISSING)
+        elif shape.extrapolate:
+            value, slope = self._extrapolate(b, tick)
+        else:
+            value = b.history.at(tick - b.lag, _MISSING)
+        if value is _MISSING:  # before the producer's first sample: the input's own default, unconverted
+            value, slope = b.default, 0.0
+        else:
+            value = shape.convert(value)
+            slope *= shape.scale
+        key = shape.derivative
+        if key is not None and (key not in last or last[key] != slope):
+            inputs[key] = last[key] = slope
+        return value
+
+    def _iterated(self, b: Binding, tick: int, value: Any, last: dict[int, Any], inputs: dict[int, Any]) -> Any:
+        """A shaped binding inside an iterate group, with the group's current ``value`` for ``tick``: a linear
+        extrapolation runs through the producer's latest committed sample and this value."""
+        shape = b.shape
+        assert shape is not None
+        if shape.derivative is not None:
+            _, latest = b.history.last_two(tick - 1)
+            slope = 0.0 if latest is None else (value - latest[1]) / self.base.seconds(tick - latest[0])
+            slope *= shape.scale
+            if last.get(shape.derivative, _MISSING) != slope:
+                inputs[shape.derivative] = last[shape.derivative] = slope
+        return shape.convert(value)
+
+    def _extrapolate(self, b: Binding, tick: int) -> tuple[Any, float]:
+        """The line through the producer's two latest samples (at or before ``tick - lag``): its value at ``tick``
+        and its slope per second (the latest sample and 0 while there is only one)."""
+        previous, latest = b.history.last_two(tick - b.lag)
+        if latest is None:
+            return _MISSING, 0.0
+        t1, v1 = latest
+        if previous is None:
+            return v1, 0.0
+        t0, v0 = previous
+        seconds = self.base.seconds
+        slope = (v1 - v0) / seconds(t1 - t0)
+        return v1 + slope * seconds(tick - t1), slope
+
+    def _interpolate(self, b: Binding, tick: int, default: Any) -> tuple[Any, float]:
+        """The value between the producer's samples around ``tick``, and the slope (per second) of that segment."""
         before, after = b.history.around(tick)
         if before is None:
-            return b.default if after is None else after[1]
-        if after is None or before[0] == tick:
-            return before[1]
+            return (default if after is None else after[1]), 0.0
+        if after is None:
+            return before[1], 0.0
         (t0, v0), (t1, v1) = before, after
-        return v0 + (v1 - v0) * ((tick - t0) / (t1 - t0))
+        slope = (v1 - v0) / self.base.seconds(t1 - t0)
+        if t0 == tick:
+            return v0, slope
+        return v0 + (v1 - v0) * ((tick - t0) / (t1 - t0)), slope
 
     def _prune(self, history: History) -> None:
         consumers = self.consumers.get(id(history), ())

@@ -155,6 +155,7 @@ _FMI2: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "fmi2GetContinuousStates": (_S, (_P, POINTER(c_double), c_size_t)),
     "fmi2GetNominalsOfContinuousStates": (_S, (_P, POINTER(c_double), c_size_t)),
     "fmi2DoStep": (_S, (_P, _D, _D, c_int)),
+    "fmi2SetRealInputDerivatives": (_S, (_P, _VR2, c_size_t, POINTER(c_int), POINTER(c_double))),
     **{f"fmi2Get{name}": (_S, (_P, _VR2, c_size_t, POINTER(ctype))) for name, ctype in FMI2_TYPES.items()},
     **{f"fmi2Set{name}": (_S, (_P, _VR2, c_size_t, POINTER(ctype))) for name, ctype in FMI2_TYPES.items()},
 }  # fmt: skip
@@ -459,6 +460,11 @@ class Fmi2Api(FmiApi):
         return (bool(info.newDiscreteStatesNeeded), bool(info.terminateSimulation),
                 bool(info.valuesOfContinuousStatesChanged),
                 float(info.nextEventTime) if info.nextEventTimeDefined else None)  # fmt: skip
+
+    def set_input_derivatives(self, vrs: Sequence[int], values: Sequence[float]) -> None:
+        """First derivatives of Real inputs, for the next ``doStep`` (Co-Simulation, ``canInterpolateInputs``)."""
+        n = len(vrs)
+        self.call("SetRealInputDerivatives", (c_uint * n)(*vrs), n, (c_int * n)(*([1] * n)), (c_double * n)(*values))
 
     def completed_integrator_step(self) -> tuple[bool, bool]:
         enter, terminate = self._flags

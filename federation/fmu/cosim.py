@@ -37,6 +37,7 @@ class CoSimulation(FmuInstance):
         cs = archive.interface(InterfaceKind.CO_SIMULATION)
         self.event_mode = archive.fmi3 and cs.has("hasEventMode")
         self.early_return = archive.fmi3 and cs.has("mightReturnEarlyFromDoStep")
+        self.interpolates = not archive.fmi3 and cs.has("canInterpolateInputs")  # FMI 2 input derivatives
         self.tolerance = tolerance
         self.clocks: ClockActivation | None = None
         self.next_event: float | None = None  # the FMU's next time event (event mode)
@@ -110,12 +111,18 @@ class CoSimulation(FmuInstance):
         when = update.next_event_time
         self.next_event = when if when is not None and when > self.time and not reached(self.time, when) else None
 
-    def set_inputs(self, io: BoundIO, inputs: Sequence[Any], discrete_changed: bool) -> None:
+    def set_inputs(self, io: BoundIO, inputs: Sequence[Any], jumped: bool) -> None:
         """Write changed inputs at the current time (through event mode when the FMU has it)."""
         if self.event_mode:
             self._event(lambda: io.write(inputs))
         else:
             io.write(inputs)
+
+    def ramp(self, vrs: Sequence[int], slopes: Sequence[float]) -> None:
+        """Give an FMU that interpolates its inputs (FMI 2 ``canInterpolateInputs``) their slopes over the next
+        step (``fmi2SetRealInputDerivatives``); any other FMU holds them."""
+        if self.interpolates and vrs:
+            self.api.set_input_derivatives(vrs, slopes)  # type: ignore[union-attr]
 
     def instant(self, io: BoundIO, inputs: Sequence[Any] | None, triggered: Mapping[str, Mapping[str, Any]]) -> None:
         """Clocked FMU at a communication point: one event for changed inputs, due and triggered clocks."""

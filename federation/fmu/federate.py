@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..api.federate import Context, Federate
+from ..api.federate import Context, Federate, derivative_key
 from ..api.interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, SignalType, State
 from .activation import ClockActivation, ClockSetting
 from .clocks import ClockCausality, ClockKind, FmuClock
@@ -291,7 +291,8 @@ class FmuFederate(Federate):
         start = _check_settings(spec, archive, variables)
         plan = _Plan(archive, kind, ins, outs, start, dict(spec.clocks))
         extra = {**decl.extra, "fmu": plan, "restartable": archive.interface(kind).can_get_and_set_state,
-                 "correctable_note": _correctable_note(archive, kind)}  # fmt: skip
+                 "correctable_note": _correctable_note(archive, kind),
+                 "units": {u.name: u for u in archive.model.units}}  # connections convert with these (docs/fmu.md)
         states = _state_indices(archive, kind)
         if not plan.clocked:  # a clocked FMU is event-driven: it names its next activation
             extra["needs_period"] = _no_step(archive, kind)
@@ -322,7 +323,12 @@ class FmuFederate(Federate):
         self._out_signals = [b.signal for b in plain_out]
         self._out_io = ValueIO([b.variable for b in plain_out], fmi3)
         self._held_outputs = [(b.signal, b.variable.name) for b in self.plan.outputs if b.variable.clocks]
-        self._discrete = [b.variable.discrete for b in plain_in]
+        # An input jumps when its value changes, unless its connection makes it continuous (it then ramps).
+        self._jumps = [b.variable.discrete or b.signal not in context.continuous for b in plain_in]
+        self._ramps = [derivative_key(b.signal) for b in plain_in] if any(not j for j in self._jumps) else None
+        # the Real scalars among them, by value reference: a CS FMU that interpolates inputs takes their slopes
+        self._ramped_reals = [(b.variable.value_reference, derivative_key(b.signal)) for b, j in zip(plain_in, self._jumps)
+                              if not j and b.variable.fmi_type == "Real" and not b.variable.shape]  # fmt: skip
         self._written: list[Any] | None = None
         self._ins: BoundIO | None = None
         self._outs: BoundIO | None = None
@@ -366,7 +372,11 @@ class FmuFederate(Federate):
                 raise FMUError(f"{self.plan.archive.label}: asked to step back from t={inst.time:g} to {t:g} s")
             inst.advance(t)
             if values != self._written:
-                inst.set_inputs(self._ins, values, self._discrete_changed(values))
+                inst.set_inputs(self._ins, values, self._jumped(values))
+        if self._ramps is not None and isinstance(inst, ModelExchange):
+            inst.ramp(self._ins, values, [float(inputs.get(key, 0.0)) for key in self._ramps])
+        elif self._ramped_reals and isinstance(inst, CoSimulation):
+            inst.ramp([vr for vr, _ in self._ramped_reals], [float(inputs.get(key, 0.0)) for _, key in self._ramped_reals])
         self._written = values
         outputs = self.outputs
         for signal, value in zip(self._out_signals, self._outs.read()):
@@ -430,9 +440,10 @@ class FmuFederate(Federate):
             return None
         return max(min(candidates), t + self.context.resolution)
 
-    def _discrete_changed(self, values: list[Any]) -> bool:
+    def _jumped(self, values: list[Any]) -> bool:
+        """Whether an input jumped: a discrete one, or one whose connection holds its value, changed."""
         old = self._written or [None] * len(values)
-        return any(d and a != b for d, a, b in zip(self._discrete, values, old))
+        return any(j and a != b for j, a, b in zip(self._jumps, values, old))
 
     def finalize(self) -> None:
         """Terminate and free the FMU, remove its extracted files."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..units import BASE_UNITS, UnitDefinition
 from .clocks import ClockKind, FmuClock
 from .errors import FMUError
 from .variables import FmuVariable
@@ -99,19 +100,6 @@ class Experiment:
     step: float | None = None
     tolerance: float | None = None
     text: tuple[str | None, ...] = ()  # the four values as the file writes them (for display)
-
-
-BASE_UNITS = ("kg", "m", "s", "A", "K", "mol", "cd", "rad")
-
-
-@dataclass(frozen=True)
-class UnitDefinition:
-    """A unit of the model description: SI exponents, and ``value_SI = factor * value + offset``."""
-
-    name: str
-    exponents: tuple[int, ...] = (0,) * len(BASE_UNITS)  # in the order of BASE_UNITS
-    factor: float = 1.0
-    offset: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,18 @@
 """Integrating a Model Exchange FMU (FMI 2 or 3) between communication points.
 
 The FMU's continuous states are integrated by SUNDIALS CVode (through fmpy's wrapper,
-:class:`fmpy.sundials.CVodeSolver`) or by :func:`scipy.integrate.solve_ivp`.  Inputs
-are held between communication points (zero-order hold).  Events are handled as the FMI
-standard prescribes: a state event (an event indicator changes sign; the solvers stop at
-the crossing), a time event (the FMU's ``nextEventTime``), or a step event
-(``completedIntegratorStep``) each lead to event mode and an event iteration.  An FMU with
-clocks also stops at each activation time of its time-based input clocks, where they are
-activated in event mode (:class:`~federation.fmu.activation.ClockActivation`).
+:class:`fmpy.sundials.CVodeSolver`) or by :func:`scipy.integrate.solve_ivp`.  Events are
+handled as the FMI standard prescribes: a state event (an event indicator changes sign; the
+solvers stop at the crossing), a time event (the FMU's ``nextEventTime``), a step event
+(``completedIntegratorStep``), or an input that jumps at a communication point each lead to
+event mode and an event iteration.  An input jumps when its connection holds the
+producer's value (the default) and that value changed: it is written in event mode, so that
+the FMU updates its discrete states before the solver restarts (FMI 3.0 section 3.1).  An
+input whose connection interpolates or extrapolates linearly is continuous: it is written
+without an event and follows its ramp between communication points (the solvers move it
+as they move the time).  An FMU with clocks also stops at each activation time of its
+time-based input clocks, where they are activated in event mode
+(:class:`~federation.fmu.activation.ClockActivation`).
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ class ModelExchange(FmuInstance):
         self.clocks: ClockActivation | None = None
         self._solver: _Solver | None = None
         self._inputs_jumped = False  # the solver must restart: inputs changed since the last advance
+        self._ramp: tuple[BoundIO, float, list[Any], list[float]] | None = None  # (io, t0, values at t0, slopes)
         self._step_event = archive.interface(InterfaceKind.MODEL_EXCHANGE).has("needsCompletedIntegratorStep")
 
     def initialize(self, t0: float, start: Mapping[str, Any], io: BoundIO, inputs: Sequence[Any],
@@ -91,8 +97,22 @@ class ModelExchange(FmuInstance):
         from .solvers import CVode, Scipy  # NumPy and SciPy only for Model Exchange
 
         if self.solver_spec.kind is SolverKind.CVODE:
-            return CVode(self, self.rtol, self.max_step)
-        return Scipy(self, self.solver_spec.method, self.rtol, self.max_step)
+            return CVode(self, self.rtol, self.max_step, self._solver_time)
+        return Scipy(self, self.solver_spec.method, self.rtol, self.max_step, self._solver_time)
+
+    def _solver_time(self, t: float) -> None:
+        """The solver's time is ``t``: tell the FMU, and move the ramped inputs to their values at ``t``."""
+        self.api.set_time(t)
+        ramp = self._ramp
+        if ramp is not None:
+            io, t0, values, slopes = ramp
+            dt = t - t0
+            io.write([v + s * dt if s else v for v, s in zip(values, slopes)])
+
+    def ramp(self, io: BoundIO, values: Sequence[Any], slopes: Sequence[float]) -> None:
+        """Continuous inputs follow ``values + slopes * (s - t)`` from now to the next communication point
+        (interpolated or extrapolated connections); all slopes 0: the inputs are held."""
+        self._ramp = (io, self.time, list(values), list(slopes)) if any(slopes) else None
 
     def advance(self, t: float) -> None:
         """Integrate from the FMU's time to ``t``, handling every event on the way."""
@@ -110,7 +130,7 @@ class ModelExchange(FmuInstance):
                 if when is not None and when < target and not reached(when, t):
                     target = max(when, self.time)
             state_event, self.time = self._solver.integrate(self.time, target)
-            self.api.set_time(self.time)
+            self._solver_time(self.time)
             step_event = self._completed_step()
             time_event = self.next_event is not None and reached(self.time, self.next_event)
             if state_event or time_event or step_event:
@@ -141,9 +161,11 @@ class ModelExchange(FmuInstance):
             write()
         return self.update_discrete_states().next_event_time
 
-    def set_inputs(self, io: BoundIO, inputs: Sequence[Any], discrete_changed: bool) -> None:
-        """Write the inputs at the current time (in event mode when a discrete one changed)."""
-        if discrete_changed:
+    def set_inputs(self, io: BoundIO, inputs: Sequence[Any], jumped: bool) -> None:
+        """Write the inputs at the current time: in event mode when one of them jumped (a discrete input,
+        or a continuous-time input whose connection holds its value: FMI 3.0 section 3.1), so that the
+        FMU updates its discrete states before the solver restarts; else in continuous-time mode."""
+        if jumped:
             self._event(lambda: io.write(inputs))
         else:
             io.write(inputs)

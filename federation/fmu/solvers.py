@@ -1,7 +1,8 @@
 """The integrators of Model Exchange FMUs: SUNDIALS CVode (through fmpy) and scipy's solve_ivp.
 
 Both report ``(state event?, time reached)`` from ``integrate(t0, t1)`` and restart on
-``reset(time)``; they call the FMU through its binding (:mod:`federation.fmu.binding`).
+``reset(time)``; they call the FMU through its binding (:mod:`federation.fmu.binding`), and set
+its time through ``set_time`` (which also moves the inputs along their ramps, see ModelExchange).
 Imported only when a Model Exchange FMU is stepped: they need NumPy (and SciPy, fmpy).
 """
 
@@ -31,14 +32,14 @@ class _HeldInputs:
 class CVode:
     """fmpy's CVode wrapper, reporting (state event?, time reached)."""
 
-    def __init__(self, inst: FmuInstance, rtol: float, max_step: float) -> None:
+    def __init__(self, inst: FmuInstance, rtol: float, max_step: float, set_time: Callable[[float], None]) -> None:
         from fmpy.sundials import CVodeSolver
 
         model, functions = inst.archive.model, inst.api.continuous_functions()
         self.solver = CVodeSolver(
             nx=model.continuous_states, nz=model.event_indicators, get_x=functions["get_x"],
             set_x=functions["set_x"], get_dx=functions["get_dx"], get_z=functions["get_z"],
-            get_nominals=functions["get_nominals"], set_time=inst.api.set_time, input=_HeldInputs(),
+            get_nominals=functions["get_nominals"], set_time=set_time, input=_HeldInputs(),
             startTime=inst.time, maxStep=max_step, relativeTolerance=rtol, maxNumSteps=100_000,
         )  # fmt: skip
 
@@ -53,15 +54,17 @@ class CVode:
 class Scipy:
     """:func:`scipy.integrate.solve_ivp` with one terminal event per event indicator."""
 
-    def __init__(self, inst: FmuInstance, method: str, rtol: float, max_step: float) -> None:
+    def __init__(self, inst: FmuInstance, method: str, rtol: float, max_step: float,
+                 set_time: Callable[[float], None]) -> None:  # fmt: skip
         self.inst, self.method, self.rtol, self.max_step = inst, method, rtol, max_step
+        self.set_time = set_time
         model = inst.archive.model
         self.nx, self.nz = model.continuous_states, model.event_indicators
         self.events = [self._indicator(i) for i in range(self.nz)]
         self.f = inst.api.continuous_functions()
 
     def _load(self, t: float, x: np.ndarray) -> None:
-        self.inst.api.set_time(t)
+        self.set_time(t)
         if self.nx:
             self.f["set_x"](np.ascontiguousarray(x, dtype=float).ctypes.data_as(_double_p()), self.nx)
 

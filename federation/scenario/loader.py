@@ -26,6 +26,7 @@ from .model import (
     ConnectionKind,
     CoordinatorSpec,
     EventAction,
+    Extrapolation,
     FederateSpec,
     InterfaceSpec,
     Interpolation,
@@ -466,7 +467,7 @@ class _Parser:
             opts: dict[str, Any] = {}
             if isinstance(item, dict):
                 opts = item
-                self.unknown_keys(item, path, ("connect", "from", "to", "delay", "iterate", "interpolate"))
+                self.unknown_keys(item, path, ("connect", "from", "to", "delay", "iterate", "interpolate", "extrapolate"))
                 text = self.ends(item, path, "connect")
             else:
                 text = item
@@ -485,8 +486,14 @@ class _Parser:
             except ValueError:
                 self.fail((*path, "interpolate"), f"expected hold or linear, got {opts.get('interpolate')!r}")
                 interp = Interpolation.HOLD
+            try:
+                extrap = Extrapolation(opts.get("extrapolate", "constant"))
+            except ValueError:
+                self.fail((*path, "extrapolate"), f"expected constant or linear, got {opts.get('extrapolate')!r}")
+                extrap = Extrapolation.CONSTANT
             kind = ConnectionKind.ITERATE if group else ConnectionKind.DELAYED if delay else ConnectionKind.DIRECT
-            out.append(Connection(*ends, kind=kind, interpolate=interp, group=group, line=self.src.line(path)))
+            out.append(Connection(*ends, kind=kind, interpolate=interp, group=group, line=self.src.line(path),
+                                  extrapolate=extrap))  # fmt: skip
         return tuple(out)
 
     def routes(self, value: Any) -> tuple[Route, ...]:

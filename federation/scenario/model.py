@@ -22,6 +22,7 @@ __all__ = [
     "ConnectionKind",
     "CoordinatorSpec",
     "Interpolation",
+    "Extrapolation",
     "RestartPolicy",
     "EventAction",
     "TimeSpec",
@@ -50,6 +51,14 @@ class ConnectionKind(str, enum.Enum):
 class Interpolation(str, enum.Enum):
     HOLD = "hold"  # sample-and-hold (zero order)
     LINEAR = "linear"  # linear between the samples around t (waits for the later one)
+
+
+class Extrapolation(str, enum.Enum):
+    """What the consumer sees over its step ``[t, t+H)`` from the producer's samples at or before ``t``
+    (before ``t`` on a delayed connection), as an FMI master extrapolates inputs."""
+
+    CONSTANT = "constant"  # the latest sample, held (zero order; the default)
+    LINEAR = "linear"  # the line through the latest two samples: its value at t, and its slope over the step
 
 
 class RestartPolicy(str, enum.Enum):
@@ -188,9 +197,16 @@ class Connection:
     interpolate: Interpolation = Interpolation.HOLD
     group: str | None = None  # iterate group
     line: int = 0
+    extrapolate: Extrapolation = Extrapolation.CONSTANT
 
     def __str__(self) -> str:
         return f"{self.source}.{self.output} -> {self.target}.{self.input}"
+
+    @property
+    def continuous(self) -> bool:
+        """Whether the consumer sees a continuous signal: a change between its steps is not a jump
+        (a Model Exchange FMU takes it without an event)."""
+        return self.interpolate is Interpolation.LINEAR or self.extrapolate is Extrapolation.LINEAR
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,14 @@ from ..api.interface import Declaration, Endpoint, Input, Output, Parameter, Sig
 from ..errors import KeyPath, ParameterError, Problem, ScenarioError, format_path
 from ..keys import keys_problems
 from ..protocol import unsendable
+from ..units import Conversion, conversion
 from .graph import zero_lag_cycles
 from .model import (
     MAX_TICKS,
+    Connection,
     ConnectionKind,
     EventAction,
+    Extrapolation,
     FederateSpec,
     Interpolation,
     RestartPolicy,
@@ -33,7 +36,7 @@ from .model import (
 from .registry import FederateTypeError, resolve, user_code
 from .source import Source, suggest
 
-__all__ = ["validate", "declarations", "effective_period", "Resolved"]
+__all__ = ["validate", "declarations", "effective_period", "Resolved", "connection_units"]
 
 
 @dataclass(frozen=True)
@@ -268,15 +271,54 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
         if c.kind is not ConnectionKind.DIRECT and c.interpolate is Interpolation.LINEAR:
             which = "a delayed" if c.kind is ConnectionKind.DELAYED else "an iterated"
             out.append(src.problem(path, f"linear interpolation needs a direct connection, not {which} one"))
+        out += _check_extrapolation(c, src, path)
         if outsig is not None and insig is not None:
-            if outsig.unit and insig.unit and outsig.unit != insig.unit:
-                out.append(src.problem(path, f"unit mismatch: {c.source}.{c.output} is in '{outsig.unit}' "
-                                             f"but {c.target}.{c.input} expects '{insig.unit}'"))  # fmt: skip
+            out += _check_units(c, src, path, resolved, outsig, insig)
             if not _types_fit(outsig.type, insig.type):
                 out.append(src.problem(path, f"type mismatch: {outsig.type.value} output into {insig.type.value} input"))
             if c.interpolate is Interpolation.LINEAR and outsig.type is not SignalType.FLOAT:
                 out.append(src.problem(path, f"linear interpolation needs a float signal, not {outsig.type.value}"))
+            if c.extrapolate is Extrapolation.LINEAR and outsig.type is not SignalType.FLOAT:
+                out.append(src.problem(path, f"linear extrapolation needs a float signal, not {outsig.type.value}"))
     return out
+
+
+def _check_extrapolation(c: Connection, src: Source, path: KeyPath) -> list[Problem]:
+    if c.extrapolate is not Extrapolation.LINEAR:
+        return []
+    if c.interpolate is Interpolation.LINEAR:
+        return [src.problem(path, "a connection interpolates or extrapolates, not both")]
+    return []
+
+
+_CONVERTS_FROM = (SignalType.FLOAT, SignalType.INT, SignalType.ARRAY)
+_CONVERTS_INTO = (SignalType.FLOAT, SignalType.ARRAY, SignalType.ANY)  # a converted int is a float
+
+
+def connection_units(c: Connection, resolved: dict[str, Resolved]) -> Conversion | None:
+    """The unit conversion of connection ``c`` (None when its ends have the same unit, or one has none);
+    raises ValueError when the units do not convert."""
+    outsig = resolved[c.source].declaration.output(c.output)
+    insig = resolved[c.target].declaration.input(c.input)
+    if outsig is None or insig is None or not outsig.unit or not insig.unit or outsig.unit == insig.unit:
+        return None
+    found = conversion(outsig.unit, insig.unit, resolved[c.source].declaration.extra.get("units"),
+                       resolved[c.target].declaration.extra.get("units"))  # fmt: skip
+    return None if found.identity else found
+
+
+def _check_units(c: Connection, src: Source, path: KeyPath, resolved: dict[str, Resolved], outsig: Output,
+                 insig: Input) -> list[Problem]:  # fmt: skip
+    try:
+        found = connection_units(c, resolved)
+    except ValueError as exc:
+        return [src.problem(path, f"units do not convert: {c.source}.{c.output} is in '{outsig.unit}' but "
+                                  f"{c.target}.{c.input} expects '{insig.unit}' ({exc})")]  # fmt: skip
+    if found is not None and (outsig.type not in _CONVERTS_FROM or insig.type not in _CONVERTS_INTO):
+        return [src.problem(path, f"{c.source}.{c.output} in '{outsig.unit}' into {c.target}.{c.input} in "
+                                  f"'{insig.unit}': a unit conversion makes floats, from {outsig.type.value} into "
+                                  f"{insig.type.value}")]  # fmt: skip
+    return []
 
 
 def _types_fit(a: SignalType, b: SignalType) -> bool:

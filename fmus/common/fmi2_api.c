@@ -335,8 +335,13 @@ fmi2Status fmi2GetNominalsOfContinuousStates(fmi2Component c, fmi2Real x_nominal
 /* ---- Co-Simulation ---------------------------------------------------------------- */
 fmi2Status fmi2SetRealInputDerivatives(fmi2Component c, const fmi2ValueReference vr[], size_t nvr,
                                        const fmi2Integer order[], const fmi2Real value[]) {
-    (void)vr; (void)nvr; (void)order; (void)value;
-    return fail_with(c, "fmi2SetRealInputDerivatives", "input derivatives are not supported");
+    Instance *inst = c;
+    for (size_t i = 0; i < nvr; i++) {
+        if (!model_set_input_derivative(inst->core.data, &inst->core.ctx, vr[i], order[i], value[i])) {
+            return fail(inst, "fmi2SetRealInputDerivatives");
+        }
+    }
+    return fmi2OK;
 }
 
 fmi2Status fmi2GetRealOutputDerivatives(fmi2Component c, const fmi2ValueReference vr[], size_t nvr,

@@ -34,6 +34,12 @@ __attribute__((weak)) void model_indicators(void *data, ModelContext *ctx, doubl
     (void)data; (void)ctx; (void)z;
 }
 
+__attribute__((weak)) bool model_set_input_derivative(void *data, ModelContext *ctx, unsigned vr, int order,
+                                                      double value) {
+    (void)data; (void)vr; (void)order; (void)value;
+    return model_fail(ctx, "input derivatives are not supported");
+}
+
 __attribute__((weak)) bool model_event(void *data, ModelContext *ctx, EventResult *r) {
     (void)data; (void)ctx;
     memset(r, 0, sizeof *r);

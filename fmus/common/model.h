@@ -74,6 +74,9 @@ void model_get_nominals(const void *data, double nominals[]);
 void model_derivatives(void *data, ModelContext *ctx, double dx[]);
 void model_indicators(void *data, ModelContext *ctx, double z[]);
 bool model_event(void *data, ModelContext *ctx, EventResult *r); /* discrete update */
+/* FMI 2 CS input derivatives (canInterpolateInputs): d^order u / dt^order of input vr, valid from the
+ * current communication point until the input is set again.  The default refuses them. */
+bool model_set_input_derivative(void *data, ModelContext *ctx, unsigned vr, int order, double value);
 
 /* FMI 3 clocks: the importer activates an input clock (fmi3SetClock, event mode), asks
  * whether an output clock is active (fmi3GetClock), and asks for or sets intervals and
