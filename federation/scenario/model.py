@@ -153,6 +153,8 @@ class CoordinatorSpec:
     max_federates: int = 1024
     bind: str | None = None  # e.g. tcp://0.0.0.0:5555 (needs keys)
     keys: str | None = None  # folder with the coordinator's key pair and authorized client keys
+    console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
+    users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
 
 
 @dataclass(frozen=True)
