@@ -350,7 +350,16 @@ def _console_settings(args: argparse.Namespace, scenario: Scenario) -> tuple[Any
         users = scenario.directory / scenario.coordinator.users
     if address is None:
         return None, users
+    _need_console_stack()
     return Listen.parse(address, args.console_cert, args.console_key), users
+
+
+def _need_console_stack() -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise _Usage(f"the web console needs {exc.name}: pip install 'federation-cosim[console]'") from None
 
 
 def _access(users: Path | None, *, wanted: bool) -> tuple[Any, dict[str, str]]:
@@ -363,9 +372,11 @@ def _access(users: Path | None, *, wanted: bool) -> tuple[Any, dict[str, str]]:
 
 
 def _cmd_console(args: argparse.Namespace) -> int:
+    from ..results.store import is_run_store
+
+    _need_console_stack()
     from ..console.launch import load_access, serve_finished
     from ..console.process import Listen
-    from ..results.store import is_run_store
 
     if not is_run_store(args.run):
         raise _Usage(f"{args.run} is not a run store")

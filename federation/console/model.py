@@ -80,6 +80,8 @@ class RunModel:
         self.schematic = self._schematic()
         self.panels = self._panels()
         self.read_store(full=not live)
+        if not live:
+            self.read_kpis()
 
     # ------------------------------------------------------------------ set-up
     @staticmethod
