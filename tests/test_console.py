@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from console_browser import ROOT, Run, browser, need_browser
+
 from federation.results.store import RunStore
 
 SCREENSHOTS = ROOT / "docs" / "images"

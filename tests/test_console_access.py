@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from console_browser import Run
+
 from federation.access import Access, AccessError, Role, User
 from federation.console.process import Listen
 from federation.decisions.gate import DecisionGate, DecisionSpec

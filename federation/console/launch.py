@@ -71,6 +71,7 @@ class LiveConsole:
             self.feed.publish(self.coordinator, status, reason)
         except Exception as exc:  # the run's own result matters more than the console's last word
             log.warning("console feed: the final snapshot failed: %s", exc)
+        log.info("%s", self.feed.describe())
         self.process.stop()
         self.feed.close()
 
