@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -170,3 +171,40 @@ def _status(request: Any, opener: Any = None) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+@pytest.mark.timeout(60)
+def test_the_console_serves_over_tls_with_secure_cookies(finished: tuple[Path, Path], tmp_path: Path) -> None:
+    """With a certificate and key the console speaks HTTPS (beyond loopback it must); its cookie is Secure."""
+    import ssl
+
+    from brokers import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    out, users_path = finished
+    serve = Run([sys.executable, "-m", "federation.app.cli", "console", str(out), "--listen", "127.0.0.1:0", "--users",
+                 str(users_path), "--console-cert", str(pki.server_cert), "--console-key", str(pki.server_key)],
+                out.parent, timeout=30)  # fmt: skip
+    try:
+        assert serve.url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(pki.ca))
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                             urllib.request.HTTPCookieProcessor(jar))  # fmt: skip
+        with opener.open(serve.url + f"?token={VIEWER}") as response:
+            assert response.status == 200
+        assert next(iter(jar)).secure
+        with pytest.raises((urllib.error.URLError, http.client.HTTPException, ConnectionError)):  # no plain HTTP
+            urllib.request.urlopen(serve.url.replace("https://", "http://"), timeout=5)
+    finally:
+        serve.kill()
+
+
+def test_the_scenario_can_ask_for_a_console(tmp_path: Path) -> None:
+    from federation.scenario.loader import load
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ntime: {stop: 10}\nfederates:\n  rain: {type: rain, period: 1}\n"
+                    "coordinator: {console: 8765, users: ops.users}\n")  # fmt: skip
+    spec = load(path).coordinator
+    assert (spec.console, spec.users) == ("8765", "ops.users")

@@ -87,8 +87,6 @@ def serve_finished(store: Path, listen: Listen, access: Access, tokens: dict[str
     """Serve a run store's timeline until Ctrl-C."""
     import io
 
-    ready = io.StringIO()
-
     class _Ready(io.StringIO):
         def flush(self) -> None:
             line = self.getvalue().strip()
@@ -100,5 +98,4 @@ def serve_finished(store: Path, listen: Listen, access: Access, tokens: dict[str
                     print(f"federation: console of {store} for {name}: {url}?token={token}", file=out)
                 print("federation: Ctrl-C stops it", file=out, flush=True)
 
-    del ready
-    serve(ConsoleConfig(store, access), listen, _Ready())
+    serve(ConsoleConfig(store, access, secure=listen.cert is not None), listen, _Ready())
