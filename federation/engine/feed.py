@@ -49,7 +49,8 @@ class ConsoleFeed:
         self.spent = 0.0  # wall seconds inside publish(): what the console costs the coordinator's loop
         self._wall0 = time.time()
         self._last: dict[int, tuple[int, float]] = {}  # federate -> (grants, wall) at the last snapshot
-        self._sent: dict[int, Any] = {}  # signal id -> last value sent
+        self._sent: dict[int, Any] = {}  # signal id -> (tick, value) last sent
+        self._stepped: dict[int, int] = {}  # federate -> its step (tick) whose values were looked at last
 
     def __repr__(self) -> str:
         return f"<ConsoleFeed {self.address} seq={self.seq} dropped={self.dropped}>"
@@ -65,15 +66,13 @@ class ConsoleFeed:
         return True
 
     def _count_subscriptions(self) -> int:
-        while True:
-            try:
-                event = self.sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return self.subscribers
+        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than a refused recv
+            event = self.sock.recv(zmq.NOBLOCK)
             if event[:1] == b"\x01":
                 self.subscribers += 1
             elif event[:1] == b"\x00":
                 self.subscribers = max(0, self.subscribers - 1)
+        return self.subscribers
 
     def publish(self, coordinator: Coordinator, status: str = "running", reason: str = "") -> None:
         """The coordinator's hook: one snapshot, dropped rather than waited for."""
@@ -137,9 +136,11 @@ class ConsoleFeed:
         out = []
         seconds = c.plan.base.seconds
         ids = c.plan.signal_ids
+        stepped = self._stepped
         for slot in c.scheduler.slots:
-            if slot.done < 0:
-                continue
+            if slot.done < 0 or stepped.get(slot.index) == slot.done:
+                continue  # no step since the last snapshot: nothing new
+            stepped[slot.index] = slot.done
             t = seconds(slot.done)
             for key, value in enumerate(slot.outputs):
                 if not isinstance(value, (int, float)) or not slot.record[key]:

@@ -55,7 +55,7 @@ async function load() {
   renderMessages(st.messages, true);
   renderKpis(st.kpis);
   S.dirty = true;
-  requestAnimationFrame(paint);
+  if (!S.painting) { S.painting = true; requestAnimationFrame(paint); }
   if (st.mode === "live") listen();
 }
 
@@ -117,10 +117,18 @@ function stateClass(f) {
   return /stepping/.test(f.doing) ? "state-stepping" : "state-waiting";
 }
 
+function health(f) {   // how long the current step has taken; a federate that has gone quiet
+  const parts = [];
+  if (f.busy_for > 0.5) parts.push(`for ${f.busy_for.toFixed(1)} s`);
+  if (f.silent_for !== null && f.silent_for > 5 && !f.held) parts.push(`silent ${f.silent_for.toFixed(0)} s`);
+  if (f.restarts) parts.push(`${f.restarts} restart(s)`);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
 function renderFederates() {
   const body = $("federates").tBodies[0];
   body.replaceChildren(...S.snapshot.federates.map((f) => el("tr", { "data-name": f.name },
-    el("td", { text: f.name }), el("td", { class: stateClass(f), text: f.doing }),
+    el("td", { text: f.name }), el("td", { class: stateClass(f), text: f.doing + health(f) }),
     el("td", { class: "num", text: f.time === null ? "-" : fmtTime(f.time) }),
     el("td", { class: "num", text: String(f.grants) }), el("td", { class: "num", text: fmtNum(f.rate) }),
     el("td", { class: "muted", text: f.waits.replace(/^\S+ waits to reach [^ ]+ s on /, "") }))));
