@@ -12,7 +12,9 @@ return of ``Coordinator.run`` (every federate process has exited by then).
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+import threading
 from pathlib import Path
 
 from ring_common import PREFIX, RingResult, check, now
@@ -57,15 +59,61 @@ def run(n: int, steps: int) -> RingResult:
         t0 = now()
         coordinator = Coordinator(load(path), RunOptions(out=out))  # loads and validates the scenario
         t_run = now()
+        memory = _MemorySampler(coordinator, n)
         summary = coordinator.run()
         t_end = now()
+        memory.stop()
         with RunStore(out) as store:
             traj = [trajectory(*_series(store, f"r{i}.y"), steps) for i in range(n)]
     problem = check(n, steps, [p for p, _ in traj], [f for _, f in traj])
     if not problem and summary.grants != {f"r{i}": steps for i in range(n)}:
         problem = f"grant counts {dict(summary.grants)}, expected {steps} each"
     startup = t_run - t0 + summary.startup_seconds
-    return RingResult("project", n, steps, summary.stepping_seconds, t_end - t0, startup, problem)
+    return RingResult("project", n, steps, summary.stepping_seconds, t_end - t0, startup, problem, memory.figures())
+
+
+class _MemorySampler(threading.Thread):
+    """Resident (RSS) and proportional (PSS: shared pages divided among their users) memory per federate process.
+
+    Sampled every 0.2 s while all ``n`` federate processes live; the last complete sample is kept.
+    PSS is the fair figure for forked federates, whose unchanged pages are shared with the fork server.
+    """
+
+    def __init__(self, coordinator: Coordinator, n: int) -> None:
+        super().__init__(daemon=True)
+        self.coordinator, self.n = coordinator, n
+        self.done = threading.Event()
+        self.sample: list[tuple[float, float]] = []
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            children = list(self.coordinator.launcher.children.values())
+            if len(children) < self.n:
+                continue
+            sample = [_smaps(c.process.pid) for c in children]
+            if all(x is not None for x in sample):
+                self.sample = [x for x in sample if x is not None]
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+    def figures(self) -> dict[str, float]:
+        if not self.sample:
+            return {}
+        return {"rss_mib": statistics.median(r for r, _ in self.sample),
+                "pss_mib": statistics.median(p for _, p in self.sample)}  # fmt: skip
+
+
+def _smaps(pid: int) -> tuple[float, float] | None:
+    """(RSS, PSS) of a live process in MiB, from /proc/PID/smaps_rollup (Linux)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            fields = {k: v for k, _, v in (line.partition(":") for line in fh)}
+        return int(fields["Rss"].split()[0]) / 1024, int(fields["Pss"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
 
 
 def _series(store: RunStore, name: str) -> tuple[tuple[float, ...], tuple[object, ...]]:

@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\nProject start-up (load the scenario -> all federates joined), seconds")
         startups = [(n, results[("project", n)].startup) for n in args.sizes]
         print("  " + "  ".join(f"N={n}: {s:.2f}" if s is not None else f"N={n}: -" for n, s in startups))
+        print("\nProject memory per federate process, MiB (median over the processes): RSS / PSS")
+        print("  " + "  ".join(f"N={n}: {m.get('rss_mib', math.nan):.1f} / {m.get('pss_mib', math.nan):.1f}"
+                               for n, m in ((n, results[("project", n)].extra) for n in args.sizes)))  # fmt: skip
     problems = [(key, r.problem) for key, r in results.items() if r.problem]
     for (name, n), problem in problems:
         print(f"{'FAILED' if problem.startswith('run failed') else 'WRONG VALUES'}: {name} N={n}: {problem}")

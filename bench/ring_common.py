@@ -117,4 +117,6 @@ def median_result(results: Sequence[RingResult]) -> RingResult:
         total=statistics.median(r.total for r in ok) if ok else math.nan,
         startup=statistics.median(startups) if startups else None,
         problem=next((r.problem for r in results if r.problem), ""),
+        extra={k: statistics.median(r.extra[k] for r in ok if k in r.extra)
+               for k in sorted({k for r in ok for k in r.extra})},
     )  # fmt: skip

@@ -371,3 +371,12 @@ def test_an_external_federate_joins_with_the_token_the_run_prints(tmp_path):
         run.wait()
     assert run.returncode == 0, stderr
     assert "refused a HELLO as 'probe' from 127.0.0.1" in stderr  # the coordinator says who it refused
+
+
+def test_join_tokens_are_never_read_as_command_line_options():
+    from federation.engine.security import JoinTokens
+
+    tokens = JoinTokens()
+    issued = [tokens.issue(f"f{i}") for i in range(2000)]
+    assert not [t for t in issued if t.startswith("-")]
+    assert len(set(issued)) == len(issued) and all(len(t) == 48 for t in issued)

@@ -324,6 +324,7 @@ class Coordinator(HealthChecks, DecisionHolds):
 
     # ------------------------------------------------------------------ start-up
     def _launch(self) -> None:
+        self._preload()
         for member in self.members:
             spec = self.plan.spec(member.index)
             if spec.external:
@@ -342,6 +343,14 @@ class Coordinator(HealthChecks, DecisionHolds):
                 raise FederateError(member.name, str(exc), doing="starting") from exc
             log.info("started federate '%s' (pid %d), log %s", member.name, child.process.pid, child.log_path)
             log.debug("federate '%s' runs %s", member.name, shlex.join(argv))  # the token is in its environment
+
+    def _preload(self) -> None:
+        """Import the federate types given by short name once, in the fork server, before forking each federate."""
+        specs = [self.plan.spec(m.index) for m in self.members]
+        started = [s for s in specs if not s.external and not s.command]
+        if started:
+            short = sorted({s.type for s in started if s.type and ":" not in s.type})
+            self.launcher.preload(short, cwd=self.scenario.directory)
 
     def _join(self) -> None:
         deadline = time.monotonic() + self.settings.join_timeout

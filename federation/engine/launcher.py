@@ -1,32 +1,156 @@
 """Starts federate processes and makes sure none is left behind.
 
 Each federate gets its own process in its own session (terminal signals reach only the
-coordinator, which then stops the federates cleanly) and its own log file.
+coordinator, which then stops the federates cleanly) and its own log file.  Python
+federates are forked from a preloaded fork server (:mod:`federation.engine.forkserver`)
+where the platform allows it (Linux); ``FEDERATION_LAUNCH=spawn`` in the environment
+starts each with a fresh interpreter instead, as ``command:`` federates always are.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol, Sequence
 
 from ..errors import OutputError
+from .forkserver import ForkServerError, become_subreaper, read_frame, write_frame
 
-__all__ = ["Launcher", "Child"]
+__all__ = ["Launcher", "Child", "ENV_LAUNCH", "ForkedProcess"]
+
+ENV_LAUNCH = "FEDERATION_LAUNCH"
+"""``spawn``: start every Python federate with a fresh interpreter (default: ``fork`` where possible)."""
+
+RUNTIME_MODULE = "federation.engine.runtime"
 
 log = logging.getLogger(__name__)
+
+
+class Process(Protocol):
+    """What the launcher needs of a federate's process: :class:`subprocess.Popen` has it."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class ForkedProcess:
+    """A federate forked by the fork server and adopted by this process, with Popen's face.
+
+    This process is its *child subreaper*, so the federate is its child: ``waitpid`` gives
+    its exit code (negative: the signal that ended it, as with Popen).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: it ended, how is not known
+                self._ended(255)
+            else:
+                if pid != 0:
+                    self._ended(os.waitstatus_to_exitcode(status))
+        return self.returncode
+
+    def _ended(self, code: int) -> None:
+        self.returncode = code
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            if self._pidfd is not None:  # readable once the process has ended
+                select.select([self._pidfd], [], [], 1.0 if left is None else min(left, 1.0))
+            else:
+                time.sleep(0.005 if left is None else min(left, 0.005))
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class ForkServer:
+    """The launcher's end of the fork server: started on first use, ended with the run."""
+
+    def __init__(self, log_path: Path, cwd: Path | None) -> None:
+        requests_r, self._requests = os.pipe()
+        self._replies, replies_w = os.pipe()
+        self.log_path = log_path
+        log_file = open(log_path, "wb")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "federation.engine.forkserver", "--requests", str(requests_r),
+                 "--replies", str(replies_w)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, pass_fds=(requests_r, replies_w),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=cwd, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            log_file.close()
+            os.close(requests_r)
+            os.close(replies_w)
+        self._out = os.fdopen(self._requests, "wb", buffering=0)
+        self._in = os.fdopen(self._replies, "rb", buffering=0)
+
+    def ask(self, request: dict[str, object]) -> dict[str, object]:
+        try:
+            write_frame(self._out, request)  # type: ignore[arg-type]
+            reply = read_frame(self._in)  # type: ignore[arg-type]
+        except OSError as exc:
+            reply = None
+            log.warning("fork server: %s", exc)
+        if reply is None:
+            raise ForkServerError(f"the fork server ended (exit code {self.process.poll()}); see {self.log_path}")
+        if "error" in reply:
+            raise ForkServerError(str(reply["error"]))
+        return reply
+
+    def close(self) -> None:
+        for stream in (self._out, self._in):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen[bytes]
+    process: Process
     log_path: Path
     log_file: IO[bytes]
     argv: list[str]
@@ -39,6 +163,30 @@ class Launcher:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: dict[str, Child] = {}
+        self._server: ForkServer | None = None
+        self._forking = os.environ.get(ENV_LAUNCH, "fork") != "spawn" and sys.platform.startswith("linux")
+
+    def preload(self, types: Sequence[str], cwd: Path | None = None) -> None:
+        """Start the fork server (where forking is used) and import the federate ``types`` in it."""
+        server = self._fork_server(cwd)
+        if server is not None:
+            problems = server.ask({"op": "preload", "types": list(types)}).get("problems") or []
+            for problem in problems:  # type: ignore[attr-defined]
+                log.debug("fork server could not preload %s", problem)
+
+    def _fork_server(self, cwd: Path | None) -> ForkServer | None:
+        if self._server is None and self._forking:
+            if not become_subreaper():
+                log.info("federates start with a fresh interpreter each: this process cannot adopt them")
+                self._forking = False
+                return None
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self._server = ForkServer(self.log_dir / "forkserver.log", cwd)
+            except OSError as exc:
+                log.warning("federates start with a fresh interpreter each: no fork server (%s)", exc)
+                self._forking = False
+        return self._server
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Child:
         """Start ``argv`` for federate ``name``; a restarted federate appends to the same log."""
@@ -52,19 +200,26 @@ class Launcher:
         except OSError as exc:
             raise OutputError(log_path, f"cannot create the federate's log: {exc.strerror}", during_run=True) from exc
         full_env = {**os.environ, "FEDERATION_SPAWNED": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+        process: Process
+        server = self._fork_server(cwd) if argv[:3] == [sys.executable, "-m", RUNTIME_MODULE] else None
         try:
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                       env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
+            if server is not None:
+                reply = server.ask({"op": "spawn", "args": list(argv[3:]), "env": full_env,
+                                    "cwd": None if cwd is None else str(cwd), "log": str(log_path.resolve())})
+                process = ForkedProcess(int(reply["pid"]))  # type: ignore[call-overload]
+            else:
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                           env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
         except OSError as exc:
             log_file.close()
-            raise OSError(f"cannot start federate '{name}' ({argv[0]}): {exc.strerror}") from exc
+            raise OSError(f"cannot start federate '{name}' ({argv[0]}): {exc.strerror or exc}") from exc
         child = Child(name, process, log_path, log_file, list(argv), dict(env or {}))
         self.children[name] = child
         return child
 
     @staticmethod
     def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:
-        return [sys.executable, "-m", "federation.engine.runtime", "--connect", address, "--name", name,
+        return [sys.executable, "-m", RUNTIME_MODULE, "--connect", address, "--name", name,
                 "--heartbeat", repr(heartbeat)] + (["--debug"] if debug else [])  # fmt: skip
 
     def exited(self) -> list[tuple[str, int]]:
@@ -115,3 +270,6 @@ class Launcher:
                     child.process.kill()
                 child.process.wait()
             child.log_file.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None

@@ -127,7 +127,9 @@ class JoinTokens:
         """A fresh token for ``name`` (the same one again when ``name`` already has one)."""
         token = self._tokens.get(name)
         if token is None:
-            token = self._tokens[name] = secrets.token_urlsafe(24).encode()
+            # hex, never base64: a token starting with "-" would be read as an option by
+            # `federation join --token TOKEN` (one run in 64 failed that way)
+            token = self._tokens[name] = secrets.token_hex(24).encode()
         return token.decode()
 
     def required(self, name: str) -> bool:

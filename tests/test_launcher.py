@@ -1,0 +1,148 @@
+"""Python federates are forked from a preloaded fork server; each is still a process of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from federation.engine.launcher import ENV_LAUNCH
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")]
+
+WHOAMI = '''
+import json, os
+from federation import Federate, Output
+
+IMPORTED_IN = os.getpid()  # user code is imported in the federate's own process, not in the fork server
+
+class WhoAmI(Federate):
+    y = Output()
+
+    def setup(self):
+        facts = {"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "imported_in": IMPORTED_IN,
+                 "cwd": os.getcwd(), "env": os.environ.get("WHOAMI_MARK"), "name": self.context.name}
+        print("WHOAMI " + json.dumps(facts), flush=True)
+
+    def step(self, t):
+        self.y = t
+'''
+
+SCENARIO = """
+time: {stop: 2, resolution: 1 s}
+federates:
+  a: {type: "whoami.py:WhoAmI", period: 1 s}
+  b: {type: "whoami.py:WhoAmI", period: 1 s}
+  tank: {type: tank, period: 1 s}
+"""
+
+
+def _facts(log: Path) -> dict:
+    import json
+
+    line = next(x for x in log.read_text().splitlines() if x.startswith("WHOAMI "))
+    return json.loads(line[len("WHOAMI "):])
+
+
+def test_each_forked_federate_is_its_own_session_with_its_own_log_and_the_coordinator_as_parent(
+        run_scenario, tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.setenv("WHOAMI_MARK", "seen")
+    (tmp_path / "whoami.py").write_text(WHOAMI)
+    summary, _ = run_scenario(SCENARIO)
+    assert summary.status == "completed"
+    logs = tmp_path / "scenario.logs"
+    assert (logs / "forkserver.log").exists()
+    a, b = _facts(logs / "a.log"), _facts(logs / "b.log")
+    for facts, name in ((a, "a"), (b, "b")):
+        assert facts["name"] == name
+        assert facts["ppid"] == os.getpid()  # adopted by the coordinator (this process): it reads the exit code
+        assert facts["sid"] == facts["pid"]  # a session of its own: terminal signals reach only the coordinator
+        assert facts["imported_in"] == facts["pid"]
+        assert facts["cwd"] == str(tmp_path) and facts["env"] == "seen"
+    assert a["pid"] != b["pid"]
+
+
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    db = sqlite3.connect(path)
+    try:
+        return {t: db.execute(f"SELECT * FROM {t}").fetchall() for t in ("signals", "samples", "messages", "decisions")}
+    finally:
+        db.close()
+
+
+def test_forked_and_freshly_started_federates_record_the_same_run(tmp_path, monkeypatch):
+    from federation.engine.coordinator import Coordinator, RunOptions
+    from federation.scenario.loader import load
+
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "rain-tank.yaml"
+    stores = {}
+    for mode in ("fork", "spawn"):
+        monkeypatch.setenv(ENV_LAUNCH, mode)
+        out = tmp_path / f"{mode}.sqlite"
+        assert Coordinator(load(scenario), RunOptions(out=out)).run().status == "completed"
+        stores[mode] = _tables(out)
+        assert (tmp_path / f"{mode}.logs" / "forkserver.log").exists() == (mode == "fork")
+    assert stores["fork"]["samples"] and stores["fork"] == stores["spawn"]
+
+
+def test_a_killed_coordinator_leaves_neither_fork_server_nor_federates(tmp_path):
+    (tmp_path / "whoami.py").write_text(WHOAMI)
+    (tmp_path / "long.yaml").write_text(SCENARIO.replace("stop: 2", "stop: 1e9"))
+    run = subprocess.Popen([sys.executable, "-m", "federation.app.cli", "run", "long.yaml", "--out", "long.sqlite"],
+                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        log = tmp_path / "long.logs" / "coordinator.log"
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "joined in" in log.read_text()):
+            assert run.poll() is None and time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        ours = [_facts(tmp_path / "long.logs" / f"{n}.log")["pid"] for n in ("a", "b")]
+        forked = [int(p) for p in os.listdir("/proc") if p.isdigit() and "forkserver" in _cmdline(int(p))
+                  and _cwd(int(p)) == str(tmp_path)]  # fmt: skip
+        names = {_comm(pid): pid for pid in forked}  # each federate is named after itself; the server is python
+        assert {"a", "b", "tank"} <= set(names) and len(forked) == 4
+        assert names["a"] == ours[0] and names["b"] == ours[1]
+        server = [pid for pid in forked if _comm(pid) not in ("a", "b", "tank")]
+        ours.append(names["tank"])
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    deadline = time.monotonic() + 10  # federates notice their parent's death; the server its closed pipe
+    while any(_alive(pid) for pid in ours + server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in ours + server if _alive(pid)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
