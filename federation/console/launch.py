@@ -57,7 +57,7 @@ class LiveConsole:
         self.url = self.process.url
         self.tokens = tokens
 
-    def announce(self, out: IO[str]) -> None:
+    def announce(self, out: Any) -> None:  # a text stream, or the terminal's StatusLine
         """The sign-in links (with the tokens made at start), on the operator's terminal."""
         if not self.tokens:
             print(f"federation: web console at {self.url} (sign in with your token from the users file)", file=out)

@@ -66,7 +66,7 @@ class ConsoleFeed:
         return True
 
     def _count_subscriptions(self) -> int:
-        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than a refused recv
+        while int(self.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:  # cheaper than a refused recv
             event = self.sock.recv(zmq.NOBLOCK)
             if event[:1] == b"\x01":
                 self.subscribers += 1
