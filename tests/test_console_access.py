@@ -157,6 +157,9 @@ def test_the_console_signs_in_with_a_token_and_guards_its_api(finished: tuple[Pa
         request.add_header("X-CSRF-Token", state["csrf"])
         request.add_header("Origin", "http://evil.example")
         assert _status(request, opener) == 403  # another origin
+        login = urllib.request.Request(url + "login", data=f"token={VIEWER}".encode(), method="POST",
+                                       headers={"Origin": "http://evil.example"})  # fmt: skip
+        assert _status(login) == 403  # no signing a browser in from another site
         bearer = urllib.request.Request(url + "api/state", headers={"Authorization": f"Bearer {VIEWER}"})
         with urllib.request.urlopen(bearer) as response:
             assert json.loads(response.read())["user"]["role"] == "viewer"

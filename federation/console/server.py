@@ -154,10 +154,14 @@ def build_app(config: ConsoleConfig) -> Starlette:
         return FileResponse(STATIC / "index.html")
 
     async def login(request: Request) -> Response:
+        if not _our_origin(request):  # no signing a browser in from another site (login CSRF)
+            return _json({"ok": False, "error": "refused: a sign-in from another origin"}, 403)
         form = parse_qs((await request.body()).decode(errors="replace"))
         return _signed_in(console, (form.get("token") or [""])[0], "/")
 
     async def logout(request: Request) -> Response:
+        if not _our_origin(request):
+            return _json({"ok": False, "error": "refused: a sign-out from another origin"}, 403)
         console.sessions.sign_out(request.cookies.get(COOKIE))
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
@@ -249,6 +253,12 @@ def _signed_in(console: Console, token: str, path: str) -> Response:
     response = RedirectResponse(path or "/", status_code=303)  # the token leaves the address bar
     response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=console.config.secure, path="/")
     return response
+
+
+def _our_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    return origin is None or origin in (f"http://{host}", f"https://{host}")
 
 
 def _denied() -> Response:

@@ -174,7 +174,8 @@ function renderDecisions() {
   const decisions = (sn.decisions || []).filter((d) => S.cursor === null || d.time <= S.cursor);
   $("history").tBodies[0].replaceChildren(...decisions.slice().reverse().map((d) => el("tr", { "data-id": d.id },
     el("td", { text: String(d.id) }), el("td", { class: "num", text: fmtTime(d.time) }), el("td", { text: d.class }),
-    el("td", { class: "verdict", text: d.verdict }), el("td", { class: "by", text: d.decided_by }),
+    el("td", { class: "verdict", text: d.verdict }),
+    el("td", { class: "by", text: d.decided_by + (d.at ? ` at ${new Date(d.at * 1000).toLocaleTimeString()}` : "") }),
     el("td", { text: d.final === null ? "-" : json(d.final) }), el("td", { text: d.note || "" }))));
 }
 
@@ -371,7 +372,7 @@ function drawGraph() {
   svg.replaceChildren();
   if (!gr) return;
   const k = 72, pad = 10;
-  svg.setAttribute("viewBox", `${-pad} ${-pad} ${gr.width * k + 2 * pad} ${gr.height * k + 2 * pad}`);
+  svg.setAttribute("viewBox", `${-pad} ${-pad} ${gr.width * k + 2 * pad} ${gr.height * k + 2 * pad + 14}`);
   const Y = (y) => (gr.height - y) * k;
   const defs = svgEl("defs"), marker = svgEl("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto" });
   marker.append(svgEl("path", { d: "M0,0 L10,5 L0,10 z", fill: "#404040" })); defs.append(marker); svg.append(defs);
@@ -389,6 +390,9 @@ function drawGraph() {
     });
     svg.append(g);
   }
+  const legend = svgEl("text", { x: 0, y: gr.height * k + 4 });
+  legend.textContent = "solid: direct   dashed: delayed   bold: iterate   dotted: message";
+  svg.append(legend);
 }
 
 // ------------------------------------------------------------------ schematic of the assets
