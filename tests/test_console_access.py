@@ -211,3 +211,20 @@ def test_the_scenario_can_ask_for_a_console(tmp_path: Path) -> None:
                     "coordinator: {console: 8765, users: ops.users}\n")  # fmt: skip
     spec = load(path).coordinator
     assert (spec.console, spec.users) == ("8765", "ops.users")
+
+
+@pytest.mark.timeout(60)
+def test_tokens_made_at_start_are_shown_on_the_terminal_only(tmp_path: Path) -> None:
+    """Without a users file, ``run --console`` prints sign-in links for an operator and a viewer; no log holds them."""
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "rt.sqlite"
+    done = subprocess.run([sys.executable, "-m", "federation.app.cli", "run", str(root / "scenarios" / "rain-tank.yaml"),
+                           "--out", str(out), "--until", "2h", "-q", "--console", "0"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    links = re.findall(r"web console for (\S+): (http://127\.0\.0\.1:\d+/)\?token=(\S+)", done.stderr)
+    assert [name for name, _, _ in links][1:] == ["viewer"] and len(links) == 2, done.stderr
+    logs = "".join(path.read_text() for path in (tmp_path / "rt.logs").glob("*.log"))
+    assert "console feed: " in logs  # the coordinator's log says what the feed cost
+    for _, _, token in links:
+        assert token not in logs and token.encode() not in out.read_bytes()
