@@ -168,7 +168,7 @@ def test_a_finished_run_opens_as_a_timeline(tmp_path: Path) -> None:
     chromium = need_browser()
     out = tmp_path / "full.sqlite"
     made = subprocess.run([sys.executable, "-m", "federation.app.cli", "run", str(riverton_asking(tmp_path)), "--out",
-                           str(out), "--until", "30h", "--autonomy", "full", "-q"], capture_output=True, text=True,
+                           str(out), "--until", "12h", "--autonomy", "full", "-q"], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert made.returncode == 0, made.stderr
     serve = Run([sys.executable, "-m", "federation.app.cli", "console", str(out), "--listen", "0", "--users",
