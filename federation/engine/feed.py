@@ -100,10 +100,12 @@ class ConsoleFeed:
         gvt = min(scheduler.gvt(), plan.stop)
         self.seq += 1
         gate = c.gate
+        recorded: dict[str, float] = {}
+        values = self._values(c, now, recorded)
         return {
             "v": FEED_VERSION, "kind": "snapshot", "seq": self.seq, "wall": now, "wall0": self._wall0,
             "status": status, "reason": reason, "clock": seconds(gvt), "store": str(c.out),
-            "federates": self._federates(c, now), "values": self._values(c),
+            "federates": self._federates(c, now), "values": values, "recorded": recorded,
             "pending": [] if gate is None else self._pending(gate),
             "decisions": [] if gate is None else gate.history[-HISTORY_LIMIT:],
             "counts": {"messages": c.messages, "samples": c.samples, "decisions": c.decisions, "errors": c.errors,
@@ -131,9 +133,14 @@ class ConsoleFeed:
                          "restarts": member.restarts})  # fmt: skip
         return rows
 
-    def _values(self, c: Coordinator) -> list[list[Any]]:
-        """[signal id, time, value] of each recorded scalar signal whose value changed since the last snapshot."""
+    def _values(self, c: Coordinator, now: float, recorded: dict[str, float]) -> list[list[Any]]:
+        """[signal id, time, value] of each recorded scalar signal whose value changed since the last snapshot.
+
+        ``recorded`` gets, per federate with a new step, the wall time its DONE was received
+        (its last frame): where the page's "recorded -> shown" latency starts.
+        """
         out = []
+        mono = time.monotonic()
         seconds = c.plan.base.seconds
         ids = c.plan.signal_ids
         stepped = self._stepped
@@ -141,6 +148,9 @@ class ConsoleFeed:
             if slot.done < 0 or stepped.get(slot.index) == slot.done:
                 continue  # no step since the last snapshot: nothing new
             stepped[slot.index] = slot.done
+            heard = c.members[slot.index].last_heard
+            if heard:
+                recorded[slot.name] = now - (mono - heard)
             t = seconds(slot.done)
             for key, value in enumerate(slot.outputs):
                 if not isinstance(value, (int, float)) or not slot.record[key]:

@@ -6,6 +6,7 @@
 const S = { state: null, series: {}, names: {}, snapshot: null, cursor: null, zoom: {}, dirty: false,
             receivedAt: 0, lastWall: null, decidedHere: {} };
 window.consoleLatency = [];   // seconds from the coordinator's snapshot to the page painted with it
+window.valueLatency = [];     // seconds from the coordinator receiving a step's values to the page painted with them
 window.consoleUpdates = 0;
 
 const $ = (id) => document.getElementById(id);
@@ -71,6 +72,7 @@ function listen() {
       }
     }
     delete up.values;
+    S.recorded = Object.values(up.recorded || {});
     if (up.messages) { renderMessages(up.messages, false); delete up.messages; }
     if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
     S.snapshot = up;
@@ -89,6 +91,8 @@ function paint() {
       S.lastWall = wall;
       const painted = Date.now() / 1000;
       window.consoleLatency.push(painted - wall);
+      for (const at of S.recorded || []) window.valueLatency.push(painted - at);
+      S.recorded = [];
       document.body.dataset.painted = String(S.snapshot.seq);
     }
   }
