@@ -35,24 +35,39 @@ _NUMERIC = ("float", "int", "bool", "any")
 
 @dataclass
 class Signal:
+    """A signal's samples: those read from the store (every recorded change), then the feed's
+    newer ones (sampled at each snapshot) until the store has them too."""
+
     id: int
     name: str
     unit: str
-    times: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # from the store
     values: list[float] = field(default_factory=list)
+    tail: list[tuple[float, float]] = field(default_factory=list)  # from the feed, after the store's last
 
     def add(self, t: float, v: float) -> None:
+        """A value from the feed."""
+        last = self.tail[-1][0] if self.tail else self.times[-1] if self.times else -math.inf
+        if t > last:
+            self.tail.append((t, v))
+        elif t == last and self.tail:
+            self.tail[-1] = (t, v)
+
+    def confirm(self, t: float, v: float) -> None:
+        """A sample from the store (in time order)."""
         if self.times and t < self.times[-1]:
-            return
-        if self.times and t == self.times[-1]:
-            self.values[-1] = v
             return
         self.times.append(t)
         self.values.append(v)
+        if self.tail and self.tail[0][0] <= t:
+            self.tail = [p for p in self.tail if p[0] > t]
         if len(self.times) > POINTS:  # thin the older half two to one: the recent past stays exact
             half = len(self.times) // 2
             self.times[:half] = self.times[:half:2]
             self.values[:half] = self.values[:half:2]
+
+    def series(self) -> list[list[float]]:
+        return [self.times + [t for t, _ in self.tail], self.values + [v for _, v in self.tail]]
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "unit": self.unit}
@@ -74,12 +89,13 @@ class RunModel:
         self.by_name = {s.name: s for s in self.signals.values()}
         self.messages: list[dict[str, Any]] = []
         self._message_rowid = 0
+        self._sample_rowid = 0
         self.kpis: list[dict[str, Any]] = []
         self.snapshot: dict[str, Any] = {}
         self.graph = self._graph()
         self.schematic = self._schematic()
         self.panels = self._panels()
-        self.read_store(full=not live)
+        self.read_store()
         if not live:
             self.read_kpis()
 
@@ -152,30 +168,39 @@ class RunModel:
         return panels
 
     # ------------------------------------------------------------------ the store
-    def read_store(self, *, full: bool) -> list[dict[str, Any]]:
-        """New messages (and, for a finished run, every sample) from the store; returns the new messages."""
+    def read_store(self) -> tuple[list[dict[str, Any]], dict[int, list[list[float]]]]:
+        """What the store has gained since the last call: (new messages, new samples by signal id).
+
+        The recorder writes samples in time order, so rows after the last one read are newer.
+        """
         try:
             db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)
         except sqlite3.Error as exc:
             raise FederationError(f"cannot read the run store {self.store_path}: {exc}") from exc
+        samples: dict[int, list[list[float]]] = {}
         try:
-            if full:
-                for sid, t, v in db.execute("SELECT signal, time, value FROM samples ORDER BY tick"):
-                    signal = self.signals.get(sid)
-                    if signal is not None and isinstance(v, (int, float)) and math.isfinite(v):
-                        signal.add(t, float(v))
-            rows = db.execute("SELECT rowid, time, source, target, payload FROM messages WHERE rowid > ? "
-                              "ORDER BY rowid LIMIT 5000", (self._message_rowid,)).fetchall()  # fmt: skip
+            rows = db.execute("SELECT rowid, signal, time, value FROM samples WHERE rowid > ? ORDER BY rowid",
+                              (self._sample_rowid,)).fetchall()  # fmt: skip
+            for rowid, sid, t, v in rows:
+                self._sample_rowid = rowid
+                signal = self.signals.get(sid)
+                if signal is not None and isinstance(v, (int, float)) and math.isfinite(v):
+                    signal.confirm(t, float(v))
+                    pair = samples.setdefault(sid, [[], []])
+                    pair[0].append(t)
+                    pair[1].append(float(v))
+            messages = db.execute("SELECT rowid, time, source, target, payload FROM messages WHERE rowid > ? "
+                                  "ORDER BY rowid LIMIT 5000", (self._message_rowid,)).fetchall()  # fmt: skip
         except sqlite3.Error as exc:
             log.warning("reading %s: %s", self.store_path, exc)
-            rows = []
+            messages = []
         finally:
             db.close()
-        new = [{"i": r, "t": t, "source": s, "target": d, "payload": p} for r, t, s, d, p in rows]
+        new = [{"i": r, "t": t, "source": s, "target": d, "payload": p} for r, t, s, d, p in messages]
         if new:
             self._message_rowid = new[-1]["i"]
             self.messages = (self.messages + new)[-MESSAGES:]
-        return new
+        return new, samples
 
     def read_kpis(self) -> list[dict[str, Any]]:
         """The KPIs over what is recorded so far (NaN: not computable yet)."""
@@ -216,7 +241,7 @@ class RunModel:
             "mode": "live" if self.live else "timeline", "name": meta.get("scenario_name", ""),
             "start": float(meta.get("start", 0) or 0), "stop": float(meta.get("stop", 0) or 0),
             "store": str(self.store_path), "signals": [s.to_json() for s in self.signals.values()],
-            "series": {s.id: [s.times, s.values] for s in self.signals.values() if s.times},
+            "series": {s.id: s.series() for s in self.signals.values() if s.times or s.tail},
             "panels": self.panels, "graph": self.graph, "schematic": self.schematic,
             "messages": self.messages, "kpis": self.kpis, "snapshot": snapshot,
         }  # fmt: skip
@@ -225,7 +250,7 @@ class RunModel:
         """A finished run's last state, shaped like a feed snapshot."""
         with RunStore(self.store_path) as run:
             feds = run.federates()
-        end = max((s.times[-1] for s in self.signals.values() if s.times), default=0.0)
+        end = max((s.times[-1] for s in self.signals.values() if s.times), default=0.0)  # the store's only
         status = self.meta.get("status", "")
         return {"status": status, "reason": self.meta.get("reason", ""), "clock": end, "wall": None, "seq": 0,
                 "federates": [{"name": n, "doing": st, "time": None, "grants": g, "rate": 0.0, "busy_for": 0.0,

@@ -95,7 +95,7 @@ class Console:
                 final = snapshot.get("status") != "running"
                 if final or now - last_store > STORE_SECONDS:
                     last_store = now
-                    update["messages"] = await asyncio.to_thread(self.model.read_store, full=False)
+                    update["messages"], update["samples"] = await asyncio.to_thread(self.model.read_store)
                 if final or now - last_kpis > KPI_SECONDS:
                     last_kpis = now
                     update["kpis"] = await asyncio.to_thread(self.model.read_kpis)

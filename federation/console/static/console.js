@@ -65,6 +65,8 @@ function listen() {
   source.addEventListener("snapshot", (ev) => {
     const up = JSON.parse(ev.data);
     if (up.resync) { source.close(); load(); return; }
+    for (const [id, [ts, vs]] of Object.entries(up.samples || {})) confirm(S.series[id], ts, vs);
+    delete up.samples;
     for (const [id, t, v] of up.values || []) {
       const s = S.series[id];
       if (s && (s.t.length === 0 || t >= s.t[s.t.length - 1])) {
@@ -80,6 +82,23 @@ function listen() {
     window.consoleUpdates += 1;
     if (up.status !== "running") source.close();
   });
+}
+
+// Samples from the store (every recorded change, in time order) replace the feed's sampled
+// values from their first time on: the feed gives the newest value at once, the store all of them.
+function confirm(s, ts, vs) {
+  if (!s || !ts.length) return;
+  let keep = s.t.length;
+  while (keep > 0 && s.t[keep - 1] >= ts[0]) keep--;
+  const last = ts[ts.length - 1], newer = [];   // the feed's values after the store's last stay
+  for (let k = keep; k < s.t.length; k++) if (s.t[k] > last) newer.push([s.t[k], s.v[k]]);
+  s.t.length = keep; s.v.length = keep;
+  for (let k = 0; k < ts.length; k++) { s.t.push(ts[k]); s.v.push(vs[k]); }
+  for (const [t, v] of newer) { s.t.push(t); s.v.push(v); }
+  if (s.t.length > 20000) {   // a long run: thin the older half two to one, the recent past stays exact
+    const half = s.t.length >> 1;
+    s.t = s.t.filter((_, k) => k >= half || k % 2 === 0); s.v = s.v.filter((_, k) => k >= half || k % 2 === 0);
+  }
 }
 
 function paint() {
@@ -124,7 +143,6 @@ function stateClass(f) {
 function health(f) {   // how long the current step has taken; a federate that has gone quiet
   const parts = [];
   if (f.busy_for > 0.5) parts.push(`for ${f.busy_for.toFixed(1)} s`);
-  if (f.silent_for !== null && f.silent_for > 5 && !f.held) parts.push(`silent ${f.silent_for.toFixed(0)} s`);
   if (f.restarts) parts.push(`${f.restarts} restart(s)`);
   return parts.length ? ` (${parts.join(", ")})` : "";
 }
@@ -321,10 +339,14 @@ function zoomable(canvas, i) {
   canvas.ondblclick = () => { delete S.zoom[i]; S.dirty = true; };
 }
 
+function newest() {   // the latest time any federate has computed (live), or the run's end
+  if (S.state.mode !== "live") return S.state.stop;
+  return Math.max(S.snapshot.clock, ...S.snapshot.federates.map((f) => f.time === null ? -Infinity : f.time));
+}
+
 function plotRange() {
   const st = S.state;
-  const end = S.state.mode === "live" ? Math.max(S.snapshot.clock, st.start + 1) : st.stop;
-  return [st.start, end];
+  return [st.start, Math.max(newest(), st.start + 1)];
 }
 
 function renderPlots() {
@@ -350,18 +372,20 @@ function renderPlots() {
       g.fillText(fmtNum(v), 2, y(v) + 3);
       const t = t0 + (t1 - t0) * k / 4; g.fillText(`${(t / 3600).toFixed(1)} h`, x(t) - 12, H - 5);
     }
+    const holdTo = Math.min(t1, newest());
     panel.signals.forEach((id, j) => {
       const s = S.series[id];
       g.strokeStyle = COLOURS[j % COLOURS.length]; g.lineWidth = 1.5; g.beginPath();
-      let started = false, prev = null;
+      let started = false, prev = null, lastV = null;
       for (let k = 0; k < s.t.length; k++) {
         if (s.t[k] > t1) break;
         if (s.t[k] < t0) { prev = s.v[k]; continue; }
         if (!started) { g.moveTo(x(Math.max(t0, s.t[k])), y(prev === null ? s.v[k] : prev)); started = true; }
         else g.lineTo(x(s.t[k]), y(s.v[k - 1]));   // sample and hold
         g.lineTo(x(s.t[k]), y(s.v[k]));
-        points++; lastT = s.t[k];
+        points++; lastT = s.t[k]; lastV = s.v[k];
       }
+      if (started && lastV !== null && holdTo > lastT) g.lineTo(x(holdTo), y(lastV));  // held since
       g.stroke();
     });
     if (S.cursor !== null) { g.strokeStyle = "#c0392b"; g.beginPath(); g.moveTo(x(S.cursor), T); g.lineTo(x(S.cursor), H - B); g.stroke(); }
@@ -409,7 +433,7 @@ function buildSchematic() {
   const dam = svgEl("text", { x: 55, y: 50, "text-anchor": "middle" }); dam.textContent = "reservoir"; svg.append(dam);
   svg.append(svgEl("rect", { x: 100, y: 55, width: 10, height: 70, fill: "#555", id: "dam" }));
   svg.append(svgEl("path", { d: "M110,90 C300,70 500,110 990,90", stroke: "#1f6fb2", "stroke-width": 14, fill: "none", id: "river", opacity: 0.6 }));
-  const info = svgEl("text", { x: 10, y: 145, id: "river-info" }); svg.append(info);
+  const info = svgEl("text", { x: 10, y: 232, id: "river-info" }); svg.append(info);
   let free = 0;
   sc.assets.forEach((a, i) => {
     const x = a.chainage !== null ? 150 + a.chainage / max * 700 : 150 + (free++) * 160;
@@ -420,7 +444,7 @@ function buildSchematic() {
     const state = svgEl("text", { x: 16, y: 17, class: "asset-state" }); g.append(state);
     svg.append(g);
   });
-  const legend = svgEl("text", { x: 600, y: 222 });
+  const legend = svgEl("text", { x: 990, y: 232, "text-anchor": "end" });
   legend.textContent = "green: normal  blue: flooded  grey: out of power  orange: on generator";
   svg.append(legend);
 }
