@@ -26,13 +26,19 @@ from federation.scenario.loader import load
 RING_TYPE = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ring"
 
 
+WORKERS: int | None = None
+"""With a number: the federates run ``process: shared`` in that many worker processes (``ring.py --workers``)."""
+
+
 def scenario_text(n: int, steps: int) -> str:
     """A ring of ``n`` Ring federates for ``steps`` steps of 1 s (at 0 .. steps - 1: the run includes its stop)."""
+    shared = ", process: shared" if WORKERS else ""
     lines = [
         f"name: ring-{n}",
         f"time: {{stop: {steps - 1}, resolution: 1 s}}",
+        f"coordinator: {{max_federates: {max(n, 1024)}" + (f", workers: {WORKERS}}}" if WORKERS else "}"),
         "federates:",
-        *(f'  r{i}: {{type: "{RING_TYPE}"}}' for i in range(n)),
+        *(f'  r{i}: {{type: "{RING_TYPE}"{shared}}}' for i in range(n)),
         "connections:",
         *(f"  - {{from: r{(i - 1) % n}.y, to: r{i}.u, delay: true}}" for i in range(n)),
     ]
@@ -91,7 +97,7 @@ class _MemorySampler(threading.Thread):
             children = list(self.coordinator.launcher.children.values())
             if len(children) < self.n:
                 continue
-            sample = [_smaps(c.process.pid) for c in children]
+            sample = [_smaps(pid) for pid in sorted({c.process.pid for c in children})]
             if all(x is not None for x in sample):
                 self.sample = [x for x in sample if x is not None]
 
@@ -100,8 +106,11 @@ class _MemorySampler(threading.Thread):
         self.join()
 
     def figures(self) -> dict[str, float]:
+        """Per federate: the processes' medians, or with workers their total divided by the federates."""
         if not self.sample:
             return {}
+        if WORKERS:
+            return {"rss_mib": sum(r for r, _ in self.sample) / self.n, "pss_mib": sum(p for _, p in self.sample) / self.n}
         return {"rss_mib": statistics.median(r for r, _ in self.sample),
                 "pss_mib": statistics.median(p for _, p in self.sample)}  # fmt: skip
 

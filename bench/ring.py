@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="systems to run (default: all that are installed)")  # fmt: skip
     parser.add_argument("--helics-core", choices=helics_ring.CORES, default=helics_ring.CORE,
                         help=f"HELICS core type (default: {helics_ring.CORE})")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=None,
+                        help="run the project's federates 'process: shared' in this many worker processes")  # fmt: skip
     args = parser.parse_args(argv)
+    project_ring.WORKERS = args.workers
     helics_ring.set_core(args.helics_core)
     if args.steps < 1 or args.repeat < 1 or min(args.sizes) < 2:
         parser.error("--steps and --repeat must be positive and every size at least 2")
@@ -133,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nProject start-up (load the scenario -> all federates joined), seconds")
         startups = [(n, results[("project", n)].startup) for n in args.sizes]
         print("  " + "  ".join(f"N={n}: {s:.2f}" if s is not None else f"N={n}: -" for n, s in startups))
-        print("\nProject memory per federate process, MiB (median over the processes): RSS / PSS")
+        per = f"per federate (the {args.workers} workers' total / N)" if args.workers else "per federate process (median)"
+        print(f"\nProject memory {per}, MiB: RSS / PSS")
         print("  " + "  ".join(f"N={n}: {m.get('rss_mib', math.nan):.1f} / {m.get('pss_mib', math.nan):.1f}"
                                for n, m in ((n, results[("project", n)].extra) for n in args.sizes)))  # fmt: skip
     problems = [(key, r.problem) for key, r in results.items() if r.problem]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from federation import Endpoint, Federate, Input, Output, Parameter
+from federation import Endpoint, Federate, Input, Output, Parameter, State
 
 
 class Rain(Federate):
@@ -45,7 +45,7 @@ class Tank(Federate):
     level0 = Parameter(1.0, unit="m", doc="initial level")
     rain = Input(unit="mm/h", default=0.0, doc="rain intensity")
     opening = Input(unit="1", default=0.0, doc="valve opening 0..1")
-    level = Output(unit="m", doc="water level")
+    level = State(unit="m", doc="water level (correctable by a measured level)")
     outflow = Output(unit="m3/s", doc="flow through the valve")
 
     def setup(self) -> None:
@@ -62,6 +62,11 @@ class Tank(Federate):
         self.level = self.h
         self.outflow = q_out
         return None
+
+    def correct(self, state: str, value: float) -> None:
+        """A measured level replaces the model's (docs/synchronise.md)."""
+        self.h = max(0.0, value)
+        self.level = self.h
 
 
 class ValveController(Federate):

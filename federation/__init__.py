@@ -2,7 +2,7 @@
 
 Public API, what a federate needs (the domain federates in ``federates/`` use nothing else)::
 
-    from federation import Federate, SimPyFederate, Input, Output, Parameter, Endpoint, PayloadField, Message
+    from federation import Federate, SimPyFederate, Input, Output, State, Parameter, Endpoint, PayloadField, Message
 
 and, for live operation (docs/live.md), ``LiveFeed``, ``ExternalSample`` and ``DecisionRecord``.
 
@@ -27,6 +27,7 @@ from .api.interface import (
     ParameterKey,
     PayloadField,
     SignalType,
+    State,
 )
 from .api.live import Approval, DecisionRecord, ExternalSample, LiveFeed
 from .errors import (
@@ -77,6 +78,7 @@ __all__ = [
     "ScenarioError",
     "SignalType",
     "SimPyFederate",
+    "State",
     "__version__",
     "format_path",
 ]

@@ -146,3 +146,84 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+# ------------------------------------------------------------------ worker groups (process: shared / GROUP)
+RING = """
+time: {stop: 30, resolution: 1 s}
+coordinator: {workers: 2}
+federates:
+%s
+connections:
+%s
+"""
+
+
+def _ring(n: int, process: dict[int, str]) -> str:
+    feds = "\n".join(f'  r{i}: {{type: "{{HELPERS}}:Affine"' + (f", process: {process[i]}" if i in process else "") + "}"
+                     for i in range(n))  # fmt: skip
+    links = "\n".join(f"  - {{from: r{(i - 1) % n}.y, to: r{i}.u, delay: true}}" for i in range(n))
+    return RING % (feds, links)
+
+
+def test_grouped_federates_record_the_same_run_as_federates_in_processes_of_their_own(run_scenario, tmp_path):
+    n = 10
+    _, own = run_scenario(_ring(n, {}), name="own.yaml")
+    grouped = {i: "shared" for i in range(6)} | {6: "g1", 7: "g1", 8: "g2"}  # r9 keeps a process of its own
+    summary, shared = run_scenario(_ring(n, grouped), name="shared.yaml")
+    assert summary.status == "completed"
+    assert _tables(tmp_path / "own.sqlite") == _tables(tmp_path / "shared.sqlite")
+    pids = {name: int(_facts_line(tmp_path / "shared.logs" / f"{name}.log")) for name in (f"r{i}" for i in range(n))}
+    assert len({pids[f"r{i}"] for i in range(6)}) == 2  # the pool: coordinator.workers = 2
+    assert pids["r6"] == pids["r7"] != pids["r8"] != pids["r9"]
+    assert len(set(pids.values())) == 5
+    assert (tmp_path / "shared.logs" / "g1.worker.log").exists()
+
+
+def _facts_line(log: Path) -> str:
+    """The pid in the runtime's join line of a federate's own log (each member of a worker keeps its own log)."""
+    import re
+
+    return re.search(r"as '\w+' \(pid (\d+)\)", log.read_text()).group(1)
+
+
+def test_a_failing_member_of_a_worker_is_named(run_scenario):
+    text = """
+    time: {stop: 10, resolution: 1 s}
+    federates:
+      ok: {type: "{HELPERS}:Clock", process: g}
+      bad: {type: "{HELPERS}:Crasher", params: {at: 3, how: raise}, process: g}
+    """
+    from federation.errors import FederateError
+
+    with pytest.raises(FederateError, match=r"federate 'bad'.*ValueError: boom at 3"):
+        run_scenario(text)
+
+
+def test_a_crashed_worker_process_names_its_group_and_members(run_scenario, tmp_path):
+    text = """
+    time: {stop: 10, resolution: 1 s}
+    federates:
+      ok: {type: "{HELPERS}:Clock", process: g}
+      bad: {type: "{HELPERS}:Crasher", params: {at: 3, how: exit}, process: g}
+    """
+    from federation.errors import FederateError
+
+    with pytest.raises(FederateError, match=r"exited with code 7 \(the worker process of group 'g', shared with (ok|bad)\)"):
+        run_scenario(text)
+
+
+@pytest.mark.parametrize("keys, message", [
+    ("command: [x], process: shared", "only Python federates the coordinator starts"),
+    ("external: true, process: g", "only Python federates the coordinator starts"),
+    ('type: "{HELPERS}:Clock", restart: scratch, process: g', "cannot be restarted on its own"),
+    ('type: "{HELPERS}:Clock", process: "two words"', "expected own, shared or the name of a worker group"),
+])  # fmt: skip
+def test_what_cannot_share_a_worker_is_a_scenario_error_at_its_line(tmp_path, keys, message):
+    from federation.errors import ScenarioError
+    from federation.scenario.loader import load
+    from tests.conftest import write_scenario
+
+    path = write_scenario(tmp_path, f"time: {{stop: 1}}\nfederates:\n  f: {{{keys}}}\n")
+    with pytest.raises(ScenarioError, match=rf"scenario.yaml:3:.*federates.f.process: .*{message}"):
+        load(path)

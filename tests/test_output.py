@@ -269,8 +269,10 @@ def _alive(pid: int) -> bool:
 
 @needs_mount
 def test_full_disk_mid_run_fails_the_run_and_marks_the_store(tmp_path):
-    """A 512 KiB tmpfs holds the store's start and fills up within seconds of stepping."""
-    code, stderr, store = _run_on_tmpfs(tmp_path, "512k")
+    """A 4 MiB tmpfs holds the store's start and its first batches, and fills up within seconds of stepping.
+
+    (With 512 KiB a first batch taken late on a loaded machine could already overflow it, leaving no samples.)"""
+    code, stderr, store = _run_on_tmpfs(tmp_path, "4m")
     reason = f"{tmp_path / 'mnt' / 'x.sqlite'}: cannot write the run store: No space left on device"
     assert code == 1, stderr
     assert stderr.startswith(f"federation: error: {reason}") and stderr.count("\n") == 1, stderr

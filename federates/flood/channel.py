@@ -56,6 +56,11 @@ class GaugeRating:
         """Water-surface elevation (m a.s.l.) at ``discharge`` (m3/s)."""
         return self.datum_m + self.depth(discharge)
 
+    def discharge(self, stage: float) -> float:
+        """The discharge (m3/s) whose normal depth reaches ``stage`` (m a.s.l.): the rating inverted."""
+        conveyance = self.width_m * math.sqrt(self.slope) / self.manning_n
+        return float(conveyance * max(stage - self.datum_m, 0.0) ** (1.0 / 0.6))
+
 
 @dataclass(frozen=True)
 class Reach:

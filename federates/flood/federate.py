@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from federation import Context, Declaration, Endpoint, Federate, Input, Output, Parameter
+from federation import Context, Declaration, Endpoint, Federate, Input, Output, Parameter, State
 
 from .basin import Basin
 from .channel import Channel
@@ -143,7 +143,7 @@ class FloodFederate(Federate):
                                "change of the gate input wins")
     rain_rate = Output(unit="mm/h", default=0.0, doc="rain rate in force from now on (input or series)")
     runoff = Output(unit="m3/s", default=0.0, doc="catchment runoff into the reservoir, baseflow included")
-    reservoir_level = Output(unit="m", default=0.0, doc="pool elevation")
+    reservoir_level = State(unit="m", default=0.0, doc="pool elevation (correctable: sets the stored volume)")
     reservoir_storage = Output(unit="m3", default=0.0, doc="stored volume")
     reservoir_release = Output(unit="m3/s", default=0.0, doc="total release: spillway + gate")
     spillway_flow = Output(unit="m3/s", default=0.0, doc="part of the release over the spillway")
@@ -166,8 +166,8 @@ class FloodFederate(Federate):
             decl = decl.with_inputs(Input(name="rain", unit="mm/h", default=0.0, doc="rainfall rate"))
         for gauge in basin.gauges:
             decl = decl.with_outputs(
-                Output(name=f"stage.{gauge}", unit="m", default=0.0, doc=f"water level at gauge {gauge}"),
-                Output(
+                State(name=f"stage.{gauge}", unit="m", default=0.0, doc=f"water level at gauge {gauge}"),
+                State(
                     name=f"discharge.{gauge}", unit="m3/s", default=0.0, doc=f"discharge at gauge {gauge}"
                 ),
             )
@@ -204,6 +204,29 @@ class FloodFederate(Federate):
         self._rain = self._read_rain(t)
         self._publish()
         return None
+
+    # ------------------------------------------------------------------ synchronisation
+    def correct(self, state: str, value: float) -> None:
+        """Correct the pool level, or a gauge's discharge or stage, from a measurement (docs/synchronise.md).
+
+        The level sets the stored volume (stage-storage table); a discharge shifts the outflows of the
+        gauge's reach (every subreach by the same amount, none below zero) and becomes the next reach's
+        inflow; a stage is turned into a discharge by the gauge's rating.
+        """
+        assert self.channel is not None, "corrections come after a step"
+        if state == "reservoir_level":
+            self.pool.storage = max(float(self.pool.table.storage(value)), 0.0)
+        else:
+            kind, _, gauge = state.partition(".")
+            i = self.basin.gauges.index(gauge)
+            router = self.channel.routers[i]
+            target = router.reach.rating.discharge(value) if kind == "stage" else max(value, 0.0)
+            shifted = router.outflows + (target - router.outflow)  # a ratio would blow up a near-dry reach
+            router.outflows[:] = np.maximum(shifted, 0.0)
+            router.outflows[-1] = target
+            if i + 1 < len(self.channel.routers):
+                self.channel.routers[i + 1].inflow = target
+        self._publish()
 
     # ------------------------------------------------------------------ model
     def _start(self) -> None:

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from pypower.idx_brch import BR_STATUS
 from pypower.idx_bus import BUS_TYPE, NONE, PD, QD
 
-from federation import Declaration, Endpoint, Federate, Input, Output, Parameter, ParameterCheck
+from federation import Declaration, Endpoint, Federate, Input, Output, Parameter, ParameterCheck, State
 
 from .breaker import BreakerAction, BreakerCommand
 from .case import Case, is_short_name, load_case
@@ -46,6 +46,7 @@ class GridConfig:
     rating_scale: float
     overload_protection: bool
     enforce_q_limits: bool
+    measured_loads: tuple[int, ...] = ()
 
     @classmethod
     def from_params(cls, p: Mapping[str, Any]) -> GridConfig:
@@ -68,6 +69,11 @@ class GridConfig:
         if not isinstance(buses, (list, tuple)) or not all(_is_int(b) for b in buses) or len(set(buses)) != len(buses):
             check.fail("load_inputs", f"expected a list of distinct bus numbers, got {buses!r}")
             buses = []
+        measured = p.get("measured_loads", [])
+        if not isinstance(measured, (list, tuple)) or not all(_is_int(b) for b in measured) \
+                or len(set(measured)) != len(measured):
+            check.fail("measured_loads", f"expected a list of distinct bus numbers, got {measured!r}")
+            measured = []
         pf = p["load_power_factor"]
         if not _is_number(pf) or not 0 < pf <= 1:
             check.fail("load_power_factor", f"expected 0 < pf <= 1, got {pf!r}")
@@ -78,6 +84,7 @@ class GridConfig:
             load_buses=tuple(int(b) for b in buses), load_power_factor=float(pf) if _is_number(pf) else 1.0,
             rating_scale=float(p["rating_scale"]) if _is_number(p["rating_scale"]) else 1.0,
             overload_protection=bool(p["overload_protection"]), enforce_q_limits=bool(p["enforce_q_limits"]),
+            measured_loads=tuple(int(b) for b in measured),
         )  # fmt: skip
         case = check.build("case", load_case, config.case)
         if case is not None:
@@ -95,6 +102,9 @@ class GridConfig:
         for bus in self.load_buses:
             if bus not in known:
                 check.fail("load_inputs", f"bus {bus} is not in {case.name}")
+        for bus in self.measured_loads:
+            if bus not in known:
+                check.fail("measured_loads", f"bus {bus} is not in {case.name}")
 
 
 def _is_int(value: object) -> bool:
@@ -128,6 +138,9 @@ class GridFederate(Federate):
         {}, type=dict, doc="{name: {buses: [bus numbers], threshold_m: 0.5}}")
     load_inputs: Parameter[list[int]] = Parameter(
         [], type=list, doc="bus numbers that get a 'load.<bus>' input (MW added to the bus)")
+    measured_loads: Parameter[list[int]] = Parameter(
+        [], type=list, doc="bus numbers whose total demand is a correctable state 'demand.<bus>' (MW), "
+                           "for measured loads (docs/synchronise.md)")
     load_power_factor: Parameter[float] = Parameter(1.0, doc="power factor of the added loads (lagging)")
     rating_scale: Parameter[float] = Parameter(1.0, doc="factor on every rateA (< 1 tightens the ratings)")
     overload_protection: Parameter[bool] = Parameter(True, doc="trip overloaded branches after each change")
@@ -159,6 +172,8 @@ class GridFederate(Federate):
             .with_inputs(*(Input(name=f"load.{b}", unit="MW", default=0.0) for b in config.load_buses))
             .with_outputs(*(Output(name=f"energized.{n}", type=bool, default=True) for n in names))
             .with_outputs(*(Output(name=f"served.{n}", unit="MW", default=0.0) for n in names))
+            .with_outputs(*(State(name=f"demand.{b}", unit="MW", default=0.0, doc=f"active demand at bus {b}")
+                            for b in config.measured_loads))
         )
 
     # ------------------------------------------------------------------ life cycle
@@ -176,6 +191,8 @@ class GridFederate(Federate):
         self._branch_open = np.zeros(nl, dtype=bool)
         self._tripped = np.zeros(nl, dtype=bool)
         self._added_load = np.zeros(nb)
+        self._measured_rows = {b: self.grid.bus_row(b) for b in self.config.measured_loads}
+        self._load_correction = np.zeros(nb)  # MW: measured demand minus the model's, per bus
         self._solution: Solution | None = None
         self._rounds = 0
         self._last_time: float | None = None
@@ -274,6 +291,17 @@ class GridFederate(Federate):
         self._added_load = added
         return changed
 
+    def correct(self, state: str, value: float) -> None:
+        """A measured load: the bus's demand becomes ``value`` MW until the next correction (docs/synchronise.md).
+
+        The difference from the case demand plus the load inputs is kept, so it holds while those change.
+        """
+        row = self._measured_rows[int(state.partition(".")[2])]
+        model = self.grid.bus[row, PD] + self._added_load[row]
+        self._load_correction[row] = value - model
+        self._resolve()
+        self._publish()
+
     # ------------------------------------------------------------------ solution
     def bus_on(self) -> NDArray[np.bool_]:
         """Buses in service: in the case, not flooded, breaker closed."""
@@ -289,7 +317,8 @@ class GridFederate(Federate):
 
     def _demand(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         tan_phi = math.tan(math.acos(self.config.load_power_factor))
-        return self.grid.bus[:, PD] + self._added_load, self.grid.bus[:, QD] + self._added_load * tan_phi
+        added = self._added_load + self._load_correction
+        return self.grid.bus[:, PD] + added, self.grid.bus[:, QD] + added * tan_phi
 
     def _resolve(self) -> None:
         pd, qd = self._demand()
@@ -324,6 +353,9 @@ class GridFederate(Federate):
         for name, rows in self._sub_rows.items():
             self.outputs[f"energized.{name}"] = bool(sol.energized[rows].all())
             self.outputs[f"served.{name}"] = float(sol.served[rows].sum())
+        for bus, row in self._measured_rows.items():
+            self.outputs[f"demand.{bus}"] = float(self.grid.bus[row, PD] + self._added_load[row]
+                                                  + self._load_correction[row])
 
     @property
     def solution(self) -> Solution | None:

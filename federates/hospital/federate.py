@@ -12,7 +12,7 @@ from typing import Any
 
 import simpy
 
-from federation import Declaration, Endpoint, Input, Message, Output, Parameter, SimPyFederate
+from federation import Declaration, Endpoint, Input, Message, Output, Parameter, SimPyFederate, State
 
 from .config import HospitalConfig, hospital_config
 from .generator import BackupGenerator
@@ -83,8 +83,8 @@ class HospitalFederate(SimPyFederate):
     transfers = Endpoint(doc='patients sent/received: {"pool": "icu", "patients": n, "from": name}')
     fuel = Endpoint(doc='generator fuel deliveries: {"hours": h}')
 
-    ward_occupancy = Output(unit="patients", default=0, type=int, doc="patients in ward beds")
-    icu_occupancy = Output(unit="patients", default=0, type=int, doc="patients in ICU beds")
+    ward_occupancy = State(unit="patients", default=0, type=int, doc="patients in ward beds (correctable)")
+    icu_occupancy = State(unit="patients", default=0, type=int, doc="patients in ICU beds (correctable)")
     ward_queue = Output(unit="patients", default=0, type=int, doc="patients waiting for a ward bed")
     icu_queue = Output(unit="patients", default=0, type=int, doc="patients waiting for an ICU bed")
     icu_capacity = Output(unit="beds", default=0, type=int, doc="ICU beds in service")
@@ -144,6 +144,20 @@ class HospitalFederate(SimPyFederate):
                 yield self.env.timeout(time - self.env.now)
             self.generator.refuel(hours)
             self._update_power()
+
+    # ------------------------------------------------------------------ synchronisation
+    def correct(self, state: str, value: float) -> None:
+        """Measured bed occupancy (docs/synchronise.md): the pool admits or discharges patients to match it.
+
+        The value is rounded to whole patients and bounded by the beds in service; patients added
+        get stays drawn from the pool's residual law, those removed are the latest admitted.
+        """
+        kind = PoolKind.WARD if state == "ward_occupancy" else PoolKind.ICU
+        self.pools[kind].set_occupancy(round(value))
+        t = self._granted
+        while self.env.peek() <= t:  # the admitted patients take their beds now
+            self.env.step()
+        self.publish(t)
 
     # ------------------------------------------------------------------ power
     def _update_power(self) -> None:

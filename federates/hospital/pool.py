@@ -74,6 +74,7 @@ class PoolStats:
     wait_total: float = 0.0  # s, summed over admitted patients
     transferred_out: int = 0  # discharged for transfer when capacity dropped
     received: int = 0  # transfers in (also counted in arrivals)
+    corrected: int = 0  # patients added (+) or removed (-) by measured occupancy (docs/synchronise.md)
 
 
 class BedPool:
@@ -150,6 +151,27 @@ class BedPool:
         self.stats.transferred_out += excess
         self.occupied.add(self._env.now, -excess)
         return excess
+
+    def set_occupancy(self, patients: int) -> int:
+        """Match a measured occupancy (bounded by the beds in service); return the change in patients.
+
+        Patients added ask for free beds with stays drawn from the residual law (as at the start); those
+        removed are the most recently admitted.  Queued patients are not touched.
+        """
+        target = max(0, min(patients, self.capacity))
+        change = target - self.occupancy
+        if change < 0:
+            for patient in list(self._occupants)[change:]:
+                del self._occupants[patient]
+                patient.interrupt()
+            self.occupied.add(self._env.now, float(change))
+        else:
+            free = self.capacity - self.occupancy - sum(1 for r in self._beds.queue if r.priority == _PATIENT)
+            change = max(0, min(change, free))
+            for _ in range(change):
+                self._request(self.config.stay.sample_residual(self._rng), counted=False)
+        self.stats.corrected += change
+        return change
 
     # ------------------------------------------------------------------ processes
     def _arrive_forever(self) -> Generator[simpy.Event, object, None]:

@@ -129,6 +129,18 @@ class Federate:
     def finalize(self) -> None:
         """Called once at the end of the run (normal stop or failure of another federate)."""
 
+    # ------------------------------------------------------------------ synchronisation
+    def correct(self, state: str, value: float) -> None:
+        """Set the correctable state ``state`` (a :class:`~federation.State`) to ``value``.
+
+        The runtime calls it after ``step(t)`` when a ``synchronise:`` pair corrects the state
+        at ``t`` (docs/synchronise.md); the output's value after the call is what is published
+        and recorded as the value after the correction.  The default assigns the output, which
+        is right when ``step`` advances the output itself; a federate whose output is computed
+        from an internal state (a volume behind a level) overrides it to change that state too.
+        """
+        self.outputs[state] = value
+
     # ------------------------------------------------------------------ messages
     def send(self, endpoint: str, payload: Any, *, at: float | None = None, to: str | None = None) -> None:
         """Send ``payload`` from ``endpoint`` with timestamp ``at`` (seconds).

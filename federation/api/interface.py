@@ -28,6 +28,7 @@ __all__ = [
     "Parameter",
     "Input",
     "Output",
+    "State",
     "Endpoint",
     "PayloadField",
     "Declaration",
@@ -290,6 +291,16 @@ class Output(_Signal):
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.outputs[self.name] = value
+
+
+class State(Output):
+    """An output that is a correctable state of the model: a measured signal may correct it.
+
+    Declared like an output (``level = State(unit="m", default=0.0)``) and published the same
+    way.  A scenario's ``synchronise:`` section pairs a measurement with it; after each step in
+    which a correction is due, the runtime calls :meth:`federation.Federate.correct` with the
+    corrected value (docs/synchronise.md).  Only numeric (float) states can be corrected.
+    """
 
 
 _FIELD_TYPES = (float, int, bool, str, list, dict, object)

@@ -425,8 +425,9 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     from ..results.output import check_image
     from ..scenario.graph import draw, to_dot
     from ..scenario.loader import load
+    from ..scenario.synchronisation import drawn
 
-    scenario = load(args.scenario)
+    scenario = drawn(load(args.scenario))  # with the connections of synchronise: pairs
     if args.output is None:
         print(to_dot(scenario), end="")
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -26,7 +27,8 @@ from ..errors import FederateError, FederationError, OutputError, ProtocolError,
 from ..protocol import ErrorCode, Kind
 from ..results.claim import Claim, StorePolicy, claim_store
 from ..results.kpi import record_kpis
-from ..scenario.model import CoordinatorSpec, Scenario
+from ..results.residuals import record_residual_kpis
+from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, Scenario
 from ..timebase import TimeBase
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
@@ -313,6 +315,8 @@ class Coordinator(HealthChecks, DecisionHolds):
             raise self.recorder.failure
 
         kpis = tuple(record_kpis(self.scenario, self.out))  # every completed run gets its KPIs
+        if self.plan.sync:  # and a synchronised one those of its residuals (docs/synchronise.md)
+            kpis += tuple(record_residual_kpis(self.out))
         t_end = time.monotonic()
         return RunSummary(
             scenario=self.scenario.name, store=self.out, status=status, reason=reason,
@@ -325,8 +329,11 @@ class Coordinator(HealthChecks, DecisionHolds):
     # ------------------------------------------------------------------ start-up
     def _launch(self) -> None:
         self._preload()
+        groups = self._worker_groups()
         for member in self.members:
             spec = self.plan.spec(member.index)
+            if spec.process != PROCESS_OWN:
+                continue  # started below, with its worker group
             if spec.external:
                 log.info("waiting for external federate '%s' at %s", member.name, self.address)
                 continue
@@ -343,6 +350,35 @@ class Coordinator(HealthChecks, DecisionHolds):
                 raise FederateError(member.name, str(exc), doing="starting") from exc
             log.info("started federate '%s' (pid %d), log %s", member.name, child.process.pid, child.log_path)
             log.debug("federate '%s' runs %s", member.name, shlex.join(argv))  # the token is in its environment
+        for group, names in groups.items():
+            members = {}
+            for name in names:
+                keys = self.curve.spawned_keys(name) if self.curve is not None else None
+                members[name] = {"token": self.tokens.issue(name),
+                                 "keys": dict(zip(("public", "secret", "server"), keys.values())) if keys else None}
+            try:
+                children = self.launcher.spawn_group(group, members, self.address, self.settings.heartbeat,
+                                                     debug=self.options.debug, cwd=self.scenario.directory)  # fmt: skip
+            except OSError as exc:
+                raise FederateError(names[0], str(exc), doing="starting") from exc
+            log.info("started worker group '%s' (pid %d) for %d federates: %s", group, children[0].process.pid,
+                     len(names), ", ".join(names))  # fmt: skip
+
+    def _worker_groups(self) -> dict[str, list[str]]:
+        """Federates that share a worker process, by group: named groups, then the pool of ``process: shared``."""
+        groups: dict[str, list[str]] = {}
+        pooled: list[str] = []
+        for member in self.members:
+            process = self.plan.spec(member.index).process
+            if process == PROCESS_SHARED:
+                pooled.append(member.name)
+            elif process != PROCESS_OWN:
+                groups.setdefault(process, []).append(member.name)
+        if pooled:
+            workers = min(len(pooled), self.settings.workers or os.cpu_count() or 1)
+            for i, name in enumerate(pooled):  # contiguous slices: neighbours in the scenario share a worker
+                groups.setdefault(f"shared.{i * workers // len(pooled) + 1}", []).append(name)
+        return groups
 
     def _preload(self) -> None:
         """Import the federate types given by short name once, in the fork server, before forking each federate."""

@@ -157,7 +157,8 @@ PR_SET_NAME = 15
 
 def _name_process(args: Sequence[str]) -> None:
     """Show the federate's name as the process name (``ps -o comm``, ``top``): its command line is the server's."""
-    name = args[args.index("--name") + 1] if "--name" in args[:-1] else "federate"
+    flag = "--name" if "--name" in args[:-1] else "--group"
+    name = args[args.index(flag) + 1] if flag in args[:-1] else "federate"
     try:
         ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
     except (OSError, AttributeError):
@@ -184,11 +185,14 @@ def _become_federate(request: dict[str, Any]) -> None:
         sys.stdin = open(0, closefd=False)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
-        sys.argv = ["federation.engine.runtime", *request["args"]]
+        module = request.get("module", "federation.engine.runtime")
+        sys.argv = [module, *request["args"]]
         _name_process(request["args"])
-        from .runtime import main as runtime_main
-
-        code = runtime_main(request["args"])
+        if module == "federation.engine.worker":
+            from .worker import main as entry
+        else:
+            from .runtime import main as entry
+        code = entry(request["args"])
     except SystemExit as exc:
         code = exc.code
     except BaseException:

@@ -63,8 +63,12 @@ class HealthChecks:
             if self._may_restart(member):
                 self._restart(member, f"process {how}")
                 continue
+            child = self.launcher.children[name]
+            if child.group is not None:  # say whose process it was: a crash there ends every member
+                others = [c.name for c in self.launcher.children.values() if c.group == child.group and c.name != name]
+                how += f" (the worker process of group '{child.group}'" + (f", shared with {', '.join(others)})" if others else ")")
             tail = self.launcher.tail(name)
-            detail = f"\n--- last lines of {self.launcher.children[name].log_path} ---\n{tail}" if tail else ""
+            detail = f"\n--- last lines of {child.log_path} ---\n{tail}" if tail else ""
             raise FederateError(name, f"process {how}{detail}", time=when, doing=member.doing)
 
     def _may_restart(self, member: Any) -> bool:

@@ -9,6 +9,7 @@ starts each with a fresh interpreter instead, as ``command:`` federates always a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -29,6 +30,8 @@ ENV_LAUNCH = "FEDERATION_LAUNCH"
 """``spawn``: start every Python federate with a fresh interpreter (default: ``fork`` where possible)."""
 
 RUNTIME_MODULE = "federation.engine.runtime"
+WORKER_MODULE = "federation.engine.worker"
+ENV_GROUP = "FEDERATION_GROUP"  # as federation.engine.worker reads it (not imported: it imports the runtime)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +87,10 @@ class ForkedProcess:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
-            if self._pidfd is not None:  # readable once the process has ended
-                select.select([self._pidfd], [], [], 1.0 if left is None else min(left, 1.0))
+            if self._pidfd is not None:  # readable once the process has ended (poll: fds above 1024 are common here)
+                poller = select.poll()
+                poller.register(self._pidfd, select.POLLIN)
+                poller.poll(1000 if left is None else max(1, int(min(left, 1.0) * 1000)))
             else:
                 time.sleep(0.005 if left is None else min(left, 0.005))
         assert self.returncode is not None
@@ -155,6 +160,7 @@ class Child:
     log_file: IO[bytes]
     argv: list[str]
     env: dict[str, str]
+    group: str | None = None  # the worker group whose process it shares (``process:`` in the scenario)
 
 
 class Launcher:
@@ -190,32 +196,63 @@ class Launcher:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Child:
         """Start ``argv`` for federate ``name``; a restarted federate appends to the same log."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
         previous = self.children.get(name)
         if previous is not None:
             previous.log_file.close()
+        log_path, log_file = self._log(name, append=previous is not None)
         try:
-            log_file = open(log_path, "ab" if previous is not None else "wb")
-        except OSError as exc:
-            raise OutputError(log_path, f"cannot create the federate's log: {exc.strerror}", during_run=True) from exc
-        full_env = {**os.environ, "FEDERATION_SPAWNED": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
-        process: Process
-        server = self._fork_server(cwd) if argv[:3] == [sys.executable, "-m", RUNTIME_MODULE] else None
-        try:
-            if server is not None:
-                reply = server.ask({"op": "spawn", "args": list(argv[3:]), "env": full_env,
-                                    "cwd": None if cwd is None else str(cwd), "log": str(log_path.resolve())})
-                process = ForkedProcess(int(reply["pid"]))  # type: ignore[call-overload]
-            else:
-                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                           env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
+            process = self._start(log_path, log_file, argv, env, cwd)
         except OSError as exc:
             log_file.close()
             raise OSError(f"cannot start federate '{name}' ({argv[0]}): {exc.strerror or exc}") from exc
         child = Child(name, process, log_path, log_file, list(argv), dict(env or {}))
         self.children[name] = child
         return child
+
+    def spawn_group(self, group: str, members: dict[str, dict[str, object]], address: str, heartbeat: float, *,
+                    debug: bool = False, cwd: Path | None = None) -> list[Child]:  # fmt: skip
+        """Start one worker process (:mod:`federation.engine.worker`) for the federates ``members``.
+
+        ``members`` maps each name to its join token and keys (``{"token": ..., "keys": {...}}``).
+        Each member gets its own log and its own :class:`Child`, all sharing the worker's process.
+        """
+        logs = {name: self._log(name, append=False) for name in members}
+        worker_log, worker_file = self._log(f"{group}.worker", append=False)
+        argv = [sys.executable, "-m", WORKER_MODULE, "--connect", address, "--group", group,
+                "--log-dir", str(self.log_dir.resolve()), "--heartbeat", repr(heartbeat)] + (["--debug"] if debug else [])  # fmt: skip
+        env = {ENV_GROUP: json.dumps([{"name": name, **extra} for name, extra in members.items()])}
+        try:
+            process = self._start(worker_log, worker_file, argv, env, cwd)
+        except OSError as exc:
+            for _, log_file in logs.values():
+                log_file.close()
+            raise OSError(f"cannot start worker group '{group}' ({', '.join(members)}): {exc.strerror or exc}") from exc
+        finally:
+            worker_file.close()
+        children = [Child(name, process, path, log_file, argv, {}, group) for name, (path, log_file) in logs.items()]
+        self.children.update((c.name, c) for c in children)
+        return children
+
+    def _log(self, name: str, *, append: bool) -> tuple[Path, IO[bytes]]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        try:
+            return log_path, open(log_path, "ab" if append else "wb")
+        except OSError as exc:
+            raise OutputError(log_path, f"cannot create the federate's log: {exc.strerror}", during_run=True) from exc
+
+    def _start(self, log_path: Path, log_file: IO[bytes], argv: list[str], env: dict[str, str] | None,
+               cwd: Path | None) -> Process:  # fmt: skip
+        """Fork ``argv`` (a Python federate or worker) from the fork server, or start it as a program."""
+        full_env = {**os.environ, "FEDERATION_SPAWNED": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+        forkable = argv[:2] == [sys.executable, "-m"] and argv[2:3] in ([RUNTIME_MODULE], [WORKER_MODULE])
+        server = self._fork_server(cwd) if forkable else None
+        if server is not None:
+            reply = server.ask({"op": "spawn", "module": argv[2], "args": list(argv[3:]), "env": full_env,
+                                "cwd": None if cwd is None else str(cwd), "log": str(log_path.resolve())})  # fmt: skip
+            return ForkedProcess(int(reply["pid"]))  # type: ignore[call-overload]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
 
     @staticmethod
     def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from ..api.interface import Declaration
 from ..errors import ScenarioError
 from ..scenario.model import ConnectionKind, EventAction, FederateSpec, Interpolation, Scenario
+from ..scenario.synchronisation import RECORD_OUTPUT, SyncPair, augment, sync_pairs, with_synchronisation
 from ..scenario.validation import declarations, effective_period, validate
 from ..timebase import TimeBase
 from .history import History
@@ -49,6 +50,7 @@ class Plan:
     base: TimeBase
     start: int
     stop: int
+    sync: tuple[SyncPair, ...] = ()  # the synchronise: section's pairs (docs/synchronise.md)
 
     @classmethod
     def build(cls, scenario: Scenario) -> Plan:
@@ -60,6 +62,7 @@ class Plan:
         base = scenario.time.base
         names = tuple(scenario.federates)
         decls = tuple(resolved[n].declaration for n in names)
+        scenario, decls, pairs = _synchronised(scenario, names, decls)
         periods, offsets = [], []
         for name, decl in zip(names, decls):
             spec = scenario.federates[name]
@@ -71,12 +74,12 @@ class Plan:
             row = []
             for out in decl.outputs:
                 full = f"{name}.{out.name}"
-                rec = scenario.record.records(full)
+                rec = scenario.record.records(full) or out.name == RECORD_OUTPUT
                 row.append(len(signals))
                 signals.append(SignalInfo(len(signals), name, out.name, out.unit or "", out.type.value, rec))
             ids.append(tuple(row))
         return cls(scenario, names, decls, tuple(periods), tuple(offsets), tuple(signals), tuple(ids), base,
-                   base.ticks(scenario.time.start), base.ticks(scenario.time.stop))  # fmt: skip
+                   base.ticks(scenario.time.start), base.ticks(scenario.time.stop), pairs)  # fmt: skip
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -108,7 +111,13 @@ class Plan:
             "iterate": self.in_group(index),
             "routes": sorted({r.endpoint for r in self.scenario.routes if r.source == spec.name}),
             "target": _target(spec.type),
+            **self._synchronise(spec.name),
         }
+
+    def _synchronise(self, name: str) -> dict[str, Any]:
+        """The WELCOME entry of a synchronised federate: its pairs (docs/synchronise.md); none for the others."""
+        pairs = [p.to_wire() for p in self.sync if p.target == name]
+        return {"synchronise": pairs} if pairs else {}
 
     # ------------------------------------------------------------------ scheduler
     def scheduler(self) -> Scheduler:
@@ -177,6 +186,16 @@ class Plan:
                 slots[m].group = group
             out.append(group)
         return out
+
+
+def _synchronised(scenario: Scenario, names: tuple[str, ...], decls: tuple[Declaration, ...]
+                  ) -> tuple[Scenario, tuple[Declaration, ...], tuple[SyncPair, ...]]:  # fmt: skip
+    """The scenario and interfaces with the hidden connections, outputs and routes of ``synchronise:``."""
+    pairs = sync_pairs(scenario, dict(zip(names, decls)))
+    if not pairs:
+        return scenario, decls, pairs
+    decls = tuple(augment(d, tuple(p for p in pairs if p.target == n)) for n, d in zip(names, decls))
+    return with_synchronisation(scenario, pairs), decls, pairs
 
 
 def _link_affects(slots: list[FederateSlot], groups: list[GroupSlot]) -> None:

@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator
 from .. import __version__
 from ..errors import OutputError
 from ..results.liveness import Owner
+from ..scenario.synchronisation import RECORD_OUTPUT
 from .plan import Plan
 from .scheduler import Sample, SentMessage
 
@@ -57,7 +58,13 @@ CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER,
 CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time REAL, source TEXT, target TEXT,
                                       proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT);
 CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
-"""
+""" + """
+CREATE TABLE IF NOT EXISTS sync_pairs (id INTEGER PRIMARY KEY, measured TEXT, model TEXT, method TEXT, unit TEXT,
+                                       acceptable REAL, settings TEXT);
+CREATE TABLE IF NOT EXISTS synchronisation (tick INTEGER, time REAL, pair INTEGER, status TEXT, measurement REAL,
+                                            before REAL, after REAL, residual REAL, gain REAL, alarm TEXT,
+                                            count INTEGER, bias REAL, rmse REAL, largest REAL);
+"""  # synchronise: the pairs, and each correction (docs/synchronise.md)
 
 
 class RunStatus:
@@ -169,13 +176,17 @@ class Recorder:
             )
         self.db.executemany(
             "INSERT INTO signals VALUES (?, ?, ?, ?, ?)",
-            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals if s.record],
+            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals
+             if s.record and s.name != RECORD_OUTPUT],
         )
+        self._write_sync_pairs()
 
     def write(self, samples: Iterable[Sample], messages: Iterable[SentMessage], *, record_messages: bool = True) -> None:
         plan = self.plan
         seconds = plan.base.seconds
         ids = plan.signal_ids
+        if self._sync_ids:
+            samples = self._write_corrections(samples)
         rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
         with self._writing():
             if rows:
@@ -187,6 +198,34 @@ class Recorder:
                     self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", mrows)
                 self.rows += len(mrows)
         self.beat()
+
+    # ---------------------------------------------------------- synchronise: (docs/synchronise.md)
+    _sync_ids: frozenset[int] = frozenset()  # signal ids of the hidden outputs that carry correction records
+
+    def _write_sync_pairs(self) -> None:
+        self._sync_ids = frozenset(s.id for s in self.plan.signals if s.name == RECORD_OUTPUT)
+        settings = ("tau", "model_variance", "measurement_variance", "initial_variance", "stale_after", "max_jump",
+                    "blind_after", "alarm")  # fmt: skip
+        self.db.executemany("INSERT INTO sync_pairs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [(p.id, p.measured, p.model, p.method.value, p.unit, p.acceptable,
+                              json.dumps({k: getattr(p, k) for k in settings if getattr(p, k) is not None}))
+                             for p in self.plan.sync])  # fmt: skip
+
+    def _write_corrections(self, samples: Iterable[Sample]) -> list[Sample]:
+        """Write the correction records among ``samples`` (each sample of a hidden output holds a step's
+        records); return the other samples."""
+        sync, ids, seconds = self._sync_ids, self.plan.signal_ids, self.plan.base.seconds
+        rest, records = [], []
+        for sample in samples:
+            tick, fed, out, value = sample
+            if ids[fed][out] not in sync:
+                rest.append(sample)
+            elif value is not None:
+                records += [(tick, seconds(tick), *record[1:]) for record in value]
+        if records:
+            with self._writing():
+                self.db.executemany(f"INSERT INTO synchronisation VALUES ({', '.join('?' * 14)})", records)
+        return rest
 
     def decision(self, row: dict[str, Any]) -> None:
         with self._writing():

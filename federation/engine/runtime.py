@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import msgpack
 import zmq
@@ -31,6 +31,9 @@ from ..logs import LOG_FORMAT, configure_logging
 from ..protocol import ErrorCode, Kind
 from ..scenario.registry import resolve
 from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
+
+if TYPE_CHECKING:
+    from .synchroniser import Synchroniser
 
 __all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
 
@@ -75,6 +78,7 @@ class Runtime:
         self.saved_state: Any = None
         self.current_inputs: dict[str, Any] = {}
         self.time = 0.0
+        self.sync: Synchroniser | None = None
 
     # ------------------------------------------------------------------ wire
     def send(self, frame: list[Any]) -> None:
@@ -199,6 +203,10 @@ class Runtime:
         self._divisor: float = round(self.per_second) if self.exact else self.per_second  # tick / divisor = seconds
         fed = cls(params, context)
         self.federate = fed
+        if config.get("synchronise"):  # imported only then: the scenario language is not a runtime's start-up cost
+            from .synchroniser import Synchroniser
+
+            self.sync = Synchroniser.attach(fed, config["synchronise"])
         decl = fed.declaration
         self.input_names = [s.name for s in decl.inputs]
         self.output_names = [s.name for s in decl.outputs]
@@ -236,7 +244,8 @@ class Runtime:
         slice_s = self._arm() / 1000.0
         recv, send, pack, unpackb = self.sock.recv, protocol.sender(self.sock), protocol.encode, msgpack.unpackb
         names, current, outputs, last = self.input_names, self.current_inputs, self._outputs, self._last
-        divisor, event_driven, iterate = self._divisor, self._event_driven, self.iterate
+        divisor, event_driven = self._divisor, self._event_driven
+        iterate = self.iterate or self.sync is not None  # both step through step(), not inline
         values = fed.outputs
         if not iterate:
             fed.inputs = current  # the inline step writes inputs into it
@@ -331,6 +340,8 @@ class Runtime:
         elif fed.inbox:
             fed.inbox = []
         nxt = fed.step(t)
+        if self.sync is not None:  # corrections of the model's states by measurements (docs/synchronise.md)
+            self.sync.apply(fed, t, inputs, self.input_names)
         outputs: dict[int, Any] = {}
         values, last = fed.outputs, self._last
         for i, name in self._outputs:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..api.federate import Context, Federate
-from ..api.interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter
+from ..api.interface import REQUIRED, Declaration, Endpoint, Input, Output, Parameter, SignalType, State
 from .activation import ClockActivation, ClockSetting
 from .clocks import ClockCausality, ClockKind, FmuClock
 from .cosim import CoSimulation
@@ -236,6 +236,29 @@ PARAMETERS: tuple[Parameter[Any], ...] = (
 )
 
 
+def _state_indices(archive: FmuArchive, kind: InterfaceKind) -> dict[str, int]:
+    """Scalar float continuous states of a Model Exchange FMU -> their index in the state vector."""
+    if kind is not InterfaceKind.MODEL_EXCHANGE:
+        return {}
+    variables, out, index = archive.model.variable_map(), {}, 0
+    for name in archive.model.states:
+        variable = variables[name]
+        if not variable.shape and variable.signal_type is SignalType.FLOAT:
+            out[name] = index
+        index += variable.size
+    return out
+
+
+def _correctable_note(archive: FmuArchive, kind: InterfaceKind) -> str:
+    """Why an output of this FMU is not correctable (for the synchronise: section's message)."""
+    if kind is InterfaceKind.MODEL_EXCHANGE:
+        return (f"{archive.label} is run as Model Exchange: only its scalar continuous states are correctable "
+                f"({', '.join(archive.model.states) or 'it has none'})")  # fmt: skip
+    me = archive.model.interface(InterfaceKind.MODEL_EXCHANGE) is not None
+    return (f"{archive.label} is run as Co-Simulation, whose states FMI lets no one set from outside"
+            + ("; it offers Model Exchange too: run it with 'interface: model-exchange'" if me else ""))
+
+
 def _no_step(archive: FmuArchive, kind: InterfaceKind) -> str:
     """What to say when the scenario gives the FMU no communication step (and the FMU has no default)."""
     why = ("its outputs are published and its inputs read at each communication point, and the solver never "
@@ -267,7 +290,9 @@ class FmuFederate(Federate):
         outs = bind(spec.outputs, variables, Role.OUTPUT, archive.label)
         start = _check_settings(spec, archive, variables)
         plan = _Plan(archive, kind, ins, outs, start, dict(spec.clocks))
-        extra = {**decl.extra, "fmu": plan, "restartable": archive.interface(kind).can_get_and_set_state}
+        extra = {**decl.extra, "fmu": plan, "restartable": archive.interface(kind).can_get_and_set_state,
+                 "correctable_note": _correctable_note(archive, kind)}  # fmt: skip
+        states = _state_indices(archive, kind)
         if not plan.clocked:  # a clocked FMU is event-driven: it names its next activation
             extra["needs_period"] = _no_step(archive, kind)
         return replace(
@@ -276,8 +301,9 @@ class FmuFederate(Federate):
             inputs=tuple(Input(name=b.signal, unit=b.variable.unit, default=start.get(b.variable.name, b.variable.default()),
                                type=b.variable.signal_type, doc=b.variable.description) for b in ins),  # a start value
                                                                                                       # is the default
-            outputs=tuple(Output(name=b.signal, unit=b.variable.unit, default=b.variable.default(),
-                                 type=b.variable.signal_type, doc=b.variable.description) for b in outs),
+            outputs=tuple((State if b.variable.name in states else Output)(
+                name=b.signal, unit=b.variable.unit, default=b.variable.default(), type=b.variable.signal_type,
+                doc=b.variable.description) for b in outs),  # a continuous state of an ME FMU is correctable
             endpoints=decl.endpoints + tuple(Endpoint(name=c.name, doc=_endpoint_doc(c)) for c in archive.model.clocks
                                              if c.role is not ClockCausality.LOCAL),
             period=None if plan.clocked else spec.step or archive.default_step,
@@ -346,6 +372,19 @@ class FmuFederate(Federate):
         for signal, value in zip(self._out_signals, self._outs.read()):
             outputs[signal] = value
         return None
+
+    def correct(self, state: str, value: float) -> None:
+        """Set a continuous state of a Model Exchange FMU (a synchronise: correction, docs/synchronise.md)."""
+        inst = self.instance
+        binding = next(b for b in self.plan.outputs if b.signal == state)
+        index = _state_indices(self.plan.archive, self.plan.kind).get(binding.variable.name)
+        if not isinstance(inst, ModelExchange) or index is None:
+            raise FMUError(f"{self.plan.archive.label}: output '{state}' is not a continuous state of a Model "
+                           "Exchange FMU and cannot be corrected")  # fmt: skip
+        inst.set_continuous_state(index, value)
+        outputs = self.outputs
+        for signal, read in zip(self._out_signals, self._outs.read() if self._outs is not None else ()):
+            outputs[signal] = read
 
     def _clocked_step(self, inst: CoSimulation | ModelExchange, t: float, values: list[Any]) -> float | None:
         """A step of an FMU with clocks: advance through the activations before ``t``, then the instant ``t``."""

@@ -21,7 +21,7 @@ from .variables import FmuVariable
 
 __all__ = ["FORMAT", "Experiment", "FmiVersion", "InterfaceInfo", "InterfaceKind", "ModelInfo", "UnitDefinition"]
 
-FORMAT = 2
+FORMAT = 3  # 3: continuous states (``states``)
 """Version of the JSON form of :class:`ModelInfo` (a cached file of another version is re-read)."""
 
 
@@ -131,6 +131,7 @@ class ModelInfo:
     clocks: tuple[FmuClock, ...] = ()
     scheduled_execution: bool = False  # offers FMI 3 Scheduled Execution (not run by the adapter)
     units: tuple[UnitDefinition, ...] = ()
+    states: tuple[str, ...] = ()  # the continuous-state variables, in the order of the state vector (Derivatives)
 
     @property
     def major(self) -> int:
@@ -166,6 +167,7 @@ class ModelInfo:
             scheduled_execution=bool(data["scheduled_execution"]),
             units=tuple(UnitDefinition(u["name"], tuple(u["exponents"]), u["factor"], u["offset"])
                         for u in data.get("units", ())),
+            states=tuple(data.get("states", ())),
         )  # fmt: skip
 
 
@@ -195,6 +197,7 @@ def from_fmpy(md: Any, xml: bytes) -> ModelInfo:
         variables=tuple(_fmpy_variable(v, fmi2, clock_names) for v in md.modelVariables),
         clocks=clocks, scheduled_execution=getattr(md, "scheduledExecution", None) is not None,
         units=tuple(_unit(u) for u in md.unitDefinitions or ()),
+        states=tuple(d.variable.derivative.name for d in md.derivatives or () if d.variable.derivative is not None),
     )  # fmt: skip
 
 

@@ -156,6 +156,19 @@ class ModelExchange(FmuInstance):
             return
         self._event(None if inputs is None else (lambda: io.write(inputs)), triggered)
 
+    def set_continuous_state(self, index: int, value: float) -> None:
+        """Set element ``index`` of the continuous-state vector (a synchronise: correction); the solver restarts."""
+        import ctypes
+
+        n = self.archive.model.continuous_states
+        functions = self.api.continuous_functions()
+        x = (ctypes.c_double * n)()
+        functions["get_x"](x, n)
+        x[index] = value
+        functions["set_x"](x, n)
+        if self._solver is not None:
+            self._solver.reset(self.time)
+
     def save(self, extra: Any = None) -> FmuSnapshot:
         """Snapshot the FMU; the solver restarts here, so a re-step after restore() is identical."""
         snapshot = super().save(extra=(self.next_event, None if self.clocks is None else self.clocks.save()))

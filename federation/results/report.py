@@ -37,6 +37,7 @@ from .depthmap import depth_map_section
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
 from .liveness import Liveness, RunState
 from .output import SIGNATURES, check_replaceable
+from .residuals import residual_section
 from .store import RunStore
 
 __all__ = ["Panel", "ReportSpec", "parse_report", "build_report", "write_report"]
@@ -138,6 +139,7 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
     sections = [
         _section("Run", _metadata(meta, state)),
         _section("Key performance indicators", _kpi_table(kpis)),
+        *([_section("Model vs measurement", residuals)] if (residuals := residual_section(store)) else []),
         _section("Cascade timeline", _timeline(store, spec.panels, meta)),
         *([_section("Flood map", maps)] if (maps := depth_map_section(store)) else []),
         _section("Messages", _messages(store, limit)),
@@ -146,7 +148,8 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
         _section("Scenario", f"<p class='muted'>{_e(meta.get('scenario_file', ''))}</p>"
                              f"<pre class='scenario'>{_e(meta.get('scenario_text', ''))}</pre>"),
     ]  # fmt: skip
-    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS if t != "Flood map" or maps)
+    shown = {"Flood map": bool(maps), "Model vs measurement": bool(residuals)}
+    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS if shown.get(t, True))
     warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
     status, css = state.label, (state.status if state.liveness is Liveness.CLOSED else state.liveness.value)
     why = meta.get("reason") or state.describe()
@@ -161,7 +164,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-_SECTIONS = ("Run", "Key performance indicators", "Cascade timeline", "Flood map", "Messages", "Decisions", "Federates", "Scenario")
+_SECTIONS = ("Run", "Key performance indicators", "Model vs measurement", "Cascade timeline", "Flood map", "Messages", "Decisions", "Federates", "Scenario")
 
 
 def _anchor(title: str) -> str:

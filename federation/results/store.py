@@ -132,6 +132,24 @@ class RunStore:
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row)) for row in cur]
 
+    # ------------------------------------------------------------------ synchronise: (docs/synchronise.md)
+    def sync_pairs(self) -> list[dict[str, Any]]:
+        """The synchronised pairs (id, measured, model, method, unit, acceptable, settings); none in older stores."""
+        return self._rows("SELECT * FROM sync_pairs ORDER BY id")
+
+    def corrections(self) -> list[dict[str, Any]]:
+        """Every correction record (tick, time, pair, status, measurement, before, after, residual, gain, alarm,
+        count, bias, rmse, largest), in time order."""
+        return self._rows("SELECT * FROM synchronisation ORDER BY tick, pair, rowid")
+
+    def _rows(self, sql: str) -> list[dict[str, Any]]:
+        try:
+            cur = self.db.execute(sql)
+        except sqlite3.OperationalError:  # a store written before the table existed
+            return []
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur]
+
     # ------------------------------------------------------------------ export
     def export_csv(self, folder: str | Path) -> list[Path]:
         """``samples.csv`` (long form), one wide CSV per federate, ``messages.csv``, ``run.csv``.

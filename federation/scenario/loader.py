@@ -20,6 +20,7 @@ from .model import (
     DURATION_UNITS,
     MAX_TICKS,
     MIN_RESOLUTION,
+    PROCESS_OWN,
     Connection,
     ConnectionKind,
     CoordinatorSpec,
@@ -46,10 +47,11 @@ __all__ = ["load", "parse"]
 _TOP_KEYS = {
     "name", "description", "time", "seed", "federates", "connections", "messages",
     "iterate", "events", "record", "decisions", "coordinator", "kpis", "report",
+    "synchronise",
 }  # fmt: skip
 _SIGNAL_TYPES = tuple(t.value for t in SignalType)
 _FED_KEYS = {"type", "params", "period", "offset", "external", "command", "interface", "doc", "description",
-             "restart"}  # fmt: skip
+             "restart", "process"}  # fmt: skip
 _ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
 
 
@@ -156,7 +158,7 @@ class _Parser:
             events=self.events(data.get("events")),
             record=self.record(data.get("record")),
             coordinator=self.coordinator(data.get("coordinator")),
-            options={k: data[k] for k in ("decisions", "kpis", "report") if k in data},
+            options={k: data[k] for k in ("decisions", "kpis", "report", "synchronise") if k in data},
         )
 
     def time(self, value: Any) -> TimeSpec:
@@ -239,7 +241,9 @@ class _Parser:
         policy, limit = self.restart(spec.get("restart"), (*path, "restart"))
         external = self.boolean(spec.get("external"), (*path, "external"), False)
         self.conflicts(spec, path, external, policy)
+        process = self.process(spec, path, external, policy)
         return FederateSpec(
+            process=process,
             name=name,
             type=ftype,
             restart=policy,
@@ -264,6 +268,23 @@ class _Parser:
         if external and policy is RestartPolicy.SCRATCH:
             self.fail((*path, "restart"), "an external federate is started by hand, so the coordinator cannot "
                                           "restart it")  # fmt: skip
+
+    def process(self, spec: dict[str, Any], path: KeyPath, external: bool, policy: RestartPolicy) -> str:
+        """``process: own | shared | GROUP``: where a Python federate the coordinator starts runs."""
+        value = spec.get("process", PROCESS_OWN)
+        where = (*path, "process")
+        if not isinstance(value, str) or not re.match(r"^[A-Za-z_][\w-]*$", value):
+            self.fail(where, f"expected own, shared or the name of a worker group, got {value!r}")
+            return PROCESS_OWN
+        if value == PROCESS_OWN:
+            return value
+        if external or spec.get("command"):
+            self.fail(where, "only Python federates the coordinator starts (a 'type', no 'command', not external) "
+                             "can share a worker process")  # fmt: skip
+        elif policy is RestartPolicy.SCRATCH:
+            self.fail(where, "a federate in a worker process cannot be restarted on its own; "
+                             "use 'process: own' with 'restart'")  # fmt: skip
+        return value
 
     def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
         params = self.mapping(value, path)
@@ -308,7 +329,8 @@ class _Parser:
                     self.fail((*path, key), f"must be a positive time, got {spec[key]!r}")
                     continue
                 out[key] = seconds
-        for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000)):
+        for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000),
+                         ("workers", 1024)):  # fmt: skip
             if key in spec:
                 value = spec[key]
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:

@@ -132,8 +132,13 @@ class FederateSpec:
     interface: InterfaceSpec | None = None
     restart: RestartPolicy = RestartPolicy.FAIL
     restart_limit: int = 0  # restarts allowed before a crash fails the run
+    process: str = "own"  # "own" (a process of its own), "shared" (a worker of the pool) or a worker group's name
     line: int = 0
 
+
+PROCESS_OWN = "own"
+PROCESS_SHARED = "shared"
+"""``process:`` of a federate: ``own`` (default), ``shared`` (the pool of ``coordinator.workers``) or a group name."""
 
 DEFAULT_GRANT_TIMEOUT = 600.0
 """Wall seconds one step may take before the run fails (``grant_timeout``): long enough for a
@@ -153,6 +158,7 @@ class CoordinatorSpec:
     max_federates: int = 1024
     bind: str | None = None  # e.g. tcp://0.0.0.0:5555 (needs keys)
     keys: str | None = None  # folder with the coordinator's key pair and authorized client keys
+    workers: int | None = None  # worker processes for the federates with `process: shared`; None = one per core
     console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
     users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
 

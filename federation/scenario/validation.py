@@ -150,10 +150,21 @@ def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | No
         from ..results.report import parse_report
 
         problems += parse_report(scenario.options["report"], src, outputs, scenario.record.signals)[1]
+    if "synchronise" in scenario.options:
+        problems += _check_synchronisation(scenario, src, resolved)
     for cycle in zero_lag_cycles(scenario):
         problems.append(src.problem(("connections",), "cycle of direct connections: " + " -> ".join(cycle)
                                     + " (make one of them 'delay: true' or put them in an iterate group)"))  # fmt: skip
     return problems
+
+
+def _check_synchronisation(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    """The ``synchronise:`` section (docs/synchronise.md): both ends, the methods' settings, no new cycle."""
+    from .synchronisation import cycle_problems, parse_synchronisation
+
+    decls = {n: r.declaration for n, r in resolved.items()}
+    pairs, problems = parse_synchronisation(scenario.options["synchronise"], src, decls, scenario)
+    return problems + ([] if problems else cycle_problems(scenario, pairs, src))
 
 
 def _check_values(scenario: Scenario, src: Source) -> list[Problem]:
