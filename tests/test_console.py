@@ -123,9 +123,11 @@ def test_operators_decide_a_live_riverton_in_the_browser(tmp_path: Path) -> None
             bob.locator('#pending .proposal[data-id="2"]').wait_for(timeout=10_000)  # both operators see it
             second.locator("button.edit").click()
             opening = second.locator("input[name=opening]")
-            opening.fill("1.5")  # beyond the declared range: the coordinator refuses, the proposal stays
+            assert opening.get_attribute("max") == "1"  # the declared range, on the field
+            opening.fill("1.5")  # beyond it: refused before it is sent, in the coordinator's words
             second.locator("button.send-edit").click()
-            wait_for(page, "() => /must be in \\[0, 1\\]/.test(document.querySelector('.form-error').textContent)")
+            refusal = "opening: must be in [0, 1], got 1.5 (as damops.orders declares)"
+            wait_for(page, "t => document.querySelector('.form-error').textContent === t", refusal)
             opening.fill("0.45")
             page.locator("input[name=__note]").fill("half the pre-release: the bridge crew is still out")
             figures(page)  # before the screenshots: a page being captured is not painted meanwhile

@@ -228,3 +228,17 @@ def test_tokens_made_at_start_are_shown_on_the_terminal_only(tmp_path: Path) -> 
     assert "console feed: " in logs  # the coordinator's log says what the feed cost
     for _, _, token in links:
         assert token not in logs and token.encode() not in out.read_bytes()
+
+
+def test_a_pending_proposal_carries_the_declarations_its_edit_must_fit() -> None:
+    from federation import PayloadField
+
+    gate = DecisionGate(DecisionSpec(classes=("a.orders",)),
+                        schemas={"a.orders": {"opening": PayloadField(float, low=0.0, high=1.0, doc="gate fraction")},
+                                 "b.orders": {"mode": PayloadField(str, choices=("auto", "manual"))}})  # fmt: skip
+    gate.control = object()  # type: ignore[assignment]
+    pid, _ = gate.propose(0, 0.0, "a.orders", {"opening": 0.5, "mode": "auto"}, ("b.orders",))
+    assert gate.declared_fields(gate.pending[pid]) == {
+        "opening": [{"by": "a.orders", "type": "float", "low": 0.0, "high": 1.0, "choices": None, "doc": "gate fraction"}],
+        "mode": [{"by": "b.orders", "type": "str", "low": None, "high": None, "choices": ["auto", "manual"], "doc": ""}],
+    }

@@ -353,6 +353,13 @@ class DecisionGate:
                 declared[name] = (*declared.get(name, ()), (where, spec))
         return declared
 
+    def declared_fields(self, proposal: Proposal) -> dict[str, list[dict[str, Any]]]:
+        """The declarations an edit of ``proposal`` must fit, as JSON: field -> [{by, type, low, high, choices, doc}]."""
+        return {name: [{"by": where, "type": getattr(spec.type, "__name__", str(spec.type)), "low": spec.low,
+                        "high": spec.high, "choices": list(spec.choices) if spec.choices is not None else None,
+                        "doc": spec.doc} for where, spec in declarations]
+                for name, declarations in self._declared(proposal).items()}  # fmt: skip
+
     def decide(self, proposal_id: int, verdict: Verdict, who: str, payload: Any = None, note: str = "", *,
                told: str | None = None, here: bool = False) -> str | None:  # fmt: skip
         """A human's answer (any thread); returns why it is refused, or None.

@@ -168,8 +168,8 @@ class ConsoleFeed:
         timeout = gate.spec.timeout
         with gate._lock:
             proposals = list(gate.pending.values())
-        return [{**p.to_json(), "time_left": p.time_left(timeout), "default": gate.spec.default.value}
-                for p in proposals]  # fmt: skip
+        return [{**p.to_json(), "time_left": p.time_left(timeout), "default": gate.spec.default.value,
+                 "fields": gate.declared_fields(p)} for p in proposals]  # fmt: skip
 
     def close(self) -> None:
         self.sock.close(0)

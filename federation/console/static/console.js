@@ -226,16 +226,31 @@ function proposalCard(p) {
 
 // A form built from the payload's fields, checked here before it is sent (the coordinator checks again).
 function editForm(p) {
-  const form = el("form", { class: "edit-form" });
+  const form = el("form", { class: "edit-form", novalidate: "" });   // our checks, our words
   const payload = p.payload && typeof p.payload === "object" && !Array.isArray(p.payload) ? p.payload : { value: p.payload };
+  const declared = p.fields || {};
   for (const [k, v] of Object.entries(payload)) {
     let input;
-    if (typeof v === "number") input = el("input", { type: "number", step: "any", name: k, value: String(v) });
+    const choices = (declared[k] || []).map((d) => d.choices).find((c) => c);
+    if (choices) {
+      input = el("select", { name: k, "data-choice": "1" });
+      choices.forEach((c, i) => { const o = el("option", { value: String(i), text: json(c) }); if (json(c) === json(v)) o.selected = true; input.append(o); });
+      input.choices = choices;
+    } else if (typeof v === "number") {
+      input = el("input", { type: "number", step: "any", name: k, value: String(v) });
+      for (const d of declared[k] || []) {
+        if (d.low !== null) input.min = String(d.low);
+        if (d.high !== null) input.max = String(d.high);
+      }
+    }
     else if (typeof v === "boolean") { input = el("input", { type: "checkbox", name: k }); input.checked = v; }
     else if (typeof v === "string") input = el("input", { type: "text", name: k, value: v });
     else input = el("textarea", { name: k, "data-json": "1" }), input.value = json(v);
     input.dataset.kind = typeof v;
-    form.append(el("label", {}, `${k} `, input));
+    const docs = (declared[k] || []).map((d) => d.doc).filter((d) => d);
+    const label = el("label", {}, `${k} `, input);
+    if (docs.length) label.title = docs.join("; ");
+    form.append(label);
   }
   const note = el("input", { type: "text", name: "__note", placeholder: "note (optional)" });
   form.append(el("label", {}, "note ", note));
@@ -250,10 +265,13 @@ function editForm(p) {
       if (input.name === "__note") continue;
       input.classList.remove("invalid");
       const old = payload[input.name]; let value;
-      if (input.dataset.kind === "number") {
+      if (input.dataset.choice) value = input.choices[Number(input.value)];
+      else if (input.dataset.kind === "number") {
         value = input.value.trim() === "" ? NaN : Number(input.value);
         if (!Number.isFinite(value)) { bad = bad || `${input.name}: a finite number is needed`; input.classList.add("invalid"); continue; }
         if (Number.isInteger(old) && !Number.isInteger(value)) { bad = bad || `${input.name}: an integer is needed`; input.classList.add("invalid"); continue; }
+        const range = outOfRange(value, declared[input.name] || []);
+        if (range) { bad = bad || `${input.name}: ${range}`; input.classList.add("invalid"); continue; }
       } else if (input.dataset.kind === "boolean") value = input.checked;
       else if (input.dataset.json) {
         try { value = JSON.parse(input.value); } catch (e) { bad = bad || `${input.name}: not JSON`; input.classList.add("invalid"); continue; }
@@ -267,6 +285,17 @@ function editForm(p) {
     send(p.id, "edit", body, note.value, errorBox);
   };
   return form;
+}
+
+// The declared range, checked here as the coordinator will (the same words as its refusal).
+function outOfRange(value, declarations) {
+  for (const d of declarations) {
+    const lowOk = d.low === null || value >= d.low, highOk = d.high === null || value <= d.high;
+    if (lowOk && highOk) continue;
+    const what = d.low !== null && d.high !== null ? `must be in [${d.low}, ${d.high}]` : d.low !== null ? `must be at least ${d.low}` : `must be at most ${d.high}`;
+    return `${what}, got ${value} (as ${d.by} declares)`;
+  }
+  return null;
 }
 
 async function send(id, verdict, payload, note, errorBox) {
