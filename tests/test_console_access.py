@@ -242,3 +242,21 @@ def test_a_pending_proposal_carries_the_declarations_its_edit_must_fit() -> None
         "opening": [{"by": "a.orders", "type": "float", "low": 0.0, "high": 1.0, "choices": None, "doc": "gate fraction"}],
         "mode": [{"by": "b.orders", "type": "str", "low": None, "high": None, "choices": ["auto", "manual"], "doc": ""}],
     }
+
+
+@pytest.mark.timeout(60)
+def test_a_console_that_cannot_start_stops_the_run_before_it_begins(tmp_path: Path) -> None:
+    import socket
+
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "federation.app.cli", "run", str(root / "scenarios" / "rain-tank.yaml"),
+                               "--out", str(tmp_path / "rt.sqlite"), "-q", "--console", str(port)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"federation: error: the web console did not start: federation console: error: "
+                                  f"cannot serve the console at 127.0.0.1:{port}: Address already in use (log: ")  # fmt: skip
+    assert not (tmp_path / "rt.sqlite").exists()

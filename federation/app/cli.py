@@ -320,7 +320,12 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
         from ..console.launch import LiveConsole
 
         assert access is not None
-        with LiveConsole(coordinator, listen, access, tokens) as console:
+        try:
+            console = LiveConsole(coordinator, listen, access, tokens)
+        except BaseException:
+            coordinator.claim.release()  # nothing ran: no empty store is left behind
+            raise
+        with console:
             console.announce(line)  # the sign-in links: on the terminal only
             return coordinator.run()
 
