@@ -128,7 +128,8 @@ function renderHeader() {
   if (sn.wall && sn.wall0) {
     const wall = sn.wall - sn.wall0;
     $("wall").textContent = `${wall.toFixed(1)} s since start`;
-    $("speed").textContent = wall > 0 ? `${fmtNum((sn.clock - st.start) / wall)}x real time` : "-";
+    const speed = (sn.clock - st.start) / wall;
+    $("speed").textContent = wall > 0 ? `${speed >= 10 ? Math.round(speed) : fmtNum(speed)}x real time` : "-";
   } else { $("wall").textContent = "-"; $("speed").textContent = "-"; }
   $("status").textContent = sn.status + (sn.reason ? `: ${sn.reason}` : "");
 }
