@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 BASE = ("federation.errors", "federation.timebase", "federation.protocol", "federation.address", "federation.keys",
-        "federation.logs", "federation.units")  # fmt: skip
+        "federation.logs", "federation.units", "federation.access")  # fmt: skip
 LAYERS: tuple[tuple[str, ...], ...] = (
     BASE,  # 0: base, no scenario, no sockets of its own
     ("federation", "federation.api"),  # 1: the user's federate API (the package itself re-exports it)
@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("federation.decisions", "federation.results"),  # 3: decisions; results read back
     ("federation.engine",),  # 4: plan, scheduler, coordinator, runtime, recorder
     ("federation.fmu",),  # 5: FMUs as federates
-    ("federation.app",),  # 6: the command line, sweeps, the terminal
+    ("federation.app", "federation.console"),  # 6: the command line, sweeps, the terminal, the web console
 )
 """Bottom to top: a module imports from its own layer or below.  A name covers a module and, for a
 subpackage, everything in it; the top package's name is only its ``__init__``."""

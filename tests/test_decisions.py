@@ -158,14 +158,18 @@ def test_control_endpoint_refuses_an_edit_that_does_not_fit(tmp_path):
     """Through the real CLI: a refused edit is answered with the reason, and the proposal stays pending."""
     path = write_scenario(tmp_path, BASE)
     out = tmp_path / "run.sqlite"
-    argv = [sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(out), "--control", "tcp://127.0.0.1"]
+    users = tmp_path / "users"
+    users.write_text("ops operator ops-token-0123456789\n")
+    users.chmod(0o600)
+    argv = [sys.executable, "-m", "federation.app.cli", "run", str(path), "--out", str(out), "--control", "tcp://127.0.0.1",
+            "--users", str(users)]  # the control endpoint authenticates every request (docs/console.md)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     client = zmq.Context.instance().socket(zmq.REQ)
     client.setsockopt(zmq.LINGER, 0)
     client.setsockopt(zmq.RCVTIMEO, 10_000)
 
     def ask(request: dict) -> dict:
-        client.send_string(json.dumps(request))
+        client.send_string(json.dumps({**request, "token": "ops-token-0123456789"}))
         return json.loads(client.recv())
 
     def pending() -> list[dict]:

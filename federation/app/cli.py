@@ -148,6 +148,7 @@ def _build_parser() -> argparse.ArgumentParser:
     decisions.add_argument("--autonomy", choices=["assisted", "full"], default="assisted",
                            help="assisted (level 4, default): humans decide what the policy leaves open; "
                                 "full (level 5): the policy decides everything")
+    _console_arguments(p, live=True)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="check a scenario and report every problem")
@@ -178,6 +179,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", type=int, metavar="N", help="rows in the table of first messages "
                                                              "(default: the scenario's report.messages, or 50)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("console", help="serve the web console of a run store: a finished run's timeline",
+                       description="Serve the operator's web page for a run store (docs/console.md): the same page "
+                                   "as 'run --console', with a time slider over the recorded run.")  # fmt: skip
+    p.add_argument("run", type=Path, help="run store (.sqlite)")
+    _console_arguments(p, live=False)
+    p.set_defaults(func=_cmd_console)
 
     p = sub.add_parser("join", help="run one federate of a scenario here, joining a remote coordinator")
     p.add_argument("--coordinator", required=True, metavar="tcp://HOST:PORT", help="the coordinator's address")
@@ -327,10 +335,13 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
     policy = (StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE if args.out
               else StorePolicy.NEXT_FREE)  # fmt: skip
     bar = ProgressBar(scenario.time.start, scenario.time.stop, line) if not args.quiet and line.live else None
+    listen, users = _console_settings(args, scenario)
+    access, tokens = _access(users, wanted=listen is not None or args.control is not None)
+    control = args.control or ("tcp://127.0.0.1" if listen is not None else None)  # the console decides through it
     options = RunOptions(out=out, store_policy=policy, bind=args.bind, keys=args.keys,
                          grant_timeout=args.grant_timeout, debug=args.debug, progress=bar,
-                         interactive=args.interactive, control=args.control,
-                         autonomy=Autonomy(args.autonomy), prompt_out=line)  # fmt: skip
+                         interactive=args.interactive, control=control,
+                         autonomy=Autonomy(args.autonomy), prompt_out=line, access=access)  # fmt: skip
     coordinator = Coordinator(scenario, options)
     if bar is not None and coordinator.pacer is not None:
         pacer = coordinator.pacer
@@ -343,10 +354,88 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
         print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=line)
         for name in external:
             print(f"  {coordinator.command_hint(name)}", file=line)  # with its join token: never logged
-    if coordinator.gate is not None and coordinator.gate.control_address:
+    if coordinator.gate is not None and coordinator.gate.control_address and args.control:
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
+        for name, token in tokens.items() if listen is None else ():
+            print(f"federation: control endpoint token for {name}: {token}", file=line, flush=True)
     with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
-        return coordinator.run()
+        if listen is None:
+            return coordinator.run()
+        from ..console.launch import LiveConsole
+
+        assert access is not None
+        try:
+            console = LiveConsole(coordinator, listen, access, tokens)
+        except BaseException:
+            coordinator.claim.release()  # nothing ran: no empty store is left behind
+            raise
+        with console:
+            console.announce(line)  # the sign-in links: on the terminal only
+            return coordinator.run()
+
+
+def _console_arguments(p: argparse.ArgumentParser, *, live: bool) -> None:
+    group = p.add_argument_group("web console (docs/console.md)")
+    if live:
+        group.add_argument("--console", dest="web_console", metavar="[HOST:]PORT",
+                           help="serve the operator's web page (loopback unless HOST is given; 0: a free port)")
+    else:
+        group.add_argument("--listen", default="127.0.0.1:8765", metavar="[HOST:]PORT",
+                           help="where to serve it (default 127.0.0.1:8765; 0: a free port)")
+    group.add_argument("--users", type=Path, metavar="FILE",
+                       help="users file, lines of NAME ROLE TOKEN (role viewer or operator; mode 600); "
+                            "default: tokens made at start and printed")  # fmt: skip
+    group.add_argument("--console-cert", type=Path, metavar="FILE", help="TLS certificate (PEM): needed beyond loopback")
+    group.add_argument("--console-key", type=Path, metavar="FILE", help="TLS private key (PEM)")
+
+
+def _console_settings(args: argparse.Namespace, scenario: Scenario) -> tuple[Any, Path | None]:
+    """Where the console listens (None: no console) and the users file: the options, else the scenario's."""
+    from ..console.process import Listen
+
+    address = args.web_console or scenario.coordinator.console
+    users = args.users
+    if users is None and scenario.coordinator.users:
+        users = scenario.directory / scenario.coordinator.users
+    if address is None:
+        return None, users
+    _need_console_stack()
+    return Listen.parse(address, args.console_cert, args.console_key), users
+
+
+def _need_console_stack() -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise _Usage(f"the web console needs {exc.name}: pip install 'federation-cosim[console]'") from None
+
+
+def _access(users: Path | None, *, wanted: bool) -> tuple[Any, dict[str, str]]:
+    """Who may use the console and the control endpoint: the users file, or tokens made now."""
+    if not wanted:
+        return None, {}
+    from ..console.launch import load_access
+
+    return load_access(users)
+
+
+def _cmd_console(args: argparse.Namespace) -> int:
+    from ..results.store import is_run_store
+
+    _need_console_stack()
+    from ..console.launch import load_access, serve_finished
+    from ..console.process import Listen
+
+    if not is_run_store(args.run):
+        raise _Usage(f"{args.run} is not a run store")
+    listen = Listen.parse(args.listen, args.console_cert, args.console_key)
+    access, tokens = load_access(args.users)
+    try:
+        serve_finished(args.run, listen, access, tokens, sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    return ExitCode.OK
 
 
 def _say_store(claim: Claim, line: StatusLine) -> None:

@@ -23,11 +23,12 @@ import queue
 import sys
 import threading
 from dataclasses import dataclass, field
-from time import monotonic
+from time import monotonic, time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import zmq
 
+from ..access import Access
 from ..address import is_loopback
 from ..api.interface import PayloadField
 from ..app.progress import StatusLine
@@ -114,6 +115,11 @@ class Proposal:
     payload: Any
     targets: tuple[str, ...]
     created: float = field(default_factory=monotonic)
+    held_by: str = ""  # why a human is asked: the rule that said 'ask', or that none matched
+
+    def time_left(self, timeout: float | None) -> float | None:
+        """Wall seconds until the default applies (None: no time limit)."""
+        return None if timeout is None else max(0.0, timeout - (monotonic() - self.created))
 
     def describe(self) -> str:
         payload = json.dumps(self.payload, sort_keys=True)
@@ -121,7 +127,7 @@ class Proposal:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "time": self.time, "class": self.message_class, "payload": self.payload,
-                "targets": list(self.targets)}  # fmt: skip
+                "targets": list(self.targets), "held_by": self.held_by}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -242,8 +248,11 @@ class DecisionGate:
     def __init__(self, spec: DecisionSpec, *, autonomy: Autonomy = Autonomy.ASSISTED, interactive: bool = False,
                  control: str | None = None, context: zmq.Context[Any] | None = None,
                  prompt_in: Any = None, prompt_out: Any = None,
-                 schemas: Mapping[str, Mapping[str, PayloadField]] | None = None) -> None:  # fmt: skip
+                 schemas: Mapping[str, Mapping[str, PayloadField]] | None = None,
+                 access: Access | None = None) -> None:  # fmt: skip
         self.spec = spec
+        self.access = access  # when set, every control request carries a token (docs/console.md)
+        self.history: list[dict[str, Any]] = []  # every decision, in order, for the console's feed
         self.autonomy = autonomy
         self.schemas = dict(schemas or {})
         self.pending: dict[int, Proposal] = {}
@@ -271,7 +280,7 @@ class DecisionGate:
         assert context is not None
         if not is_loopback(control):
             raise FederationError(f"the decision control endpoint {control} must be on loopback "
-                                  "(it has no authentication); reach it through an SSH tunnel")  # fmt: skip
+                                  "(it is not encrypted); reach it through an SSH tunnel")  # fmt: skip
         self.control = context.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
         if control.count(":") >= 2:
@@ -290,7 +299,15 @@ class DecisionGate:
         """Register a proposal; return its id and the decision when the policy settles it at once."""
         proposal = Proposal(self._next_id, tick, seconds, message_class, payload, targets)
         self._next_id += 1
-        return proposal.id, self._settle(proposal)
+        decision = self._settle(proposal)
+        if decision is not None:
+            self._remember(proposal, decision)
+        return proposal.id, decision
+
+    def _remember(self, proposal: Proposal, decision: Decision) -> None:
+        """Keep a decision for the console (a list the coordinator's thread reads; appends are atomic)."""
+        self.history.append({**proposal.to_json(), "verdict": decision.verdict.past, "decided_by": decision.decided_by,
+                             "final": decision.payload, "note": decision.note, "at": time()})  # fmt: skip
 
     def _settle(self, proposal: Proposal) -> Decision | None:
         for index, rule in enumerate(self.spec.rules, start=1):
@@ -298,6 +315,7 @@ class DecisionGate:
                 continue
             who = f"policy rule {index}" + (f" (line {rule.line})" if rule.line else "")
             if rule.verdict is Verdict.ASK:
+                proposal.held_by = who + (f": {rule.note}" if rule.note else "")
                 break
             decision = self._policy(proposal, rule.verdict, who, rule)
             if decision is not None:
@@ -306,6 +324,7 @@ class DecisionGate:
         else:
             if not self.has_humans:
                 return self._policy(proposal, self.spec.default, "policy default", None)
+            proposal.held_by = "no policy rule matched"
         if not self.has_humans:
             return self._policy(proposal, self.spec.default, "policy default (no operator)", None)
         with self._lock:
@@ -335,6 +354,13 @@ class DecisionGate:
                 declared[name] = (*declared.get(name, ()), (where, spec))
         return declared
 
+    def declared_fields(self, proposal: Proposal) -> dict[str, list[dict[str, Any]]]:
+        """The declarations an edit of ``proposal`` must fit, as JSON: field -> [{by, type, low, high, choices, doc}]."""
+        return {name: [{"by": where, "type": getattr(spec.type, "__name__", str(spec.type)), "low": spec.low,
+                        "high": spec.high, "choices": list(spec.choices) if spec.choices is not None else None,
+                        "doc": spec.doc} for where, spec in declarations]
+                for name, declarations in self._declared(proposal).items()}  # fmt: skip
+
     def decide(self, proposal_id: int, verdict: Verdict, who: str, payload: Any = None, note: str = "", *,
                told: str | None = None, here: bool = False) -> str | None:  # fmt: skip
         """A human's answer (any thread); returns why it is refused, or None.
@@ -358,7 +384,9 @@ class DecisionGate:
             else:
                 final = None if verdict is Verdict.REJECT else proposal.payload
             del self.pending[proposal_id]
-        self.decided.put(Decision(proposal_id, verdict, who, final, note))
+        decision = Decision(proposal_id, verdict, who, final, note)
+        self._remember(proposal, decision)
+        self.decided.put(decision)
         if self.prompt is not None:
             self.prompt.closed(proposal_id, told or f"{verdict.past} by {who}", here=here)
         return None
@@ -406,6 +434,12 @@ class DecisionGate:
         except ValueError as exc:
             return {"ok": False, "error": f"bad request: {exc}"}
         op = request.get("op")
+        user = None
+        if self.access is not None:
+            user = self.access.user(request.get("token"))
+            if user is None:
+                log.warning("control endpoint: refused a request without a valid token")
+                return {"ok": False, "error": "unauthorized: the request needs a valid 'token'"}
         if op == "pending":
             with self._lock:
                 pending = [p.to_json() for p in self.pending.values()]
@@ -418,7 +452,10 @@ class DecisionGate:
                 pid = int(request["id"])
             except (ValueError, KeyError, TypeError):
                 return {"ok": False, "error": "decide needs 'id' and 'verdict' (approve, edit, reject)"}
-            who = f"control endpoint: {request.get('by', 'anonymous')}"
+            if user is not None and not user.role.may_decide:
+                return {"ok": False, "error": f"forbidden: {user.name} is a {user.role.value} and cannot decide"}
+            via = "web console" if request.get("via") == "console" else "control endpoint"
+            who = f"{via}: {user.name if user is not None else request.get('by', 'anonymous')}"
             error = self.decide(pid, verdict, who, request.get("payload"), str(request.get("note", "")))
             return {"ok": error is None, **({"error": error} if error else {})}
         return {"ok": False, "error": f"unknown op {op!r} (expected pending, decide, status)"}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import zmq
 
 from .. import protocol
+from ..access import Access
 from ..address import BindAddress, is_loopback
 from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
 from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
@@ -78,6 +79,7 @@ class RunOptions:
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
+    access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -231,7 +233,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
-                            prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas)  # fmt: skip
+                            prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
+                            access=o.access)  # fmt: skip
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate

@@ -411,7 +411,9 @@ class _Parser:
                     self.fail((*path, key), f"expected an integer from 1 to {top}, got {value!r}")
                 else:
                     out[key] = value
-        for key in ("bind", "keys"):
+        if isinstance(spec.get("console"), int) and not isinstance(spec["console"], bool):
+            spec = {**spec, "console": str(spec["console"])}  # a bare port
+        for key in ("bind", "keys", "console", "users"):
             if key in spec:
                 if isinstance(spec[key], str) and spec[key]:
                     out[key] = spec[key]

@@ -185,6 +185,8 @@ class CoordinatorSpec:
     bind: str | None = None  # e.g. tcp://0.0.0.0:5555 (needs keys)
     keys: str | None = None  # folder with the coordinator's key pair and authorized client keys
     workers: int | None = None  # worker processes for the federates with `process: shared`; None = one per core
+    console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
+    users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
 
 
 @dataclass(frozen=True)
