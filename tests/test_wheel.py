@@ -138,7 +138,7 @@ def test_fmu_build_works_from_any_folder(installed, tmp_path):
     result = _run(installed, "python", "-m", "fmus.build", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "fmus" / "dist").iterdir()) == [
-        "DieselGenerator.fmu", "NashCascade.fmu", "PumpStation.fmu", "SampledTank.fmu", "SpillwayGate.fmu"]  # fmt: skip
+        "DieselGenerator.fmu", "FlowTotaliser.fmu", "FrictionBlock.fmu", "NashCascade.fmu", "PumpStation.fmu", "SampledTank.fmu", "SpillwayGate.fmu"]  # fmt: skip
 
 
 def test_tutorial_plugin_installs_against_the_wheel(installed, tmp_path):
