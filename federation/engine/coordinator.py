@@ -752,9 +752,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         deadline = time.monotonic() + 10.0
         pending = [m for m in self.members if m.identity is not None]
         while time.monotonic() < deadline:
+            exited = dict(self.launcher.exited())  # before receiving: a BYE sent before the exit is read first
             if self._receive(50):
                 self._drain()
-            exited = dict(self.launcher.exited())
             if self.recorder is not None:
                 self.recorder.beat()
             pending = [m for m in pending if not m.said_bye and exited.get(m.name) is None]
