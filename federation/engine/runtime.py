@@ -306,19 +306,29 @@ class Runtime:
                 if trace:
                     _trace(frame[1] / divisor, frame, done)
                 send(pack(done))
-            elif kind == Kind.STOP:
-                self.time = fed.time
-                log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
-                self.finalize()
-                self.send([Kind.BYE, {"time": self.time}])
-                return 0
-            elif kind == Kind.ERROR:
-                log.warning("%s: coordinator says: %s", self.name, frame[2])
-                if frame[1] in FATAL_CODES:
-                    self.finalize()
-                    return 1
             else:
-                self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
+                code = self._control(frame)
+                if code is not None:
+                    return code
+
+    def _control(self, frame: list[Any]) -> int | None:
+        """A frame other than GRANT, PING or PONG: STOP ends the federate (0), a fatal ERROR too (1); else None."""
+        kind = frame[0]
+        if kind == Kind.STOP:
+            if self.federate is not None:
+                self.time = self.federate.time
+            log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
+            self.finalize()
+            self.send([Kind.BYE, {"time": self.time}])
+            return 0
+        if kind == Kind.ERROR:
+            log.warning("%s: coordinator says: %s", self.name, frame[2])
+            if frame[1] in FATAL_CODES:
+                self.finalize()
+                return 1
+            return None
+        self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
+        return None
 
     # ------------------------------------------------------------------ live sources
     def serve_live(self, feed: LiveFeed) -> int:
@@ -378,19 +388,10 @@ class Runtime:
                         self.send([Kind.PONG])
                     elif kind == _PONG:
                         pass
-                    elif kind == Kind.STOP:
-                        self.time = self.federate.time if self.federate is not None else self.time
-                        log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
-                        self.finalize()
-                        self.send([Kind.BYE, {"time": self.time}])
-                        return 0
-                    elif kind == Kind.ERROR:
-                        log.warning("%s: coordinator says: %s", self.name, frame[2])
-                        if frame[1] in FATAL_CODES:
-                            self.finalize()
-                            return 1
                     else:
-                        self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
+                        code = self._control(frame)
+                        if code is not None:
+                            return code
         finally:
             if live:
                 feed.on_arrival(None)
