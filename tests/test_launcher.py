@@ -240,3 +240,29 @@ def test_members_of_a_worker_import_a_slow_module_once_and_whole(run_scenario, t
     feds = "\n".join(f'  s{i}: {{type: "slow.py:Slow", process: g}}' for i in range(6))
     summary, _ = run_scenario(f"time: {{stop: 2, resolution: 1 s}}\nfederates:\n{feds}\n")
     assert summary.status == "completed"
+
+
+LOUD_FAILURE = '''
+from federation import Federate, Output
+
+class Loud(Federate):
+    y = Output()
+
+    def step(self, t):
+        raise RuntimeError("x" * 2_000_000 + " the end of a long failure")
+'''
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_forked_federate_that_fails_still_sends_its_error_before_its_process_ends(run_scenario, tmp_path, attempt):
+    """A forked federate leaves through os._exit: ZeroMQ's queue must be flushed first, or its ERROR is lost.
+
+    Two megabytes of message make the loss near certain when the queue is not flushed;
+    the run must end with the federate's own words, not only "exited with code 1".
+    """
+    from federation.errors import FederateError
+
+    (tmp_path / "loud.py").write_text(LOUD_FAILURE)
+    with pytest.raises(FederateError, match="the end of a long failure") as caught:
+        run_scenario('time: {stop: 2, resolution: 1 s}\nfederates:\n  loud: {type: "loud.py:Loud", period: 1 s}\n')
+    assert "exited with code" not in str(caught.value)

@@ -200,10 +200,22 @@ def _become_federate(request: dict[str, Any]) -> None:
         code = 1
     finally:
         try:
+            _flush_zmq()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
             os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
+def _flush_zmq(linger_ms: int = 2000) -> None:
+    """Send what ZeroMQ still queues (the last ERROR or BYE) before ``os._exit`` ends its I/O thread.
+
+    A spawned interpreter does this at exit when it terminates its contexts; a forked child
+    leaves through ``os._exit``, which would drop the queue.  Bounded by ``linger_ms``.
+    """
+    zmq = sys.modules.get("zmq")
+    if zmq is not None:
+        zmq.Context.instance().destroy(linger=linger_ms)
 
 
 def serve(requests: BinaryIO, replies: BinaryIO) -> int:
@@ -231,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replies", type=int, required=True, help="file descriptor the replies go out on")
     args = parser.parse_args(argv)
     with open(args.requests, "rb", buffering=0) as requests, open(args.replies, "wb", buffering=0) as replies:
-        return serve(requests, replies)  # type: ignore[arg-type]
+        return serve(requests, replies)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from typing import Any
 
 import zmq
@@ -37,7 +38,8 @@ class HealthChecks:
     by_identity: Any
     recorder: Any
     scenario: Any
-    _send: Any  # the coordinator's method this mixin calls
+    _send: Any  # the coordinator's methods this mixin calls
+    _receive: Any
 
     def _unreachable(self, member: Any, exc: zmq.ZMQError) -> None:
         """A send failed: the peer is gone.  Report how its process ended (or restart it) when it is ours."""
@@ -52,8 +54,13 @@ class HealthChecks:
                 return
         raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
+    EXIT_SETTLE = 0.5  # seconds to read what a process sent just before it exited
+
     def _check_processes(self) -> None:
-        for name, code in self.launcher.exited():
+        exited = self.launcher.exited()
+        if any(not self.by_name[name].said_bye for name, _ in exited):
+            self._settle()  # its last frame (ERROR, BYE) may still be on its way: it says more than the exit code
+        for name, code in exited:
             member = self.by_name[name]
             if member.said_bye:
                 continue
@@ -70,6 +77,17 @@ class HealthChecks:
             tail = self.launcher.tail(name)
             detail = f"\n--- last lines of {child.log_path} ---\n{tail}" if tail else ""
             raise FederateError(name, f"process {how}{detail}", time=when, doing=member.doing)
+
+    def _settle(self) -> None:
+        """Handle the frames that arrive within EXIT_SETTLE s, stopping at the first quiet 50 ms.
+
+        A federate that fails sends ERROR and exits; ZeroMQ has written the frame before the
+        process ends, but the coordinator may notice the exit before its I/O thread has queued
+        the frame.  Handling an ERROR frame raises the federate's own error, with its message.
+        """
+        deadline = time.monotonic() + self.EXIT_SETTLE
+        while time.monotonic() < deadline and self._receive(50):
+            pass
 
     def _may_restart(self, member: Any) -> bool:
         spec = self.plan.spec(member.index)
