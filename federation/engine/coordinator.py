@@ -275,7 +275,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self.sock.bind(str(BindAddress.parse(bind)))
         except (ValueError, zmq.ZMQError) as exc:
             raise FederationError(f"cannot bind the coordinator to {bind!r}: {exc}") from exc
-        return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        return str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
 
     # ------------------------------------------------------------------ the run
     def run(self) -> RunSummary:
@@ -506,7 +506,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             frame = protocol.decode(data, limit=self._frame_limit)
         except ProtocolError as exc:
             who = member.name if member else f"unknown peer {identity.hex()}"
-            self._refuse(identity, exc.code, f"{who}: {exc}")
+            self._refuse(identity, ErrorCode(exc.code), f"{who}: {exc}")
             return
         kind = frame[0]
         if kind == Kind.DONE and member is not None:
@@ -712,7 +712,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
                 log.debug("grant '%s' t=%g s%s: %d inputs, %d messages", member.name, self.plan.base.seconds(g.tick),
                           f" (iteration {g.iteration})" if g.iteration else "", len(g.inputs), len(g.messages))  # fmt: skip
             try:
-                send(member.identity, _SNDMORE)  # type: ignore[arg-type]
+                send(member.identity, _SNDMORE)
                 send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)

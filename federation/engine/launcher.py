@@ -128,8 +128,8 @@ class ForkServer:
 
     def ask(self, request: dict[str, object]) -> dict[str, object]:
         try:
-            write_frame(self._out, request)  # type: ignore[arg-type]
-            reply = read_frame(self._in)  # type: ignore[arg-type]
+            write_frame(self._out, request)
+            reply = read_frame(self._in)
         except OSError as exc:
             reply = None
             log.warning("fork server: %s", exc)
@@ -261,7 +261,7 @@ class Launcher:
 
     def exited(self) -> list[tuple[str, int]]:
         """Children that have ended since they started, with their exit codes."""
-        return [(n, c.process.returncode) for n, c in self.children.items() if c.process.poll() is not None]
+        return [(n, code) for n, c in self.children.items() if (code := c.process.poll()) is not None]
 
     def stopped(self, name: str) -> bool:
         """Whether federate ``name``'s process is stopped (SIGSTOP, or held by a debugger); Linux only."""

@@ -80,7 +80,8 @@ class Plan:
             period = effective_period(spec, decl)
             periods.append(base.ticks(period) if period is not None else None)
             offsets.append(base.ticks(spec.offset))
-        signals, ids = [], []
+        signals: list[SignalInfo] = []
+        ids: list[tuple[int, ...]] = []
         for name, decl in zip(names, decls):
             row = []
             for out in decl.outputs:

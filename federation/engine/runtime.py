@@ -63,7 +63,7 @@ class Runtime:
         self.address, self.name, self.heartbeat = address, name, heartbeat
         self.token = token  # proves to the coordinator that this process is the federate it started
         self.curve = bool(curve)
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 2000)
         self.sock.setsockopt(zmq.SNDTIMEO, int(SEND_TIMEOUT * 1000))  # every send is bounded
@@ -71,7 +71,7 @@ class Runtime:
             self.sock.curve_secretkey = curve["secret"]
             self.sock.curve_publickey = curve["public"]
             self.sock.curve_serverkey = curve["server"]
-        self._handshakes = self.sock.get_monitor_socket(HANDSHAKE_FAILED)  # watched until WELCOME
+        self._handshakes: zmq.Socket[bytes] | None = self.sock.get_monitor_socket(HANDSHAKE_FAILED)  # until WELCOME
         self.sock.connect(address)
         self._timeout = -1
         self.parent = os.getppid()
@@ -169,14 +169,16 @@ class Runtime:
         slice_ms = self._arm()
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
-        poller.register(self._handshakes, zmq.POLLIN)
+        handshakes = self._handshakes
+        assert handshakes is not None  # watched from the constructor until WELCOME
+        poller.register(handshakes, zmq.POLLIN)
         silent = 0
         while True:
             ready = dict(poller.poll(slice_ms))
-            if self._handshakes in ready:
+            if handshakes in ready:
                 from zmq.utils.monitor import parse_monitor_message  # imports asyncio: only when needed
 
-                event = parse_monitor_message(self._handshakes.recv_multipart())
+                event = parse_monitor_message(handshakes.recv_multipart())
                 raise JoinRefused(handshake_failure(int(event["event"]), int(event["value"]), curve=self.curve,
                                                     side=Side.FEDERATE))  # fmt: skip
             if self.sock in ready:

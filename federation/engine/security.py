@@ -259,4 +259,4 @@ def _parse_monitor_message(frames: list[bytes]) -> dict[str, Any]:
     """pyzmq's monitor decoder, imported on first use: zmq.utils.monitor imports asyncio (30 ms at start-up)."""
     from zmq.utils.monitor import parse_monitor_message
 
-    return parse_monitor_message(frames)  # type: ignore[no-any-return]
+    return dict(parse_monitor_message(frames))

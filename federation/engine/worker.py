@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     members: list[dict[str, Any]] = json.loads(os.environ.pop(ENV_GROUP, "[]"))
     logs = {m["name"]: open(Path(args.log_dir) / f"{m['name']}.log", "a", buffering=1, encoding="utf-8")
             for m in members}  # fmt: skip
-    sys.stdout = sys.stderr = _PerThread(sys.__stderr__, logs)  # type: ignore[assignment]
+    logs_io: dict[str, IO[str]] = dict(logs)
+    sys.stdout = sys.stderr = _PerThread(sys.__stderr__ or sys.stderr, logs_io)
     configure_logging(logging.DEBUG if args.debug else logging.INFO, debug=args.debug, fmt=WORKER_LOG_FORMAT)
     codes: dict[str, int] = {}
 

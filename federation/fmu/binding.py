@@ -278,7 +278,8 @@ class Accessor:
                 status = get(handle, refs, n, buffer, count)
                 if status > 1:
                     raise fail(get_name, status)
-                return buffer[:count]
+                values: list[Any] = buffer[:count]
+                return values
 
             def write(flat: Sequence[Any]) -> None:
                 buffer[:count] = flat
@@ -290,7 +291,8 @@ class Accessor:
                 status = get(handle, refs, n, buffer)
                 if status > 1:
                     raise fail(get_name, status)
-                return buffer[:count]
+                values: list[Any] = buffer[:count]
+                return values
 
             def write(flat: Sequence[Any]) -> None:
                 buffer[:count] = flat
@@ -314,7 +316,7 @@ class FmiApi:
     def __init__(self, library: Path, sink: LogSink) -> None:
         self.path = library
         self.sink = sink
-        self.dll = ctypes.CDLL(str(library))
+        self.dll: ctypes.CDLL | None = ctypes.CDLL(str(library))  # None once unloaded
         self.handle: Any = None
         self.key = next(_keys)  # the environment pointer the FMU hands back to the logger
         _sinks[self.key] = sink
@@ -422,6 +424,49 @@ class FmiApi:
                 raise fail(name, status)
 
         return call
+
+
+    # The calls both versions implement (Fmi2Api, Fmi3Api), and those only FMI 3 has: declared here so
+    # that the code holding an FmiApi is type-checked; an FMI 2 instance refuses the FMI 3 calls.
+    def instantiate(self, name: str, token: str, resources: Path, *, co_simulation: bool, event_mode: bool = False,
+                    early_return: bool = False) -> bool:  # fmt: skip
+        raise NotImplementedError
+
+    def setup_experiment(self, tolerance: float | None, start: float) -> None:
+        raise NotImplementedError
+
+    def enter_initialization_mode(self, tolerance: float | None, start: float) -> None:
+        raise NotImplementedError
+
+    def exit_initialization_mode(self) -> None:
+        raise NotImplementedError
+
+    def terminate(self) -> None:
+        raise NotImplementedError
+
+    def update_discrete_states(self) -> tuple[bool, bool, bool, float | None]:
+        raise NotImplementedError
+
+    def completed_integrator_step(self) -> tuple[bool, bool]:
+        raise NotImplementedError
+
+    def step_function(self) -> Callable[[float, float], tuple[bool, bool, bool, float]]:
+        raise NotImplementedError
+
+    def enter_step_mode(self) -> None:
+        raise self._fmi3_only("enter_step_mode")
+
+    def set_clocks(self, vrs: Sequence[int], active: bool = True) -> None:
+        raise self._fmi3_only("set_clocks")
+
+    def get_clocks(self, vrs: Sequence[int]) -> list[bool]:
+        raise self._fmi3_only("get_clocks")
+
+    def get_intervals(self, vrs: Sequence[int]) -> list[tuple[float, IntervalQualifier]]:
+        raise self._fmi3_only("get_intervals")
+
+    def _fmi3_only(self, call: str) -> NotImplementedError:
+        return NotImplementedError(f"{self.path.name}: {call} is an FMI 3 call; this is an FMI 2 FMU")
 
 
 class Fmi2Api(FmiApi):
@@ -596,8 +641,8 @@ def _unload(dll: Any) -> None:
         return
     try:
         if sys.platform.startswith("win"):
-            _ctypes.FreeLibrary(handle)  # type: ignore[attr-defined]
+            _ctypes.FreeLibrary(handle)
         else:
-            _ctypes.dlclose(handle)  # type: ignore[attr-defined]
+            _ctypes.dlclose(handle)
     except OSError as exc:
         log.debug("unloading %s: %s", dll, exc)

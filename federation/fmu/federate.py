@@ -358,28 +358,28 @@ class FmuFederate(Federate):
         return instance
 
     def step(self, t: float) -> float | None:
-        inst = self.instance
-        if inst is None:
+        inst, ins, outs = self.instance, self._ins, self._outs
+        if inst is None or ins is None or outs is None:
             raise FMUError(f"{self.plan.archive.label}: step() before setup()")
         inputs = self.inputs
         values = [inputs[s] for s in self._in_signals]
         if inst.clocks is not None:
-            return self._clocked_step(inst, t, values)
+            return self._clocked_step(inst, t, values, ins, outs)
         if not inst.initialized:
-            inst.initialize(t, self.plan.start, self._ins, values)
+            inst.initialize(t, self.plan.start, ins, values)
         else:
             if t < inst.time and not math.isclose(t, inst.time, rel_tol=1e-12, abs_tol=1e-12):
                 raise FMUError(f"{self.plan.archive.label}: asked to step back from t={inst.time:g} to {t:g} s")
             inst.advance(t)
             if values != self._written:
-                inst.set_inputs(self._ins, values, self._jumped(values))
+                inst.set_inputs(ins, values, self._jumped(values))
         if self._ramps is not None and isinstance(inst, ModelExchange):
-            inst.ramp(self._ins, values, [float(inputs.get(key, 0.0)) for key in self._ramps])
+            inst.ramp(ins, values, [float(inputs.get(key, 0.0)) for key in self._ramps])
         elif self._ramped_reals and isinstance(inst, CoSimulation):
             inst.ramp([vr for vr, _ in self._ramped_reals], [float(inputs.get(key, 0.0)) for _, key in self._ramped_reals])
         self._written = values
         outputs = self.outputs
-        for signal, value in zip(self._out_signals, self._outs.read()):
+        for signal, value in zip(self._out_signals, outs.read()):
             outputs[signal] = value
         return None
 
@@ -396,21 +396,22 @@ class FmuFederate(Federate):
         for signal, read in zip(self._out_signals, self._outs.read() if self._outs is not None else ()):
             outputs[signal] = read
 
-    def _clocked_step(self, inst: CoSimulation | ModelExchange, t: float, values: list[Any]) -> float | None:
+    def _clocked_step(self, inst: CoSimulation | ModelExchange, t: float, values: list[Any], ins: BoundIO,
+                      outs: BoundIO) -> float | None:  # fmt: skip
         """A step of an FMU with clocks: advance through the activations before ``t``, then the instant ``t``."""
         clocks = inst.clocks
         assert clocks is not None
         triggered = self._triggers(clocks, t)
         if not inst.initialized:
-            inst.initialize(t, self.plan.start, self._ins, values, triggered)
+            inst.initialize(t, self.plan.start, ins, values, triggered)
         else:
             if t < inst.time and not math.isclose(t, inst.time, rel_tol=1e-12, abs_tol=1e-12):
                 raise FMUError(f"{self.plan.archive.label}: asked to step back from t={inst.time:g} to {t:g} s")
             inst.advance(t)
-            inst.instant(self._ins, values if values != self._written else None, triggered)
+            inst.instant(ins, values if values != self._written else None, triggered)
         self._written = values
         outputs = self.outputs
-        for signal, value in zip(self._out_signals, self._outs.read()):
+        for signal, value in zip(self._out_signals, outs.read()):
             outputs[signal] = value
         for signal, name in self._held_outputs:
             outputs[signal] = clocks.held[name]

@@ -199,7 +199,8 @@ def _unit(unit: Any) -> UnitDefinition:
 
 def _experiment(experiment: Any) -> Experiment:
     raw = [getattr(experiment, a) for a in ("startTime", "stopTime", "stepSize", "tolerance")]
-    return Experiment(*(None if x is None else float(x) for x in raw), text=tuple(None if x is None else str(x) for x in raw))
+    start, stop, step, tolerance = (None if x is None else float(x) for x in raw)
+    return Experiment(start, stop, step, tolerance, text=tuple(None if x is None else str(x) for x in raw))
 
 
 def _fmpy_variable(v: Any, fmi2: bool, clock_names: Mapping[int, str]) -> FmuVariable:

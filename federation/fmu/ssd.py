@@ -393,7 +393,8 @@ def write(structure: SystemStructure) -> bytes:
         ET.SubElement(root, _q("ssd", "DefaultExperiment"), times)
     _annotate(root, structure.settings)
     ET.indent(root)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+    body: bytes = ET.tostring(root, encoding="utf-8")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
 
 
 def _system(system: System, version: str) -> ET.Element:

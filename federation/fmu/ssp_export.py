@@ -154,8 +154,9 @@ class Exporter:
     def connections(self, members: dict[str, _Exported],
                     conversions: Mapping[str, tuple[str, str, float, float, dict[str, Any]]]) -> list[ssd.Connection]:  # fmt: skip
         out = []
-        variable = lambda fed, signal, role: next(  # noqa: E731
-            b.variable.name for b in getattr(members[fed].plan, role) if b.signal == signal)
+        def variable(fed: str, signal: str, role: str) -> str:
+            return next(str(b.variable.name) for b in getattr(members[fed].plan, role) if b.signal == signal)
+
         for c in self.scenario.connections:
             if c.source in conversions or c.target in conversions:
                 continue
@@ -163,14 +164,14 @@ class Exporter:
                 if c.source in members or c.target in members:
                     self.left_out.append(f"connection {c} (not between two FMUs)")
                 continue
-            settings = {"delay": True} if c.kind.value == "delayed" else {"iterate": c.group} if c.group else {}
+            settings: dict[str, Any] = {"delay": True} if c.kind.value == "delayed" else {"iterate": c.group} if c.group else {}
             if c.interpolate.value != "hold":
                 settings["interpolate"] = c.interpolate.value
             out.append(ssd.Connection(c.source, variable(c.source, c.output, "outputs"), c.target,
                                       variable(c.target, c.input, "inputs"), settings=settings))  # fmt: skip
-        for source, target, k, c, via in conversions.values():
+        for source, target, factor, offset, via in conversions.values():
             (sf, so), (tf, ti) = source.split(".", 1), target.split(".", 1)
-            out.append(ssd.Connection(sf, variable(sf, so, "outputs"), tf, variable(tf, ti, "inputs"), k, c,
+            out.append(ssd.Connection(sf, variable(sf, so, "outputs"), tf, variable(tf, ti, "inputs"), factor, offset,
                                       suppress_unit_conversion=True, settings={"via": via}))  # fmt: skip
         for r in self.scenario.routes:
             if r.source in members and r.target in members and self.version != "1.0":

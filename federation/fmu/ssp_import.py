@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -14,7 +14,7 @@ import yaml
 
 from . import ssd
 from .loader import FmuArchive, read_fmu
-from .model import BASE_UNITS
+from ..units import BASE_UNITS
 from ..errors import ScenarioError
 from .ssd import SSD_FILE, ImportReport, problem
 from .ssp_export import linear
@@ -80,7 +80,8 @@ class Importer:
             if any(m.federate == name for m in self.members.values()):
                 raise self.fail(element.line, f"Component '{element.name}'", f"its federate name '{name}' is taken "
                                                                              "by another component")  # fmt: skip
-            self.members[(*path, element.name)] = _Member((*path, element.name), element, name,
+            key = (*path, element.name)
+            self.members[key] = _Member(key, element, name,
                                                           connectors={c.name: c for c in element.connectors})
 
     def unpack(self, archive: zipfile.ZipFile, member: _Member, folder: Path) -> None:
@@ -116,7 +117,7 @@ class Importer:
         start = structure.start if structure.start is not None else 0.0
         stop = structure.stop if structure.stop is not None else self.stop
         if stop is None:
-            stop = max((m.archive.model.experiment.stop for m in self.members.values()  # type: ignore[union-attr]
+            stop = max((m.archive.model.experiment.stop for m in self.members.values()
                         if m.archive and m.archive.model.experiment and m.archive.model.experiment.stop is not None),
                        default=None)  # fmt: skip
         if stop is None:
@@ -366,7 +367,9 @@ class _Wiring:
                                                              "no definition in the SSD or the FMUs")  # fmt: skip
         (ea, fa, oa), (eb, fb, ob) = known[a], known[b]
         if tuple(ea) != tuple(eb):
-            dims = lambda e: "·".join(f"{n}^{x}" for n, x in zip(BASE_UNITS, e) if x) or "1"  # noqa: E731
+            def dims(e: Sequence[int]) -> str:
+                return "·".join(f"{n}^{x}" for n, x in zip(BASE_UNITS, e) if x) or "1"
+
             raise self.importer.fail(via.line, "Connection", f"{a} ({dims(ea)}) and {b} ({dims(eb)}) are not "
                                                              "the same quantity")  # fmt: skip
         return fa / fb, (oa - ob) / fb
@@ -404,7 +407,9 @@ class _Wiring:
 
     def _value(self, member: _Member, variable: FmuVariable, value: ssd.ParameterValue) -> Any:
         where = f"Parameter '{value.name}'"
-        fail = lambda message: self.importer.fail(value.line, where, message)  # noqa: E731
+        def fail(message: str) -> ScenarioError:
+            return self.importer.fail(value.line, where, message)
+
         if variable.variability == "constant" or not (variable.causality in {"parameter", "structuralParameter",
                                                                               "input"}
                                                        or variable.initial in {"exact", "approx"}):  # fmt: skip
