@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import math
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from ..errors import FederationError, KeyPath, OutputError, Problem, ScenarioErr
 from ..scenario.model import Scenario, signal_matches
 from ..scenario.source import Source, load_source, suggest
 from .store import RunStore, Series
+from .store import write_kpis as store_kpis
 
 __all__ = [
     "Reducer",
@@ -259,8 +259,8 @@ def run_end(store: RunStore) -> float:
     meta = store.metadata()
     if meta.get("status") == "completed" and "stop" in meta:
         return float(meta["stop"])
-    last = store.db.execute("SELECT max(time) FROM samples").fetchone()[0]
-    return float(last) if last is not None else float(meta.get("start", 0.0))
+    last = store.last_time()
+    return last if last is not None else float(meta.get("start", 0.0))
 
 
 def _unit(spec: KpiSpec, signal_unit: str) -> str:
@@ -339,16 +339,7 @@ def _recovery(times: list[float], values: list[float], spec: KpiSpec) -> tuple[f
 # ----------------------------------------------------------------------------- writing
 def write_kpis(path: str | Path, values: Iterable[KpiValue]) -> None:
     """Store ``values`` in the run store's ``kpis`` table (NaN is stored as NULL)."""
-    rows = [(v.name, None if math.isnan(v.value) else v.value, v.unit, v.description) for v in values]
-    try:
-        db = sqlite3.connect(path)
-        try:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO kpis (name, value, unit, description) VALUES (?, ?, ?, ?)", rows)
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise OutputError(path, f"cannot write the KPIs into the run store: {exc}", during_run=True) from exc
+    store_kpis(path, [(v.name, None if math.isnan(v.value) else v.value, v.unit, v.description) for v in values])
 
 
 def record_kpis(scenario: Scenario, path: str | Path) -> list[KpiValue]:

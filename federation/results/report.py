@@ -358,8 +358,7 @@ def _plot(store: RunStore, title: str, names: Sequence[str], signals: Mapping[st
 
 
 def _messages(store: RunStore, limit: int) -> str:
-    routes = store.db.execute("SELECT source, target, count(*), min(time), max(time) FROM messages "
-                              "GROUP BY source, target ORDER BY min(tick), source, target").fetchall()  # fmt: skip
+    routes = store.message_routes()
     if not routes:
         return "<p class='muted'>No message was recorded.</p>"
     total = sum(r[2] for r in routes)
@@ -367,8 +366,7 @@ def _messages(store: RunStore, limit: int) -> str:
            _table(("from", "to", "messages", "first", "last"),
                   [(s, d, f"{n:,}", _time(a), _time(b)) for s, d, n, a, b in routes], cls="routes")]  # fmt: skip
     if limit > 0:
-        first = store.db.execute("SELECT time, sent_tick, source, target, payload FROM messages "
-                                 "ORDER BY tick, rowid LIMIT ?", (limit,)).fetchall()  # fmt: skip
+        first = store.first_messages(limit)
         shown = f"first {len(first)}" if total > len(first) else f"all {len(first)}"
         out.append(f"<h3>Messages ({shown})</h3>")
         out.append(_table(("time", "from", "to", "payload"),
