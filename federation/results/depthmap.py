@@ -18,7 +18,7 @@ import io
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def depth_maps(store: RunStore) -> list[DepthMap]:
     return out
 
 
-def _is_map(value: Any) -> bool:
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return (isinstance(value, Mapping) and isinstance(value.get("depth"), list) and bool(value["depth"])
             and isinstance(value.get("extent"), list) and len(value["extent"]) == 4)  # fmt: skip
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..api.interface import Output, SignalType
-from ..errors import FederationError, KeyPath, OutputError, Problem, ScenarioError
+from ..errors import FederationError, KeyPath, Problem, ScenarioError
 from ..scenario.model import Scenario, signal_matches
 from ..scenario.source import Source, load_source, suggest
 from .store import RunStore, Series
@@ -103,7 +103,7 @@ class KpiValue:
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_kpis(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None = None,
+def parse_kpis(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None = None,
                recorded: Sequence[str] | None = None) -> tuple[tuple[KpiSpec, ...], list[Problem]]:  # fmt: skip
     """Parse the ``kpis:`` section.
 
@@ -185,7 +185,7 @@ def _number(item: Mapping[str, Any], key: str, default: float | None, path: KeyP
     return float(value)
 
 
-def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None,
+def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None,
                  recorded: Sequence[str] | None, user: str) -> list[Problem]:  # fmt: skip
     """Problems with ``signal`` as a recorded numeric output; ``user`` ("a KPI") is who needs it."""
     fed, dot, name = signal.partition(".")
@@ -208,7 +208,7 @@ def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, 
     return []
 
 
-def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output] | None], path: KeyPath,
+def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output[Any]] | None], path: KeyPath,
                  src: Source) -> list[Problem]:  # fmt: skip
     units: dict[str, str] = {}
     for signal in spec.signals:

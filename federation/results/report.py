@@ -67,7 +67,7 @@ class ReportSpec:
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None = None,
+def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None = None,
                  recorded: Sequence[str] | None = None) -> tuple[ReportSpec, list[Problem]]:  # fmt: skip
     """Parse the ``report:`` section; ``outputs`` and ``recorded`` as for :func:`federation.results.kpi.parse_kpis`."""
     base: KeyPath = ("report",)
@@ -97,7 +97,7 @@ def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Outp
     return ReportSpec(title, tuple(panels), messages), problems
 
 
-def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None,
+def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None,
                  recorded: Sequence[str] | None, problems: list[Problem]) -> Panel | None:  # fmt: skip
     if not isinstance(item, dict):
         problems.append(src.problem(path, "a panel is a mapping {title, signals}"))

@@ -13,9 +13,8 @@ import base64
 import io
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
-
 from pathlib import Path
+from typing import Any, Sequence
 
 from ..scenario.synchronisation import AlarmKind, SyncStatus
 from .kpi import KpiValue, write_kpis
