@@ -74,25 +74,24 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Run the scenario and write its report through the command line, as a user does."""
+def report_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run store of the scenario, run through the command line."""
     folder = tmp_path_factory.mktemp("report")
     path = write_scenario(folder, SCENARIO)
     store = folder / "run.sqlite"
     run = _cli("run", str(path), "--out", str(store), "-q")
     assert run.returncode == 0, run.stderr
-    result = _cli("report", str(store), "-o", str(folder / "report.html"))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"wrote {folder / 'report.html'}"
-    return (folder / "report.html").read_text(encoding="utf-8")
+    return store
 
 
 @pytest.fixture(scope="module")
-def report_store(report: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The store the ``report`` fixture ran (its folder is the first one made for "report")."""
-    stores = sorted(Path(tmp_path_factory.getbasetemp()).glob("report*/run.sqlite"))
-    assert stores
-    return stores[0]
+def report(report_store: Path) -> str:
+    """The scenario's report, written through the command line, as a user does."""
+    folder = report_store.parent
+    result = _cli("report", str(report_store), "-o", str(folder / "report.html"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote {folder / 'report.html'}"
+    return (folder / "report.html").read_text(encoding="utf-8")
 
 
 def test_the_page_is_the_shipped_template_a_user_can_replace(report_store: Path, tmp_path: Path) -> None:
