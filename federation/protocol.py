@@ -159,13 +159,13 @@ def _digits(value: int) -> str:
     return text if len(text) <= 40 else f"{text[:8]}... ({len(text.lstrip('-'))} digits)"
 
 
-def sender(sock: zmq.Socket) -> Callable[..., Any]:
+def sender(sock: zmq.Socket[bytes]) -> Callable[..., Any]:
     """``sock.send`` for bytes, without pyzmq's Python-level wrapper (half the cost per call).
 
     The wrapper only adds DRAFT-socket options and a check against ``str``; per-step
     frames are always ``bytes``.
     """
-    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[attr-defined,no-any-return]
+    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[no-any-return]
 
 
 def unpack(data: bytes) -> Any:

@@ -178,6 +178,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="HTML file (default: the run store's name with .html)")
     p.add_argument("--messages", type=int, metavar="N", help="rows in the table of first messages "
                                                              "(default: the scenario's report.messages, or 50)")
+    p.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template to render instead of the "
+                                                                "shipped one (docs/kpis-and-report.md)")  # fmt: skip
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("console", help="serve the web console of a run store: a finished run's timeline",
@@ -518,7 +520,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if args.messages is not None and args.messages < 0:
         raise _Usage(f"--messages must not be negative, got {args.messages}")
-    output = write_report(args.run, args.output or args.run.with_suffix(".html"), messages=args.messages)
+    output = write_report(args.run, args.output or args.run.with_suffix(".html"), messages=args.messages,
+                          template=args.template)
     print(f"wrote {output}")
     return ExitCode.OK
 

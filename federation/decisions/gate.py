@@ -256,7 +256,7 @@ class DecisionGate:
         self.autonomy = autonomy
         self.schemas = dict(schemas or {})
         self.pending: dict[int, Proposal] = {}
-        self.decided: "queue.SimpleQueue[Decision]" = queue.SimpleQueue()
+        self.decided: queue.SimpleQueue[Decision] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._next_id = 1
         self.sockets: list[zmq.Socket[Any]] = []
@@ -271,7 +271,7 @@ class DecisionGate:
 
             line = prompt_out if isinstance(prompt_out, StatusLine) else StatusLine(prompt_out or sys.stderr)
             self.prompt = TerminalPrompt(self, prompt_in or sys.stdin, line)
-        self.status: Callable[[], dict[str, Any]] = lambda: {}
+        self.status: Callable[[], dict[str, Any]] = dict
 
     def __repr__(self) -> str:
         return f"<DecisionGate {self.autonomy.value} pending={sorted(self.pending)}>"

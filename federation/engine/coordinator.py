@@ -228,8 +228,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             return None
         o = self.options
         if o.replay is not None:  # the recorded answers, in the order they were given
-            return o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+            replayed: DecisionGate = o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                                                 for e in d.endpoints if e.fields})  # fmt: skip
+            return replayed
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,

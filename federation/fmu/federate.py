@@ -159,7 +159,7 @@ def _check_clocks(spec: FmuSpec, archive: FmuArchive, kind: InterfaceKind) -> No
         raise FMUError(f"{archive.label} has clocks but its Co-Simulation interface has no event mode "
                        f"(hasEventMode), which FMI 3.0 requires to activate clocks{other}")  # fmt: skip
     problems = []
-    for name, setting in spec.clocks.items():
+    for name in spec.clocks:
         clock = clocks.get(name)
         if clock is None:
             problems.append(f"clocks.{name}: no such clock in the FMU{suggest(name, clocks)}")

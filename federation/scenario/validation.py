@@ -280,7 +280,9 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
                 ok = False
         if not ok:
             continue
-        healthy = lambda f: not resolved[f].problems or resolved[f].declaration != Declaration()  # noqa: E731
+        def healthy(f: str) -> bool:
+            return not resolved[f].problems or resolved[f].declaration != Declaration()
+
         outsig, msg1 = _signal("output", c.source, c.output, resolved[c.source].declaration, healthy(c.source))
         insig, msg2 = _signal("input", c.target, c.input, resolved[c.target].declaration, healthy(c.target))
         out += [src.problem(path, m) for m in (msg1, msg2) if m]
@@ -328,8 +330,8 @@ def connection_units(c: Connection, resolved: dict[str, Resolved]) -> Conversion
     return None if found.identity else found
 
 
-def _check_units(c: Connection, src: Source, path: KeyPath, resolved: dict[str, Resolved], outsig: Output,
-                 insig: Input) -> list[Problem]:  # fmt: skip
+def _check_units(c: Connection, src: Source, path: KeyPath, resolved: dict[str, Resolved], outsig: Output[Any],
+                 insig: Input[Any]) -> list[Problem]:  # fmt: skip
     try:
         found = connection_units(c, resolved)
     except ValueError as exc:
