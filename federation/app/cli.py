@@ -251,6 +251,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_sweep_parser(sub)
     _add_demo_parser(sub)
     _add_replay_parser(sub)
+    _add_resume_parser(sub)
     return parser
 
 
@@ -349,6 +350,7 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
     _say_store(coordinator.claim, line)
     for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    signal.signal(signal.SIGUSR1, lambda _n, _f: coordinator.request_checkpoint())  # docs/what-if.md
     external = [n for n, spec in scenario.federates.items() if spec.external]
     if external:
         print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=line)
@@ -694,6 +696,42 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
                 time.sleep(args.linger)  # nothing to wait on: the twin is another program, on its own time
             except KeyboardInterrupt:
                 pass
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- resume (docs/what-if.md)
+def _add_resume_parser(sub: Any) -> None:
+    p = sub.add_parser("resume", help="continue an interrupted, crashed or killed run from its last checkpoint",
+                       description="Continue a run from the last checkpoint in its store: the rows recorded at or "
+                                   "after the checkpoint's time are removed, new federate processes take up the "
+                                   "saved states, and the run goes on to its stop time, appending to the same "
+                                   "store (docs/what-if.md).")  # fmt: skip
+    p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the store of the run to continue")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    p.set_defaults(func=_cmd_resume)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from ..engine.checkpoint import Resume
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..engine.checkpoint_store import run_meta
+    from ..results.liveness import Liveness, judge
+
+    state = judge(run_meta(args.store))
+    if state.liveness is Liveness.LIVE:
+        raise _Usage(f"{args.store}: {state.describe()}; stop it before resuming it")
+    resume = Resume.open(args.store)
+    scenario = resume.coordinator["scenario"]
+    coordinator = Coordinator(scenario, RunOptions(out=args.store, resume=resume, debug=args.debug))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    signal.signal(signal.SIGUSR1, lambda _n, _f: coordinator.request_checkpoint())
+    with _log_file(coordinator.log_dir / "coordinator-resume.log", args.debug):
+        summary = coordinator.run()
+    if not args.quiet:
+        print(f"{summary.scenario}: resumed from t={resume.saved.time:g} s in {coordinator.resumed_seconds:.2f} s; "
+              f"{summary.status} in {summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
 
 
