@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ class Checkpoints:
     def _coordinator_state(self, tick: int) -> dict[str, Any]:
         sched = self.scheduler
         return {
-            "format": FORMAT, "tick": tick, "scenario": self.scenario,
+            "format": FORMAT, "tick": tick, "scenario": replace(self.scenario, file=str(Path(self.scenario.file).resolve())),
             "slots": [{k: getattr(s, k) for k in _SLOT_STATE} for s in sched.slots],
             "histories": [(h.ticks, h.values, h.head) for h in _histories(sched)],
             "groups": [{k: getattr(g, k) for k in _GROUP_STATE} for g in sched.groups],
