@@ -271,3 +271,57 @@ def _kill_group(run: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     run.wait(10)
+
+
+RESTART = """
+    time: {{stop: 20, resolution: 1 s}}
+    {coordinator}
+    federates:
+      flaky: {{type: "{{HELPERS}}:CrashingWalk", params: {{at: 9.0, marker: "{marker}"}}, restart: {restart}}}
+      noisy: {{type: "{{HELPERS}}:Noisy"}}
+      probe: {{type: "{{HELPERS}}:Probe"}}
+      pinger: {{type: "{{HELPERS}}:Pinger", params: {{schedule: [[2, 11, a], [7, 10, b], [12, 15, c]]}}}}
+      listener: {{type: "{{HELPERS}}:Listener"}}
+    connections:
+      - flaky.y -> probe.u
+      - noisy.z -> listener.u
+    messages:
+      - pinger.out -> listener.inbox
+    """
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("coordinator", ["coordinator: {checkpoint: {every: 4 s}}", "# only the checkpoint at the start"])
+def test_restart_from_checkpoint_rolls_the_federation_back(tmp_path: Path, coordinator: str) -> None:
+    """A federate killed at t=9 s restarts; everyone goes back to the last checkpoint; the store is as without the crash."""
+    never = tmp_path / "never"
+    never.touch()  # CrashOnce crashes only while its marker file is missing
+    reference = tmp_path / "reference.sqlite"
+    cli("run", write_scenario(tmp_path, RESTART.format(coordinator=coordinator, marker=never, restart="from-checkpoint"), "ref.yaml"),
+        "--out", reference, "-q", timeout=60)  # fmt: skip
+    marker = tmp_path / "crashed"
+    store = tmp_path / "crashed.sqlite"
+    cli("run", write_scenario(tmp_path, RESTART.format(coordinator=coordinator, marker=marker, restart="from-checkpoint"), "crash.yaml"),
+        "--out", store, "-q", timeout=60)  # fmt: skip
+    assert marker.exists()
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT value FROM run WHERE key='restart_flaky_1'").fetchone()[0].startswith("t=9 s")
+    db.close()
+    for table in ("samples", "messages"):
+        assert rows(store, table) == rows(reference, table), f"{table} differs"
+    assert "rolled back to its checkpoint" in (tmp_path / "crashed.logs" / "coordinator.log").read_text()
+
+
+@pytest.mark.timeout(120)
+def test_restart_from_scratch_differs_where_from_checkpoint_does_not(tmp_path: Path) -> None:
+    """The control: the same crash with `restart: scratch` starts the walk and the count again."""
+    never = tmp_path / "never"
+    never.touch()
+    coordinator = "# no checkpoints"
+    reference, store = tmp_path / "reference.sqlite", tmp_path / "scratch.sqlite"
+    cli("run", write_scenario(tmp_path, RESTART.format(coordinator=coordinator, marker=never, restart="scratch"),
+                              "ref.yaml"), "--out", reference, "-q", timeout=60)  # fmt: skip
+    cli("run", write_scenario(tmp_path, RESTART.format(coordinator=coordinator, marker=tmp_path / "crashed",
+                                                       restart="scratch"), "crash.yaml"), "--out", store, "-q",
+        timeout=60)  # fmt: skip
+    assert rows(store, "samples") != rows(reference, "samples")

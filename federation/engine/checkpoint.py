@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import FederateError, FederationError
 from ..protocol import ErrorCode, Kind
+from ..scenario.model import RestartPolicy
 from ..timebase import NEVER
 from . import checkpoint_store
 from .checkpoint_store import Saved
@@ -158,6 +159,7 @@ class Checkpoints:
             checkpoint_store.write_checkpoint(self.recorder.db, tick, seconds, time.perf_counter() - started,
                                               coordinator, saved)  # fmt: skip
         self.recorder.commit()
+        self._last_saved = Saved(tick, seconds, coordinator, saved)
         size = len(coordinator) + sum(len(s) for s in saved.values())
         taken = CheckpointTaken(tick, seconds, size, time.perf_counter() - started)
         self.checkpoints_taken.append(taken)
@@ -226,6 +228,11 @@ class Checkpoints:
     def _begin(self) -> list[Any]:
         """The first grants: from the start, or -- a resumed run -- from its checkpoint."""
         resume: Resume | None = getattr(self.options, "resume", None)
+        if resume is None and self._rolls_back():  # a checkpoint at the start to roll back to
+            self.scheduler.barrier = self.plan.start
+            self.scheduler.begin()
+            self._take_checkpoint(self.plan.start)  # grants, once taken
+            return []
         if resume is None:
             return list(self.scheduler.begin())
         started = time.perf_counter()
@@ -240,6 +247,7 @@ class Checkpoints:
                        "restoring its state")  # fmt: skip
         self.resumed_seconds = time.perf_counter() - started
         log.info("resumed from the checkpoint at t=%g s in %.3f s", resume.saved.time, self.resumed_seconds)
+        self._last_saved = resume.saved
         self._arm_barrier(tick)
         return list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
 
@@ -260,6 +268,45 @@ class Checkpoints:
             self.gate._next_id = state["gate"]
         counters = state["counters"]
         self.messages, self.samples, self.decisions = counters["messages"], counters["samples"], counters["decisions"]
+
+    # ------------------------------------------------------------------ restart: from-checkpoint
+    _last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
+
+    def _rolls_back(self) -> bool:
+        return any(self.plan.spec(m.index).restart is RestartPolicy.CHECKPOINT for m in self.members)
+
+    def _roll_back(self, restarted: Any) -> None:
+        """A federate restarted from its checkpoint has rejoined: the whole federation goes back to it.
+
+        No new step is granted; the steps under way are let finish (their results are dropped
+        with everything else after the checkpoint); the store loses its rows from the
+        checkpoint's tick on; every federate takes up its saved state; the run goes on.
+        """
+        saved = self._last_saved
+        assert saved is not None  # one is taken at the start of a run with such a federate
+        sched = self.scheduler
+        sched.barrier = -1  # grant nothing while the others finish their steps
+        for member in self.members:
+            member.held = None  # a step waiting for a decision is rolled back too
+        busy = lambda: [m for m in self.members if m is not restarted and sched.slots[m.index].busy  # noqa: E731
+                        and m.identity is not None]  # fmt: skip
+        deadline = time.monotonic() + (self.settings.grant_timeout or STATE_TIMEOUT)
+        while busy() and time.monotonic() < deadline:
+            if not self._receive(int(self.settings.liveness * 1000)):
+                self._check_processes()
+        if busy():
+            late = busy()[0]
+            raise FederateError(late.name, "did not finish its step for the roll-back to the last checkpoint",
+                                time=self.plan.base.seconds(saved.tick), doing=late.doing)  # fmt: skip
+        self._restore_scheduler(pickle.loads(saved.coordinator))
+        with self.recorder._writing():
+            checkpoint_store.discard_after(self.recorder.db, saved.tick)
+        self._exchange(saved.tick, [[Kind.RESTORE, saved.tick, saved.states[m.name]] for m in self.members],
+                       "restoring its state")  # fmt: skip
+        log.warning("federate '%s' restarted: the federation rolled back to its checkpoint at t=%g s",
+                    restarted.name, saved.time)  # fmt: skip
+        self._arm_barrier(saved.tick)
+        self._grant_all()
 
     def _grant_all(self) -> None:
         grants = self.scheduler.grant_ready(range(len(self.scheduler.slots)))
