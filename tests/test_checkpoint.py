@@ -325,3 +325,17 @@ def test_restart_from_scratch_differs_where_from_checkpoint_does_not(tmp_path: P
                                                        restart="scratch"), "crash.yaml"), "--out", store, "-q",
         timeout=60)  # fmt: skip
     assert rows(store, "samples") != rows(reference, "samples")
+
+
+def test_the_control_endpoint_asks_for_a_checkpoint() -> None:
+    """`{"op": "checkpoint"}` on the control endpoint calls the coordinator's request_checkpoint."""
+    import json
+
+    from federation.decisions.gate import DecisionGate, DecisionSpec
+
+    gate = DecisionGate(DecisionSpec(classes=("a.orders",)))
+    ask = lambda: gate._control_request(json.dumps({"op": "checkpoint"}).encode())  # noqa: E731
+    assert ask() == {"ok": False, "error": "this run cannot take checkpoints"}
+    asked: list[bool] = []
+    gate.on_checkpoint = lambda: asked.append(True)
+    assert ask() == {"ok": True} and asked == [True]
