@@ -31,7 +31,7 @@ from ..timebase import NEVER
 from . import checkpoint_store
 from .checkpoint_store import Saved
 
-__all__ = ["Checkpoints", "CheckpointTaken", "Resume", "FORMAT"]
+__all__ = ["Checkpoints", "CheckpointTaken", "Resume", "FORMAT", "fork_store"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
@@ -51,6 +51,7 @@ class Resume:
 
     store: Path
     saved: Saved
+    scenario: Any = None  # a fork's scenario, when it differs from the one saved
 
     @property
     def coordinator(self) -> dict[str, Any]:
@@ -63,6 +64,15 @@ class Resume:
     @classmethod
     def open(cls, store: Path, at: int | None = None) -> Resume:
         return cls(Path(store), checkpoint_store.latest_checkpoint(Path(store), at))
+
+
+def fork_store(parent: Path, claimed: Path, saved: Saved) -> None:
+    """Copy the parent's store into the claimed (empty) file of a fork, naming the parent and the fork point.
+
+    What the parent recorded from the checkpoint on is removed when the fork's recorder opens it.
+    """
+    checkpoint_store.copy_store(parent, claimed, {"parent_store": str(Path(parent).resolve()),
+                                                  "fork_tick": str(saved.tick), "fork_time": repr(saved.time)})
 
 
 @dataclass(frozen=True)

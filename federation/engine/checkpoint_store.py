@@ -21,7 +21,7 @@ from typing import Mapping
 
 from ..errors import OutputError
 
-__all__ = ["Saved", "create_tables", "write_checkpoint", "latest_checkpoint", "discard_after", "checkpoint_ticks", "run_meta"]
+__all__ = ["Saved", "create_tables", "write_checkpoint", "latest_checkpoint", "discard_after", "checkpoint_ticks", "run_meta", "copy_store"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, tick INTEGER UNIQUE, time REAL, taken_at TEXT,
@@ -112,6 +112,21 @@ def run_meta(path: Path) -> dict[str, str]:
     """The store's ``run`` table (status, owner, heartbeat: to tell whether its run is still going)."""
     with _reading(path) as db:
         return {str(k): str(v) for k, v in db.execute("SELECT key, value FROM run")}
+
+
+def copy_store(source: Path, target: Path, meta: Mapping[str, str]) -> None:
+    """Copy the store ``source`` into ``target`` (SQLite's backup: consistent even while written), adding ``meta``."""
+    with _reading(source) as db:
+        try:
+            out = sqlite3.connect(target)
+            try:
+                db.backup(out)
+                out.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
+                out.commit()
+            finally:
+                out.close()
+        except sqlite3.Error as exc:
+            raise OutputError(target, f"cannot write the fork's store: {exc}") from exc
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:

@@ -27,6 +27,7 @@ import zmq
 
 from .. import protocol
 from ..api.federate import Context, Federate, Message, SavePath, derivative_key
+from ..api.federate import _parameter_attributes as _parameters
 from ..api.live import Approval, DecisionRecord, LiveFeed
 from ..errors import FederationError, ProtocolError
 from ..keys import client_keys_from_env
@@ -380,7 +381,11 @@ class Runtime:
             for grant in saved["federate"]:
                 self.step([_GRANT, *grant])
         else:
+            params = fed.params  # a fork's changed parameters win over the saved ones (docs/what-if.md)
+            given = {a: fed.__dict__[a] for a, _ in _parameters(type(fed)) if a in fed.__dict__}
             fed.restore_state(saved["federate"])
+            fed.params = params
+            fed.__dict__.update(given)
         runtime = saved["runtime"]
         inputs.clear()
         inputs.update(runtime["inputs"])
