@@ -285,19 +285,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append(Override.setting("bind", args.bind, f"--bind {args.bind}"))
     if args.keys is not None:
         overrides.append(Override.setting("keys", str(args.keys.resolve()), f"--keys {args.keys}"))
-    scenario = load(args.scenario, overrides=overrides)
-    if args.seed is not None:
-        scenario = replace(scenario, seed=args.seed)
-    if args.until is not None:
-        try:
-            stop = parse_duration(yaml.safe_load(args.until))
-        except ValueError as exc:
-            raise _Usage(f"--until: {exc}") from None
-        if stop <= scenario.time.start:
-            raise _Usage(f"--until {args.until} is not after the start time")
-        scenario = replace(scenario, time=replace(scenario.time, stop=stop),
-                           events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
-    scenario = paced(scenario, args.pace)
+    def edit(scenario: Scenario) -> Scenario:  # the options that change the scenario, before its one validation
+        if args.seed is not None:
+            scenario = replace(scenario, seed=args.seed)
+        if args.until is not None:
+            try:
+                stop = parse_duration(yaml.safe_load(args.until))
+            except ValueError as exc:
+                raise _Usage(f"--until: {exc}") from None
+            if stop <= scenario.time.start:
+                raise _Usage(f"--until {args.until} is not after the start time")
+            scenario = replace(scenario, time=replace(scenario.time, stop=stop),
+                               events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
+        return paced(scenario, args.pace)
+
+    scenario = load(args.scenario, overrides=overrides, edit=edit)
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     line: StatusLine = args.console  # stderr's last line: the bar, or a question; logs go above it
     try:

@@ -451,7 +451,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         else:
             self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
         now = time.monotonic()
-        if now - self._last_check >= self.settings.liveness:
+        if now - self._last_check >= self.settings.liveness and not self._instant_near(now):
             self._last_check = now
             self._check_processes()
             self.handshakes.poll()

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..api.interface import Output, SignalType
 from ..errors import FederationError, KeyPath, OutputError, Problem, ScenarioError
 from ..scenario.model import Scenario, signal_matches
-from ..scenario.source import Source, load_source, suggest
+from ..scenario.source import Source, suggest
 from .store import RunStore, Series
 
 __all__ = [
@@ -226,7 +226,7 @@ def kpi_specs(scenario: Scenario) -> tuple[KpiSpec, ...]:
     """The scenario's KPIs (structure only); raise :class:`ScenarioError` on a bad section."""
     if "kpis" not in scenario.options:
         return ()
-    specs, problems = parse_kpis(scenario.options["kpis"], load_source(scenario.file, scenario.text))
+    specs, problems = parse_kpis(scenario.options["kpis"], scenario.source())
     if problems:
         raise ScenarioError(problems)
     return specs

@@ -13,7 +13,7 @@ import math
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..api.interface import SignalType
 from ..errors import KeyPath, Problem, ScenarioError
@@ -617,9 +617,12 @@ def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
 
 
 def load(file: str | Path, *, text: str | None = None, check: bool = True,
-         overrides: Sequence[Override] = ()) -> Scenario:  # fmt: skip
-    """Read, parse, apply the command line's ``overrides`` and (with ``check``) validate a scenario.
+         overrides: Sequence[Override] = (), edit: Callable[[Scenario], Scenario] | None = None) -> Scenario:  # fmt: skip
+    """Read, parse, apply the command line's ``overrides`` and ``edit`` and (with ``check``) validate a scenario.
 
+    The text is parsed once and the scenario validated once: the scenario returned keeps its
+    source and its federates' resolved interfaces, so the run that follows reuses them.
+    ``edit`` makes the scenario that is validated from the parsed one (``--until``, ``--seed``).
     Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
     """
     source = load_source(file, text)
@@ -628,6 +631,10 @@ def load(file: str | Path, *, text: str | None = None, check: bool = True,
         scenario, unapplied = apply_overrides(scenario, overrides)
         problems += unapplied
         source.blame.update(scenario.blame)
+    if scenario is not None and edit is not None and not problems:
+        scenario = edit(scenario)
+    if scenario is not None:
+        scenario.adopt(source)
     if scenario is not None and check:
         problems += validate(scenario, source)
     if problems or scenario is None:

@@ -290,8 +290,25 @@ class Scenario:
         return Path(self.file).resolve().parent
 
     def source(self) -> Source:
-        """The scenario's text parsed again, for the lines of its keys; values set on the command line
-        are blamed on their arguments (see :attr:`blame`)."""
-        src = load_source(self.file, self.text)
-        src.blame.update(self.blame)
+        """The scenario's text parsed for the lines of its keys; values set on the command line
+        are blamed on their arguments (see :attr:`blame`).
+
+        Parsed once per scenario: the loader hands over the :class:`Source` it read the
+        scenario from, and a scenario made with ``dataclasses.replace`` (a new object) parses
+        its text again only if asked.  The memo lives in the instance's ``__dict__``, outside
+        the dataclass fields, so ``replace`` never carries it to a changed scenario.
+        """
+        src: Source | None = self.__dict__.get(_SOURCE)
+        if src is None:
+            src = load_source(self.file, self.text)
+            src.blame.update(self.blame)
+            self.__dict__[_SOURCE] = src
         return src
+
+    def adopt(self, src: Source) -> Scenario:
+        """Keep ``src`` (the parse this scenario was read from) as :meth:`source`; return the scenario."""
+        self.__dict__[_SOURCE] = src
+        return self
+
+
+_SOURCE = "_source"  # the instance-dict key of Scenario.source()'s memo
