@@ -771,8 +771,9 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     scenario = parent.coordinator["scenario"]
     point = Resume.open(args.store, scenario_ticks(scenario, at))
     if args.overrides:  # the parent's file text with these changes; its seed and stop time
-        changed = load(scenario.file, text=scenario.text, overrides=args.overrides)
-        scenario = replace(changed, seed=scenario.seed, time=scenario.time)
+        parent_run = scenario
+        scenario = load(scenario.file, text=scenario.text, overrides=args.overrides,
+                        edit=lambda s: replace(s, seed=parent_run.seed, time=parent_run.time))
     if args.until is not None:
         stop = parse_duration(yaml.safe_load(args.until))
         if stop * (1 + 1e-12) <= point.saved.time:
