@@ -48,6 +48,9 @@ class Kind(enum.IntEnum):
     PING = 9  # both: [9]
     PONG = 10  # both: [10]
     WAKE = 11  # F: [11, tick] -- a live source's earliest waiting sample (docs/live.md)
+    SAVE = 12  # C: [12, tick] -- save your state for the checkpoint at tick (between steps; docs/what-if.md)
+    STATE = 13  # F: [13, tick, state|nil] -- the saved state (bytes); nil acknowledges a RESTORE
+    RESTORE = 14  # C: [14, tick, state] -- take up the state saved for the checkpoint at tick
 
 
 class ErrorCode(enum.IntEnum):
@@ -293,6 +296,22 @@ def _check_wake(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if _tick(f[1]) else "expected [11, tick]")
 
 
+def _check_save(f: list[Any]) -> str:
+    return _arity(f, 2) or ("" if _tick(f[1]) else "expected [12, tick]")
+
+
+def _check_state(f: list[Any]) -> str:
+    if len(f) != 3 or not _tick(f[1]) or not (f[2] is None or type(f[2]) is bytes):
+        return "expected [13, tick, state (bytes) or nil]"
+    return ""
+
+
+def _check_restore(f: list[Any]) -> str:
+    if len(f) != 3 or not _tick(f[1]) or type(f[2]) is not bytes:
+        return "expected [14, tick, state (bytes)]"
+    return ""
+
+
 def _check_stop(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if type(f[1]) is str else "reason must be a string")
 
@@ -323,6 +342,9 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.PING: _check_ping,
     Kind.PONG: _check_ping,
     Kind.WAKE: _check_wake,
+    Kind.SAVE: _check_save,
+    Kind.STATE: _check_state,
+    Kind.RESTORE: _check_restore,
 }
 
 

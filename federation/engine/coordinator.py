@@ -26,11 +26,12 @@ from ..address import BindAddress, is_loopback
 from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
 from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from ..protocol import ErrorCode, Kind
-from ..results.claim import Claim, StorePolicy, claim_store
+from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
 from ..results.kpi import record_kpis
 from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, Scenario
 from ..timebase import TimeBase
+from .checkpoint import Checkpoints, Resume
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
@@ -80,6 +81,7 @@ class RunOptions:
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
     access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
+    resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -168,7 +170,7 @@ class _Member:
     last_grant: Grant | None = None
 
 
-class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
+class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoints):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
@@ -201,6 +203,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
+        self._checkpoint_setup()
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
         self._live_setup()
         self.gate = self._make_gate()
@@ -212,6 +215,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
 
     def _claim(self) -> Claim:
         """Create the store file and the logs folder last, so that nothing is left if construction fails."""
+        if self.options.resume is not None:  # the run's own store, appended to
+            store = self.options.resume.store
+            return Claim(store, logs_folder(store), store)
         try:
             return claim_store(self.options.out, self.options.store_policy)
         except OutputError:
@@ -236,6 +242,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
                             access=o.access)  # fmt: skip
+        gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate
@@ -284,7 +291,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
         try:
-            self.recorder = Recorder(self.out, self.plan)
+            resume = self.options.resume
+            self.recorder = Recorder(self.out, self.plan) if resume is None else Recorder.resume(self.out, self.plan,
+                                                                                                 resume.saved.tick)
         except OutputError:  # nothing started: leave nothing behind
             self.claim.release()
             self._release_sockets()
@@ -303,7 +312,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._live_begin()
             self.recorder.commit()  # pids and status are on disk before the first step
             self._start_pacing()
-            first = self.scheduler.begin()
+            first = self._begin()
             if self._trace:
                 self._trace_waits([m.index for m in self.members], first)
             self._send(first)
@@ -455,7 +464,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not self.scheduler.busy and not self.scheduler.finished:
+        if not self.scheduler.busy and not self.scheduler.finished and not self._checkpoint_due():
             self._deadlock()
 
     _last_check = 0.0
@@ -531,6 +540,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._declare(member, frame[1])
         elif kind == Kind.ERROR:
             self._federate_error(member, frame)
+        elif kind == Kind.STATE:
+            self._state(member, frame)
         elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
             log.debug("federate '%s' said BYE", member.name)

@@ -181,6 +181,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ safe times
     limit = NEVER  # the last tick the wall clock allows (a paced run's PacedScheduler moves it)
+    barrier = NEVER  # no tick at or after it is granted: the cut of the next checkpoint (engine/checkpoint.py)
 
     def safe_times(self) -> list[int]:
         slots = self.slots
@@ -228,7 +229,7 @@ class Scheduler:
     def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
         """Whether ``slot`` may be granted its next tick; ``safe`` None: safe times are local."""
         t = slot.next
-        if slot.busy or t > self.stop:  # the stop tick itself is granted: the run ends with values at stop
+        if slot.busy or t > self.stop or t >= self.barrier:  # the stop tick itself is granted: the run ends with values at stop
             return False
         group = slot.group
         slots = self.slots

@@ -377,13 +377,30 @@ class _Parser:
         try:
             policy = RestartPolicy(spec.get("policy", "fail"))
         except ValueError:
-            self.fail((*path, "policy"), f"expected fail or scratch, got {spec.get('policy')!r}")
+            self.fail((*path, "policy"), f"expected fail, scratch or from-checkpoint, got {spec.get('policy')!r}")
             return RestartPolicy.FAIL, 0
-        limit = spec.get("limit", 3 if policy is RestartPolicy.SCRATCH else 0)
+        limit = spec.get("limit", 0 if policy is RestartPolicy.FAIL else 3)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1000:
             self.fail((*path, "limit"), f"expected an integer from 0 to 1000, got {limit!r}")
             limit = 0
         return policy, limit
+
+    def checkpoint(self, value: Any, path: KeyPath) -> float | None:
+        """``checkpoint: {every: 6 h}``: the simulated time between checkpoints (docs/what-if.md)."""
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("every",))
+        if "every" not in spec:
+            self.fail(path, "expected {every: DURATION}, e.g. {every: 6 h}")
+            return None
+        try:
+            seconds = parse_duration(spec["every"], "s")
+        except ValueError as exc:
+            self.fail((*path, "every"), str(exc))
+            return None
+        if not 0 < seconds < 1e12:
+            self.fail((*path, "every"), f"must be a positive time, got {spec['every']!r}")
+            return None
+        return seconds
 
     def coordinator(self, value: Any) -> CoordinatorSpec:
         path: KeyPath = ("coordinator",)
@@ -411,6 +428,8 @@ class _Parser:
                     self.fail((*path, key), f"expected an integer from 1 to {top}, got {value!r}")
                 else:
                     out[key] = value
+        if "checkpoint" in spec:
+            out["checkpoint"] = self.checkpoint(spec["checkpoint"], (*path, "checkpoint"))
         if isinstance(spec.get("console"), int) and not isinstance(spec["console"], bool):
             spec = {**spec, "console": str(spec["console"])}  # a bare port
         for key in ("bind", "keys", "console", "users"):

@@ -64,6 +64,7 @@ class Extrapolation(str, enum.Enum):
 class RestartPolicy(str, enum.Enum):
     FAIL = "fail"  # a crash of this federate ends the run (default)
     SCRATCH = "scratch"  # start a new process that sets up from scratch and rejoins at the current time
+    CHECKPOINT = "from-checkpoint"  # roll the federation back to its last checkpoint and go on from there
 
 
 class EventAction(str, enum.Enum):
@@ -187,6 +188,7 @@ class CoordinatorSpec:
     workers: int | None = None  # worker processes for the federates with `process: shared`; None = one per core
     console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
     users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
+    checkpoint: float | None = None  # simulated seconds between checkpoints (``checkpoint: {every: 6 h}``); None: none
 
 
 @dataclass(frozen=True)
