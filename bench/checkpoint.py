@@ -92,7 +92,7 @@ def main() -> None:
         print(f"  stepping without checkpoints {statistics.median(b[0] for b in base):.2f} s, with "
               f"{statistics.median(t[0] for t in timed):.2f} s ({len(points)} checkpoints)")
         print("\n  checkpoint  coordinator  federates  largest federate       taken in")
-        for tick, t, seconds, coord, feds, largest, who in points:
+        for _tick, t, seconds, coord, feds, largest, who in points:
             print(f"  {t / 3600:7.0f} h  {coord / 1024:8.1f} kB  {feds / 1024:7.1f} kB  {who:>12} {largest / 1024:6.1f} kB"
                   f"  {seconds * 1000:7.1f} ms")  # fmt: skip
         first, last = points[0][0], points[-1][0]

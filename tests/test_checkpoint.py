@@ -15,11 +15,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import write_scenario
 
 from federation.errors import ScenarioError
 from federation.scenario.loader import load
-
-from conftest import write_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "federation.app.cli"]

@@ -720,10 +720,11 @@ def _add_resume_parser(sub: Any) -> None:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from ..engine.checkpoint import Resume
     from ..engine.coordinator import Coordinator, RunOptions
-    from ..engine.checkpoint_store import run_meta
-    from ..results.liveness import Liveness, judge
+    from ..results.liveness import Liveness
+    from ..results.store import RunStore
 
-    state = judge(run_meta(args.store))
+    with RunStore(args.store, warn=False) as run:
+        state = run.state
     if state.liveness is Liveness.LIVE:
         raise _Usage(f"{args.store}: {state.describe()}; stop it before resuming it")
     resume = Resume.open(args.store)

@@ -7,7 +7,7 @@ no step is held for a decision, and every message sent for ``T`` or later waits 
 coordinator.  Then every federate is sent SAVE and answers STATE with its own state; the
 coordinator adds its own (the scheduler's per-federate state, the signal histories, the
 messages in flight, the records not yet written, the decision counter, the scenario) and
-writes the whole to the store's ``checkpoints`` tables (:mod:`.checkpoint_store`), after
+writes the whole to the store's ``checkpoints`` tables (:mod:`federation.results.store`), after
 everything recorded before ``T``.
 
 A resumed run starts new federate processes, sends each RESTORE with its state, puts the
@@ -24,12 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import FederateError, FederationError
+from ..errors import FederateError, FederationError, OutputError
 from ..protocol import ErrorCode, Kind
+from ..results.store import RunStore, Saved, copy_store
 from ..scenario.model import RestartPolicy
 from ..timebase import NEVER
-from . import checkpoint_store
-from .checkpoint_store import Saved
 
 __all__ = ["Checkpoints", "CheckpointTaken", "Resume", "FORMAT", "fork_store"]
 
@@ -63,7 +62,13 @@ class Resume:
 
     @classmethod
     def open(cls, store: Path, at: int | None = None) -> Resume:
-        return cls(Path(store), checkpoint_store.latest_checkpoint(Path(store), at))
+        with RunStore(store, warn=False) as run:
+            saved = run.checkpoint(at)
+        if saved is None:
+            where = "" if at is None else " at or before that time"
+            raise OutputError(Path(store), f"has no checkpoint{where}: a run takes them with 'coordinator: "
+                                           "{checkpoint: {every: 6 h}}' in its scenario, or on SIGUSR1")  # fmt: skip
+        return cls(Path(store), saved)
 
 
 def fork_store(parent: Path, claimed: Path, saved: Saved) -> None:
@@ -71,7 +76,7 @@ def fork_store(parent: Path, claimed: Path, saved: Saved) -> None:
 
     What the parent recorded from the checkpoint on is removed when the fork's recorder opens it.
     """
-    checkpoint_store.copy_store(parent, claimed, {"parent_store": str(Path(parent).resolve()),
+    copy_store(Path(parent), claimed, {"parent_store": str(Path(parent).resolve()),
                                                   "fork_tick": str(saved.tick), "fork_time": repr(saved.time)})
 
 
@@ -166,8 +171,7 @@ class Checkpoints:
         seconds = self.plan.base.seconds(tick)
         assert self.recorder is not None
         with self.recorder._writing():
-            checkpoint_store.write_checkpoint(self.recorder.db, tick, seconds, time.perf_counter() - started,
-                                              coordinator, saved)  # fmt: skip
+            self.recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved)
         self.recorder.commit()
         self._last_saved = Saved(tick, seconds, coordinator, saved)
         size = len(coordinator) + sum(len(s) for s in saved.values())
@@ -298,8 +302,10 @@ class Checkpoints:
         sched.barrier = -1  # grant nothing while the others finish their steps
         for member in self.members:
             member.held = None  # a step waiting for a decision is rolled back too
-        busy = lambda: [m for m in self.members if m is not restarted and sched.slots[m.index].busy  # noqa: E731
-                        and m.identity is not None]  # fmt: skip
+        def busy() -> list[Any]:
+            return [m for m in self.members if m is not restarted and sched.slots[m.index].busy
+                    and m.identity is not None]  # fmt: skip
+
         deadline = time.monotonic() + (self.settings.grant_timeout or STATE_TIMEOUT)
         while busy() and time.monotonic() < deadline:
             if not self._receive(int(self.settings.liveness * 1000)):
@@ -310,7 +316,7 @@ class Checkpoints:
                                 time=self.plan.base.seconds(saved.tick), doing=late.doing)  # fmt: skip
         self._restore_scheduler(pickle.loads(saved.coordinator))
         with self.recorder._writing():
-            checkpoint_store.discard_after(self.recorder.db, saved.tick)
+            self.recorder.db.discard_after(saved.tick)
         self._exchange(saved.tick, [[Kind.RESTORE, saved.tick, saved.states[m.name]] for m in self.members],
                        "restoring its state")  # fmt: skip
         log.warning("federate '%s' restarted: the federation rolled back to its checkpoint at t=%g s",

@@ -98,28 +98,24 @@ class Recorder:
     def resume(cls, path: str | Path, plan: Plan, tick: int) -> Recorder:
         """Open the store of an earlier run to append to it from its checkpoint at ``tick`` (docs/what-if.md).
 
-        What it recorded at or after ``tick`` is removed first (engine/checkpoint_store.py).
+        What it recorded at or after ``tick`` is removed first (:meth:`StoreWriter.discard_after`).
         """
-        from .checkpoint_store import discard_after
-
         self = cls.__new__(cls)
         self.path, self.plan, self.failure, self.marked, self.rows = Path(path), plan, None, False, 0
         self._sync_ids = frozenset(s.id for s in plan.signals if s.name == RECORD_OUTPUT)
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
+            self.db = StoreWriter.reopen(self.path)
+        except StoreError as exc:
             raise self._failed(exc, during_run=False) from exc
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("BEGIN")
-            removed = discard_after(self.db, tick)
-            meta = {"status": RunStatus.RUNNING, "reason": "", "resumed_from_tick": str(tick),
-                    "resumed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **Owner.this_process().to_meta()}  # fmt: skip
-            self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
-            self.db.execute("COMMIT")
-            self.db.execute("BEGIN")
-        except sqlite3.Error as exc:
+            self.db.begin()
+            removed = self.db.discard_after(tick)
+            self.db.put_meta({"status": RunStatus.RUNNING, "reason": "", "resumed_from_tick": str(tick),
+                              "resumed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              **Owner.this_process().to_meta()}.items())  # fmt: skip
+            self.db.commit()
+            self.db.begin()
+        except StoreError as exc:
             self.db.close()
             raise self._failed(exc, during_run=False) from exc
         log.info("%s: resuming at tick %d; removed the rows recorded since: %s", self.path, tick,

@@ -504,7 +504,7 @@ class FmuFederate(Federate):
         assert inst is not None and ins is not None
         snapshot: FmuSnapshot = state["fmu"]
         written = list(state["written"])
-        inst.initialize(snapshot.time, self.plan.start, ins, written)  # type: ignore[call-arg]
+        inst.initialize(snapshot.time, self.plan.start, ins, written)
         inst.restore(snapshot)
         self._written = written
 

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -37,8 +38,8 @@ from .output import check_image, check_replaceable
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["RunStore", "Series", "StoreWriter", "StoreError", "Table", "TABLES", "SCHEMA_VERSION", "connect",
-           "is_run_store", "store_version", "write_kpis", "describe_error"]
+__all__ = ["RunStore", "Saved", "Series", "StoreWriter", "StoreError", "Table", "TABLES", "TICKED", "SCHEMA_VERSION",
+           "connect", "copy_store", "is_run_store", "store_version", "write_kpis", "describe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,10 @@ LEGEND_MAX = 12  # array elements beyond this are drawn without a legend
 
 
 # ---------------------------------------------------------------------------------------------- the schema
-SCHEMA_VERSION = 1
-"""The layout this federation writes, and the newest it reads (``PRAGMA user_version``)."""
+SCHEMA_VERSION = 2
+"""The layout this federation writes, and the newest it reads (``PRAGMA user_version``).
+
+1: the first layout. 2: checkpoints (docs/what-if.md)."""
 
 LEGACY_VERSION = 1
 """What a store without a version (``user_version`` 0, written before versions existed) is read as."""
@@ -93,7 +96,25 @@ TABLES: tuple[Table, ...] = (
     Table("synchronisation", "tick INTEGER, time REAL, pair INTEGER, status TEXT, measurement REAL, before REAL, "
                              "after REAL, residual REAL, gain REAL, alarm TEXT, count INTEGER, bias REAL, "
                              "rmse REAL, largest REAL"),
+    # checkpoints: the coordinator's pickled state, and each federate's saved state (docs/what-if.md)
+    Table("checkpoints", "id INTEGER PRIMARY KEY, tick INTEGER UNIQUE, time REAL, taken_at TEXT, seconds REAL, "
+                         "coordinator BLOB", since=2),
+    Table("checkpoint_states", "checkpoint INTEGER, federate TEXT, state BLOB, PRIMARY KEY (checkpoint, federate)",
+          since=2),
 )  # fmt: skip
+
+TICKED = ("samples", "messages", "decisions", "external_samples", "pacing", "synchronisation")
+"""Tables whose rows carry the tick they belong to: a resumed run removes those at or after its checkpoint."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One checkpoint as read back from a store: its tick and time, the coordinator's and each federate's state."""
+
+    tick: int
+    time: float
+    coordinator: bytes
+    states: Mapping[str, bytes]
 
 
 def store_version(db: sqlite3.Connection) -> int:
@@ -141,6 +162,28 @@ class StoreWriter:
         except sqlite3.Error:
             db.close()
             raise
+
+    @classmethod
+    def reopen(cls, path: Path) -> StoreWriter:
+        """Open an existing store to write on (a resumed run, a fork).
+
+        A store of an older layout gets the tables it lacks (the migration is additive: every
+        version only adds tables; a store from before versions may lack some of version 1's
+        too) and this version's number; a newer one is refused.
+        """
+        writer = cls(path)
+        db = writer.db
+        try:
+            version = _check_version(db, path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if version < SCHEMA_VERSION or not db.execute("PRAGMA user_version").fetchone()[0]:
+                db.executescript(";\n".join(t.create() for t in TABLES)  # IF NOT EXISTS: what it lacks
+                                 + f";\nPRAGMA user_version = {SCHEMA_VERSION};")  # fmt: skip
+        except (sqlite3.Error, FederationError):
+            db.close()
+            raise
+        return writer
 
     # transactions
     @property
@@ -222,6 +265,51 @@ class StoreWriter:
     def put_kpis(self, rows: Iterable[tuple[str, float | None, str, str]]) -> None:
         self.db.executemany("INSERT OR REPLACE INTO kpis (name, value, unit, description) VALUES (?, ?, ?, ?)",
                             list(rows))  # fmt: skip
+
+    def add_checkpoint(self, tick: int, seconds: float, wall: float, coordinator: bytes,
+                       states: Mapping[str, bytes]) -> int:  # fmt: skip
+        """Insert one checkpoint (replacing one at the same tick, as a resumed run takes it again); return its id."""
+        db = self.db
+        old = db.execute("SELECT id FROM checkpoints WHERE tick=?", (tick,)).fetchone()
+        if old is not None:
+            db.execute("DELETE FROM checkpoint_states WHERE checkpoint=?", (old[0],))
+            db.execute("DELETE FROM checkpoints WHERE id=?", (old[0],))
+        taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        cursor = db.execute("INSERT INTO checkpoints (tick, time, taken_at, seconds, coordinator) VALUES (?, ?, ?, ?, ?)",
+                            (tick, seconds, taken, wall, coordinator))  # fmt: skip
+        cid = int(cursor.lastrowid or 0)
+        db.executemany("INSERT INTO checkpoint_states VALUES (?, ?, ?)", [(cid, n, s) for n, s in states.items()])
+        return cid
+
+    def discard_after(self, tick: int) -> dict[str, int]:
+        """Delete what was recorded at or after ``tick``, the KPIs and the later checkpoints; rows removed per table."""
+        db = self.db
+        removed = {table: db.execute(f"DELETE FROM {table} WHERE tick >= ?", (tick,)).rowcount  # noqa: S608
+                   for table in TICKED}  # fmt: skip
+        removed["kpis"] = db.execute("DELETE FROM kpis").rowcount
+        later = [(r[0],) for r in db.execute("SELECT id FROM checkpoints WHERE tick > ?", (tick,))]
+        db.executemany("DELETE FROM checkpoint_states WHERE checkpoint=?", later)
+        db.executemany("DELETE FROM checkpoints WHERE id=?", later)
+        return removed
+
+
+def copy_store(source: Path, target: Path, meta: Mapping[str, str]) -> None:
+    """Copy the store ``source`` into ``target`` (SQLite's backup: consistent even while written), adding ``meta``."""
+    try:
+        db = connect(source)
+        try:
+            _check_version(db, source)
+            out = sqlite3.connect(target)
+            try:
+                db.backup(out)
+                out.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
+                out.commit()
+            finally:
+                out.close()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise OutputError(target, f"cannot copy the run store {source}: {exc}") from exc
 
 
 def write_kpis(path: str | Path, rows: Iterable[tuple[str, float | None, str, str]]) -> None:
@@ -350,6 +438,26 @@ class RunStore:
 
     def decisions(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM decisions ORDER BY id", "decisions")
+
+    def checkpoints(self) -> list[tuple[int, float]]:
+        """(tick, time) of every checkpoint, oldest first ([] when none, or for a store older than checkpoints)."""
+        if "checkpoints" not in self.tables:
+            return []
+        return [(int(t), float(s)) for t, s in self.db.execute("SELECT tick, time FROM checkpoints ORDER BY tick")]
+
+    def checkpoint(self, at: int | None = None) -> Saved | None:
+        """The last checkpoint (with ``at``: the last one at or before that tick); None when there is none."""
+        if "checkpoints" not in self.tables:
+            return None
+        query, args = "SELECT id, tick, time, coordinator FROM checkpoints", tuple[int, ...]()
+        if at is not None:
+            query, args = query + " WHERE tick <= ?", (at,)
+        row = self.db.execute(query + " ORDER BY tick DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        cid, tick, seconds, coordinator = row
+        states = self.db.execute("SELECT federate, state FROM checkpoint_states WHERE checkpoint=?", (cid,))
+        return Saved(int(tick), float(seconds), bytes(coordinator), {str(k): bytes(v) for k, v in states})
 
     def last_time(self, tables: Sequence[str] = ("samples",)) -> float | None:
         """The time of the last row of ``tables`` (samples, messages, external_samples); None when all are empty."""

@@ -305,6 +305,10 @@ class Scenario:
             self.__dict__[_SOURCE] = src
         return src
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a checkpoint keeps the scenario) without the memos: they are made again on use."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     def adopt(self, src: Source) -> Scenario:
         """Keep ``src`` (the parse this scenario was read from) as :meth:`source`; return the scenario."""
         self.__dict__[_SOURCE] = src
