@@ -43,6 +43,7 @@ from .model import (
 )
 from .overrides import Override, apply_overrides
 from .source import Source, load_source
+from .systems import expand_systems
 from .validation import validate
 
 __all__ = ["load", "parse"]
@@ -592,6 +593,7 @@ def _kind(value: Any) -> str:
 
 def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
     """Structure pass only: the scenario (when it could be built) and the problems found."""
+    expand_systems(source)  # type: ssp and other system types stand for several federates
     parser = _Parser(source)
     scenario = parser.parse()
     return scenario, parser.problems
