@@ -176,7 +176,7 @@ def _rewrite(source: Source, found: Mapping[str, SystemExpansion]) -> None:
             for item in expansion.connections if key == "connections" else expansion.routes:
                 _place(source, (key, len(rewritten)), item, line)
                 rewritten.append(item)
-        if rewritten:
+        if rewritten or own:
             data[key] = rewritten
     for name, expansion in found.items():
         if expansion.iterate:
@@ -197,7 +197,7 @@ def _resolve(source: Source, path: KeyPath, item: Any, found: Mapping[str, Syste
     left, _, right = (part.strip() for part in text.partition("->"))
     sources = _end(source, path, left, found, ConnectorKind.OUTPUT)
     targets = _end(source, path, right, found, ConnectorKind.INPUT)
-    out: list[Any] = []
+    out: list[Any] = []  # an end with a problem drops the item: one problem, not a second one about it
     for a in sources:
         for b in targets:
             arrow = f"{a} -> {b}"
@@ -221,11 +221,11 @@ def _end(source: Source, path: KeyPath, end: str, found: Mapping[str, SystemExpa
             side = "receiving" if kind is ConnectorKind.INPUT else "sending"
             source.problems.append(source.problem(path, f"{end} is an {connector.kind.value} connector of system "
                                                         f"{federate!r}: it cannot be the {side} end"))  # fmt: skip
-            return [end]
+            return []
         if not connector.signals:
             source.problems.append(source.problem(path, f"{end}: no component of system {federate!r} is connected "
                                                         "to this connector"))  # fmt: skip
-            return [end]
+            return []
         return [f"{f}.{s}" for f, s in connector.signals]
     component, _, variable = rest.rpartition(".")
     if component in expansion.components and variable:
@@ -233,4 +233,4 @@ def _end(source: Source, path: KeyPath, end: str, found: Mapping[str, SystemExpa
     known = sorted([*expansion.connectors, *(f"{c}.VARIABLE" for c in expansion.components)])
     source.problems.append(source.problem(path, f"{end}: system {federate!r} has no connector or component "
                                                 f"{rest!r} (it has: {', '.join(known)})"))  # fmt: skip
-    return [end]
+    return []
