@@ -405,7 +405,7 @@ class _Parser:
                     continue
                 out[key] = seconds
         for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000),
-                         ("workers", 1024)):  # fmt: skip
+                         ("workers", 1024), ("steps_per_grant", 100_000)):  # fmt: skip
             if key in spec:
                 value = spec[key]
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:

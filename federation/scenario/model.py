@@ -187,6 +187,7 @@ class CoordinatorSpec:
     workers: int | None = None  # worker processes for the federates with `process: shared`; None = one per core
     console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
     users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
+    steps_per_grant: int = 64  # most steps one STEPS frame grants a federate (docs/protocol.md §5.3); 1: off
 
 
 @dataclass(frozen=True)
