@@ -311,10 +311,11 @@ class Scheduler:
           ``t``): nothing it does later can reach ``t``; a linearly interpolated input has its
           sample after ``t``.
 
-        And, so that no consumer waits longer than it would: no consumer of its outputs or
-        messages is event-driven, and each consumer needs none of its values at ``t`` before
-        its own next step (``t + lag <= next``).  While the steps run, the federate's safe time
-        stays the first step's tick.  The extra steps are granted here (their inputs and
+        And no consumer of its outputs or messages is event-driven (one woken by each output
+        should not wait for a whole batch).  A time-stepped consumer waits for the batch and is
+        then ready for as many steps itself: the chain runs as a pipeline of batches, the
+        results unchanged (``tests/test_steps_per_grant.py``).  While the steps run, the
+        federate's safe time stays the first step's tick.  The extra steps are granted here (their inputs and
         messages taken, counted as grants); :meth:`done_steps` takes their reports.
         """
         slot = self.slots[grant.federate]
@@ -322,19 +323,13 @@ class Scheduler:
         if (most <= 1 or period is None or slot.group is not None or slot.live or grant.iteration
                 or self.limit < NEVER or self.live):  # fmt: skip
             return []
-        horizon = self.stop
         slots = self.slots
-        for j in slot.affects:
-            consumer = slots[j]
-            if consumer.wakeable:
-                return []
-            lag = min((lg for p, lg, _ in consumer.upstream if p == slot.index), default=0)
-            nxt = consumer.granted + (consumer.period or 1) if consumer.busy else consumer.next
-            horizon = min(horizon, nxt - lag)
+        if any(slots[j].wakeable for j in slot.affects):
+            return []  # an event-driven consumer is woken by each output: it should not wait for a batch
         safe = self.safe_times() if self.any_wakeable else None
         more: list[Grant] = []
         t = grant.tick + period
-        while len(more) + 1 < most and t <= horizon and self._ready_at(slot, t, safe):
+        while len(more) + 1 < most and t <= self.stop and self._ready_at(slot, t, safe):
             more.append(self._grant_step(slot, t))
             t += period
         return more
