@@ -146,7 +146,7 @@ class Runtime:
     # ------------------------------------------------------------------ life cycle
     def join(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """HELLO, and the WELCOME it earns; raises :class:`JoinRefused` when the coordinator says no."""
-        hello = {"pid": os.getpid(), "lang": "python", protocol.STEPS_OPTION: True, **(options or {})}
+        hello = {"pid": os.getpid(), "lang": "python", **(options or {})}
         if self.token:
             hello["token"] = self.token
         log.info("joining the coordinator at %s as '%s' (pid %d)", self.address, self.name, os.getpid())
@@ -551,7 +551,7 @@ def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, byt
     """
     runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve, token=token)
     try:
-        config = runtime.join()
+        config = runtime.join({protocol.STEPS_OPTION: True})  # serve() answers STEPS frames
         runtime.heartbeat = float(config.get("heartbeat", heartbeat))
         runtime.start(config)
         return runtime.serve()
