@@ -156,6 +156,9 @@ class _Member:
         if grant is None:
             return self.activity
         t = self.base.seconds(grant.tick)
+        if self.steps:
+            last = self.base.seconds(self.steps[-1])
+            return f"stepping to t={t:g}..{last:g} s"  # the steps of one STEPS frame
         return f"stepping to t={t:g} s" + (f" (iteration {grant.iteration})" if grant.iteration else "")
 
     @doing.setter
@@ -169,7 +172,9 @@ class _Member:
     last_grant: Grant | None = None
     steps_ok: bool = False  # its HELLO said it answers STEPS frames, and it may be sent them
     steps: list[int] = field(default_factory=list)  # the ticks of the STEPS frame out; empty: none
-    step_cost: float = 0.0  # wall seconds per step in its last STEPS frame (0: not measured yet)
+    step_cost: float = 0.0  # wall seconds per step, measured (0: not yet)
+    plain: int = 0  # plain grants sent while STEPS frames were possible (the first ones measure the step)
+    batches: int = 0  # STEPS frames sent
 
 
 class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
@@ -708,6 +713,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
 
     # ------------------------------------------------------------------ several steps per grant (STEPS)
     _STEP_BUDGET = 0.002  # wall seconds a STEPS frame aims to take: the round trip is amortised, nobody waits long
+    _WARM_UP = 4  # plain grants first: they measure the step (a slow one is never batched), and a first step
+    # that fails or hangs is reported at its own time
 
     def _may_batch(self, member: _Member, options: Mapping[str, Any]) -> bool:
         """Whether ``member`` may be sent STEPS frames: it said so in HELLO, it runs in its own process, is not
@@ -725,12 +732,15 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             member = members[g.federate]
             more = self.scheduler.extend(g, self._steps_for(member, most)) if member.steps_ok else []
             if not more:
+                if member.steps_ok and member.plain < self._WARM_UP:
+                    self._measure(member)
                 rest.append(g)
                 continue
             steps = [g, *more]
             member.granted_at = time.monotonic()
             member.last_grant = member.stepping = g
             member.steps = [s.tick for s in steps]
+            member.batches += 1
             self.messages += sum(len(s.messages) for s in steps)
             if self._trace:
                 log.debug("grant '%s' %d steps t=%g..%g s", member.name, len(steps), self.plan.base.seconds(g.tick),
@@ -742,10 +752,17 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
                 self._unreachable(member, exc)
         return rest
 
+    def _measure(self, member: _Member) -> None:
+        """A plain grant goes out: the time since the one before bounds a step's cost (round trip included)."""
+        member.plain += 1
+        if member.granted_at:
+            since = time.monotonic() - member.granted_at
+            member.step_cost = min(member.step_cost or since, since)
+
     def _steps_for(self, member: _Member, most: int) -> int:
         """How many steps to grant at once: as many as fit in the budget at the measured cost, at most ``most``."""
-        if member.step_cost <= 0.0:
-            return min(most, 8)
+        if member.plain < self._WARM_UP or member.step_cost <= 0.0:
+            return 1
         return max(1, min(most, int(self._STEP_BUDGET / member.step_cost)))
 
     def _steps_done(self, member: _Member, frame: list[Any]) -> None:
