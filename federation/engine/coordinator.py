@@ -722,7 +722,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         spec = self.plan.spec(member.index)
         return (options.get(protocol.STEPS_OPTION) is True and self.settings.steps_per_grant > 1
                 and self.gate is None and spec.process == PROCESS_OWN
-                and spec.restart is RestartPolicy.FAIL)  # fmt: skip
+                and spec.restart is RestartPolicy.FAIL and self.scheduler.may_extend(member.index))  # fmt: skip
 
     def _send_steps(self, grants: list[Grant]) -> list[Grant]:
         """Send a STEPS frame for each grant that may take further steps with it; return the other grants."""

@@ -320,19 +320,23 @@ class Scheduler:
         """
         slot = self.slots[grant.federate]
         period = slot.period
-        if (most <= 1 or period is None or slot.group is not None or slot.live or grant.iteration
-                or self.limit < NEVER or self.live):  # fmt: skip
+        if most <= 1 or period is None or grant.iteration or not self.may_extend(grant.federate):
             return []
-        slots = self.slots
-        if any(slots[j].wakeable for j in slot.affects):
-            return []  # an event-driven consumer is woken by each output: it should not wait for a batch
-        safe = self.safe_times() if self.any_wakeable else None
+        safe = self.safe_times() if self.any_wakeable and slot.upstream else None  # no inputs: nothing to wait for
         more: list[Grant] = []
         t = grant.tick + period
         while len(more) + 1 < most and t <= self.stop and self._ready_at(slot, t, safe):
             more.append(self._grant_step(slot, t))
             t += period
         return more
+
+    def may_extend(self, index: int) -> bool:
+        """Whether the federate's grants may ever be extended (:meth:`extend`, the conditions that do not change)."""
+        slot, slots = self.slots[index], self.slots
+        return (slot.period is not None and slot.group is None and not slot.live and not self.live
+                and self.limit >= NEVER  # not paced
+                and not any(slots[j].wakeable for j in slot.affects))  # fmt: skip  # an event-driven consumer
+        # is woken by each output: it should not wait for a whole batch
 
     def _ready_at(self, slot: FederateSlot, t: int, safe: list[int] | None) -> bool:
         """``ready`` for a later tick ``t`` of a federate that is busy with the steps before it."""
