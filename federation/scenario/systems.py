@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KeyPath, ScenarioError
+from .registry import registered
 from .source import Source
 
 __all__ = ["ConnectorKind", "ENTRY_POINT_GROUP", "SystemConnector", "SystemExpansion", "SystemSpecError",
@@ -96,9 +97,12 @@ def expand_systems(source: Source) -> None:
     federates = data.get("federates") if isinstance(data, dict) else None
     if not isinstance(federates, dict):
         return
+    short = {spec["type"] for spec in federates.values()
+             if isinstance(spec, dict) and isinstance(spec.get("type"), str) and ":" not in spec["type"]}  # fmt: skip
+    if not short - set(registered()):  # federate types only (validation reads that table anyway): no other scan
+        return
     systems = [(name, spec) for name, spec in federates.items()
-               if isinstance(spec, dict) and isinstance(spec.get("type"), str) and ":" not in spec["type"]
-               and spec["type"] in system_types()]  # fmt: skip
+               if isinstance(spec, dict) and spec.get("type") in short and spec["type"] in system_types()]  # fmt: skip
     if not systems:
         return
     expanded: dict[str, Any] = {}
