@@ -175,6 +175,7 @@ class _Member:
     step_cost: float = 0.0  # wall seconds per step, measured (0: not yet)
     plain: int = 0  # plain grants sent while STEPS frames were possible (the first ones measure the step)
     batches: int = 0  # STEPS frames sent
+    last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
 
 
 class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
@@ -732,7 +733,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             member = members[g.federate]
             more = self.scheduler.extend(g, self._steps_for(member, most)) if member.steps_ok else []
             if not more:
-                if member.steps_ok and member.plain < self._WARM_UP:
+                if member.steps_ok:
                     self._measure(member)
                 rest.append(g)
                 continue
@@ -741,6 +742,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             member.last_grant = member.stepping = g
             member.steps = [s.tick for s in steps]
             member.batches += 1
+            member.last_count = len(steps)
             self.messages += sum(len(s.messages) for s in steps)
             if self._trace:
                 log.debug("grant '%s' %d steps t=%g..%g s", member.name, len(steps), self.plan.base.seconds(g.tick),
@@ -753,11 +755,12 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         return rest
 
     def _measure(self, member: _Member) -> None:
-        """A plain grant goes out: the time since the one before bounds a step's cost (round trip included)."""
-        member.plain += 1
+        """A plain grant goes out: the time since the grant before, per step it held, bounds a step's cost (round
+        trip and any wait for others included: an overestimate makes the next STEPS frame shorter, never wrong)."""
         if member.granted_at:
-            since = time.monotonic() - member.granted_at
-            member.step_cost = min(member.step_cost or since, since)
+            member.step_cost = (time.monotonic() - member.granted_at) / member.last_count
+        member.plain += 1
+        member.last_count = 1
 
     def _steps_for(self, member: _Member, most: int) -> int:
         """How many steps to grant at once: as many as fit in the budget at the measured cost, at most ``most``."""
