@@ -213,8 +213,8 @@ def in_process(fmus: dict[str, Path], cases: list[Any], steps: int) -> None:
         a, b = per_step(ours, steps), per_step(plain, steps)
         wire = min(federation_per_step(fmus[name], {}, steps) for _ in range(3))
         print(f"{label:22} {b:13.1f} {a:12.1f} {a / b:6.2f} {wire:16.1f} {wire / b:6.2f}")
-    print("FmuFederate: the class stepped in-process; in a federation: its own process, one GRANT/DONE "
-          "round trip per step through the coordinator (stepping phase only)")
+    print("FmuFederate: the class stepped in-process; in a federation: its own process, stepped by the coordinator "
+          "(several steps per STEPS frame; stepping phase only)")
 
 
 def main() -> None:
