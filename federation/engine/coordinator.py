@@ -713,7 +713,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         self.scheduler.rejected.clear()
 
     # ------------------------------------------------------------------ several steps per grant (STEPS)
-    _STEP_BUDGET = 0.002  # wall seconds a STEPS frame aims to take: the round trip is amortised, nobody waits long
+    _STEP_BUDGET = 0.02  # wall seconds a STEPS frame may take at the measured cost: far below any grant timeout,
+    # and above the few ms a loaded machine's scheduler takes a process away (which inflates a measurement)
     _WARM_UP = 4  # plain grants first: they measure the step (a slow one is never batched), and a first step
     # that fails or hangs is reported at its own time
 
@@ -758,9 +759,14 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         """A plain grant goes out: the time since the grant before, per step it held, bounds a step's cost (round
         trip and any wait for others included: an overestimate makes the next STEPS frame shorter, never wrong)."""
         if member.granted_at:
-            member.step_cost = (time.monotonic() - member.granted_at) / member.last_count
+            self._cost(member, (time.monotonic() - member.granted_at) / member.last_count)
         member.plain += 1
         member.last_count = 1
+
+    @staticmethod
+    def _cost(member: _Member, seconds: float) -> None:
+        """Take a measurement of the cost per step: the mean with the one before (one outlier halves, not rules)."""
+        member.step_cost = seconds if member.step_cost <= 0.0 else (member.step_cost + seconds) / 2
 
     def _steps_for(self, member: _Member, most: int) -> int:
         """How many steps to grant at once: as many as fit in the budget at the measured cost, at most ``most``."""
@@ -774,7 +780,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN, f"{member.name}: STEPS_DONE without STEPS")
             return
         ticks, member.steps = member.steps, []
-        member.step_cost = (time.monotonic() - member.granted_at) / len(ticks)
+        self._cost(member, (time.monotonic() - member.granted_at) / len(ticks))
         limit = self.settings.max_messages_per_step
         for report in reports:
             if len(report[2]) > limit:
