@@ -22,7 +22,6 @@ from federates.mqtt.ingest import Ingest
 from federates.mqtt.localbroker import LocalBroker
 from federation import ExternalSample, LiveFeed, ParameterCheck
 
-
 PUBLISHER = """
 import json, sys
 import paho.mqtt.client as mqtt
@@ -56,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=50_000, help="messages to publish (default 50000)")
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1), help="quality of service (default 1)")
+    parser.add_argument("--backlog", action="store_true",
+                        help="publish while the client is away, then time its draining of the broker's queue")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, LocalBroker(Path(folder)) as broker:
         check = ParameterCheck()
@@ -65,14 +66,26 @@ def main() -> None:
         feed = CountingFeed(args.samples)
         ingest = Ingest(spec, feed, "bench-in", lambda posix: posix)
         ingest.open()
-        start = time.perf_counter()
-        sender = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(broker.port), str(args.samples), str(args.qos)])
-        finished = feed.done.wait(300)
-        wall = time.perf_counter() - start
-        sender.wait(60)
+        command = [sys.executable, "-c", PUBLISHER, str(broker.port), str(args.samples), str(args.qos)]
+        if args.backlog:  # subscribed with a persistent session, then away while the device publishes
+            ingest.close()
+            subprocess.run(command, check=True, timeout=300)
+            feed = CountingFeed(args.samples)
+            ingest = Ingest(spec, feed, "bench-in", lambda posix: posix)
+            start = time.perf_counter()
+            ingest.open()
+            finished = feed.done.wait(300)
+            wall = time.perf_counter() - start
+        else:
+            start = time.perf_counter()
+            sender = subprocess.Popen(command)
+            finished = feed.done.wait(300)
+            wall = time.perf_counter() - start
+            sender.wait(60)
         ingest.close()
     received = feed.count
-    print(f"{broker.program.value}, QoS {args.qos}: {received:,} of {args.samples:,} samples in {wall:.2f} s = "
+    how = "drained from the broker's queue" if args.backlog else "published and received"
+    print(f"{broker.program.value}, QoS {args.qos}, {how}: {received:,} of {args.samples:,} samples in {wall:.2f} s = "
           f"{received / wall:,.0f} samples/s{'' if finished else ' (TIMED OUT)'}; malformed {ingest.malformed}")
 
 

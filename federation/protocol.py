@@ -48,6 +48,9 @@ class Kind(enum.IntEnum):
     PING = 9  # both: [9]
     PONG = 10  # both: [10]
     WAKE = 11  # F: [11, tick] -- a live source's earliest waiting sample (docs/live.md)
+    SAVE = 12  # C: [12, tick] -- save your state for the checkpoint at tick (between steps; docs/what-if.md)
+    STATE = 13  # F: [13, tick, state|nil] -- the saved state (bytes); nil acknowledges a RESTORE
+    RESTORE = 14  # C: [14, tick, state] -- take up the state saved for the checkpoint at tick
     STEPS = 20  # C: [20, [[tick, inputs, messages], ...]] -- several steps in one grant (docs/protocol.md §5.3)
     STEPS_DONE = 21  # F: [21, [[tick, outputs, messages, next_tick], ...]] -- their DONEs, in order
 
@@ -161,13 +164,13 @@ def _digits(value: int) -> str:
     return text if len(text) <= 40 else f"{text[:8]}... ({len(text.lstrip('-'))} digits)"
 
 
-def sender(sock: zmq.Socket) -> Callable[..., Any]:
+def sender(sock: zmq.Socket[bytes]) -> Callable[..., Any]:
     """``sock.send`` for bytes, without pyzmq's Python-level wrapper (half the cost per call).
 
     The wrapper only adds DRAFT-socket options and a check against ``str``; per-step
     frames are always ``bytes``.
     """
-    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[attr-defined,no-any-return]
+    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[no-any-return]
 
 
 def unpack(data: bytes) -> Any:
@@ -295,6 +298,22 @@ def _check_wake(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if _tick(f[1]) else "expected [11, tick]")
 
 
+def _check_save(f: list[Any]) -> str:
+    return _arity(f, 2) or ("" if _tick(f[1]) else "expected [12, tick]")
+
+
+def _check_state(f: list[Any]) -> str:
+    if len(f) != 3 or not _tick(f[1]) or not (f[2] is None or type(f[2]) is bytes):
+        return "expected [13, tick, state (bytes) or nil]"
+    return ""
+
+
+def _check_restore(f: list[Any]) -> str:
+    if len(f) != 3 or not _tick(f[1]) or type(f[2]) is not bytes:
+        return "expected [14, tick, state (bytes)]"
+    return ""
+
+
 def _check_stop(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if type(f[1]) is str else "reason must be a string")
 
@@ -350,6 +369,9 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.PING: _check_ping,
     Kind.PONG: _check_ping,
     Kind.WAKE: _check_wake,
+    Kind.SAVE: _check_save,
+    Kind.STATE: _check_state,
+    Kind.RESTORE: _check_restore,
     Kind.STEPS: _check_steps,
     Kind.STEPS_DONE: _check_steps_done,
 }

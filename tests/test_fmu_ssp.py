@@ -23,8 +23,8 @@ import pytest
 from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import ScenarioError
 from federation.fmu.ssp import export_ssp, import_ssp
-from federation.scenario.loader import load
 from federation.results.store import RunStore
+from federation.scenario.loader import load
 from fmus.build import FmiStandard, ModelSource, compile_model, find_compiler, pack_fmu
 from tests.conftest import write_scenario
 

@@ -47,7 +47,7 @@ def test_no_tick_is_granted_before_its_instant(run_scenario):
     assert {r[0] for r in rows} == set(range(0, 401, 10))  # every tick granted, stop included
     assert min(r[4] for r in rows) >= 0 and all(granted >= scheduled for _, _, scheduled, granted, _, _ in rows)
     first = min(r[2] for r in rows)
-    for tick, t, scheduled, _granted, _lag, _n in rows:
+    for _tick, t, scheduled, _granted, _lag, _n in rows:
         assert scheduled - first == pytest.approx(t / 4, abs=1e-6)  # 0.1 s of simulated time every 25 ms
     lags = sorted(r[4] for r in rows)
     assert lags[len(lags) // 2] < 0.1, lags  # the median grant is on time; under load a few may be later
@@ -230,3 +230,25 @@ def test_the_schedule_s_limit_is_the_last_tick_whose_instant_passed():
         tick = schedule.limit(now)
         assert schedule.instant(tick) <= now < schedule.instant(tick + 1)
     assert schedule.limit(101.0) < 0 and math.isclose(schedule.instant(60_000), 103.0)
+
+
+def test_housekeeping_waits_for_a_paced_instant_that_is_due_but_not_for_ever():
+    """The periodic checks and the store's commit are put off when a paced grant is due within
+    QUIET_BEFORE (so the grant is not late), by at most 2 * QUIET_BEFORE; never when unpaced."""
+    from types import SimpleNamespace
+
+    from federation.engine.pacer import PacedLoop
+
+    loop = PacedLoop()
+    loop.settings = SimpleNamespace(liveness=0.5)
+    loop._last_check = 100.0
+    assert not loop._instant_near(100.6)  # unpaced: never waits
+    loop.pacer = object()  # type: ignore[assignment]
+    quiet = PacedLoop.QUIET_BEFORE
+    loop._next_instant = 100.6 + quiet / 2
+    assert loop._instant_near(100.6)  # due, and a grant is due sooner than QUIET_BEFORE: wait
+    assert not loop._instant_near(100.51 + 2 * quiet)  # waited long enough: run it anyway
+    loop._next_instant = 100.6 + 2 * quiet
+    assert not loop._instant_near(100.6)  # the next instant is far: run now
+    loop._next_instant = 100.0
+    assert not loop._instant_near(100.6)  # behind the schedule (catching up): run now

@@ -26,11 +26,12 @@ from ..address import BindAddress, is_loopback
 from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
 from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from ..protocol import ErrorCode, Kind
-from ..results.claim import Claim, StorePolicy, claim_store
+from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
 from ..results.kpi import record_kpis
 from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import TimeBase
+from .checkpoint import Checkpoints, Resume
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
@@ -81,6 +82,7 @@ class RunOptions:
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
     access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
+    resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -178,7 +180,7 @@ class _Member:
     last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
 
 
-class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
+class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoints):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
@@ -211,6 +213,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
+        self._checkpoint_setup()
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
         self._live_setup()
         self.gate = self._make_gate()
@@ -222,6 +225,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
 
     def _claim(self) -> Claim:
         """Create the store file and the logs folder last, so that nothing is left if construction fails."""
+        if self.options.resume is not None:  # the run's own store, appended to
+            store = self.options.resume.store
+            return Claim(store, logs_folder(store), store)
         try:
             return claim_store(self.options.out, self.options.store_policy)
         except OutputError:
@@ -238,13 +244,15 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             return None
         o = self.options
         if o.replay is not None:  # the recorded answers, in the order they were given
-            return o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+            replayed: DecisionGate = o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                                                 for e in d.endpoints if e.fields})  # fmt: skip
+            return replayed
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
                             access=o.access)  # fmt: skip
+        gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate
@@ -293,7 +301,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
         try:
-            self.recorder = Recorder(self.out, self.plan)
+            resume = self.options.resume
+            self.recorder = Recorder(self.out, self.plan) if resume is None else Recorder.resume(self.out, self.plan,
+                                                                                                 resume.saved.tick)
         except OutputError:  # nothing started: leave nothing behind
             self.claim.release()
             self._release_sockets()
@@ -312,7 +322,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._live_begin()
             self.recorder.commit()  # pids and status are on disk before the first step
             self._start_pacing()
-            first = self.scheduler.begin()
+            first = self._begin()
             if self._trace:
                 self._trace_waits([m.index for m in self.members], first)
             self._send(first)
@@ -452,7 +462,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         else:
             self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
         now = time.monotonic()
-        if now - self._last_check >= self.settings.liveness:
+        if now - self._last_check >= self.settings.liveness and not self._instant_near(now):
             self._last_check = now
             self._check_processes()
             self.handshakes.poll()
@@ -464,7 +474,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not self.scheduler.busy and not self.scheduler.finished:
+        if not self.scheduler.busy and not self.scheduler.finished and not self._checkpoint_due():
             self._deadlock()
 
     _last_check = 0.0
@@ -542,6 +552,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._declare(member, frame[1])
         elif kind == Kind.ERROR:
             self._federate_error(member, frame)
+        elif kind == Kind.STATE:
+            self._state(member, frame)
         elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
             log.debug("federate '%s' said BYE", member.name)

@@ -279,6 +279,22 @@ class PacedLoop:
             self._held_too_long(held, lag, tick, stepping=False)
         self._send_unpaced(grants)
 
+    QUIET_BEFORE = 0.05  # seconds before a paced instant in which housekeeping waits
+
+    def _instant_near(self, now: float) -> bool:
+        """Whether the periodic housekeeping (process checks, the store's commit) should wait a little.
+
+        A commit can take tens of milliseconds (a WAL checkpoint); done just before a tick's
+        instant it would make that tick's grants late.  Done just after the grants, it costs
+        nothing.  It waits at most 2 * QUIET_BEFORE past its due time, so a fast pace (instants
+        closer than that) does not put it off for ever.  The unpaced loop never waits.
+        """
+        if self.pacer is None:
+            return False
+        ahead = self._next_instant - now
+        return 0.0 < ahead < self.QUIET_BEFORE and now - self._last_check < self.settings.liveness + 2 * self.QUIET_BEFORE
+
+    _last_check: float
     _lag_deadline = math.inf  # monotonic seconds of the next max_lag check
     _next_instant = -math.inf  # monotonic seconds when the limit moves next
 

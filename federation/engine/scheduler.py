@@ -171,6 +171,7 @@ class Scheduler:
             for b in slot.bindings:
                 self.consumers.setdefault(id(b.history), []).append((slot, b.lag))
         self.live: list[int] = []  # live sources (set_live); empty in an ordinary run
+        self.batch_end: dict[int, int] = {}  # federate -> last tick of the STEPS frame it is computing (extend)
 
     # ------------------------------------------------------------------ set-up
     def begin(self) -> list[Grant]:
@@ -181,6 +182,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ safe times
     limit = NEVER  # the last tick the wall clock allows (a paced run's PacedScheduler moves it)
+    barrier = NEVER  # no tick at or after it is granted: the cut of the next checkpoint (engine/checkpoint.py)
 
     def safe_times(self) -> list[int]:
         slots = self.slots
@@ -228,7 +230,7 @@ class Scheduler:
     def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
         """Whether ``slot`` may be granted its next tick; ``safe`` None: safe times are local."""
         t = slot.next
-        if slot.busy or t > self.stop:  # the stop tick itself is granted: the run ends with values at stop
+        if slot.busy or t > self.stop or t >= self.barrier:  # the stop tick itself is granted: the run ends with values at stop
             return False
         group = slot.group
         slots = self.slots
@@ -325,9 +327,11 @@ class Scheduler:
         safe = self.safe_times() if self.any_wakeable and slot.upstream else None  # no inputs: nothing to wait for
         more: list[Grant] = []
         t = grant.tick + period
-        while len(more) + 1 < most and t <= self.stop and self._ready_at(slot, t, safe):
+        while len(more) + 1 < most and t <= self.stop and t < self.barrier and self._ready_at(slot, t, safe):
             more.append(self._grant_step(slot, t))
             t += period
+        if more:
+            self.batch_end[slot.index] = more[-1].tick
         return more
 
     def may_extend(self, index: int) -> bool:
@@ -378,6 +382,7 @@ class Scheduler:
                     raise FederateError(slot.name, f"STEPS_DONE names output index {key}; it declared "
                                                    f"{len(slot.outputs)} outputs", time=self.base.seconds(tick))  # fmt: skip
             self._commit(slot, tick, outputs, messages)
+        self.batch_end.pop(index, None)
         return self._finish(slot, ticks[-1], None)
 
     def regrant(self, index: int, previous: Grant) -> Grant:

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from ..errors import ScenarioError
+from ..units import BASE_UNITS
 from . import ssd
 from .loader import FmuArchive, read_fmu
-from ..units import BASE_UNITS
-from ..errors import ScenarioError
 from .ssd import SSD_FILE, ImportReport, problem
 from .ssp_export import linear
 from .variables import FmuVariable
