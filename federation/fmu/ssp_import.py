@@ -298,13 +298,14 @@ class _Wiring:
         """(federate, signal) behind a connector of the top-level system: the component inputs it drives
         (an input) or the component output that drives it (an output), through nested systems' connectors.
         A path with a linear transformation or a unit conversion is refused: connect to the component."""
-        start = ("system", (), connector.name)
+        start: tuple[Any, ...] = ("system", (), connector.name)
         where = f"Connector '{connector.name}'"
         if connector.kind in _SOURCE_KINDS:
             found = self._sources(start)
         else:
             found = []
-            seen, todo = {start}, [(start, ())]
+            seen = {start}
+            todo: list[tuple[tuple[Any, ...], tuple[ssd.Connection, ...]]] = [(start, ())]
             while todo:
                 node, path = todo.pop()
                 for other, connection in self._edges.get(node, ()):

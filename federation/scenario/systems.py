@@ -158,8 +158,7 @@ def _place(source: Source, path: KeyPath, value: Any, line: int) -> None:
 def _rewrite(source: Source, found: Mapping[str, SystemExpansion]) -> None:
     """Add the systems' own connections and routes; resolve ``NAME.CONNECTOR`` in the scenario's."""
     data = source.data
-    for key, items in (("connections", [c for e in found.values() for c in e.connections]),
-                       ("messages", [r for e in found.values() for r in e.routes])):  # fmt: skip
+    for key in ("connections", "messages"):
         own = data.get(key)
         if own is not None and not isinstance(own, list):
             continue  # the structure pass reports it
@@ -182,7 +181,7 @@ def _rewrite(source: Source, found: Mapping[str, SystemExpansion]) -> None:
                 rewritten.append(item)
         if rewritten or own:
             data[key] = rewritten
-    for name, expansion in found.items():
+    for expansion in found.values():
         if expansion.iterate:
             groups = data.setdefault("iterate", {})
             if isinstance(groups, dict):
