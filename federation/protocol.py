@@ -51,6 +51,8 @@ class Kind(enum.IntEnum):
     SAVE = 12  # C: [12, tick] -- save your state for the checkpoint at tick (between steps; docs/what-if.md)
     STATE = 13  # F: [13, tick, state|nil] -- the saved state (bytes); nil acknowledges a RESTORE
     RESTORE = 14  # C: [14, tick, state] -- take up the state saved for the checkpoint at tick
+    STEPS = 20  # C: [20, [[tick, inputs, messages], ...]] -- several steps in one grant (docs/protocol.md §5.3)
+    STEPS_DONE = 21  # F: [21, [[tick, outputs, messages, next_tick], ...]] -- their DONEs, in order
 
 
 class ErrorCode(enum.IntEnum):
@@ -330,6 +332,31 @@ def _check_ping(f: list[Any]) -> str:
     return _arity(f, 1)
 
 
+STEPS_OPTION = "steps"
+"""The HELLO option by which a federate says it answers STEPS frames (``true``)."""
+
+
+def _check_steps(f: list[Any]) -> str:
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [20, [[tick, inputs, messages], ...]] with at least one step"
+    for step in f[1]:
+        if type(step) is not list or len(step) != 3 or _check_grant([Kind.GRANT, step[0], 0, step[1], step[2]]):
+            return "each step must be [tick, {input: value}, [message...]]"
+    return ""
+
+
+def _check_steps_done(f: list[Any]) -> str:
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [21, [[tick, outputs, messages, next_tick], ...]] with at least one step"
+    for step in f[1]:
+        if type(step) is not list or len(step) != 4:
+            return "each step must be [tick, {output: value}, [message...], next_tick|nil]"
+        problem = _check_done([Kind.DONE, step[0], 0, *step[1:]])
+        if problem:
+            return problem.replace("[5, tick, iteration, ", "[tick, ")
+    return ""
+
+
 _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.HELLO: _check_hello,
     Kind.WELCOME: _check_map,
@@ -345,6 +372,8 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.SAVE: _check_save,
     Kind.STATE: _check_state,
     Kind.RESTORE: _check_restore,
+    Kind.STEPS: _check_steps,
+    Kind.STEPS_DONE: _check_steps_done,
 }
 
 

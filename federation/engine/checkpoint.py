@@ -145,7 +145,7 @@ class Checkpoints:
             return
         self._asked = False
         sched = self.scheduler
-        tick = max(max(s.granted for s in sched.slots), self.plan.start) + 1
+        tick = max(max(s.granted for s in sched.slots), max(sched.batch_end.values(), default=-1), self.plan.start) + 1
         if tick >= self.plan.stop:
             log.info("checkpoint asked for at the end of the run: not taken")
             return

@@ -311,6 +311,8 @@ class Runtime:
                 if trace:
                     _trace(frame[1] / divisor, frame, done)
                 send(pack(done))
+            elif kind == _STEPS:
+                send(pack(self.steps(frame)))
             else:
                 code = self._control(frame)
                 if code is not None:
@@ -535,6 +537,18 @@ class Runtime:
         next_tick = None if nxt is None or not self._event_driven else self.next_tick(nxt)
         return [_DONE, tick, iteration, outputs, self._sent(fed) if fed._outbox else _NONE, next_tick]
 
+    def steps(self, frame: list[Any]) -> list[Any]:
+        """Run the steps of a STEPS frame in order, as if each had come in its own GRANT; return STEPS_DONE."""
+        done = []
+        trace = log.isEnabledFor(logging.DEBUG)
+        for tick, inputs, messages in frame[1]:
+            grant = [_GRANT, tick, 0, inputs, messages]
+            reply = self.step(grant)
+            if trace:
+                _trace(tick / self._divisor, grant, reply)
+            done.append([tick, reply[3], reply[4], reply[5]])
+        return [_STEPS_DONE, done]
+
     def finalize(self) -> None:
         if self.federate is not None:
             fed, self.federate = self.federate, None
@@ -547,6 +561,7 @@ class Runtime:
 
 _PLAIN = (float, int, bool, str, type(None))
 _GRANT, _DONE, _PING, _PONG = int(Kind.GRANT), int(Kind.DONE), int(Kind.PING), int(Kind.PONG)
+_STEPS, _STEPS_DONE = int(Kind.STEPS), int(Kind.STEPS_DONE)
 _NONE: list[Any] = []  # no messages (never mutated: it is only packed)
 _UNSENT: Any = object()  # compares unequal to every value
 
@@ -605,7 +620,7 @@ def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, byt
     """
     runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve, token=token)
     try:
-        config = runtime.join()
+        config = runtime.join({protocol.STEPS_OPTION: True})  # serve() answers STEPS frames
         runtime.heartbeat = float(config.get("heartbeat", heartbeat))
         runtime.start(config)
         return runtime.serve()

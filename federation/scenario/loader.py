@@ -43,6 +43,7 @@ from .model import (
 )
 from .overrides import Override, apply_overrides
 from .source import Source, load_source
+from .systems import expand_systems
 from .validation import validate
 
 __all__ = ["load", "parse"]
@@ -421,7 +422,7 @@ class _Parser:
                     continue
                 out[key] = seconds
         for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000),
-                         ("workers", 1024)):  # fmt: skip
+                         ("workers", 1024), ("steps_per_grant", 100_000)):  # fmt: skip
             if key in spec:
                 value = spec[key]
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
@@ -611,6 +612,7 @@ def _kind(value: Any) -> str:
 
 def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
     """Structure pass only: the scenario (when it could be built) and the problems found."""
+    expand_systems(source)  # type: ssp and other system types stand for several federates
     parser = _Parser(source)
     scenario = parser.parse()
     return scenario, parser.problems

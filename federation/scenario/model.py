@@ -189,6 +189,7 @@ class CoordinatorSpec:
     console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
     users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
     checkpoint: float | None = None  # simulated seconds between checkpoints (``checkpoint: {every: 6 h}``); None: none
+    steps_per_grant: int = 64  # most steps one STEPS frame grants a federate (docs/protocol.md §5.3); 1: off
 
 
 @dataclass(frozen=True)
