@@ -38,6 +38,7 @@ from ..scenario.overrides import Override
 from .progress import ProgressBar, StatusLine, format_duration
 
 if TYPE_CHECKING:
+    from ..decisions.gate import Answer
     from ..engine.coordinator import RunSummary
     from ..scenario.model import Scenario
 
@@ -752,10 +753,47 @@ def _add_fork_parser(sub: Any) -> None:
     p.add_argument("--at", required=True, metavar="T", help="fork at the last checkpoint at or before T (e.g. '30 h')")
     p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
                    help="override a parameter from the fork point on (repeatable; as for 'run')")  # fmt: skip
+    p.add_argument("--answer", dest="answers", action="append", type=_answer, default=[],
+                   metavar="DECISION=approve|reject|edit:{...}",
+                   help="answer this decision (its id, at or after the fork point) so instead of as recorded "
+                        "(repeatable)")  # fmt: skip
     p.add_argument("--until", metavar="T", help="stop time instead of the parent's")
     p.add_argument("--out", type=Path, required=True, help="the fork's run store (refused when it exists)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary")
     p.set_defaults(func=_cmd_fork)
+
+
+def _answer(text: str) -> tuple[int, Answer]:
+    """``--answer 3=reject``: a decision id and the answer given for it."""
+    from ..decisions.gate import Answer
+
+    ident, equals, rest = text.partition("=")
+    try:
+        decision = int(ident.strip())
+    except ValueError:
+        decision = 0
+    if not equals or decision < 1:
+        raise argparse.ArgumentTypeError(f"expected DECISION=approve|reject|edit:{{...}} with a decision id, got {text!r}")
+    try:
+        return decision, Answer.parse(rest)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
+
+
+def _check_answers(store: Path, answers: dict[int, Answer], fork_tick: int, fork_time: float) -> None:
+    """Refuse an answer to a decision the parent took before the fork point (the fork cannot change it)."""
+    from ..results.store import RunStore
+
+    with RunStore(store, warn=False) as run:
+        recorded = {row["id"]: row for row in run.decisions()}
+    for decision in sorted(answers):
+        row = recorded.get(decision)
+        if row is not None and row["tick"] < fork_tick:
+            raise _Usage(f"--answer {decision}=...: decision {decision} was taken at t={row['time']:g} s, before the "
+                         f"fork point (t={fork_time:g} s); fork at or before t={row['time']:g} s to answer it")
+        if row is None:
+            log.warning("--answer %d: %s recorded no decision %d (the fork may still propose it)", decision, store,
+                        decision)  # fmt: skip
 
 
 def _cmd_fork(args: argparse.Namespace) -> int:
@@ -783,10 +821,14 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         if stop * (1 + 1e-12) <= point.saved.time:
             raise _Usage(f"--until {args.until} is not after the fork point ({point.saved.time:g} s)")
         scenario = replace(scenario, time=replace(scenario.time, stop=stop))
+    answers = dict(args.answers)
+    if len(answers) < len(args.answers):
+        raise _Usage("--answer: one answer per decision")
+    _check_answers(args.store, answers, point.saved.tick, point.saved.time)
     claim = claim_store(args.out, StorePolicy.REFUSE)
     fork_store(args.store, claim.store, point.saved)
     resume = Resume(claim.store, point.saved, scenario)
-    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug))
+    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug, answers=answers))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
@@ -794,6 +836,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{summary.scenario}: fork of {args.store} at t={point.saved.time:g} s; {summary.status} in "
               f"{summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")
+        for decision in sorted(answers):
+            given = coordinator.gate is not None and decision in coordinator.gate.answered
+            print(f"  decision {decision}: " + (f"answered {answers[decision].describe()}" if given else
+                                                "not proposed in this fork: --answer unused"))  # fmt: skip
         print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
 

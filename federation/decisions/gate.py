@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Verdict", "Autonomy", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate", "parse_decisions"]
+__all__ = ["Verdict", "Autonomy", "Answer", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
+           "parse_decisions"]
 
 
 class Verdict(str, enum.Enum):
@@ -61,6 +62,41 @@ class Verdict(str, enum.Enum):
 class Autonomy(str, enum.Enum):
     ASSISTED = "assisted"  # level 4: policy first, humans for what the policy leaves open
     FULL = "full"  # level 5: the policy decides everything; no human is asked
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A given answer to one decision: ``approve``, ``reject`` or ``edit:{field: value}`` (``federation fork --answer``)."""
+
+    verdict: Verdict  # APPROVE, EDIT or REJECT
+    changes: Mapping[str, Any] | None = None  # for EDIT: merged into the payload (docs/decisions.md)
+
+    @classmethod
+    def parse(cls, text: str) -> Answer:
+        """``approve``, ``reject``, ``edit:{opening: 0.3}`` (YAML or JSON after ``edit:``); ValueError says why not."""
+        import yaml
+
+        word, colon, rest = text.strip().partition(":")
+        try:
+            verdict = Verdict(word.strip())
+        except ValueError:
+            verdict = Verdict.ASK
+        if verdict in (Verdict.APPROVE, Verdict.REJECT) and not colon:
+            return cls(verdict)
+        if verdict is Verdict.EDIT and colon:
+            try:
+                changes = yaml.safe_load(rest)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"edit:{rest}: not YAML ({str(exc).splitlines()[0]})") from None
+            if not isinstance(changes, dict) or not changes:
+                raise ValueError(f"edit: needs the fields to change, e.g. edit:{{opening: 0.3}}; got {rest.strip()!r}")
+            return cls(verdict, changes)
+        raise ValueError(f"expected approve, reject or edit:{{field: value}}, got {text!r}")
+
+    def describe(self) -> str:
+        if self.verdict is Verdict.EDIT:
+            return "edit:" + json.dumps(self.changes, sort_keys=True)
+        return str(self.verdict.value)
 
 
 @dataclass(frozen=True)
@@ -249,8 +285,10 @@ class DecisionGate:
                  control: str | None = None, context: zmq.Context[Any] | None = None,
                  prompt_in: Any = None, prompt_out: Any = None,
                  schemas: Mapping[str, Mapping[str, PayloadField]] | None = None,
-                 access: Access | None = None) -> None:  # fmt: skip
+                 access: Access | None = None, answers: Mapping[int, Answer] | None = None) -> None:  # fmt: skip
         self.spec = spec
+        self.answers = dict(answers or {})  # decision id -> the answer given for it (``federation fork --answer``)
+        self.answered: list[int] = []  # the ids of ``answers`` that were proposed and answered so far
         self.access = access  # when set, every control request carries a token (docs/console.md)
         self.history: list[dict[str, Any]] = []  # every decision, in order, for the console's feed
         self.autonomy = autonomy
@@ -299,7 +337,8 @@ class DecisionGate:
         """Register a proposal; return its id and the decision when the policy settles it at once."""
         proposal = Proposal(self._next_id, tick, seconds, message_class, payload, targets)
         self._next_id += 1
-        decision = self._settle(proposal)
+        answer = self.answers.get(proposal.id)
+        decision = self._settle(proposal) if answer is None else self._given(proposal, answer)
         if decision is not None:
             self._remember(proposal, decision)
         return proposal.id, decision
@@ -332,6 +371,19 @@ class DecisionGate:
         if self.prompt is not None and self.prompt.open:
             self.prompt.show(proposal)
         return None
+
+    def _given(self, proposal: Proposal, answer: Answer) -> Decision:
+        """The answer given for this decision on the command line (``federation fork --answer``)."""
+        payload = proposal.payload
+        if answer.verdict is Verdict.EDIT:
+            try:
+                payload = apply_edit(proposal.payload, dict(answer.changes or {}), self._declared(proposal))
+            except EditRefused as exc:
+                raise FederationError(f"--answer {proposal.id}={answer.describe()}: decision {proposal.id} "
+                                      f"({proposal.describe()}) cannot be edited so: {exc}") from None  # fmt: skip
+        self.answered.append(proposal.id)
+        final = None if answer.verdict is Verdict.REJECT else payload
+        return Decision(proposal.id, answer.verdict, f"fork --answer {answer.describe()}", final)
 
     def _policy(self, proposal: Proposal, verdict: Verdict, who: str, rule: Rule | None) -> Decision | None:
         """The policy's decision; None when an edit rule's changes do not fit (then it is asked)."""

@@ -23,7 +23,7 @@ import zmq
 from .. import protocol
 from ..access import Access
 from ..address import BindAddress, is_loopback
-from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
+from ..decisions.gate import Answer, Autonomy, DecisionGate, parse_decisions
 from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from ..protocol import ErrorCode, Kind
 from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
@@ -83,6 +83,7 @@ class RunOptions:
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
     access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
     resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
+    answers: Mapping[int, Answer] = field(default_factory=dict)  # decision id -> given answer (``federation fork --answer``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -251,7 +252,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
-                            access=o.access)  # fmt: skip
+                            access=o.access, answers=o.answers)  # fmt: skip
         gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
