@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Verdict", "Autonomy", "Answer", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
+__all__ = ["Verdict", "Autonomy", "Answer", "ForecastSpec", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
            "parse_decisions"]
 
 
@@ -100,6 +100,14 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class ForecastSpec:
+    """``forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}`` of a rule (docs/decisions.md)."""
+
+    horizon: float  # simulated seconds ahead of the proposal
+    alternatives: tuple[Answer, ...]  # approve first: the reference the others are compared with
+
+
+@dataclass(frozen=True)
 class Rule:
     """``match`` conditions on a proposal, and what to do when they all hold."""
 
@@ -112,6 +120,7 @@ class Rule:
     set: Mapping[str, Any] = field(default_factory=dict)  # for EDIT: merged into the payload (docs/decisions.md)
     note: str = ""
     line: int = 0
+    forecast: ForecastSpec | None = None  # ASK only: forecast each alternative while a human decides
 
     def matches(self, proposal: Proposal) -> bool:
         if not fnmatch.fnmatchcase(proposal.message_class, self.message_class):
@@ -151,6 +160,8 @@ class Proposal:
     payload: Any
     targets: tuple[str, ...]
     created: float = field(default_factory=monotonic)
+    forecast: ForecastSpec | None = None  # the forecasts its rule asks for while it is held
+    forecasts: list[dict[str, Any]] = field(default_factory=list)  # their state and results (federation.engine.forecast)
     held_by: str = ""  # why a human is asked: the rule that said 'ask', or that none matched
 
     def time_left(self, timeout: float | None) -> float | None:
@@ -163,7 +174,8 @@ class Proposal:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "time": self.time, "class": self.message_class, "payload": self.payload,
-                "targets": list(self.targets), "held_by": self.held_by}  # fmt: skip
+                "targets": list(self.targets), "held_by": self.held_by,
+                **({"forecasts": [dict(f) for f in self.forecasts]} if self.forecast is not None else {})}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -241,8 +253,8 @@ def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) 
         problems.append(src.problem(path, "a rule is a mapping with 'match' and 'verdict'"))
         return None
     for key in item:
-        if key not in ("match", "verdict", "set", "note"):
-            problems.append(src.problem((*path, key), "unknown key (expected match, verdict, set, note)"))
+        if key not in ("match", "verdict", "set", "note", "forecast"):
+            problems.append(src.problem((*path, key), "unknown key (expected match, verdict, set, note, forecast)"))
     try:
         verdict = Verdict(item.get("verdict"))
     except ValueError:
@@ -267,9 +279,62 @@ def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) 
     if unsent is not None:
         problems.append(src.problem((*path, "set", *unsent[0]), unsent[1]))
         return None
+    forecast = None
+    if item.get("forecast") is not None:
+        if verdict is not Verdict.ASK:
+            problems.append(src.problem((*path, "forecast"), f"a forecast is made while a human decides: it needs "
+                                                             f"'verdict: ask', not {verdict.value}"))  # fmt: skip
+            return None
+        forecast = _parse_forecast(item["forecast"], (*path, "forecast"), src, problems)
+        if forecast is None:
+            return None
     return Rule(verdict, str(match.get("class", "*")), match.get("field"), match.get("above"), match.get("below"),
                 match.get("equals"), dict(changes) if isinstance(changes, dict) else {}, str(item.get("note", "")),
-                src.line(path))  # fmt: skip
+                src.line(path), forecast)  # fmt: skip
+
+
+def _parse_forecast(data: Any, path: KeyPath, src: Source, problems: list[Problem]) -> ForecastSpec | None:
+    """``{horizon: 24 h, alternatives: [approve, reject, {edit: {opening: 0.3}}]}``; None (with problems) when wrong."""
+    if not isinstance(data, dict):
+        problems.append(src.problem(path, "expected {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}"))
+        return None
+    before = len(problems)
+    for key in data:
+        if key not in ("horizon", "alternatives"):
+            problems.append(src.problem((*path, key), "unknown key (expected horizon, alternatives)"))
+    horizon = 0.0
+    try:
+        horizon = parse_duration(data.get("horizon"))
+        if not horizon > 0:
+            raise ValueError(f"must be after the proposal, got {data.get('horizon')!r}")
+    except (ValueError, TypeError) as exc:
+        problems.append(src.problem((*path, "horizon"), f"a duration such as '24 h' is needed: {exc}"))
+    items = data.get("alternatives", ["approve", "reject"])
+    if not isinstance(items, list) or not items:
+        problems.append(src.problem((*path, "alternatives"), "expected a list of approve, reject, {edit: {field: value}}"))
+        items = []
+    alternatives: list[Answer] = []
+    for i, alt in enumerate(items):
+        where = (*path, "alternatives", i)
+        if alt in ("approve", "reject"):
+            answer = Answer(Verdict(alt))
+        elif isinstance(alt, dict) and list(alt) == ["edit"] and isinstance(alt["edit"], dict) and alt["edit"]:
+            unsent = unsendable(alt["edit"])
+            if unsent is not None:
+                problems.append(src.problem((*where, "edit", *unsent[0]), unsent[1]))
+                continue
+            answer = Answer(Verdict.EDIT, dict(alt["edit"]))
+        else:
+            problems.append(src.problem(where, f"expected approve, reject or {{edit: {{field: value}}}}, got {alt!r}"))
+            continue
+        if answer in alternatives:
+            problems.append(src.problem(where, f"{answer.describe()} is listed twice"))
+            continue
+        alternatives.append(answer)
+    if len(problems) > before:
+        return None
+    approve = Answer(Verdict.APPROVE)  # the reference: always forecast, first
+    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)))
 
 
 # ----------------------------------------------------------------------------- the gate
@@ -355,6 +420,7 @@ class DecisionGate:
             who = f"policy rule {index}" + (f" (line {rule.line})" if rule.line else "")
             if rule.verdict is Verdict.ASK:
                 proposal.held_by = who + (f": {rule.note}" if rule.note else "")
+                proposal.forecast = rule.forecast
                 break
             decision = self._policy(proposal, rule.verdict, who, rule)
             if decision is not None:
@@ -370,6 +436,8 @@ class DecisionGate:
             self.pending[proposal.id] = proposal
         if self.prompt is not None and self.prompt.open:
             self.prompt.show(proposal)
+        if proposal.forecast is not None and self.on_held is not None:
+            self.on_held(proposal)
         return None
 
     def _given(self, proposal: Proposal, answer: Answer) -> Decision:
@@ -466,6 +534,12 @@ class DecisionGate:
             self.decide(pid, verdict, "terminal closed: default", told=f"end of input: {verdict.past} (the default)")
 
     on_checkpoint: Callable[[], None] | None = None  # the control endpoint's `checkpoint` op (the coordinator sets it)
+    on_held: Callable[[Proposal], None] | None = None  # a proposal with forecasts is held (the coordinator forecasts)
+
+    def say(self, text: str) -> None:
+        """Tell the operator at the terminal (above the question), when there is one."""
+        if self.prompt is not None and self.prompt.open:
+            self.prompt.say(text)
 
     def serve_control(self) -> None:
         """Answer every request waiting on the control endpoint (JSON over ZeroMQ)."""

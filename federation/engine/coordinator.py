@@ -32,6 +32,7 @@ from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import TimeBase
 from .checkpoint import Checkpoints, Resume
+from .forecast import Forecasts
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
@@ -223,6 +224,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         self.out = self.claim.store  # the store this run writes (the next free name, with that policy)
         self.log_dir = self.claim.logs
         self.launcher = Launcher(self.log_dir)
+        self.forecasts = self._make_forecasts()
 
     def _claim(self) -> Claim:
         """Create the store file and the logs folder last, so that nothing is left if construction fails."""
@@ -257,6 +259,22 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate
+
+    def _make_forecasts(self) -> Forecasts | None:
+        """Forecasts at held decisions, when a rule asks for them (docs/decisions.md)."""
+        gate = self.gate
+        if gate is None or self.options.replay is not None or not any(r.forecast for r in gate.spec.rules):
+            return None
+
+        def write(rows: list[dict[str, Any]]) -> None:
+            assert self.recorder is not None
+            with self.recorder._writing():
+                self.recorder.db.add_forecasts(rows)
+
+        forecasts = Forecasts(gate, self.out, self.log_dir / "forecasts", self.scenario.time.stop,
+                              lambda: self._last_saved, write)  # fmt: skip
+        gate.on_held = forecasts.start
+        return forecasts
 
     def _security(self) -> CurveServer | None:
         """CurveZMQ when keys are given; refuse to listen beyond loopback without them."""
@@ -912,6 +930,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
     _pacing_summary: PacingSummary | None = None
 
     def _release_sockets(self) -> None:
+        if getattr(self, "forecasts", None) is not None:
+            self.forecasts.close()
         if self.gate is not None:
             self.gate.close()
         self.handshakes.close()
