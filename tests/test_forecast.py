@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "federation.app.cli"]
@@ -127,3 +131,57 @@ def test_a_wrong_forecast_is_refused_with_its_line(tmp_path: Path, forecast: str
     done = subprocess.run([*CLI, "validate", str(path)], capture_output=True, text=True, timeout=100, cwd=ROOT)
     assert done.returncode != 0
     assert f"{line}:" in done.stderr and problem in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(600)
+def test_the_control_endpoint_shows_the_forecasts_of_a_pending_decision(tmp_path: Path) -> None:
+    """Through --control: the pending view carries each alternative's status, then its KPIs and delta;
+    the program rejects, and the run records what the rejecting forecast said, KPI for KPI."""
+    out = tmp_path / "run.sqlite"
+    users = tmp_path / "users"
+    users.write_text("ops operator ops-token-0123456789\n")
+    users.chmod(0o600)
+    argv = [*CLI, "run", str(riverton(tmp_path)), "--until", UNTIL, "--out", str(out), "--control", "tcp://127.0.0.1",
+            "--users", str(users), "-q"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stderr is not None
+    banner = proc.stderr.readline()
+    rest: list[str] = []
+    drain = threading.Thread(target=lambda: rest.extend(proc.stderr or ()), daemon=True)
+    drain.start()
+    client = zmq.Context.instance().socket(zmq.REQ)
+    client.setsockopt(zmq.LINGER, 0)
+    client.setsockopt(zmq.RCVTIMEO, 30_000)
+
+    def ask(request: dict[str, object]) -> dict[str, Any]:
+        client.send_string(json.dumps({**request, "token": "ops-token-0123456789"}))
+        reply: dict[str, Any] = json.loads(client.recv())
+        return reply
+
+    try:
+        assert banner.startswith("federation: decision control endpoint at tcp://127.0.0.1:"), banner
+        client.connect(banner.rsplit(" ", 1)[1].strip())
+        states: set[str] = set()
+        while True:  # each request is a round trip to the coordinator
+            pending = ask({"op": "pending"})["pending"]
+            if not pending:
+                continue
+            views = pending[0]["forecasts"]
+            states |= {v["status"] for v in views}
+            if all(v["status"] == "done" and "delta" in v for v in views):
+                break
+        assert pending[0]["id"] == 2 and "running" in states
+        assert [v["alternative"] for v in views] == ["approve", "reject", 'edit:{"opening": 0.3}']
+        reject = views[1]
+        assert reject["delta"]["unserved_energy"] == (reject["kpis"]["unserved_energy"]["value"]
+                                                      - views[0]["kpis"]["unserved_energy"]["value"])  # fmt: skip
+        assert ask({"op": "decide", "id": 2, "verdict": "reject"}) == {"ok": True}
+        assert proc.wait(300) == 0, "".join(rest)[-3000:]
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+        drain.join(10)
+    assert kpis(out) == {k: v["value"] for k, v in reject["kpis"].items()}
+    assert [r["status"] for r in forecasts(out)] == ["done"] * 3
