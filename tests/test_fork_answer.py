@@ -30,6 +30,14 @@ def rows(store: Path, table: str, where: str = "1") -> list[tuple[object, ...]]:
         db.close()
 
 
+def kpis(store: Path) -> dict[str, float]:
+    db = sqlite3.connect(store)
+    try:
+        return dict(db.execute("SELECT name, value FROM kpis").fetchall())
+    finally:
+        db.close()
+
+
 def riverton(folder: Path) -> Path:
     """riverton.yaml with absolute data paths and a checkpoint every 5 h."""
     text = (ROOT / "scenarios" / "riverton.yaml").read_text()
@@ -78,6 +86,14 @@ def test_approve_and_reject_of_the_same_decision_diverge_after_it(parent: Path, 
     # the rejected pre-release is never delivered: the flood model gets no gate order at that tick
     orders = f"source = 'damops.orders' AND sent_tick = {tick}"
     assert rows(forks["approve"], "messages", orders) and not rows(forks["reject"], "messages", orders)
+    # the fork's report sets its KPIs beside its parent's
+    cli("report", forks["reject"], "-o", tmp_path / "reject.html")
+    html = (tmp_path / "reject.html").read_text()
+    assert f"A fork of <code>{parent.resolve()}</code> at t=10 h" in html
+    mine, theirs = kpis(forks["reject"])["peak_reservoir_level"], kpis(parent)["peak_reservoir_level"]
+    assert mine != theirs
+    row = f"<tr><td>peak_reservoir_level</td><td>{mine:.6g}</td><td>{theirs:.6g}</td><td>{mine - theirs:+.6g}</td><td>m</td></tr>"
+    assert row in html, html[html.find("This run and its parent"):][:2000]
 
 
 @pytest.mark.timeout(120)
