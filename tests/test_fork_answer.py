@@ -106,3 +106,26 @@ def test_answer_to_a_decision_before_the_fork_point_is_refused(parent: Path, tmp
     done = cli("fork", parent, "--at", "10 h", "--answer", "2=edit:{opening: 1.5}", "--out", tmp_path / "g.sqlite",
                ok=False)  # fmt: skip
     assert "decision 2" in done.stderr and "opening: must be in [0, 1], got 1.5" in done.stderr
+
+
+@pytest.mark.timeout(600)
+def test_sweep_from_a_fork_point(parent: Path, tmp_path: Path) -> None:
+    """`federation sweep RUN.sqlite --at T`: every variant is a fork of the run at T (on the Dask cluster)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "sweep"
+    done = cli("sweep", parent, "--at", "15 h", "--vary", "grid.load_power_factor=0.9,0.95", "--workers", "2",
+               "--out", out)  # fmt: skip
+    assert "2 runs: 2 completed, 0 failed" in done.stdout
+    stores = sorted((out / "runs").glob("*.sqlite"))
+    assert [s.stem for s in stores] == ["grid.load_power_factor=0.9-seed2026", "grid.load_power_factor=0.95-seed2026"]
+    for store in stores:
+        db = sqlite3.connect(store)
+        meta = dict(db.execute("SELECT key, value FROM run").fetchall())
+        db.close()
+        assert (meta["parent_store"], meta["fork_tick"], meta["status"]) == (str(parent.resolve()), "54000", "completed")
+        # the grid derives its power factor in setup(): a fork keeps the saved one (docs/what-if.md), so each
+        # variant records exactly what the parent recorded -- the fork point's exactness, through the sweep
+        for table in COLUMNS:
+            assert rows(store, table) == rows(parent, table), table
+    refused = cli("sweep", parent, "--vary", "grid.load_power_factor=0.9", "--out", tmp_path / "x", ok=False)
+    assert "is a run store: give --at T" in refused.stderr

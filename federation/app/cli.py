@@ -914,7 +914,9 @@ def _add_sweep_parser(sub: Any) -> None:
                                    "on Dask distributed; write runs.csv, summary.csv, summary.png and the stores. "
                                    "Exit code 1 when any run failed (the others are still summarised).")  # fmt: skip
     p.add_argument("scenario", type=Path, help="scenario YAML file, or a sweep file (a 'sweep:' section with "
-                                               "named variants; see docs/ensembles.md)")
+                                               "named variants; see docs/ensembles.md), or a run store with --at")
+    p.add_argument("--at", metavar="T", help="with a run store: every variant starts from its last checkpoint at or "
+                                             "before T (e.g. '30 h'), as 'federation fork' does (docs/what-if.md)")
     p.add_argument("--vary", action="append", type=_vary, default=[], metavar="FED.PARAM=V1,V2,...",
                    help="values of a federate parameter (repeatable: the variants are the cartesian product; "
                         "values are YAML, e.g. 80,120 or '[1,2],[3,4]')")  # fmt: skip
@@ -949,8 +951,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO chatter would drown the table
     args.seeds_given = args.seeds is not None
     args.seeds = args.seeds or 1
-    plan = sweep.load_sweep_file(args.scenario)
-    if plan is not None:  # a sweep file: named variants (strategies) of a scenario
+    fork = _sweep_fork(args)
+    plan = None if fork is not None else sweep.load_sweep_file(args.scenario)
+    if fork is not None:
+        scenario = fork[1]
+        try:
+            variants = sweep.expand_variants(args.vary)
+        except ValueError as exc:
+            raise _Usage(f"--vary: {exc}") from None
+    elif plan is not None:  # a sweep file: named variants (strategies) of a scenario
         if args.vary:
             raise _Usage(f"{args.scenario} is a sweep file with its own variants; leave out --vary")
         scenario, variants = load(plan.scenario), plan.variants
@@ -965,7 +974,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     sweep.check_variants(scenario, variants)
     out = _sweep_folder(args, scenario.name)
     specs = sweep.plan_runs(scenario, variants, args.seeds, out,
-                            policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE)  # fmt: skip
+                            policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE,
+                            fork=None if fork is None else fork[0])  # fmt: skip
     shown = _as_typed(out)
     print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
           f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
@@ -986,6 +996,31 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{len(results)} runs: {len(results) - failed} completed, {failed} failed, in {wall:.1f} s wall; "
           f"wrote {', '.join(f.name for f in files)} and runs/ to {shown}/")  # fmt: skip
     return ExitCode.RUN_FAILED if failed else ExitCode.OK
+
+
+def _sweep_fork(args: argparse.Namespace) -> tuple[Any, Scenario] | None:
+    """``sweep RUN.sqlite --at T``: the fork point every variant starts from, and the parent's scenario as it was run."""
+    from ..engine.checkpoint import Resume
+    from ..results.store import is_run_store
+    from ..scenario.model import parse_duration
+    from .sweep import ForkPoint
+
+    if not is_run_store(args.scenario):
+        if args.at is not None:
+            raise _Usage(f"--at forks a run: {args.scenario} is not a run store")
+        return None
+    if args.at is None:
+        raise _Usage(f"{args.scenario} is a run store: give --at T, the fork point every variant starts from")
+    if args.seeds_given and args.seeds > 1:
+        raise _Usage("--seeds: variants forked from a run go on with its seed (the random state is in the checkpoint)")
+    try:
+        at = parse_duration(yaml.safe_load(args.at))
+    except ValueError as exc:
+        raise _Usage(f"--at: {exc}") from None
+    parent = Resume.open(args.scenario)
+    scenario = parent.coordinator["scenario"]
+    point = Resume.open(args.scenario, scenario_ticks(scenario, at))
+    return ForkPoint(args.scenario.resolve(), point.saved), scenario
 
 
 def _sweep_folder(args: argparse.Namespace, name: str) -> Path:
