@@ -146,6 +146,7 @@ function stateClass(f) {
 function health(f) {   // how long the current step has taken; a federate that has gone quiet
   const parts = [];
   if (f.busy_for > 0.5) parts.push(`for ${f.busy_for.toFixed(1)} s`);
+  if (f.silent_for !== null && f.silent_for > 2 && !/done|completed|finaliz/.test(f.doing)) parts.push(`silent for ${f.silent_for.toFixed(1)} s`);
   if (f.restarts) parts.push(`${f.restarts} restart(s)`);
   return parts.length ? ` (${parts.join(", ")})` : "";
 }
