@@ -81,7 +81,8 @@ class RunOptions:
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
-    access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
+    access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None with
+    # a control endpoint: tokens are made for the login name and a viewer (Coordinator.control_tokens)
     resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
 
 
@@ -215,6 +216,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         self.hooks: list[Callable[[Coordinator], None]] = []
         self._checkpoint_setup()
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
+        self.control_tokens: dict[str, str] = {}  # name -> token, made when a control endpoint has no users
         self._live_setup()
         self.gate = self._make_gate()
         self.decisions = 0
@@ -249,9 +251,12 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             return replayed
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
+        access = o.access
+        if o.control is not None and access is None:  # never an open endpoint: tokens made now (docs/console.md)
+            access, self.control_tokens = Access.generate()
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
-                            access=o.access)  # fmt: skip
+                            access=access)  # fmt: skip
         gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
