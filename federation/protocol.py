@@ -27,11 +27,14 @@ __all__ = [
     "unsendable",
     "text_problem",
     "EXTERNAL",
+    "BATCH",
 ]
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 """Largest frame accepted by default (16 MiB); larger frames are refused unread."""
+BATCH = "batch"
+"""DECLARE key by which a federate in a worker process asks for batched steps (GRANTS/DONES)."""
 
 
 class Kind(enum.IntEnum):
@@ -48,6 +51,8 @@ class Kind(enum.IntEnum):
     PING = 9  # both: [9]
     PONG = 10  # both: [10]
     WAKE = 11  # F: [11, tick] -- a live source's earliest waiting sample (docs/live.md)
+    GRANTS = 15  # C: [15, [[federate, tick, iteration, inputs, messages], ...]] -- a worker's batch (docs/protocol.md)
+    DONES = 16  # F: [16, [[federate, tick, iteration, outputs, messages, next_tick(, extras)], ...]]
 
 
 class ErrorCode(enum.IntEnum):
@@ -293,6 +298,32 @@ def _check_wake(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if _tick(f[1]) else "expected [11, tick]")
 
 
+def _check_grants(f: list[Any]) -> str:
+    """GRANTS: each entry is a GRANT frame whose kind is replaced by the federate's number."""
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [15, [[federate, tick, iteration, {input: value}, [message...]], ...]]"
+    for entry in f[1]:
+        if type(entry) is not list or not entry or type(entry[0]) is not int or entry[0] < 0:
+            return "each entry must be [federate, tick, iteration, {input: value}, [message...]]"
+        problem = _check_grant([Kind.GRANT, *entry[1:]])
+        if problem:
+            return f"entry for federate {entry[0]}: {problem}"
+    return ""
+
+
+def _check_dones(f: list[Any]) -> str:
+    """DONES: each entry is a DONE frame whose kind is replaced by the federate's number."""
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [16, [[federate, tick, iteration, {output: value}, [message...], next_tick|nil], ...]]"
+    for entry in f[1]:
+        if type(entry) is not list or not entry or type(entry[0]) is not int or entry[0] < 0:
+            return "each entry must be [federate, tick, iteration, {output: value}, [message...], next_tick|nil]"
+        problem = _check_done([Kind.DONE, *entry[1:]])
+        if problem:
+            return f"entry for federate {entry[0]}: {problem}"
+    return ""
+
+
 def _check_stop(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if type(f[1]) is str else "reason must be a string")
 
@@ -323,6 +354,8 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.PING: _check_ping,
     Kind.PONG: _check_ping,
     Kind.WAKE: _check_wake,
+    Kind.GRANTS: _check_grants,
+    Kind.DONES: _check_dones,
 }
 
 

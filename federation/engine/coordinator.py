@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 HARD_FRAME_CAP = 64 * 1024 * 1024
 _SNDMORE = int(zmq.SNDMORE)
 _GRANT = int(Kind.GRANT)
+_GRANTS, _DONE = int(Kind.GRANTS), int(Kind.DONE)
 _WAITING = "waiting for a grant"
 _PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
 
@@ -166,6 +167,7 @@ class _Member:
     pid: int = 0  # as the federate reported it
     restarts: int = 0
     last_grant: Grant | None = None
+    batch: str | None = None  # its worker group, when the worker asked for batched steps (GRANTS/DONES)
 
 
 class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
@@ -350,6 +352,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
     def _launch(self) -> None:
         self._preload()
         groups = self._worker_groups()
+        self._group_of = {name: group for group, names in groups.items() for name in names}
         for member in self.members:
             spec = self.plan.spec(member.index)
             if spec.process != PROCESS_OWN:
@@ -511,6 +514,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         kind = frame[0]
         if kind == Kind.DONE and member is not None:
             self._done(member, frame)
+        elif kind == Kind.DONES and member is not None:
+            self._dones(member, frame)
         elif kind == Kind.PING:
             try:  # a peer that pinged and vanished is not worth an error: its process check tells
                 self.sock.send_multipart([identity, _PONG], zmq.NOBLOCK)
@@ -576,6 +581,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         welcome["inputs"] = [s.name for s in decl.inputs]
         welcome["outputs"] = [s.name for s in decl.outputs]
         welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
+        welcome["index"] = member.index  # its number in GRANTS and DONES frames (batched steps)
         self._live_welcome(member.index, welcome)
         member.pid = options["pid"] if type(options.get("pid")) is int else 0
         log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
@@ -627,6 +633,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
         if wire.get("live"):
             self._declared_live(member)
+        if wire.get(protocol.BATCH) is not None:
+            self._declared_batch(member, wire[protocol.BATCH])
         member.declared = True
         member.doing = "waiting for its first grant"
         log.debug("federate '%s' declared its interface", member.name)
@@ -700,6 +708,11 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         self.scheduler.rejected.clear()
 
     def _send(self, grants: list[Grant]) -> None:
+        if self._collecting is not None:  # within a DONES frame: its grants go out together at its end
+            self._collecting.extend(grants)
+            return
+        if self._leaders:
+            grants = self._send_batched(grants)
         now = time.monotonic()
         encode, members, send, trace = protocol.encode, self.members, self._sender, self._trace
         for g in grants:
@@ -716,6 +729,80 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
                 send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
+
+    # ------------------------------------------------------------------ batched steps (worker groups)
+    _collecting: list[Grant] | None = None  # grants made while a DONES frame is handled
+    _leaders: dict[str, _Member] = {}  # per worker group that batches: the member whose connection takes its GRANTS
+
+    def _declared_batch(self, member: _Member, group: Any) -> None:
+        """A member of a worker asks for batched steps: its group must be the one the scenario gives it."""
+        expected = self._group_of.get(member.name)
+        if group != expected or self.plan.spec(member.index).process == PROCESS_OWN:
+            text = f"batched steps asked for worker group {group!r}, but its group is {expected!r}"
+            self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
+            raise FederateError(member.name, text, doing="joining")
+        member.batch = group
+        if not self._leaders:
+            self._leaders = {}
+        self._leaders.setdefault(group, member)
+
+    _group_of: dict[str, str] = {}  # federate name -> the worker group the coordinator started it in
+
+    def _dones(self, member: _Member, frame: list[Any]) -> None:
+        """The reports of several members of one worker: each handled as its own DONE, their grants sent together."""
+        group = member.batch
+        collected: list[Grant] = []
+        self._collecting = collected
+        try:
+            members, heard = self.members, member.last_heard
+            for entry in frame[1]:
+                index = entry[0]
+                target = members[index] if index < len(members) else None
+                if target is None or group is None or target.batch != group:
+                    self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                                 f"{member.name}: DONES entry for federate {index}, which is not in its batch "
+                                 f"(worker group {group!r})")  # fmt: skip
+                    continue
+                target.last_heard = heard
+                entry[0] = _DONE
+                self._done(target, entry)
+        finally:
+            self._collecting = None
+        if collected:
+            self._send(collected)
+
+    def _send_batched(self, grants: list[Grant]) -> list[Grant]:
+        """Send the grants of batched members, one GRANTS frame per worker group; return the others."""
+        rest: list[Grant] = []
+        batches: dict[str, list[list[Any]]] = {}
+        now, members, trace = time.monotonic(), self.members, self._trace
+        for g in grants:
+            member = members[g.federate]
+            group = member.batch
+            if group is None:
+                rest.append(g)
+                continue
+            member.granted_at = now
+            member.last_grant = member.stepping = g
+            if g.messages:
+                self.messages += len(g.messages)
+            if trace:
+                log.debug("grant '%s' t=%g s%s: %d inputs, %d messages (batched, group '%s')", member.name,
+                          self.plan.base.seconds(g.tick), f" (iteration {g.iteration})" if g.iteration else "",
+                          len(g.inputs), len(g.messages), group)  # fmt: skip
+            batch = batches.get(group)
+            if batch is None:
+                batch = batches[group] = []
+            batch.append([g.federate, g.tick, g.iteration, g.inputs, g.messages])
+        send, encode = self._sender, protocol.encode
+        for group, entries in batches.items():
+            leader = self._leaders[group]
+            try:
+                send(leader.identity, _SNDMORE)
+                send(encode([_GRANTS, entries]))
+            except zmq.ZMQError as exc:
+                self._unreachable(leader, exc)
+        return rest
 
     # ------------------------------------------------------------------ recording
     def _mark_all(self, status: str) -> None:
