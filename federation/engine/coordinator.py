@@ -743,14 +743,20 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             raise FederateError(member.name, text, doing="joining")
         member.batch = group
         if not self._leaders:
-            self._leaders = {}
+            self._leaders, self._out, self._waiting = {}, {}, {}
         self._leaders.setdefault(group, member)
+        self._out.setdefault(group, 0)
+        self._waiting.setdefault(group, [])
 
     _group_of: dict[str, str] = {}  # federate name -> the worker group the coordinator started it in
+    _out: dict[str, int] = {}  # per batching group: GRANTS frames sent and not yet answered (0 or 1)
+    _waiting: dict[str, list[list[Any]]] = {}  # per batching group: entries made while a frame was out
 
     def _dones(self, member: _Member, frame: list[Any]) -> None:
         """The reports of several members of one worker: each handled as its own DONE, their grants sent together."""
         group = member.batch
+        if group is not None and self._out.get(group):
+            self._out[group] -= 1  # the answer to its GRANTS frame: the worker is free again
         collected: list[Grant] = []
         self._collecting = collected
         try:
@@ -768,13 +774,18 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
                 self._done(target, entry)
         finally:
             self._collecting = None
-        if collected:
-            self._send(collected)
+        self._send(collected)  # also what waited for this group while its frame was out
 
     def _send_batched(self, grants: list[Grant]) -> list[Grant]:
-        """Send the grants of batched members, one GRANTS frame per worker group; return the others."""
+        """Send the grants of batched members, one GRANTS frame per worker group; return the others.
+
+        A worker has at most one GRANTS frame out: the grants made for it while it steps
+        wait here and go out together when its DONES comes (the worker could not start on
+        them earlier anyway); otherwise a ring's dependencies across workers split each
+        worker's step into many small frames.
+        """
         rest: list[Grant] = []
-        batches: dict[str, list[list[Any]]] = {}
+        batches = self._waiting
         now, members, trace = time.monotonic(), self.members, self._trace
         for g in grants:
             member = members[g.federate]
@@ -790,12 +801,13 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
                 log.debug("grant '%s' t=%g s%s: %d inputs, %d messages (batched, group '%s')", member.name,
                           self.plan.base.seconds(g.tick), f" (iteration {g.iteration})" if g.iteration else "",
                           len(g.inputs), len(g.messages), group)  # fmt: skip
-            batch = batches.get(group)
-            if batch is None:
-                batch = batches[group] = []
-            batch.append([g.federate, g.tick, g.iteration, g.inputs, g.messages])
-        send, encode = self._sender, protocol.encode
+            batches[group].append([g.federate, g.tick, g.iteration, g.inputs, g.messages])
+        send, encode, out = self._sender, protocol.encode, self._out
         for group, entries in batches.items():
+            if not entries or out[group]:
+                continue
+            batches[group] = []
+            out[group] = 1
             leader = self._leaders[group]
             try:
                 send(leader.identity, _SNDMORE)
