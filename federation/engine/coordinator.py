@@ -744,7 +744,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         member.batch = group
         if not self._leaders:
             self._leaders, self._out, self._waiting = {}, {}, {}
-        self._leaders.setdefault(group, member)
+        if group not in self._leaders:
+            log.info("worker group '%s' steps its members batched (GRANTS and DONES over '%s')", group, member.name)
+            self._leaders[group] = member
         self._out.setdefault(group, 0)
         self._waiting.setdefault(group, [])
 
