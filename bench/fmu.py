@@ -14,7 +14,9 @@ Builds the project's FMUs (fmus/build.py) into a temporary folder, then:
    extraction, instantiation, handshake) and µs per step, next to plain fmpy's loop over
    the same steps, interleaved, best and median of ``--repeat`` runs; and the floor of any
    design with one round trip per step: ``bench/barrier.py`` with one worker (a bare pyzmq
-   + msgpack request and reply, no FMU, no recording, no time management).
+   + msgpack request and reply, no FMU, no recording, no time management).  The federation
+   grants the FMU several steps per STEPS frame (docs/protocol.md §5); the last column is the
+   same federation with them switched off (``steps_per_grant: 1``), one round trip per step.
 
 3. **A federate process's start-up CPU time** (``--repeat`` processes, median): what
    ``python -m federation.engine.runtime`` does before it joins, for a Co-Simulation FMU --
@@ -112,8 +114,10 @@ def fmpy_me_run(path: Path, inflow: float) -> Callable[[int], None]:
     return run
 
 
-def federation_run(path: Path, params: dict[str, Any], steps: int, record: str = "none") -> tuple[float, float]:
-    """The FMU alone in a federation, in its own process: (start-up seconds, µs per step)."""
+def federation_run(path: Path, params: dict[str, Any], steps: int, record: str = "none",
+                   steps_per_grant: int | None = None) -> tuple[float, float]:  # fmt: skip
+    """The FMU alone in a federation, in its own process: (start-up seconds, µs per step); ``steps_per_grant``
+    1 switches STEPS frames off (None: the default)."""
     from federation.engine.coordinator import Coordinator, RunOptions
     from federation.scenario.loader import load
 
@@ -122,7 +126,8 @@ def federation_run(path: Path, params: dict[str, Any], steps: int, record: str =
         extra = "".join(f", {k}: {v}" for k, v in params.items())
         scenario.write_text(f"time: {{stop: {(steps - 1) * STEP}, resolution: 1 ms}}\n"  # steps at 0 .. stop
                             f"federates:\n  model: {{type: fmu, period: {STEP}, params: {{fmu: {path}{extra}}}}}\n"
-                            f"record: {{signals: {record}, messages: false}}\n")  # fmt: skip
+                            f"record: {{signals: {record}, messages: false}}\n"
+                            + (f"coordinator: {{steps_per_grant: {steps_per_grant}}}\n" if steps_per_grant else ""))  # fmt: skip
         summary = Coordinator(load(scenario), RunOptions(out=Path(folder) / "run.sqlite")).run()
     return summary.startup_seconds, summary.stepping_seconds / steps * 1e6
 
@@ -174,28 +179,30 @@ def bare_round_trip(steps: int) -> float:
     return run(1, steps).per_step_us()
 
 
-def one_fmu_federation(fmus: dict[str, Path], steps: int, repeat: int) -> None:
-    """Start-up and per-step cost of a one-FMU federation next to plain fmpy, interleaved."""
+def one_fmu_federation(fmus: dict[str, Path], steps: int, repeat: int, steps_off: bool = True) -> None:
+    """Start-up and per-step cost of a one-FMU federation next to plain fmpy, interleaved; and (``steps_off``)
+    with STEPS frames switched off (``coordinator: {steps_per_grant: 1}``): one GRANT and one DONE per step."""
     gate_inputs = lambda t: {"reservoir_level": 100.0}  # what the federate holds without a connection
     diesel_inputs = lambda t: {"grid_available": False, "load": 0.0}
     cases = [("SpillwayGate  FMI2 CS", "SpillwayGate", gate_inputs), ("DieselGen.    FMI3 CS", "DieselGenerator", diesel_inputs)]
     print(f"\none-FMU federation, {steps} steps of {STEP:g} s (the FMU's outputs recorded), {repeat} runs interleaved")
     print(f"{'FMU':22} {'start-up s':>18} {'fmpy us/step':>18} {'federation us/step':>20} {'ratio':>11} "
-          f"{'bare round trip us':>20}")  # fmt: skip
+          f"{'bare round trip us':>20} {'STEPS off us/step':>20}")  # fmt: skip
     best = lambda xs: min(xs)
     med = lambda xs: sorted(xs)[len(xs) // 2]
     for label, name, inputs in cases:
         plain = fmpy_cs_run(fmus[name], inputs)
-        starts, wires, fmpys, floors = [], [], [], []
+        starts, wires, fmpys, floors, offs = [], [], [], [], []
         for _ in range(repeat):
             start, wire = federation_run(fmus[name], {}, steps, record="all")
             starts.append(start)
             wires.append(wire)
             fmpys.append(per_step(plain, steps, repeats=1))
             floors.append(bare_round_trip(steps))
+            offs.append(federation_run(fmus[name], {}, steps, record="all", steps_per_grant=1)[1] if steps_off else 0.0)
         print(f"{label:22} {best(starts):8.3f} (med {med(starts):5.3f}) {best(fmpys):8.1f} (med {med(fmpys):5.1f})"
               f" {best(wires):10.1f} (med {med(wires):5.1f}) {best(wires) / best(fmpys):5.2f} best"
-              f" {best(floors):9.1f} (med {med(floors):5.1f})")  # fmt: skip
+              f" {best(floors):9.1f} (med {med(floors):5.1f}) {best(offs):10.1f} (med {med(offs):5.1f})")  # fmt: skip
 
 
 def in_process(fmus: dict[str, Path], cases: list[Any], steps: int) -> None:
@@ -206,8 +213,8 @@ def in_process(fmus: dict[str, Path], cases: list[Any], steps: int) -> None:
         a, b = per_step(ours, steps), per_step(plain, steps)
         wire = min(federation_per_step(fmus[name], {}, steps) for _ in range(3))
         print(f"{label:22} {b:13.1f} {a:12.1f} {a / b:6.2f} {wire:16.1f} {wire / b:6.2f}")
-    print("FmuFederate: the class stepped in-process; in a federation: its own process, one GRANT/DONE "
-          "round trip per step through the coordinator (stepping phase only)")
+    print("FmuFederate: the class stepped in-process; in a federation: its own process, stepped by the coordinator "
+          "(several steps per STEPS frame; stepping phase only)")
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
-
-from federates.flood.map_features import Hydrograph  # noqa: E402
-from federates.flood.local_inertia import InertialSettings, LocalInertia2D  # noqa: E402
-from federates.flood.shallow_water_2d import Edge, Kernel, Settings2D, ShallowWater2D  # noqa: E402
 from inundation_terrain import river_valley  # noqa: E402
+
+from federates.flood.local_inertia import InertialSettings, LocalInertia2D  # noqa: E402
+from federates.flood.map_features import Hydrograph  # noqa: E402
+from federates.flood.shallow_water_2d import Edge, Kernel, Settings2D, ShallowWater2D  # noqa: E402
 
 HOUR = 3600.0
 HYDROGRAPH = Hydrograph((0.0, 8 * HOUR, 20 * HOUR), (60.0, 800.0, 60.0))

@@ -22,7 +22,6 @@ from federates.mqtt.ingest import Ingest
 from federates.mqtt.localbroker import LocalBroker
 from federation import ExternalSample, LiveFeed, ParameterCheck
 
-
 PUBLISHER = """
 import json, sys
 import paho.mqtt.client as mqtt

@@ -37,8 +37,8 @@ SETTINGS = {"nudge": "tau: 600", "kalman": "model_variance: 1.0, measurement_var
 
 
 def section(method: str) -> str:
-    return ("\nsynchronise:\n  - {pair: truth.storage -> model.storage, method: %s, %s, acceptable: 10, "
-            "max_jump: 1000, blind_after: 3600}\n" % (method, SETTINGS[method]))
+    return ("\nsynchronise:\n  - {pair: truth.storage -> model.storage, method: " + method + ", " + SETTINGS[method]
+            + ", acceptable: 10, max_jump: 1000, blind_after: 3600}\n")
 
 
 def runtime_cost(method: str, steps: int) -> float:

@@ -332,6 +332,12 @@ class Formula(Federate):
     def setup(self) -> None:
         self.formulas = _parse(self.params)[1]
 
+    def save_state(self) -> Any:
+        """The base class's state without the compiled formulas (closures): setup() compiles them again."""
+        state = super().save_state()
+        del state["formulas"]
+        return state
+
     def step(self, t: float) -> None:
         env = {**self.inputs, "t": t}
         for out in self.formulas:

@@ -43,7 +43,6 @@ from .errors import (
     ScenarioError,
     format_path,
 )
-
 from .units import Conversion as UnitConversion
 from .units import conversion as unit_conversion
 

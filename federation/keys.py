@@ -72,9 +72,11 @@ def read_key(path: Path, secret: bool) -> bytes:
         public, secret_key = zmq.auth.load_certificate(str(path))
     except (OSError, ValueError) as exc:
         raise FederationError(f"cannot read key file {path}: {exc}") from exc
-    if secret and secret_key is None:
+    if not secret:
+        return public
+    if secret_key is None:
         raise FederationError(f"{path} holds no secret key")
-    return secret_key if secret else public
+    return secret_key
 
 
 def client_keys(folder: str | Path, name: str) -> dict[str, bytes]:

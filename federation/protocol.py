@@ -51,6 +51,11 @@ class Kind(enum.IntEnum):
     PING = 9  # both: [9]
     PONG = 10  # both: [10]
     WAKE = 11  # F: [11, tick] -- a live source's earliest waiting sample (docs/live.md)
+    SAVE = 12  # C: [12, tick] -- save your state for the checkpoint at tick (between steps; docs/what-if.md)
+    STATE = 13  # F: [13, tick, state|nil] -- the saved state (bytes); nil acknowledges a RESTORE
+    RESTORE = 14  # C: [14, tick, state] -- take up the state saved for the checkpoint at tick
+    STEPS = 20  # C: [20, [[tick, inputs, messages], ...]] -- several steps in one grant (docs/protocol.md §5.3)
+    STEPS_DONE = 21  # F: [21, [[tick, outputs, messages, next_tick], ...]] -- their DONEs, in order
     GRANTS = 15  # C: [15, [[federate, tick, iteration, inputs, messages], ...]] -- a worker's batch (docs/protocol.md)
     DONES = 16  # F: [16, [[federate, tick, iteration, outputs, messages, next_tick(, extras)], ...]]
 
@@ -164,13 +169,13 @@ def _digits(value: int) -> str:
     return text if len(text) <= 40 else f"{text[:8]}... ({len(text.lstrip('-'))} digits)"
 
 
-def sender(sock: zmq.Socket) -> Callable[..., Any]:
+def sender(sock: zmq.Socket[bytes]) -> Callable[..., Any]:
     """``sock.send`` for bytes, without pyzmq's Python-level wrapper (half the cost per call).
 
     The wrapper only adds DRAFT-socket options and a check against ``str``; per-step
     frames are always ``bytes``.
     """
-    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[attr-defined,no-any-return]
+    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[no-any-return]
 
 
 def unpack(data: bytes) -> Any:
@@ -298,6 +303,19 @@ def _check_wake(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if _tick(f[1]) else "expected [11, tick]")
 
 
+def _check_save(f: list[Any]) -> str:
+    return _arity(f, 2) or ("" if _tick(f[1]) else "expected [12, tick]")
+
+
+def _check_state(f: list[Any]) -> str:
+    if len(f) != 3 or not _tick(f[1]) or not (f[2] is None or type(f[2]) is bytes):
+        return "expected [13, tick, state (bytes) or nil]"
+    return ""
+
+
+def _check_restore(f: list[Any]) -> str:
+    if len(f) != 3 or not _tick(f[1]) or type(f[2]) is not bytes:
+        return "expected [14, tick, state (bytes)]"
 def _check_grants(f: list[Any]) -> str:
     """GRANTS: each entry is a GRANT frame whose kind is replaced by the federate's number."""
     if len(f) != 2 or type(f[1]) is not list or not f[1]:
@@ -342,6 +360,31 @@ def _check_ping(f: list[Any]) -> str:
     return _arity(f, 1)
 
 
+STEPS_OPTION = "steps"
+"""The HELLO option by which a federate says it answers STEPS frames (``true``)."""
+
+
+def _check_steps(f: list[Any]) -> str:
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [20, [[tick, inputs, messages], ...]] with at least one step"
+    for step in f[1]:
+        if type(step) is not list or len(step) != 3 or _check_grant([Kind.GRANT, step[0], 0, step[1], step[2]]):
+            return "each step must be [tick, {input: value}, [message...]]"
+    return ""
+
+
+def _check_steps_done(f: list[Any]) -> str:
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [21, [[tick, outputs, messages, next_tick], ...]] with at least one step"
+    for step in f[1]:
+        if type(step) is not list or len(step) != 4:
+            return "each step must be [tick, {output: value}, [message...], next_tick|nil]"
+        problem = _check_done([Kind.DONE, step[0], 0, *step[1:]])
+        if problem:
+            return problem.replace("[5, tick, iteration, ", "[tick, ")
+    return ""
+
+
 _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.HELLO: _check_hello,
     Kind.WELCOME: _check_map,
@@ -354,6 +397,11 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.PING: _check_ping,
     Kind.PONG: _check_ping,
     Kind.WAKE: _check_wake,
+    Kind.SAVE: _check_save,
+    Kind.STATE: _check_state,
+    Kind.RESTORE: _check_restore,
+    Kind.STEPS: _check_steps,
+    Kind.STEPS_DONE: _check_steps_done,
     Kind.GRANTS: _check_grants,
     Kind.DONES: _check_dones,
 }

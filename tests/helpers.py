@@ -221,6 +221,19 @@ class CrashOnce(Federate):
         self.y = t
 
 
+class CrashingWalk(CrashOnce):
+    """A random walk (self.rng) and a step count, dying at ``at`` the first time only: a restart from scratch
+    would start both again, a restart from a checkpoint continues them exactly."""
+
+    walk = Output(default=0.0)
+    count = Output(type=int, default=0)
+
+    def step(self, t: float) -> None:
+        super().step(t)
+        self.walk = self.walk + float(self.rng.normal())
+        self.count = self.count + 1
+
+
 class Words(Federate):
     """A text signal and a 2 x 2 array signal, both changing at every step (for plots)."""
 

@@ -8,7 +8,6 @@ and fail under ``CI=true`` (tests/console_browser.py).  Figures measured here ar
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import subprocess
 import sys

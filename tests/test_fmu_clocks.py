@@ -51,7 +51,7 @@ class Reference:
 
     def run(self, stop: float) -> Reference:
         level, q, setpoint, last_sample, inflow = 1.0, 0.0, 2.0, 1.0, INFLOW[0][1]
-        counts = {name: 0 for name in ("control", "alarm", "log", "audit", "tune", "burst", "delay", "change")}
+        counts = dict.fromkeys(("control", "alarm", "log", "audit", "tune", "burst", "delay", "change"), 0)
         nxt: dict[str, float | None] = {"control": 0.0, "log": LOG[1], "audit": self.audit_shift, "tune": 0.0,
                                         "burst": self.burst_first, "delay": None}  # fmt: skip
         tune = TUNE[0][1]
@@ -100,7 +100,7 @@ class Reference:
                 counts["burst"] += 1
                 self.record("burst", t, counts["burst"])
                 nxt["burst"] = t + self.burst_base * (1 + counts["burst"] % 3)
-            if "delay" in due and not (t in changes):
+            if "delay" in due and t not in changes:
                 counts["delay"] += 1
                 self.record("delay", t, (setpoint, counts["delay"]))
                 nxt["delay"] = None
@@ -161,8 +161,8 @@ events:
 def run(request: pytest.FixtureRequest, fmu: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One federation run per interface (the FMU in its own process, over ZeroMQ), and its store."""
     from federation.engine.coordinator import Coordinator, RunOptions
-    from federation.scenario.loader import load
     from federation.results.store import RunStore
+    from federation.scenario.loader import load
     from tests.conftest import write_scenario
 
     folder = tmp_path_factory.mktemp(request.param)

@@ -23,8 +23,8 @@ import pytest
 from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import ScenarioError
 from federation.fmu.ssp import export_ssp, import_ssp
-from federation.scenario.loader import load
 from federation.results.store import RunStore
+from federation.scenario.loader import load
 from fmus.build import FmiStandard, ModelSource, compile_model, find_compiler, pack_fmu
 from tests.conftest import write_scenario
 
@@ -371,3 +371,125 @@ def test_cli_imports_and_exports_and_reports_a_bad_package_in_one_line(fmus: dic
     assert bad.returncode == 2
     assert bad.stderr.startswith("broken.ssp/SystemStructure.ssd:") and "not well-formed" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- type: ssp
+def tables(path: Path) -> dict[str, list[Any]]:
+    """Every table of a store but the run's own facts (times, paths, process ids), row by row."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        out = {name: db.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in names
+               if name not in {"run", "federates"}}  # fmt: skip
+        out["federates"] = db.execute("SELECT name, type, period, grants, status FROM federates ORDER BY id").fetchall()
+    return out
+
+
+def test_type_ssp_runs_the_package_as_import_ssp_would(fmus: dict[str, Path], tmp_path: Path) -> None:
+    """``plant: {type: ssp}`` stands for the scenario ``import-ssp`` writes, names prefixed ``plant_``:
+    the two runs store the same tables, row for row."""
+    ssp = package(tmp_path / "grid.ssp", fmus, SSD.format(version="1.0"), resources__source_ssv=SSV)
+    import_ssp(ssp, tmp_path / "imported.yaml", step=1.0, prefix="plant_")
+    imported = load(tmp_path / "imported.yaml")
+    assert set(imported.federates) == {"plant_source", "plant_plant_load", "plant_meter", "plant_meter_p_in_conversion",
+                                       "plant_plant_load_p_in_conversion"}  # fmt: skip
+    direct = write_scenario(tmp_path, f"""
+        time: {{stop: {imported.time.stop}, resolution: {imported.time.resolution}}}
+        federates:
+          plant: {{type: ssp, ssp: grid.ssp, step: 1 s}}
+        """, "direct.yaml")  # fmt: skip
+    scenario = load(direct)
+    assert set(scenario.federates) == set(imported.federates)
+    assert {str(c) for c in scenario.connections} == {str(c) for c in imported.connections}
+    assert scenario.federates["plant_source"].line == 4
+    run(tmp_path / "imported.yaml").close()
+    store = run(direct)
+    try:
+        assert store.series("plant_meter.p_out").values[-1] == pytest.approx(15.25, rel=1e-15)
+    finally:
+        store.close()
+    first, second = tables(tmp_path / "imported.sqlite"), tables(tmp_path / "direct.sqlite")
+    assert first.keys() == second.keys() and len(first["samples"]) >= 7  # recorded on change
+    for name in first:
+        assert first[name] == second[name], name
+
+
+SYSTEM_SSD = """<?xml version="1.0" encoding="UTF-8"?>
+<ssd:SystemStructureDescription version="1.0" name="plant"
+    xmlns:ssd="http://ssp-standard.org/SSP1/SystemStructureDescription"
+    xmlns:ssc="http://ssp-standard.org/SSP1/SystemStructureCommon"
+    xmlns:ssv="http://ssp-standard.org/SSP1/SystemStructureParameterValues">
+  <ssd:System name="plant">
+    <ssd:Connectors>
+      <ssd:Connector name="demand" kind="input"><ssc:Real unit="MW"/></ssd:Connector>
+      <ssd:Connector name="draw" kind="output"><ssc:Real unit="kW"/></ssd:Connector>
+    </ssd:Connectors>
+    <ssd:Elements>
+      <ssd:Component name="load" source="resources/Relay.fmu">
+        <ssd:ParameterBindings>
+          <ssd:ParameterBinding><ssd:ParameterValues>
+            <ssv:ParameterSet version="1.0" name="load"><ssv:Parameters>
+              <ssv:Parameter name="gain"><ssv:Real value="4"/></ssv:Parameter>
+            </ssv:Parameters></ssv:ParameterSet>
+          </ssd:ParameterValues></ssd:ParameterBinding>
+        </ssd:ParameterBindings>
+      </ssd:Component>
+    </ssd:Elements>
+    <ssd:Connections>
+      <ssd:Connection startConnector="demand" endElement="load" endConnector="p_in"/>
+      <ssd:Connection startElement="load" startConnector="p_out" endConnector="draw"/>
+    </ssd:Connections>
+  </ssd:System>
+</ssd:SystemStructureDescription>
+"""
+
+
+def test_other_federates_connect_to_the_systems_connectors(fmus: dict[str, Path], tmp_path: Path) -> None:
+    """demand (2 MW, a formula) -> plant.demand -> load.p_in; gain 4 -> load.p_out = 8 -> plant.draw -> meter."""
+    package(tmp_path / "plant.ssp", fmus, SYSTEM_SSD)
+    path = write_scenario(tmp_path, """
+        time: {stop: 3, resolution: 1 s}
+        federates:
+          demand: {type: formula, params: {outputs: {p: {expr: "2.0", unit: MW}}}}
+          plant: {type: ssp, ssp: plant.ssp, step: 1}
+          meter: {type: formula, params: {inputs: {u: {unit: kW}}, outputs: {y: {expr: "u"}}}}
+        connections:
+          - demand.p -> plant.demand
+          - plant.draw -> meter.u
+          - plant.load.length -> meter.unused
+        """)  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"scenario\.yaml:10: connections\[2\].*meter.*unused"):
+        load(path)
+    path.write_text(path.read_text().replace("  - plant.load.length -> meter.unused\n", ""))
+    scenario = load(path)
+    assert {str(c) for c in scenario.connections} == {"demand.p -> plant_load.p_in", "plant_load.p_out -> meter.u"}
+    store = run(path)
+    try:
+        assert store.series("plant_load.p_out").values[-1] == 8.0
+        assert store.series("meter.y").values[-1] == 8.0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("federate, expected", [
+    ("{type: ssp, ssp: missing.ssp}", r"scenario\.yaml:4: federates\.plant\.ssp: system 'plant': SSP package "
+                                      r"'missing\.ssp' does not exist"),
+    ("{type: ssp, params: {ssp: plant.ssp, stpe: 1}}", r"scenario\.yaml:4: federates\.plant\.params\.stpe: .*unknown "
+                                                       r"key 'stpe'"),
+    ("{type: ssp, ssp: broken.ssp, step: 1}", r"broken\.ssp/SystemStructure\.ssd:\d+: .*not well-formed"),
+    ("{type: ssp, ssp: wrong.ssp}", r"wrong\.ssp/SystemStructure\.ssd:6: System 'plant': a connection names "
+                                    r"element 'lod'"),
+])  # fmt: skip
+def test_type_ssp_problems_name_the_file_and_line(fmus: dict[str, Path], tmp_path: Path, federate: str,
+                                                  expected: str) -> None:  # fmt: skip
+    package(tmp_path / "plant.ssp", fmus, SYSTEM_SSD)
+    package(tmp_path / "broken.ssp", fmus, SYSTEM_SSD.replace("</ssd:Elements>", ""))
+    package(tmp_path / "wrong.ssp", fmus, SYSTEM_SSD.replace('endElement="load"', 'endElement="lod"'))
+    path = write_scenario(tmp_path, f"""
+        time: {{stop: 3, resolution: 1 s}}
+        federates:
+          plant: {federate}
+        """)  # fmt: skip
+    with pytest.raises(ScenarioError, match=expected):
+        load(path)

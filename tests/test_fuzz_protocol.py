@@ -192,10 +192,10 @@ def corrupted(draw: st.DrawFn) -> bytes:
 
 
 _HEADERS = {  # msgpack type byte -> bytes of its length field (ext types also carry a type byte)
-    **{0xD9: 1, 0xDA: 2, 0xDB: 4},  # str 8/16/32
-    **{0xC4: 1, 0xC5: 2, 0xC6: 4},  # bin 8/16/32
-    **{0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4},  # array 16/32, map 16/32
-    **{0xC7: 1, 0xC8: 2, 0xC9: 4},  # ext 8/16/32
+    0xD9: 1, 0xDA: 2, 0xDB: 4,  # str 8/16/32
+    0xC4: 1, 0xC5: 2, 0xC6: 4,  # bin 8/16/32
+    0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4,  # array 16/32, map 16/32
+    0xC7: 1, 0xC8: 2, 0xC9: 4,  # ext 8/16/32
 }
 
 

@@ -130,7 +130,7 @@ def test_the_rendered_picture_keeps_the_layout(drawing):
     for name, box in node_boxes.items():
         name_box = texts[f"name:{name}"].get_window_extent(renderer)
         assert box.x0 <= name_box.x0 and name_box.x1 <= box.x1 and box.y0 <= name_box.y0 and name_box.y1 <= box.y1
-    for k, route in enumerate(drawing.layout.routes):
+    for route in drawing.layout.routes:
         tip = ax.transData.transform(route.points[-1])
         assert not node_boxes[route.target].contains(*tip)
 

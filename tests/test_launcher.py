@@ -172,7 +172,7 @@ def test_grouped_federates_record_the_same_run_as_federates_in_processes_of_thei
     n = 10
     _, own = run_scenario(_ring(n, {}), name="own.yaml")
     caplog.set_level(logging.INFO, logger="federation.engine.coordinator")
-    grouped = {i: "shared" for i in range(6)} | {6: "g1", 7: "g1", 8: "g2"}  # r9 keeps a process of its own
+    grouped = dict.fromkeys(range(6), "shared") | {6: "g1", 7: "g1", 8: "g2"}  # r9 keeps a process of its own
     summary, shared = run_scenario(_ring(n, grouped), name="shared.yaml")
     assert summary.status == "completed"
     assert _tables(tmp_path / "own.sqlite") == _tables(tmp_path / "shared.sqlite")

@@ -47,7 +47,7 @@ def test_no_tick_is_granted_before_its_instant(run_scenario):
     assert {r[0] for r in rows} == set(range(0, 401, 10))  # every tick granted, stop included
     assert min(r[4] for r in rows) >= 0 and all(granted >= scheduled for _, _, scheduled, granted, _, _ in rows)
     first = min(r[2] for r in rows)
-    for tick, t, scheduled, _granted, _lag, _n in rows:
+    for _tick, t, scheduled, _granted, _lag, _n in rows:
         assert scheduled - first == pytest.approx(t / 4, abs=1e-6)  # 0.1 s of simulated time every 25 ms
     lags = sorted(r[4] for r in rows)
     assert lags[len(lags) // 2] < 0.1, lags  # the median grant is on time; under load a few may be later

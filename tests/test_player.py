@@ -173,7 +173,7 @@ def test_validate_reports_every_bad_player_parameter_at_its_line(tmp_path):
     ):
         params = "feed" if line < 17 else "other"
         expected = f"{where}{line}: federates.{params}.params.{key}: "
-        assert any(l.startswith(expected) and message in l for l in result.stderr.splitlines()), \
+        assert any(ln.startswith(expected) and message in ln for ln in result.stderr.splitlines()), \
             f"{expected}...{message} not in\n{result.stderr}"  # fmt: skip
 
 

@@ -74,17 +74,44 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Run the scenario and write its report through the command line, as a user does."""
+def report_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run store of the scenario, run through the command line."""
     folder = tmp_path_factory.mktemp("report")
     path = write_scenario(folder, SCENARIO)
     store = folder / "run.sqlite"
     run = _cli("run", str(path), "--out", str(store), "-q")
     assert run.returncode == 0, run.stderr
-    result = _cli("report", str(store), "-o", str(folder / "report.html"))
+    return store
+
+
+@pytest.fixture(scope="module")
+def report(report_store: Path) -> str:
+    """The scenario's report, written through the command line, as a user does."""
+    folder = report_store.parent
+    result = _cli("report", str(report_store), "-o", str(folder / "report.html"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"wrote {folder / 'report.html'}"
     return (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_page_is_the_shipped_template_a_user_can_replace(report_store: Path, tmp_path: Path) -> None:
+    """The report is rendered from federation/results/templates/report.html.j2; --template renders another,
+    with autoescaping on whatever the file is called."""
+    from federation.results.report import TEMPLATE
+
+    assert TEMPLATE.is_file() and TEMPLATE.name == "report.html.j2"
+    mine = tmp_path / "mine.txt"
+    mine.write_text("<h1>{{ title }}</h1>{% for k in kpis %}<i>{{ k.name }}={{ k.display() }}</i>{% endfor %}"
+                    "<pre>{{ scenario_text }}</pre>")  # fmt: skip
+    result = _cli("report", str(report_store), "-o", str(tmp_path / "mine.html"), "--template", str(mine))
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "mine.html").read_text(encoding="utf-8")
+    assert text.startswith("<h1>Setting approvals</h1><i>final_percent=40</i>")
+    assert "&lt;b&gt;settings&lt;/b&gt;" in text and "<b>" not in text  # escaped in a template of any name
+    broken = tmp_path / "broken.j2"
+    broken.write_text("line one\n{% for x in %}\n")
+    result = _cli("report", str(report_store), "-o", str(tmp_path / "b.html"), "--template", str(broken))
+    assert result.returncode == 1 and f"{broken}:2: report template:" in result.stderr, result.stderr
 
 
 def test_one_self_contained_html_file(report):
@@ -119,8 +146,8 @@ def test_decision_rows(report):
     assert len(rows) == 3
     cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", rows[0])]
     assert cells[:3] == ["1 s", "operator.setting", "plant.setting"]
-    assert "&quot;value&quot;: 0.9" in cells[3] and cells[4] == "edited"
-    assert cells[5] == "policy rule 1 (line 21)" and "&quot;value&quot;: 0.8" in cells[6] and cells[7] == "capped at 80 %"
+    assert "&#34;value&#34;: 0.9" in cells[3] and cells[4] == "edited"
+    assert cells[5] == "policy rule 1 (line 21)" and "&#34;value&#34;: 0.8" in cells[6] and cells[7] == "capped at 80 %"
     verdicts = [re.search(r"class='verdict (\w+)'", r).group(1) for r in rows]
     assert verdicts == ["edited", "approved", "rejected"]
     assert "policy default" in rows[2]
@@ -132,12 +159,12 @@ def test_message_summary(report):
     assert "<h3>Messages (first 1)</h3>" in report  # report.messages: 1 of the 2 delivered (the rejected one was not)
     log = re.search(r"<table class='log'>.*?</table>", report, re.S).group(0)
     assert re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", log) == [("1 s", "operator.setting", "plant.setting")]
-    assert "&quot;value&quot;: 0.8" in log  # what was delivered: the edited payload
+    assert "&#34;value&#34;: 0.8" in log  # what was delivered: the edited payload
 
 
 def test_scenario_text_is_escaped(report):
     pre = re.search(r"<pre class='scenario'>(.*?)</pre>", report, re.S).group(1)
-    assert "# operator &lt;b&gt;settings&lt;/b&gt; &amp; &quot;caps&quot;" in pre
+    assert "# operator &lt;b&gt;settings&lt;/b&gt; &amp; &#34;caps&#34;" in pre
     assert "<b>" not in report
     assert "require_approval: [operator.setting]" in pre
 

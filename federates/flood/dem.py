@@ -78,7 +78,9 @@ class Dem:
         """Map coordinates of the cell centres: x per column, y per row."""
         rows, cols = self.shape
         half = 0.5 * self.cell_size
-        return self.x_min + half + self.cell_size * np.arange(cols), self.y_max - half - self.cell_size * np.arange(rows)
+        x: NDArray[np.float64] = self.x_min + half + self.cell_size * np.arange(cols, dtype=np.float64)
+        y: NDArray[np.float64] = self.y_max - half - self.cell_size * np.arange(rows, dtype=np.float64)
+        return x, y
 
     def _extent_text(self) -> str:
         return f"x {self.x_min:g}..{self.x_max:g} m, y {self.y_min:g}..{self.y_max:g} m"

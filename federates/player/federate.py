@@ -95,7 +95,7 @@ def _converted(samples: Iterator[Sample], column: ColumnSpec) -> Iterator[Sample
 
 
 # ----------------------------------------------------------------------------- the interface
-def _outputs(spec: PlayerSpec, check: ParameterCheck) -> tuple[Output, ...]:
+def _outputs(spec: PlayerSpec, check: ParameterCheck) -> tuple[Output[Any], ...]:
     """The outputs the columns feed; the file is opened to check that every column is in it."""
     if spec.file is None:
         return ()
@@ -107,7 +107,7 @@ def _outputs(spec: PlayerSpec, check: ParameterCheck) -> tuple[Output, ...]:
     return _csv_outputs(spec, spec.file, check)
 
 
-def _csv_outputs(spec: PlayerSpec, file: Path, check: ParameterCheck) -> tuple[Output, ...]:
+def _csv_outputs(spec: PlayerSpec, file: Path, check: ParameterCheck) -> tuple[Output[Any], ...]:
     try:
         header = read_header(file, spec.delimiter)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -122,7 +122,7 @@ def _csv_outputs(spec: PlayerSpec, file: Path, check: ParameterCheck) -> tuple[O
     return tuple(_output(c, (c.type or ValueType.FLOAT).value, c.unit) for c in spec.columns)
 
 
-def _recorded_outputs(spec: PlayerSpec, file: Path, check: ParameterCheck) -> tuple[Output, ...]:
+def _recorded_outputs(spec: PlayerSpec, file: Path, check: ParameterCheck) -> tuple[Output[Any], ...]:
     if spec.time_column is not None:
         check.fail("time", "a run store has its own time: remove 'time'")
     try:
@@ -148,7 +148,7 @@ def _recorded_outputs(spec: PlayerSpec, file: Path, check: ParameterCheck) -> tu
     return tuple(outputs)
 
 
-def _output(column: ColumnSpec, kind: str, unit: str | None) -> Output:
+def _output(column: ColumnSpec, kind: str, unit: str | None) -> Output[Any]:
     default: Any = {"float": 0.0, "int": 0, "bool": False, "str": ""}.get(kind)
     return Output(name=column.output, unit=unit, type=kind, default=default,
                   doc=f"column '{column.column}' ({column.interpolate.value})")  # fmt: skip

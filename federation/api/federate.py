@@ -15,6 +15,7 @@ sleep until an input changes or a message arrives).
 from __future__ import annotations
 
 import copy
+import enum
 import logging
 import random
 from dataclasses import dataclass
@@ -26,12 +27,19 @@ from .live import DecisionRecord, LiveFeed
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Federate", "Message", "Context", "derivative_key"]
+__all__ = ["Federate", "Message", "Context", "SavePath", "derivative_key"]
 
 
 def derivative_key(name: str) -> str:
     """The key of ``Federate.inputs`` under which the runtime keeps input ``name``'s time derivative."""
     return f"der({name})"
+
+
+class SavePath(str, enum.Enum):
+    """How a checkpoint saves a federate (docs/what-if.md)."""
+
+    STATE = "state"  # save_state() / restore_state(): the instance state, pickled (FMUs: the serialized FMU state)
+    REPLAY = "replay"  # deterministic re-execution: the grants received so far, re-run on a new instance
 
 
 @dataclass(frozen=True)
@@ -187,8 +195,32 @@ class Federate:
         """Restore a snapshot taken by :meth:`get_state`."""
         self.__dict__.update(copy.deepcopy(state))
 
+    # ------------------------------------------------------------------ checkpoints (docs/what-if.md)
+    #: How a checkpoint saves this federate: its state (:meth:`save_state`), or nothing but the grants it
+    #: received (``SavePath.REPLAY``: a restore re-runs them from the start on a new instance).
+    checkpoint: ClassVar[SavePath] = SavePath.STATE
+
+    def save_state(self) -> Any:
+        """This federate's state for a checkpoint, as a picklable value (docs/what-if.md).
+
+        Called between steps, after setup().  The default is the instance dictionary without
+        what the runtime owns or rebuilds (context, logger, declaration, inputs, inbox,
+        outbox, live feed).  Override it (with :meth:`restore_state`) when an attribute
+        cannot be pickled (an open file, a socket, a handle into a library) or is large and
+        cheap to rebuild.
+        """
+        skip = _NOT_SAVED
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
+
+    def restore_state(self, state: Any) -> None:
+        """Take up ``state`` from :meth:`save_state`; called on a new instance, after setup()."""
+        self.__dict__.update(state)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} t={self.time:g}>"
+
+
+_NOT_SAVED = frozenset({"context", "log", "declaration", "_outbox", "inbox", "inputs", "feed"})
 
 
 def _descriptors(cls: type) -> dict[str, Any]:

@@ -11,15 +11,23 @@ Users write them as class attributes::
 An instance reads ``self.inflow`` (the input's value at the granted time) and assigns
 ``self.level = 2.0`` (publishes the output).  Interfaces that depend on parameters are
 built by overriding :meth:`federation.Federate.declare`.
+
+The descriptors are generic on their value type, so a type checker sees ``self.area`` as a
+``float`` and refuses ``self.level = "high"`` or any assignment to an input.  The type comes
+from the default (``Parameter(0.5)``: ``Parameter[float]``; an ``int`` default accepts a float
+too, so it is ``Parameter[float]`` unless ``type=int``), from ``type=`` (``Input(type=bool)``:
+``Input[bool]``), or is written out: ``Output[float](unit="m")``.  Read on the class, a
+descriptor is itself (``Tank.level.unit``); read on an instance, its value.
 """
 
 from __future__ import annotations
 
+import builtins
 import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Mapping, TypeVar, overload
+from typing import Any, Final, Generic, Mapping, NoReturn, TypeVar, overload
 
 from ..errors import ParameterError, ParameterProblem
 
@@ -85,10 +93,11 @@ class _Required:
         return "REQUIRED"
 
 
-REQUIRED: Any = _Required()
+REQUIRED: Final[_Required] = _Required()
 """Default of a :class:`Parameter` that the scenario must set."""
 
 T = TypeVar("T")
+D = TypeVar("D")  # a descriptor, returned as itself when read on the class
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,29 @@ class Parameter(_Declared, Generic[T]):
     choices: tuple[Any, ...] | None = None
     finite: bool = True
 
+    # The value type: from the default (an int default also takes floats), from ``type=``, or written out.
+    @overload
+    def __init__(self: Parameter[bool], default: bool, *, unit: str | None = None, type: None = None, doc: str = "",
+                 choices: tuple[Any, ...] | None = None, finite: bool = True, name: str = "") -> None: ...
+    @overload
+    def __init__(self: Parameter[float], default: float, *, unit: str | None = None, type: None = None,
+                 doc: str = "", choices: tuple[Any, ...] | None = None, finite: bool = True,
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: Parameter[T], default: T, *, unit: str | None = None, type: None = None, doc: str = "",
+                 choices: tuple[Any, ...] | None = None, finite: bool = True, name: str = "") -> None: ...
+    @overload
+    def __init__(self: Parameter[T], default: T | _Required = REQUIRED, *, unit: str | None = None,
+                 type: builtins.type[T], doc: str = "", choices: tuple[Any, ...] | None = None, finite: bool = True,
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: Parameter[T], default: _Required = REQUIRED, *, unit: str | None = None, type: None = None,
+                 doc: str = "", choices: tuple[Any, ...] | None = None, finite: bool = True,
+                 name: str = "") -> None: ...  # required, no type: say it, ``Parameter[float]()``
+    @overload
+    def __init__(self: Parameter[Any], default: Any = REQUIRED, *, unit: str | None = None, type: Any = None,
+                 doc: str = "", choices: tuple[Any, ...] | None = None, finite: bool = True,
+                 name: str = "") -> None: ...
     def __init__(
         self,
         default: Any = REQUIRED,
@@ -167,10 +199,10 @@ class Parameter(_Declared, Generic[T]):
         return None
 
     @overload
-    def __get__(self, obj: None, owner: type) -> Parameter[T]: ...
+    def __get__(self: D, obj: None, owner: type | None = None) -> D: ...
     @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: Any, owner: type) -> Any:
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
         return obj.params[self.name]
@@ -249,7 +281,7 @@ def _key(key: str | int | ParameterKey) -> ParameterKey:
 
 
 @dataclass(frozen=True)
-class _Signal(_Declared):
+class _Signal(_Declared, Generic[T]):
     default: Any = 0.0
     type: SignalType = SignalType.FLOAT
 
@@ -269,31 +301,75 @@ class _Signal(_Declared):
         object.__setattr__(self, "type", SignalType.of(type))
 
 
-class Input(_Signal):
+class Input(_Signal[T]):
     """A value the federate reads; fed by a connection or a scenario event."""
 
-    def __get__(self, obj: Any, owner: type) -> Any:
+    # The value type: from ``type=`` when it is a Python type, else from the default (float without one).
+    @overload
+    def __init__(self: Input[T], *, unit: str | None = None, default: T | None = None, type: type[T], doc: str = "",
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: Input[bool], *, unit: str | None = None, default: bool, doc: str = "", name: str = "") -> None: ...
+    @overload
+    def __init__(self: Input[float], *, unit: str | None = None, default: float = 0.0, doc: str = "",
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: Input[T], *, unit: str | None = None, default: T, doc: str = "", name: str = "") -> None: ...
+    @overload
+    def __init__(self: Input[Any], *, unit: str | None = None, default: Any = 0.0, type: Any = float, doc: str = "",
+                 name: str = "") -> None: ...
+    def __init__(self, *, unit: str | None = None, default: Any = 0.0, type: Any = float, doc: str = "",
+                 name: str = "") -> None:
+        super().__init__(unit=unit, default=default, type=type, doc=doc, name=name)
+
+    @overload
+    def __get__(self: D, obj: None, owner: type | None = None) -> D: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
         return obj.inputs[self.name]
 
-    def __set__(self, obj: Any, value: Any) -> None:
+    def __set__(self, obj: Any, value: NoReturn) -> None:  # NoReturn: a type checker refuses any assignment
         raise AttributeError(f"input '{self.name}' is read-only; it is set by the federation")
 
 
-class Output(_Signal):
+class Output(_Signal[T]):
     """A value the federate publishes; assigning the attribute publishes it."""
 
-    def __get__(self, obj: Any, owner: type) -> Any:
+    # The value type: from ``type=`` when it is a Python type, else from the default (float without one).
+    @overload
+    def __init__(self: Output[T], *, unit: str | None = None, default: T | None = None, type: type[T], doc: str = "",
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: Output[bool], *, unit: str | None = None, default: bool, doc: str = "", name: str = "") -> None: ...
+    @overload
+    def __init__(self: Output[float], *, unit: str | None = None, default: float = 0.0, doc: str = "",
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: Output[T], *, unit: str | None = None, default: T, doc: str = "", name: str = "") -> None: ...
+    @overload
+    def __init__(self: Output[Any], *, unit: str | None = None, default: Any = 0.0, type: Any = float, doc: str = "",
+                 name: str = "") -> None: ...
+    def __init__(self, *, unit: str | None = None, default: Any = 0.0, type: Any = float, doc: str = "",
+                 name: str = "") -> None:
+        super().__init__(unit=unit, default=default, type=type, doc=doc, name=name)
+
+    @overload
+    def __get__(self: D, obj: None, owner: type | None = None) -> D: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
         return obj.outputs[self.name]
 
-    def __set__(self, obj: Any, value: Any) -> None:
+    def __set__(self, obj: Any, value: T) -> None:
         obj.outputs[self.name] = value
 
 
-class State(Output):
+class State(Output[T]):
     """An output that is a correctable state of the model: a measured signal may correct it.
 
     Declared like an output (``level = State(unit="m", default=0.0)``) and published the same
@@ -301,6 +377,24 @@ class State(Output):
     which a correction is due, the runtime calls :meth:`federation.Federate.correct` with the
     corrected value (docs/synchronise.md).  Only numeric (float) states can be corrected.
     """
+
+    # The value type: from ``type=`` when it is a Python type, else from the default (float without one).
+    @overload
+    def __init__(self: State[T], *, unit: str | None = None, default: T | None = None, type: type[T], doc: str = "",
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: State[bool], *, unit: str | None = None, default: bool, doc: str = "", name: str = "") -> None: ...
+    @overload
+    def __init__(self: State[float], *, unit: str | None = None, default: float = 0.0, doc: str = "",
+                 name: str = "") -> None: ...
+    @overload
+    def __init__(self: State[T], *, unit: str | None = None, default: T, doc: str = "", name: str = "") -> None: ...
+    @overload
+    def __init__(self: State[Any], *, unit: str | None = None, default: Any = 0.0, type: Any = float, doc: str = "",
+                 name: str = "") -> None: ...
+    def __init__(self, *, unit: str | None = None, default: Any = 0.0, type: Any = float, doc: str = "",
+                 name: str = "") -> None:
+        super().__init__(unit=unit, default=default, type=type, doc=doc, name=name)
 
 
 _FIELD_TYPES = (float, int, bool, str, list, dict, object)
@@ -381,25 +475,25 @@ class Declaration:
     """A federate's full interface for a given set of parameters."""
 
     parameters: tuple[Parameter[Any], ...] = ()
-    inputs: tuple[Input, ...] = ()
-    outputs: tuple[Output, ...] = ()
+    inputs: tuple[Input[Any], ...] = ()
+    outputs: tuple[Output[Any], ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
     period: float | None = None  # default period in seconds; None = event-driven
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def with_inputs(self, *inputs: Input) -> Declaration:
+    def with_inputs(self, *inputs: Input[Any]) -> Declaration:
         return replace(self, inputs=self.inputs + tuple(inputs))
 
-    def with_outputs(self, *outputs: Output) -> Declaration:
+    def with_outputs(self, *outputs: Output[Any]) -> Declaration:
         return replace(self, outputs=self.outputs + tuple(outputs))
 
     def with_endpoints(self, *endpoints: Endpoint) -> Declaration:
         return replace(self, endpoints=self.endpoints + tuple(endpoints))
 
-    def input(self, name: str) -> Input | None:
+    def input(self, name: str) -> Input[Any] | None:
         return next((s for s in self.inputs if s.name == name), None)
 
-    def output(self, name: str) -> Output | None:
+    def output(self, name: str) -> Output[Any] | None:
         return next((s for s in self.outputs if s.name == name), None)
 
     def endpoint(self, name: str) -> Endpoint | None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import simpy
 
-from .federate import Context, Federate
+from .federate import Context, Federate, SavePath
 from .interface import Declaration
 
 __all__ = ["SimPyFederate"]
@@ -27,6 +27,10 @@ __all__ = ["SimPyFederate"]
 
 class SimPyFederate(Federate):
     """Subclass, build processes on ``self.env`` in :meth:`setup`, override react/publish."""
+
+    #: A SimPy process (a generator) cannot be pickled: a checkpoint keeps the grants this federate
+    #: received, and a restore re-runs them on a new instance (deterministic re-execution, docs/what-if.md).
+    checkpoint: ClassVar[SavePath] = SavePath.REPLAY
 
     def __init__(self, params: Mapping[str, Any], context: Context) -> None:
         super().__init__(params, context)

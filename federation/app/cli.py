@@ -178,6 +178,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="HTML file (default: the run store's name with .html)")
     p.add_argument("--messages", type=int, metavar="N", help="rows in the table of first messages "
                                                              "(default: the scenario's report.messages, or 50)")
+    p.add_argument("--template", type=Path, metavar="FILE", help="a Jinja2 template to render instead of the "
+                                                                "shipped one (docs/kpis-and-report.md)")  # fmt: skip
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("console", help="serve the web console of a run store: a finished run's timeline",
@@ -251,6 +253,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_sweep_parser(sub)
     _add_demo_parser(sub)
     _add_replay_parser(sub)
+    _add_resume_parser(sub)
+    _add_fork_parser(sub)
     return parser
 
 
@@ -283,19 +287,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append(Override.setting("bind", args.bind, f"--bind {args.bind}"))
     if args.keys is not None:
         overrides.append(Override.setting("keys", str(args.keys.resolve()), f"--keys {args.keys}"))
-    scenario = load(args.scenario, overrides=overrides)
-    if args.seed is not None:
-        scenario = replace(scenario, seed=args.seed)
-    if args.until is not None:
-        try:
-            stop = parse_duration(yaml.safe_load(args.until))
-        except ValueError as exc:
-            raise _Usage(f"--until: {exc}") from None
-        if stop <= scenario.time.start:
-            raise _Usage(f"--until {args.until} is not after the start time")
-        scenario = replace(scenario, time=replace(scenario.time, stop=stop),
-                           events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
-    scenario = paced(scenario, args.pace)
+    def edit(scenario: Scenario) -> Scenario:  # the options that change the scenario, before its one validation
+        if args.seed is not None:
+            scenario = replace(scenario, seed=args.seed)
+        if args.until is not None:
+            try:
+                stop = parse_duration(yaml.safe_load(args.until))
+            except ValueError as exc:
+                raise _Usage(f"--until: {exc}") from None
+            if stop <= scenario.time.start:
+                raise _Usage(f"--until {args.until} is not after the start time")
+            scenario = replace(scenario, time=replace(scenario.time, stop=stop),
+                               events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
+        return paced(scenario, args.pace)
+
+    scenario = load(args.scenario, overrides=overrides, edit=edit)
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
     line: StatusLine = args.console  # stderr's last line: the bar, or a question; logs go above it
     try:
@@ -349,6 +355,7 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
     _say_store(coordinator.claim, line)
     for signum in (signal.SIGINT, signal.SIGTERM):  # end at a safe point: store flushed and marked
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    signal.signal(signal.SIGUSR1, lambda _n, _f: coordinator.request_checkpoint())  # docs/what-if.md
     external = [n for n, spec in scenario.federates.items() if spec.external]
     if external:
         print(f"federation: coordinator at {coordinator.address}; start the external federates with", file=line)
@@ -516,7 +523,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if args.messages is not None and args.messages < 0:
         raise _Usage(f"--messages must not be negative, got {args.messages}")
-    output = write_report(args.run, args.output or args.run.with_suffix(".html"), messages=args.messages)
+    output = write_report(args.run, args.output or args.run.with_suffix(".html"), messages=args.messages,
+                          template=args.template)
     print(f"wrote {output}")
     return ExitCode.OK
 
@@ -695,6 +703,106 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 pass
     return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------- resume (docs/what-if.md)
+def _add_resume_parser(sub: Any) -> None:
+    p = sub.add_parser("resume", help="continue an interrupted, crashed or killed run from its last checkpoint",
+                       description="Continue a run from the last checkpoint in its store: the rows recorded at or "
+                                   "after the checkpoint's time are removed, new federate processes take up the "
+                                   "saved states, and the run goes on to its stop time, appending to the same "
+                                   "store (docs/what-if.md).")  # fmt: skip
+    p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the store of the run to continue")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    p.set_defaults(func=_cmd_resume)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from ..engine.checkpoint import Resume
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..results.liveness import Liveness
+    from ..results.store import RunStore
+
+    with RunStore(args.store, warn=False) as run:
+        state = run.state
+    if state.liveness is Liveness.LIVE:
+        raise _Usage(f"{args.store}: {state.describe()}; stop it before resuming it")
+    resume = Resume.open(args.store)
+    scenario = resume.coordinator["scenario"]
+    coordinator = Coordinator(scenario, RunOptions(out=args.store, resume=resume, debug=args.debug))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    signal.signal(signal.SIGUSR1, lambda _n, _f: coordinator.request_checkpoint())
+    with _log_file(coordinator.log_dir / "coordinator-resume.log", args.debug):
+        summary = coordinator.run()
+    if not args.quiet:
+        print(f"{summary.scenario}: resumed from t={resume.saved.time:g} s in {coordinator.resumed_seconds:.2f} s; "
+              f"{summary.status} in {summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")
+    return ExitCode.OK
+
+
+def _add_fork_parser(sub: Any) -> None:
+    p = sub.add_parser("fork", help="a new run from a checkpoint of a run, with other parameters or stop time",
+                       description="Start a new run from the last checkpoint at or before --at of a run's store: "
+                                   "the new store holds the parent's records up to the checkpoint, names its parent "
+                                   "and the fork point, and goes on from there, with --set changes "
+                                   "(docs/what-if.md).")  # fmt: skip
+    p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the parent run's store")
+    p.add_argument("--at", required=True, metavar="T", help="fork at the last checkpoint at or before T (e.g. '30 h')")
+    p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
+                   help="override a parameter from the fork point on (repeatable; as for 'run')")  # fmt: skip
+    p.add_argument("--until", metavar="T", help="stop time instead of the parent's")
+    p.add_argument("--out", type=Path, required=True, help="the fork's run store (refused when it exists)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary")
+    p.set_defaults(func=_cmd_fork)
+
+
+def _cmd_fork(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..engine.checkpoint import Resume, fork_store
+    from ..engine.coordinator import Coordinator, RunOptions
+    from ..results.claim import StorePolicy, claim_store
+    from ..scenario.loader import load
+    from ..scenario.model import parse_duration
+
+    try:
+        at = parse_duration(yaml.safe_load(args.at))
+    except ValueError as exc:
+        raise _Usage(f"--at: {exc}") from None
+    parent = Resume.open(args.store)
+    scenario = parent.coordinator["scenario"]
+    point = Resume.open(args.store, scenario_ticks(scenario, at))
+    if args.overrides:  # the parent's file text with these changes; its seed and stop time
+        parent_run = scenario
+        scenario = load(scenario.file, text=scenario.text, overrides=args.overrides,
+                        edit=lambda s: replace(s, seed=parent_run.seed, time=parent_run.time))
+    if args.until is not None:
+        stop = parse_duration(yaml.safe_load(args.until))
+        if stop * (1 + 1e-12) <= point.saved.time:
+            raise _Usage(f"--until {args.until} is not after the fork point ({point.saved.time:g} s)")
+        scenario = replace(scenario, time=replace(scenario.time, stop=stop))
+    claim = claim_store(args.out, StorePolicy.REFUSE)
+    fork_store(args.store, claim.store, point.saved)
+    resume = Resume(claim.store, point.saved, scenario)
+    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
+    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+        summary = coordinator.run()
+    if not args.quiet:
+        print(f"{summary.scenario}: fork of {args.store} at t={point.saved.time:g} s; {summary.status} in "
+              f"{summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")
+        print(f"  store: {summary.store}   logs: {summary.logs}/")
+    return ExitCode.OK
+
+
+def scenario_ticks(scenario: Scenario, seconds: float) -> int:
+    """``seconds`` in the scenario's ticks (rounded down: a checkpoint at or before it)."""
+    from ..timebase import TimeBase
+
+    return int(TimeBase(scenario.time.resolution).ticks(seconds))
 
 
 # ---------------------------------------------------------------------------- replay of a live run

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from ..errors import FederationError, ScenarioError
 from ..results.kpi import KpiValue, compute_kpis, kpi_specs
 from ..results.report import parse_report
-from ..results.store import RunStore
+from ..results.store import RunStore, StoreError
 from ..scenario.graph import layout_graph
 from ..scenario.loader import load
 from ..scenario.model import Scenario
@@ -174,13 +173,12 @@ class RunModel:
         The recorder writes samples in time order, so rows after the last one read are newer.
         """
         try:
-            db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
+            run = RunStore(self.store_path, warn=False)
+        except StoreError as exc:
             raise FederationError(f"cannot read the run store {self.store_path}: {exc}") from exc
         samples: dict[int, list[list[float]]] = {}
         try:
-            rows = db.execute("SELECT rowid, signal, time, value FROM samples WHERE rowid > ? ORDER BY rowid",
-                              (self._sample_rowid,)).fetchall()  # fmt: skip
+            rows = run.samples_after(self._sample_rowid)
             for rowid, sid, t, v in rows:
                 self._sample_rowid = rowid
                 signal = self.signals.get(sid)
@@ -189,13 +187,12 @@ class RunModel:
                     pair = samples.setdefault(sid, [[], []])
                     pair[0].append(t)
                     pair[1].append(float(v))
-            messages = db.execute("SELECT rowid, time, source, target, payload FROM messages WHERE rowid > ? "
-                                  "ORDER BY rowid LIMIT 5000", (self._message_rowid,)).fetchall()  # fmt: skip
-        except sqlite3.Error as exc:
+            messages = run.messages_after(self._message_rowid, 5000)
+        except StoreError as exc:
             log.warning("reading %s: %s", self.store_path, exc)
             messages = []
         finally:
-            db.close()
+            run.close()
         new = [{"i": r, "t": t, "source": s, "target": d, "payload": p} for r, t, s, d, p in messages]
         if new:
             self._message_rowid = new[-1]["i"]
@@ -209,7 +206,7 @@ class RunModel:
         try:
             with RunStore(self.store_path) as run:
                 values: list[KpiValue] = compute_kpis(run, kpi_specs(self.scenario))
-        except (FederationError, sqlite3.Error) as exc:
+        except (FederationError, StoreError) as exc:
             log.debug("KPIs not computable yet: %s", exc)
             return self.kpis
         self.kpis = [{"name": k.name, "value": k.value if math.isfinite(k.value) else None, "unit": k.unit,

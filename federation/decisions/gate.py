@@ -256,7 +256,7 @@ class DecisionGate:
         self.autonomy = autonomy
         self.schemas = dict(schemas or {})
         self.pending: dict[int, Proposal] = {}
-        self.decided: "queue.SimpleQueue[Decision]" = queue.SimpleQueue()
+        self.decided: queue.SimpleQueue[Decision] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._next_id = 1
         self.sockets: list[zmq.Socket[Any]] = []
@@ -271,7 +271,7 @@ class DecisionGate:
 
             line = prompt_out if isinstance(prompt_out, StatusLine) else StatusLine(prompt_out or sys.stderr)
             self.prompt = TerminalPrompt(self, prompt_in or sys.stdin, line)
-        self.status: Callable[[], dict[str, Any]] = lambda: {}
+        self.status: Callable[[], dict[str, Any]] = dict
 
     def __repr__(self) -> str:
         return f"<DecisionGate {self.autonomy.value} pending={sorted(self.pending)}>"
@@ -413,6 +413,8 @@ class DecisionGate:
         for pid in (on_screen, *others):
             self.decide(pid, verdict, "terminal closed: default", told=f"end of input: {verdict.past} (the default)")
 
+    on_checkpoint: Callable[[], None] | None = None  # the control endpoint's `checkpoint` op (the coordinator sets it)
+
     def serve_control(self) -> None:
         """Answer every request waiting on the control endpoint (JSON over ZeroMQ)."""
         sock = self.control
@@ -458,7 +460,14 @@ class DecisionGate:
             who = f"{via}: {user.name if user is not None else request.get('by', 'anonymous')}"
             error = self.decide(pid, verdict, who, request.get("payload"), str(request.get("note", "")))
             return {"ok": error is None, **({"error": error} if error else {})}
-        return {"ok": False, "error": f"unknown op {op!r} (expected pending, decide, status)"}
+        if op == "checkpoint":  # docs/what-if.md
+            if self.on_checkpoint is None:
+                return {"ok": False, "error": "this run cannot take checkpoints"}
+            if user is not None and not user.role.may_decide:
+                return {"ok": False, "error": f"forbidden: {user.name} is a {user.role.value} and cannot ask for a checkpoint"}
+            self.on_checkpoint()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown op {op!r} (expected pending, decide, status, checkpoint)"}
 
     def close(self) -> None:
         if self.control is not None:

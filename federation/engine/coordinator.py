@@ -14,7 +14,7 @@ import os
 import secrets
 import shlex
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -26,11 +26,12 @@ from ..address import BindAddress, is_loopback
 from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
 from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from ..protocol import ErrorCode, Kind
-from ..results.claim import Claim, StorePolicy, claim_store
+from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
 from ..results.kpi import record_kpis
 from ..results.residuals import record_residual_kpis
-from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, Scenario
+from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import TimeBase
+from .checkpoint import Checkpoints, Resume
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
@@ -52,6 +53,7 @@ HARD_FRAME_CAP = 64 * 1024 * 1024
 _SNDMORE = int(zmq.SNDMORE)
 _GRANT = int(Kind.GRANT)
 _GRANTS, _DONE = int(Kind.GRANTS), int(Kind.DONE)
+_STEPS = int(Kind.STEPS)
 _WAITING = "waiting for a grant"
 _PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
 
@@ -81,6 +83,7 @@ class RunOptions:
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
     access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
+    resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -156,6 +159,9 @@ class _Member:
         if grant is None:
             return self.activity
         t = self.base.seconds(grant.tick)
+        if self.steps:
+            last = self.base.seconds(self.steps[-1])
+            return f"stepping to t={t:g}..{last:g} s"  # the steps of one STEPS frame
         return f"stepping to t={t:g} s" + (f" (iteration {grant.iteration})" if grant.iteration else "")
 
     @doing.setter
@@ -168,9 +174,15 @@ class _Member:
     restarts: int = 0
     last_grant: Grant | None = None
     batch: str | None = None  # its worker group, when the worker asked for batched steps (GRANTS/DONES)
+    steps_ok: bool = False  # its HELLO said it answers STEPS frames, and it may be sent them
+    steps: list[int] = field(default_factory=list)  # the ticks of the STEPS frame out; empty: none
+    step_cost: float = 0.0  # wall seconds per step, measured (0: not yet)
+    plain: int = 0  # plain grants sent while STEPS frames were possible (the first ones measure the step)
+    batches: int = 0  # STEPS frames sent
+    last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
 
 
-class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
+class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoints):
     """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
@@ -203,6 +215,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
+        self._checkpoint_setup()
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
         self._live_setup()
         self.gate = self._make_gate()
@@ -214,6 +227,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
 
     def _claim(self) -> Claim:
         """Create the store file and the logs folder last, so that nothing is left if construction fails."""
+        if self.options.resume is not None:  # the run's own store, appended to
+            store = self.options.resume.store
+            return Claim(store, logs_folder(store), store)
         try:
             return claim_store(self.options.out, self.options.store_policy)
         except OutputError:
@@ -230,13 +246,15 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             return None
         o = self.options
         if o.replay is not None:  # the recorded answers, in the order they were given
-            return o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
+            replayed: DecisionGate = o.replay.gate(spec, schemas={f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                                                 for e in d.endpoints if e.fields})  # fmt: skip
+            return replayed
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
                             access=o.access)  # fmt: skip
+        gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate
@@ -285,7 +303,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         status, reason = RunStatus.FAILED, ""
         t_joined = t_done = t0
         try:
-            self.recorder = Recorder(self.out, self.plan)
+            resume = self.options.resume
+            self.recorder = Recorder(self.out, self.plan) if resume is None else Recorder.resume(self.out, self.plan,
+                                                                                                 resume.saved.tick)
         except OutputError:  # nothing started: leave nothing behind
             self.claim.release()
             self._release_sockets()
@@ -304,7 +324,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._live_begin()
             self.recorder.commit()  # pids and status are on disk before the first step
             self._start_pacing()
-            first = self.scheduler.begin()
+            first = self._begin()
             if self._trace:
                 self._trace_waits([m.index for m in self.members], first)
             self._send(first)
@@ -457,7 +477,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not self.scheduler.busy and not self.scheduler.finished:
+        if not self.scheduler.busy and not self.scheduler.finished and not self._checkpoint_due():
             self._deadlock()
 
     _last_check = 0.0
@@ -516,6 +536,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._done(member, frame)
         elif kind == Kind.DONES and member is not None:
             self._dones(member, frame)
+        elif kind == Kind.STEPS_DONE and member is not None:
+            self._steps_done(member, frame)
         elif kind == Kind.PING:
             try:  # a peer that pinged and vanished is not worth an error: its process check tells
                 self.sock.send_multipart([identity, _PONG], zmq.NOBLOCK)
@@ -535,6 +557,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._declare(member, frame[1])
         elif kind == Kind.ERROR:
             self._federate_error(member, frame)
+        elif kind == Kind.STATE:
+            self._state(member, frame)
         elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
             log.debug("federate '%s' said BYE", member.name)
@@ -584,6 +608,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
         welcome["index"] = member.index  # its number in GRANTS and DONES frames (batched steps)
         self._live_welcome(member.index, welcome)
         member.pid = options["pid"] if type(options.get("pid")) is int else 0
+        member.steps_ok = self._may_batch(member, options)
         log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
                  options.get("lang", "unknown language"), peer.address or "a local socket")  # fmt: skip
         self._send_frame(identity, [Kind.WELCOME, welcome])
@@ -707,12 +732,97 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds):
             self._refuse(member.identity or b"", ErrorCode.REJECTED, f"{member.name}: {why}")
         self.scheduler.rejected.clear()
 
+    # ------------------------------------------------------------------ several steps per grant (STEPS)
+    _STEP_BUDGET = 0.02  # wall seconds a STEPS frame may take at the measured cost: far below any grant timeout,
+    # and above the few ms a loaded machine's scheduler takes a process away (which inflates a measurement)
+    _WARM_UP = 4  # plain grants first: they measure the step (a slow one is never batched), and a first step
+    # that fails or hangs is reported at its own time
+
+    def _may_batch(self, member: _Member, options: Mapping[str, Any]) -> bool:
+        """Whether ``member`` may be sent STEPS frames: it said so in HELLO, it runs in its own process, is not
+        restarted (a restart repeats one grant), and no decision gate holds steps in this run."""
+        spec = self.plan.spec(member.index)
+        return (options.get(protocol.STEPS_OPTION) is True and self.settings.steps_per_grant > 1
+                and self.gate is None and spec.process == PROCESS_OWN
+                and spec.restart is RestartPolicy.FAIL and self.scheduler.may_extend(member.index))  # fmt: skip
+
+    def _send_steps(self, grants: list[Grant]) -> list[Grant]:
+        """Send a STEPS frame for each grant that may take further steps with it; return the other grants."""
+        rest: list[Grant] = []
+        members, most = self.members, self.settings.steps_per_grant
+        for g in grants:
+            member = members[g.federate]
+            more = self.scheduler.extend(g, self._steps_for(member, most)) if member.steps_ok else []
+            if not more:
+                if member.steps_ok:
+                    self._measure(member)
+                rest.append(g)
+                continue
+            steps = [g, *more]
+            member.granted_at = time.monotonic()
+            member.last_grant = member.stepping = g
+            member.steps = [s.tick for s in steps]
+            member.batches += 1
+            member.last_count = len(steps)
+            self.messages += sum(len(s.messages) for s in steps)
+            if self._trace:
+                log.debug("grant '%s' %d steps t=%g..%g s", member.name, len(steps), self.plan.base.seconds(g.tick),
+                          self.plan.base.seconds(steps[-1].tick))  # fmt: skip
+            try:
+                self._sender(member.identity, _SNDMORE)
+                self._sender(protocol.encode([_STEPS, [[s.tick, s.inputs, s.messages] for s in steps]]))
+            except zmq.ZMQError as exc:
+                self._unreachable(member, exc)
+        return rest
+
+    def _measure(self, member: _Member) -> None:
+        """A plain grant goes out: the time since the grant before, per step it held, bounds a step's cost (round
+        trip and any wait for others included: an overestimate makes the next STEPS frame shorter, never wrong)."""
+        if member.granted_at:
+            self._cost(member, (time.monotonic() - member.granted_at) / member.last_count)
+        member.plain += 1
+        member.last_count = 1
+
+    @staticmethod
+    def _cost(member: _Member, seconds: float) -> None:
+        """Take a measurement of the cost per step: the mean with the one before (one outlier halves, not rules)."""
+        member.step_cost = seconds if member.step_cost <= 0.0 else (member.step_cost + seconds) / 2
+
+    def _steps_for(self, member: _Member, most: int) -> int:
+        """How many steps to grant at once: as many as fit in the budget at the measured cost, at most ``most``."""
+        if member.plain < self._WARM_UP or member.step_cost <= 0.0:
+            return 1
+        return max(1, min(most, int(self._STEP_BUDGET / member.step_cost)))
+
+    def _steps_done(self, member: _Member, frame: list[Any]) -> None:
+        reports = frame[1]
+        if not member.steps:
+            self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN, f"{member.name}: STEPS_DONE without STEPS")
+            return
+        ticks, member.steps = member.steps, []
+        self._cost(member, (time.monotonic() - member.granted_at) / len(ticks))
+        limit = self.settings.max_messages_per_step
+        for report in reports:
+            if len(report[2]) > limit:
+                self._refuse(member.identity or b"", ErrorCode.RATE_LIMIT,
+                             f"{member.name}: {len(report[2])} messages in one step exceed the limit of {limit}; "
+                             f"the first {limit} are kept")  # fmt: skip
+                del report[2][limit:]
+        grants = self.scheduler.done_steps(member.index, ticks, reports)
+        member.activity, member.stepping = _WAITING, None
+        if self.scheduler.rejected:
+            self._report_rejections()
+        if grants:
+            self._send(grants)
+
     def _send(self, grants: list[Grant]) -> None:
         if self._collecting is not None:  # within a DONES frame: its grants go out together at its end
             self._collecting.extend(grants)
             return
         if self._leaders:
             grants = self._send_batched(grants)
+        if self.settings.steps_per_grant > 1:
+            grants = self._send_steps(grants)
         now = time.monotonic()
         encode, members, send, trace = protocol.encode, self.members, self._sender, self._trace
         for g in grants:

@@ -92,7 +92,7 @@ class HealthChecks:
     def _may_restart(self, member: Any) -> bool:
         spec = self.plan.spec(member.index)
         slot = self.scheduler.slots[member.index]
-        return (spec.restart is RestartPolicy.SCRATCH and member.restarts < spec.restart_limit
+        return (spec.restart in (RestartPolicy.SCRATCH, RestartPolicy.CHECKPOINT) and member.restarts < spec.restart_limit
                 and slot.group is None and member.name in self.launcher.children)  # fmt: skip
 
     def _restart(self, member: Any, why: str) -> None:
@@ -100,7 +100,9 @@ class HealthChecks:
         member.restarts += 1
         slot = self.scheduler.slots[member.index]
         when = self.plan.base.seconds(max(slot.granted, 0))
-        log.warning("federate '%s' %s at t=%g s; restarting from scratch (%d of %d)", member.name, why, when,
+        log.warning("federate '%s' %s at t=%g s; restarting %s (%d of %d)", member.name, why, when,
+                    "from the last checkpoint" if self.plan.spec(member.index).restart is RestartPolicy.CHECKPOINT
+                    else "from scratch",
                     member.restarts, self.plan.spec(member.index).restart_limit)  # fmt: skip
         assert self.recorder is not None
         self.recorder.meta(**{f"restart_{member.name}_{member.restarts}": f"t={when:g} s: {why}"})
@@ -116,6 +118,9 @@ class HealthChecks:
         """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
         slot = self.scheduler.slots[member.index]
         log.info("federate '%s' rejoined after restart %d", member.name, member.restarts)
+        if self.plan.spec(member.index).restart is RestartPolicy.CHECKPOINT:
+            self._roll_back(member)  # type: ignore[attr-defined]  # the Checkpoints mixin
+            return
         if slot.busy and member.last_grant is not None:
             self._send([self.scheduler.regrant(member.index, member.last_grant)])
 

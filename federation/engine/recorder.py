@@ -1,21 +1,10 @@
-"""The run store: one SQLite file per run, written by the coordinator.
+"""Writing the run store: one SQLite file per run, written by the coordinator.
 
-Tables (see docs/architecture.md):
-
-* ``run(key, value)`` -- scenario text, seed, versions, wall times, status, reason;
-* ``federates(id, name, type, period, grants, status)``;
-* ``signals(id, federate, name, unit, type)``;
-* ``samples(tick, time, signal, value)`` -- every published change, in (tick, federate,
-  output) order so that two runs of the same scenario and seed give identical rows;
-* ``messages(tick, time, sent_tick, source, target, payload)``;
-* ``decisions(...)`` and ``kpis(name, value, unit)`` for decision gates and reports;
-* ``pacing(tick, time, scheduled, granted, lag, grants)`` -- a paced run's grant instants:
-  the wall-clock instant each was scheduled for and the one it was granted at (POSIX
-  seconds, UTC), the lateness in wall seconds, and how many federates were granted.
-* ``external_samples(tick, time, federate, seq, output, stamp, arrival, lateness, value)`` --
-  every sample a live source applied: at tick ``tick`` (``seq``: its order in that step),
-  stamped ``stamp`` (simulated seconds), arrived at ``arrival`` (POSIX seconds), applied
-  ``lateness`` simulated seconds after its stamp (docs/live.md).
+The tables, the schema version and the SQL are :mod:`federation.results.store`'s (see
+docs/architecture.md, "The run store"); the recorder decides what is written when: the
+run's metadata, the samples and messages of each step in (tick, federate, output) order so
+that two runs of the same scenario and seed give identical rows, decisions, external samples,
+pacing, KPIs and the final marks.
 
 The file is in WAL mode and committed in batches, so it survives a crash of any process
 with everything up to the last commit.  Each commit refreshes ``run.heartbeat_at``; with the
@@ -31,12 +20,9 @@ run and frees them before it writes the final marks, so that a full disk can sti
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import os
 import platform
-import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -46,38 +32,15 @@ from typing import Any, Iterable, Iterator
 from .. import __version__
 from ..errors import OutputError
 from ..results.liveness import Owner
+from ..results.store import StoreError, StoreWriter, describe_error
 from ..scenario.model import TimeSpec
 from ..scenario.synchronisation import RECORD_OUTPUT
 from .plan import Plan
 from .scheduler import Sample, SentMessage
 
-__all__ = ["Recorder", "RunStatus", "to_sql", "SCHEMA"]
+__all__ = ["Recorder", "RunStatus", "to_sql"]
 
 log = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS federates (id INTEGER PRIMARY KEY, name TEXT UNIQUE, type TEXT, period REAL,
-                                      grants INTEGER DEFAULT 0, status TEXT DEFAULT 'pending', pid INTEGER);
-CREATE TABLE IF NOT EXISTS signals (id INTEGER PRIMARY KEY, federate TEXT, name TEXT, unit TEXT, type TEXT);
-CREATE TABLE IF NOT EXISTS samples (tick INTEGER, time REAL, signal INTEGER, value);
-CREATE TABLE IF NOT EXISTS messages (tick INTEGER, time REAL, sent_tick INTEGER, source TEXT, target TEXT,
-                                     payload TEXT);
-CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, tick INTEGER, time REAL, source TEXT, target TEXT,
-                                      proposal TEXT, verdict TEXT, decided_by TEXT, final TEXT, note TEXT,
-                                      decided_at TEXT);
-CREATE TABLE IF NOT EXISTS external_samples (tick INTEGER, time REAL, federate TEXT, seq INTEGER, output TEXT,
-                                             stamp REAL, arrival REAL, lateness REAL, value);
-CREATE TABLE IF NOT EXISTS kpis (name TEXT PRIMARY KEY, value REAL, unit TEXT, description TEXT);
-CREATE TABLE IF NOT EXISTS pacing (tick INTEGER, time REAL, scheduled REAL, granted REAL, lag REAL, grants INTEGER);
-""" + """
-CREATE TABLE IF NOT EXISTS sync_pairs (id INTEGER PRIMARY KEY, measured TEXT, model TEXT, method TEXT, unit TEXT,
-                                       acceptable REAL, settings TEXT);
-CREATE TABLE IF NOT EXISTS synchronisation (tick INTEGER, time REAL, pair INTEGER, status TEXT, measurement REAL,
-                                            before REAL, after REAL, residual REAL, gain REAL, alarm TEXT,
-                                            count INTEGER, bias REAL, rmse REAL, largest REAL);
-"""  # synchronise: the pairs, and each correction (docs/synchronise.md)
-
 
 class RunStatus:
     RUNNING = "running"
@@ -116,22 +79,50 @@ class Recorder:
             raise OutputError(self.path, "is not empty; a recorder writes only a claimed file "
                                          "(federation.results.claim.claim_store)")  # fmt: skip
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
+            self.db: StoreWriter = StoreWriter(self.path)
+            self.db.create()
+        except StoreError as exc:
             raise self._failed(exc, during_run=False) from exc
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
-            self.db.execute("BEGIN")
+            self.db.begin()
             self._write_metadata()
-            self.db.execute("COMMIT")
-            self.db.execute("BEGIN")
-        except sqlite3.Error as exc:
+            self.db.commit()
+            self.db.begin()
+        except StoreError as exc:
             self.db.close()
             raise self._failed(exc, during_run=False) from exc
         self._last_commit = time.monotonic()
         self._reserve()
+
+    @classmethod
+    def resume(cls, path: str | Path, plan: Plan, tick: int) -> Recorder:
+        """Open the store of an earlier run to append to it from its checkpoint at ``tick`` (docs/what-if.md).
+
+        What it recorded at or after ``tick`` is removed first (:meth:`StoreWriter.discard_after`).
+        """
+        self = cls.__new__(cls)
+        self.path, self.plan, self.failure, self.marked, self.rows = Path(path), plan, None, False, 0
+        self._sync_ids = frozenset(s.id for s in plan.signals if s.name == RECORD_OUTPUT)
+        try:
+            self.db = StoreWriter.reopen(self.path)
+        except StoreError as exc:
+            raise self._failed(exc, during_run=False) from exc
+        try:
+            self.db.begin()
+            removed = self.db.discard_after(tick)
+            self.db.put_meta({"status": RunStatus.RUNNING, "reason": "", "resumed_from_tick": str(tick),
+                              "resumed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              **Owner.this_process().to_meta()}.items())  # fmt: skip
+            self.db.commit()
+            self.db.begin()
+        except StoreError as exc:
+            self.db.close()
+            raise self._failed(exc, during_run=False) from exc
+        log.info("%s: resuming at tick %d; removed the rows recorded since: %s", self.path, tick,
+                 ", ".join(f"{n} {k}" for k, n in removed.items() if n) or "none")  # fmt: skip
+        self._last_commit = time.monotonic()
+        self._reserve()
+        return self
 
     @property
     def reserve(self) -> Path:
@@ -147,8 +138,8 @@ class Recorder:
             self.reserve.unlink(missing_ok=True)
             raise OutputError(self.reserve, f"cannot set disk space aside for the run store: {exc.strerror}") from exc
 
-    def _failed(self, exc: sqlite3.Error, *, during_run: bool) -> OutputError:
-        self.failure = OutputError(self.path, f"cannot write the run store: {_os_error(exc)}", during_run=during_run)
+    def _failed(self, exc: StoreError, *, during_run: bool) -> OutputError:
+        self.failure = OutputError(self.path, f"cannot write the run store: {describe_error(exc)}", during_run=during_run)
         return self.failure
 
     @contextmanager
@@ -156,7 +147,7 @@ class Recorder:
         """Turn an SQLite error into an OutputError naming the store (a run in progress fails)."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             raise self._failed(exc, during_run=True) from exc
 
     def _write_metadata(self) -> None:
@@ -179,19 +170,14 @@ class Recorder:
             **_clock_meta(sc.time),
         }
         meta.update(_versions())
-        self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
+        self.db.put_meta(meta.items())
         for i, name in enumerate(self.plan.names):
             spec = sc.federates[name]
             period = self.plan.periods[i]
-            self.db.execute(
-                "INSERT INTO federates (id, name, type, period) VALUES (?, ?, ?, ?)",
-                (i, name, spec.type or "external", self.plan.base.seconds(period) if period is not None else None),
-            )
-        self.db.executemany(
-            "INSERT INTO signals VALUES (?, ?, ?, ?, ?)",
-            [(s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals
-             if s.record and s.name != RECORD_OUTPUT],
-        )
+            self.db.add_federate(i, name, spec.type or "external",
+                                 self.plan.base.seconds(period) if period is not None else None)  # fmt: skip
+        self.db.add_signals((s.id, s.federate, s.name, s.unit, s.type) for s in self.plan.signals
+                            if s.record and s.name != RECORD_OUTPUT)  # fmt: skip
         self._write_sync_pairs()
 
     def write(self, samples: Iterable[Sample], messages: Iterable[SentMessage], *, record_messages: bool = True) -> None:
@@ -202,13 +188,11 @@ class Recorder:
             samples = self._write_corrections(samples)
         rows = [(tick, seconds(tick), ids[fed][out], to_sql(value)) for tick, fed, out, value in samples]
         with self._writing():
-            if rows:
-                self.db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)", rows)
+            self.db.add_samples(rows)
             self.rows += len(rows)
             if record_messages:
                 mrows = [(m.tick, seconds(m.tick), m.sent_at, m.source, m.target, to_sql(m.payload)) for m in messages]
-                if mrows:
-                    self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", mrows)
+                self.db.add_messages(mrows)
                 self.rows += len(mrows)
         self.beat()
 
@@ -219,10 +203,9 @@ class Recorder:
         self._sync_ids = frozenset(s.id for s in self.plan.signals if s.name == RECORD_OUTPUT)
         settings = ("tau", "model_variance", "measurement_variance", "initial_variance", "stale_after", "max_jump",
                     "blind_after", "alarm")  # fmt: skip
-        self.db.executemany("INSERT INTO sync_pairs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [(p.id, p.measured, p.model, p.method.value, p.unit, p.acceptable,
+        self.db.add_sync_pairs([(p.id, p.measured, p.model, p.method.value, p.unit, p.acceptable,
                               json.dumps({k: getattr(p, k) for k in settings if getattr(p, k) is not None}))
-                             for p in self.plan.sync])  # fmt: skip
+                                for p in self.plan.sync])  # fmt: skip
 
     def _write_corrections(self, samples: Iterable[Sample]) -> list[Sample]:
         """Write the correction records among ``samples`` (each sample of a hidden output holds a step's
@@ -237,52 +220,41 @@ class Recorder:
                 records += [(tick, seconds(tick), *record[1:]) for record in value]
         if records:
             with self._writing():
-                self.db.executemany(f"INSERT INTO synchronisation VALUES ({', '.join('?' * 14)})", records)
+                self.db.add_corrections(records)
         return rest
 
     def decision(self, row: dict[str, Any]) -> int:
         """Record a decision; return its id (the ``id`` of its :class:`~federation.DecisionRecord`)."""
-        row = {"decided_at": None, **row}
         with self._writing():
-            cursor = self.db.execute(
-                "INSERT INTO decisions (tick, time, source, target, proposal, verdict, decided_by, final, note, "
-                "decided_at) VALUES (:tick, :time, :source, :target, :proposal, :verdict, :decided_by, :final, "
-                ":note, :decided_at)",
-                {k: to_sql(v) if k in ("proposal", "final") else v for k, v in row.items()},
-            )
-        return int(cursor.lastrowid or 0)
+            return self.db.add_decision({k: to_sql(v) if k in ("proposal", "final") else v for k, v in row.items()})
 
     def external(self, rows: Iterable[tuple[int, int, int, str, float, float, float, Any]]) -> None:
         """External samples (federation.engine.live): (tick, federate, seq, output, stamp, arrival, lateness, value)."""
         seconds, names = self.plan.base.seconds, self.plan.names
         with self._writing():
-            self.db.executemany("INSERT INTO external_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                [(tick, seconds(tick), names[fed], seq, output, stamp, arrival, lateness, to_sql(value))
-                                 for tick, fed, seq, output, stamp, arrival, lateness, value in rows])  # fmt: skip
+            self.db.add_external([(tick, seconds(tick), names[fed], seq, output, stamp, arrival, lateness, to_sql(value))
+                                  for tick, fed, seq, output, stamp, arrival, lateness, value in rows])  # fmt: skip
 
     def pacing(self, rows: Iterable[tuple[int, float, float, float, float, int]]) -> None:
         """Rows of the ``pacing`` table (see :class:`federation.engine.pacer.Pacer`)."""
         with self._writing():
-            self.db.executemany("INSERT INTO pacing VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self.db.add_pacing(rows)
 
     def kpis(self, values: Iterable[tuple[str, float, str, str]]) -> None:
         with self._writing():
-            self.db.executemany("INSERT OR REPLACE INTO kpis VALUES (?, ?, ?, ?)", list(values))
+            self.db.put_kpis(values)
 
     def federate_status(self, name: str, status: str, grants: int | None = None) -> None:
         with self._writing():
-            if grants is None:
-                self.db.execute("UPDATE federates SET status=? WHERE name=?", (status, name))
-            else:
-                self.db.execute("UPDATE federates SET status=?, grants=? WHERE name=?", (status, grants, name))
+            self.db.federate_status(name, status, grants)
 
     def federate_pid(self, name: str, pid: int) -> None:
         with self._writing():
-            self.db.execute("UPDATE federates SET pid=? WHERE name=?", (pid, name))
+            self.db.federate_pid(name, pid)
 
     def meta(self, **values: Any) -> None:
         with self._writing():
-            self.db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
+            self.db.put_meta((k, str(v)) for k, v in values.items())
 
     def beat(self) -> None:
         """Commit when the last commit is older than ``COMMIT_SECONDS``: readers judge liveness by it."""
@@ -292,10 +264,10 @@ class Recorder:
     def commit(self) -> None:
         """Commit what was written, with a fresh heartbeat, and open the next transaction."""
         with self._writing():
-            self.db.execute("INSERT OR REPLACE INTO run VALUES ('heartbeat_at', ?)", (repr(time.time()),))
+            self.db.put_meta([("heartbeat_at", repr(time.time()))])
             if self.db.in_transaction:
-                self.db.execute("COMMIT")
-            self.db.execute("BEGIN")
+                self.db.commit()
+            self.db.begin()
         self._last_commit = time.monotonic()
 
     _last_commit = 0.0
@@ -312,23 +284,21 @@ class Recorder:
         self.reserve.unlink(missing_ok=True)  # the space set aside for these marks
         try:
             if self.failure is not None and db.in_transaction:
-                db.execute("ROLLBACK")  # the batch that did not fit
+                db.rollback()  # the batch that did not fit
             if not db.in_transaction:
-                db.execute("BEGIN")
-            db.executemany("UPDATE federates SET status=?, grants=? WHERE name=?", [(s, g, n) for n, s, g in federates])
-            db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)",
-                           [("status", status), ("reason", reason),
-                            ("ended_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))])  # fmt: skip
-            db.execute("COMMIT")
+                db.begin()
+            db.federates_final(federates)
+            db.put_meta([("status", status), ("reason", reason), ("ended_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))])
+            db.commit()
             self.marked = True
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
+            db.checkpoint()
+        except StoreError as exc:
             if not self.marked and self.failure is None:  # a run that went well until its close
                 self._failed(exc, during_run=True)
             if self.marked:  # the marks are in the write-ahead log, which readers read too
-                log.debug("%s: could not checkpoint the write-ahead log: %s", self.path, _os_error(exc))
+                log.debug("%s: could not checkpoint the write-ahead log: %s", self.path, describe_error(exc))
             else:
-                log.warning("%s: could not mark the run %s: %s", self.path, status, _os_error(exc))
+                log.warning("%s: could not mark the run %s: %s", self.path, status, describe_error(exc))
         finally:
             db.close()
             self.db = None  # type: ignore[assignment]
@@ -352,14 +322,6 @@ def _clock_meta(spec: TimeSpec) -> dict[str, str]:
         if spec.pace.max_lag is not None:
             meta["max_lag"] = repr(spec.pace.max_lag)
     return meta
-
-
-def _os_error(exc: sqlite3.Error) -> str:
-    """What went wrong, in the operating system's words where SQLite's code tells it."""
-    name = getattr(exc, "sqlite_errorname", "")
-    if name == "SQLITE_FULL":  # SQLite reports ENOSPC (and short writes) as this
-        return f"{os.strerror(errno.ENOSPC)} (SQLite: {exc})"
-    return f"{exc} ({name})" if name else str(exc)
 
 
 def _versions() -> dict[str, str]:

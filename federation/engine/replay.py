@@ -13,7 +13,6 @@ stop time, so the replay reproduces the run's values, messages and decisions bit
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from ..api.interface import Declaration
 from ..api.live import ExternalSample, LiveFeed
 from ..decisions.gate import Decision, DecisionGate, DecisionSpec, Proposal, Verdict
 from ..errors import FederationError, OutputError
+from ..results.store import RunStore, StoreError
 from ..scenario.loader import load
 from ..scenario.model import PaceSpec, Scenario
 from ..scenario.registry import resolve
@@ -57,17 +57,12 @@ class Replay:
         if not path.is_file():
             raise OutputError(path, "no such run store")
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                meta = dict(db.execute("SELECT key, value FROM run").fetchall())
-                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                decisions = []
-                if "decisions" in tables:
-                    db.row_factory = sqlite3.Row
-                    decisions = [dict(r) for r in db.execute("SELECT * FROM decisions ORDER BY id")]
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
+            with RunStore(path, warn=False) as run:
+                meta = run.metadata()
+                tables = run.tables
+                decisions = run.decisions()
+                last = run.last_time(("samples", "messages", "external_samples"))
+        except (StoreError, FederationError) as exc:
             raise OutputError(path, f"cannot read the run store: {exc}") from exc
         if "external_samples" not in tables or "live_sources" not in meta:
             raise OutputError(path, "is not the store of a live run (it had no live source): "
@@ -75,7 +70,7 @@ class Replay:
         scenario = load(meta["scenario_file"], text=meta["scenario_text"])
         stop = float(meta.get("stop", scenario.time.stop))
         if meta.get("status") != "completed":  # an interrupted run: replayed as far as it went
-            stop = min(stop, _last_time(path) or stop)
+            stop = min(stop, last or stop)
         epoch = float(meta["epoch"]) if meta.get("epoch") else None
         timing = replace(scenario.time, stop=stop, epoch=epoch, start_now=False,
                          pace=None if pace is None else PaceSpec(pace))  # fmt: skip
@@ -93,17 +88,6 @@ class Replay:
 
     def gate(self, spec: DecisionSpec, schemas: Mapping[str, Any]) -> ReplayedGate:
         return ReplayedGate(spec, self.decisions, schemas=schemas)
-
-
-def _last_time(path: Path) -> float | None:
-    """The time of the last sample or message a run recorded (an interrupted run ended there)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        times = [row[0] for table in ("samples", "messages", "external_samples")
-                 for row in db.execute(f"SELECT max(time) FROM {table}") if row[0] is not None]  # fmt: skip
-    finally:
-        db.close()
-    return max(times, default=None)
 
 
 # ---------------------------------------------------------------------------- the sources
@@ -151,12 +135,8 @@ class RecordedSource(Federate):
         types = {o.name: o.type.value for o in self.declaration.outputs}
         base = TimeBase(self.context.resolution)
         groups: dict[int, list[ExternalSample]] = defaultdict(list)
-        db = sqlite3.connect(f"file:{self.params['store']}?mode=ro", uri=True)
-        try:
-            rows = db.execute("SELECT tick, output, stamp, arrival, value FROM external_samples WHERE federate=? "
-                              "ORDER BY tick, seq", (self.params["federate"],)).fetchall()  # fmt: skip
-        finally:
-            db.close()
+        with RunStore(self.params["store"], warn=False) as run:
+            rows = run.external_samples(self.params["federate"])
         for tick, output, stamp, arrival, value in rows:
             if output not in types:
                 raise FederationError(f"the store has samples of output '{output}', which '{self.name}' does not declare")

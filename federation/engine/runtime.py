@@ -16,6 +16,7 @@ import argparse
 import logging
 import math
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -25,7 +26,8 @@ import msgpack
 import zmq
 
 from .. import protocol
-from ..api.federate import Context, Federate, Message, derivative_key
+from ..api.federate import Context, Federate, Message, SavePath, derivative_key
+from ..api.federate import _parameter_attributes as _parameters
 from ..api.live import Approval, DecisionRecord, LiveFeed
 from ..errors import FederationError, ProtocolError
 from ..keys import client_keys_from_env
@@ -223,6 +225,7 @@ class Runtime:
         self._last: list[Any] = [_UNSENT] * len(self.output_names)  # value last sent per output
         self._event_driven = context.period is None
         self.current_inputs = dict(fed.inputs)
+        self.journal = [] if getattr(cls, "checkpoint", SavePath.STATE) is SavePath.REPLAY else None  # grants, for a restore
         fed.setup()
         self.feed = fed.feed if isinstance(fed.feed, LiveFeed) else None
         wire = decl.to_wire()
@@ -262,7 +265,7 @@ class Runtime:
         recv, send, pack, unpackb = self.sock.recv, protocol.sender(self.sock), protocol.encode, msgpack.unpackb
         names, current, outputs, last = self.input_names, self.current_inputs, self._outputs, self._last
         divisor, event_driven = self._divisor, self._event_driven
-        iterate = self.iterate or self.sync is not None  # both step through step(), not inline
+        iterate = self.iterate or self.sync is not None or self.journal is not None  # these step through step()
         values = fed.outputs
         if not iterate:
             fed.inputs = current  # the inline step writes inputs into it
@@ -313,6 +316,8 @@ class Runtime:
                 if trace:
                     _trace(frame[1] / divisor, frame, done)
                 send(pack(done))
+            elif kind == _STEPS:
+                send(pack(self.steps(frame)))
             else:
                 code = self._control(frame)
                 if code is not None:
@@ -328,6 +333,9 @@ class Runtime:
             self.finalize()
             self.send([Kind.BYE, {"time": self.time}])
             return 0
+        if kind == Kind.SAVE or kind == Kind.RESTORE:
+            self._checkpoint(frame)
+            return None
         if kind == Kind.ERROR:
             log.warning("%s: coordinator says: %s", self.name, frame[2])
             if frame[1] in FATAL_CODES:
@@ -336,6 +344,67 @@ class Runtime:
             return None
         self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
         return None
+
+    # ------------------------------------------------------------------ checkpoints (docs/what-if.md)
+    journal: list[list[Any]] | None = None  # a federate saved by replay: every grant it received, in order
+
+    def _checkpoint(self, frame: list[Any]) -> None:
+        """SAVE: answer STATE with this federate's state; RESTORE: take one up, answer STATE nil."""
+        tick = frame[1]
+        started = time.perf_counter()
+        if frame[0] == Kind.SAVE:
+            state = self.save()
+            self.send([Kind.STATE, tick, state])
+            log.info("saved the state at t=%g s (%d bytes, %.3f s)", self.seconds(tick), len(state),
+                     time.perf_counter() - started)  # fmt: skip
+        else:
+            self.restore(frame[2])
+            self.send([Kind.STATE, tick, None])
+            log.info("restored the state saved at t=%g s (%.3f s)", self.seconds(tick), time.perf_counter() - started)
+
+    def save(self) -> bytes:
+        """The federate's state and the runtime's (inputs, outputs last sent, time), pickled."""
+        fed = self.federate
+        assert fed is not None
+        replay = self.journal is not None
+        runtime = {"inputs": dict(self.current_inputs), "time": fed.time,
+                   "last": [None if v is _UNSENT else [v] for v in self._last]}  # fmt: skip
+        own = list(self.journal or ()) if replay else fed.save_state()
+        return pickle.dumps({"runtime": runtime, "replay": replay, "federate": own}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        """Take up a state from :meth:`save` on this (new) federate, between steps.
+
+        The dictionaries the serving loop holds (inputs, outputs) are updated in place.
+        A federate saved by replay re-runs its recorded grants from the start (outputs and
+        messages of the re-run are discarded: the coordinator has them already).
+        """
+        fed = self.federate
+        assert fed is not None
+        saved = pickle.loads(data)
+        inputs, outputs = self.current_inputs, fed.outputs
+        if saved["replay"]:
+            self.journal = []
+            for grant in saved["federate"]:
+                self.step([_GRANT, *grant])
+        else:
+            params = fed.params  # a fork's changed parameters win over the saved ones (docs/what-if.md)
+            given = {a: fed.__dict__[a] for a, _ in _parameters(type(fed)) if a in fed.__dict__}
+            fed.restore_state(saved["federate"])
+            fed.params = params
+            fed.__dict__.update(given)
+        runtime = saved["runtime"]
+        inputs.clear()
+        inputs.update(runtime["inputs"])
+        if fed.outputs is not outputs:
+            outputs.clear()
+            outputs.update(fed.outputs)
+            fed.outputs = outputs
+        if not self.iterate:
+            fed.inputs = inputs
+        fed.inbox, fed._outbox = [], []
+        self._last[:] = [_UNSENT if v is None else v[0] for v in runtime["last"]]
+        self.time = fed.time = runtime["time"]
 
     # ------------------------------------------------------------------ live sources
     def serve_live(self, feed: LiveFeed) -> int:
@@ -436,6 +505,8 @@ class Runtime:
         fed = self.federate
         assert fed is not None
         _, tick, iteration, inputs, messages = frame
+        if self.journal is not None:
+            self.journal.append(frame[1:])
         if inputs:
             names, current = self.input_names, self.current_inputs
             for key, value in inputs.items():
@@ -471,6 +542,18 @@ class Runtime:
         next_tick = None if nxt is None or not self._event_driven else self.next_tick(nxt)
         return [_DONE, tick, iteration, outputs, self._sent(fed) if fed._outbox else _NONE, next_tick]
 
+    def steps(self, frame: list[Any]) -> list[Any]:
+        """Run the steps of a STEPS frame in order, as if each had come in its own GRANT; return STEPS_DONE."""
+        done = []
+        trace = log.isEnabledFor(logging.DEBUG)
+        for tick, inputs, messages in frame[1]:
+            grant = [_GRANT, tick, 0, inputs, messages]
+            reply = self.step(grant)
+            if trace:
+                _trace(tick / self._divisor, grant, reply)
+            done.append([tick, reply[3], reply[4], reply[5]])
+        return [_STEPS_DONE, done]
+
     def finalize(self) -> None:
         if self.federate is not None:
             fed, self.federate = self.federate, None
@@ -483,6 +566,7 @@ class Runtime:
 
 _PLAIN = (float, int, bool, str, type(None))
 _GRANT, _DONE, _PING, _PONG = int(Kind.GRANT), int(Kind.DONE), int(Kind.PING), int(Kind.PONG)
+_STEPS, _STEPS_DONE = int(Kind.STEPS), int(Kind.STEPS_DONE)
 _NONE: list[Any] = []  # no messages (never mutated: it is only packed)
 _UNSENT: Any = object()  # compares unequal to every value
 
@@ -547,7 +631,7 @@ def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, byt
 
 
 def _join_and_serve(runtime: Runtime) -> int:
-    config = runtime.join()
+    config = runtime.join({protocol.STEPS_OPTION: True})  # serve() answers STEPS frames
     runtime.heartbeat = float(config.get("heartbeat", runtime.heartbeat))
     runtime.start(config)
     return runtime.serve()

@@ -171,6 +171,7 @@ class Scheduler:
             for b in slot.bindings:
                 self.consumers.setdefault(id(b.history), []).append((slot, b.lag))
         self.live: list[int] = []  # live sources (set_live); empty in an ordinary run
+        self.batch_end: dict[int, int] = {}  # federate -> last tick of the STEPS frame it is computing (extend)
 
     # ------------------------------------------------------------------ set-up
     def begin(self) -> list[Grant]:
@@ -181,6 +182,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ safe times
     limit = NEVER  # the last tick the wall clock allows (a paced run's PacedScheduler moves it)
+    barrier = NEVER  # no tick at or after it is granted: the cut of the next checkpoint (engine/checkpoint.py)
 
     def safe_times(self) -> list[int]:
         slots = self.slots
@@ -228,7 +230,7 @@ class Scheduler:
     def ready(self, slot: FederateSlot, safe: list[int] | None) -> bool:
         """Whether ``slot`` may be granted its next tick; ``safe`` None: safe times are local."""
         t = slot.next
-        if slot.busy or t > self.stop:  # the stop tick itself is granted: the run ends with values at stop
+        if slot.busy or t > self.stop or t >= self.barrier:  # the stop tick itself is granted: the run ends with values at stop
             return False
         group = slot.group
         slots = self.slots
@@ -296,6 +298,92 @@ class Scheduler:
         elif group is not None:
             messages = group.messages_in.get(slot.index, [])
         return Grant(slot.index, tick, iteration, inputs, messages)
+
+    # ------------------------------------------------------------------ several steps per grant
+    def extend(self, grant: Grant, most: int) -> list[Grant]:
+        """The steps after ``grant`` that may go out with it in one STEPS frame (up to ``most`` in all).
+
+        A step at ``t`` joins when the federate would be granted ``t`` right after the step
+        before it, whatever the others do meanwhile -- so its inputs and messages are already
+        final, and what it computes is what it would compute granted one step at a time:
+
+        * the federate is time-stepped (a period), not in an iterate group, not a live source,
+          and the run is not paced;
+        * every producer (connection or message route) is safe past ``t`` now (``ready`` at
+          ``t``): nothing it does later can reach ``t``; a linearly interpolated input has its
+          sample after ``t``.
+
+        And no consumer of its outputs or messages is event-driven (one woken by each output
+        should not wait for a whole batch).  A time-stepped consumer waits for the batch and is
+        then ready for as many steps itself: the chain runs as a pipeline of batches, the
+        results unchanged (``tests/test_steps_per_grant.py``).  While the steps run, the
+        federate's safe time stays the first step's tick.  The extra steps are granted here (their inputs and
+        messages taken, counted as grants); :meth:`done_steps` takes their reports.
+        """
+        slot = self.slots[grant.federate]
+        period = slot.period
+        if most <= 1 or period is None or grant.iteration or not self.may_extend(grant.federate):
+            return []
+        safe = self.safe_times() if self.any_wakeable and slot.upstream else None  # no inputs: nothing to wait for
+        more: list[Grant] = []
+        t = grant.tick + period
+        while len(more) + 1 < most and t <= self.stop and t < self.barrier and self._ready_at(slot, t, safe):
+            more.append(self._grant_step(slot, t))
+            t += period
+        if more:
+            self.batch_end[slot.index] = more[-1].tick
+        return more
+
+    def may_extend(self, index: int) -> bool:
+        """Whether the federate's grants may ever be extended (:meth:`extend`, the conditions that do not change)."""
+        slot, slots = self.slots[index], self.slots
+        return (slot.period is not None and slot.group is None and not slot.live and not self.live
+                and self.limit >= NEVER  # not paced
+                and not any(slots[j].wakeable for j in slot.affects))  # fmt: skip  # an event-driven consumer
+        # is woken by each output: it should not wait for a whole batch
+
+    def _ready_at(self, slot: FederateSlot, t: int, safe: list[int] | None) -> bool:
+        """``ready`` for a later tick ``t`` of a federate that is busy with the steps before it."""
+        slots = self.slots
+        for producer, lag, linear in slot.upstream:
+            p = slots[producer]
+            s = (p.granted if p.busy else p.next) if safe is None else safe[producer]
+            if s + lag <= t or (linear and p.done <= t and s <= self.stop):
+                return False
+        return True
+
+    def _grant_step(self, slot: FederateSlot, tick: int) -> Grant:
+        """A further step of a federate already granted (``_grant`` without the busy bookkeeping)."""
+        slot.grants += 1
+        inputs: dict[int, Any] = {}
+        last = slot.last_sent
+        for b in slot.bindings:
+            value = self._shaped(b, tick, last, inputs) if b.shape is not None else b.history.at(tick - b.lag, b.default)
+            if b.input not in last or last[b.input] != value:
+                inputs[b.input] = last[b.input] = value
+        messages: list[list[Any]] = []
+        pending = slot.pending
+        while pending and pending[0][0] <= tick:
+            m_tick, _, _, source, endpoint, payload, decision = heapq.heappop(pending)
+            messages.append([m_tick, source, endpoint, payload] if decision is None
+                            else [m_tick, source, endpoint, payload, decision])  # fmt: skip
+        return Grant(slot.index, tick, 0, inputs, messages)
+
+    def done_steps(self, index: int, ticks: list[int], reports: list[list[Any]]) -> list[Grant]:
+        """Take the reports ``[tick, outputs, messages, next_tick]`` of the steps granted at ``ticks``, in order."""
+        slot = self.slots[index]
+        got = [r[0] for r in reports]
+        if not slot.busy or got != ticks:
+            raise FederateError(slot.name, f"STEPS_DONE for ticks {got[:3]}... out of turn (granted {ticks[:3]}...)",
+                                time=self.base.seconds(max(slot.granted, 0)))  # fmt: skip
+        for tick, outputs, messages, _ in reports:
+            for key in outputs:
+                if not 0 <= key < len(slot.outputs):
+                    raise FederateError(slot.name, f"STEPS_DONE names output index {key}; it declared "
+                                                   f"{len(slot.outputs)} outputs", time=self.base.seconds(tick))  # fmt: skip
+            self._commit(slot, tick, outputs, messages)
+        self.batch_end.pop(index, None)
+        return self._finish(slot, ticks[-1], None)
 
     def regrant(self, index: int, previous: Grant) -> Grant:
         """The same grant again, with every input, for a federate restarted mid-step."""

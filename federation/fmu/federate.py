@@ -159,7 +159,7 @@ def _check_clocks(spec: FmuSpec, archive: FmuArchive, kind: InterfaceKind) -> No
         raise FMUError(f"{archive.label} has clocks but its Co-Simulation interface has no event mode "
                        f"(hasEventMode), which FMI 3.0 requires to activate clocks{other}")  # fmt: skip
     problems = []
-    for name, setting in spec.clocks.items():
+    for name in spec.clocks:
         clock = clocks.get(name)
         if clock is None:
             problems.append(f"clocks.{name}: no such clock in the FMU{suggest(name, clocks)}")
@@ -474,6 +474,39 @@ class FmuFederate(Federate):
         snapshot: FmuSnapshot = state["fmu"]
         self.instance.restore(snapshot)
         self._written = list(state["written"])
+
+    # ------------------------------------------------------------------ checkpoints (docs/what-if.md)
+    def save_state(self) -> Any:
+        """The serialized FMU state (fmi2SerializeFMUstate / fmi3SerializeFMUState) with the wrapper's own.
+
+        An FMU that cannot serialize its state (canGetAndSetFMUstate or canSerializeFMUstate
+        false) cannot be part of a checkpoint: the error names it.
+        """
+        inst = self.instance
+        interface = self.plan.archive.interface(self.plan.kind)
+        if not (interface.can_get_and_set_state and interface.can_serialize_state):
+            flag = "canGetAndSetFMUstate" if not interface.can_get_and_set_state else "canSerializeFMUstate"
+            raise FMUError(f"{self.plan.archive.label} (federate '{self.name}') cannot be checkpointed: its model "
+                           f"description says {flag}=\"false\", so its state cannot be saved to the run store")  # fmt: skip
+        own = {"time": self.time, "outputs": dict(self.outputs)}
+        if inst is None or not inst.initialized:
+            return {**own, "initialized": False}
+        snapshot = inst.save()
+        return {**own, "initialized": True, "fmu": snapshot, "written": list(self._written or [])}
+
+    def restore_state(self, state: Any) -> None:
+        """Initialize the new instance at the saved time, then set the deserialized FMU state."""
+        self.time = state["time"]
+        self.outputs.update(state["outputs"])
+        if not state["initialized"]:
+            return
+        inst, ins = self.instance, self._ins
+        assert inst is not None and ins is not None
+        snapshot: FmuSnapshot = state["fmu"]
+        written = list(state["written"])
+        inst.initialize(snapshot.time, self.plan.start, ins, written)
+        inst.restore(snapshot)
+        self._written = written
 
     def __repr__(self) -> str:
         t = self.instance.time if self.instance is not None else self.time

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 from ..errors import Problem, ScenarioError
 

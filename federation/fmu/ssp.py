@@ -28,9 +28,12 @@ from .ssp_import import Importer
 __all__ = ["SSD_FILE", "ExportReport", "ImportReport", "export_ssp", "import_ssp"]
 
 def import_ssp(package: str | Path, out: str | Path, *, step: float | None = None,
-               stop: float | None = None) -> ImportReport:  # fmt: skip
-    """Write the scenario of the SSP ``package`` to ``out`` (its FMUs beside it); see the module docstring."""
-    return Importer(Path(package), Path(out), step=step, stop=stop).run()
+               stop: float | None = None, prefix: str = "") -> ImportReport:  # fmt: skip
+    """Write the scenario of the SSP ``package`` to ``out`` (its FMUs beside it); see the module docstring.
+
+    ``prefix`` goes in front of every federate's name (``plant_`` gives the names ``type: ssp`` gives
+    a federate ``plant``)."""
+    return Importer(Path(package), Path(out), step=step, stop=stop, prefix=prefix).run()
 
 
 def export_ssp(scenario: str | Path, out: str | Path, *, version: str = "1.0") -> ExportReport:

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from ..errors import ScenarioError
+from ..units import BASE_UNITS
 from . import ssd
 from .loader import FmuArchive, read_fmu
-from ..units import BASE_UNITS
-from ..errors import ScenarioError
 from .ssd import SSD_FILE, ImportReport, problem
 from .ssp_export import linear
 from .variables import FmuVariable
@@ -45,8 +45,12 @@ class _Member:
 
 
 class Importer:
-    def __init__(self, package: Path, out: Path, *, step: float | None, stop: float | None) -> None:
+    def __init__(self, package: Path, out: Path, *, step: float | None, stop: float | None, prefix: str = "",
+                 folder: Path | None = None) -> None:  # fmt: skip
+        """``prefix`` goes in front of every federate's name; ``folder`` is where the FMUs are unpacked
+        (then named by absolute path; by default a folder named after the package beside ``out``)."""
         self.package, self.out, self.step, self.stop = package, out, step, stop
+        self.prefix, self.folder = prefix, folder
         self.label = package.name
         self.members: dict[tuple[str, ...], _Member] = {}
         self.ignored: list[str] = []
@@ -55,6 +59,10 @@ class Importer:
         return problem(f"{self.label}/{SSD_FILE}", line, where, message)
 
     def run(self) -> ImportReport:
+        return self.write(self.read())
+
+    def read(self) -> ssd.SystemStructure:
+        """Parse the SSD, collect the components and unpack their FMUs."""
         if not zipfile.is_zipfile(self.package):
             raise problem(str(self.package), 0, "", "is not an SSP: it is not a ZIP archive")
         with zipfile.ZipFile(self.package) as archive:
@@ -65,10 +73,10 @@ class Importer:
             except ssd.SsdProblem as exc:
                 raise problem(f"{self.label}/{exc.file}", exc.line, exc.where, exc.message) from None
             self.collect(structure.system, ())
-            folder = self.out.parent / self.package.stem
+            folder = self.folder or self.out.parent / self.package.stem
             for member in self.members.values():
                 self.unpack(archive, member, folder)
-        return self.write(structure)
+        return structure
 
     # ------------------------------------------------------------------ components
     def collect(self, system: ssd.System, path: tuple[str, ...]) -> None:
@@ -76,7 +84,7 @@ class Importer:
             if isinstance(element, ssd.System):
                 self.collect(element, (*path, element.name))
                 continue
-            name = _federate_name("_".join((*path, element.name)))
+            name = self.prefix + _federate_name("_".join((*path, element.name)))
             if any(m.federate == name for m in self.members.values()):
                 raise self.fail(element.line, f"Component '{element.name}'", f"its federate name '{name}' is taken "
                                                                              "by another component")  # fmt: skip
@@ -101,18 +109,22 @@ class Importer:
         if not target.exists() or target.read_bytes() != data:
             target.write_bytes(data)
         member.archive = read_fmu(target)
-        member.fmu = PurePosixPath(self.package.stem, name).as_posix()
+        member.fmu = str(target) if self.folder else PurePosixPath(self.package.stem, name).as_posix()
         if member.component.implementation == "ScheduledExecution":
             raise self.fail(member.component.line, where, "implementation ScheduledExecution is not run by the "
                                                           "federation (only CoSimulation and ModelExchange)")  # fmt: skip
 
     # ------------------------------------------------------------------ the scenario
-    def write(self, structure: ssd.SystemStructure) -> ImportReport:
+    def parts(self, structure: ssd.SystemStructure) -> tuple[dict[str, Any], _Wiring, list[str]]:
+        """The federates (conversions included), the wiring (connections, routes) and the conversions' names."""
         wiring = _Wiring(self, structure)
         federates: dict[str, Any] = {}
         for member in self.members.values():
             federates[member.federate] = self.federate(member, wiring.parameters(member))
-        conversions = wiring.conversions(federates)
+        return federates, wiring, wiring.conversions(federates)
+
+    def write(self, structure: ssd.SystemStructure) -> ImportReport:
+        federates, wiring, conversions = self.parts(structure)
         settings = dict(structure.settings)
         start = structure.start if structure.start is not None else 0.0
         stop = structure.stop if structure.stop is not None else self.stop
@@ -282,6 +294,46 @@ class _Wiring:
                     found.append((other, self._combined(edges)))
         return found
 
+    def system_connector(self, connector: ssd.Connector) -> list[tuple[str, str]]:
+        """(federate, signal) behind a connector of the top-level system: the component inputs it drives
+        (an input) or the component output that drives it (an output), through nested systems' connectors.
+        A path with a linear transformation or a unit conversion is refused: connect to the component."""
+        start: tuple[Any, ...] = ("system", (), connector.name)
+        where = f"Connector '{connector.name}'"
+        if connector.kind in _SOURCE_KINDS:
+            found = self._sources(start)
+        else:
+            found = []
+            seen = {start}
+            todo: list[tuple[tuple[Any, ...], tuple[ssd.Connection, ...]]] = [(start, ())]
+            while todo:
+                node, path = todo.pop()
+                for other, connection in self._edges.get(node, ()):
+                    if other in seen:
+                        continue
+                    seen.add(other)
+                    edges = (*path, connection)
+                    if other[0] != "component":
+                        todo.append((other, edges))
+                    elif self._kind(self.importer.members[other[1]], other[2]) in {"input", "parameter"}:
+                        found.append((other, self._combined(edges)))
+        out = []
+        for (_, path, variable), via in found:
+            member = self.importer.members[path]
+            if via.transformed or self._converts(connector, member, variable, via):
+                raise self.importer.fail(connector.line, where, f"the path to {'.'.join(path)}.{variable} has a "
+                                                                "linear transformation or a unit conversion: connect "
+                                                                "to the component's variable instead")  # fmt: skip
+            role = "outputs" if connector.kind in _SOURCE_KINDS else "inputs"
+            out.append((member.federate, self._signal(member, variable, role)))
+        if connector.kind in _SOURCE_KINDS and len(out) > 1:
+            raise self.importer.fail(connector.line, where, "is driven by several outputs")
+        return out
+
+    def _converts(self, connector: ssd.Connector, member: _Member, variable: str, via: ssd.Connection) -> bool:
+        a, b = connector.unit, self._unit(member, variable)
+        return bool(a and b and a != b and not via.suppress_unit_conversion)
+
     def _combined(self, edges: tuple[ssd.Connection, ...]) -> ssd.Connection:
         transformed = [e for e in edges if e.transformed]
         if len(transformed) > 1:
@@ -306,7 +358,8 @@ class _Wiring:
                                                          f"{target.federate}.{in_signal}", via.settings))  # fmt: skip
                 continue
             via_settings = via.settings.get("via") or {}
-            name = _unique(via_settings.get("name") or f"{target.federate}_{_federate_name(in_signal)}_conversion",
+            name = _unique(self.importer.prefix + via_settings["name"] if via_settings.get("name")
+                           else f"{target.federate}_{_federate_name(in_signal)}_conversion",
                            federates)  # fmt: skip
             federates[name] = _conversion(factor, offset, self._unit(source, output), self._unit(target, input_))
             if via_settings.get("params") and linear(via_settings["params"]) == (factor, offset):

@@ -29,7 +29,7 @@ __all__ = ["Binding", "BoundIO", "FmuVariable", "Role", "ValueIO", "bind", "chec
 _FLOAT_TYPES = frozenset({"Real", "Float32", "Float64"})
 _INT_TYPES = frozenset({"Integer", "Enumeration", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64",
                         "UInt64"})  # fmt: skip
-_SIGNAL_OF_TYPE = {**{t: SignalType.FLOAT for t in _FLOAT_TYPES}, **{t: SignalType.INT for t in _INT_TYPES},
+_SIGNAL_OF_TYPE = {**dict.fromkeys(_FLOAT_TYPES, SignalType.FLOAT), **dict.fromkeys(_INT_TYPES, SignalType.INT),
                    "Boolean": SignalType.BOOL, "String": SignalType.STR}  # fmt: skip
 
 

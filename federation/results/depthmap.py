@@ -7,32 +7,39 @@ depth so far as a coarse grid with its map extent and its assets::
      "depth": [[...], ...],                       # rows from north to south
      "assets": {name: [[x, y], ...]}}             # one point, or a polygon
 
-:func:`depth_map_section` draws each such signal's last value (depth in colour, dry cells
-white, assets marked and named) as an HTML figure with an embedded PNG.
+:func:`depth_maps` draws each such signal's last value (depth in colour, dry cells
+white, assets marked and named) as a PNG, for the report's template to embed.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import logging
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from .store import RunStore
 
-__all__ = ["depth_map_section"]
+__all__ = ["DepthMap", "depth_maps"]
 
 log = logging.getLogger(__name__)
 
 SIGNAL_SUFFIX = ".max_depth_map"
 
 
-def depth_map_section(store: RunStore) -> str:
-    """HTML figures of every maximum-depth map in ``store``; '' when the run has none."""
+@dataclass(frozen=True)
+class DepthMap:
+    name: str  # the signal
+    caption: str
+    png: str  # base64
+
+
+def depth_maps(store: RunStore) -> list[DepthMap]:
+    """Every maximum-depth map in ``store``, drawn; none when the run has none."""
     out = []
     for _, name, _, _ in store.signals():
         if not name.endswith(SIGNAL_SUFFIX):
@@ -43,12 +50,11 @@ def depth_map_section(store: RunStore) -> str:
             log.warning("%s: last value is not a depth map, not drawn", name)
             continue
         caption = f"{name}: maximum water depth up to t = {float(value['time']):g} s"
-        out.append(f"<figure><figcaption>{html.escape(caption)}</figcaption>"
-                   f"<img alt='{html.escape(name)}' src='data:image/png;base64,{_png(value)}'></figure>")  # fmt: skip
-    return "\n".join(out)
+        out.append(DepthMap(name, caption, _png(value)))
+    return out
 
 
-def _is_map(value: Any) -> bool:
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return (isinstance(value, Mapping) and isinstance(value.get("depth"), list) and bool(value["depth"])
             and isinstance(value.get("extent"), list) and len(value["extent"]) == 4)  # fmt: skip
 

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import enum
 import math
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..api.interface import Output, SignalType
-from ..errors import FederationError, KeyPath, OutputError, Problem, ScenarioError
+from ..errors import FederationError, KeyPath, Problem, ScenarioError
 from ..scenario.model import Scenario, signal_matches
-from ..scenario.source import Source, load_source, suggest
+from ..scenario.source import Source, suggest
 from .store import RunStore, Series
+from .store import write_kpis as store_kpis
 
 __all__ = [
     "Reducer",
@@ -103,7 +103,7 @@ class KpiValue:
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_kpis(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None = None,
+def parse_kpis(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None = None,
                recorded: Sequence[str] | None = None) -> tuple[tuple[KpiSpec, ...], list[Problem]]:  # fmt: skip
     """Parse the ``kpis:`` section.
 
@@ -185,7 +185,7 @@ def _number(item: Mapping[str, Any], key: str, default: float | None, path: KeyP
     return float(value)
 
 
-def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None,
+def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None,
                  recorded: Sequence[str] | None, user: str) -> list[Problem]:  # fmt: skip
     """Problems with ``signal`` as a recorded numeric output; ``user`` ("a KPI") is who needs it."""
     fed, dot, name = signal.partition(".")
@@ -208,7 +208,7 @@ def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, 
     return []
 
 
-def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output] | None], path: KeyPath,
+def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output[Any]] | None], path: KeyPath,
                  src: Source) -> list[Problem]:  # fmt: skip
     units: dict[str, str] = {}
     for signal in spec.signals:
@@ -226,7 +226,7 @@ def kpi_specs(scenario: Scenario) -> tuple[KpiSpec, ...]:
     """The scenario's KPIs (structure only); raise :class:`ScenarioError` on a bad section."""
     if "kpis" not in scenario.options:
         return ()
-    specs, problems = parse_kpis(scenario.options["kpis"], load_source(scenario.file, scenario.text))
+    specs, problems = parse_kpis(scenario.options["kpis"], scenario.source())
     if problems:
         raise ScenarioError(problems)
     return specs
@@ -259,8 +259,8 @@ def run_end(store: RunStore) -> float:
     meta = store.metadata()
     if meta.get("status") == "completed" and "stop" in meta:
         return float(meta["stop"])
-    last = store.db.execute("SELECT max(time) FROM samples").fetchone()[0]
-    return float(last) if last is not None else float(meta.get("start", 0.0))
+    last = store.last_time()
+    return last if last is not None else float(meta.get("start", 0.0))
 
 
 def _unit(spec: KpiSpec, signal_unit: str) -> str:
@@ -339,16 +339,7 @@ def _recovery(times: list[float], values: list[float], spec: KpiSpec) -> tuple[f
 # ----------------------------------------------------------------------------- writing
 def write_kpis(path: str | Path, values: Iterable[KpiValue]) -> None:
     """Store ``values`` in the run store's ``kpis`` table (NaN is stored as NULL)."""
-    rows = [(v.name, None if math.isnan(v.value) else v.value, v.unit, v.description) for v in values]
-    try:
-        db = sqlite3.connect(path)
-        try:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO kpis (name, value, unit, description) VALUES (?, ?, ?, ?)", rows)
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise OutputError(path, f"cannot write the KPIs into the run store: {exc}", during_run=True) from exc
+    store_kpis(path, [(v.name, None if math.isnan(v.value) else v.value, v.unit, v.description) for v in values])
 
 
 def record_kpis(scenario: Scenario, path: str | Path) -> list[KpiValue]:

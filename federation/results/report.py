@@ -5,6 +5,10 @@ cascade timeline (plots, embedded as PNG), a summary of the messages, the decisi
 the grants per federate and the scenario text.  The file loads nothing from elsewhere:
 CSS is inline and images are ``data:`` URIs, so it can be mailed or archived as it is.
 
+This module gathers the data; the page is the Jinja2 template ``templates/report.html.j2``
+(autoescaping on: no value reaches the page unescaped, and no ``Markup`` is used; the plots
+are base64 text in ``data:`` URIs).  ``federation report --template FILE`` renders another.
+
 The scenario's ``report:`` section chooses the plots::
 
     report:
@@ -20,27 +24,28 @@ Without ``panels`` there is one panel per federate with up to four of its numeri
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+import jinja2
 
 from ..api.interface import Output
 from ..errors import FederationError, KeyPath, OutputError, Problem
 from ..scenario.source import Source, load_source
 from ..timebase import format_time
-from .depthmap import depth_map_section
+from .depthmap import depth_maps
 from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
 from .liveness import Liveness, RunState
 from .output import SIGNATURES, check_replaceable
 from .residuals import residual_section
 from .store import RunStore
 
-__all__ = ["Panel", "ReportSpec", "parse_report", "build_report", "write_report"]
+__all__ = ["Panel", "ReportSpec", "TEMPLATE", "parse_report", "build_report", "write_report"]
 
 DEFAULT_MESSAGES = 50
 SIGNALS_PER_FEDERATE = 4
@@ -62,7 +67,7 @@ class ReportSpec:
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None = None,
+def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None = None,
                  recorded: Sequence[str] | None = None) -> tuple[ReportSpec, list[Problem]]:  # fmt: skip
     """Parse the ``report:`` section; ``outputs`` and ``recorded`` as for :func:`federation.results.kpi.parse_kpis`."""
     base: KeyPath = ("report",)
@@ -92,7 +97,7 @@ def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Outp
     return ReportSpec(title, tuple(panels), messages), problems
 
 
-def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output] | None] | None,
+def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None,
                  recorded: Sequence[str] | None, problems: list[Problem]) -> Panel | None:  # fmt: skip
     if not isinstance(item, dict):
         problems.append(src.problem(path, "a panel is a mapping {title, signals}"))
@@ -112,12 +117,13 @@ def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Ma
 
 
 # ----------------------------------------------------------------------------- building
-def write_report(run: str | Path, output: str | Path, *, messages: int | None = None) -> Path:
+def write_report(run: str | Path, output: str | Path, *, messages: int | None = None,
+                 template: str | Path | None = None) -> Path:  # fmt: skip
     """Write the report of the run store ``run`` to ``output`` (HTML; an existing HTML file is replaced)."""
     output = Path(output)
     check_replaceable(output, "an HTML file", SIGNATURES["html"], "-o")
     with RunStore(run) as store:
-        text = build_report(store, messages=messages)
+        text = build_report(store, messages=messages, template=template)
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -125,8 +131,37 @@ def write_report(run: str | Path, output: str | Path, *, messages: int | None = 
     return output
 
 
-def build_report(store: RunStore, *, messages: int | None = None) -> str:
-    """The report of ``store`` as one HTML document."""
+TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
+"""The report's Jinja2 template (shipped with the package; ``--template`` chooses another)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str  # what the template draws: run, kpis, residuals, timeline, maps, messages, decisions, federates, scenario
+    title: str
+
+    @property
+    def anchor(self) -> str:
+        return self.title.lower().replace(" ", "-")
+
+
+@dataclass(frozen=True)
+class TimelinePanel:
+    title: str
+    png: str  # base64 PNG; "" when none of its signals could be drawn
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    total: int
+    routes: list[tuple[str, str, str, str, str]]  # from, to, count, first, last
+    first: list[tuple[str, str, str, str]]  # time, from, to, payload
+    shown: str  # "first N" or "all N"
+
+
+def build_report(store: RunStore, *, messages: int | None = None, template: str | Path | None = None) -> str:
+    """The report of ``store`` as one HTML document, rendered by the Jinja2 ``template`` (default :data:`TEMPLATE`)."""
     meta = store.metadata()
     src = load_source(meta.get("scenario_file", "scenario.yaml"), meta.get("scenario_text", ""))
     data = src.data if isinstance(src.data, dict) else {}
@@ -136,52 +171,48 @@ def build_report(store: RunStore, *, messages: int | None = None) -> str:
     limit = spec.messages if messages is None else messages
     title = spec.title or f"{meta.get('scenario_name', store.path.stem)}: run report"
     state = store.state
-    sections = [
-        _section("Run", _metadata(meta, state)),
-        _section("Key performance indicators", _kpi_table(kpis)),
-        *([_section("Model vs measurement", residuals)] if (residuals := residual_section(store)) else []),
-        _section("Cascade timeline", _timeline(store, spec.panels, meta)),
-        *([_section("Flood map", maps)] if (maps := depth_map_section(store)) else []),
-        _section("Messages", _messages(store, limit)),
-        _section("Decisions", _decisions(store)),
-        _section("Federates", _federates(store)),
-        _section("Scenario", f"<p class='muted'>{_e(meta.get('scenario_file', ''))}</p>"
-                             f"<pre class='scenario'>{_e(meta.get('scenario_text', ''))}</pre>"),
-    ]  # fmt: skip
-    shown = {"Flood map": bool(maps), "Model vs measurement": bool(residuals)}
-    nav = " · ".join(f"<a href='#{_anchor(t)}'>{_e(t)}</a>" for t in _SECTIONS if shown.get(t, True))
-    warn = "".join(f"<p class='warn'>{_e(str(p))} (section ignored)</p>" for p in notes)
-    status, css = state.label, (state.status if state.liveness is Liveness.CLOSED else state.liveness.value)
-    why = meta.get("reason") or state.describe()
-    reason = f"<p class='reason'>{_e(why)}</p>" if why else ""
-    return (f"<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n<title>{_e(title)}</title>\n"
-            f"<style>{_CSS}</style>\n</head>\n<body>\n<header><h1>{_e(title)}</h1>"
-            f"<span class='status {_e(css)}'>{_e(status)}</span>{reason}<nav>{nav}</nav></header>\n{warn}"
-            + "\n".join(sections) + "\n</body>\n</html>\n")  # fmt: skip
+    residuals = residual_section(store)
+    maps = depth_maps(store)
+    sections = [Section(key, title) for key, title in _SECTIONS
+                if (key != "residuals" or residuals is not None) and (key != "maps" or maps)]  # fmt: skip
+    decisions = store.decisions()
+    context = {
+        "title": title,
+        "status": state.label,
+        "status_class": state.status if state.liveness is Liveness.CLOSED else state.liveness.value,
+        "reason": meta.get("reason") or state.describe(),
+        "notes": [str(p) for p in notes],
+        "sections": sections,
+        "run": _metadata(meta, state),
+        "kpis": kpis,
+        "residuals": residuals,
+        "timeline": _timeline(store, spec.panels, meta, decisions),
+        "maps": maps,
+        "messages": _messages(store, limit),
+        "decisions": [_decision(r) for r in decisions],
+        "federates": _federates(store),
+        "scenario_file": meta.get("scenario_file", ""),
+        "scenario_text": meta.get("scenario_text", ""),
+    }
+    return _template(template).render(context)
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def _template(path: str | Path | None) -> jinja2.Template:
+    """The report template, with autoescaping on whatever its name (every value is HTML-escaped)."""
+    path = Path(path) if path is not None else TEMPLATE
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(path.parent), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)  # fmt: skip
+    try:
+        return env.get_template(path.name)
+    except jinja2.TemplateNotFound:
+        raise FederationError(f"no report template at {str(path)!r}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise FederationError(f"{exc.filename or path}:{exc.lineno}: report template: {exc.message}") from None
 
 
-_SECTIONS = ("Run", "Key performance indicators", "Model vs measurement", "Cascade timeline", "Flood map", "Messages", "Decisions", "Federates", "Scenario")
-
-
-def _anchor(title: str) -> str:
-    return title.lower().replace(" ", "-")
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section id='{_anchor(title)}'>\n<h2>{_e(title)}</h2>\n{body}\n</section>"
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "", raw: bool = False) -> str:
-    """An HTML table; cells are escaped unless ``raw``."""
-    cell: Callable[[Any], str] = str if raw else _e
-    out = [f"<table class='{cls}'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
-    out += ["<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows]
-    out.append("</tbody></table>")
-    return "\n".join(out)
+_SECTIONS = (("run", "Run"), ("kpis", "Key performance indicators"), ("residuals", "Model vs measurement"),
+             ("timeline", "Cascade timeline"), ("maps", "Flood map"), ("messages", "Messages"), ("decisions", "Decisions"),
+             ("federates", "Federates"), ("scenario", "Scenario"))  # fmt: skip
 
 
 def _payload(value: Any, limit: int = 240) -> str:
@@ -201,7 +232,7 @@ def _time(seconds: float | None) -> str:
 
 
 # ----------------------------------------------------------------------------- sections
-def _metadata(meta: Mapping[str, str], state: RunState) -> str:
+def _metadata(meta: Mapping[str, str], state: RunState) -> list[tuple[str, str]]:
     rows = [("scenario", meta.get("scenario_name", "")), ("file", meta.get("scenario_file", "")),
             ("status", state.label), ("seed", meta.get("seed", "")),
             ("simulated time", _simulated(meta)),
@@ -218,8 +249,7 @@ def _metadata(meta: Mapping[str, str], state: RunState) -> str:
     versions = [f"federation {meta.get('federation_version', '?')}", f"Python {meta.get('python', '?')}"]
     versions += [f"{k[len('version_'):]} {v}" for k, v in sorted(meta.items()) if k.startswith("version_")]
     rows += [("versions", ", ".join(versions)), ("platform", meta.get("platform", ""))]
-    return "<table class='meta'><tbody>" + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) \
-        + "</tbody></table>"
+    return rows
 
 
 def _pacing(meta: Mapping[str, str]) -> str:
@@ -272,35 +302,20 @@ def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], l
         return [], [Problem(str(store.path), 0, "kpis", f"cannot compute: {exc}")]
 
 
-def _kpi_table(kpis: Sequence[KpiValue]) -> str:
-    if not kpis:
-        return "<p class='muted'>The scenario declares no KPIs (see the <code>kpis:</code> section).</p>"
-    rows = [(_e(k.name), f"<span class='num'>{_e(k.display())}</span>", _e(k.unit), _e(k.description)) for k in kpis]
-    return _table(("KPI", "value", "unit", "description"), rows, cls="kpis", raw=True)
-
-
-def _timeline(store: RunStore, panels: Sequence[Panel], meta: Mapping[str, str]) -> str:
+def _timeline(store: RunStore, panels: Sequence[Panel], meta: Mapping[str, str],
+              decided: Sequence[Mapping[str, Any]]) -> list[TimelinePanel]:  # fmt: skip
     signals = {name: (unit, kind) for _, name, unit, kind in store.signals()}
     if not panels:
         panels = _default_panels(signals)
-    if not panels:
-        return "<p class='muted'>No numeric signal was recorded.</p>"
-    decisions = [(float(d["time"]), str(d["verdict"])) for d in store.decisions()]
+    decisions = [(float(d["time"]), str(d["verdict"])) for d in decided]
     span = _span(store, meta)
     out = []
-    if decisions:
-        out.append("<p class='muted'>Dashed lines mark decisions: green approved, orange edited, red rejected.</p>")
     for panel in panels:
         present = [s for s in panel.signals if s in signals and signals[s][1] in (*_NUMERIC_TYPES, "any")]
-        missing = [s for s in panel.signals if s not in present]
-        body = ""
-        if present:
-            png = _plot(store, panel.title, present, signals, span, decisions)
-            body = f"<img alt='{_e(panel.title)}' src='data:image/png;base64,{png}'>"
-        if missing:
-            body += f"<p class='muted'>not plotted (not recorded or not numeric): {_e(', '.join(missing))}</p>"
-        out.append(f"<figure><figcaption>{_e(panel.title)}</figcaption>{body}</figure>")
-    return "\n".join(out)
+        missing = tuple(s for s in panel.signals if s not in present)
+        png = _plot(store, panel.title, present, signals, span, decisions) if present else ""
+        out.append(TimelinePanel(panel.title, png, missing))
+    return out
 
 
 def _default_panels(signals: Mapping[str, tuple[str, str]]) -> list[Panel]:
@@ -357,74 +372,21 @@ def _plot(store: RunStore, title: str, names: Sequence[str], signals: Mapping[st
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _messages(store: RunStore, limit: int) -> str:
-    routes = store.db.execute("SELECT source, target, count(*), min(time), max(time) FROM messages "
-                              "GROUP BY source, target ORDER BY min(tick), source, target").fetchall()  # fmt: skip
-    if not routes:
-        return "<p class='muted'>No message was recorded.</p>"
+def _messages(store: RunStore, limit: int) -> MessageSummary:
+    routes = store.message_routes()
     total = sum(r[2] for r in routes)
-    out = [f"<p>{total:,} messages on {len(routes)} routes.</p>",
-           _table(("from", "to", "messages", "first", "last"),
-                  [(s, d, f"{n:,}", _time(a), _time(b)) for s, d, n, a, b in routes], cls="routes")]  # fmt: skip
-    if limit > 0:
-        first = store.db.execute("SELECT time, sent_tick, source, target, payload FROM messages "
-                                 "ORDER BY tick, rowid LIMIT ?", (limit,)).fetchall()  # fmt: skip
-        shown = f"first {len(first)}" if total > len(first) else f"all {len(first)}"
-        out.append(f"<h3>Messages ({shown})</h3>")
-        out.append(_table(("time", "from", "to", "payload"),
-                          [(_time(t), s, d, _payload(p)) for t, _, s, d, p in first], cls="log"))  # fmt: skip
-    return "\n".join(out)
+    first = store.first_messages(limit) if limit > 0 and routes else []
+    shown = f"first {len(first)}" if total > len(first) else f"all {len(first)}"
+    return MessageSummary(total, [(s, d, f"{n:,}", _time(a), _time(b)) for s, d, n, a, b in routes],
+                          [(_time(t), s, d, _payload(p)) for t, _, s, d, p in first], shown)  # fmt: skip
 
 
-def _decisions(store: RunStore) -> str:
-    rows = store.decisions()
-    if not rows:
-        return "<p class='muted'>No proposal needed a decision.</p>"
-    cells = []
-    for r in rows:
-        verdict = str(r.get("verdict") or "")
-        cells.append((_e(_time(r.get("time"))), _e(r.get("source") or ""), _e(r.get("target") or ""),
-                      f"<code>{_e(_payload(r.get('proposal')))}</code>",
-                      f"<span class='verdict {_e(verdict)}'>{_e(verdict)}</span>", _e(r.get("decided_by") or ""),
-                      f"<code>{_e(_payload(r.get('final')))}</code>", _e(r.get("note") or "")))  # fmt: skip
-    head = ("time", "class", "targets", "proposal", "verdict", "decided by", "final", "note")
-    return _table(head, cells, cls="decisions", raw=True)
+def _decision(r: Mapping[str, Any]) -> dict[str, str]:
+    return {"time": _time(r.get("time")), "source": r.get("source") or "", "target": r.get("target") or "",
+            "proposal": _payload(r.get("proposal")), "verdict": str(r.get("verdict") or ""),
+            "decided_by": r.get("decided_by") or "", "final": _payload(r.get("final")), "note": r.get("note") or ""}  # fmt: skip
 
 
-def _federates(store: RunStore) -> str:
-    rows = [(name, kind, "event-driven" if period is None else f"{period:g} s", f"{grants:,}", status)
+def _federates(store: RunStore) -> list[tuple[str, str, str, str, str]]:
+    return [(name, kind, "event-driven" if period is None else f"{period:g} s", f"{grants:,}", status)
             for name, kind, period, grants, status in store.federates()]  # fmt: skip
-    return _table(("federate", "type", "period", "grants", "status"), rows, cls="federates")
-
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; margin: 0 auto;
-       max-width: 1180px; padding: 1.5em 2em 4em; color: #1d232b; background: #fff; line-height: 1.45; }
-header { border-bottom: 2px solid #1d4e89; margin-bottom: 1em; padding-bottom: .6em; }
-h1 { font-size: 1.7em; margin: 0 .5em .2em 0; display: inline-block; }
-h2 { font-size: 1.25em; color: #1d4e89; border-bottom: 1px solid #d6dde6; padding-bottom: .2em; margin-top: 1.8em; }
-h3 { font-size: 1.05em; margin-top: 1.4em; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
-th, td { border: 1px solid #d6dde6; padding: .3em .6em; text-align: left; vertical-align: top; }
-th { background: #eef2f7; }
-tbody tr:nth-child(even) { background: #f8fafc; }
-table.meta td:first-child { font-weight: 600; background: #eef2f7; white-space: nowrap; }
-table.kpis td:nth-child(2) { text-align: right; font-variant-numeric: tabular-nums; }
-table.kpis .num { font-weight: 600; font-size: 1.05em; }
-td code { font-size: .85em; word-break: break-all; }
-table.decisions, table.log { width: 100%; }
-.status { display: inline-block; padding: .15em .7em; border-radius: 1em; font-weight: 600; color: #fff;
-          background: #607d8b; vertical-align: .35em; }
-.status.completed { background: #2e7d32; } .status.failed { background: #c62828; }
-.status.interrupted { background: #ef6c00; } .status.dead { background: #6d4c41; }
-.status.live { background: #1d4e89; }
-.verdict { font-weight: 600; } .verdict.approved { color: #2e7d32; } .verdict.edited { color: #ef6c00; }
-.verdict.rejected { color: #c62828; }
-.reason { color: #c62828; margin: .3em 0 0; white-space: pre-wrap; }
-.warn { background: #fff4e5; border-left: 4px solid #ef6c00; padding: .4em .8em; }
-.muted { color: #66707c; }
-nav { margin-top: .5em; font-size: .9em; } nav a { color: #1d4e89; text-decoration: none; }
-figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; }
-figcaption { font-weight: 600; margin-bottom: .3em; }
-pre.scenario { background: #f5f7fa; border: 1px solid #d6dde6; padding: 1em; overflow-x: auto; font-size: .85em; }
-"""

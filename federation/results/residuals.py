@@ -10,18 +10,17 @@ blind alarms.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
-from typing import Any, Sequence
-
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 from ..scenario.synchronisation import AlarmKind, SyncStatus
 from .kpi import KpiValue, write_kpis
 from .store import RunStore
 
-__all__ = ["record_residual_kpis", "residual_kpis", "residual_section"]
+__all__ = ["ResidualSection", "record_residual_kpis", "residual_kpis", "residual_section"]
 
 
 _ACCEPTED = (SyncStatus.CORRECTED.value, SyncStatus.OBSERVED.value)  # the residual statistics count these
@@ -79,11 +78,26 @@ def record_residual_kpis(path: str | Path) -> list[KpiValue]:
     return values
 
 
-def residual_section(store: RunStore) -> str:
-    """The report's "Model vs measurement" section: a table of the pairs, a plot each, the alarms; "" without pairs."""
+@dataclass(frozen=True)
+class PairFigure:
+    measured: str
+    model: str
+    png: str  # base64
+
+
+@dataclass(frozen=True)
+class ResidualSection:
+    head: tuple[str, ...]
+    rows: list[tuple[str, ...]]  # one per pair
+    figures: list[PairFigure]
+    alarms: list[tuple[str, str, str, str]]  # time, pair, alarm, residual
+
+
+def residual_section(store: RunStore) -> ResidualSection | None:
+    """The report's "Model vs measurement" section: a table of the pairs, a plot each, the alarms; None without pairs."""
     pairs = store.sync_pairs()
     if not pairs:
-        return ""
+        return None
     rows = store.corrections()
     head = ("measured", "model", "method", "acceptable", "measurements", "RMSE", "bias", "max", "alarms", "rejected",
             "stale", "blind")  # fmt: skip
@@ -95,33 +109,18 @@ def residual_section(store: RunStore) -> str:
         body.append((pair["measured"], pair["model"], pair["method"], acceptable, f"{stats['measurements']:.0f}",
                      *(_number(stats[k], unit) for k in ("rmse", "bias", "max")),
                      *(f"{stats[k]:.0f}" for k in ("alarms", "rejected", "stale", "blind"))))  # fmt: skip
-    out = [_table(head, body)]
+    figures = []
     for pair in pairs:
         mine = [r for r in rows if r["pair"] == pair["id"]]
         if any(r["measurement"] is not None for r in mine):
-            png = _plot(pair, mine)
-            out.append(f"<figure><figcaption>{_e(pair['measured'])} &rarr; {_e(pair['model'])}</figcaption>"
-                       f"<img alt='{_e(pair['model'])}' src='data:image/png;base64,{png}'></figure>")  # fmt: skip
+            figures.append(PairFigure(pair["measured"], pair["model"], _plot(pair, mine)))
     names = {p["id"]: f"{p['measured']} -> {p['model']}" for p in pairs}
     alarms = [(f"{r['time']:g} s", names[r["pair"]], r["alarm"], _number(r["residual"], "")) for r in rows if r["alarm"]]
-    out.append(_table(("time", "pair", "alarm", "residual"), alarms) if alarms
-               else "<p class='muted'>No alarm: every residual stayed within its acceptable difference.</p>")  # fmt: skip
-    return "\n".join(out)
+    return ResidualSection(head, body, figures, alarms)
 
 
 def _number(value: float | None, unit: str) -> str:
     return "" if value is None or math.isnan(value) else f"{value:.4g}{unit}"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    out = ["<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
-    out += ["<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows]
-    out.append("</tbody></table>")
-    return "\n".join(out)
 
 
 def _plot(pair: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:

@@ -233,7 +233,7 @@ class _Plan:
             if item.node:
                 ports = max(ports_left.get(name, 0), ports_right.get(name, 0))
                 item.h = max(item.h, (ports + 1) * PORT_GAP)
-        for k, e in enumerate(self.edges):
+        for e in self.edges:
             if e.source == e.target:
                 loop = self.items[e.source]
                 loop.loop_room += LOOP_RISE + e.label[1] + TRACK_GAP

@@ -13,7 +13,7 @@ import math
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..api.interface import SignalType
 from ..errors import KeyPath, Problem, ScenarioError
@@ -43,6 +43,7 @@ from .model import (
 )
 from .overrides import Override, apply_overrides
 from .source import Source, load_source
+from .systems import expand_systems
 from .validation import validate
 
 __all__ = ["load", "parse"]
@@ -377,13 +378,30 @@ class _Parser:
         try:
             policy = RestartPolicy(spec.get("policy", "fail"))
         except ValueError:
-            self.fail((*path, "policy"), f"expected fail or scratch, got {spec.get('policy')!r}")
+            self.fail((*path, "policy"), f"expected fail, scratch or from-checkpoint, got {spec.get('policy')!r}")
             return RestartPolicy.FAIL, 0
-        limit = spec.get("limit", 3 if policy is RestartPolicy.SCRATCH else 0)
+        limit = spec.get("limit", 0 if policy is RestartPolicy.FAIL else 3)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1000:
             self.fail((*path, "limit"), f"expected an integer from 0 to 1000, got {limit!r}")
             limit = 0
         return policy, limit
+
+    def checkpoint(self, value: Any, path: KeyPath) -> float | None:
+        """``checkpoint: {every: 6 h}``: the simulated time between checkpoints (docs/what-if.md)."""
+        spec = self.mapping(value, path)
+        self.unknown_keys(spec, path, ("every",))
+        if "every" not in spec:
+            self.fail(path, "expected {every: DURATION}, e.g. {every: 6 h}")
+            return None
+        try:
+            seconds = parse_duration(spec["every"], "s")
+        except ValueError as exc:
+            self.fail((*path, "every"), str(exc))
+            return None
+        if not 0 < seconds < 1e12:
+            self.fail((*path, "every"), f"must be a positive time, got {spec['every']!r}")
+            return None
+        return seconds
 
     def coordinator(self, value: Any) -> CoordinatorSpec:
         path: KeyPath = ("coordinator",)
@@ -404,13 +422,15 @@ class _Parser:
                     continue
                 out[key] = seconds
         for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000),
-                         ("workers", 1024)):  # fmt: skip
+                         ("workers", 1024), ("steps_per_grant", 100_000)):  # fmt: skip
             if key in spec:
                 value = spec[key]
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
                     self.fail((*path, key), f"expected an integer from 1 to {top}, got {value!r}")
                 else:
                     out[key] = value
+        if "checkpoint" in spec:
+            out["checkpoint"] = self.checkpoint(spec["checkpoint"], (*path, "checkpoint"))
         if isinstance(spec.get("console"), int) and not isinstance(spec["console"], bool):
             spec = {**spec, "console": str(spec["console"])}  # a bare port
         for key in ("bind", "keys", "console", "users"):
@@ -592,15 +612,19 @@ def _kind(value: Any) -> str:
 
 def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
     """Structure pass only: the scenario (when it could be built) and the problems found."""
+    expand_systems(source)  # type: ssp and other system types stand for several federates
     parser = _Parser(source)
     scenario = parser.parse()
     return scenario, parser.problems
 
 
 def load(file: str | Path, *, text: str | None = None, check: bool = True,
-         overrides: Sequence[Override] = ()) -> Scenario:  # fmt: skip
-    """Read, parse, apply the command line's ``overrides`` and (with ``check``) validate a scenario.
+         overrides: Sequence[Override] = (), edit: Callable[[Scenario], Scenario] | None = None) -> Scenario:  # fmt: skip
+    """Read, parse, apply the command line's ``overrides`` and ``edit`` and (with ``check``) validate a scenario.
 
+    The text is parsed once and the scenario validated once: the scenario returned keeps its
+    source and its federates' resolved interfaces, so the run that follows reuses them.
+    ``edit`` makes the scenario that is validated from the parsed one (``--until``, ``--seed``).
     Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
     """
     source = load_source(file, text)
@@ -609,6 +633,10 @@ def load(file: str | Path, *, text: str | None = None, check: bool = True,
         scenario, unapplied = apply_overrides(scenario, overrides)
         problems += unapplied
         source.blame.update(scenario.blame)
+    if scenario is not None and edit is not None and not problems:
+        scenario = edit(scenario)
+    if scenario is not None:
+        scenario.adopt(source)
     if scenario is not None and check:
         problems += validate(scenario, source)
     if problems or scenario is None:

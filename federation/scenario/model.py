@@ -64,6 +64,7 @@ class Extrapolation(str, enum.Enum):
 class RestartPolicy(str, enum.Enum):
     FAIL = "fail"  # a crash of this federate ends the run (default)
     SCRATCH = "scratch"  # start a new process that sets up from scratch and rejoins at the current time
+    CHECKPOINT = "from-checkpoint"  # roll the federation back to its last checkpoint and go on from there
 
 
 class EventAction(str, enum.Enum):
@@ -187,6 +188,8 @@ class CoordinatorSpec:
     workers: int | None = None  # worker processes for the federates with `process: shared`; None = one per core
     console: str | None = None  # [HOST:]PORT of the web console (docs/console.md)
     users: str | None = None  # users file (NAME ROLE TOKEN lines) for the console and the control endpoint
+    checkpoint: float | None = None  # simulated seconds between checkpoints (``checkpoint: {every: 6 h}``); None: none
+    steps_per_grant: int = 64  # most steps one STEPS frame grants a federate (docs/protocol.md §5.3); 1: off
 
 
 @dataclass(frozen=True)
@@ -288,8 +291,29 @@ class Scenario:
         return Path(self.file).resolve().parent
 
     def source(self) -> Source:
-        """The scenario's text parsed again, for the lines of its keys; values set on the command line
-        are blamed on their arguments (see :attr:`blame`)."""
-        src = load_source(self.file, self.text)
-        src.blame.update(self.blame)
+        """The scenario's text parsed for the lines of its keys; values set on the command line
+        are blamed on their arguments (see :attr:`blame`).
+
+        Parsed once per scenario: the loader hands over the :class:`Source` it read the
+        scenario from, and a scenario made with ``dataclasses.replace`` (a new object) parses
+        its text again only if asked.  The memo lives in the instance's ``__dict__``, outside
+        the dataclass fields, so ``replace`` never carries it to a changed scenario.
+        """
+        src: Source | None = self.__dict__.get(_SOURCE)
+        if src is None:
+            src = load_source(self.file, self.text)
+            src.blame.update(self.blame)
+            self.__dict__[_SOURCE] = src
         return src
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a checkpoint keeps the scenario) without the memos: they are made again on use."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def adopt(self, src: Source) -> Scenario:
+        """Keep ``src`` (the parse this scenario was read from) as :meth:`source`; return the scenario."""
+        self.__dict__[_SOURCE] = src
+        return self
+
+
+_SOURCE = "_source"  # the instance-dict key of Scenario.source()'s memo

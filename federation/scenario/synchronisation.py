@@ -259,8 +259,8 @@ def _check_ends(pair: SyncPair, src: Source, declarations: Mapping[str, Declarat
                 scenario: Scenario | None) -> tuple[SyncPair, list[Problem]]:  # fmt: skip
     path: KeyPath = (SECTION, pair.id)
     out: list[Problem] = []
-    measured: Output | None = None
-    state: Output | None = None
+    measured: Output[Any] | None = None
+    state: Output[Any] | None = None
     for fed in (pair.source, pair.target):
         if fed not in declarations:
             out.append(src.problem((*path, "pair"), f"unknown federate '{fed}'" + suggest(fed, declarations)))

@@ -115,8 +115,18 @@ def _check_params(spec: FederateSpec, parameters: tuple[Parameter[Any], ...], sr
 
 
 def declarations(scenario: Scenario, src: Source | None = None) -> dict[str, Resolved]:
+    """Every federate's interface, resolved once per scenario object (imports and ``declare()`` are not free)."""
+    memo: dict[str, Resolved] | None = scenario.__dict__.get(_RESOLVED)
+    if memo is not None and src in (None, scenario.source()):
+        return memo
     src = src or scenario.source()
-    return {name: resolve_one(scenario, spec, src) for name, spec in scenario.federates.items()}
+    resolved = {name: resolve_one(scenario, spec, src) for name, spec in scenario.federates.items()}
+    if src is scenario.source():
+        scenario.__dict__[_RESOLVED] = resolved
+    return resolved
+
+
+_RESOLVED, _PROBLEMS = "_resolved", "_problems"  # instance-dict memos, as Scenario.source()'s
 
 
 def effective_period(spec: FederateSpec, decl: Declaration) -> float | None:
@@ -124,7 +134,18 @@ def effective_period(spec: FederateSpec, decl: Declaration) -> float | None:
 
 
 def validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved] | None = None) -> list[Problem]:
-    resolved = resolved if resolved is not None else declarations(scenario, src)
+    """Every problem of ``scenario``; one pass per scenario object when ``src`` is its own source."""
+    own = src is scenario.source()
+    memo: list[Problem] | None = scenario.__dict__.get(_PROBLEMS) if own else None
+    if memo is not None:
+        return list(memo)
+    problems = _validate(scenario, src, resolved if resolved is not None else declarations(scenario, src))
+    if own:
+        scenario.__dict__[_PROBLEMS] = tuple(problems)
+    return problems
+
+
+def _validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
     problems: list[Problem] = [p for r in resolved.values() for p in r.problems]
     if len(scenario.federates) > scenario.coordinator.max_federates:
         problems.append(src.problem(("federates",), f"{len(scenario.federates)} federates exceed the limit of "
@@ -259,7 +280,9 @@ def _check_connections(scenario: Scenario, src: Source, resolved: dict[str, Reso
                 ok = False
         if not ok:
             continue
-        healthy = lambda f: not resolved[f].problems or resolved[f].declaration != Declaration()  # noqa: E731
+        def healthy(f: str) -> bool:
+            return not resolved[f].problems or resolved[f].declaration != Declaration()
+
         outsig, msg1 = _signal("output", c.source, c.output, resolved[c.source].declaration, healthy(c.source))
         insig, msg2 = _signal("input", c.target, c.input, resolved[c.target].declaration, healthy(c.target))
         out += [src.problem(path, m) for m in (msg1, msg2) if m]
@@ -307,8 +330,8 @@ def connection_units(c: Connection, resolved: dict[str, Resolved]) -> Conversion
     return None if found.identity else found
 
 
-def _check_units(c: Connection, src: Source, path: KeyPath, resolved: dict[str, Resolved], outsig: Output,
-                 insig: Input) -> list[Problem]:  # fmt: skip
+def _check_units(c: Connection, src: Source, path: KeyPath, resolved: dict[str, Resolved], outsig: Output[Any],
+                 insig: Input[Any]) -> list[Problem]:  # fmt: skip
     try:
         found = connection_units(c, resolved)
     except ValueError as exc:

@@ -29,7 +29,7 @@ def riverton_dem(cell: float = 50.0) -> Dem:
     cols, rows = int(LENGTH_M / cell), int(WIDTH_M / cell)
     x = (np.arange(cols) + 0.5) * cell
     y = WIDTH_M - (np.arange(rows) + 0.5) * cell  # row 0 is the northern edge
-    floor = np.interp(x, *zip(*PROFILE))
+    floor = np.interp(x, [p[0] for p in PROFILE], [p[1] for p in PROFILE])
     across = np.maximum(np.abs(y - AXIS_M) - FLOOR_HALF_WIDTH_M, 0.0) * SIDE_SLOPE
     terrace = 1.3 * np.exp(-(((x[None, :] - 2400.0) / 250.0) ** 2) - ((y[:, None] - 780.0) / 60.0) ** 2)
     return Dem(np.round(floor[None, :] + across[:, None] + terrace, 3), cell, 0.0, WIDTH_M)

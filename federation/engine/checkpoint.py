@@ -1,0 +1,342 @@
+"""Checkpoints of a whole federation, and a run resumed from one (docs/what-if.md).
+
+A mixin of :class:`federation.engine.coordinator.Coordinator`.  A checkpoint at tick ``T`` is
+a consistent cut: the scheduler grants no tick at or after ``T`` (its ``barrier``) until
+every federate is idle, so every step before ``T`` is done, none at or after it has begun,
+no step is held for a decision, and every message sent for ``T`` or later waits in the
+coordinator.  Then every federate is sent SAVE and answers STATE with its own state; the
+coordinator adds its own (the scheduler's per-federate state, the signal histories, the
+messages in flight, the records not yet written, the decision counter, the scenario) and
+writes the whole to the store's ``checkpoints`` tables (:mod:`federation.results.store`), after
+everything recorded before ``T``.
+
+A resumed run starts new federate processes, sends each RESTORE with its state, puts the
+scheduler back as it was, and grants on: since the run is deterministic, it records what
+the uninterrupted run recorded after ``T``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import FederateError, FederationError, OutputError
+from ..protocol import ErrorCode, Kind
+from ..results.store import RunStore, Saved, copy_store
+from ..scenario.model import RestartPolicy
+from ..timebase import NEVER
+
+__all__ = ["Checkpoints", "CheckpointTaken", "Resume", "FORMAT", "fork_store"]
+
+log = logging.getLogger("federation.engine.coordinator")
+
+FORMAT = 1
+"""Version of the coordinator's pickled state; a store with another cannot be resumed by this code."""
+
+_SLOT_STATE = ("last_sent", "next", "busy", "granted", "done", "pending", "grants", "outputs", "seq")
+_GROUP_STATE = ("iteration", "tick", "reported", "values", "previous", "outputs", "messages_in", "messages_out",
+                "residual")  # fmt: skip
+STATE_TIMEOUT = 120.0
+"""Wall seconds the federates have to save or restore their state when the run sets no grant timeout."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a resumed (or forked) run starts: a checkpoint read from a store."""
+
+    store: Path
+    saved: Saved
+    scenario: Any = None  # a fork's scenario, when it differs from the one saved
+
+    @property
+    def coordinator(self) -> dict[str, Any]:
+        state: dict[str, Any] = pickle.loads(self.saved.coordinator)
+        if state.get("format") != FORMAT:
+            raise FederationError(f"{self.store}: checkpoint format {state.get('format')} is not the one this "
+                                  f"version reads ({FORMAT})")  # fmt: skip
+        return state
+
+    @classmethod
+    def open(cls, store: Path, at: int | None = None) -> Resume:
+        with RunStore(store, warn=False) as run:
+            saved = run.checkpoint(at)
+        if saved is None:
+            where = "" if at is None else " at or before that time"
+            raise OutputError(Path(store), f"has no checkpoint{where}: a run takes them with 'coordinator: "
+                                           "{checkpoint: {every: 6 h}}' in its scenario, or on SIGUSR1")  # fmt: skip
+        return cls(Path(store), saved)
+
+
+def fork_store(parent: Path, claimed: Path, saved: Saved) -> None:
+    """Copy the parent's store into the claimed (empty) file of a fork, naming the parent and the fork point.
+
+    What the parent recorded from the checkpoint on is removed when the fork's recorder opens it.
+    """
+    copy_store(Path(parent), claimed, {"parent_store": str(Path(parent).resolve()),
+                                                  "fork_tick": str(saved.tick), "fork_time": repr(saved.time)})
+
+
+@dataclass(frozen=True)
+class CheckpointTaken:
+    """Figures of one checkpoint: for the log, the summary and bench/checkpoint.py."""
+
+    tick: int
+    time: float
+    bytes: int  # federates' states and the coordinator's, as stored
+    seconds: float  # wall time from the cut to the commit
+
+
+class Checkpoints:
+    """Taking checkpoints (on a schedule, on demand) and restoring one at the start of a resumed run."""
+
+    scheduler: Any
+    plan: Any
+    members: Any
+    settings: Any
+    options: Any
+    recorder: Any
+    scenario: Any
+    gate: Any
+    hooks: Any
+    messages: int
+    samples: int
+    decisions: int
+    _send: Any  # the coordinator's methods this mixin calls
+    _send_frame: Any
+    _receive: Any
+    _refuse: Any
+    _check_processes: Any
+
+    _every = 0  # ticks between checkpoints (0: none on a schedule)
+    _asked = False  # a checkpoint on demand (SIGUSR1, control endpoint) is pending
+    _waiting: dict[int, bytes | None]  # federate index -> state, while a SAVE or RESTORE is out
+    _expected = -1  # the tick of the SAVE or RESTORE out
+    checkpoints_taken: list[CheckpointTaken]
+
+    def _checkpoint_setup(self) -> None:
+        every = getattr(self.settings, "checkpoint", None)
+        self._every = max(1, self.plan.base.ticks(every)) if every else 0
+        self._waiting = {}
+        self.checkpoints_taken = []
+        self.hooks.append(lambda _coordinator: self._asked_for())
+        self._arm_barrier(self.plan.start)
+
+    def request_checkpoint(self) -> None:
+        """Take a checkpoint at the next safe point (a signal handler or the control endpoint calls it)."""
+        self._asked = True
+
+    def _arm_barrier(self, after: int) -> None:
+        """The next scheduled checkpoint tick after ``after`` becomes the scheduler's barrier (none: NEVER)."""
+        barrier = NEVER
+        if self._every:
+            start = self.plan.start
+            barrier = after + self._every - (after - start) % self._every
+            if barrier >= self.plan.stop:
+                barrier = NEVER  # a checkpoint at or after the stop time resumes nothing
+        self.scheduler.barrier = barrier
+
+    def _asked_for(self) -> None:
+        """A checkpoint on demand: at the first tick after every one granted so far."""
+        if not self._asked:
+            return
+        self._asked = False
+        sched = self.scheduler
+        tick = max(max(s.granted for s in sched.slots), max(sched.batch_end.values(), default=-1), self.plan.start) + 1
+        if tick >= self.plan.stop:
+            log.info("checkpoint asked for at the end of the run: not taken")
+            return
+        if tick < sched.barrier:
+            sched.barrier = tick
+            log.info("checkpoint asked for: taken at t=%g s", self.plan.base.seconds(tick))
+
+    def _checkpoint_due(self) -> bool:
+        """Called when no federate is busy and the run is not over: take the checkpoint if the barrier holds them."""
+        sched = self.scheduler
+        if sched.barrier >= NEVER or sched.gvt() < sched.barrier:
+            return False
+        self._take_checkpoint(sched.barrier)
+        return True
+
+    # ------------------------------------------------------------------ taking
+    def _take_checkpoint(self, tick: int) -> None:
+        started = time.perf_counter()
+        self._write_before(tick)
+        states = self._exchange(tick, [[Kind.SAVE, tick] for _ in self.members], "saving its state")
+        coordinator = pickle.dumps(self._coordinator_state(tick), protocol=pickle.HIGHEST_PROTOCOL)
+        saved = {m.name: states[m.index] or b"" for m in self.members}
+        seconds = self.plan.base.seconds(tick)
+        assert self.recorder is not None
+        with self.recorder._writing():
+            self.recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved)
+        self.recorder.commit()
+        self._last_saved = Saved(tick, seconds, coordinator, saved)
+        size = len(coordinator) + sum(len(s) for s in saved.values())
+        taken = CheckpointTaken(tick, seconds, size, time.perf_counter() - started)
+        self.checkpoints_taken.append(taken)
+        log.info("checkpoint at t=%g s: %d federates, %.1f kB, %.3f s", seconds, len(saved), size / 1024,
+                 taken.seconds)  # fmt: skip
+        self._arm_barrier(tick)
+        self._grant_all()
+
+    def _write_before(self, tick: int) -> None:
+        """Record every sample and message before ``tick``; those at or after it stay buffered (and saved)."""
+        sched = self.scheduler
+        samples = sorted((s for s in sched.samples if s[0] < tick), key=lambda s: (s[0], s[1], s[2]))
+        messages = sorted((m for m in sched.messages if m.tick < tick), key=lambda m: (m.tick, m.sender, m.seq, m.target))
+        sched.samples = [s for s in sched.samples if s[0] >= tick]
+        sched.messages = [m for m in sched.messages if m.tick >= tick]
+        self.samples += len(samples)
+        self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
+
+    def _exchange(self, tick: int, frames: list[list[Any]], doing: str) -> dict[int, bytes | None]:
+        """Send each federate its SAVE or RESTORE frame; wait for every STATE answer."""
+        self._expected = tick
+        self._waiting = {m.index: None for m in self.members}
+        answered: dict[int, bytes | None] = {}
+        self._answered = answered
+        for member, frame in zip(self.members, frames):
+            member.doing = doing
+            self._send_frame(member.identity, frame)
+        limit = self.settings.grant_timeout or STATE_TIMEOUT
+        deadline = time.monotonic() + limit
+        while len(answered) < len(self.members):
+            if not self._receive(int(self.settings.liveness * 1000)):
+                self._check_processes()
+                self.recorder.beat()
+            if time.monotonic() > deadline and not self.options.debug:
+                late = next(m for m in self.members if m.index not in answered)
+                raise FederateError(late.name, f"no STATE within {limit:g} s", time=self.plan.base.seconds(tick),
+                                    doing=doing)  # fmt: skip
+        self._waiting = {}
+        for member in self.members:
+            member.doing = "waiting for a grant"
+        return answered
+
+    _answered: dict[int, bytes | None] = {}
+
+    def _state(self, member: Any, frame: list[Any]) -> None:
+        """A STATE frame: the answer to the SAVE or RESTORE out."""
+        if member.index not in self._waiting or frame[1] != self._expected or member.index in self._answered:
+            self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                         f"{member.name}: STATE for tick {frame[1]} when none was asked for")  # fmt: skip
+            return
+        self._answered[member.index] = frame[2]
+
+    def _coordinator_state(self, tick: int) -> dict[str, Any]:
+        sched = self.scheduler
+        return {
+            "format": FORMAT, "tick": tick, "scenario": replace(self.scenario, file=str(Path(self.scenario.file).resolve())),
+            "slots": [{k: getattr(s, k) for k in _SLOT_STATE} for s in sched.slots],
+            "histories": [(h.ticks, h.values, h.head) for h in _histories(sched)],
+            "groups": [{k: getattr(g, k) for k in _GROUP_STATE} for g in sched.groups],
+            "samples": sched.samples, "messages": sched.messages, "busy": sched.busy,
+            "gate": None if self.gate is None else self.gate._next_id,
+            "counters": {"messages": self.messages, "samples": self.samples, "decisions": self.decisions},
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ restoring
+    def _begin(self) -> list[Any]:
+        """The first grants: from the start, or -- a resumed run -- from its checkpoint."""
+        resume: Resume | None = getattr(self.options, "resume", None)
+        if resume is None and self._rolls_back():  # a checkpoint at the start to roll back to
+            self.scheduler.barrier = self.plan.start
+            self.scheduler.begin()
+            self._take_checkpoint(self.plan.start)  # grants, once taken
+            return []
+        if resume is None:
+            return list(self.scheduler.begin())
+        started = time.perf_counter()
+        state = resume.coordinator
+        tick = resume.saved.tick
+        self._restore_scheduler(state)
+        missing = [m.name for m in self.members if m.name not in resume.saved.states]
+        if missing:
+            raise FederationError(f"{resume.store}: the checkpoint at t={resume.saved.time:g} s has no state for "
+                                  f"{', '.join(missing)}")  # fmt: skip
+        self._exchange(tick, [[Kind.RESTORE, tick, resume.saved.states[m.name]] for m in self.members],
+                       "restoring its state")  # fmt: skip
+        self.resumed_seconds = time.perf_counter() - started
+        log.info("resumed from the checkpoint at t=%g s in %.3f s", resume.saved.time, self.resumed_seconds)
+        self._last_saved = resume.saved
+        self._arm_barrier(tick)
+        return list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
+
+    resumed_seconds = 0.0
+
+    def _restore_scheduler(self, state: dict[str, Any]) -> None:
+        sched = self.scheduler
+        for slot, saved in zip(sched.slots, state["slots"], strict=True):
+            for key, value in saved.items():
+                setattr(slot, key, value)
+        for history, (ticks, values, head) in zip(_histories(sched), state["histories"], strict=True):
+            history.ticks, history.values, history.head = ticks, values, head
+        for group, saved in zip(sched.groups, state["groups"], strict=True):
+            for key, value in saved.items():
+                setattr(group, key, value)
+        sched.samples, sched.messages, sched.busy = state["samples"], state["messages"], state["busy"]
+        if self.gate is not None and state["gate"] is not None:
+            self.gate._next_id = state["gate"]
+        counters = state["counters"]
+        self.messages, self.samples, self.decisions = counters["messages"], counters["samples"], counters["decisions"]
+
+    # ------------------------------------------------------------------ restart: from-checkpoint
+    _last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
+
+    def _rolls_back(self) -> bool:
+        return any(self.plan.spec(m.index).restart is RestartPolicy.CHECKPOINT for m in self.members)
+
+    def _roll_back(self, restarted: Any) -> None:
+        """A federate restarted from its checkpoint has rejoined: the whole federation goes back to it.
+
+        No new step is granted; the steps under way are let finish (their results are dropped
+        with everything else after the checkpoint); the store loses its rows from the
+        checkpoint's tick on; every federate takes up its saved state; the run goes on.
+        """
+        saved = self._last_saved
+        assert saved is not None  # one is taken at the start of a run with such a federate
+        sched = self.scheduler
+        sched.barrier = -1  # grant nothing while the others finish their steps
+        for member in self.members:
+            member.held = None  # a step waiting for a decision is rolled back too
+        def busy() -> list[Any]:
+            return [m for m in self.members if m is not restarted and sched.slots[m.index].busy
+                    and m.identity is not None]  # fmt: skip
+
+        deadline = time.monotonic() + (self.settings.grant_timeout or STATE_TIMEOUT)
+        while busy() and time.monotonic() < deadline:
+            if not self._receive(int(self.settings.liveness * 1000)):
+                self._check_processes()
+        if busy():
+            late = busy()[0]
+            raise FederateError(late.name, "did not finish its step for the roll-back to the last checkpoint",
+                                time=self.plan.base.seconds(saved.tick), doing=late.doing)  # fmt: skip
+        self._restore_scheduler(pickle.loads(saved.coordinator))
+        with self.recorder._writing():
+            self.recorder.db.discard_after(saved.tick)
+        self._exchange(saved.tick, [[Kind.RESTORE, saved.tick, saved.states[m.name]] for m in self.members],
+                       "restoring its state")  # fmt: skip
+        log.warning("federate '%s' restarted: the federation rolled back to its checkpoint at t=%g s",
+                    restarted.name, saved.time)  # fmt: skip
+        self._arm_barrier(saved.tick)
+        self._grant_all()
+
+    def _grant_all(self) -> None:
+        grants = self.scheduler.grant_ready(range(len(self.scheduler.slots)))
+        if grants:
+            self._send(grants)
+
+
+def _histories(sched: Any) -> list[Any]:
+    """Every signal history of the scheduler once, in the order the plan builds them."""
+    seen: dict[int, Any] = {}
+    for slot in sched.slots:
+        for history in slot.history:
+            if history is not None:
+                seen.setdefault(id(history), history)
+        for binding in slot.bindings:
+            seen.setdefault(id(binding.history), binding.history)
+    return list(seen.values())
