@@ -316,6 +316,9 @@ def _check_state(f: list[Any]) -> str:
 def _check_restore(f: list[Any]) -> str:
     if len(f) != 3 or not _tick(f[1]) or type(f[2]) is not bytes:
         return "expected [14, tick, state (bytes)]"
+    return ""
+
+
 def _check_grants(f: list[Any]) -> str:
     """GRANTS: each entry is a GRANT frame whose kind is replaced by the federate's number."""
     if len(f) != 2 or type(f[1]) is not list or not f[1]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 import os
 import signal
 import sqlite3
@@ -187,7 +186,7 @@ def test_grouped_federates_record_the_same_run_as_federates_in_processes_of_thei
 
 def test_unbatched_workers_record_the_same_run_as_batched_ones(run_scenario, tmp_path, monkeypatch, caplog):
     """FEDERATION_BATCH=0: every member with its own GRANT and DONE frames, as before batching; the same store."""
-    grouped = {i: "shared" for i in range(6)} | {6: "g1", 7: "g1"}
+    grouped = dict.fromkeys(range(6), "shared") | {6: "g1", 7: "g1"}
     run_scenario(_ring(8, grouped), name="batched.yaml")
     monkeypatch.setenv("FEDERATION_BATCH", "0")
     caplog.set_level(logging.INFO, logger="federation.engine.coordinator")

@@ -858,22 +858,22 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             raise FederateError(member.name, text, doing="joining")
         member.batch = group
         if not self._leaders:
-            self._leaders, self._out, self._waiting = {}, {}, {}
+            self._leaders, self._batch_out, self._batch_waiting = {}, {}, {}
         if group not in self._leaders:
             log.info("worker group '%s' steps its members batched (GRANTS and DONES over '%s')", group, member.name)
             self._leaders[group] = member
-        self._out.setdefault(group, 0)
-        self._waiting.setdefault(group, [])
+        self._batch_out.setdefault(group, 0)
+        self._batch_waiting.setdefault(group, [])
 
     _group_of: dict[str, str] = {}  # federate name -> the worker group the coordinator started it in
-    _out: dict[str, int] = {}  # per batching group: GRANTS frames sent and not yet answered (0 or 1)
-    _waiting: dict[str, list[list[Any]]] = {}  # per batching group: entries made while a frame was out
+    _batch_out: dict[str, int] = {}  # per batching group: GRANTS frames sent and not yet answered (0 or 1)
+    _batch_waiting: dict[str, list[list[Any]]] = {}  # per batching group: entries made while a frame was out
 
     def _dones(self, member: _Member, frame: list[Any]) -> None:
         """The reports of several members of one worker: each handled as its own DONE, their grants sent together."""
         group = member.batch
-        if group is not None and self._out.get(group):
-            self._out[group] -= 1  # the answer to its GRANTS frame: the worker is free again
+        if group is not None and self._batch_out.get(group):
+            self._batch_out[group] -= 1  # the answer to its GRANTS frame: the worker is free again
         collected: list[Grant] = []
         self._collecting = collected
         try:
@@ -902,7 +902,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         worker's step into many small frames.
         """
         rest: list[Grant] = []
-        batches = self._waiting
+        batches = self._batch_waiting
         now, members, trace = time.monotonic(), self.members, self._trace
         for g in grants:
             member = members[g.federate]
@@ -919,7 +919,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                           self.plan.base.seconds(g.tick), f" (iteration {g.iteration})" if g.iteration else "",
                           len(g.inputs), len(g.messages), group)  # fmt: skip
             batches[group].append([g.federate, g.tick, g.iteration, g.inputs, g.messages])
-        send, encode, out = self._sender, protocol.encode, self._out
+        send, encode, out = self._sender, protocol.encode, self._batch_out
         for group, entries in batches.items():
             if not entries or out[group]:
                 continue

@@ -36,6 +36,7 @@ import logging
 import os
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Sequence
 
@@ -202,7 +203,7 @@ class _Batch:
             if not ready:
                 silent += 1
                 anyone = next(iter(self.by_socket.values()))
-                code = guard(anyone, lambda: anyone._silence(anyone.heartbeat, silent * slice_ms / 1000.0),
+                code = guard(anyone, partial(anyone._silence, anyone.heartbeat, silent * slice_ms / 1000.0),
                              debug=self.debug)  # fmt: skip
                 if code is not None:  # the coordinator is gone: every member ends as that one did
                     for rt in list(self.by_socket.values()):
@@ -211,21 +212,24 @@ class _Batch:
                 continue
             silent = 0
             for sock, _ in ready:
-                rt = self.by_socket.get(sock)
-                while rt is not None and rt.sock in self.by_socket:
+                member = self.by_socket.get(sock)
+                while member is not None and member.sock in self.by_socket:
+                    rt = member
                     try:
                         data = sock.recv()
                     except zmq.Again:
                         break
-                    code = guard(rt, lambda: self._frame(rt, data, codes), debug=self.debug)
+                    code = guard(rt, partial(self._frame, rt, data, codes), debug=self.debug)
                     if code is not None:
                         self._leave(rt, codes, code)
+                        break
 
     def _leave(self, rt: Runtime, codes: dict[str, int], code: int) -> None:
         codes[rt.name] = code
         self.poller.unregister(rt.sock)
         del self.by_socket[rt.sock]
-        self.by_index.pop(rt.index, None)
+        if rt.index is not None:
+            self.by_index.pop(rt.index, None)
 
     def _frame(self, rt: Runtime, data: bytes, codes: dict[str, int]) -> int | None:
         """Handle one frame that came on ``rt``'s socket; an exit status when ``rt`` is done."""
@@ -270,10 +274,10 @@ class _Batch:
             entry[0] = _GRANT
             stream.current = rt.name
             try:
-                done = guard(rt, lambda: rt.step(entry), debug=self.debug)
+                done = guard(rt, partial(rt.step, entry), debug=self.debug)
             finally:
                 stream.current = None
-            if type(done) is int:  # its own code failed: reported, named, by guard(); the others go on
+            if isinstance(done, int):  # its own code failed: reported, named, by guard(); the others go on
                 self._leave(rt, codes, done)
                 continue
             if trace:
