@@ -15,13 +15,19 @@ HELICS and mosaik are skipped with a note when they are not installed
 medians.  Exit status 1 only when some run failed or computed wrong values; timings
 never fail.
 
-Usage: ``python bench/ring.py [--sizes 2 8 32] [--steps 500] [--repeat 3] [--systems ...]``
+``--scale`` runs N = 2, 8, 32, 64, 128 and then the grouped comparison: a ring of 1,024
+federates in 8 worker processes (``process: shared``) with batched steps, the same without
+batching (``FEDERATION_BATCH=0``: a GRANT and a DONE per member, the previous way), and
+the bare barrier with 128 processes, interleaved (``--grouped N W``, ``--grouped-steps``).
+
+Usage: ``python bench/ring.py [--sizes 2 8 32] [--steps 500] [--repeat 3] [--systems ...] [--scale]``
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -67,6 +73,54 @@ def measure(
     return results
 
 
+GROUPED = ("grouped", "unbatched", "barrier")
+
+
+def measure_grouped(n: int, workers: int, n_barrier: int, steps: int, repeat: int) -> dict[str, RingResult]:
+    """The grouped ring (batched and not) against the barrier with ``n_barrier`` processes; medians."""
+    runs: dict[str, list[RingResult]] = {s: [] for s in GROUPED}
+    for r in range(repeat):
+        for name in GROUPED[r % 3 :] + GROUPED[: r % 3]:
+            start = time.monotonic()
+            try:
+                if name == "barrier":
+                    result = barrier.run(n_barrier, steps)
+                else:
+                    result = _grouped_run(n, workers, steps, batched=name == "grouped")
+            except Exception as exc:  # noqa: BLE001 -- one failed run must not lose the others' figures
+                result = failed(name, n, steps, exc)
+            runs[name].append(result)
+            print(f"  grouped run {r + 1}/{repeat} {name:9s} {result.per_step_us() / 1000:8.2f} ms/step "
+                  f"({time.monotonic() - start:5.1f} s, load {os.getloadavg()[0]:.1f}) {result.problem or 'values OK'}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return {name: median_result(runs[name]) for name in GROUPED}
+
+
+def _grouped_run(n: int, workers: int, steps: int, *, batched: bool) -> RingResult:
+    saved, before = project_ring.WORKERS, os.environ.get("FEDERATION_BATCH")
+    project_ring.WORKERS = workers
+    os.environ["FEDERATION_BATCH"] = "1" if batched else "0"  # read by the workers (federation.engine.worker)
+    try:
+        return project_ring.run(n, steps)
+    finally:
+        project_ring.WORKERS = saved
+        if before is None:
+            del os.environ["FEDERATION_BATCH"]
+        else:
+            os.environ["FEDERATION_BATCH"] = before
+
+
+def grouped_table(results: dict[str, RingResult], n: int, workers: int, n_barrier: int) -> str:
+    base = results["barrier"].per_step_us()
+    lines = [f"{'system':>26} {'ms/step':>9} {'us/fed-step':>11} {'/barrier':>9}"]
+    for name, label, feds in (("grouped", f"N={n} in {workers} workers", n),
+                              ("unbatched", f"N={n} in {workers}, unbatched", n),
+                              ("barrier", f"barrier N={n_barrier}", n_barrier)):  # fmt: skip
+        us = results[name].per_step_us()
+        lines.append(f"{label:>26} {cell(us / 1000, 9, 2)} {cell(us / feds, 11, 2)} {cell(us / base, 9, 2)}")
+    return "\n".join(lines)
+
+
 def cell(value: float, width: int = 9, digits: int = 1) -> str:
     return f"{value:{width}.{digits}f}" if math.isfinite(value) else f"{'-':>{width}}"
 
@@ -99,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[2, 8, 32], help="ring sizes N (default: 2 8 32)"
+        "--sizes", type=int, nargs="+", default=None, help="ring sizes N (default: 2 8 32; --scale: 2 8 32 64 128)"
     )
+    parser.add_argument("--scale", action="store_true",
+                        help="N = 2 .. 128, then a grouped ring against the barrier with 128 processes")  # fmt: skip
+    parser.add_argument("--grouped", type=int, nargs=2, default=[1024, 8], metavar=("N", "WORKERS"),
+                        help="--scale: the grouped ring's size and workers (default: 1024 8)")  # fmt: skip
+    parser.add_argument("--grouped-steps", type=int, default=200, help="--scale: steps of the grouped runs (default: 200)")
     parser.add_argument("--steps", type=int, default=500, help="steps S per run (default: 500)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per system and N; medians are shown (default: 3)"
@@ -112,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="run the project's federates 'process: shared' in this many worker processes")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [2, 8, 32, 64, 128] if args.scale else [2, 8, 32]
     project_ring.WORKERS = args.workers
     helics_ring.set_core(args.helics_core)
     if args.steps < 1 or args.repeat < 1 or min(args.sizes) < 2:
@@ -124,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             systems.append(name)
     results = measure(systems, args.sizes, args.steps, args.repeat)
+    print(f"\nLoad average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     print(f"\nRing of delayed connections, S = {args.steps} steps, median of {args.repeat} run(s); "
           "us per federation step (all N federates advance one step)\n")  # fmt: skip
     print(
@@ -141,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + "  ".join(f"N={n}: {m.get('rss_mib', math.nan):.1f} / {m.get('pss_mib', math.nan):.1f}"
                                for n, m in ((n, results[("project", n)].extra) for n in args.sizes)))  # fmt: skip
     problems = [(key, r.problem) for key, r in results.items() if r.problem]
+    if args.scale:
+        n, workers = args.grouped
+        grouped = measure_grouped(n, workers, 128, args.grouped_steps, args.repeat)
+        print(f"\nGrouped ring, S = {args.grouped_steps}, median of {args.repeat}: stepping phase; "
+              f"load average now {os.getloadavg()[0]:.1f}\n" + grouped_table(grouped, n, workers, 128))  # fmt: skip
+        problems += [((name, r.n), r.problem) for name, r in grouped.items() if r.problem]
     for (name, n), problem in problems:
         print(f"{'FAILED' if problem.startswith('run failed') else 'WRONG VALUES'}: {name} N={n}: {problem}")
     return 1 if problems else 0

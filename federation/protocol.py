@@ -27,11 +27,14 @@ __all__ = [
     "unsendable",
     "text_problem",
     "EXTERNAL",
+    "BATCH",
 ]
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 """Largest frame accepted by default (16 MiB); larger frames are refused unread."""
+BATCH = "batch"
+"""DECLARE key by which a federate in a worker process asks for batched steps (GRANTS/DONES)."""
 
 
 class Kind(enum.IntEnum):
@@ -53,6 +56,8 @@ class Kind(enum.IntEnum):
     RESTORE = 14  # C: [14, tick, state] -- take up the state saved for the checkpoint at tick
     STEPS = 20  # C: [20, [[tick, inputs, messages], ...]] -- several steps in one grant (docs/protocol.md §5.3)
     STEPS_DONE = 21  # F: [21, [[tick, outputs, messages, next_tick], ...]] -- their DONEs, in order
+    GRANTS = 15  # C: [15, [[federate, tick, iteration, inputs, messages], ...]] -- a worker's batch (docs/protocol.md)
+    DONES = 16  # F: [16, [[federate, tick, iteration, outputs, messages, next_tick(, extras)], ...]]
 
 
 class ErrorCode(enum.IntEnum):
@@ -314,6 +319,32 @@ def _check_restore(f: list[Any]) -> str:
     return ""
 
 
+def _check_grants(f: list[Any]) -> str:
+    """GRANTS: each entry is a GRANT frame whose kind is replaced by the federate's number."""
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [15, [[federate, tick, iteration, {input: value}, [message...]], ...]]"
+    for entry in f[1]:
+        if type(entry) is not list or not entry or type(entry[0]) is not int or entry[0] < 0:
+            return "each entry must be [federate, tick, iteration, {input: value}, [message...]]"
+        problem = _check_grant([Kind.GRANT, *entry[1:]])
+        if problem:
+            return f"entry for federate {entry[0]}: {problem}"
+    return ""
+
+
+def _check_dones(f: list[Any]) -> str:
+    """DONES: each entry is a DONE frame whose kind is replaced by the federate's number."""
+    if len(f) != 2 or type(f[1]) is not list or not f[1]:
+        return "expected [16, [[federate, tick, iteration, {output: value}, [message...], next_tick|nil], ...]]"
+    for entry in f[1]:
+        if type(entry) is not list or not entry or type(entry[0]) is not int or entry[0] < 0:
+            return "each entry must be [federate, tick, iteration, {output: value}, [message...], next_tick|nil]"
+        problem = _check_done([Kind.DONE, *entry[1:]])
+        if problem:
+            return f"entry for federate {entry[0]}: {problem}"
+    return ""
+
+
 def _check_stop(f: list[Any]) -> str:
     return _arity(f, 2) or ("" if type(f[1]) is str else "reason must be a string")
 
@@ -374,6 +405,8 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
     Kind.RESTORE: _check_restore,
     Kind.STEPS: _check_steps,
     Kind.STEPS_DONE: _check_steps_done,
+    Kind.GRANTS: _check_grants,
+    Kind.DONES: _check_dones,
 }
 
 

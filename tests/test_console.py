@@ -197,3 +197,64 @@ def test_a_finished_run_opens_as_a_timeline(tmp_path: Path) -> None:
             page.screenshot(path=str(SCREENSHOTS / "console-timeline.png"), full_page=True)
     finally:
         serve.kill()
+
+
+@pytest.mark.timeout(180)
+def test_pace_lag_residuals_and_alarms_live_and_scrubbed(tmp_path: Path) -> None:
+    """A paced riverton-sync: the page shows the lag behind the wall clock and the residual alarms as they come,
+    the same figures as the store; then the finished run, scrubbed, shows them up to the cursor."""
+    chromium = need_browser()
+    scenario = tmp_path / "riverton-sync.yaml"
+    scenario.write_text((ROOT / "scenarios" / "riverton-sync.yaml").read_text())
+    out = tmp_path / "sync.sqlite"
+    run = Run([sys.executable, "-m", "federation.app.cli", "run", str(scenario), "--out", str(out), "--until", "16h",
+               "--pace", "3600", "--console", "0", "--users", str(users_file(tmp_path)), "-q"], tmp_path)  # fmt: skip
+    try:
+        for chrome in browser(chromium):
+            page = chrome.new_page(viewport={"width": 1500, "height": 1700}, bypass_csp=True)
+            page.goto(f"{run.url}?token={ALICE}")
+            wait_for(page, "() => document.querySelector('#lag').dataset.seconds > ''")
+            assert page.locator("#pace").inner_text() == "3600x"
+            assert not page.locator("#sync-panel").is_hidden()
+            # the reservoir of the twin left alone passes its 0.1 m at 4.75 h: an alarm, while the nudged one stays within
+            wait_for(page, "() => document.querySelector('#sync-pairs tr[data-pair=\"2\"]').dataset.state === 'residual'",
+                     timeout=60_000)  # fmt: skip
+            assert page.locator('#sync-pairs tr[data-pair="0"]').get_attribute("data-state") == "ok"
+            listed = page.locator("#alarms tbody tr[data-alarm=residual]").all_inner_texts()
+            assert any("free.reservoir_level" in row for row in listed), listed
+            wait_for(page, "() => Number(document.querySelector('#sync-plots canvas').dataset.points) > 10")
+            page.screenshot(path=str(SCREENSHOTS / "console-twin.png"), full_page=True)
+            code, _, err = run.wait(120)
+            assert code == 0, err
+            wait_for(page, "() => document.querySelector('#status').textContent.startsWith('completed')")
+            wait_for(page, "() => document.querySelector('#alarm-count').dataset.raised === '2'")  # the city stage at 14.75 h
+            shown_lag = float(page.locator("#lag").get_attribute("data-seconds") or "nan")
+            shown_p99 = float(page.locator("#pacing").get_attribute("data-p99") or "nan")
+    finally:
+        run.kill()
+    with RunStore(out) as store:
+        pacing = store.pacing()
+        meta = store.metadata()
+        alarms = [(r["time"], r["pair"], r["alarm"]) for r in store.corrections() if r["alarm"]]
+    assert alarms == [(17100.0, 2, "residual"), (53100.0, 3, "residual")]
+    assert shown_lag == pacing[-1][4]  # the latest grant's lag, as recorded
+    assert shown_p99 == float(meta["pacing_lag_p99"])  # the feed's running figures are the run's summary's
+
+    serve = Run([sys.executable, "-m", "federation.app.cli", "console", str(out), "--listen", "0", "--users",
+                 str(users_file(tmp_path))], tmp_path, timeout=30)  # fmt: skip
+    try:
+        for chrome in browser(chromium):
+            page = chrome.new_page(viewport={"width": 1500, "height": 1700}, bypass_csp=True)
+            page.goto(f"{serve.url}?token={VICTOR}")
+            page.locator("#scrubber").wait_for(state="visible", timeout=20_000)
+            wait_for(page, "() => document.querySelector('#alarm-count').dataset.raised === '2'")
+            assert float(page.locator("#pacing").get_attribute("data-p99") or "nan") == shown_p99  # the same, from the rows
+            page.locator("#cursor").fill(str(5 * 3600))  # after the level alarm, before the stage's
+            page.locator("#cursor").dispatch_event("input")
+            wait_for(page, "() => document.querySelector('#alarm-count').dataset.raised === '1'")
+            lag_at = [row[4] for row in pacing if row[1] <= 5 * 3600][-1]
+            assert float(page.locator("#lag").get_attribute("data-seconds") or "nan") == lag_at
+            assert page.locator('#sync-pairs tr[data-pair="3"]').get_attribute("data-state") == "ok"
+            page.screenshot(path=str(SCREENSHOTS / "console-twin-timeline.png"), full_page=True)
+    finally:
+        serve.kill()

@@ -106,11 +106,15 @@ def test_control_endpoint_decides_and_the_instant_is_held(tmp_path):
     client.setsockopt(zmq.RCVTIMEO, 10_000)
     client.connect(coordinator.gate.control_address)
 
-    def ask(request: dict) -> dict:
-        client.send_string(json.dumps(request))
+    (operator, token), = [(n, t) for n, t in coordinator.control_tokens.items() if n != "viewer"]
+
+    def ask(request: dict, token: str | None = token) -> dict:
+        client.send_string(json.dumps({**request, "token": token}))
         return json.loads(client.recv())
 
     try:
+        # built from Python, not the CLI: the endpoint still needs a token (made at construction)
+        assert ask({"op": "pending"}, token=None) == {"ok": False, "error": "unauthorized: the request needs a valid 'token'"}
         answers = [("edit", {"value": 0.33}), ("reject", None)]
         seen_times = []
         while answers:
@@ -135,7 +139,7 @@ def test_control_endpoint_decides_and_the_instant_is_held(tmp_path):
     assert result["summary"].status == "completed"
     with RunStore(tmp_path / "run.sqlite") as store:
         assert _values(store) == [(0.0, 0.0), (1.0, 0.33)]
-        assert [r["decided_by"] for r in store.decisions()] == ["control endpoint: test"] * 2
+        assert [r["decided_by"] for r in store.decisions()] == [f"control endpoint: {operator}"] * 2  # not 'by'
 
 
 def test_unanswered_proposal_gets_the_default_after_the_timeout(run_scenario):

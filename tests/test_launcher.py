@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -166,9 +167,10 @@ def _ring(n: int, process: dict[int, str]) -> str:
     return RING % (feds, links)
 
 
-def test_grouped_federates_record_the_same_run_as_federates_in_processes_of_their_own(run_scenario, tmp_path):
+def test_grouped_federates_record_the_same_run_as_federates_in_processes_of_their_own(run_scenario, tmp_path, caplog):
     n = 10
     _, own = run_scenario(_ring(n, {}), name="own.yaml")
+    caplog.set_level(logging.INFO, logger="federation.engine.coordinator")
     grouped = dict.fromkeys(range(6), "shared") | {6: "g1", 7: "g1", 8: "g2"}  # r9 keeps a process of its own
     summary, shared = run_scenario(_ring(n, grouped), name="shared.yaml")
     assert summary.status == "completed"
@@ -178,6 +180,21 @@ def test_grouped_federates_record_the_same_run_as_federates_in_processes_of_thei
     assert pids["r6"] == pids["r7"] != pids["r8"] != pids["r9"]
     assert len(set(pids.values())) == 5
     assert (tmp_path / "shared.logs" / "g1.worker.log").exists()
+    for group in ("shared.1", "shared.2", "g1", "g2"):  # one GRANTS and one DONES per worker per step
+        assert f"worker group '{group}' steps its members batched" in caplog.text
+
+
+def test_unbatched_workers_record_the_same_run_as_batched_ones(run_scenario, tmp_path, monkeypatch, caplog):
+    """FEDERATION_BATCH=0: every member with its own GRANT and DONE frames, as before batching; the same store."""
+    grouped = dict.fromkeys(range(6), "shared") | {6: "g1", 7: "g1"}
+    run_scenario(_ring(8, grouped), name="batched.yaml")
+    monkeypatch.setenv("FEDERATION_BATCH", "0")
+    caplog.set_level(logging.INFO, logger="federation.engine.coordinator")
+    summary, _ = run_scenario(_ring(8, grouped), name="unbatched.yaml")
+    assert summary.status == "completed"
+    assert "started worker group 'g1'" in caplog.text
+    assert "steps its members batched" not in caplog.text
+    assert _tables(tmp_path / "batched.sqlite") == _tables(tmp_path / "unbatched.sqlite")
 
 
 def _facts_line(log: Path) -> str:

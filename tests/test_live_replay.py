@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import zmq
 
+from federation.access import Access, Role, User, digest
 from federation.engine.coordinator import Coordinator, RunOptions
 from federation.errors import FederateError
 from federation.scenario.loader import load
@@ -32,6 +33,7 @@ from tests.test_mqtt_out import Subscriber
 pytestmark = pytest.mark.timeout(60)
 
 PACE = 10.0  # simulated seconds per wall second
+TESTER = "tester-token-0123456789"  # the control endpoint always needs a token
 
 OPERATOR = '''
 from federation import Endpoint, Federate, Input
@@ -122,7 +124,8 @@ def test_live_samples_follow_the_time_rule_and_the_run_replays_bit_for_bit(mosqu
     (tmp_path / "operator.py").write_text(OPERATOR, encoding="utf-8")
     scenario = load(write_scenario(tmp_path, SCENARIO.format(port=broker.port)))
     store = tmp_path / "live.sqlite"
-    coordinator = Coordinator(scenario, RunOptions(out=store, control="tcp://127.0.0.1"))
+    access = Access({digest(TESTER): User("tester", Role.OPERATOR)})
+    coordinator = Coordinator(scenario, RunOptions(out=store, control="tcp://127.0.0.1", access=access))
     result: dict[str, Any] = {}
 
     def run() -> None:
@@ -156,11 +159,11 @@ def test_live_samples_follow_the_time_rule_and_the_run_replays_bit_for_bit(mosqu
         publish(now + 20.0, 2.0)
         publisher.publish("test/level", b"not a number", qos=1).wait_for_publish(5)  # malformed: counted
         while True:  # the order the late level triggers waits for the operator
-            control.send_string(json.dumps({"op": "pending"}))
+            control.send_string(json.dumps({"op": "pending", "token": TESTER}))
             pending = json.loads(control.recv())["pending"]
             if pending:
                 break
-        control.send_string(json.dumps({"op": "decide", "id": pending[0]["id"], "verdict": "approve", "by": "tester"}))
+        control.send_string(json.dumps({"op": "decide", "id": pending[0]["id"], "verdict": "approve", "token": TESTER}))
         assert json.loads(control.recv()) == {"ok": True}
         thread.join(30)
         published = orders.wait_for(1)

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.timeout(60)
         [Kind.PING],
         [Kind.DONE, 7, 0, {0: 1.5}, [], 9, {"external": [[0, 0.0065, 1796220000.5, 1.5], [2, 0.007, 1796220000.6, "x"]]}],
         [Kind.WAKE, 12],
+        [Kind.GRANTS, [[0, 5, 0, {0: 1.5}, []], [7, 5, 0, {}, [[5, "a.b", "c", None]]]]],
+        [Kind.DONES, [[0, 5, 0, {0: 2.0}, [], None], [7, 5, 0, {}, [["ep", 1, None, None]], 6, {"external": []}]]],
     ],
 )
 def test_round_trip(frame):
@@ -58,6 +60,11 @@ def test_round_trip(frame):
         (msgpack.packb([5, 1, 0, {}, [], None, {}, 8]), ErrorCode.BAD_SCHEMA),
         (msgpack.packb([11, -3]), ErrorCode.BAD_SCHEMA),
         (msgpack.packb([11]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([15, []]), ErrorCode.BAD_SCHEMA),  # a batch is never empty
+        (msgpack.packb([15, [[-1, 5, 0, {}, []]]]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([15, [[0, 5, 0, {}]]]), ErrorCode.BAD_SCHEMA),
+        (msgpack.packb([16, [[0, 5, 0, {"y": 1}, [], None]]]), ErrorCode.BAD_SCHEMA),  # as DONE: integer output keys
+        (msgpack.packb([16, [0, 5, 0, {}, [], None]]), ErrorCode.BAD_SCHEMA),  # entries, not one entry
         (b"\x00" * 2000, ErrorCode.TOO_LARGE),
     ],
 )

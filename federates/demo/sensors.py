@@ -76,6 +76,8 @@ class SensorProcess:
         s = self.settings
         self.link.open()
         start = time.monotonic()
+        if s.epoch:  # an epoch shared with the twin (--start): simulated time t is due at epoch + t / pace
+            start -= time.time() - s.epoch
         try:
             steps = int(s.until // s.interval)
             for k in range(steps + 1):

@@ -662,6 +662,9 @@ def _add_demo_parser(sub: Any) -> None:
                    help="wall seconds the broker it started stays up after the last reading, for the twin "
                         "to finish (default 30; Ctrl-C ends it sooner)")
     p.add_argument("--prefix", default="riverton", help="first level of every topic (default riverton)")
+    p.add_argument("--start", metavar="ISO",
+                   help="the epoch, an ISO-8601 instant shared with the twin (its time.start): simulated time 0 is "
+                        "then, and readings are published at epoch + t / pace (default: now)")  # fmt: skip
     p.set_defaults(func=_cmd_demo_sensors)
 
 
@@ -675,7 +678,16 @@ def _cmd_demo_sensors(args: argparse.Namespace) -> int:
         from federates.mqtt.localbroker import answers as broker_answers
     except ImportError as exc:
         raise _Usage(f"the live demo needs paho-mqtt: pip install -e '.[live]' ({exc})") from None
-    settings = DemoSettings(pace=args.pace, until=args.until, interval=args.interval, seed=args.seed, prefix=args.prefix)
+    epoch = 0.0
+    if args.start:
+        from federates.timestamps import parse_iso
+
+        try:
+            epoch = parse_iso(args.start)
+        except ValueError as exc:
+            raise _Usage(f"--start: {exc}") from None
+    settings = DemoSettings(pace=args.pace, until=args.until, interval=args.interval, seed=args.seed, prefix=args.prefix,
+                            epoch=epoch)  # fmt: skip
     ours = False  # whether this command started the broker
     with contextlib.ExitStack() as stack:
         if args.broker:

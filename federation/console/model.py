@@ -90,11 +90,17 @@ class RunModel:
         self._message_rowid = 0
         self._sample_rowid = 0
         self.kpis: list[dict[str, Any]] = []
+        self.pacing: list[list[float]] = []  # [time, lag, grants] of each grant instant (a paced run)
+        self._pacing_rowid = 0
+        self.sync_pairs: list[dict[str, Any]] = []
+        self.corrections: list[list[Any]] = []  # [time, pair, status, measurement, before, after, residual, alarm, ...]
+        self._sync_rowid = 0
         self.snapshot: dict[str, Any] = {}
         self.graph = self._graph()
         self.schematic = self._schematic()
         self.panels = self._panels()
         self.read_store()
+        self.read_twin()
         if not live:
             self.read_kpis()
 
@@ -199,6 +205,46 @@ class RunModel:
             self.messages = (self.messages + new)[-MESSAGES:]
         return new, samples
 
+    def read_twin(self) -> dict[str, list[Any]]:
+        """What the store has gained since the last call in the ``pacing`` and ``synchronisation`` tables.
+
+        ``pacing``: [time, lag, grants] per grant instant (lag in wall seconds); ``sync``: per
+        correction record [time, pair, status, measurement, before, after, residual, alarm, count,
+        bias, rmse, largest]. Both tables are written in time order; a store without them has none.
+        """
+        out: dict[str, list[Any]] = {"pacing": [], "sync": []}
+        try:
+            run = RunStore(self.store_path, warn=False)
+        except StoreError as exc:
+            raise FederationError(f"cannot read the run store {self.store_path}: {exc}") from exc
+        try:
+            if not self.sync_pairs:
+                self.sync_pairs = [{k: p[k] for k in ("id", "measured", "model", "method", "unit", "acceptable")}
+                                   for p in run.sync_pairs()]  # fmt: skip
+            for rowid, tm, lag, grants in run.pacing_after(self._pacing_rowid):
+                self._pacing_rowid = rowid
+                out["pacing"].append([tm, lag, grants])
+            for rowid, *row in run.corrections_after(self._sync_rowid):
+                self._sync_rowid = rowid
+                out["sync"].append(row)
+        except StoreError as exc:
+            log.debug("reading %s: %s", self.store_path, exc)
+        finally:
+            run.close()
+        self.pacing.extend(out["pacing"])
+        self.corrections.extend(out["sync"])
+        return out
+
+    def pace(self) -> dict[str, Any] | None:
+        """A paced run's settings and (finished) summary figures from the ``run`` table; None when unpaced."""
+        meta = self.meta
+        if not meta.get("pace"):
+            return None
+        number = {k: _number(meta.get(k)) for k in ("pace", "hold_back", "max_lag", "pacing_lag_p50", "pacing_lag_p99",
+                                                     "pacing_lag_max", "pacing_jitter", "pacing_grants", "pacing_catch_up")}  # fmt: skip
+        return {"factor": number["pace"], "hold_back": number["hold_back"], "max_lag": number["max_lag"],
+                "catch_up": int(number["pacing_catch_up"] or 0)}
+
     def read_kpis(self) -> list[dict[str, Any]]:
         """The KPIs over what is recorded so far (NaN: not computable yet)."""
         if self.scenario is None:
@@ -241,6 +287,7 @@ class RunModel:
             "series": {s.id: s.series() for s in self.signals.values() if s.times or s.tail},
             "panels": self.panels, "graph": self.graph, "schematic": self.schematic,
             "messages": self.messages, "kpis": self.kpis, "snapshot": snapshot,
+            "pace": self.pace(), "pacing": self.pacing, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
         }  # fmt: skip
 
     def _closed_snapshot(self) -> dict[str, Any]:
@@ -255,6 +302,14 @@ class RunModel:
                               for n, _t, _p, g, st in feds],
                 "pending": [], "decisions": self.decisions_from_store() if not self.live else [],
                 "counts": {}}  # fmt: skip
+
+
+def _number(text: Any) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _loads(text: Any) -> Any:

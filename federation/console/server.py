@@ -96,6 +96,7 @@ class Console:
                 if final or now - last_store > STORE_SECONDS:
                     last_store = now
                     update["messages"], update["samples"] = await asyncio.to_thread(self.model.read_store)
+                    update["twin"] = await asyncio.to_thread(self.model.read_twin)
                 if final or now - last_kpis > KPI_SECONDS:
                     last_kpis = now
                     update["kpis"] = await asyncio.to_thread(self.model.read_kpis)

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 HARD_FRAME_CAP = 64 * 1024 * 1024
 _SNDMORE = int(zmq.SNDMORE)
 _GRANT = int(Kind.GRANT)
+_GRANTS, _DONE = int(Kind.GRANTS), int(Kind.DONE)
 _STEPS = int(Kind.STEPS)
 _WAITING = "waiting for a grant"
 _PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
@@ -82,7 +83,8 @@ class RunOptions:
     prompt_in: Any = None  # the terminal prompt's input (default stdin)
     prompt_out: Any = None  # its output: a progress.StatusLine shared with the progress bar, or a stream (stderr)
     replay: Replay | None = None  # re-run a recorded live run (``federation replay``)
-    access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None: open
+    access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None with
+    # a control endpoint: tokens are made for the login name and a viewer (Coordinator.control_tokens)
     resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
     answers: Mapping[int, Answer] = field(default_factory=dict)  # decision id -> given answer (``federation fork --answer``)
 
@@ -174,6 +176,7 @@ class _Member:
     pid: int = 0  # as the federate reported it
     restarts: int = 0
     last_grant: Grant | None = None
+    batch: str | None = None  # its worker group, when the worker asked for batched steps (GRANTS/DONES)
     steps_ok: bool = False  # its HELLO said it answers STEPS frames, and it may be sent them
     steps: list[int] = field(default_factory=list)  # the ticks of the STEPS frame out; empty: none
     step_cost: float = 0.0  # wall seconds per step, measured (0: not yet)
@@ -217,6 +220,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         self.hooks: list[Callable[[Coordinator], None]] = []
         self._checkpoint_setup()
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
+        self.control_tokens: dict[str, str] = {}  # name -> token, made when a control endpoint has no users
         self._live_setup()
         self.gate = self._make_gate()
         self.decisions = 0
@@ -252,9 +256,12 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             return replayed
         schemas = {f"{n}.{e.name}": e.fields for n, d in zip(self.plan.names, self.plan.declarations)
                    for e in d.endpoints if e.fields}  # fmt: skip
+        access = o.access
+        if o.control is not None and access is None:  # never an open endpoint: tokens made now (docs/console.md)
+            access, self.control_tokens = Access.generate()
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
-                            access=o.access, answers=o.answers)  # fmt: skip
+                            access=access, answers=o.answers)  # fmt: skip
         gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
@@ -389,6 +396,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
     def _launch(self) -> None:
         self._preload()
         groups = self._worker_groups()
+        self._group_of = {name: group for group, names in groups.items() for name in names}
         for member in self.members:
             spec = self.plan.spec(member.index)
             if spec.process != PROCESS_OWN:
@@ -550,6 +558,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         kind = frame[0]
         if kind == Kind.DONE and member is not None:
             self._done(member, frame)
+        elif kind == Kind.DONES and member is not None:
+            self._dones(member, frame)
         elif kind == Kind.STEPS_DONE and member is not None:
             self._steps_done(member, frame)
         elif kind == Kind.PING:
@@ -619,6 +629,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         welcome["inputs"] = [s.name for s in decl.inputs]
         welcome["outputs"] = [s.name for s in decl.outputs]
         welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
+        welcome["index"] = member.index  # its number in GRANTS and DONES frames (batched steps)
         self._live_welcome(member.index, welcome)
         member.pid = options["pid"] if type(options.get("pid")) is int else 0
         member.steps_ok = self._may_batch(member, options)
@@ -671,6 +682,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
         if wire.get("live"):
             self._declared_live(member)
+        if wire.get(protocol.BATCH) is not None:
+            self._declared_batch(member, wire[protocol.BATCH])
         member.declared = True
         member.doing = "waiting for its first grant"
         log.debug("federate '%s' declared its interface", member.name)
@@ -827,6 +840,11 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             self._send(grants)
 
     def _send(self, grants: list[Grant]) -> None:
+        if self._collecting is not None:  # within a DONES frame: its grants go out together at its end
+            self._collecting.extend(grants)
+            return
+        if self._leaders:
+            grants = self._send_batched(grants)
         if self.settings.steps_per_grant > 1:
             grants = self._send_steps(grants)
         now = time.monotonic()
@@ -845,6 +863,94 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                 send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
+
+    # ------------------------------------------------------------------ batched steps (worker groups)
+    _collecting: list[Grant] | None = None  # grants made while a DONES frame is handled
+    _leaders: dict[str, _Member] = {}  # per worker group that batches: the member whose connection takes its GRANTS
+
+    def _declared_batch(self, member: _Member, group: Any) -> None:
+        """A member of a worker asks for batched steps: its group must be the one the scenario gives it."""
+        expected = self._group_of.get(member.name)
+        if group != expected or self.plan.spec(member.index).process == PROCESS_OWN:
+            text = f"batched steps asked for worker group {group!r}, but its group is {expected!r}"
+            self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
+            raise FederateError(member.name, text, doing="joining")
+        member.batch = group
+        if not self._leaders:
+            self._leaders, self._batch_out, self._batch_waiting = {}, {}, {}
+        if group not in self._leaders:
+            log.info("worker group '%s' steps its members batched (GRANTS and DONES over '%s')", group, member.name)
+            self._leaders[group] = member
+        self._batch_out.setdefault(group, 0)
+        self._batch_waiting.setdefault(group, [])
+
+    _group_of: dict[str, str] = {}  # federate name -> the worker group the coordinator started it in
+    _batch_out: dict[str, int] = {}  # per batching group: GRANTS frames sent and not yet answered (0 or 1)
+    _batch_waiting: dict[str, list[list[Any]]] = {}  # per batching group: entries made while a frame was out
+
+    def _dones(self, member: _Member, frame: list[Any]) -> None:
+        """The reports of several members of one worker: each handled as its own DONE, their grants sent together."""
+        group = member.batch
+        if group is not None and self._batch_out.get(group):
+            self._batch_out[group] -= 1  # the answer to its GRANTS frame: the worker is free again
+        collected: list[Grant] = []
+        self._collecting = collected
+        try:
+            members, heard = self.members, member.last_heard
+            for entry in frame[1]:
+                index = entry[0]
+                target = members[index] if index < len(members) else None
+                if target is None or group is None or target.batch != group:
+                    self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                                 f"{member.name}: DONES entry for federate {index}, which is not in its batch "
+                                 f"(worker group {group!r})")  # fmt: skip
+                    continue
+                target.last_heard = heard
+                entry[0] = _DONE
+                self._done(target, entry)
+        finally:
+            self._collecting = None
+        self._send(collected)  # also what waited for this group while its frame was out
+
+    def _send_batched(self, grants: list[Grant]) -> list[Grant]:
+        """Send the grants of batched members, one GRANTS frame per worker group; return the others.
+
+        A worker has at most one GRANTS frame out: the grants made for it while it steps
+        wait here and go out together when its DONES comes (the worker could not start on
+        them earlier anyway); otherwise a ring's dependencies across workers split each
+        worker's step into many small frames.
+        """
+        rest: list[Grant] = []
+        batches = self._batch_waiting
+        now, members, trace = time.monotonic(), self.members, self._trace
+        for g in grants:
+            member = members[g.federate]
+            group = member.batch
+            if group is None:
+                rest.append(g)
+                continue
+            member.granted_at = now
+            member.last_grant = member.stepping = g
+            if g.messages:
+                self.messages += len(g.messages)
+            if trace:
+                log.debug("grant '%s' t=%g s%s: %d inputs, %d messages (batched, group '%s')", member.name,
+                          self.plan.base.seconds(g.tick), f" (iteration {g.iteration})" if g.iteration else "",
+                          len(g.inputs), len(g.messages), group)  # fmt: skip
+            batches[group].append([g.federate, g.tick, g.iteration, g.inputs, g.messages])
+        send, encode, out = self._sender, protocol.encode, self._batch_out
+        for group, entries in batches.items():
+            if not entries or out[group]:
+                continue
+            batches[group] = []
+            out[group] = 1
+            leader = self._leaders[group]
+            try:
+                send(leader.identity, _SNDMORE)
+                send(encode([_GRANTS, entries]))
+            except zmq.ZMQError as exc:
+                self._unreachable(leader, exc)
+        return rest
 
     # ------------------------------------------------------------------ recording
     def _mark_all(self, status: str) -> None:

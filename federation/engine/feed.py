@@ -12,6 +12,7 @@ nothing but intermediate values when one is dropped.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ import zmq
 
 if TYPE_CHECKING:
     from .coordinator import Coordinator
+    from .pacer import Pacer
 
 __all__ = ["ConsoleFeed", "FEED_VERSION"]
 
@@ -51,6 +53,8 @@ class ConsoleFeed:
         self._last: dict[int, tuple[int, float]] = {}  # federate -> (grants, wall) at the last snapshot
         self._sent: dict[int, Any] = {}  # signal id -> (tick, value) last sent
         self._stepped: dict[int, int] = {}  # federate -> its step (tick) whose values were looked at last
+        self._lags: list[float] = []  # a paced run's measured grant lags so far, sorted (for p50 and p99)
+        self._lag_sum = self._lag_squares = 0.0
 
     def __repr__(self) -> str:
         return f"<ConsoleFeed {self.address} seq={self.seq} dropped={self.dropped}>"
@@ -106,6 +110,7 @@ class ConsoleFeed:
             "v": FEED_VERSION, "kind": "snapshot", "seq": self.seq, "wall": now, "wall0": self._wall0,
             "status": status, "reason": reason, "clock": seconds(gvt), "store": str(c.out),
             "federates": self._federates(c, now), "values": values, "recorded": recorded,
+            "pace": None if c.pacer is None else self._pace(c.pacer, gvt),
             "pending": [] if gate is None else self._pending(gate),
             "decisions": [] if gate is None else gate.history[-HISTORY_LIMIT:],
             "counts": {"messages": c.messages, "samples": c.samples, "decisions": c.decisions, "errors": c.errors,
@@ -163,6 +168,26 @@ class ConsoleFeed:
                 out.append([sid, t, number])
         return out
 
+    def _pace(self, pacer: Pacer, gvt: int) -> dict[str, Any]:
+        """The federation clock against the wall clock: where the schedule says the clock should be, the
+        latest grant lag, and the lag figures so far (those of the run's summary, kept up incrementally)."""
+        lags = self._lags
+        for lag in pacer.lags[len(lags):]:  # the new ones since the last snapshot
+            bisect.insort(lags, lag)
+            self._lag_sum += lag
+            self._lag_squares += lag * lag
+        n = len(lags)
+        mean = self._lag_sum / n if n else 0.0
+        schedule = pacer.schedule
+        due = None
+        if schedule is not None:  # the simulated time whose instant is now
+            due = (time.monotonic() - schedule.origin - schedule.hold_back) * schedule.factor
+        return {"factor": pacer.factor, "hold_back": pacer.spec.hold_back, "max_lag": pacer.max_lag,
+                "lag": pacer.last_lag, "due": due, "clock": schedule.base.seconds(gvt) if schedule else None,
+                "grants": n, "catch_up": pacer.catch_up,
+                "p50": _rank(lags, 0.5), "p99": _rank(lags, 0.99), "max": lags[-1] if n else None,
+                "jitter": math.sqrt(max(0.0, self._lag_squares / n - mean * mean)) if n else None}  # fmt: skip
+
     @staticmethod
     def _pending(gate: Any) -> list[dict[str, Any]]:
         timeout = gate.spec.timeout
@@ -174,6 +199,13 @@ class ConsoleFeed:
     def close(self) -> None:
         self.sock.close(0)
         self.ctx.term()
+
+
+def _rank(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted values by nearest rank (as the run's pacing summary computes it)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def _plain(value: Any) -> Any:

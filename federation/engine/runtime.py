@@ -20,7 +20,7 @@ import pickle
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import msgpack
 import zmq
@@ -39,8 +39,9 @@ from .security import ENV_TOKEN, HANDSHAKE_FAILED, Side, handshake_failure
 if TYPE_CHECKING:
     from .synchroniser import Synchroniser
 
-__all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "main"]
+__all__ = ["SEND_TIMEOUT", "CoordinatorLost", "JoinRefused", "Runtime", "guard", "main", "run"]
 
+_T = TypeVar("_T")
 log = logging.getLogger("federation.engine.runtime")  # not __name__: started as `python -m`, that is "__main__"
 
 FATAL_CODES = {ErrorCode.VERSION, ErrorCode.UNKNOWN_FEDERATE, ErrorCode.DUPLICATE, ErrorCode.INTERFACE,
@@ -84,6 +85,8 @@ class Runtime:
         self.time = 0.0
         self.feed: LiveFeed | None = None  # the federate's live feed, when it has one (a live source)
         self.sync: Synchroniser | None = None
+        self.batch: str | None = None  # a worker's group: ask at DECLARE for batched steps (worker.py)
+        self.index: int | None = None  # its number in GRANTS and DONES frames (WELCOME's "index")
 
     # ------------------------------------------------------------------ wire
     def send(self, frame: list[Any]) -> None:
@@ -228,6 +231,8 @@ class Runtime:
         wire = decl.to_wire()
         if getattr(cls, "live", False):
             wire["live"] = True  # the coordinator bounds its safe time by the wall clock (docs/protocol.md)
+        elif self.batch is not None and self.feed is None:
+            wire[protocol.BATCH] = self.batch  # its worker steps it with others: GRANTS and DONES
         self.send([Kind.DECLARE, wire])
         log.debug("declared %d inputs, %d outputs, %d endpoints", len(decl.inputs), len(decl.outputs),
                   len(decl.endpoints))  # fmt: skip
@@ -620,12 +625,24 @@ def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, byt
     """
     runtime = Runtime(address, name, heartbeat=heartbeat, curve=curve, token=token)
     try:
-        config = runtime.join({protocol.STEPS_OPTION: True})  # serve() answers STEPS frames
-        runtime.heartbeat = float(config.get("heartbeat", heartbeat))
-        runtime.start(config)
-        return runtime.serve()
+        return guard(runtime, lambda: _join_and_serve(runtime), debug=debug)
+    finally:
+        runtime.close()
+
+
+def _join_and_serve(runtime: Runtime) -> int:
+    config = runtime.join({protocol.STEPS_OPTION: True})  # serve() answers STEPS frames
+    runtime.heartbeat = float(config.get("heartbeat", runtime.heartbeat))
+    runtime.start(config)
+    return runtime.serve()
+
+
+def guard(runtime: Runtime, action: Callable[[], _T], *, debug: bool) -> _T | int:
+    """``action()``, or the exit status of its failure, handled as :func:`run` says (also for worker members)."""
+    try:
+        return action()
     except JoinRefused as exc:
-        _say(f"federate '{name}': {exc}", debug)
+        _say(f"federate '{runtime.name}': {exc}", debug)
         return 1
     except (CoordinatorLost, zmq.Again) as exc:
         lost = exc if isinstance(exc, CoordinatorLost) else _unreachable(runtime)
@@ -638,8 +655,6 @@ def run(address: str, name: str, *, heartbeat: float = 2.0, curve: dict[str, byt
     except Exception as exc:
         _report(runtime, _describe(exc), with_traceback=True)
         return 1
-    finally:
-        runtime.close()
 
 
 def _unreachable(runtime: Runtime) -> CoordinatorLost:

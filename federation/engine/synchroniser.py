@@ -116,7 +116,9 @@ class Synchroniser:
             _alarm(fed, track, t, AlarmKind.SIGHTED, measurement=m)
         before = _model_value(fed, pair)
         residual = before - m
-        if pair.max_jump is not None and track.accepted is not None and abs(m - track.accepted) > pair.max_jump:
+        # the first measurement is judged against the model: a bridge's zero before its first reading is no level
+        reference = track.accepted if track.accepted is not None else before
+        if pair.max_jump is not None and abs(m - reference) > pair.max_jump:
             rows.append(_row(t, track, SyncStatus.IMPLAUSIBLE, m, before, before, residual, 0.0, None))
             return
         track.accepted, track.accepted_at, track.stale = m, t, False

@@ -3,11 +3,17 @@
 A city twin has hundreds of light federates (households, chargers, pumps, sensors) whose
 steps take microseconds; a process each costs an interpreter's memory and a process
 switch per step.  A worker runs a group of them in one process: each member is an
-ordinary federate runtime (:func:`federation.engine.runtime.run`) with its own socket to
-the coordinator, in a thread of its own.  The coordinator cannot tell them from federates
-in processes of their own, so scheduling, data exchange, determinism and the recording
-are exactly the same; what changes is that the members share one interpreter (memory) and
-wake as threads, not processes.
+ordinary federate runtime (:class:`federation.engine.runtime.Runtime`) with its own socket
+to the coordinator: each joins on its own (HELLO, WELCOME, DECLARE) and answers STOP,
+ERROR and PING on its own.  At DECLARE the worker asks for *batched steps*: the
+coordinator then sends the grants of all members it grants at once as one GRANTS frame,
+the worker steps them one after the other in its main thread and answers with one DONES
+frame (docs/protocol.md, "Batched steps").  One request and one reply per worker per step
+instead of per member; the coordinator handles each entry exactly as the DONE of a
+federate in a process of its own, so scheduling, data exchange, determinism and the
+recording are the same.  A live source (a member with a live feed) is not batched: it is
+served in a thread of its own, as are all members when ``FEDERATION_BATCH=0`` (the
+previous way, kept for comparison).
 
 Each member keeps its own log: whatever a member's thread prints or logs -- its join, its
 records, the traceback of its failure -- goes to ``NAME.log``, and what the process
@@ -30,13 +36,23 @@ import logging
 import os
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from ..logs import configure_logging
-from .runtime import run
+import zmq
 
-__all__ = ["ENV_GROUP", "main"]
+from .. import protocol
+from ..errors import ProtocolError
+from ..logs import configure_logging
+from ..protocol import ErrorCode, Kind
+from .runtime import Runtime, _trace, guard, run
+
+__all__ = ["ENV_BATCH", "ENV_GROUP", "main"]
+
+ENV_BATCH = "FEDERATION_BATCH"
+"""``0``: no batched steps, every member in a thread of its own with its own frames (for comparison)."""
+_GRANT, _GRANTS, _PING, _PONG = int(Kind.GRANT), int(Kind.GRANTS), int(Kind.PING), int(Kind.PONG)
 
 ENV_GROUP = "FEDERATION_GROUP"
 """JSON list of the members: ``{"name": ..., "token": ..., "keys": {"public", "secret", "server"} | null}``."""
@@ -45,13 +61,20 @@ WORKER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _PerThread(io.TextIOBase):
-    """A text stream that writes to the log of the member whose thread writes (else to the worker's own)."""
+    """A text stream that writes to the log of the member whose thread writes (else to the worker's own).
+
+    The batched loop steps members in the main thread: it names the member it is running in :attr:`current`.
+    """
+
+    current: str | None = None  # the member the main thread runs now (batched steps)
 
     def __init__(self, default: IO[str], logs: dict[str, IO[str]]) -> None:
         self.default, self.logs = default, logs
 
     def write(self, text: str) -> int:
-        target = self.logs.get(threading.current_thread().name, self.default)
+        thread = threading.current_thread()
+        name = self.current if self.current is not None and thread is threading.main_thread() else thread.name
+        target = self.logs.get(name, self.default)
         n = target.write(text)
         target.flush()
         return n
@@ -75,14 +98,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = {m["name"]: open(Path(args.log_dir) / f"{m['name']}.log", "a", buffering=1, encoding="utf-8")
             for m in members}  # fmt: skip
     logs_io: dict[str, IO[str]] = dict(logs)
-    sys.stdout = sys.stderr = _PerThread(sys.__stderr__ or sys.stderr, logs_io)
+    stream = _PerThread(sys.__stderr__ or sys.stderr, logs_io)
+    sys.stdout = sys.stderr = stream
     configure_logging(logging.DEBUG if args.debug else logging.INFO, debug=args.debug, fmt=WORKER_LOG_FORMAT)
     codes: dict[str, int] = {}
+    if os.environ.get(ENV_BATCH, "1") != "0":
+        _batched(args, members, codes, stream)
+    else:
+        _threaded(args, members, codes)
+    for log_file in logs.values():
+        log_file.close()
+    failed = sorted(code for code in codes.values() if code)
+    return failed[-1] if failed else (0 if len(codes) == len(members) else 1)
+
+
+def _curve(member: dict[str, Any]) -> dict[str, bytes] | None:
+    keys = member.get("keys")
+    return {k: v.encode() for k, v in keys.items()} if keys else None
+
+
+def _threaded(args: argparse.Namespace, members: list[dict[str, Any]], codes: dict[str, int]) -> None:
+    """Every member in a thread of its own, with its own GRANT and DONE frames (``FEDERATION_BATCH=0``)."""
 
     def serve(member: dict[str, Any]) -> None:
-        keys = member.get("keys")
-        curve = {k: v.encode() for k, v in keys.items()} if keys else None
-        codes[member["name"]] = run(args.connect, member["name"], heartbeat=args.heartbeat, curve=curve,
+        codes[member["name"]] = run(args.connect, member["name"], heartbeat=args.heartbeat, curve=_curve(member),
                                     token=member.get("token"), debug=args.debug)  # fmt: skip
 
     threads = [threading.Thread(target=serve, args=(m,), name=m["name"]) for m in members]
@@ -90,10 +129,163 @@ def main(argv: Sequence[str] | None = None) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    for log_file in logs.values():
-        log_file.close()
-    failed = sorted(code for code in codes.values() if code)
-    return failed[-1] if failed else (0 if len(codes) == len(members) else 1)
+
+
+def _batched(args: argparse.Namespace, members: list[dict[str, Any]], codes: dict[str, int], stream: _PerThread) -> None:
+    """Join every member (in parallel threads), then step the batched ones in this thread.
+
+    A member whose join or start fails ends with its own exit status, as in a process of
+    its own; a live source keeps its thread and is served there.
+    """
+    ready: dict[str, Runtime] = {}
+    prepared = threading.Semaphore(0)  # released once per member when its join is over, however it went
+
+    def prepare(member: dict[str, Any]) -> None:
+        name = member["name"]
+        runtime = Runtime(args.connect, name, heartbeat=args.heartbeat, curve=_curve(member), token=member.get("token"))
+        runtime.batch = args.group
+        try:
+            code = guard(runtime, lambda: _join(runtime), debug=args.debug)
+            if code is None and runtime.feed is None:
+                ready[name] = runtime
+                return
+        finally:
+            prepared.release()
+        try:
+            if code is None:  # a live source: served in this thread, with its own GRANT and DONE frames
+                code = guard(runtime, runtime.serve, debug=args.debug)
+            codes[name] = code
+        finally:
+            runtime.close()
+
+    joining = [threading.Thread(target=prepare, args=(m,), name=m["name"]) for m in members]
+    for thread in joining:
+        thread.start()
+    for _ in joining:
+        prepared.acquire()
+    runtimes = [ready[m["name"]] for m in members if m["name"] in ready]
+    try:
+        if runtimes:
+            _Batch(runtimes, stream, debug=args.debug).serve(codes)
+    finally:
+        for runtime in runtimes:
+            runtime.close()
+    for thread in joining:  # a live source's thread runs to its end
+        thread.join()
+
+
+def _join(runtime: Runtime) -> None:
+    config = runtime.join()
+    runtime.heartbeat = float(config.get("heartbeat", runtime.heartbeat))
+    runtime.index = config.get("index")
+    runtime.start(config)
+
+
+class _Batch:
+    """The members of one worker stepped in one thread: a GRANTS frame in, a DONES frame out."""
+
+    def __init__(self, runtimes: list[Runtime], stream: _PerThread, *, debug: bool) -> None:
+        self.stream, self.debug = stream, debug
+        self.by_socket = {rt.sock: rt for rt in runtimes}
+        self.by_index = {rt.index: rt for rt in runtimes if rt.index is not None}
+        self.poller = zmq.Poller()
+        for rt in runtimes:
+            rt.sock.setsockopt(zmq.RCVTIMEO, 0)
+            self.poller.register(rt.sock, zmq.POLLIN)
+
+    def serve(self, codes: dict[str, int]) -> None:
+        """Answer frames on every member's socket until each has stopped (or failed)."""
+        first = next(iter(self.by_socket.values()))
+        slice_ms = max(1, int(first.heartbeat * 250)) if first.heartbeat > 0 else 1000
+        silent = 0
+        while self.by_socket:
+            ready = self.poller.poll(slice_ms)
+            if not ready:
+                silent += 1
+                anyone = next(iter(self.by_socket.values()))
+                code = guard(anyone, partial(anyone._silence, anyone.heartbeat, silent * slice_ms / 1000.0),
+                             debug=self.debug)  # fmt: skip
+                if code is not None:  # the coordinator is gone: every member ends as that one did
+                    for rt in list(self.by_socket.values()):
+                        rt.finalize()
+                        self._leave(rt, codes, code)
+                continue
+            silent = 0
+            for sock, _ in ready:
+                member = self.by_socket.get(sock)
+                while member is not None and member.sock in self.by_socket:
+                    rt = member
+                    try:
+                        data = sock.recv()
+                    except zmq.Again:
+                        break
+                    code = guard(rt, partial(self._frame, rt, data, codes), debug=self.debug)
+                    if code is not None:
+                        self._leave(rt, codes, code)
+                        break
+
+    def _leave(self, rt: Runtime, codes: dict[str, int], code: int) -> None:
+        codes[rt.name] = code
+        self.poller.unregister(rt.sock)
+        del self.by_socket[rt.sock]
+        if rt.index is not None:
+            self.by_index.pop(rt.index, None)
+
+    def _frame(self, rt: Runtime, data: bytes, codes: dict[str, int]) -> int | None:
+        """Handle one frame that came on ``rt``'s socket; an exit status when ``rt`` is done."""
+        try:
+            frame = protocol.decode(data)
+        except ProtocolError as exc:
+            rt.send([Kind.ERROR, exc.code, f"{rt.name}: {exc}"])
+            return None
+        kind = frame[0]
+        if kind == _GRANTS:
+            self._step_all(rt, frame[1], codes)
+        elif kind == _GRANT:
+            self._run(rt, lambda: rt.send(rt.step(frame)))
+        elif kind == _PING:
+            rt.send([Kind.PONG])
+        elif kind != _PONG:
+            self.stream.current = rt.name
+            try:
+                return rt._control(frame)
+            finally:
+                self.stream.current = None
+        return None
+
+    def _run(self, rt: Runtime, action: Any) -> None:
+        self.stream.current = rt.name
+        try:
+            action()
+        finally:
+            self.stream.current = None
+
+    def _step_all(self, via: Runtime, entries: list[list[Any]], codes: dict[str, int]) -> None:
+        """Step every member of a GRANTS frame, in its order; one DONES frame for those that stepped."""
+        dones: list[list[Any]] = []
+        stream, by_index, trace = self.stream, self.by_index, self.debug
+        for entry in entries:
+            index = entry[0]
+            rt = by_index.get(index)
+            if rt is None:
+                via.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
+                                                             "not a member of this worker"])  # fmt: skip
+                continue
+            entry[0] = _GRANT
+            stream.current = rt.name
+            try:
+                done = guard(rt, partial(rt.step, entry), debug=self.debug)
+            finally:
+                stream.current = None
+            if isinstance(done, int):  # its own code failed: reported, named, by guard(); the others go on
+                self._leave(rt, codes, done)
+                continue
+            if trace:
+                _trace(entry[1] / rt._divisor, entry, done)
+            done[0] = index
+            dones.append(done)
+        if dones:
+            via.send([Kind.DONES, dones])
 
 
 if __name__ == "__main__":

@@ -505,6 +505,22 @@ class RunStore:
         return list(self.db.execute("SELECT rowid, time, source, target, payload FROM messages WHERE rowid > ? "
                                     "ORDER BY rowid LIMIT ?", (rowid, limit)))  # fmt: skip
 
+    def pacing_after(self, rowid: int) -> list[tuple[int, float, float, int]]:
+        """(rowid, time, lag, grants) of the ``pacing`` rows written after row ``rowid`` (a live view)."""
+        if "pacing" not in self.tables:
+            return []
+        return list(self.db.execute("SELECT rowid, time, lag, grants FROM pacing WHERE rowid > ? ORDER BY rowid",
+                                    (rowid,)))  # fmt: skip
+
+    def corrections_after(self, rowid: int) -> list[tuple[Any, ...]]:
+        """(rowid, time, pair, status, measurement, before, after, residual, alarm, count, bias, rmse, largest) of
+        the ``synchronisation`` rows written after row ``rowid`` (a live view)."""
+        if "synchronisation" not in self.tables:
+            return []
+        return list(self.db.execute(
+            "SELECT rowid, time, pair, status, measurement, before, after, residual, alarm, count, bias, rmse, "
+            "largest FROM synchronisation WHERE rowid > ? ORDER BY rowid", (rowid,)))  # fmt: skip
+
     def external_samples(self, federate: str) -> list[tuple[int, str, float, float, Any]]:
         """(tick, output, stamp, arrival, value as stored) of the samples a live source applied, in order."""
         if "external_samples" not in self.tables:

@@ -48,6 +48,7 @@ async function load() {
   for (const sig of st.signals) { S.names[sig.id] = sig; S.series[sig.id] = { t: [], v: [] }; }
   for (const [id, [t, v]] of Object.entries(st.series)) S.series[id] = { t: t.slice(), v: v.slice() };
   S.snapshot = st.snapshot;
+  setupTwin(st);
   $("title").textContent = `${st.name} -- ${st.mode === "live" ? "live" : "finished run"}`;
   $("user").textContent = `${st.user.name} (${st.user.role})`;
   document.body.dataset.role = st.user.role;
@@ -77,6 +78,7 @@ function listen() {
     S.recorded = Object.values(up.recorded || {});
     if (up.messages) { renderMessages(up.messages, false); delete up.messages; }
     if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
+    if (up.twin) { addTwin(up.twin); delete up.twin; }
     S.snapshot = up;
     S.dirty = true;
     window.consoleUpdates += 1;
@@ -104,7 +106,7 @@ function confirm(s, ts, vs) {
 function paint() {
   if (S.dirty && S.snapshot) {
     S.dirty = false;
-    renderHeader(); renderFederates(); renderDecisions(); renderPlots(); renderSchematic();
+    renderHeader(); renderFederates(); renderDecisions(); renderPlots(); renderSchematic(); renderPacing(); renderSync();
     const wall = S.snapshot.wall;
     if (wall && wall !== S.lastWall) {
       S.lastWall = wall;
@@ -144,6 +146,7 @@ function stateClass(f) {
 function health(f) {   // how long the current step has taken; a federate that has gone quiet
   const parts = [];
   if (f.busy_for > 0.5) parts.push(`for ${f.busy_for.toFixed(1)} s`);
+  if (f.silent_for !== null && f.silent_for > 2 && !/done|completed|finaliz/.test(f.doing)) parts.push(`silent for ${f.silent_for.toFixed(1)} s`);
   if (f.restarts) parts.push(`${f.restarts} restart(s)`);
   return parts.length ? ` (${parts.join(", ")})` : "";
 }
@@ -341,10 +344,12 @@ function buildPicker() {
   };
 }
 
+const allPanels = () => S.state.panels.concat(S.twinPanels || []);
+
 function buildPlots() {
-  const box = $("plots");
-  box.replaceChildren();
-  S.state.panels.forEach((panel, i) => {
+  for (const id of ["plots", "pacing-plots", "sync-plots"]) $(id).replaceChildren();
+  allPanels().forEach((panel, i) => {
+    const box = $(panel.box || "plots");
     const canvas = el("canvas", { class: "plot", "data-panel": i });
     const legend = el("div", { class: "legend" });
     panel.signals.forEach((id, j) => {
@@ -352,7 +357,7 @@ function buildPlots() {
       legend.append(el("span", {}, el("i"), `${s.name} [${s.unit || "-"}]`));
       legend.lastChild.firstChild.style.background = COLOURS[j % COLOURS.length];
     });
-    box.append(el("div", { class: "plot-title", text: panel.title }), legend, canvas);
+    box.append(el("div", { class: "plot-box" }, el("div", { class: "plot-title", text: panel.title }), legend, canvas));
     zoomable(canvas, i);
   });
 }
@@ -381,7 +386,7 @@ function plotRange() {
 
 function renderPlots() {
   document.querySelectorAll("canvas.plot").forEach((canvas) => {
-    const i = Number(canvas.dataset.panel), panel = S.state.panels[i];
+    const i = Number(canvas.dataset.panel), panel = allPanels()[i];
     const ratio = window.devicePixelRatio || 1, W = canvas.clientWidth, H = canvas.clientHeight;
     if (canvas.width !== W * ratio) { canvas.width = W * ratio; canvas.height = H * ratio; }
     const g = canvas.getContext("2d");
@@ -521,3 +526,128 @@ function setupScrubber() {
 
 $("msg-filter").addEventListener("input", filterMessages);
 load();
+
+// ------------------------------------------------------------------ pacing and synchronisation (the live twin)
+// The store's `pacing` rows (each grant instant's lag) and `synchronisation` rows (each measurement:
+// model before and after, residual, alarm, running statistics), read at load and then every second.
+function setupTwin(st) {
+  S.pace = st.pace;
+  S.pacing = { t: [], v: [] };
+  S.sync = { pairs: st.sync.pairs, rows: [] };
+  S.twinPanels = [];
+  const paced = st.pace || (st.snapshot && st.snapshot.pace);
+  $("pacing-panel").hidden = !paced; $("pace-box").hidden = !paced;
+  if (paced) {
+    S.names["~lag"] = { id: "~lag", name: "grant lag behind the wall clock", unit: "s" };
+    S.series["~lag"] = S.pacing;
+    S.twinPanels.push({ title: "lag of each grant instant behind its wall-clock instant", signals: ["~lag"], box: "pacing-plots" });
+  }
+  $("sync-panel").hidden = !S.sync.pairs.length;
+  for (const p of S.sync.pairs) {
+    const unit = p.unit || "";
+    const series = { m: `${p.measured} (measured)`, b: `${p.model} before correction`, a: `${p.model} after`,
+                     r: "residual (model - measurement)", hi: "+ acceptable", lo: "- acceptable" };
+    for (const [k, name] of Object.entries(series)) {
+      S.names[`~${k}${p.id}`] = { id: `~${k}${p.id}`, name, unit };
+      S.series[`~${k}${p.id}`] = { t: [], v: [] };
+    }
+    if (p.acceptable !== null) {
+      S.series[`~hi${p.id}`] = { t: [st.start], v: [p.acceptable] };
+      S.series[`~lo${p.id}`] = { t: [st.start], v: [-p.acceptable] };
+    }
+    S.twinPanels.push({ title: `${p.model}: model vs measurement (${p.method})`, signals: [`~m${p.id}`, `~b${p.id}`, `~a${p.id}`], box: "sync-plots", pair: p.id });
+    S.twinPanels.push({ title: `${p.model}: residual` + (p.acceptable !== null ? `, acceptable within ±${p.acceptable} ${unit}` : ""),
+                        signals: p.acceptable !== null ? [`~r${p.id}`, `~hi${p.id}`, `~lo${p.id}`] : [`~r${p.id}`], box: "sync-plots", pair: p.id });
+  }
+  addTwin({ pacing: st.pacing || [], sync: st.sync.rows || [] });
+}
+
+function addTwin(tw) {
+  for (const [t, lag] of tw.pacing || []) { S.pacing.t.push(t); S.pacing.v.push(lag); }
+  for (const r of tw.sync || []) {
+    S.sync.rows.push(r);
+    const [t, pair, status, measured, before, after, residual] = r;
+    const push = (k, v) => { const s = S.series[`~${k}${pair}`]; if (s && v !== null && (!s.t.length || t >= s.t[s.t.length - 1])) { s.t.push(t); s.v.push(v); } };
+    if (status === "corrected" || status === "observed") push("m", measured);
+    push("b", before); push("a", after); if (residual !== null) push("r", residual);
+  }
+}
+
+function fmtWall(s) {   // wall seconds
+  if (s === null || s === undefined) return "-";
+  return Math.abs(s) < 1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
+}
+
+// The pacing figures: live from the coordinator's snapshot; for a finished run, from the rows up to the cursor.
+function paceFigures() {
+  const sn = S.snapshot;
+  if (S.state.mode === "live" && sn.pace) return sn.pace;
+  if (!S.pace) return null;
+  const upto = S.cursor === null ? Infinity : S.cursor, skip = S.pace.catch_up || 0, lags = [];
+  let lag = null;
+  for (let k = 0; k < S.pacing.t.length && S.pacing.t[k] <= upto; k++) { lag = S.pacing.v[k]; if (k >= skip) lags.push(lag); }
+  lags.sort((a, b) => a - b);
+  const n = lags.length, rank = (q) => n ? lags[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))] : null;
+  const mean = n ? lags.reduce((a, b) => a + b, 0) / n : 0;
+  const jitter = n ? Math.sqrt(lags.reduce((a, b) => a + (b - mean) * (b - mean), 0) / n) : null;
+  return { factor: S.pace.factor, hold_back: S.pace.hold_back, max_lag: S.pace.max_lag, lag, due: null,
+           grants: n, catch_up: skip, p50: rank(0.5), p99: rank(0.99), max: n ? lags[n - 1] : null, jitter };
+}
+
+function renderPacing() {
+  const f = paceFigures();
+  if (!f) return;
+  $("pace").textContent = `${fmtNum(f.factor)}x`;
+  $("lag").textContent = `${fmtWall(f.lag)} (p99 ${fmtWall(f.p99)})`;
+  $("lag").dataset.seconds = f.lag === null ? "" : String(f.lag);
+  $("lag").className = f.max_lag && f.lag > f.max_lag / 2 ? "late" : "";
+  const clock = S.cursor !== null ? S.cursor : S.snapshot.clock;
+  const rows = [["target pace", `${fmtNum(f.factor)}x real time (simulated seconds per wall second)` +
+                 (f.hold_back ? `, ${fmtNum(f.hold_back)} s hold-back` : "") + (f.max_lag ? `, fails beyond ${fmtNum(f.max_lag)} s of lag` : "")]];
+  if (f.due !== null && f.due !== undefined) {
+    const behind = f.due - clock;   // simulated seconds the federation is behind the wall clock's instant
+    rows.push(["federation clock against the wall clock",
+               `at ${fmtTime(clock)}; the wall clock is at ${fmtTime(Math.max(0, f.due))}: ` +
+               (behind > 0 ? `${fmtWall(behind / f.factor)} of wall time behind (waiting for the next instant or a step)` : "on schedule")]);
+  }
+  rows.push(["lag of the latest grant", fmtWall(f.lag)],
+            ["lag p50 / p99 / max", `${fmtWall(f.p50)} / ${fmtWall(f.p99)} / ${fmtWall(f.max)}`],
+            ["jitter (standard deviation of the lag)", fmtWall(f.jitter)],
+            ["grant instants measured", `${f.grants}` + (f.catch_up ? ` (and ${f.catch_up} caught up at the start)` : "")]);
+  if (S.state.mode !== "live") rows.push(["", `figures up to ${fmtTime(clock)} (the time slider)`]);
+  $("pacing").tBodies[0].replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v }))));
+  $("pacing").dataset.p99 = f.p99 === null ? "" : String(f.p99);
+}
+
+function renderSync() {
+  const sy = S.sync;
+  if (!sy || !sy.pairs.length) return;
+  const upto = S.cursor === null ? Infinity : S.cursor, last = {}, state = {}, alarms = [];
+  for (const r of sy.rows) {
+    if (r[0] > upto) continue;
+    if (r[6] !== null) last[r[1]] = r;
+    if (r[7]) { alarms.push(r); state[r[1]] = r[7] === "residual" || r[7] === "blind" ? r[7] : "ok"; }
+  }
+  const byId = Object.fromEntries(sy.pairs.map((p) => [p.id, p]));
+  $("sync-pairs").tBodies[0].replaceChildren(...sy.pairs.map((p) => {
+    const r = last[p.id], s = state[p.id] || "ok";
+    const stateText = s === "residual" ? "ALARM: beyond acceptable" : s === "blind" ? "ALARM: blind" : r ? "within" : "no measurement yet";
+    const stat = (k) => r ? fmtNum(r[k]) : "-";
+    return el("tr", { "data-pair": p.id, "data-state": s, class: s === "ok" ? "" : "alarm" },
+      el("td", { text: `${p.measured} -> ${p.model}` }), el("td", { text: p.method }),
+      el("td", { class: "num residual", text: r ? `${fmtNum(r[6])} ${p.unit}` : "-" }),
+      el("td", { class: "num", text: p.acceptable === null ? "-" : `±${fmtNum(p.acceptable)}` }),
+      el("td", { class: "num", text: stat(10) }), el("td", { class: "num", text: stat(9) }), el("td", { class: "num", text: stat(11) }),
+      el("td", { class: "num", text: r ? String(r[8]) : "0" }), el("td", { class: "state", text: stateText }));
+  }));
+  const raised = alarms.filter((r) => r[7] === "residual" || r[7] === "blind").length;
+  $("alarm-count").textContent = raised ? String(raised) : "";
+  $("alarm-count").dataset.raised = String(raised);
+  $("alarms").tBodies[0].replaceChildren(...alarms.slice(-200).reverse().map((r) => {
+    const p = byId[r[1]] || { model: r[1], acceptable: null };
+    return el("tr", { class: `alarm-${r[7]}`, "data-alarm": r[7] },
+      el("td", { class: "num", text: fmtTime(r[0]) }), el("td", { text: r[7] }), el("td", { text: p.model }),
+      el("td", { class: "num", text: fmtNum(r[6]) }), el("td", { class: "num", text: fmtNum(r[4]) }),
+      el("td", { class: "num", text: fmtNum(r[3]) }), el("td", { class: "num", text: p.acceptable === null ? "-" : `±${fmtNum(p.acceptable)}` }));
+  }));
+}
