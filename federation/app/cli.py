@@ -38,6 +38,7 @@ from ..scenario.overrides import Override
 from .progress import ProgressBar, StatusLine, format_duration
 
 if TYPE_CHECKING:
+    from ..decisions.gate import Answer
     from ..engine.coordinator import RunSummary
     from ..scenario.model import Scenario
 
@@ -764,10 +765,47 @@ def _add_fork_parser(sub: Any) -> None:
     p.add_argument("--at", required=True, metavar="T", help="fork at the last checkpoint at or before T (e.g. '30 h')")
     p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
                    help="override a parameter from the fork point on (repeatable; as for 'run')")  # fmt: skip
+    p.add_argument("--answer", dest="answers", action="append", type=_answer, default=[],
+                   metavar="DECISION=approve|reject|edit:{...}",
+                   help="answer this decision (its id, at or after the fork point) so instead of as recorded "
+                        "(repeatable)")  # fmt: skip
     p.add_argument("--until", metavar="T", help="stop time instead of the parent's")
     p.add_argument("--out", type=Path, required=True, help="the fork's run store (refused when it exists)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary")
     p.set_defaults(func=_cmd_fork)
+
+
+def _answer(text: str) -> tuple[int, Answer]:
+    """``--answer 3=reject``: a decision id and the answer given for it."""
+    from ..decisions.gate import Answer
+
+    ident, equals, rest = text.partition("=")
+    try:
+        decision = int(ident.strip())
+    except ValueError:
+        decision = 0
+    if not equals or decision < 1:
+        raise argparse.ArgumentTypeError(f"expected DECISION=approve|reject|edit:{{...}} with a decision id, got {text!r}")
+    try:
+        return decision, Answer.parse(rest)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
+
+
+def _check_answers(store: Path, answers: dict[int, Answer], fork_tick: int, fork_time: float) -> None:
+    """Refuse an answer to a decision the parent took before the fork point (the fork cannot change it)."""
+    from ..results.store import RunStore
+
+    with RunStore(store, warn=False) as run:
+        recorded = {row["id"]: row for row in run.decisions()}
+    for decision in sorted(answers):
+        row = recorded.get(decision)
+        if row is not None and row["tick"] < fork_tick:
+            raise _Usage(f"--answer {decision}=...: decision {decision} was taken at t={row['time']:g} s, before the "
+                         f"fork point (t={fork_time:g} s); fork at or before t={row['time']:g} s to answer it")
+        if row is None:
+            log.warning("--answer %d: %s recorded no decision %d (the fork may still propose it)", decision, store,
+                        decision)  # fmt: skip
 
 
 def _cmd_fork(args: argparse.Namespace) -> int:
@@ -795,10 +833,14 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         if stop * (1 + 1e-12) <= point.saved.time:
             raise _Usage(f"--until {args.until} is not after the fork point ({point.saved.time:g} s)")
         scenario = replace(scenario, time=replace(scenario.time, stop=stop))
+    answers = dict(args.answers)
+    if len(answers) < len(args.answers):
+        raise _Usage("--answer: one answer per decision")
+    _check_answers(args.store, answers, point.saved.tick, point.saved.time)
     claim = claim_store(args.out, StorePolicy.REFUSE)
     fork_store(args.store, claim.store, point.saved)
     resume = Resume(claim.store, point.saved, scenario)
-    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug))
+    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug, answers=answers))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
@@ -806,6 +848,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{summary.scenario}: fork of {args.store} at t={point.saved.time:g} s; {summary.status} in "
               f"{summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")
+        for decision in sorted(answers):
+            given = coordinator.gate is not None and decision in coordinator.gate.answered
+            print(f"  decision {decision}: " + (f"answered {answers[decision].describe()}" if given else
+                                                "not proposed in this fork: --answer unused"))  # fmt: skip
         print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
 
@@ -880,7 +926,9 @@ def _add_sweep_parser(sub: Any) -> None:
                                    "on Dask distributed; write runs.csv, summary.csv, summary.png and the stores. "
                                    "Exit code 1 when any run failed (the others are still summarised).")  # fmt: skip
     p.add_argument("scenario", type=Path, help="scenario YAML file, or a sweep file (a 'sweep:' section with "
-                                               "named variants; see docs/ensembles.md)")
+                                               "named variants; see docs/ensembles.md), or a run store with --at")
+    p.add_argument("--at", metavar="T", help="with a run store: every variant starts from its last checkpoint at or "
+                                             "before T (e.g. '30 h'), as 'federation fork' does (docs/what-if.md)")
     p.add_argument("--vary", action="append", type=_vary, default=[], metavar="FED.PARAM=V1,V2,...",
                    help="values of a federate parameter (repeatable: the variants are the cartesian product; "
                         "values are YAML, e.g. 80,120 or '[1,2],[3,4]')")  # fmt: skip
@@ -915,8 +963,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO chatter would drown the table
     args.seeds_given = args.seeds is not None
     args.seeds = args.seeds or 1
-    plan = sweep.load_sweep_file(args.scenario)
-    if plan is not None:  # a sweep file: named variants (strategies) of a scenario
+    fork = _sweep_fork(args)
+    plan = None if fork is not None else sweep.load_sweep_file(args.scenario)
+    if fork is not None:
+        scenario = fork[1]
+        try:
+            variants = sweep.expand_variants(args.vary)
+        except ValueError as exc:
+            raise _Usage(f"--vary: {exc}") from None
+    elif plan is not None:  # a sweep file: named variants (strategies) of a scenario
         if args.vary:
             raise _Usage(f"{args.scenario} is a sweep file with its own variants; leave out --vary")
         scenario, variants = load(plan.scenario), plan.variants
@@ -931,7 +986,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     sweep.check_variants(scenario, variants)
     out = _sweep_folder(args, scenario.name)
     specs = sweep.plan_runs(scenario, variants, args.seeds, out,
-                            policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE)  # fmt: skip
+                            policy=StorePolicy.OVERWRITE if args.overwrite else StorePolicy.REFUSE,
+                            fork=None if fork is None else fork[0])  # fmt: skip
     shown = _as_typed(out)
     print(f"{scenario.name}: {len(variants)} variant(s) x {args.seeds} seed(s) = {len(specs)} runs on "
           f"{args.scheduler or 'a local Dask cluster'}", file=sys.stderr, flush=True)  # fmt: skip
@@ -952,6 +1008,31 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{len(results)} runs: {len(results) - failed} completed, {failed} failed, in {wall:.1f} s wall; "
           f"wrote {', '.join(f.name for f in files)} and runs/ to {shown}/")  # fmt: skip
     return ExitCode.RUN_FAILED if failed else ExitCode.OK
+
+
+def _sweep_fork(args: argparse.Namespace) -> tuple[Any, Scenario] | None:
+    """``sweep RUN.sqlite --at T``: the fork point every variant starts from, and the parent's scenario as it was run."""
+    from ..engine.checkpoint import Resume
+    from ..results.store import is_run_store
+    from ..scenario.model import parse_duration
+    from .sweep import ForkPoint
+
+    if not is_run_store(args.scenario):
+        if args.at is not None:
+            raise _Usage(f"--at forks a run: {args.scenario} is not a run store")
+        return None
+    if args.at is None:
+        raise _Usage(f"{args.scenario} is a run store: give --at T, the fork point every variant starts from")
+    if args.seeds_given and args.seeds > 1:
+        raise _Usage("--seeds: variants forked from a run go on with its seed (the random state is in the checkpoint)")
+    try:
+        at = parse_duration(yaml.safe_load(args.at))
+    except ValueError as exc:
+        raise _Usage(f"--at: {exc}") from None
+    parent = Resume.open(args.scenario)
+    scenario = parent.coordinator["scenario"]
+    point = Resume.open(args.scenario, scenario_ticks(scenario, at))
+    return ForkPoint(args.scenario.resolve(), point.saved), scenario
 
 
 def _sweep_folder(args: argparse.Namespace, name: str) -> Path:

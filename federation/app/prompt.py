@@ -99,6 +99,11 @@ class TerminalPrompt:
             if on_screen and self._queue and self.open:
                 self._ask_current(fresh=True)
 
+    def say(self, text: str) -> None:
+        """A note for the operator (a forecast): printed above the question, which stays on screen."""
+        with self._lock:
+            self.line.write(text if text.endswith("\n") else text + "\n")
+
     def stop(self) -> None:
         with self._lock:
             self._stopped = True

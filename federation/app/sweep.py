@@ -38,6 +38,7 @@ from ..engine.recorder import RunStatus
 from ..errors import FederationError, ScenarioError
 from ..results.claim import StorePolicy
 from ..results.kpi import KpiValue, record_kpis
+from ..results.store import Saved
 from ..scenario.model import Scenario
 from ..scenario.overrides import with_overrides
 from ..scenario.source import load_source
@@ -91,6 +92,14 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class ForkPoint:
+    """A checkpoint of an existing run that every variant of a sweep starts from (docs/what-if.md)."""
+
+    parent: Path  # the parent run's store
+    saved: Saved  # its checkpoint (states and the coordinator's, as bytes: they travel to the Dask workers)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """One run of the ensemble: a variant at a seed, with the store it writes."""
 
@@ -99,6 +108,7 @@ class RunSpec:
     store: Path
     scenario: Scenario = field(repr=False)  # overrides and seed applied
     policy: StorePolicy = StorePolicy.REFUSE  # when the store exists (an earlier sweep in the same folder)
+    fork: ForkPoint | None = field(default=None, repr=False)  # start from this checkpoint of a run, not from t=0
 
     @property
     def name(self) -> str:
@@ -257,7 +267,7 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
 
 
 def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: Path,
-              policy: StorePolicy = StorePolicy.REFUSE) -> tuple[RunSpec, ...]:  # fmt: skip
+              policy: StorePolicy = StorePolicy.REFUSE, fork: ForkPoint | None = None) -> tuple[RunSpec, ...]:  # fmt: skip
     """Each variant at seeds ``scenario.seed + 0 .. seeds-1``; stores in ``out/runs/``, written by ``policy``."""
     if seeds < 1:
         raise ValueError(f"the number of seeds must be at least 1, got {seeds}")
@@ -267,7 +277,7 @@ def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: 
         varied = with_overrides(scenario, variant.overrides, origin="variant")
         for seed in range(scenario.seed, scenario.seed + seeds):
             store = folder / f"{variant.label}-seed{seed}.sqlite"
-            specs.append(RunSpec(variant, seed, store, replace(varied, seed=seed), policy))
+            specs.append(RunSpec(variant, seed, store, replace(varied, seed=seed), policy, fork))
     return tuple(specs)
 
 
@@ -288,7 +298,16 @@ def execute_run(spec: RunSpec) -> RunResult:
     kpis: tuple[KpiValue, ...] = ()
     try:
         # loopback and a random port whatever the scenario's coordinator section says: runs share hosts
-        Coordinator(spec.scenario, RunOptions(out=spec.store, store_policy=spec.policy, bind=LOOPBACK)).run()
+        if spec.fork is None:
+            Coordinator(spec.scenario, RunOptions(out=spec.store, store_policy=spec.policy, bind=LOOPBACK)).run()
+        else:  # as `federation fork`: the parent's records up to the checkpoint, then this variant's run
+            from ..engine.checkpoint import Resume, fork_store
+            from ..results.claim import claim_store
+
+            claim = claim_store(spec.store, spec.policy)
+            fork_store(spec.fork.parent, claim.store, spec.fork.saved)
+            resume = Resume(claim.store, spec.fork.saved, spec.scenario)
+            Coordinator(spec.scenario, RunOptions(out=claim.store, resume=resume, bind=LOOPBACK)).run()
         kpis = tuple(record_kpis(spec.scenario, spec.store))  # also written to the store's kpis table
         status = RunStatus.COMPLETED
     except FederationError as exc:

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Verdict", "Autonomy", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate", "parse_decisions"]
+__all__ = ["Verdict", "Autonomy", "Answer", "ForecastSpec", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
+           "parse_decisions"]
 
 
 class Verdict(str, enum.Enum):
@@ -64,6 +65,49 @@ class Autonomy(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A given answer to one decision: ``approve``, ``reject`` or ``edit:{field: value}`` (``federation fork --answer``)."""
+
+    verdict: Verdict  # APPROVE, EDIT or REJECT
+    changes: Mapping[str, Any] | None = None  # for EDIT: merged into the payload (docs/decisions.md)
+
+    @classmethod
+    def parse(cls, text: str) -> Answer:
+        """``approve``, ``reject``, ``edit:{opening: 0.3}`` (YAML or JSON after ``edit:``); ValueError says why not."""
+        import yaml
+
+        word, colon, rest = text.strip().partition(":")
+        try:
+            verdict = Verdict(word.strip())
+        except ValueError:
+            verdict = Verdict.ASK
+        if verdict in (Verdict.APPROVE, Verdict.REJECT) and not colon:
+            return cls(verdict)
+        if verdict is Verdict.EDIT and colon:
+            try:
+                changes = yaml.safe_load(rest)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"edit:{rest}: not YAML ({str(exc).splitlines()[0]})") from None
+            if not isinstance(changes, dict) or not changes:
+                raise ValueError(f"edit: needs the fields to change, e.g. edit:{{opening: 0.3}}; got {rest.strip()!r}")
+            return cls(verdict, changes)
+        raise ValueError(f"expected approve, reject or edit:{{field: value}}, got {text!r}")
+
+    def describe(self) -> str:
+        if self.verdict is Verdict.EDIT:
+            return "edit:" + json.dumps(self.changes, sort_keys=True)
+        return str(self.verdict.value)
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """``forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}`` of a rule (docs/decisions.md)."""
+
+    horizon: float  # simulated seconds ahead of the proposal
+    alternatives: tuple[Answer, ...]  # approve first: the reference the others are compared with
+
+
+@dataclass(frozen=True)
 class Rule:
     """``match`` conditions on a proposal, and what to do when they all hold."""
 
@@ -76,6 +120,7 @@ class Rule:
     set: Mapping[str, Any] = field(default_factory=dict)  # for EDIT: merged into the payload (docs/decisions.md)
     note: str = ""
     line: int = 0
+    forecast: ForecastSpec | None = None  # ASK only: forecast each alternative while a human decides
 
     def matches(self, proposal: Proposal) -> bool:
         if not fnmatch.fnmatchcase(proposal.message_class, self.message_class):
@@ -115,6 +160,8 @@ class Proposal:
     payload: Any
     targets: tuple[str, ...]
     created: float = field(default_factory=monotonic)
+    forecast: ForecastSpec | None = None  # the forecasts its rule asks for while it is held
+    forecasts: list[dict[str, Any]] = field(default_factory=list)  # their state and results (federation.engine.forecast)
     held_by: str = ""  # why a human is asked: the rule that said 'ask', or that none matched
 
     def time_left(self, timeout: float | None) -> float | None:
@@ -127,7 +174,8 @@ class Proposal:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "time": self.time, "class": self.message_class, "payload": self.payload,
-                "targets": list(self.targets), "held_by": self.held_by}  # fmt: skip
+                "targets": list(self.targets), "held_by": self.held_by,
+                **({"forecasts": [dict(f) for f in self.forecasts]} if self.forecast is not None else {})}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -205,8 +253,8 @@ def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) 
         problems.append(src.problem(path, "a rule is a mapping with 'match' and 'verdict'"))
         return None
     for key in item:
-        if key not in ("match", "verdict", "set", "note"):
-            problems.append(src.problem((*path, key), "unknown key (expected match, verdict, set, note)"))
+        if key not in ("match", "verdict", "set", "note", "forecast"):
+            problems.append(src.problem((*path, key), "unknown key (expected match, verdict, set, note, forecast)"))
     try:
         verdict = Verdict(item.get("verdict"))
     except ValueError:
@@ -231,9 +279,62 @@ def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) 
     if unsent is not None:
         problems.append(src.problem((*path, "set", *unsent[0]), unsent[1]))
         return None
+    forecast = None
+    if item.get("forecast") is not None:
+        if verdict is not Verdict.ASK:
+            problems.append(src.problem((*path, "forecast"), f"a forecast is made while a human decides: it needs "
+                                                             f"'verdict: ask', not {verdict.value}"))  # fmt: skip
+            return None
+        forecast = _parse_forecast(item["forecast"], (*path, "forecast"), src, problems)
+        if forecast is None:
+            return None
     return Rule(verdict, str(match.get("class", "*")), match.get("field"), match.get("above"), match.get("below"),
                 match.get("equals"), dict(changes) if isinstance(changes, dict) else {}, str(item.get("note", "")),
-                src.line(path))  # fmt: skip
+                src.line(path), forecast)  # fmt: skip
+
+
+def _parse_forecast(data: Any, path: KeyPath, src: Source, problems: list[Problem]) -> ForecastSpec | None:
+    """``{horizon: 24 h, alternatives: [approve, reject, {edit: {opening: 0.3}}]}``; None (with problems) when wrong."""
+    if not isinstance(data, dict):
+        problems.append(src.problem(path, "expected {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}"))
+        return None
+    before = len(problems)
+    for key in data:
+        if key not in ("horizon", "alternatives"):
+            problems.append(src.problem((*path, key), "unknown key (expected horizon, alternatives)"))
+    horizon = 0.0
+    try:
+        horizon = parse_duration(data.get("horizon"))
+        if not horizon > 0:
+            raise ValueError(f"must be after the proposal, got {data.get('horizon')!r}")
+    except (ValueError, TypeError) as exc:
+        problems.append(src.problem((*path, "horizon"), f"a duration such as '24 h' is needed: {exc}"))
+    items = data.get("alternatives", ["approve", "reject"])
+    if not isinstance(items, list) or not items:
+        problems.append(src.problem((*path, "alternatives"), "expected a list of approve, reject, {edit: {field: value}}"))
+        items = []
+    alternatives: list[Answer] = []
+    for i, alt in enumerate(items):
+        where = (*path, "alternatives", i)
+        if alt in ("approve", "reject"):
+            answer = Answer(Verdict(alt))
+        elif isinstance(alt, dict) and list(alt) == ["edit"] and isinstance(alt["edit"], dict) and alt["edit"]:
+            unsent = unsendable(alt["edit"])
+            if unsent is not None:
+                problems.append(src.problem((*where, "edit", *unsent[0]), unsent[1]))
+                continue
+            answer = Answer(Verdict.EDIT, dict(alt["edit"]))
+        else:
+            problems.append(src.problem(where, f"expected approve, reject or {{edit: {{field: value}}}}, got {alt!r}"))
+            continue
+        if answer in alternatives:
+            problems.append(src.problem(where, f"{answer.describe()} is listed twice"))
+            continue
+        alternatives.append(answer)
+    if len(problems) > before:
+        return None
+    approve = Answer(Verdict.APPROVE)  # the reference: always forecast, first
+    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)))
 
 
 # ----------------------------------------------------------------------------- the gate
@@ -249,8 +350,10 @@ class DecisionGate:
                  control: str | None = None, context: zmq.Context[Any] | None = None,
                  prompt_in: Any = None, prompt_out: Any = None,
                  schemas: Mapping[str, Mapping[str, PayloadField]] | None = None,
-                 access: Access | None = None) -> None:  # fmt: skip
+                 access: Access | None = None, answers: Mapping[int, Answer] | None = None) -> None:  # fmt: skip
         self.spec = spec
+        self.answers = dict(answers or {})  # decision id -> the answer given for it (``federation fork --answer``)
+        self.answered: list[int] = []  # the ids of ``answers`` that were proposed and answered so far
         self.access = access  # when set, every control request carries a token (docs/console.md)
         self.history: list[dict[str, Any]] = []  # every decision, in order, for the console's feed
         self.autonomy = autonomy
@@ -299,7 +402,8 @@ class DecisionGate:
         """Register a proposal; return its id and the decision when the policy settles it at once."""
         proposal = Proposal(self._next_id, tick, seconds, message_class, payload, targets)
         self._next_id += 1
-        decision = self._settle(proposal)
+        answer = self.answers.get(proposal.id)
+        decision = self._settle(proposal) if answer is None else self._given(proposal, answer)
         if decision is not None:
             self._remember(proposal, decision)
         return proposal.id, decision
@@ -316,6 +420,7 @@ class DecisionGate:
             who = f"policy rule {index}" + (f" (line {rule.line})" if rule.line else "")
             if rule.verdict is Verdict.ASK:
                 proposal.held_by = who + (f": {rule.note}" if rule.note else "")
+                proposal.forecast = rule.forecast
                 break
             decision = self._policy(proposal, rule.verdict, who, rule)
             if decision is not None:
@@ -331,7 +436,22 @@ class DecisionGate:
             self.pending[proposal.id] = proposal
         if self.prompt is not None and self.prompt.open:
             self.prompt.show(proposal)
+        if proposal.forecast is not None and self.on_held is not None:
+            self.on_held(proposal)
         return None
+
+    def _given(self, proposal: Proposal, answer: Answer) -> Decision:
+        """The answer given for this decision on the command line (``federation fork --answer``)."""
+        payload = proposal.payload
+        if answer.verdict is Verdict.EDIT:
+            try:
+                payload = apply_edit(proposal.payload, dict(answer.changes or {}), self._declared(proposal))
+            except EditRefused as exc:
+                raise FederationError(f"--answer {proposal.id}={answer.describe()}: decision {proposal.id} "
+                                      f"({proposal.describe()}) cannot be edited so: {exc}") from None  # fmt: skip
+        self.answered.append(proposal.id)
+        final = None if answer.verdict is Verdict.REJECT else payload
+        return Decision(proposal.id, answer.verdict, f"fork --answer {answer.describe()}", final)
 
     def _policy(self, proposal: Proposal, verdict: Verdict, who: str, rule: Rule | None) -> Decision | None:
         """The policy's decision; None when an edit rule's changes do not fit (then it is asked)."""
@@ -414,6 +534,12 @@ class DecisionGate:
             self.decide(pid, verdict, "terminal closed: default", told=f"end of input: {verdict.past} (the default)")
 
     on_checkpoint: Callable[[], None] | None = None  # the control endpoint's `checkpoint` op (the coordinator sets it)
+    on_held: Callable[[Proposal], None] | None = None  # a proposal with forecasts is held (the coordinator forecasts)
+
+    def say(self, text: str) -> None:
+        """Tell the operator at the terminal (above the question), when there is one."""
+        if self.prompt is not None and self.prompt.open:
+            self.prompt.say(text)
 
     def serve_control(self) -> None:
         """Answer every request waiting on the control endpoint (JSON over ZeroMQ)."""

@@ -242,7 +242,7 @@ class Checkpoints:
     def _begin(self) -> list[Any]:
         """The first grants: from the start, or -- a resumed run -- from its checkpoint."""
         resume: Resume | None = getattr(self.options, "resume", None)
-        if resume is None and self._rolls_back():  # a checkpoint at the start to roll back to
+        if resume is None and (self._rolls_back() or self._forecasts_need_start()):  # a checkpoint to go back to
             self.scheduler.barrier = self.plan.start
             self.scheduler.begin()
             self._take_checkpoint(self.plan.start)  # grants, once taken
@@ -285,6 +285,10 @@ class Checkpoints:
 
     # ------------------------------------------------------------------ restart: from-checkpoint
     _last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
+
+    def _forecasts_need_start(self) -> bool:
+        """Forecasts fork from the last checkpoint: without a schedule, the run takes one at its start."""
+        return getattr(self, "forecasts", None) is not None and not self._every
 
     def _rolls_back(self) -> bool:
         return any(self.plan.spec(m.index).restart is RestartPolicy.CHECKPOINT for m in self.members)

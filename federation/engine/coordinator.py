@@ -23,7 +23,7 @@ import zmq
 from .. import protocol
 from ..access import Access
 from ..address import BindAddress, is_loopback
-from ..decisions.gate import Autonomy, DecisionGate, parse_decisions
+from ..decisions.gate import Answer, Autonomy, DecisionGate, parse_decisions
 from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
 from ..protocol import ErrorCode, Kind
 from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
@@ -32,6 +32,7 @@ from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import TimeBase
 from .checkpoint import Checkpoints, Resume
+from .forecast import Forecasts
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
 from .launcher import Launcher
@@ -85,6 +86,7 @@ class RunOptions:
     access: Access | None = None  # users and roles the control endpoint requires (docs/console.md); None with
     # a control endpoint: tokens are made for the login name and a viewer (Coordinator.control_tokens)
     resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
+    answers: Mapping[int, Answer] = field(default_factory=dict)  # decision id -> given answer (``federation fork --answer``)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -226,6 +228,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         self.out = self.claim.store  # the store this run writes (the next free name, with that policy)
         self.log_dir = self.claim.logs
         self.launcher = Launcher(self.log_dir)
+        self.forecasts = self._make_forecasts()
 
     def _claim(self) -> Claim:
         """Create the store file and the logs folder last, so that nothing is left if construction fails."""
@@ -258,11 +261,27 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             access, self.control_tokens = Access.generate()
         gate = DecisionGate(spec, autonomy=o.autonomy, interactive=o.interactive, control=o.control, context=self.ctx,
                             prompt_in=o.prompt_in, prompt_out=o.prompt_out, schemas=schemas,
-                            access=access)  # fmt: skip
+                            access=access, answers=o.answers)  # fmt: skip
         gate.on_checkpoint = self.request_checkpoint
         gate.status = lambda: {"time": self.plan.base.seconds(min(self.scheduler.gvt(), self.plan.stop)),
                                "stop": self.scenario.time.stop, "decisions": self.decisions}  # fmt: skip
         return gate
+
+    def _make_forecasts(self) -> Forecasts | None:
+        """Forecasts at held decisions, when a rule asks for them (docs/decisions.md)."""
+        gate = self.gate
+        if gate is None or self.options.replay is not None or not any(r.forecast for r in gate.spec.rules):
+            return None
+
+        def write(rows: list[dict[str, Any]]) -> None:
+            assert self.recorder is not None
+            with self.recorder._writing():
+                self.recorder.db.add_forecasts(rows)
+
+        forecasts = Forecasts(gate, self.out, self.log_dir / "forecasts", self.scenario.time.stop,
+                              lambda: self._last_saved, write)  # fmt: skip
+        gate.on_held = forecasts.start
+        return forecasts
 
     def _security(self) -> CurveServer | None:
         """CurveZMQ when keys are given; refuse to listen beyond loopback without them."""
@@ -1017,6 +1036,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
     _pacing_summary: PacingSummary | None = None
 
     def _release_sockets(self) -> None:
+        if getattr(self, "forecasts", None) is not None:
+            self.forecasts.close()
         if self.gate is not None:
             self.gate.close()
         self.handshakes.close()

@@ -42,6 +42,7 @@ class DecisionHolds:
     options: Any
     settings: Any
     decisions: int
+    forecasts: Any  # federation.engine.forecast.Forecasts, or None
     _wait_ms: int
     _send: Any  # the coordinator's methods this mixin calls
     _report_rejections: Any
@@ -123,6 +124,8 @@ class DecisionHolds:
         if gate.control is not None and gate.control in ready:
             gate.serve_control()
         gate.expire()
+        if self.forecasts is not None:
+            self.forecasts.poll()
         while not gate.decided.empty():
             decision = gate.decided.get()
             for member in self.members:

@@ -43,7 +43,7 @@ from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_
 from .liveness import Liveness, RunState
 from .output import SIGNATURES, check_replaceable
 from .residuals import residual_section
-from .store import RunStore
+from .store import RunStore, StoreError
 
 __all__ = ["Panel", "ReportSpec", "TEMPLATE", "parse_report", "build_report", "write_report"]
 
@@ -193,8 +193,31 @@ def build_report(store: RunStore, *, messages: int | None = None, template: str 
         "federates": _federates(store),
         "scenario_file": meta.get("scenario_file", ""),
         "scenario_text": meta.get("scenario_text", ""),
+        "parent": _parent(meta, kpis),
     }
     return _template(template).render(context)
+
+
+def _parent(meta: Mapping[str, str], kpis: Sequence[KpiValue]) -> dict[str, Any] | None:
+    """A fork's parent (docs/what-if.md): its store, the fork point, and each KPI of the parent beside the fork's."""
+    path = meta.get("parent_store")
+    if not path:
+        return None
+    parent: dict[str, Any] = {"store": path, "fork_time": _time(float(meta.get("fork_time", "nan"))), "rows": [],
+                              "note": ""}  # fmt: skip
+    try:
+        with RunStore(path, warn=False) as run:
+            theirs = {name: value for name, value, _, _ in run.kpis()}
+    except (OutputError, StoreError, OSError) as exc:
+        parent["note"] = f"cannot read the parent's store: {exc}"
+        return parent
+    for k in kpis:
+        other = theirs.get(k.name)
+        mine = None if math.isnan(k.value) else k.value
+        shown = "n/a" if other is None else f"{other:.6g}"
+        change = "" if mine is None or other is None else f"{mine - other:+.6g}"
+        parent["rows"].append((k.name, k.display(), shown, change, k.unit))
+    return parent
 
 
 def _template(path: str | Path | None) -> jinja2.Template:

@@ -49,10 +49,10 @@ LEGEND_MAX = 12  # array elements beyond this are drawn without a legend
 
 
 # ---------------------------------------------------------------------------------------------- the schema
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this federation writes, and the newest it reads (``PRAGMA user_version``).
 
-1: the first layout. 2: checkpoints (docs/what-if.md)."""
+1: the first layout. 2: checkpoints (docs/what-if.md). 3: forecasts at pending decisions."""
 
 LEGACY_VERSION = 1
 """What a store without a version (``user_version`` 0, written before versions existed) is read as."""
@@ -101,9 +101,12 @@ TABLES: tuple[Table, ...] = (
                          "coordinator BLOB", since=2),
     Table("checkpoint_states", "checkpoint INTEGER, federate TEXT, state BLOB, PRIMARY KEY (checkpoint, federate)",
           since=2),
+    # one row per alternative forecast at a held decision: status, KPIs (JSON), difference to approving (JSON)
+    Table("forecasts", "decision INTEGER, tick INTEGER, time REAL, alternative TEXT, status TEXT, fork_time REAL, "
+                       "until_time REAL, wall REAL, kpis TEXT, delta TEXT, store TEXT, note TEXT", since=3),
 )  # fmt: skip
 
-TICKED = ("samples", "messages", "decisions", "external_samples", "pacing", "synchronisation")
+TICKED = ("samples", "messages", "decisions", "external_samples", "pacing", "synchronisation", "forecasts")
 """Tables whose rows carry the tick they belong to: a resumed run removes those at or after its checkpoint."""
 
 
@@ -265,6 +268,13 @@ class StoreWriter:
     def put_kpis(self, rows: Iterable[tuple[str, float | None, str, str]]) -> None:
         self.db.executemany("INSERT OR REPLACE INTO kpis (name, value, unit, description) VALUES (?, ?, ?, ?)",
                             list(rows))  # fmt: skip
+
+    def add_forecasts(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """The forecasts of one held decision, one row per alternative (``kpis``, ``delta``: mappings, stored as JSON)."""
+        self.db.executemany(
+            "INSERT INTO forecasts VALUES (:decision, :tick, :time, :alternative, :status, :fork_time, :until_time, "
+            ":wall, :kpis, :delta, :store, :note)",
+            [{**r, "kpis": json.dumps(r["kpis"]), "delta": json.dumps(r["delta"])} for r in rows])  # fmt: skip
 
     def add_checkpoint(self, tick: int, seconds: float, wall: float, coordinator: bytes,
                        states: Mapping[str, bytes]) -> int:  # fmt: skip
@@ -438,6 +448,10 @@ class RunStore:
 
     def decisions(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM decisions ORDER BY id", "decisions")
+
+    def forecasts(self) -> list[dict[str, Any]]:
+        """Every forecast at a held decision (docs/decisions.md), ``kpis`` and ``delta`` as JSON text."""
+        return self._rows("SELECT * FROM forecasts ORDER BY decision, rowid", "forecasts")
 
     def checkpoints(self) -> list[tuple[int, float]]:
         """(tick, time) of every checkpoint, oldest first ([] when none, or for a store older than checkpoints)."""

@@ -1,0 +1,187 @@
+"""Forecasts at a pending decision (docs/decisions.md, docs/what-if.md): while riverton's pre-release
+(decision 2, t=39900 s) waits for the operator, one fork per alternative runs ahead; the KPIs are shown
+at the terminal before the answer, recorded in the store, and a fork that cannot finish before the
+decision's timeout is reported as such."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "federation.app.cli"]
+ASK_NOTE = "      note: pre-release and downstream limits need the duty manager\n"
+FORECAST = "      forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {opening: 0.3}}]}\n"
+UNTIL = "30 h"
+
+
+def riverton(folder: Path, timeout: str = "2 min", forecast: str = FORECAST) -> Path:
+    """riverton.yaml, checkpointed every 6 h, its 'ask' rule forecasting three answers."""
+    text = (ROOT / "scenarios" / "riverton.yaml").read_text()
+    text = text.replace("../fmus/dist/", f"{ROOT / 'fmus' / 'dist'}/").replace("data/riverton-ict", f"{ROOT}/scenarios/data/riverton-ict")
+    assert ASK_NOTE in text
+    text = text.replace(ASK_NOTE, ASK_NOTE + forecast).replace("timeout: 2 min", f"timeout: {timeout}")
+    path = folder / "riverton-forecast.yaml"
+    path.write_text("coordinator: {checkpoint: {every: 6 h}}\n" + text)
+    return path
+
+
+def forecasts(store: Path) -> list[dict[str, object]]:
+    db = sqlite3.connect(store)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM forecasts ORDER BY rowid")]
+    finally:
+        db.close()
+
+
+def kpis(store: Path) -> dict[str, object]:
+    db = sqlite3.connect(store)
+    try:
+        return dict(db.execute("SELECT name, value FROM kpis").fetchall())
+    finally:
+        db.close()
+
+
+def start(scenario: Path, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, "run", str(scenario), "--until", UNTIL, "--interactive", "--out", str(out), "-q"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_forecasts_are_shown_before_the_answer_and_match_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "run.sqlite"
+    run = start(riverton(tmp_path), out)
+    try:
+        assert run.stderr is not None and run.stdin is not None
+        seen: list[str] = []
+        for line in run.stderr:  # the operator reads the forecasts, then answers
+            seen.append(line)
+            if line.startswith("  edit:"):
+                break
+        text = "".join(seen)
+        assert "[decision 2] forecast to t=108000 s from the checkpoint at t=21600 s, 3 alternatives in" in text, text
+        assert "\n  approve: unserved_energy " in text and "\n  reject: unserved_energy " in text
+        _, err = run.communicate("a\n", timeout=400)
+        assert run.returncode == 0, err[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    rows = forecasts(out)
+    assert [(r["decision"], r["alternative"], r["status"]) for r in rows] == [
+        (2, "approve", "done"), (2, "reject", "done"), (2, 'edit:{"opening": 0.3}', "done")]
+    approve, reject, edit = (json.loads(str(r["kpis"])) for r in rows)
+    # approved at the terminal, the run went on as the approving fork did: the same KPIs, to the last bit
+    assert {k: v["value"] for k, v in approve.items()} == kpis(out)
+    assert reject["unserved_energy"]["value"] > approve["unserved_energy"]["value"]  # no pre-release: more blackout
+    delta = json.loads(str(rows[1]["delta"]))
+    assert delta["unserved_energy"] == reject["unserved_energy"]["value"] - approve["unserved_energy"]["value"]
+    assert all(v in (0, None) for v in json.loads(str(rows[0]["delta"])).values())
+    assert edit["unserved_energy"]["value"] != approve["unserved_energy"]["value"]
+
+
+@pytest.mark.timeout(600)
+def test_forks_that_cannot_finish_before_the_timeout_are_reported_and_not_waited_on(tmp_path: Path) -> None:
+    out = tmp_path / "run.sqlite"
+    run = start(riverton(tmp_path, timeout="2 s"), out)
+    try:
+        began = time.monotonic()
+        assert run.stderr is not None
+        err = "".join(run.stderr)  # stdin stays open and silent: nobody answers, the default (approve) after 2 s
+        assert run.wait(timeout=60) == 0, err[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert "[decision 2] no answer in 2 s: approved (the default)" in err
+    rows = forecasts(out)
+    assert {r["status"] for r in rows} == {"timed out"}, rows
+    assert {r["note"] for r in rows} <= {"could not finish before the decision's timeout (2 s)",
+                                         "not started before the decision's timeout (2 s)"}  # fmt: skip
+    assert "reject: timed out (could not finish before the decision's timeout (2 s))" in err
+    assert time.monotonic() - began < 300
+    shown = re.search(r"\[decision 2\] forecast to t=108000 s from the checkpoint at t=21600 s, 3 alternatives in "
+                      r"([0-9.]+) s:", err)  # fmt: skip
+    assert shown is not None and 2.0 <= float(shown.group(1)) < 4.0, err  # at the timeout, not after the forks
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("forecast", "problem"), [
+    ("{horizon: 24 h, alternatives: [approve, maybe]}",
+     "expected approve, reject or {edit: {field: value}}, got 'maybe'"),
+    ("{horizon: soon}", "a duration such as '24 h' is needed"),
+    ("{horizon: 24 h, ahead: 1}", "unknown key (expected horizon, alternatives)"),
+])  # fmt: skip
+def test_a_wrong_forecast_is_refused_with_its_line(tmp_path: Path, forecast: str, problem: str) -> None:
+    path = riverton(tmp_path, forecast=f"      forecast: {forecast}\n")
+    line = path.read_text().splitlines().index(f"      forecast: {forecast}") + 1
+    done = subprocess.run([*CLI, "validate", str(path)], capture_output=True, text=True, timeout=100, cwd=ROOT)
+    assert done.returncode != 0
+    assert f"{line}:" in done.stderr and problem in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(600)
+def test_the_control_endpoint_shows_the_forecasts_of_a_pending_decision(tmp_path: Path) -> None:
+    """Through --control: the pending view carries each alternative's status, then its KPIs and delta;
+    the program rejects, and the run records what the rejecting forecast said, KPI for KPI."""
+    out = tmp_path / "run.sqlite"
+    users = tmp_path / "users"
+    users.write_text("ops operator ops-token-0123456789\n")
+    users.chmod(0o600)
+    argv = [*CLI, "run", str(riverton(tmp_path)), "--until", UNTIL, "--out", str(out), "--control", "tcp://127.0.0.1",
+            "--users", str(users), "-q"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stderr is not None
+    banner = proc.stderr.readline()
+    rest: list[str] = []
+    drain = threading.Thread(target=lambda: rest.extend(proc.stderr or ()), daemon=True)
+    drain.start()
+    client = zmq.Context.instance().socket(zmq.REQ)
+    client.setsockopt(zmq.LINGER, 0)
+    client.setsockopt(zmq.RCVTIMEO, 30_000)
+
+    def ask(request: dict[str, object]) -> dict[str, Any]:
+        client.send_string(json.dumps({**request, "token": "ops-token-0123456789"}))
+        reply: dict[str, Any] = json.loads(client.recv())
+        return reply
+
+    try:
+        assert banner.startswith("federation: decision control endpoint at tcp://127.0.0.1:"), banner
+        client.connect(banner.rsplit(" ", 1)[1].strip())
+        states: set[str] = set()
+        while True:  # each request is a round trip to the coordinator
+            pending = ask({"op": "pending"})["pending"]
+            if not pending:
+                continue
+            views = pending[0]["forecasts"]
+            states |= {v["status"] for v in views}
+            if all(v["status"] == "done" and "delta" in v for v in views):
+                break
+        assert pending[0]["id"] == 2 and "running" in states
+        assert [v["alternative"] for v in views] == ["approve", "reject", 'edit:{"opening": 0.3}']
+        reject = views[1]
+        assert reject["delta"]["unserved_energy"] == (reject["kpis"]["unserved_energy"]["value"]
+                                                      - views[0]["kpis"]["unserved_energy"]["value"])  # fmt: skip
+        assert ask({"op": "decide", "id": 2, "verdict": "reject"}) == {"ok": True}
+        assert proc.wait(300) == 0, "".join(rest)[-3000:]
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+        drain.join(10)
+    assert kpis(out) == {k: v["value"] for k, v in reject["kpis"].items()}
+    assert [r["status"] for r in forecasts(out)] == ["done"] * 3
