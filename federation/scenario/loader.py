@@ -22,6 +22,7 @@ from .model import (
     MAX_TICKS,
     MIN_RESOLUTION,
     PROCESS_OWN,
+    REALTIME_PRIORITY,
     Connection,
     ConnectionKind,
     CoordinatorSpec,
@@ -241,27 +242,40 @@ class _Parser:
         return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp(), False
 
     def pace(self, spec: Mapping[str, Any], path: KeyPath) -> tuple[PaceSpec | None, float]:
-        """``time.pace`` (a factor, or ``{factor, max_lag}``) and ``time.hold_back``: wall-clock seconds."""
+        """``time.pace`` (a factor, or ``{factor, max_lag, realtime}``) and ``time.hold_back``: wall-clock seconds."""
         value, pace = spec.get("pace"), None
         where = (*path, "pace")
+        realtime: int | None = None
         if isinstance(value, dict):
-            self.unknown_keys(value, where, ("factor", "max_lag"))
+            self.unknown_keys(value, where, ("factor", "max_lag", "realtime"))
             if "factor" not in value:
                 self.fail((*where, "factor"), "missing: simulated seconds per wall second (1: real time)")
             factor = value.get("factor")
             max_lag = self.wall_seconds(value.get("max_lag"), (*where, "max_lag"))
+            realtime = self.realtime(value.get("realtime"), (*where, "realtime"))
             where = (*where, "factor")
         else:
             factor, max_lag = value, None
         if factor is not None:
             number = self.number(factor, where, math.nan, positive=True)
             if math.isfinite(number):
-                pace = PaceSpec(number, max_lag)
+                pace = PaceSpec(number, max_lag, realtime)
         hold_back = self.wall_seconds(spec.get("hold_back"), (*path, "hold_back"), zero=True) or 0.0
         if hold_back and value is None:
             self.fail((*path, "hold_back"), "has no effect on a run that is not paced: add time.pace "
                                             "(or run with --pace F)")  # fmt: skip
         return pace, hold_back
+
+    def realtime(self, value: Any, path: KeyPath) -> int | None:
+        """``time.pace.realtime``: true (priority 10), false, or a SCHED_FIFO priority 1..99."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return REALTIME_PRIORITY
+        if isinstance(value, int) and 1 <= value <= 99:
+            return value
+        self.fail(path, f"must be true, false or a real-time priority from 1 to 99, not {value!r}")
+        return None
 
     def wall_seconds(self, value: Any, path: KeyPath, *, zero: bool = False) -> float | None:
         """A wall-clock duration (a plain number is always seconds), positive or -- with ``zero`` -- not negative."""

@@ -27,6 +27,7 @@ __all__ = [
     "EventAction",
     "TimeSpec",
     "PaceSpec",
+    "REALTIME_PRIORITY",
     "FederateSpec",
     "Connection",
     "Route",
@@ -111,12 +112,16 @@ def _seconds(value: Any, unit: str) -> float:
     raise ValueError(f"expected a duration such as 3600, '60 min' or '1 h', got {value!r:.40}")
 
 
+REALTIME_PRIORITY = 10  # ``realtime: true``: above every ordinary process, below the kernel's own threads (50)
+
+
 @dataclass(frozen=True)
 class PaceSpec:
     """``time.pace``: the run paced to the wall clock (docs/live.md, "Pacing")."""
 
     factor: float  # simulated seconds per wall second (1: real time)
     max_lag: float | None = None  # wall seconds behind the schedule that fail the run; None: catch up
+    realtime: int | None = None  # SCHED_FIFO priority (1-99) of the coordinator's threads; None: the usual scheduling
 
 
 @dataclass(frozen=True)
