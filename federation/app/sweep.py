@@ -263,7 +263,7 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
             continue
         problems += validate(varied, varied.source())
     if problems:
-        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
+        raise ScenarioError(sorted(set(problems), key=lambda p: p.order))
 
 
 def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: Path,
