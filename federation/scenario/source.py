@@ -175,7 +175,8 @@ class _Walk:
         self.open: set[int] = set()  # nodes on the current path: an alias to one of them is recursive
         self.repeats = 0
 
-    def node(self, node: yaml.Node, path: KeyPath) -> None:
+    def node(self, node: yaml.Node, path: KeyPath, at: yaml.Mark | None = None) -> None:
+        """Walk ``node`` at ``path``; ``at``: the mark of its key, where a problem with a scalar value is located."""
         lines = self.source.lines
         lines[path] = node.start_mark.line + 1
         self.source.columns[path] = node.start_mark.column + 1
@@ -191,7 +192,7 @@ class _Walk:
         if len(path) > MAX_DEPTH:
             raise _Refused(self.source.position(path), path[:4], f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.ScalarNode):
-            self.text(node, path)
+            self.text(node, path, at)
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return
         self.open.add(key)
@@ -213,13 +214,13 @@ class _Walk:
             seen.add(key)
             if isinstance(key_node, yaml.ScalarNode):
                 self.text(key_node, sub)
-            self.node(value_node, sub)
+            self.node(value_node, sub, key_node.start_mark)
             self.source.lines[sub] = key_node.start_mark.line + 1
             self.source.columns[sub] = key_node.start_mark.column + 1
 
-    def text(self, node: yaml.ScalarNode, path: KeyPath) -> None:
+    def text(self, node: yaml.ScalarNode, path: KeyPath, at: yaml.Mark | None = None) -> None:
         """Every string ends up on the wire or in the store, both UTF-8: refuse lone surrogates."""
         problem = text_problem(node.value)
         if problem is not None:
-            mark = node.start_mark
+            mark = at or node.start_mark  # where src.problem(path) would say: the key of a mapping's value
             self.source.problems.append(Problem(self.source.file, mark.line + 1, format_path(path), problem, mark.column + 1))
