@@ -315,7 +315,7 @@ def test_a_bad_sweep_file_names_file_line_and_key(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_sweep_file(path)
     text = str(info.value)
-    assert "bad-sweep.yaml:3:3: sweep.seeds: expected a number of seeds >= 1, got 0" in text
+    assert "bad-sweep.yaml:3:3: sweep.seeds: expected an integer from 1 to 100000, got 0" in text
     assert "bad-sweep.yaml:6:5: sweep.variants.bad: expected a mapping of fed.param: value" in text
     assert "bad-sweep.yaml:7:3: sweep.extra: unknown key" in text
 
