@@ -5,6 +5,13 @@ stopping at the first; each is located by :meth:`Source.problem` (``FILE:LINE:CO
 key.path: message``).  Every section's parser -- the loader's, and those of ``decisions:``,
 ``kpis:``, ``report:`` and ``synchronise:`` -- reads numbers, choices, durations and keys
 through it, so the same mistake gets the same message wherever it is made.
+
+Why not a validation library (issue 13 item 1 allows one where it is better): msgspec stops
+at the first error by design, and a scenario reports every problem at once; pydantic
+collects them, but almost every value here is a custom type -- a duration in a unit, an
+``a.x -> b.y`` arrow, a signal pattern, a choice with a did-you-mean hint, a key that
+excludes another -- so each would need a hand-written validator and its messages rewritten
+to keep the hints, for a compiled dependency more in every install.
 """
 
 from __future__ import annotations
