@@ -167,7 +167,7 @@ def test_time_keys_are_validated(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load(path)
     text = str(info.value)
-    for want in ("scenario.yaml:2: time.start: expected a duration, now, or an ISO-8601 instant", "did you mean 'now'?",
+    for want in ("scenario.yaml:2:8: time.start: expected a duration, now, or an ISO-8601 instant", "did you mean 'now'?",
                  "time.pace.factr: unknown key; did you mean 'factor'?", "time.pace.factor: missing",
                  "time.pace.max_lag: must be positive, got -1", "time.hold_bak: unknown key; did you mean 'hold_back'?"):
         assert want in text, text
