@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
+
 from ..decisions.gate import Answer
 from ..errors import FederationError
 from ..results.store import COMPARED, RunStore, Saved, copy_store, write_meta

@@ -515,6 +515,17 @@ class RunStore:
             n += 1
         return n, h.hexdigest()
 
+    def samples_from(self, tick: int) -> dict[str, list[tuple[float, Any]]]:
+        """Every recorded signal's (time, value as stored) at or after ``tick``, by 'federate.name' (none: [])."""
+        names = {i: name for i, name, _, _ in self.signals()}
+        out: dict[str, list[tuple[float, Any]]] = {name: [] for name in names.values()}
+        for sid, t, value in self.db.execute("SELECT signal, time, value FROM samples WHERE tick >= ? ORDER BY rowid",
+                                             (tick,)):  # fmt: skip
+            name = names.get(sid)
+            if name is not None:
+                out[name].append((t, value))
+        return out
+
     def kpi_rows(self) -> list[tuple[str, float | None, str]]:
         """(name, value, unit) of every KPI, by name: what a fork and its parent are compared by."""
         return [(str(n), v, str(u or "")) for n, v, u in self.db.execute("SELECT name, value, unit FROM kpis ORDER BY name")]
