@@ -854,7 +854,8 @@ def _cmd_fork(args: argparse.Namespace) -> int:
             replaying.run()
         saved = replayed(origin, args.out)
         mark_fork(args.out, origin)
-        replay = recorded_inputs(origin, answers) if origin.meta.get("live_sources") else None
+        inputs = recorded_inputs(origin, answers)
+        replay = inputs if inputs.live else None  # a live run's sources go on playing the recording
     else:
         assert origin.saved is not None
         saved = origin.saved

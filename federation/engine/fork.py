@@ -107,9 +107,13 @@ def parent_scenario(meta: Mapping[str, str]) -> Scenario:
     (The ``--set`` options it was run with are not recorded; :func:`check_replay` notices when
     the replay then differs.)
     """
-    scenario = load(meta["scenario_file"], text=meta["scenario_text"])
-    timing = replace(scenario.time, stop=float(meta.get("stop", scenario.time.stop)))
-    return replace(scenario, seed=int(meta.get("seed", scenario.seed)), time=timing)
+
+    def as_run(scenario: Scenario) -> Scenario:  # its seed and stop time (later events fall away, as with --until)
+        stop = float(meta.get("stop", scenario.time.stop))
+        return replace(scenario, seed=int(meta.get("seed", scenario.seed)), time=replace(scenario.time, stop=stop),
+                       events=tuple(e for e in scenario.events if e.at <= stop))  # fmt: skip
+
+    return load(meta["scenario_file"], text=meta["scenario_text"], edit=as_run)
 
 
 def recorded_inputs(origin: Origin, answers: Mapping[int, Answer] | None = None) -> Replay:
