@@ -95,6 +95,7 @@ def test_a_replay_that_does_not_reproduce_the_parent_is_refused(tmp_path: Path) 
     cli("run", write_scenario(tmp_path, AFFINE), "--set", "aff.b=2", "--out", parent, "-q")
     done = cli("fork", parent, "--at", "12", "--out", tmp_path / "fork.sqlite", ok=False)
     assert "up to t=12 s did not record the parent's samples" in done.stderr
+    assert meta(tmp_path / "fork.sqlite")["status"] == "failed"
 
 
 @pytest.mark.timeout(60)

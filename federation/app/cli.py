@@ -855,7 +855,9 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         saved = replayed(origin, args.out)
         mark_fork(args.out, origin)
         inputs = recorded_inputs(origin, answers)
-        replay = inputs if inputs.live else None  # a live run's sources go on playing the recording
+        if inputs.live:  # a live run's sources go on playing the recording, as fast as possible
+            replay = inputs
+            scenario = replace(scenario, time=replace(scenario.time, pace=None, start_now=False, epoch=inputs.epoch))
     else:
         assert origin.saved is not None
         saved = origin.saved

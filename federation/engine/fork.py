@@ -155,7 +155,11 @@ def replayed(origin: Origin, out: Path) -> Saved:
     if saved is None or saved.tick != origin.tick:
         raise FederationError(f"{out}: the replay of {origin.parent} ended without its checkpoint at the fork point "
                               f"(t={origin.time:g} s)")  # fmt: skip
-    check_replay(origin.parent, out, origin.tick, origin.time)
+    try:
+        check_replay(origin.parent, out, origin.tick, origin.time)
+    except FederationError as exc:  # the store is not a fork: say so in it
+        write_meta(out, {"status": "failed", "reason": str(exc)})
+        raise
     return saved
 
 
