@@ -112,6 +112,12 @@ class RecordedFeed(LiveFeed):
             self._consumed += taken
         return taken
 
+    def skip_before(self, t: float) -> None:
+        """Drop the groups applied before ``t``: a restored source (a fork's) applied them before its checkpoint."""
+        tick = self._base.ticks(t)
+        while self._next < len(self._groups) and self._groups[self._next][0] < tick:
+            self._next += 1
+
     def earliest(self) -> float | None:
         if self._next >= len(self._groups):
             return None
@@ -146,8 +152,17 @@ class RecordedSource(Federate):
         self.feed = RecordedFeed(sorted(groups.items()), base)
         self.log.info("replays %d recorded samples at %d ticks", len(rows), len(groups))
 
+    restored = False  # taken up from a checkpoint: the feed (not saved) starts again at the first step
+
+    def restore_state(self, state: Any) -> None:
+        super().restore_state(state)
+        self.restored = True
+
     def step(self, t: float) -> float | None:
-        assert self.feed is not None
+        assert isinstance(self.feed, RecordedFeed)
+        if self.restored:
+            self.restored = False
+            self.feed.skip_before(t)
         for sample in self.feed.due(t):
             self.outputs[sample.output] = sample.value
         return self.feed.earliest()
