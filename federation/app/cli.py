@@ -756,11 +756,14 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _add_fork_parser(sub: Any) -> None:
-    p = sub.add_parser("fork", help="a new run from a checkpoint of a run, with other parameters or stop time",
-                       description="Start a new run from the last checkpoint at or before --at of a run's store: "
-                                   "the new store holds the parent's records up to the checkpoint, names its parent "
-                                   "and the fork point, and goes on from there, with --set changes "
-                                   "(docs/what-if.md).")  # fmt: skip
+    p = sub.add_parser("fork", help="a new run diverging from a run at a time T, with other parameters, answers or "
+                                    "stop time",
+                       description="Start a new run that diverges from a run at --at: from the run's checkpoint "
+                                   "there (or at most --tolerance before it), else replaying the run's recorded "
+                                   "inputs up to --at (its decisions as taken, its live sources' samples). The new "
+                                   "store holds the parent's records up to the fork point, names its parent, the "
+                                   "fork point and how it began, and goes on from there with the --set changes and "
+                                   "--answer answers (docs/what-if.md).")  # fmt: skip
     p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the parent run's store")
     p.add_argument("--at", required=True, metavar="T", help="the fork point (e.g. '30 h'): from a checkpoint of the run "
                                                             "there, else replaying its recorded inputs up to T")
@@ -829,7 +832,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         tolerance = None if args.tolerance == "any" else parse_duration(yaml.safe_load(args.tolerance))
     except ValueError as exc:
         raise _Usage(f"--at/--tolerance: {exc}") from None
-    with RunStore(args.store, warn=False) as run:  # the parent's time base, from its first checkpoint or its file
+    with RunStore(args.store, warn=False) as run:  # the parent's time base
         resolution = float(run.metadata().get("resolution", 1.0))
     base = TimeBase(resolution)
     origin = plan_fork(args.store, int(base.ticks(at)), at, None if tolerance is None else int(base.ticks(tolerance)))
