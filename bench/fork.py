@@ -60,15 +60,18 @@ def seconds(log: Path, pattern: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def fork(parent: Path, at: str, out: Path) -> tuple[float, float]:
-    """Fork ``parent`` at ``at`` with no change; (wall s of the command, start-up s before the fork's stepping)."""
+def fork(parent: Path, at: str, out: Path) -> tuple[float, float, float]:
+    """Fork ``parent`` at ``at`` with no change; wall s of the command, start-up s before the fork's stepping, and
+    of it the replay's run (0 from a checkpoint)."""
     wall = cli("fork", parent, "--at", at, "--out", out, "-q")
     log = out.with_suffix(".logs") / "coordinator.log"
+    replay = out.with_suffix(".logs") / "coordinator-replay.log"
+    replayed = seconds(replay, r"run completed after ([\d.]+) s") if replay.exists() else 0.0
     joined = seconds(log, r"federates joined in ([\d.]+) s")
     restored = seconds(log, r"resumed from the checkpoint at t=\S+ s in ([\d.]+) s")
     run = seconds(log, r"run completed after ([\d.]+) s")
     stepping = run - joined - restored
-    return wall, wall - stepping
+    return wall, wall - stepping, replayed
 
 
 def compare(parent: Path, fork: Path) -> list[str]:
@@ -101,16 +104,19 @@ def main() -> None:
             print(f"parent riverton to {args.until}, checkpoints {every or 'none'}: {wall:.2f} s wall")
         cases = [("checkpoint at 24 h", parents["12 h"], "24 h"), ("replay 24->30 h", parents["12 h"], "30 h"),
                  ("replay 0->30 h", parents[None], "30 h")]  # fmt: skip
-        print(f"{'fork (no change)':<20} {'wall s':>8} {'start-up s':>11}   (median of {args.repeat})")
+        print(f"{'fork (no change)':<20} {'wall s':>8} {'start-up s':>11} {'of it replay s':>15}   "
+              f"(median of {args.repeat})")  # fmt: skip
         for name, parent, at in cases:
-            walls, starts = [], []
+            walls, starts, replays = [], [], []
             out = parent
             for i in range(args.repeat):
-                out = folder / f"fork-{len(walls)}-{name.replace(' ', '_').replace('>', '')}-{i}.sqlite"
-                wall, start = fork(parent, at, out)
+                out = folder / f"fork-{name.replace(' ', '_').replace('>', '')}-{i}.sqlite"
+                wall, start, replay = fork(parent, at, out)
                 walls.append(wall)
                 starts.append(start)
-            print(f"{name:<20} {statistics.median(walls):>8.2f} {statistics.median(starts):>11.2f}")
+                replays.append(replay)
+            print(f"{name:<20} {statistics.median(walls):>8.2f} {statistics.median(starts):>11.2f} "
+                  f"{statistics.median(replays):>15.2f}")  # fmt: skip
             print("\n".join(compare(parent, out)))
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
