@@ -2,8 +2,9 @@
 
 ``federation report`` of a fork (docs/what-if.md, "A fork's report") lists, under the KPIs
 side by side, every signal recorded by both runs: those whose samples after the fork point
-differ get a plot with both series (the parent's dashed, the fork's solid, the fork point a
-dotted line); the others are listed as identical.  The plots are base64 PNG text for the
+differ, in the order they first differ (the cascade from the fork point), get a plot with
+both series (the parent's dashed, the fork's solid, the fork point a dotted line); the
+others are listed as identical.  The plots are base64 PNG text for the
 report's template (autoescaped there, as everything else).
 """
 
@@ -47,21 +48,22 @@ class SignalComparison:
         return tuple(d.name for d in self.diverging if not d.png)
 
 
-def compare_signals(fork: RunStore, parent: RunStore, fork_tick: int, fork_time: float) -> SignalComparison:
-    """Compare every signal both stores recorded, from ``fork_tick`` on."""
+def compare_signals(fork: RunStore, parent: RunStore, fork_tick: int, fork_time: float,
+                    span: tuple[float, float] | None = None) -> SignalComparison:  # fmt: skip
+    """Compare every signal both stores recorded, from ``fork_tick`` on; plots over ``span`` (default: the samples')."""
     mine, theirs = fork.samples_from(fork_tick), parent.samples_from(fork_tick)
     kinds = {name: (unit, kind) for _, name, unit, kind in fork.signals()}
-    diverging: list[Diverging] = []
-    same: list[str] = []
-    for name in sorted(mine.keys() & theirs.keys()):
-        a, b = mine[name], theirs[name]
-        if a == b:
-            same.append(name)
-            continue
+    same = [name for name in sorted(mine.keys() & theirs.keys()) if mine[name] == theirs[name]]
+    differ = sorted((_first_difference(mine[n], theirs[n], fork_time), n) for n in mine.keys() & theirs.keys()
+                     if mine[n] != theirs[n])  # fmt: skip
+    diverging: list[Diverging] = []  # in the order they first differ: the cascade from the fork point
+    drawn = 0
+    for first, name in differ:
         unit, kind = kinds[name]
-        drawn = kind in _NUMERIC and len([d for d in diverging if d.png]) < MAX_PLOTS
-        png = _overlay(fork.series(name), parent.series(name), fork_time) if drawn else ""
-        diverging.append(Diverging(name, unit, _first_difference(a, b, fork_time), png))
+        png = ""
+        if kind in _NUMERIC and drawn < MAX_PLOTS:
+            png, drawn = _overlay(fork.series(name), parent.series(name), fork_time, span), drawn + 1
+        diverging.append(Diverging(name, unit, first, png))
     return SignalComparison(fork_time, tuple(diverging), tuple(same), tuple(sorted(mine.keys() - theirs.keys())),
                             tuple(sorted(theirs.keys() - mine.keys())))  # fmt: skip
 
@@ -78,13 +80,13 @@ def _numbers(series: Series) -> list[float]:
     return [float(v) if isinstance(v, (int, float)) else math.nan for v in series.values]
 
 
-def _overlay(mine: Series, theirs: Series, fork_time: float) -> str:
+def _overlay(mine: Series, theirs: Series, fork_time: float, span: tuple[float, float] | None) -> str:
     """Both series as steps on one axes, the fork point marked; a base64 PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    end = max([*mine.times[-1:], *theirs.times[-1:], fork_time])
-    start = min([*mine.times[:1], *theirs.times[:1], fork_time])
+    start, end = span or (min([*mine.times[:1], *theirs.times[:1], fork_time]),
+                          max([*mine.times[-1:], *theirs.times[-1:], fork_time]))  # fmt: skip
     scale, unit = (3600.0, "h") if end - start > 3 * 3600 else (60.0, "min") if end - start > 600 else (1.0, "s")
     fig = Figure(figsize=(10, 2.4))
     FigureCanvasAgg(fig)

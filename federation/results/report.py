@@ -211,7 +211,8 @@ def _parent(meta: Mapping[str, str], kpis: Sequence[KpiValue], store: RunStore) 
     try:
         with RunStore(path, warn=False) as run:
             theirs = {name: value for name, value, _, _ in run.kpis()}
-            parent["signals"] = compare_signals(store, run, int(meta.get("fork_tick", "0")), fork_time)
+            parent["signals"] = compare_signals(store, run, int(meta.get("fork_tick", "0")), fork_time,
+                                                _span(store, meta))  # fmt: skip
     except (FederationError, StoreError, OSError) as exc:
         parent["note"] = f"cannot read the parent's store: {exc}"
         return parent
