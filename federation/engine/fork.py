@@ -171,8 +171,9 @@ def check_replay(parent: Path, fork: Path, tick: int, seconds: float) -> None:
             if theirs != mine:
                 raise FederationError(f"the replay of {parent} up to t={seconds:g} s did not record the parent's "
                                       f"{table} ({mine[0]} rows, the parent {theirs[0]}): was the parent run with "
-                                      "--set and no checkpoint before the fork point, or is a federate not "
-                                      "deterministic?")  # fmt: skip
+                                      "--set and no checkpoint before the fork point, is it a fork with changes "
+                                      "and no checkpoint of its own between its fork point and this one, or is a "
+                                      "federate not deterministic?")  # fmt: skip
 
 
 def mark_fork(store: Path, origin: Origin) -> None:
