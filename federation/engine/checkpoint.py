@@ -137,6 +137,9 @@ class Checkpoints:
             barrier = after + self._every - (after - start) % self._every
             if barrier >= self.plan.stop:
                 barrier = NEVER  # a checkpoint at or after the stop time resumes nothing
+        fork_at = getattr(self.options, "fork_at", None)
+        if fork_at is not None and after < fork_at < barrier:
+            barrier = fork_at  # a fork's replay ends with a checkpoint at its fork point (engine/fork.py)
         self.scheduler.barrier = barrier
 
     def _asked_for(self) -> None:
@@ -179,6 +182,9 @@ class Checkpoints:
         self.checkpoints_taken.append(taken)
         log.info("checkpoint at t=%g s: %d federates, %.1f kB, %.3f s", seconds, len(saved), size / 1024,
                  taken.seconds)  # fmt: skip
+        if tick == getattr(self.options, "fork_at", None):
+            self.scheduler.stop = tick - 1  # nothing more to grant: the run ends at its fork point
+            return
         self._arm_barrier(tick)
         self._grant_all()
 

@@ -87,6 +87,7 @@ class RunOptions:
     # a control endpoint: tokens are made for the login name and a viewer (Coordinator.control_tokens)
     resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
     answers: Mapping[int, Answer] = field(default_factory=dict)  # decision id -> given answer (``federation fork --answer``)
+    fork_at: int | None = None  # take a checkpoint at this tick and end there (a fork replaying up to its point)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:

@@ -40,6 +40,7 @@ from ..scenario.loader import parse
 from ..scenario.report import Panel, ReportSpec
 from ..scenario.source import load_source
 from ..timebase import format_time
+from .comparison import compare_signals
 from .depthmap import depth_maps
 from .kpi import KpiValue, Reducer, compute_kpis, run_end
 from .liveness import Liveness, RunState
@@ -128,22 +129,26 @@ def build_report(store: RunStore, *, messages: int | None = None, template: str 
         "federates": _federates(store),
         "scenario_file": meta.get("scenario_file", ""),
         "scenario_text": meta.get("scenario_text", ""),
-        "parent": _parent(meta, kpis),
+        "parent": _parent(meta, kpis, store),
     }
     return _template(template).render(context)
 
 
-def _parent(meta: Mapping[str, str], kpis: Sequence[KpiValue]) -> dict[str, Any] | None:
-    """A fork's parent (docs/what-if.md): its store, the fork point, and each KPI of the parent beside the fork's."""
+def _parent(meta: Mapping[str, str], kpis: Sequence[KpiValue], store: RunStore) -> dict[str, Any] | None:
+    """A fork's parent (docs/what-if.md): its store, the fork point, each KPI of the parent beside the fork's, and
+    the signals that diverge after the fork point drawn over the parent's (:mod:`federation.results.comparison`)."""
     path = meta.get("parent_store")
     if not path:
         return None
-    parent: dict[str, Any] = {"store": path, "fork_time": _time(float(meta.get("fork_time", "nan"))), "rows": [],
-                              "note": ""}  # fmt: skip
+    fork_time = float(meta.get("fork_time", "nan"))
+    parent: dict[str, Any] = {"store": path, "fork_time": _time(fork_time), "rows": [], "note": "", "signals": None,
+                              "how": meta.get("fork_how", "")}  # fmt: skip
     try:
         with RunStore(path, warn=False) as run:
             theirs = {name: value for name, value, _, _ in run.kpis()}
-    except (OutputError, StoreError, OSError) as exc:
+            parent["signals"] = compare_signals(store, run, int(meta.get("fork_tick", "0")), fork_time,
+                                                _span(store, meta))  # fmt: skip
+    except (FederationError, StoreError, OSError) as exc:
         parent["note"] = f"cannot read the parent's store: {exc}"
         return parent
     for k in kpis:
