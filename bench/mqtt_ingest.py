@@ -172,9 +172,13 @@ def in_process(args: argparse.Namespace, broker: LocalBroker) -> None:
     ingest.close()
     received = feed.count
     how = "drained from the broker's queue" if args.backlog else f"published ({args.publisher}) and received"
-    print(f"{broker.program.value}, QoS {args.qos}, {how}: {received:,} of {args.samples:,} samples in {wall:.2f} s = "
+    print(f"{_broker(args, broker)}, QoS {args.qos}, {how}: {received:,} of {args.samples:,} samples in {wall:.2f} s = "
           f"{received / wall:,.0f} samples/s{'' if finished else ' (TIMED OUT)'}; client CPU "
           f"{cpu / max(received, 1) * 1e6:.1f} us/sample; malformed {ingest.malformed}")
+
+
+def _broker(args: argparse.Namespace, broker: LocalBroker) -> str:
+    return broker.program.value + (f" (max_inflight_messages {args.inflight})" if args.inflight is not None else "")
 
 
 def _query(store: Path, sql: str) -> list[tuple]:
@@ -207,17 +211,19 @@ def into_store(args: argparse.Namespace, broker: LocalBroker, folder: Path) -> N
         subprocess.run(_publisher(args, broker.port), check=True, timeout=300)
     if run.wait(args.stop + 120):
         raise SystemExit(f"the run failed (logs: {folder})")
-    n, first, last, applied, late = _query(store, "SELECT count(*), min(arrival), max(arrival), max(time), "
-                                                  "max(lateness) FROM external_samples WHERE output='x'")[0]  # fmt: skip
-    epoch = float(_query(store, "SELECT value FROM run WHERE key='epoch'")[0][0])
+    n, distinct, first, last, late = _query(store, "SELECT count(*), count(DISTINCT value), min(arrival), "
+                                                   "max(arrival), max(lateness) FROM external_samples "
+                                                   "WHERE output='x'")[0]  # fmt: skip
+    # the wall instant each sample was applied: the grant of its tick (the pacing table)
+    end, wait = _query(store, "SELECT max(p.granted), max(p.granted - e.arrival) FROM external_samples e "
+                              "JOIN pacing p ON p.tick = e.tick WHERE e.output='x'")[0]  # fmt: skip
     steps = _query(store, "SELECT grants FROM federates WHERE name='field'")[0][0]
     gaps = _query(store, "SELECT count(*) FROM external_samples WHERE output='gap_s'")[0][0]
-    end = epoch + applied  # paced at 1x: the wall instant of the tick that applied the last sample
     how = "drained from the broker's queue" if args.backlog else f"published ({args.publisher})"
-    print(f"{broker.program.value}, QoS {args.qos}, {how} into the store: {n:,} of {args.samples:,} samples in "
-          f"external_samples ({args.samples - n:,} lost), {n / (end - first):,.0f} samples/s from the first arrival "
+    print(f"{_broker(args, broker)}, QoS {args.qos}, {how} into the store: {n:,} of {args.samples:,} samples in "
+          f"external_samples ({args.samples - distinct:,} lost, {n - distinct:,} twice), {n / (end - first):,.0f} samples/s from the first arrival "
           f"to the step that applied the last ({n / (last - first):,.0f}/s arriving); {steps:,} steps of mqtt-in; "
-          f"the last applied {(end - last) * 1000:.1f} ms after its arrival; lateness at most {late:.3f} s; "
+          f"each applied at most {wait * 1000:.1f} ms after its arrival; lateness at most {late:.3f} s; "
           f"gaps recorded {gaps}")
 
 
@@ -230,12 +236,15 @@ def main() -> None:
                         help="publish while the client is away, then time its draining of the broker's queue")
     parser.add_argument("--store", action="store_true", help="through `federation run` into the store")
     parser.add_argument("--stop", type=float, default=15.0, help="--store: wall seconds of the run (default 15)")
+    parser.add_argument("--inflight", type=int, metavar="N",
+                        help="Mosquitto's max_inflight_messages: unacknowledged QoS 1 messages it sends a client (20)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write the broker's files, scenario and store here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        with LocalBroker(folder / "broker") as broker:
+        extra = f"max_inflight_messages {args.inflight}" if args.inflight is not None else ""
+        with LocalBroker(folder / "broker", extra=extra) as broker:
             if args.store:
                 into_store(args, broker, folder)
             else:

@@ -40,6 +40,7 @@ __all__ = ["BufferedClient", "BufferedSocket", "Link", "Outage", "Session"]
 
 log = logging.getLogger(__name__)
 
+PAHO_TESTED = ("2.2.0",)  # paho-mqtt versions whose internals BufferedClient was checked against (tests/test_mqtt_in.py)
 READ_SIZE = 65536  # bytes asked of the socket per recv: a TLS socket returns at most one record (16 KiB)
 MAX_BATCH = 10_000  # packets handled per pass of the network loop, at most (the rest: the next pass)
 
@@ -275,11 +276,23 @@ class BufferedClient(mqtt.Client):
 
     _acks: bytearray | None = None  # PUBACKs of the batch being read, not yet queued
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch = threading.RLock()  # held while a batch is read: disconnect() queues DISCONNECT after its PUBACKs
+
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
+    def disconnect(self, *args: Any, **kwargs: Any) -> mqtt.MQTTErrorCode:
+        with self._batch:
+            return super().disconnect(*args, **kwargs)
+
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         """Read every packet already received (up to ``MAX_BATCH``), then queue their PUBACKs as one write."""
+        with self._batch:
+            return self._read_batch(max_packets)
+
+    def _read_batch(self, max_packets: int) -> mqtt.MQTTErrorCode:
         self._acks = bytearray()
         try:
             rc = super().loop_read(max_packets)
