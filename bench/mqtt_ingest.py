@@ -237,7 +237,8 @@ def main() -> None:
     parser.add_argument("--store", action="store_true", help="through `federation run` into the store")
     parser.add_argument("--stop", type=float, default=15.0, help="--store: wall seconds of the run (default 15)")
     parser.add_argument("--inflight", type=int, metavar="N",
-                        help="Mosquitto's max_inflight_messages: unacknowledged QoS 1 messages it sends a client (20)")
+                        help="Mosquitto's max_inflight_messages: unacknowledged QoS 1 messages it sends a client "
+                             "(Mosquitto's default 20; the broker the project starts: 1000)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write the broker's files, scenario and store here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
