@@ -30,7 +30,7 @@ from typing import Any
 
 try:
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 except ImportError as exc:  # an extra, not a core dependency
     raise ImportError(f"the MQTT bridges need paho-mqtt: pip install 'federation-cosim[live]' ({exc})") from exc
 
@@ -238,7 +238,7 @@ class BufferedSocket:
 
     def recv(self, size: int) -> bytes:
         if self._at >= len(self._data):
-            data = self.sock.recv(READ_SIZE)  # BlockingIOError / ssl.SSLWantReadError: paho's to handle
+            data: bytes = self.sock.recv(READ_SIZE)  # BlockingIOError / ssl.SSLWantReadError: paho's to handle
             if not data:
                 return data  # the peer closed the connection
             self._data, self._at = data, 0
@@ -283,21 +283,21 @@ class BufferedClient(mqtt.Client):
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
-    def disconnect(self, *args: Any, **kwargs: Any) -> mqtt.MQTTErrorCode:
+    def disconnect(self, *args: Any, **kwargs: Any) -> MQTTErrorCode:
         with self._batch:
             return super().disconnect(*args, **kwargs)
 
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read every packet already received (up to ``MAX_BATCH``), then queue their PUBACKs as one write."""
         with self._batch:
             return self._read_batch(max_packets)
 
-    def _read_batch(self, max_packets: int) -> mqtt.MQTTErrorCode:
+    def _read_batch(self, max_packets: int) -> MQTTErrorCode:
         self._acks = bytearray()
         try:
             rc = super().loop_read(max_packets)
             handled = 1
-            while rc == mqtt.MQTT_ERR_SUCCESS and handled < MAX_BATCH:
+            while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and handled < MAX_BATCH:
                 sock = self._sock
                 if sock is None or sock.pending() <= 0:  # type: ignore[attr-defined]
                     break
@@ -319,11 +319,11 @@ class BufferedClient(mqtt.Client):
     def message_callback_add(self, sub: str, callback: Any) -> None:
         raise NotImplementedError("BufferedClient hands every message to on_message (Link dispatches them)")
 
-    def _send_puback(self, mid: int) -> mqtt.MQTTErrorCode:
+    def _send_puback(self, mid: int) -> MQTTErrorCode:
         if self._acks is None:  # outside a batch
             return super()._send_puback(mid)
         self._acks += _PUBACK.pack(mqtt.PUBACK, 2, mid)  # paho's own packet (_send_command_with_mid)
-        return mqtt.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 _PUBACK = struct.Struct("!BBH")
