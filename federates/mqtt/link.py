@@ -8,12 +8,13 @@ outage is an :class:`Outage` with its wall-clock start and end, and the subscrip
 renewed on every reconnection (a persistent session keeps them anyway, and the broker
 keeps the QoS 1 messages published meanwhile for it).
 
-The client is paho's with two changes for throughput (:class:`BufferedClient`): it reads the
-socket 64 KiB at a time (:class:`BufferedSocket`; paho reads each packet with two or three
+The client is paho's with three changes for throughput (:class:`BufferedClient`): it reads
+the socket 64 KiB at a time (:class:`BufferedSocket`; paho reads each packet with two or three
 one-byte ``recv`` calls and one for the rest), handling every packet the buffer holds in one
-pass of the network loop, and it sends the PUBACKs of those QoS 1 messages as one write
-after their ``on_message`` ran (paho queues and writes one per message).  The paho hooks it
-relies on are checked by ``tests/test_mqtt_in.py`` against the pinned paho version.
+pass of the network loop; it sends the PUBACKs of those QoS 1 messages as one write after
+their ``on_message`` ran (paho queues and writes one per message); and it hands every message
+to ``on_message`` without matching per-topic callbacks.  The paho hooks it relies on are
+checked by ``tests/test_mqtt_in.py`` against the pinned paho version (``PAHO_TESTED``).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class Link:
     # ------------------------------------------------------------------ paho
     def _make_client(self) -> mqtt.Client:
         client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
+                                clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
         spec = self.spec
         if spec.tls is not None:
             client.tls_set(ca_certs=_text(spec.tls.ca), certfile=_text(spec.tls.cert), keyfile=_text(spec.tls.key))
