@@ -458,3 +458,18 @@ def test_a_burst_of_qos1_messages_reaches_the_store_each_with_both_stamps(mosqui
         else:  # in time: at its own stamp (rounded up to the 1 ms resolution: epoch + 30.x - epoch is not exact)
             assert stamp == pytest.approx(30.0 + value * 0.001, abs=1e-6) and -1e-6 < time_ - stamp < 0.001 + 1e-6
             assert lateness == pytest.approx(time_ - stamp, abs=1e-9)
+
+
+def test_an_untested_paho_version_gets_paho_s_own_client(monkeypatch, caplog):
+    """BufferedClient relies on paho's internals: on a version it was not checked against, paho's own client is used."""
+    import paho.mqtt.client as mqtt
+
+    from federates.mqtt import link
+    from federates.mqtt.broker import BrokerSpec
+
+    assert type(link.Link(BrokerSpec(), "t1")._client) is link.BufferedClient
+    monkeypatch.setattr(link, "_paho_version", lambda: "9.9.9")
+    with caplog.at_level("WARNING"):
+        client = link.Link(BrokerSpec(), "t2")._client
+    assert type(client) is mqtt.Client
+    assert "paho-mqtt 9.9.9 is not a version the buffered client was checked against" in caplog.text

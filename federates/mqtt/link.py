@@ -141,8 +141,13 @@ class Link:
 
     # ------------------------------------------------------------------ paho
     def _make_client(self) -> mqtt.Client:
-        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
+        kind: type[mqtt.Client] = BufferedClient
+        if _paho_version() not in PAHO_TESTED:  # its internals may have moved: paho's own client, slower but sure
+            log.warning("paho-mqtt %s is not a version the buffered client was checked against (%s): using paho's "
+                        "own client, at about half the throughput", _paho_version(), ", ".join(PAHO_TESTED))  # fmt: skip
+            kind = mqtt.Client
+        client = kind(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                      clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
         spec = self.spec
         if spec.tls is not None:
             client.tls_set(ca_certs=_text(spec.tls.ca), certfile=_text(spec.tls.cert), keyfile=_text(spec.tls.key))
@@ -262,6 +267,12 @@ class BufferedSocket:
 
     def __getattr__(self, name: str) -> Any:  # setblocking, settimeout, getpeercert, ...
         return getattr(self.sock, name)
+
+
+def _paho_version() -> str:
+    import paho.mqtt
+
+    return str(paho.mqtt.__version__)
 
 
 class BufferedClient(mqtt.Client):
