@@ -840,7 +840,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     claim = claim_store(args.out, StorePolicy.REFUSE)
     fork_store(args.store, claim.store, point.saved)
     resume = Resume(claim.store, point.saved, scenario)
+    server = _forked_server(claim.store)  # before the coordinator's ZeroMQ context: this process forks it
     coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug, answers=answers))
+    if server is not None:
+        coordinator.launcher.adopt(server)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
@@ -854,6 +857,23 @@ def _cmd_fork(args: argparse.Namespace) -> int:
                                                 "not proposed in this fork: --answer unused"))  # fmt: skip
         print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
+
+
+def _forked_server(store: Path) -> Any:
+    """A fork server forked from this process, which has imported the framework (a fork forked from a forecast's
+    fork server has the run's federate types too): the fork's federates start without a fresh interpreter."""
+    from ..engine.launcher import ENV_LAUNCH, ForkServer
+    from ..results.claim import logs_folder
+
+    if os.environ.get(ENV_LAUNCH, "fork") == "spawn" or not sys.platform.startswith("linux"):
+        return None
+    folder = logs_folder(store)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return ForkServer.forked(folder / "forkserver.log")
+    except OSError as exc:
+        log.info("no fork server forked from this process (%s): the launcher starts one", exc)
+        return None
 
 
 def scenario_ticks(scenario: Scenario, seconds: float) -> int:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Verdict", "Autonomy", "Answer", "ForecastSpec", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
+__all__ = ["Verdict", "Autonomy", "Answer", "ForecastExecutor", "ForecastSpec", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
            "parse_decisions"]
 
 
@@ -99,12 +99,21 @@ class Answer:
         return str(self.verdict.value)
 
 
+class ForecastExecutor(str, enum.Enum):
+    """Where the forks of a forecast run (``executor:`` of a rule's ``forecast``)."""
+
+    LOCAL = "local"  # processes on this machine, forked from the run's preloaded fork server
+    DASK = "dask"  # tasks on a Dask cluster, as ``federation sweep`` (``scheduler:``, or a local cluster)
+
+
 @dataclass(frozen=True)
 class ForecastSpec:
     """``forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}`` of a rule (docs/decisions.md)."""
 
     horizon: float  # simulated seconds ahead of the proposal
     alternatives: tuple[Answer, ...]  # approve first: the reference the others are compared with
+    executor: ForecastExecutor = ForecastExecutor.LOCAL
+    scheduler: str | None = None  # DASK: the cluster's scheduler (tcp://HOST:PORT); None: a local cluster
 
 
 @dataclass(frozen=True)
@@ -300,8 +309,16 @@ def _parse_forecast(data: Any, path: KeyPath, src: Source, problems: list[Proble
         return None
     before = len(problems)
     for key in data:
-        if key not in ("horizon", "alternatives"):
-            problems.append(src.problem((*path, key), "unknown key (expected horizon, alternatives)"))
+        if key not in ("horizon", "alternatives", "executor", "scheduler"):
+            problems.append(src.problem((*path, key), "unknown key (expected horizon, alternatives, executor, scheduler)"))
+    executor = ForecastExecutor.LOCAL
+    try:
+        executor = ForecastExecutor(data.get("executor", "local"))
+    except ValueError:
+        problems.append(src.problem((*path, "executor"), f"expected local or dask, got {data.get('executor')!r}"))
+    scheduler = data.get("scheduler")
+    if scheduler is not None and (executor is not ForecastExecutor.DASK or not isinstance(scheduler, str)):
+        problems.append(src.problem((*path, "scheduler"), "a Dask scheduler address (tcp://HOST:PORT), with executor: dask"))
     horizon = 0.0
     try:
         horizon = parse_duration(data.get("horizon"))
@@ -334,7 +351,7 @@ def _parse_forecast(data: Any, path: KeyPath, src: Source, problems: list[Proble
     if len(problems) > before:
         return None
     approve = Answer(Verdict.APPROVE)  # the reference: always forecast, first
-    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)))
+    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)), executor, scheduler)
 
 
 # ----------------------------------------------------------------------------- the gate

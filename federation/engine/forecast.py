@@ -1,17 +1,22 @@
 """Forecasts at a pending decision: one fork per alternative answer, run ahead while a human decides.
 
 A decision rule with ``forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}``
-(docs/decisions.md) holds a proposal for a human; while it is held, the coordinator starts one
-``federation fork`` process per alternative, from the run's last checkpoint (at or before the
-proposal), answering the proposal with that alternative and every decision taken since the
-checkpoint as it was taken, up to the proposal's time plus the horizon, as fast as possible.
-At most one fork per core runs at a time.  Each fork's KPIs, and their difference to
+(docs/decisions.md) holds a proposal for a human; while it is held, the coordinator takes a
+snapshot of the federation *now* -- a checkpoint at the hold, the held step and the messages in
+flight included (:meth:`federation.engine.checkpoint.Checkpoints.request_hold_snapshot`) -- and
+starts one ``federation fork`` per alternative from it, answering the proposal with that
+alternative, up to the proposal's time plus the horizon, as fast as possible.  No fork re-runs
+the past.  When no snapshot can be taken at the hold, the forks start from the run's last
+checkpoint instead and answer every decision taken since as it was taken (the forecast's
+``note`` says why).
+
+The forks are forked from the run's preloaded fork server (no fresh interpreter); with
+``executor: dask`` they are tasks on the Dask cluster ``federation sweep`` uses.  At most one
+fork per core runs at a time -- in a paced run one fewer, at a lower priority (``nice``), so
+that the live federation keeps its core.  Each fork's KPIs, and their difference to
 approving, go to the terminal prompt, to the control endpoint's ``pending`` view and to the
 store's ``forecasts`` table.  A fork still running at the decision's timeout is stopped and
 reported as timed out; one still running when the decision is answered is stopped too.
-
-Runs are deterministic, so a fork re-runs the parent's past exactly from the checkpoint to
-the proposal and differs from there on only by the answer (docs/what-if.md).
 """
 
 from __future__ import annotations
@@ -27,17 +32,23 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
-from ..decisions.gate import Answer, DecisionGate, Proposal, Verdict
+from ..decisions.gate import Answer, DecisionGate, ForecastExecutor, Proposal, Verdict
 from ..results.store import RunStore, Saved, StoreError
+from .checkpoint import HoldSnapshot
 
-__all__ = ["Forecasts", "ForecastStatus"]
+__all__ = ["Forecasts", "ForecastStatus", "ForkTask", "run_fork", "PACED_NICE"]
+
+PACED_NICE = 10
+"""How much lower the forks of a paced run are scheduled than the live federation (``os.nice``)."""
+CLI_MODULE = "federation.app.cli"
 
 log = logging.getLogger("federation.engine.coordinator")
 
 
 class ForecastStatus(str, enum.Enum):
+    SNAPSHOT = "snapshot"  # waiting for the snapshot at the hold
     QUEUED = "queued"  # waiting for a free core
     RUNNING = "running"
     DONE = "done"
@@ -51,6 +62,57 @@ _FINAL = (ForecastStatus.DONE, ForecastStatus.FAILED, ForecastStatus.TIMED_OUT, 
           ForecastStatus.NO_CHECKPOINT)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ForkTask:
+    """One fork of a forecast as a Dask task runs it (:func:`run_fork`): what ``federation fork`` is given."""
+
+    parent: Path
+    at_tick: int  # the checkpoint: the last one at or before this tick
+    answers: tuple[tuple[int, str], ...]  # decision id -> answer (as ``--answer`` takes it)
+    until: float
+    out: Path
+    stop_event: str = ""  # the name of a Dask Event that stops the fork when set
+
+
+def run_fork(task: ForkTask) -> dict[str, Any]:
+    """Run one fork to its end (the Dask task); its KPIs as the forecasts table keeps them."""
+    import threading
+    from dataclasses import replace
+
+    from ..app.sweep import LOOPBACK
+    from ..results.claim import StorePolicy, claim_store
+    from .checkpoint import Resume, fork_store
+    from .coordinator import Coordinator, RunOptions
+
+    point = Resume.open(task.parent, task.at_tick)
+    scenario = point.coordinator["scenario"]
+    scenario = replace(scenario, time=replace(scenario.time, stop=task.until))
+    claim = claim_store(task.out, StorePolicy.REFUSE)
+    fork_store(task.parent, claim.store, point.saved)
+    answers = {pid: Answer.parse(text) for pid, text in task.answers}
+    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=Resume(claim.store, point.saved, scenario),
+                                                   answers=answers, bind=LOOPBACK))  # fmt: skip
+    finished = threading.Event()
+
+    def watch() -> None:  # the forecast no longer wants this fork: stop it
+        from distributed import Event
+
+        event = Event(task.stop_event)  # type: ignore[no-untyped-call]
+        while not finished.is_set():
+            if event.wait(0.5):  # type: ignore[no-untyped-call]
+                coordinator.request_stop("the forecast was stopped")
+                return
+
+    if task.stop_event:
+        threading.Thread(target=watch, daemon=True, name="forecast-stop").start()
+    try:
+        coordinator.run()
+    finally:
+        finished.set()
+    with RunStore(claim.store, warn=False) as run:
+        return {name: {"value": value, "unit": unit} for name, value, unit, _ in run.kpis()}
+
+
 @dataclass
 class _Job:
     """One alternative's fork."""
@@ -59,12 +121,15 @@ class _Job:
     answer: Answer
     index: int
     until: float
-    fork_time: float
-    argv: list[str]
     out: Path
-    status: ForecastStatus = ForecastStatus.QUEUED
-    process: subprocess.Popen[bytes] | None = None
-    stderr: IO[bytes] | None = None
+    fork_time: float = math.nan
+    origin: str = ""  # "now": the snapshot at the hold; "checkpoint": the last checkpoint (the note says why)
+    args: list[str] = field(default_factory=list)  # ``federation fork`` arguments
+    answers: tuple[tuple[int, str], ...] = ()
+    at_tick: int = 0
+    status: ForecastStatus = ForecastStatus.SNAPSHOT
+    process: Any = None  # a process (local) or a Dask future
+    stop_event: Any = None  # Dask: the Event that stops the task
     started: float = 0.0
     wall: float = 0.0
     kpis: dict[str, Any] = field(default_factory=dict)
@@ -72,7 +137,8 @@ class _Job:
 
     def to_json(self) -> dict[str, Any]:
         return {"alternative": self.answer.describe(), "status": self.status.value, "fork_time": self.fork_time,
-                "until": self.until, "wall": round(self.wall, 3), "kpis": self.kpis, "note": self.note}  # fmt: skip
+                "from": self.origin, "until": self.until, "wall": round(self.wall, 3), "kpis": self.kpis,
+                "note": self.note}  # fmt: skip
 
 
 class Forecasts:
@@ -80,48 +146,81 @@ class Forecasts:
 
     def __init__(self, gate: DecisionGate, store: Path, folder: Path, stop: float,
                  last_checkpoint: Callable[[], Saved | None], write: Callable[[list[dict[str, Any]]], None],
-                 cores: int | None = None) -> None:  # fmt: skip
+                 cores: int | None = None, *, snapshot: Callable[[Callable[[HoldSnapshot], None]], None] | None = None,
+                 launcher: Any = None, paced: bool = False) -> None:  # fmt: skip
         self.gate = gate
         self.store = Path(store)
         self.folder = Path(folder)
         self.stop = stop
         self.last_checkpoint = last_checkpoint
         self.write = write
+        self.snapshot = snapshot  # asks the coordinator for a snapshot at the hold (None: forks start from checkpoints)
+        self.launcher = launcher  # forks the forks from the run's fork server (None: a fresh interpreter each)
         self.cores = cores or len(os.sched_getaffinity(0))
+        self.paced = paced
+        self.slots = max(1, self.cores - 1) if paced else self.cores  # forks at a time: a paced run keeps a core
+        self.nice = PACED_NICE if paced else 0
         self.jobs: list[_Job] = []  # unfinished (and finished, until their decision's forecasts are all done)
         self.finished: list[int] = []  # the proposals whose forecasts are all reported
         self.stopping: list[_Job] = []  # forks told to stop, not yet exited (reaped by poll and close)
+        self._dask: Any = None  # (cluster or None, client), made at the first Dask forecast
+        self._preloaded = False
 
     def __repr__(self) -> str:
-        return f"<Forecasts {len(self.jobs)} jobs, {self.cores} at a time>"
+        return f"<Forecasts {len(self.jobs)} jobs, {self.slots} at a time>"
 
     # ------------------------------------------------------------------ starting
+    def preload(self) -> None:
+        """Import ``federation fork``'s modules into the run's fork server once (the coordinator's hook calls it)."""
+        if self._preloaded or self.launcher is None:
+            return
+        self._preloaded = True
+        self.launcher.preload_modules([CLI_MODULE, "federation.engine.coordinator", "federation.results.kpi"])
+
     def start(self, proposal: Proposal) -> None:
-        """A proposal with forecasts is held: queue one fork per alternative (the gate calls it)."""
+        """A proposal with forecasts is held: ask for a snapshot now, then queue one fork per alternative (the gate calls it)."""
         spec = proposal.forecast
         assert spec is not None
-        saved = self.last_checkpoint()
         until = min(proposal.time + spec.horizon, self.stop)
-        jobs = []
-        for index, answer in enumerate(spec.alternatives):
-            out = self._out(proposal.id, index, answer)
-            argv = [sys.executable, "-m", "federation.app.cli", "fork", str(self.store), "--at",
-                    repr(saved.time if saved is not None else 0.0), *self._earlier(proposal, saved),
-                    "--answer", f"{proposal.id}={answer.describe()}", "--until", repr(until), "--out", str(out), "-q"]  # fmt: skip
-            job = _Job(proposal, answer, index, until, saved.time if saved is not None else math.nan, argv, out)
-            if saved is None or saved.tick > proposal.tick:
-                job.status, job.note = ForecastStatus.NO_CHECKPOINT, "the run has no checkpoint at or before the proposal"
-            jobs.append(job)
+        jobs = [_Job(proposal, answer, index, until, self._out(proposal.id, index, answer))
+                for index, answer in enumerate(spec.alternatives)]  # fmt: skip
         proposal.forecasts = [j.to_json() for j in jobs]
         self.jobs.extend(jobs)
-        log.info("decision %d: forecasting %d alternatives to t=%g s from the checkpoint at t=%s s", proposal.id,
-                 len(jobs), until, "-" if saved is None else f"{saved.time:g}")  # fmt: skip
+        if self.snapshot is not None:
+            self.snapshot(lambda snap: self._from(proposal, snap))
+        else:
+            self._from(proposal, HoldSnapshot(None, "this run takes no snapshot at a hold"))
+
+    def _from(self, proposal: Proposal, snap: HoldSnapshot) -> None:
+        """The snapshot at the hold is taken (or not): the forks of ``proposal`` start from it (or the last checkpoint)."""
+        spec = proposal.forecast
+        assert spec is not None
+        saved, origin, note = snap.saved, "now", ""
+        answers = tuple((pid, text) for pid, text in snap.answers if pid != proposal.id)
+        if saved is None:
+            saved, origin, note = self.last_checkpoint(), "checkpoint", f"no snapshot at the hold: {snap.reason}"
+            answers = self._earlier(proposal, saved)
+        for job in self.jobs:
+            if job.proposal is not proposal or job.status is not ForecastStatus.SNAPSHOT:
+                continue
+            job.origin, job.note = origin, note
+            if saved is None or saved.tick > proposal.tick:
+                job.status, job.note = ForecastStatus.NO_CHECKPOINT, "the run has no checkpoint at or before the proposal"
+                continue
+            job.fork_time, job.at_tick, job.status = saved.time, saved.tick, ForecastStatus.QUEUED
+            job.answers = (*answers, (proposal.id, job.answer.describe()))
+            given = [arg for pid, text in job.answers for arg in ("--answer", f"{pid}={text}")]
+            job.args = ["fork", str(self.store), "--at", repr(saved.time), *given, "--until", repr(job.until),
+                        "--out", str(job.out), "-q"]  # fmt: skip
+        log.info("decision %d: forecasting %d alternatives to t=%g s from %s", proposal.id, len(spec.alternatives),
+                 min(proposal.time + spec.horizon, self.stop),
+                 "-" if saved is None else f"{'now' if origin == 'now' else 'the checkpoint'} (t={saved.time:g} s)")  # fmt: skip
         self.poll()
 
-    def _earlier(self, proposal: Proposal, saved: Saved | None) -> list[str]:
-        """``--answer`` for every decision taken since the checkpoint: the fork answers them as this run did."""
+    def _earlier(self, proposal: Proposal, saved: Saved | None) -> tuple[tuple[int, str], ...]:
+        """Every decision taken since the checkpoint: the fork answers them as this run did."""
         if saved is None:
-            return []
+            return ()
         answers = []
         for row in self.gate.history:
             if row["id"] == proposal.id or row["time"] < saved.time:
@@ -132,8 +231,8 @@ class Forecasts:
                 given = "edit:" + json.dumps(final if isinstance(final, dict) else {}, sort_keys=True)
             else:
                 given = verdict
-            answers += ["--answer", f"{row['id']}={given}"]
-        return answers
+            answers.append((int(row["id"]), given))
+        return tuple(answers)
 
     def _out(self, decision: int, index: int, answer: Answer) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -155,14 +254,14 @@ class Forecasts:
         for job in self.jobs:
             if job.status is ForecastStatus.RUNNING:
                 self._check(job, now, limit)
-            elif job.status is ForecastStatus.QUEUED:
+            elif job.status in (ForecastStatus.QUEUED, ForecastStatus.SNAPSHOT):
                 if limit is not None and now - job.proposal.created >= limit:
                     job.status, job.note = ForecastStatus.TIMED_OUT, f"not started before the decision's timeout ({limit:g} s)"
                 elif job.proposal.id not in self.gate.pending:
                     job.status, job.note = ForecastStatus.CANCELLED, "the decision was answered first"
         running = sum(1 for j in self.jobs if j.status is ForecastStatus.RUNNING)
         for job in self.jobs:
-            if running >= self.cores:
+            if running >= self.slots:
                 break
             if job.status is ForecastStatus.QUEUED:
                 self._launch(job)
@@ -173,28 +272,70 @@ class Forecasts:
             if all(j.status in _FINAL for j in mine):
                 self._report(proposal, mine)
                 self.jobs = [j for j in self.jobs if j.proposal is not proposal]
-                self.stopping += [j for j in mine if j.process is not None and j.process.poll() is None]
-        self.stopping = [j for j in self.stopping if j.process is not None and j.process.poll() is None]
+                self.stopping += [j for j in mine if j.process is not None and not self._ended(j)]
+        self.stopping = [j for j in self.stopping if j.process is not None and not self._ended(j)]
+
+    def _dask_executor(self, job: _Job) -> bool:
+        spec = job.proposal.forecast
+        return spec is not None and spec.executor is ForecastExecutor.DASK
+
+    def _ended(self, job: _Job) -> bool:
+        if self._dask_executor(job):
+            return bool(job.process.done())
+        return job.process.poll() is not None
 
     def _launch(self, job: _Job) -> None:
-        job.stderr = open(job.out.with_suffix(".log"), "wb")  # noqa: SIM115 (closed when the fork ends)
-        job.process = subprocess.Popen(job.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=job.stderr, start_new_session=True)  # fmt: skip
         job.started = time.monotonic()
         job.status = ForecastStatus.RUNNING
+        if self._dask_executor(job):
+            self._submit(job)
+            return
+        log_path = job.out.with_suffix(".log")
+        if self.launcher is not None:
+            job.process = self.launcher.start_python(CLI_MODULE, job.args, log_path, nice=self.nice)
+            return
+        with open(log_path, "wb") as err:
+            job.process = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *job.args], stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)  # fmt: skip
+
+    def _submit(self, job: _Job) -> None:
+        """The fork as a task on the Dask cluster (made at the first Dask forecast)."""
+        from distributed import Event
+
+        client = self._client(job)
+        name = f"federation-forecast-{job.out.stem}-{os.getpid()}-{id(job)}"
+        job.stop_event = Event(name, client=client)  # type: ignore[no-untyped-call]
+        task = ForkTask(self.store, job.at_tick, job.answers, job.until, job.out, name)
+        job.process = client.submit(run_fork, task, key=name, pure=False)
+
+    def _client(self, job: _Job) -> Any:
+        if self._dask is None:
+            from ..app.sweep import _open_client
+
+            spec = job.proposal.forecast
+            assert spec is not None
+            opened = _open_client(spec.scheduler, self.slots)
+            self._dask = (opened, opened.__enter__())
+        return self._dask[1]
 
     def _check(self, job: _Job, now: float, limit: float | None) -> None:
         assert job.process is not None
-        code = job.process.poll()
         job.wall = now - job.started
-        if code is None:
+        if not self._ended(job):
             if limit is not None and now - job.proposal.created >= limit:
                 self._end(job, ForecastStatus.TIMED_OUT, f"could not finish before the decision's timeout ({limit:g} s)")
             elif job.proposal.id not in self.gate.pending:
                 self._end(job, ForecastStatus.CANCELLED, "the decision was answered first")
             return
-        if job.stderr is not None:
-            job.stderr.close()
+        if self._dask_executor(job):
+            try:
+                job.kpis = job.process.result()
+            except Exception as exc:  # the task's error, as Dask hands it back
+                job.status, job.note = ForecastStatus.FAILED, f"{type(exc).__name__}: {exc}"
+                return
+            job.status = ForecastStatus.DONE
+            return
+        code = job.process.poll()
         if code != 0:
             tail = job.out.with_suffix(".log").read_text(errors="replace").strip().splitlines()
             job.status, job.note = ForecastStatus.FAILED, tail[-1] if tail else f"exit status {code}"
@@ -211,8 +352,15 @@ class Forecasts:
         """Stop a fork: SIGTERM to its coordinator, which stops its federates (``fork`` handles it); never wait."""
         job.status, job.note = status, note
         assert job.process is not None
+        if self._dask_executor(job):
+            try:
+                job.stop_event.set()
+                job.process.cancel()
+            except Exception as exc:  # the cluster is gone: nothing left to stop
+                log.debug("forecast %s: cannot stop the Dask task: %s", job.out.name, exc)
+            return
         try:
-            job.process.send_signal(signal.SIGTERM)
+            os.kill(job.process.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
 
@@ -227,7 +375,7 @@ class Forecasts:
             rows.append({"decision": proposal.id, "tick": proposal.tick, "time": proposal.time,
                          "alternative": job.answer.describe(), "status": job.status.value,
                          "fork_time": job.fork_time, "until_time": job.until, "wall": job.wall, "kpis": job.kpis,
-                         "delta": delta, "store": str(job.out), "note": job.note})  # fmt: skip
+                         "delta": delta, "store": str(job.out), "note": job.note, "from": job.origin})  # fmt: skip
             proposal.forecasts[job.index] = entry
         self.finished.append(proposal.id)
         self.write(rows)
@@ -242,17 +390,22 @@ class Forecasts:
             if job.status is ForecastStatus.RUNNING:
                 self._end(job, ForecastStatus.CANCELLED, "the run ended first")
         for job in (*self.jobs, *self.stopping):
-            if job.process is not None:
-                try:
-                    job.process.wait(10.0)
-                except subprocess.TimeoutExpired:
-                    log.warning("decision %d: forecast fork (pid %d) did not stop: killed", job.proposal.id,
-                                job.process.pid)  # fmt: skip
-                    job.process.kill()
-                    job.process.wait()
-            if job.stderr is not None:
-                job.stderr.close()
+            if job.process is None or self._dask_executor(job):
+                continue
+            try:
+                job.process.wait(10.0)
+            except subprocess.TimeoutExpired:
+                log.warning("decision %d: forecast fork (pid %d) did not stop: killed", job.proposal.id,
+                            job.process.pid)  # fmt: skip
+                job.process.kill()
+                job.process.wait()
         self.jobs, self.stopping = [], []
+        if self._dask is not None:  # the tasks told to stop end with the cluster (a local one) or on their own
+            opened, self._dask = self._dask[0], None
+            try:
+                opened.__exit__(None, None, None)
+            except Exception as exc:  # a cluster that is already gone
+                log.debug("forecasts: closing the Dask client: %s", exc)
 
 
 def _delta(kpis: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float | None]:
@@ -267,9 +420,13 @@ def _delta(kpis: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, f
 def describe(proposal: Proposal, rows: list[dict[str, Any]], seconds: float) -> str:
     """The forecasts of one decision as the terminal shows them."""
     first = rows[0]
-    head = (f"[decision {proposal.id}] forecast to t={first['until_time']:g} s from the checkpoint at "
-            f"t={first['fork_time']:g} s, {len(rows)} alternatives in {seconds:.1f} s:")  # fmt: skip
+    origin = (f"now (t={first['fork_time']:g} s)" if first.get("from") == "now" else
+              f"the checkpoint at t={first['fork_time']:g} s")  # fmt: skip
+    head = (f"[decision {proposal.id}] forecast to t={first['until_time']:g} s from {origin}, {len(rows)} "
+            f"alternatives in {seconds:.1f} s:")  # fmt: skip
     lines = [head]
+    if first.get("from") == "checkpoint" and first.get("note"):
+        lines.append(f"  ({first['note']})")
     for row in rows:
         if row["status"] != ForecastStatus.DONE.value:
             lines.append(f"  {row['alternative']}: {row['status']} ({row['note']})")
