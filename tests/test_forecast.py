@@ -72,7 +72,7 @@ def test_forecasts_are_shown_before_the_answer_and_match_the_run(tmp_path: Path)
             if line.startswith("  edit:"):
                 break
         text = "".join(seen)
-        assert "[decision 2] forecast to t=108000 s from the checkpoint at t=21600 s, 3 alternatives in" in text, text
+        assert "[decision 2] forecast to t=108000 s from now (t=39900 s), 3 alternatives in" in text, text
         assert "\n  approve: unserved_energy " in text and "\n  reject: unserved_energy " in text
         _, err = run.communicate("a\n", timeout=400)
         assert run.returncode == 0, err[-3000:]
@@ -113,7 +113,7 @@ def test_forks_that_cannot_finish_before_the_timeout_are_reported_and_not_waited
                                          "not started before the decision's timeout (2 s)"}  # fmt: skip
     assert "reject: timed out (could not finish before the decision's timeout (2 s))" in err
     assert time.monotonic() - began < 300
-    shown = re.search(r"\[decision 2\] forecast to t=108000 s from the checkpoint at t=21600 s, 3 alternatives in "
+    shown = re.search(r"\[decision 2\] forecast to t=108000 s from now (t=39900 s), 3 alternatives in "
                       r"([0-9.]+) s:", err)  # fmt: skip
     assert shown is not None and 2.0 <= float(shown.group(1)) < 4.0, err  # at the timeout, not after the forks
 
@@ -123,7 +123,7 @@ def test_forks_that_cannot_finish_before_the_timeout_are_reported_and_not_waited
     ("{horizon: 24 h, alternatives: [approve, maybe]}",
      "expected approve, reject or {edit: {field: value}}, got 'maybe'"),
     ("{horizon: soon}", "a duration such as '24 h' is needed"),
-    ("{horizon: 24 h, ahead: 1}", "unknown key (expected horizon, alternatives)"),
+    ("{horizon: 24 h, ahead: 1}", "unknown key (expected horizon, alternatives, executor, scheduler)"),
 ])  # fmt: skip
 def test_a_wrong_forecast_is_refused_with_its_line(tmp_path: Path, forecast: str, problem: str) -> None:
     path = riverton(tmp_path, forecast=f"      forecast: {forecast}\n")

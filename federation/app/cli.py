@@ -840,7 +840,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     claim = claim_store(args.out, StorePolicy.REFUSE)
     fork_store(args.store, claim.store, point.saved)
     resume = Resume(claim.store, point.saved, scenario)
-    server = _forked_server(claim.store)  # before the coordinator's ZeroMQ context: this process forks it
+    server = _forked_server(claim.store, scenario)  # before the coordinator's ZeroMQ context: this process forks it
     coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug, answers=answers))
     if server is not None:
         coordinator.launcher.adopt(server)
@@ -859,14 +859,18 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _forked_server(store: Path) -> Any:
-    """A fork server forked from this process, which has imported the framework (a fork forked from a forecast's
-    fork server has the run's federate types too): the fork's federates start without a fresh interpreter."""
+def _forked_server(store: Path, scenario: Scenario) -> Any:
+    """A fork server forked from this process once it has imported the framework and the scenario's federate
+    types (which the coordinator imports anyway; a fork started by a forecast has them already): the fork's
+    federates start without a fresh interpreter, and the server imports nothing more."""
+    from ..engine.forkserver import preload
     from ..engine.launcher import ENV_LAUNCH, ForkServer
     from ..results.claim import logs_folder
 
     if os.environ.get(ENV_LAUNCH, "fork") == "spawn" or not sys.platform.startswith("linux"):
         return None
+    specs = scenario.federates.values()
+    preload(sorted({s.type for s in specs if s.type and ":" not in s.type and not s.external and not s.command}))
     folder = logs_folder(store)
     try:
         folder.mkdir(parents=True, exist_ok=True)

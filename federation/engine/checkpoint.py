@@ -310,18 +310,18 @@ class Checkpoints:
     _hold_barrier = NEVER  # the barrier before the request, put back once the snapshot is taken
     _hold_asked_at = 0.0
 
-    def request_hold_snapshot(self, done: Callable[[HoldSnapshot], None]) -> None:
-        """Snapshot the federation while a step is held for a decision; ``done`` gets it (or why not) in the loop.
+    def request_hold_snapshot(self, tick: int, done: Callable[[HoldSnapshot], None]) -> None:
+        """Snapshot the federation while a step at ``tick`` is held for a decision; ``done`` gets it (or why not)
+        in the loop.
 
-        Nothing is granted past the ticks granted so far until the snapshot is taken, which
-        is as soon as every federate but the held ones is idle.
+        Nothing after ``tick`` is granted until the snapshot is taken, which is as soon as every
+        federate but the held ones is idle (the steps under way finish first).
         """
         sched = self.scheduler
         if not self._hold_wanted:
             self._hold_barrier = sched.barrier
             self._hold_asked_at = time.perf_counter()
-            granted = max(max(s.granted for s in sched.slots), max(sched.batch_end.values(), default=-1))
-            sched.barrier = min(sched.barrier, max(granted + 1, self.plan.start))
+        sched.barrier = min(sched.barrier, tick + 1)
         self._hold_wanted = [*self._hold_wanted, done]
 
     def _hold_snapshot_due(self) -> None:

@@ -12,7 +12,7 @@ checkpoint instead and answer every decision taken since as it was taken (the fo
 
 The forks are forked from the run's preloaded fork server (no fresh interpreter); with
 ``executor: dask`` they are tasks on the Dask cluster ``federation sweep`` uses.  At most one
-fork per core runs at a time -- in a paced run one fewer, at a lower priority (``nice``), so
+fork more than there are cores runs at a time -- in a paced run one fewer than the cores, at a lower priority (``nice``), so
 that the live federation keeps its core.  Each fork's KPIs, and their difference to
 approving, go to the terminal prompt, to the control endpoint's ``pending`` view and to the
 store's ``forecasts`` table.  A fork still running at the decision's timeout is stopped and
@@ -146,7 +146,7 @@ class Forecasts:
 
     def __init__(self, gate: DecisionGate, store: Path, folder: Path, stop: float,
                  last_checkpoint: Callable[[], Saved | None], write: Callable[[list[dict[str, Any]]], None],
-                 cores: int | None = None, *, snapshot: Callable[[Callable[[HoldSnapshot], None]], None] | None = None,
+                 cores: int | None = None, *, snapshot: Callable[[int, Callable[[HoldSnapshot], None]], None] | None = None,
                  launcher: Any = None, paced: bool = False) -> None:  # fmt: skip
         self.gate = gate
         self.store = Path(store)
@@ -158,7 +158,9 @@ class Forecasts:
         self.launcher = launcher  # forks the forks from the run's fork server (None: a fresh interpreter each)
         self.cores = cores or len(os.sched_getaffinity(0))
         self.paced = paced
-        self.slots = max(1, self.cores - 1) if paced else self.cores  # forks at a time: a paced run keeps a core
+        # forks at a time: a paced run keeps a core for the live federation; else one more than the cores, since
+        # a fork's federates wait on each other every step and one fork alone keeps less than a core busy
+        self.slots = max(1, self.cores - 1) if paced else self.cores + 1
         self.nice = PACED_NICE if paced else 0
         self.jobs: list[_Job] = []  # unfinished (and finished, until their decision's forecasts are all done)
         self.finished: list[int] = []  # the proposals whose forecasts are all reported
@@ -187,7 +189,7 @@ class Forecasts:
         proposal.forecasts = [j.to_json() for j in jobs]
         self.jobs.extend(jobs)
         if self.snapshot is not None:
-            self.snapshot(lambda snap: self._from(proposal, snap))
+            self.snapshot(proposal.tick, lambda snap: self._from(proposal, snap))
         else:
             self._from(proposal, HoldSnapshot(None, "this run takes no snapshot at a hold"))
 
@@ -287,6 +289,8 @@ class Forecasts:
     def _launch(self, job: _Job) -> None:
         job.started = time.monotonic()
         job.status = ForecastStatus.RUNNING
+        log.info("decision %d: fork %s started (%s)", job.proposal.id, job.out.name,
+                 "Dask" if self._dask_executor(job) else "local")  # fmt: skip
         if self._dask_executor(job):
             self._submit(job)
             return
@@ -334,6 +338,7 @@ class Forecasts:
                 job.status, job.note = ForecastStatus.FAILED, f"{type(exc).__name__}: {exc}"
                 return
             job.status = ForecastStatus.DONE
+            log.info("decision %d: fork %s done in %.2f s", job.proposal.id, job.out.name, job.wall)
             return
         code = job.process.poll()
         if code != 0:
@@ -347,6 +352,7 @@ class Forecasts:
             job.status, job.note = ForecastStatus.FAILED, f"cannot read the fork's store: {exc}"
             return
         job.status = ForecastStatus.DONE
+        log.info("decision %d: fork %s done in %.2f s", job.proposal.id, job.out.name, job.wall)
 
     def _end(self, job: _Job, status: ForecastStatus, note: str) -> None:
         """Stop a fork: SIGTERM to its coordinator, which stops its federates (``fork`` handles it); never wait."""

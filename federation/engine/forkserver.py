@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, Sequence
 
 import msgpack
 
-__all__ = ["ForkServerError", "become_subreaper", "read_frame", "write_frame", "main"]
+__all__ = ["ForkServerError", "become_subreaper", "preload", "read_frame", "write_frame", "main"]
 
 _LENGTH = struct.Struct("!I")
 PR_SET_CHILD_SUBREAPER = 36
@@ -93,7 +93,7 @@ CLI_MODULE = "federation.app.cli"
 """A forked ``federation`` command (the forks of a forecast: ``federation fork``), run by :func:`_become_federate`."""
 
 
-def _preload(types: Sequence[str], modules: Sequence[str] = ()) -> list[str]:
+def preload(types: Sequence[str], modules: Sequence[str] = ()) -> list[str]:
     """Import the runtime and the federate modules named by ``types`` (and ``modules``); the problems, as text."""
     import importlib
 
@@ -241,7 +241,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> int:
         op = request.get("op")
         try:
             if op == "preload":
-                write_frame(replies, {"problems": _preload(list(request.get("types", ())), list(request.get("modules", ())))})
+                write_frame(replies, {"problems": preload(list(request.get("types", ())), list(request.get("modules", ())))})
             elif op == "spawn":
                 write_frame(replies, {"pid": _spawn(request)})
             else:
