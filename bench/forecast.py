@@ -17,11 +17,13 @@ ahead), end (federates stopped, KPIs computed, the store closed, the fork reaped
 report (the last fork reaped to the forecasts shown).
 
 ``--paced F`` measures instead what a forecast costs a paced run: riverton paced F times
-faster than real time, to 12 h, once without and once with the forecast running; it prints
-the live run's lag (how late each paced tick is granted, p50/p99/max, from the pacing
-summary in the store) for both.
+faster than real time, to 14 h, with --control; decision 2 is approved on the control
+endpoint ``--hold`` wall seconds (default 10) after it is proposed; once without and once
+with the forecast (whose forks run during the hold and are stopped at the answer).  It
+prints the live run's lag (how late each paced grant instant is, from the store's ``pacing``
+table) p50/p99/max before the proposal and from it on (the hold, then the catch-up).
 
-Usage: python bench/forecast.py [--repeat 3] [--executor local|dask] [--paced 2000]
+Usage: python bench/forecast.py [--repeat 3] [--executor local|dask] [--paced 600 [--hold 10]]
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ASK_NOTE = "      note: pre-release and downstream limits need the duty manager\n"
@@ -129,31 +132,66 @@ def phases(store: Path) -> list[tuple[str, float]]:
     return rows
 
 
-def lag(store: Path) -> str:
+def _lags(store: Path, proposal: float) -> dict[str, list[float]]:
+    """The lag of each paced grant instant (wall seconds): before the proposal, and after it (the hold and the
+    catch-up after the answer)."""
     db = sqlite3.connect(store)
     try:
-        pacing = dict(db.execute("SELECT key, value FROM run").fetchall()).get("pacing")
+        rows = db.execute("SELECT time, lag FROM pacing ORDER BY tick").fetchall()
     finally:
         db.close()
-    if not pacing:
-        return "no pacing summary"
-    data = json.loads(pacing)
-    keys = [k for k in data if "lag" in k]
-    return ", ".join(f"{k} {data[k]}" for k in keys) or str(data)
+    return {"before": [lag for t, lag in rows if t < proposal], "after": [lag for t, lag in rows if t >= proposal]}
 
 
-def paced(folder: Path, factor: float) -> None:
-    """The live run's lag without and with a forecast running (answered by the default after its timeout)."""
+def _p(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def paced(folder: Path, factor: float, hold: float) -> None:
+    """A paced run's lag without and with a forecast running while decision 2 is held ``hold`` wall seconds."""
+    import zmq
+
+    users = folder / "users"
+    users.write_text("ops operator ops-token-0123456789\n")
+    users.chmod(0o600)
     for forecast in (False, True):
         store = folder / f"paced-{forecast}.sqlite"
         load = os.getloadavg()[0]
-        argv = [sys.executable, "-m", "federation.app.cli", "run", str(scenario(folder, pace=factor, forecast=forecast)),
-                "--until", "12 h", "--out", str(store), "-q", "--control", "tcp://127.0.0.1"]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=ROOT)
-        if done.returncode != 0:
-            raise SystemExit(done.stderr[-3000:])
-        print(f"paced {factor:g}x to 12 h, {'with' if forecast else 'without'} a forecast: {lag(store)}; "
-              f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
+        argv = [sys.executable, "-m", "federation.app.cli", "run", str(scenario(folder, forecast=forecast)), "--pace",
+                f"{factor:g}", "--until", "14 h", "--out", str(store), "-q", "--control", "tcp://127.0.0.1",
+                "--users", str(users)]  # fmt: skip
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        client = zmq.Context.instance().socket(zmq.REQ)
+        client.setsockopt(zmq.LINGER, 0)
+        client.connect(banner.rsplit(" ", 1)[1].strip())
+
+        def ask(request: dict[str, object], client: Any = client) -> dict[str, object]:
+            client.send_string(json.dumps({**request, "token": "ops-token-0123456789"}))
+            reply: dict[str, object] = json.loads(client.recv())
+            return reply
+
+        try:
+            while not ask({"op": "pending"})["pending"]:
+                time.sleep(0.05)
+            time.sleep(hold)  # the operator reads (and, with forecasts, the forks run)
+            ask({"op": "decide", "id": 2, "verdict": "approve"})
+            _, err = proc.communicate(timeout=900)
+            if proc.returncode != 0:
+                raise SystemExit(err[-3000:])
+        finally:
+            client.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        lags = _lags(store, 39900.0)
+        after = lags["after"]
+        print(f"paced {factor:g}x to 14 h, decision 2 held {hold:g} s, {'with' if forecast else 'without'} a "
+              f"forecast: lag p50/p99/max before the proposal {_p(lags['before'], .5) * 1000:.1f}/"
+              f"{_p(lags['before'], .99) * 1000:.1f}/{max(lags['before'] or [0]) * 1000:.1f} ms; after it "
+              f"{_p(after, .5) * 1000:.1f}/{_p(after, .99) * 1000:.1f}/{max(after or [0]) * 1000:.1f} ms "
+              f"({len(after)} grant instants); load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
 
 
 def main() -> None:
@@ -161,12 +199,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--executor", choices=("local", "dask"), default="local")
     parser.add_argument("--paced", type=float, metavar="F", help="measure a paced run's lag instead")
+    parser.add_argument("--hold", type=float, default=10.0, metavar="S", help="--paced: wall seconds decision 2 is held")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     seen, reported = [], []
     with tempfile.TemporaryDirectory() as tmp:
         if args.paced:
-            paced(Path(tmp), args.paced)
+            paced(Path(tmp), args.paced, args.hold)
             return
         for n in range(args.repeat):
             load = os.getloadavg()[0]

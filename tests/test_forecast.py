@@ -111,9 +111,10 @@ def test_forks_that_cannot_finish_before_the_timeout_are_reported_and_not_waited
     assert {r["status"] for r in rows} == {"timed out"}, rows
     assert {r["note"] for r in rows} <= {"could not finish before the decision's timeout (2 s)",
                                          "not started before the decision's timeout (2 s)"}  # fmt: skip
-    assert "reject: timed out (could not finish before the decision's timeout (2 s))" in err
+    # started or not yet (the snapshot at the hold comes first; on a loaded machine it may take more than 2 s)
+    assert re.search(r"reject: timed out \((could not finish|not started) before the decision's timeout \(2 s\)\)", err), err
     assert time.monotonic() - began < 300
-    shown = re.search(r"\[decision 2\] forecast to t=108000 s from now (t=39900 s), 3 alternatives in "
+    shown = re.search(r"\[decision 2\] forecast to t=108000 s from now \(t=39900 s\), 3 alternatives in "
                       r"([0-9.]+) s:", err)  # fmt: skip
     assert shown is not None and 2.0 <= float(shown.group(1)) < 4.0, err  # at the timeout, not after the forks
 
@@ -185,3 +186,34 @@ def test_the_control_endpoint_shows_the_forecasts_of_a_pending_decision(tmp_path
         drain.join(10)
     assert kpis(out) == {k: v["value"] for k, v in reject["kpis"].items()}
     assert [r["status"] for r in forecasts(out)] == ["done"] * 3
+
+
+@pytest.mark.timeout(600)
+def test_forecasts_run_on_a_dask_cluster(tmp_path: Path) -> None:
+    """``executor: dask``: the forks are tasks on a (local) Dask cluster; the forecasts are the same as local ones."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "run.sqlite"
+    forecast = FORECAST.replace("}]}", "}], executor: dask}")
+    run = start(riverton(tmp_path, forecast=forecast), out)
+    try:
+        assert run.stderr is not None
+        seen: list[str] = []
+        for line in run.stderr:
+            seen.append(line)
+            if line.startswith("  edit:"):
+                break
+        text = "".join(seen)
+        assert "[decision 2] forecast to t=108000 s from now (t=39900 s), 3 alternatives in" in text, text
+        _, err = run.communicate("r\n", timeout=400)  # rejected at the terminal
+        assert run.returncode == 0, err[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    rows = forecasts(out)
+    assert [(r["alternative"], r["status"]) for r in rows] == [
+        ("approve", "done"), ("reject", "done"), ('edit:{"opening": 0.3}', "done")], rows
+    reject = json.loads(str(rows[1]["kpis"]))
+    # the run, rejected, went on as the rejecting fork on the cluster did: the same KPIs, to the last bit
+    assert {k: v["value"] for k, v in reject.items()} == kpis(out)
+    assert all(Path(str(r["store"])).exists() for r in rows)
