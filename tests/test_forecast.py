@@ -6,6 +6,7 @@ decision's timeout is reported as such."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import signal
 import sqlite3
@@ -91,6 +92,17 @@ def test_forecasts_are_shown_before_the_answer_and_match_the_run(tmp_path: Path)
     assert delta["unserved_energy"] == reject["unserved_energy"]["value"] - approve["unserved_energy"]["value"]
     assert all(v in (0, None) for v in json.loads(str(rows[0]["delta"])).values())
     assert edit["unserved_energy"]["value"] != approve["unserved_energy"]["value"]
+    # the forks started from a snapshot taken at the hold: the held step (its DONE frame, the gated message in it)
+    # is in it, and the decision counter as before decision 2, which a run restored from it proposes again
+    db = sqlite3.connect(out)
+    try:
+        (state,) = db.execute("SELECT coordinator FROM checkpoints WHERE time = 39900").fetchone()
+    finally:
+        db.close()
+    saved = pickle.loads(state)
+    assert saved["gate"] == 2 and len(saved["held"]) == 1
+    _, frame = saved["held"][0]
+    assert frame[1] == 39900 and [m[0] for m in frame[4]] == ["orders"]
 
 
 @pytest.mark.timeout(600)
@@ -217,3 +229,41 @@ def test_forecasts_run_on_a_dask_cluster(tmp_path: Path) -> None:
     # the run, rejected, went on as the rejecting fork on the cluster did: the same KPIs, to the last bit
     assert {k: v["value"] for k, v in reject.items()} == kpis(out)
     assert all(Path(str(r["store"])).exists() for r in rows)
+
+
+def test_without_a_snapshot_at_the_hold_the_forks_start_from_the_last_checkpoint(tmp_path: Path) -> None:
+    """The fallback: no snapshot at the hold (here: the coordinator says why not), so each fork starts from the
+    last checkpoint, answers the decisions taken since as they were taken, and the forecast says why."""
+    from federation.decisions.gate import Answer, DecisionGate, DecisionSpec, ForecastSpec, Rule, Verdict
+    from federation.engine.checkpoint import HoldSnapshot
+    from federation.engine.forecast import Forecasts, ForecastStatus, describe
+    from federation.results.store import Saved
+
+    spec = ForecastSpec(86400.0, (Answer(Verdict.APPROVE), Answer(Verdict.REJECT)))
+    rules = (Rule(Verdict.APPROVE, "damops.orders", key="opening", below=0.5),
+             Rule(Verdict.ASK, "damops.orders", forecast=spec))  # fmt: skip
+    context = zmq.Context()
+    gate = DecisionGate(DecisionSpec(("damops.orders",), rules), control="tcp://127.0.0.1", context=context)
+    asked: list[Any] = []
+    try:
+        saved = Saved(21600, 21600.0, b"", {})
+        forecasts = Forecasts(gate, tmp_path / "run.sqlite", tmp_path / "forecasts", 129600.0, lambda: saved,
+                              lambda rows: None, cores=1, snapshot=lambda tick, done: asked.append((tick, done)))  # fmt: skip
+        gate.on_held = forecasts.start
+        assert gate.propose(30000, 30000.0, "damops.orders", {"opening": 0.2}, ("flood.gate_orders",))[1] is not None
+        pid, decision = gate.propose(39900, 39900.0, "damops.orders", {"opening": 0.6}, ("flood.gate_orders",))
+        assert decision is None and [tick for tick, _ in asked] == [39900]
+        assert {j.status for j in forecasts.jobs} == {ForecastStatus.SNAPSHOT}
+        forecasts.slots = 0  # keep them queued: this test starts no process
+        asked[0][1](HoldSnapshot(None, "the decision was answered before the federation came to rest"))
+        approve, reject = forecasts.jobs
+        assert reject.status is ForecastStatus.QUEUED and reject.origin == "checkpoint" and reject.fork_time == 21600.0
+        assert reject.note == "no snapshot at the hold: the decision was answered before the federation came to rest"
+        assert reject.args[:4] == ["fork", str(tmp_path / "run.sqlite"), "--at", "21600.0"]
+        assert reject.args[4:8] == ["--answer", "1=approve", "--answer", f"{pid}=reject"]  # decision 1 as it was taken
+        rows = [{**j.to_json(), "until_time": j.until, "delta": {}} for j in (approve, reject)]
+        text = describe(gate.pending[pid], rows, 1.0)
+        assert "from the checkpoint at t=21600 s" in text and "(no snapshot at the hold: the decision was answered" in text
+    finally:
+        gate.close()
+        context.term()
