@@ -267,3 +267,17 @@ def test_without_a_snapshot_at_the_hold_the_forks_start_from_the_last_checkpoint
     finally:
         gate.close()
         context.term()
+
+
+def test_a_paced_run_keeps_a_core_and_its_forks_run_lower(tmp_path: Path) -> None:
+    """Unpaced, one fork more than the cores runs at a time (the live run is held anyway); paced, one fewer than the
+    cores (at least one), at nice +10, so that the live federation keeps a core."""
+    from federation.decisions.gate import DecisionGate, DecisionSpec
+    from federation.engine.forecast import PACED_NICE, Forecasts
+
+    gate = DecisionGate(DecisionSpec())
+    args = (gate, tmp_path / "run.sqlite", tmp_path / "forecasts", 3600.0, lambda: None, lambda rows: None)
+    fast, paced, single = Forecasts(*args, cores=2), Forecasts(*args, cores=2, paced=True), Forecasts(*args, cores=1, paced=True)
+    assert (fast.slots, fast.nice) == (3, 0)
+    assert (paced.slots, paced.nice) == (1, PACED_NICE) and PACED_NICE > 0
+    assert single.slots == 1

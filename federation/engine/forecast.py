@@ -12,7 +12,7 @@ checkpoint instead and answer every decision taken since as it was taken (the fo
 
 The forks are forked from the run's preloaded fork server (no fresh interpreter); with
 ``executor: dask`` they are tasks on the Dask cluster ``federation sweep`` uses.  At most one
-fork more than there are cores runs at a time -- in a paced run one fewer than the cores, at a lower priority (``nice``), so
+fork more than there are cores runs at a time -- in a paced run one fewer than the cores (local forks), at a lower priority (``nice``), so
 that the live federation keeps its core.  Each fork's KPIs, and their difference to
 approving, go to the terminal prompt, to the control endpoint's ``pending`` view and to the
 store's ``forecasts`` table.  A fork still running at the decision's timeout is stopped and
@@ -64,51 +64,43 @@ _FINAL = (ForecastStatus.DONE, ForecastStatus.FAILED, ForecastStatus.TIMED_OUT, 
 
 @dataclass(frozen=True)
 class ForkTask:
-    """One fork of a forecast as a Dask task runs it (:func:`run_fork`): what ``federation fork`` is given."""
+    """One fork of a forecast as a Dask task runs it (:func:`run_fork`): ``federation fork`` and its arguments."""
 
-    parent: Path
-    at_tick: int  # the checkpoint: the last one at or before this tick
-    answers: tuple[tuple[int, str], ...]  # decision id -> answer (as ``--answer`` takes it)
-    until: float
+    args: tuple[str, ...]  # ``fork RUN.sqlite --at T --answer ... --until T --out OUT -q``
     out: Path
     stop_event: str = ""  # the name of a Dask Event that stops the fork when set
 
 
 def run_fork(task: ForkTask) -> dict[str, Any]:
-    """Run one fork to its end (the Dask task); its KPIs as the forecasts table keeps them."""
-    import threading
-    from dataclasses import replace
-
-    from ..results.claim import StorePolicy, claim_store
-    from .checkpoint import Resume, fork_store
-    from .coordinator import Coordinator, RunOptions
-
-    point = Resume.open(task.parent, task.at_tick)
-    scenario = point.coordinator["scenario"]
-    scenario = replace(scenario, time=replace(scenario.time, stop=task.until))
-    claim = claim_store(task.out, StorePolicy.REFUSE)
-    fork_store(task.parent, claim.store, point.saved)
-    answers = {pid: Answer.parse(text) for pid, text in task.answers}
-    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=Resume(claim.store, point.saved, scenario),
-                                                   answers=answers, bind="tcp://127.0.0.1"))  # fmt: skip
-    finished = threading.Event()
-
-    def watch() -> None:  # the forecast no longer wants this fork: stop it
+    """Run one fork to its end (the Dask task: ``federation fork`` in a process of its own on the worker);
+    its KPIs as the forecasts table keeps them.  Raises RuntimeError with the last line of its log when it fails."""
+    log_path = task.out.with_suffix(".log")
+    with open(log_path, "wb") as err:
+        process = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *task.args], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)  # fmt: skip
+    event: Any = None
+    if task.stop_event:
         from distributed import Event
 
         event = Event(task.stop_event)  # type: ignore[no-untyped-call]
-        while not finished.is_set():
-            if event.wait(0.5):  # type: ignore[no-untyped-call]
-                coordinator.request_stop("the forecast was stopped")
-                return
-
-    if task.stop_event:
-        threading.Thread(target=watch, daemon=True, name="forecast-stop").start()
     try:
-        coordinator.run()
+        while process.poll() is None:
+            if event is not None and event.is_set():  # the forecast no longer wants it
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
+                break
+            try:
+                process.wait(0.5)
+            except subprocess.TimeoutExpired:
+                pass
     finally:
-        finished.set()
-    with RunStore(claim.store, warn=False) as run:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()
+        raise RuntimeError(tail[-1] if tail else f"exit status {process.returncode}")
+    with RunStore(task.out, warn=False) as run:
         return {name: {"value": value, "unit": unit} for name, value, unit, _ in run.kpis()}
 
 
@@ -211,8 +203,8 @@ class Forecasts:
             job.fork_time, job.at_tick, job.status = saved.time, saved.tick, ForecastStatus.QUEUED
             job.answers = (*answers, (proposal.id, job.answer.describe()))
             given = [arg for pid, text in job.answers for arg in ("--answer", f"{pid}={text}")]
-            job.args = ["fork", str(self.store), "--at", repr(saved.time), *given, "--until", repr(job.until),
-                        "--out", str(job.out), "-q"]  # fmt: skip
+            job.args = ["fork", str(self.store.resolve()), "--at", repr(saved.time), *given, "--until", repr(job.until),
+                        "--out", str(job.out.resolve()), "-q"]  # fmt: skip
         log.info("decision %d: forecasting %d alternatives to t=%g s from %s", proposal.id, len(spec.alternatives),
                  min(proposal.time + spec.horizon, self.stop),
                  "-" if saved is None else f"{'now' if origin == 'now' else 'the checkpoint'} (t={saved.time:g} s)")  # fmt: skip
@@ -314,7 +306,7 @@ class Forecasts:
         client = self._client(job)
         name = f"federation-forecast-{job.out.stem}-{os.getpid()}-{id(job)}"
         job.stop_event = Event(name, client=client)  # type: ignore[no-untyped-call]
-        task = ForkTask(self.store, job.at_tick, job.answers, job.until, job.out, name)
+        task = ForkTask(tuple(job.args), job.out, name)
         job.process = client.submit(run_fork, task, key=name, pure=False)
 
     def _client(self, job: _Job) -> Any:
