@@ -272,6 +272,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         gate = self.gate
         if gate is None or self.options.replay is not None or not any(r.forecast for r in gate.spec.rules):
             return None
+        if not gate.has_humans:  # nobody to hold a proposal for (a fork, a run without --interactive or --control)
+            return None
 
         def write(rows: list[dict[str, Any]]) -> None:
             assert self.recorder is not None

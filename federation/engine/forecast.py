@@ -156,7 +156,7 @@ class Forecasts:
         self.jobs: list[_Job] = []  # unfinished (and finished, until their decision's forecasts are all done)
         self.finished: list[int] = []  # the proposals whose forecasts are all reported
         self.stopping: list[_Job] = []  # forks told to stop, not yet exited (reaped by poll and close)
-        self._dask: Any = None  # (cluster or None, client), made at the first Dask forecast
+        self._dask: Any = None  # (cluster or None, client); () while being opened; the exception if it could not be
         self._preloaded = False
 
     def __repr__(self) -> str:
@@ -164,11 +164,16 @@ class Forecasts:
 
     # ------------------------------------------------------------------ starting
     def preload(self) -> None:
-        """Import ``federation fork``'s modules into the run's fork server once (the coordinator's hook calls it)."""
-        if self._preloaded or self.launcher is None:
+        """Once the run is under way (the coordinator's hook calls it): import ``federation fork``'s modules into
+        the run's fork server, and start the Dask cluster of the rules with ``executor: dask``."""
+        if self._preloaded:
             return
         self._preloaded = True
-        self.launcher.preload_modules([CLI_MODULE, "federation.engine.coordinator", "federation.results.kpi"])
+        if self.launcher is not None:
+            self.launcher.preload_modules([CLI_MODULE, "federation.engine.coordinator", "federation.results.kpi"])
+        dask = [r.forecast for r in self.gate.spec.rules if r.forecast and r.forecast.executor is ForecastExecutor.DASK]
+        if dask and self._dask is None:  # a cluster takes seconds to start: not at the first decision
+            self._open_dask(dask[0].scheduler, background=True)
 
     def start(self, proposal: Proposal) -> None:
         """A proposal with forecasts is held: ask for a snapshot now, then queue one fork per alternative (the gate calls it)."""
@@ -310,18 +315,43 @@ class Forecasts:
         job.process = client.submit(run_fork, task, key=name, pure=False)
 
     def _client(self, job: _Job) -> Any:
+        """The Dask client (its cluster made in the background at the start of the run, or now)."""
+        spec = job.proposal.forecast
+        assert spec is not None
         if self._dask is None:
+            self._open_dask(spec.scheduler)
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+        if isinstance(self._dask, BaseException):
+            raise self._dask
+        return self._dask[1]
+
+    def _open_dask(self, scheduler: str | None, background: bool = False) -> None:
+        """Connect to ``scheduler``, or start a local cluster (in a thread, with ``background``)."""
+        import threading
+
+        def connect() -> None:
             from distributed import Client, LocalCluster
 
-            spec = job.proposal.forecast
-            assert spec is not None
-            if spec.scheduler is not None:  # as ``federation sweep --scheduler``
-                self._dask = (None, Client(spec.scheduler, timeout="10s"))  # type: ignore[no-untyped-call]
-            else:  # as ``federation sweep`` without it: processes, one fork per worker at a time
-                cluster = LocalCluster(n_workers=self.slots, threads_per_worker=1, processes=True, host="127.0.0.1",  # type: ignore[no-untyped-call]
-                                       dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # fmt: skip
-                self._dask = (cluster, Client(cluster))  # type: ignore[no-untyped-call]
-        return self._dask[1]
+            try:
+                if scheduler is not None:  # as ``federation sweep --scheduler``
+                    self._dask = (None, Client(scheduler, timeout="10s"))  # type: ignore[no-untyped-call]
+                else:  # as ``federation sweep`` without it: processes, one fork per worker at a time
+                    cluster = LocalCluster(n_workers=self.slots, threads_per_worker=1, processes=True, host="127.0.0.1",  # type: ignore[no-untyped-call]
+                                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # fmt: skip
+                    self._dask = (cluster, Client(cluster))  # type: ignore[no-untyped-call]
+            except Exception as exc:  # reported by the first fork that needs it
+                self._dask = exc
+
+        self._dask = ()  # being opened
+        if background:
+            self._opening = threading.Thread(target=connect, daemon=True, name="forecast-dask")
+            self._opening.start()
+        else:
+            connect()
+
+    _opening: Any = None  # the thread opening the Dask client
 
     def _check(self, job: _Job, now: float, limit: float | None) -> None:
         assert job.process is not None
@@ -407,7 +437,10 @@ class Forecasts:
                 job.process.kill()
                 job.process.wait()
         self.jobs, self.stopping = [], []
-        if self._dask is not None:  # the tasks told to stop end with the cluster (a local one) or on their own
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+        if isinstance(self._dask, tuple) and self._dask:  # the tasks told to stop end with the cluster or on their own
             (cluster, client), self._dask = self._dask, None
             for part in (client, cluster):
                 try:
