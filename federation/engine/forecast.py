@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..decisions.gate import Answer, DecisionGate, ForecastExecutor, Proposal, Verdict
+from ..decisions.gate import Answer, DecisionGate, Proposal, Verdict
 from ..results.store import RunStore, Saved, StoreError
+from ..scenario.decisions import ForecastExecutor
 from .checkpoint import HoldSnapshot
+from .priority import child_setup
 
 __all__ = ["Forecasts", "ForecastStatus", "ForkTask", "run_fork", "PACED_NICE"]
 
@@ -302,7 +304,8 @@ class Forecasts:
             return
         with open(log_path, "wb") as err:
             job.process = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *job.args], stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)  # fmt: skip
+                                           stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                           preexec_fn=_child_setup(self.nice))  # fmt: skip  # noqa: PLW1509
 
     def _submit(self, job: _Job) -> None:
         """The fork as a task on the Dask cluster (made at the first Dask forecast)."""
@@ -448,6 +451,20 @@ class Forecasts:
                         part.close()
                 except Exception as exc:  # a cluster that is already gone
                     log.debug("forecasts: closing the Dask %s: %s", type(part).__name__, exc)
+
+
+def _child_setup(nice: int) -> Callable[[], None] | None:
+    """``preexec_fn`` of a fork: the usual scheduling (a coordinator at real-time priority), then ``nice``."""
+    ordinary = child_setup()
+    if not nice:
+        return ordinary
+
+    def setup() -> None:
+        if ordinary is not None:
+            ordinary()
+        os.nice(nice)
+
+    return setup
 
 
 def _delta(kpis: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float | None]:

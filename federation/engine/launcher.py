@@ -19,10 +19,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, Sequence
+from typing import IO, Callable, Protocol, Sequence
 
 from ..errors import OutputError
 from .forkserver import ForkServerError, become_subreaper, read_frame, write_frame
+from .priority import child_setup
 
 __all__ = ["Launcher", "Child", "ENV_LAUNCH", "ForkedProcess"]
 
@@ -118,6 +119,7 @@ class ForkServer:
                  "--replies", str(replies_w)],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, pass_fds=(requests_r, replies_w),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=cwd, start_new_session=True,
+                preexec_fn=child_setup(),
             )  # fmt: skip
         finally:
             log_file.close()
@@ -251,7 +253,7 @@ class Launcher:
         with open(log_path, "wb") as log_file:
             return subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=log_file,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                    preexec_fn=(lambda: os.nice(nice)) if nice else None)  # fmt: skip  # noqa: PLW1509
+                                    preexec_fn=_lowered(nice))  # fmt: skip  # noqa: PLW1509
 
     def _fork_server(self, cwd: Path | None) -> ForkServer | None:
         if self._server is None and self._forking:
@@ -325,7 +327,7 @@ class Launcher:
                                 "cwd": None if cwd is None else str(cwd), "log": str(log_path.resolve())})  # fmt: skip
             return ForkedProcess(int(reply["pid"]))  # type: ignore[call-overload]
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
+                                env=full_env, cwd=cwd, start_new_session=True, preexec_fn=child_setup())  # fmt: skip
 
     @staticmethod
     def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:
@@ -383,3 +385,17 @@ class Launcher:
         if self._server is not None:
             self._server.close()
             self._server = None
+
+
+def _lowered(nice: int) -> Callable[[], None] | None:
+    """``preexec_fn``: the usual scheduling (see :func:`federation.engine.priority.child_setup`), then ``nice``."""
+    ordinary = child_setup()
+    if not nice:
+        return ordinary
+
+    def setup() -> None:
+        if ordinary is not None:
+            ordinary()
+        os.nice(nice)
+
+    return setup
