@@ -13,6 +13,14 @@ everything recorded before ``T``.
 A resumed run starts new federate processes, sends each RESTORE with its state, puts the
 scheduler back as it was, and grants on: since the run is deterministic, it records what
 the uninterrupted run recorded after ``T``.
+
+A *snapshot at a hold* (:meth:`Checkpoints.request_hold_snapshot`, for the forecasts of a
+held decision) is the same cut taken while a step is held for a decision: nothing after
+the held step's tick is granted, and once every federate but the held ones is idle, the cut
+is at the federation's lower bound ``T`` (the held step's tick or earlier).  The held steps
+are saved as they came (their DONE frames, gated messages included) with the decision
+counter as it was before their proposals, so that a run restored from it proposes them
+again, with the same ids, and a fork answers them as ``--answer`` says.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import pickle
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import FederateError, FederationError, OutputError
 from ..protocol import ErrorCode, Kind
@@ -30,7 +38,7 @@ from ..results.store import RunStore, Saved, copy_store
 from ..scenario.model import RestartPolicy
 from ..timebase import NEVER
 
-__all__ = ["Checkpoints", "CheckpointTaken", "Resume", "FORMAT", "fork_store"]
+__all__ = ["Checkpoints", "CheckpointTaken", "HoldSnapshot", "Resume", "FORMAT", "fork_store"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
@@ -90,6 +98,16 @@ class CheckpointTaken:
     seconds: float  # wall time from the cut to the commit
 
 
+@dataclass(frozen=True)
+class HoldSnapshot:
+    """What a snapshot at a hold gives the forecasts: the checkpoint, or why there is none."""
+
+    saved: Saved | None  # None: no snapshot (``reason`` says why); the forecasts fall back to the last checkpoint
+    reason: str = ""
+    answers: tuple[tuple[int, str], ...] = ()  # proposals of the held steps already decided: (id, answer as --answer)
+    seconds: float = 0.0  # wall time from the request to the commit
+
+
 class Checkpoints:
     """Taking checkpoints (on a schedule, on demand) and restoring one at the start of a resumed run."""
 
@@ -110,6 +128,7 @@ class Checkpoints:
     _receive: Any
     _refuse: Any
     _check_processes: Any
+    _done: Any
 
     _every = 0  # ticks between checkpoints (0: none on a schedule)
     _asked = False  # a checkpoint on demand (SIGUSR1, control endpoint) is pending
@@ -269,7 +288,10 @@ class Checkpoints:
         log.info("resumed from the checkpoint at t=%g s in %.3f s", resume.saved.time, self.resumed_seconds)
         self._last_saved = resume.saved
         self._arm_barrier(tick)
-        return list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
+        first = list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
+        for index, frame in state.get("held", ()):  # a snapshot at a hold: the held steps come in again
+            self._done(self.members[index], list(frame))
+        return first
 
     resumed_seconds = 0.0
 
@@ -288,6 +310,86 @@ class Checkpoints:
             self.gate._next_id = state["gate"]
         counters = state["counters"]
         self.messages, self.samples, self.decisions = counters["messages"], counters["samples"], counters["decisions"]
+
+    # ------------------------------------------------------------------ a snapshot at a hold (forecasts)
+    _hold_wanted: list[Callable[[HoldSnapshot], None]] = []
+    _hold_barrier = NEVER  # the barrier before the request, put back once the snapshot is taken
+    _hold_asked_at = 0.0
+
+    def request_hold_snapshot(self, tick: int, done: Callable[[HoldSnapshot], None]) -> None:
+        """Snapshot the federation while a step at ``tick`` is held for a decision; ``done`` gets it (or why not)
+        in the loop.
+
+        Nothing after ``tick`` is granted until the snapshot is taken, which is as soon as every
+        federate but the held ones is idle (the steps under way finish first).
+        """
+        sched = self.scheduler
+        if not self._hold_wanted:
+            self._hold_barrier = sched.barrier
+            self._hold_asked_at = time.perf_counter()
+        sched.barrier = min(sched.barrier, tick + 1)
+        self._hold_wanted = [*self._hold_wanted, done]
+
+    def _hold_snapshot_due(self) -> None:
+        """Each turn of a run with decisions: take the snapshot asked for once only held steps are open."""
+        if not self._hold_wanted:
+            return
+        sched = self.scheduler
+        held = [m for m in self.members if m.held is not None]
+        if held and sched.busy > len(held):
+            return  # steps under way: let them finish (they stop at the barrier)
+        wanted, self._hold_wanted = self._hold_wanted, []
+        sched.barrier = self._hold_barrier
+        problem = "the decision was answered before the federation came to rest" if not held else self._hold_problem(held)
+        if problem:
+            log.info("no snapshot at the hold: %s", problem)
+            snapshot = HoldSnapshot(None, problem)
+        else:
+            snapshot = self._take_hold_snapshot(held)
+        for done in wanted:
+            done(snapshot)
+        self._grant_all()
+
+    def _hold_problem(self, held: list[Any]) -> str:
+        """Why a run restored from a snapshot now could not propose the held steps again with the same ids."""
+        ids = {pid for m in held for pid in m.held.waiting}
+        first = min(ids)
+        others = sorted({*(r["id"] for r in self.gate.history), *self.gate.pending} - ids)
+        later = [pid for pid in others if pid > first]
+        if later:
+            return (f"decision {later[0]} was proposed after decision {first} outside the held steps "
+                    "(a snapshot now would not propose it again)")  # fmt: skip
+        return ""
+
+    def _take_hold_snapshot(self, held: list[Any]) -> HoldSnapshot:
+        started = time.perf_counter()
+        sched = self.scheduler
+        tick = min(sched.gvt(), self.plan.stop)  # at or before every held step's tick; everything before it is final
+        self._write_before(tick)
+        doing = {m.index: m.doing for m in held}
+        states = self._exchange(tick, [[Kind.SAVE, tick] for _ in self.members], "saving its state")
+        for member in held:
+            member.doing = doing[member.index]
+        order = sorted(held, key=lambda m: min(m.held.waiting))
+        state = self._coordinator_state(tick)
+        state["gate"] = min(min(m.held.waiting) for m in order)  # proposed again, with the same ids
+        state["held"] = [(m.index, list(m.held.frame)) for m in order]
+        coordinator = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        saved_states = {m.name: states[m.index] or b"" for m in self.members}
+        seconds = self.plan.base.seconds(tick)
+        assert self.recorder is not None
+        with self.recorder._writing():
+            self.recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved_states)
+        self.recorder.commit()
+        saved = Saved(tick, seconds, coordinator, saved_states)
+        size = len(coordinator) + sum(len(s) for s in saved_states.values())
+        self.checkpoints_taken.append(CheckpointTaken(tick, seconds, size, time.perf_counter() - started))
+        answers = tuple((pid, _as_answer(d)) for m in order for pid, d in sorted(m.held.decisions.items()))
+        waited = time.perf_counter() - self._hold_asked_at
+        log.info("snapshot at the hold: t=%g s, %d federates, %d held step(s), %.1f kB, %.3f s (%.3f s after the "
+                 "request)", seconds, len(saved_states), len(order), size / 1024, time.perf_counter() - started,
+                 waited)  # fmt: skip
+        return HoldSnapshot(saved, "", answers, waited)
 
     # ------------------------------------------------------------------ restart: from-checkpoint
     _last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
@@ -338,6 +440,17 @@ class Checkpoints:
         grants = self.scheduler.grant_ready(range(len(self.scheduler.slots)))
         if grants:
             self._send(grants)
+
+
+def _as_answer(decision: Any) -> str:
+    """A decision already taken in a held step, as ``--answer`` gives it to a fork (edit: the final payload)."""
+    import json
+
+    verdict = decision.verdict.value
+    if verdict == "edit":
+        final = decision.payload if isinstance(decision.payload, dict) else {}
+        return "edit:" + json.dumps(final, sort_keys=True)
+    return str(verdict)
 
 
 def _histories(sched: Any) -> list[Any]:

@@ -269,6 +269,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         gate = self.gate
         if gate is None or self.options.replay is not None or not any(r.forecast for r in gate.spec.rules):
             return None
+        if not gate.has_humans:  # nobody to hold a proposal for (a fork, a run without --interactive or --control)
+            return None
 
         def write(rows: list[dict[str, Any]]) -> None:
             assert self.recorder is not None
@@ -276,8 +278,10 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                 self.recorder.db.add_forecasts(rows)
 
         forecasts = Forecasts(gate, self.out, self.log_dir / "forecasts", self.scenario.time.stop,
-                              lambda: self._last_saved, write)  # fmt: skip
+                              lambda: self._last_saved, write, snapshot=self.request_hold_snapshot,
+                              launcher=self.launcher, paced=self.pacer is not None)  # fmt: skip
         gate.on_held = forecasts.start
+        self.hooks.append(lambda _coordinator: forecasts.preload())  # once the fork server is up
         return forecasts
 
     def _security(self) -> CurveServer | None:

@@ -47,6 +47,7 @@ class DecisionHolds:
     _send: Any  # the coordinator's methods this mixin calls
     _report_rejections: Any
     _drain: Any
+    _hold_snapshot_due: Any
 
     def _hold(self, member: Any, frame: list[Any]) -> bool:
         """Turn gated messages into proposals; hold the step if any is undecided."""
@@ -125,6 +126,7 @@ class DecisionHolds:
             gate.serve_control()
         gate.expire()
         if self.forecasts is not None:
+            self._hold_snapshot_due()
             self.forecasts.poll()
         while not gate.decided.empty():
             decision = gate.decided.get()
