@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -84,6 +85,16 @@ class Run:
     def wait(self, timeout: float) -> tuple[int, str, str]:
         out, err = self.proc.communicate(timeout=timeout)
         return self.proc.returncode, out, "".join(self.lines) + err
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM first (the run stops at a safe point, its forecast forks with it), then :meth:`kill`."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -97,6 +97,9 @@ class Console:
                     last_store = now
                     update["messages"], update["samples"] = await asyncio.to_thread(self.model.read_store)
                     update["twin"] = await asyncio.to_thread(self.model.read_twin)
+                    forecasts = await asyncio.to_thread(self.model.read_forecasts)
+                    if forecasts is not None:
+                        update["forecasts"] = forecasts
                 if final or now - last_kpis > KPI_SECONDS:
                     last_kpis = now
                     update["kpis"] = await asyncio.to_thread(self.model.read_kpis)
