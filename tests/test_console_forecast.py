@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from console_browser import ROOT, Run, browser, need_browser
+from console_browser import ROOT, Run, browser, figures, need_browser
 
 from federation.engine.coordinator import STEP_WINDOW
 from federation.results.store import RunStore
@@ -119,6 +119,7 @@ def test_a_decision_card_shows_the_forecasts_as_the_forks_go(tmp_path: Path) -> 
             assert code == 0, err[-3000:]
             page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('completed')")
             assert check_step_times(page) >= 5
+            figures(page)  # with the forecast table and the step times on the page
     finally:
         run.stop()
     with RunStore(out) as store:

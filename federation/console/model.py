@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.feed import STEP_WINDOW
 from ..errors import FederationError, ScenarioError
 from ..results.kpi import KpiValue, compute_kpis, kpi_specs
 from ..results.report import parse_report
@@ -97,6 +99,7 @@ class RunModel:
         self._sync_rowid = 0
         self.forecasts: dict[int, list[dict[str, Any]]] = {}  # decision -> its recorded forecasts (the store's)
         self.snapshot: dict[str, Any] = {}
+        self.durations: dict[str, deque[float]] = {}  # federate -> its latest step durations from the feed
         self.graph = self._graph()
         self.schematic = self._schematic()
         self.panels = self._panels()
@@ -295,6 +298,9 @@ class RunModel:
             signal = self.signals.get(sid)
             if signal is not None:
                 signal.add(t, v)
+        for row in snapshot.get("federates", ()):
+            if row.get("durations"):
+                self.durations.setdefault(row["name"], deque(maxlen=STEP_WINDOW)).extend(row["durations"])
         self.snapshot = {k: v for k, v in snapshot.items() if k != "values"}
         return {**self.snapshot, "values": snapshot.get("values", [])}
 
@@ -309,7 +315,8 @@ class RunModel:
             "series": {s.id: s.series() for s in self.signals.values() if s.times or s.tail},
             "panels": self.panels, "graph": self.graph, "schematic": self.schematic,
             "messages": self.messages, "kpis": self.kpis, "snapshot": snapshot,
-            "pace": self.pace(), "pacing": self.pacing, "forecasts": self.forecasts, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
+            "pace": self.pace(), "pacing": self.pacing, "forecasts": self.forecasts,
+            "durations": {name: list(d) for name, d in self.durations.items()}, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
         }  # fmt: skip
 
     def _closed_snapshot(self) -> dict[str, Any]:

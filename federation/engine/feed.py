@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .coordinator import Coordinator, _Member
     from .pacer import Pacer
 
-__all__ = ["ConsoleFeed", "FEED_VERSION"]
+__all__ = ["ConsoleFeed", "FEED_VERSION", "STEP_WINDOW"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ FEED_VERSION = 1
 HIGH_WATER = 50  # snapshots queued for the console before new ones are dropped
 WAIT_LIMIT = 200  # federates: above this the "waiting on whom" texts are left out (they cost a safe-time pass)
 HISTORY_LIMIT = 500  # decisions sent in each snapshot (the newest)
+STEP_WINDOW = 100  # steps whose durations the coordinator keeps per federate (the step-time figures)
 
 
 class ConsoleFeed:

@@ -39,12 +39,24 @@ function fmtNum(v) {
 }
 const json = (v) => JSON.stringify(v);
 
+// The updates are subscribed to before the state is asked for, so that none falls between them:
+// those the state already has (by the snapshot's sequence number) are dropped.
 async function load() {
+  const source = new EventSource("/api/events"), early = [];
+  S.loaded = false;
+  source.addEventListener("snapshot", (ev) => {
+    const up = JSON.parse(ev.data);
+    if (S.loaded) update(up, source); else early.push(up);
+  });
+  await new Promise((resolve) => { source.onopen = resolve; source.onerror = resolve; });   // open, or none (finished run)
+  source.onerror = null;
   const response = await fetch("/api/state", { credentials: "same-origin" });
-  if (response.status === 401) { location.href = "/"; return; }
-  if (response.status === 503) { setTimeout(load, 200); return; }   // the run is starting
+  if (response.status === 401) { source.close(); location.href = "/"; return; }
+  if (response.status === 503) { source.close(); setTimeout(load, 200); return; }   // the run is starting
   const st = await response.json();
   S.state = st;
+  window.stepDurations = {};
+  for (const [name, d] of Object.entries(st.durations || {})) window.stepDurations[name] = d.slice();
   S.series = {};
   for (const sig of st.signals) { S.names[sig.id] = sig; S.series[sig.id] = { t: [], v: [] }; }
   for (const [id, [t, v]] of Object.entries(st.series)) S.series[id] = { t: t.slice(), v: v.slice() };
@@ -60,36 +72,35 @@ async function load() {
   renderKpis(st.kpis);
   S.dirty = true;
   if (!S.painting) { S.painting = true; requestAnimationFrame(paint); }
-  if (st.mode === "live") listen();
+  S.loaded = true;
+  if (st.mode !== "live") { source.close(); return; }
+  const seq = st.snapshot.seq || 0;
+  for (const up of early) if (up.resync || up.seq > seq) update(up, source);
 }
 
-function listen() {
-  const source = new EventSource("/api/events");
-  source.addEventListener("snapshot", (ev) => {
-    const up = JSON.parse(ev.data);
-    if (up.resync) { source.close(); load(); return; }
-    for (const [id, [ts, vs]] of Object.entries(up.samples || {})) confirm(S.series[id], ts, vs);
-    delete up.samples;
-    for (const [id, t, v] of up.values || []) {
-      const s = S.series[id];
-      if (s && (s.t.length === 0 || t >= s.t[s.t.length - 1])) {
-        if (s.t.length && t === s.t[s.t.length - 1]) s.v[s.v.length - 1] = v; else { s.t.push(t); s.v.push(v); }
-      }
+function update(up, source) {
+  if (up.resync) { source.close(); load(); return; }
+  for (const [id, [ts, vs]] of Object.entries(up.samples || {})) confirm(S.series[id], ts, vs);
+  delete up.samples;
+  for (const [id, t, v] of up.values || []) {
+    const s = S.series[id];
+    if (s && (s.t.length === 0 || t >= s.t[s.t.length - 1])) {
+      if (s.t.length && t === s.t[s.t.length - 1]) s.v[s.v.length - 1] = v; else { s.t.push(t); s.v.push(v); }
     }
-    delete up.values;
-    S.recorded = Object.values(up.recorded || {});
-    if (up.messages) { renderMessages(up.messages, false); delete up.messages; }
-    if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
-    if (up.twin) { addTwin(up.twin); delete up.twin; }
-    if (up.forecasts) { S.forecasts = up.forecasts; delete up.forecasts; }
-    for (const f of up.federates || []) {
-      if (f.durations && f.durations.length) (window.stepDurations[f.name] ||= []).push(...f.durations);
-    }
-    S.snapshot = up;
-    S.dirty = true;
-    window.consoleUpdates += 1;
-    if (up.status !== "running") source.close();
-  });
+  }
+  delete up.values;
+  S.recorded = Object.values(up.recorded || {});
+  if (up.messages) { renderMessages(up.messages, false); delete up.messages; }
+  if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
+  if (up.twin) { addTwin(up.twin); delete up.twin; }
+  if (up.forecasts) { S.forecasts = up.forecasts; delete up.forecasts; }
+  for (const f of up.federates || []) {
+    if (f.durations && f.durations.length) (window.stepDurations[f.name] ||= []).push(...f.durations);
+  }
+  S.snapshot = up;
+  S.dirty = true;
+  window.consoleUpdates += 1;
+  if (up.status !== "running") source.close();
 }
 
 // Samples from the store (every recorded change, in time order) replace the feed's sampled
@@ -249,7 +260,9 @@ function forecastTable(entries) {
     text: e.status + (e.wall ? ` (${e.wall.toFixed(1)} s)` : "") })));
   const kpiRows = names.map((k) => el("tr", { "data-kpi": k }, el("th", { text: k }), ...entries.map((e) => {
     const entry = (e.kpis || {})[k];
-    if (!entry || e.status !== "done") return el("td", { class: "num", "data-alt": e.alternative, text: "-" });
+    if (!entry || e.status !== "done" || typeof entry.value !== "number") {
+      return el("td", { class: "num", "data-alt": e.alternative, text: "-", title: entry && entry.note ? entry.note : "" });
+    }
     let delta = e.delta && k in e.delta ? e.delta[k] : undefined;
     if (delta === undefined && reference && k in reference) {
       const ref = reference[k].value;
