@@ -106,8 +106,8 @@ def test_a_decision_card_shows_the_forecasts_as_the_forks_go(tmp_path: Path) -> 
             page.evaluate(WATCH)
             card = page.locator('#pending .proposal[data-id="2"]')
             card.wait_for(timeout=120_000)
-            page.wait_for_function("""() => [...document.querySelectorAll('#pending .proposal[data-id="2"] tr.status td')]
-                .filter(c => c.dataset.status === 'done').length === 3""", timeout=400_000)  # fmt: skip
+            page.wait_for_function("""() => Object.values(window.seen).filter(s => s[s.length - 1] === 'done').length
+                === 3""", timeout=400_000)  # fmt: skip
             live = shown(page, '#pending .proposal[data-id="2"]')
             assert set(live) == set(ALTERNATIVES), live
             seen = page.evaluate("window.seen")

@@ -100,6 +100,7 @@ class RunModel:
         self.forecasts: dict[int, list[dict[str, Any]]] = {}  # decision -> its recorded forecasts (the store's)
         self.snapshot: dict[str, Any] = {}
         self.durations: dict[str, deque[float]] = {}  # federate -> its latest step durations from the feed
+        self.timed: dict[str, int] = {}  # federate -> the steps timed up to its last duration here
         self.graph = self._graph()
         self.schematic = self._schematic()
         self.panels = self._panels()
@@ -299,10 +300,20 @@ class RunModel:
             if signal is not None:
                 signal.add(t, v)
         for row in snapshot.get("federates", ()):
-            if row.get("durations"):
-                self.durations.setdefault(row["name"], deque(maxlen=STEP_WINDOW)).extend(row["durations"])
+            self._durations(row)
         self.snapshot = {k: v for k, v in snapshot.items() if k != "values"}
         return {**self.snapshot, "values": snapshot.get("values", [])}
+
+    def _durations(self, row: dict[str, Any]) -> None:
+        """Keep a federate's latest step durations: those of the row not kept yet (by the steps timed)."""
+        durations, step, name = row.get("durations"), row.get("step"), row.get("name", "")
+        if not durations or not step:
+            return
+        known = self.timed.get(name, 0)
+        fresh = min(len(durations), int(step["count"]) - known)
+        if fresh > 0:
+            self.durations.setdefault(name, deque(maxlen=STEP_WINDOW)).extend(durations[len(durations) - fresh:])
+            self.timed[name] = int(step["count"])
 
     def state(self) -> dict[str, Any]:
         """Everything the page needs at load."""
@@ -316,7 +327,7 @@ class RunModel:
             "panels": self.panels, "graph": self.graph, "schematic": self.schematic,
             "messages": self.messages, "kpis": self.kpis, "snapshot": snapshot,
             "pace": self.pace(), "pacing": self.pacing, "forecasts": self.forecasts,
-            "durations": {name: list(d) for name, d in self.durations.items()}, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
+            "durations": {name: list(d) for name, d in self.durations.items()}, "timed": self.timed, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
         }  # fmt: skip
 
     def _closed_snapshot(self) -> dict[str, Any]:

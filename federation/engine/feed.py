@@ -143,15 +143,16 @@ class ConsoleFeed:
         return rows
 
     def _step_time(self, member: _Member, detail: bool) -> dict[str, Any]:
-        """``step``: p50, p99 and max of the member's latest step durations (grant -> DONE, wall seconds) and how
-        many (at most ``STEP_WINDOW``), recomputed only when it has stepped since; ``durations``: those new since
-        the last snapshot (up to WAIT_LIMIT federates), so that the page's figures can be checked."""
+        """``step``: p50, p99 and max of the member's latest step durations (grant -> DONE, wall seconds), how
+        many (at most ``STEP_WINDOW``) and ``count``, the steps timed so far, recomputed only when it has stepped
+        since; ``durations``: those new since the last snapshot, the last of them the ``count``-th (up to
+        WAIT_LIMIT federates), so that the page's figures can be checked."""
         count, window = member.steps_timed, member.step_times
         before, figures = self._timed.get(member.index, (0, None))
         if figures is None or count != before:
             ordered = sorted(window)
             figures = {"p50": _rank(ordered, 0.5), "p99": _rank(ordered, 0.99), "max": ordered[-1] if ordered else None,
-                       "n": len(ordered)}  # fmt: skip
+                       "n": len(ordered), "count": count}  # fmt: skip
             self._timed[member.index] = (count, figures)
         new = min(count - before, len(window))
         return {"step": figures, "durations": list(window)[len(window) - new:] if detail and new else []}

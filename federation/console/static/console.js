@@ -57,6 +57,7 @@ async function load() {
   S.state = st;
   window.stepDurations = {};
   for (const [name, d] of Object.entries(st.durations || {})) window.stepDurations[name] = d.slice();
+  S.timed = Object.assign({}, st.timed || {});
   S.series = {};
   for (const sig of st.signals) { S.names[sig.id] = sig; S.series[sig.id] = { t: [], v: [] }; }
   for (const [id, [t, v]] of Object.entries(st.series)) S.series[id] = { t: t.slice(), v: v.slice() };
@@ -94,13 +95,20 @@ function update(up, source) {
   if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
   if (up.twin) { addTwin(up.twin); delete up.twin; }
   if (up.forecasts) { S.forecasts = up.forecasts; delete up.forecasts; }
-  for (const f of up.federates || []) {
-    if (f.durations && f.durations.length) (window.stepDurations[f.name] ||= []).push(...f.durations);
-  }
+  for (const f of up.federates || []) addDurations(f);
   S.snapshot = up;
   S.dirty = true;
   window.consoleUpdates += 1;
   if (up.status !== "running") source.close();
+}
+
+// A federate's step durations not kept yet: the last of a row's is the step.count-th timed.
+function addDurations(f) {
+  if (!f.durations || !f.durations.length || !f.step) return;
+  const fresh = Math.min(f.durations.length, f.step.count - (S.timed[f.name] || 0));
+  if (fresh <= 0) return;
+  (window.stepDurations[f.name] ||= []).push(...f.durations.slice(f.durations.length - fresh));
+  S.timed[f.name] = f.step.count;
 }
 
 // Samples from the store (every recorded change, in time order) replace the feed's sampled
