@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine.feed import STEP_WINDOW
+from ..engine.coordinator import STEP_WINDOW
 from ..errors import FederationError, ScenarioError
 from ..results.kpi import KpiValue, compute_kpis, kpi_specs
 from ..results.report import parse_report

@@ -33,7 +33,6 @@ from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import TimeBase
 from .checkpoint import Checkpoints, Resume
-from .feed import STEP_WINDOW
 from .forecast import Forecasts
 from .health import HealthChecks
 from .holding import DecisionHolds, HeldStep
@@ -58,6 +57,7 @@ _GRANT = int(Kind.GRANT)
 _GRANTS, _DONE = int(Kind.GRANTS), int(Kind.DONE)
 _STEPS = int(Kind.STEPS)
 _WAITING = "waiting for a grant"
+STEP_WINDOW = 100  # steps whose durations a member keeps (the console's step-time figures)
 _PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
 
 

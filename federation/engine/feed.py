@@ -7,7 +7,8 @@ federate's state, the latest value of every recorded scalar signal, the pending 
 and the decisions so far.  Sending never blocks: past the high-water mark (a console that
 does not keep up) a snapshot is dropped and counted, so a slow browser never slows the
 federation.  Each federate's row has its step time: p50, p99 and max over its latest
-``STEP_WINDOW`` steps, from its grant to its DONE as the coordinator sees them.  Each snapshot is complete (the decisions are all in it), so the console loses
+``STEP_WINDOW`` steps (the coordinator's), from its grant to its DONE as the coordinator
+sees them.  Each snapshot is complete (the decisions are all in it), so the console loses
 nothing but intermediate values when one is dropped.
 """
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .coordinator import Coordinator, _Member
     from .pacer import Pacer
 
-__all__ = ["ConsoleFeed", "FEED_VERSION", "STEP_WINDOW"]
+__all__ = ["ConsoleFeed", "FEED_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ FEED_VERSION = 1
 HIGH_WATER = 50  # snapshots queued for the console before new ones are dropped
 WAIT_LIMIT = 200  # federates: above this the "waiting on whom" texts are left out (they cost a safe-time pass)
 HISTORY_LIMIT = 500  # decisions sent in each snapshot (the newest)
-STEP_WINDOW = 100  # steps whose durations the coordinator keeps per federate (the step-time figures)
 
 
 class ConsoleFeed:
@@ -145,7 +145,7 @@ class ConsoleFeed:
 
     def _step_time(self, member: _Member, detail: bool, every: int = 1) -> dict[str, Any]:
         """``step``: p50, p99 and max of the member's latest step durations (grant -> DONE, wall seconds), how
-        many (at most ``STEP_WINDOW``) and ``count``, the steps timed so far, recomputed only when it has stepped
+        many (at most the coordinator's ``STEP_WINDOW``) and ``count``, the steps timed so far, recomputed only when it has stepped
         since; ``durations``: those new since the last snapshot, the last of them the ``count``-th (up to
         WAIT_LIMIT federates), so that the page's figures can be checked.  Above WAIT_LIMIT federates, a
         federate's figures are recomputed every ``every`` snapshots only (its index decides which): about
