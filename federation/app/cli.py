@@ -34,6 +34,7 @@ from .. import __version__
 from ..errors import FederationError, OutputError, RunInterrupted, ScenarioError
 from ..logs import LOG_FORMAT, configure_logging
 from ..results.claim import Claim
+from ..scenario.model import REALTIME_PRIORITY
 from ..scenario.overrides import Override
 from .progress import ProgressBar, StatusLine, format_duration
 
@@ -97,19 +98,33 @@ def _add_pace_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pace", type=_pace, metavar="F",
                    help="pace the run to the wall clock: F simulated seconds per wall second (1: real time); "
                         "none: as fast as possible (default: the scenario's time.pace, else as fast as possible)")
+    p.add_argument("--realtime", type=int, nargs="?", const=REALTIME_PRIORITY, metavar="PRIORITY",
+                   help="give the paced coordinator real-time priority (SCHED_FIFO, default priority "
+                        f"{REALTIME_PRIORITY}) so it grants on time on a busy machine; needs CAP_SYS_NICE "
+                        "(default: the scenario's time.pace.realtime)")
 
 
-def paced(scenario: Scenario, pace: float | None) -> Scenario:
-    """``scenario`` with ``--pace`` applied: a factor replaces time.pace's (its max_lag stays); inf: unpaced."""
+def paced(scenario: Scenario, pace: float | None, realtime: int | None = None) -> Scenario:
+    """``scenario`` with ``--pace`` applied: a factor replaces time.pace's (its max_lag stays); inf: unpaced.
+
+    ``realtime`` (``--realtime``) sets time.pace.realtime; the run must then be paced.
+    """
     from dataclasses import replace
 
     from ..scenario.model import PaceSpec
 
-    if pace is None:
-        return scenario
     old = scenario.time.pace
-    spec = None if math.isinf(pace) else PaceSpec(pace, old.max_lag if old is not None else None)
-    return replace(scenario, time=replace(scenario.time, pace=spec))
+    if pace is not None:
+        spec = None if math.isinf(pace) else PaceSpec(pace, *((old.max_lag, old.realtime) if old else ()))
+        scenario = replace(scenario, time=replace(scenario.time, pace=spec))
+    if realtime is not None:
+        spec = scenario.time.pace
+        if spec is None:
+            raise _Usage("--realtime: the run is not paced (add --pace F or time.pace)")
+        if not 1 <= realtime <= 99:
+            raise _Usage(f"--realtime: a priority from 1 to 99, not {realtime}")
+        scenario = replace(scenario, time=replace(scenario.time, pace=replace(spec, realtime=realtime)))
+    return scenario
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -300,7 +315,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise _Usage(f"--until {args.until} is not after the start time")
             scenario = replace(scenario, time=replace(scenario.time, stop=stop),
                                events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
-        return paced(scenario, args.pace)
+        return paced(scenario, args.pace, args.realtime)
 
     scenario = load(args.scenario, overrides=overrides, edit=edit)
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"

@@ -24,8 +24,8 @@ import zmq
 from .. import protocol
 from ..access import Access
 from ..address import BindAddress, is_loopback
-from ..decisions.gate import Answer, Autonomy, DecisionGate, parse_decisions
-from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
+from ..decisions.gate import Answer, Autonomy, DecisionGate
+from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted
 from ..protocol import ErrorCode, Kind
 from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
 from ..results.kpi import record_kpis
@@ -251,11 +251,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             raise
 
     def _make_gate(self) -> DecisionGate | None:
-        endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
-        src = self.scenario.source()
-        spec, problems = parse_decisions(self.scenario.options.get("decisions"), src, endpoints)
-        if problems:
-            raise ScenarioError(problems)
+        spec = self.scenario.decisions  # parsed with the scenario, checked against the endpoints by Plan.build
         if not spec.classes:
             return None
         o = self.options
