@@ -14,6 +14,7 @@ import os
 import secrets
 import shlex
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -56,6 +57,7 @@ _GRANT = int(Kind.GRANT)
 _GRANTS, _DONE = int(Kind.GRANTS), int(Kind.DONE)
 _STEPS = int(Kind.STEPS)
 _WAITING = "waiting for a grant"
+STEP_WINDOW = 100  # steps whose durations a member keeps (the console's step-time figures)
 _PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
 
 
@@ -184,6 +186,13 @@ class _Member:
     plain: int = 0  # plain grants sent while STEPS frames were possible (the first ones measure the step)
     batches: int = 0  # STEPS frames sent
     last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
+    step_times: deque[float] = field(default_factory=lambda: deque(maxlen=STEP_WINDOW))  # grant -> DONE, wall s
+    steps_timed: int = 0  # durations taken so far (step_times keeps the latest STEP_WINDOW)
+
+    def timed(self, seconds: float) -> None:
+        """A step's duration as the coordinator sees it: from its grant to its DONE (the console shows them)."""
+        self.step_times.append(seconds)
+        self.steps_timed += 1
 
 
 class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoints):
@@ -726,6 +735,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
         member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
+        member.timed(member.last_heard - member.granted_at)
         if self._trace:
             self._trace_done(member, frame, grants)
         if self.scheduler.rejected:
@@ -825,7 +835,9 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN, f"{member.name}: STEPS_DONE without STEPS")
             return
         ticks, member.steps = member.steps, []
-        self._cost(member, (time.monotonic() - member.granted_at) / len(ticks))
+        per_step = (time.monotonic() - member.granted_at) / len(ticks)
+        self._cost(member, per_step)
+        member.timed(per_step)
         limit = self.settings.max_messages_per_step
         for report in reports:
             if len(report[2]) > limit:
