@@ -8,6 +8,7 @@ processes are alive and flushes final samples to the recorder.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -342,6 +343,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         try:
             self._launch()
             self._join()
+            gc.freeze()  # the plan, the scheduler's slots and histories live for the run: out of the collector's way
             t_joined = time.monotonic()
             log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
@@ -372,6 +374,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             reason = f"internal error: {type(exc).__name__}: {exc}"
             raise
         finally:
+            gc.unfreeze()
             log.info("run %s after %.2f s%s", status, time.monotonic() - t0, f": {reason}" if reason else "")
             if status != RunStatus.COMPLETED:
                 self._abort(reason)

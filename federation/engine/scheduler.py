@@ -248,14 +248,14 @@ class Scheduler:
     def grant_ready(self, candidates: Iterable[int]) -> list[Grant]:
         safe = self.safe_times() if self.any_wakeable else None
         grants: list[Grant] = []
-        slots = self.slots
+        slots, ready, grant = self.slots, self.ready, self._grant_one
         for i in candidates:
             slot = slots[i]
-            if not self.ready(slot, safe):
+            if not ready(slot, safe):
                 continue
             group = slot.group
             if group is None:
-                grants.append(self._grant(slot, slot.next, 0))
+                grants.append(grant(slot, slot.next))
             elif all(self.ready(slots[m], safe) and slots[m].next == slot.next for m in group.members):
                 group.tick, group.iteration, group.reported = slot.next, 0, set()
                 group.previous = {(f, o): slots[f].outputs[o] for f, o in group.signals}
@@ -298,6 +298,37 @@ class Scheduler:
         elif group is not None:
             messages = group.messages_in.get(slot.index, [])
         return Grant(slot.index, tick, iteration, inputs, messages)
+
+    def _grant_one(self, slot: FederateSlot, tick: int) -> Grant:
+        """:meth:`_grant` of iteration 0 to a federate outside any iterate group (the common grant), written out."""
+        if not slot.busy:
+            self.busy += 1
+        slot.busy = True
+        slot.granted = tick
+        slot.grants = count = slot.grants + 1
+        inputs: dict[int, Any] = {}
+        if slot.bindings:
+            last = slot.last_sent
+            prune = not count & 15  # history is pruned every 16th grant: it is cheap to keep
+            for b in slot.bindings:
+                if b.shape is not None:
+                    value = self._shaped(b, tick, last, inputs)
+                else:
+                    history, at = b.history, tick - b.lag
+                    ticks = history.ticks
+                    value = history.values[-1] if ticks and ticks[-1] <= at else history.at(at, b.default)  # History.at
+                key = b.input
+                if key not in last or last[key] != value:
+                    inputs[key] = last[key] = value
+                if prune:
+                    self._prune(b.history)
+        messages: list[list[Any]] = []
+        pending = slot.pending
+        while pending and pending[0][0] <= tick:
+            m_tick, _, _, source, endpoint, payload, decision = heapq.heappop(pending)
+            messages.append([m_tick, source, endpoint, payload] if decision is None
+                            else [m_tick, source, endpoint, payload, decision])  # fmt: skip
+        return Grant(slot.index, tick, 0, inputs, messages)
 
     # ------------------------------------------------------------------ several steps per grant
     def extend(self, grant: Grant, most: int) -> list[Grant]:
