@@ -39,15 +39,15 @@ import sys
 import threading
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, NoReturn, Sequence
 
 import zmq
 
 from .. import protocol
+from ..api.federate import Federate, Message
 from ..errors import ProtocolError
 from ..logs import configure_logging
 from ..protocol import ErrorCode, Kind
-from ..api.federate import Federate, Message
 from .runtime import _PLAIN, _UNSENT, Runtime, _decided, _plain, _trace, guard, run
 
 __all__ = ["ENV_BATCH", "ENV_GROUP", "main"]
@@ -393,7 +393,7 @@ values, tick divisor, event-driven."""
 _NO_MESSAGES: list[Any] = []  # never mutated: only packed
 
 
-def _reraise(exc: BaseException) -> None:
+def _reraise(exc: BaseException) -> NoReturn:
     """For :func:`guard`: report an exception already caught (its traceback still ends where it was raised)."""
     raise exc
 
