@@ -117,14 +117,16 @@ def _grouped_run(n: int, workers: int, steps: int, *, batched: bool) -> RingResu
 
 def grouped_table(results: dict[str, RingResult], n: int, workers: int, n_barrier: int) -> str:
     base = results["barrier"].per_step_us()
-    lines = [f"{'system':>26} {'ms/step':>9} {'us/fed-step':>11} {'/barrier':>9}"]
+    lines = [f"{'system':>26} {'ms/step':>9} {'us/fed-step':>11} {'/barrier':>9}   CPU ms/step: coordinator, federates"]
     for name, label, feds in (("grouped", f"N={n} in {workers} workers", n),
                               ("unbatched", f"N={n} in {workers}, unbatched", n),
                               ("barrier", f"barrier N={n_barrier}", n_barrier)):  # fmt: skip
         if name not in results:
             continue
         us = results[name].per_step_us()
-        lines.append(f"{label:>26} {cell(us / 1000, 9, 2)} {cell(us / feds, 11, 2)} {cell(us / base, 9, 2)}")
+        extra = results[name].extra
+        cpu = f"{cell(extra.get('cpu_coordinator_ms', math.nan), 9, 2)} {cell(extra.get('cpu_federates_ms', math.nan), 9, 2)}"
+        lines.append(f"{label:>26} {cell(us / 1000, 9, 2)} {cell(us / feds, 11, 2)} {cell(us / base, 9, 2)}   {cpu}")
     return "\n".join(lines)
 
 
