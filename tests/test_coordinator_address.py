@@ -48,7 +48,7 @@ def problems(tmp_path: Path, coordinator: str, external: str = "false") -> list[
 ])  # fmt: skip
 def test_a_bad_bind_address_is_a_scenario_error_at_its_line(tmp_path, bind, message):
     found = problems(tmp_path, f"bind: {bind!r}")
-    assert len(found) == 1 and found[0].startswith(f"3: coordinator.bind: {message}"), found
+    assert len(found) == 1 and found[0].startswith(f"3:3: coordinator.bind: {message}"), found
 
 
 def test_loopback_addresses_need_no_keys(tmp_path):
@@ -58,14 +58,14 @@ def test_loopback_addresses_need_no_keys(tmp_path):
 
 def test_a_keys_folder_must_hold_what_the_run_needs(tmp_path):
     found = problems(tmp_path, "{bind: 'tcp://0.0.0.0:5555', keys: nowhere}")
-    assert found == [f"3: coordinator.keys: keys folder {tmp_path}/nowhere does not exist "
+    assert found == [f"3:32: coordinator.keys: keys folder {tmp_path}/nowhere does not exist "
                      f"(make it with 'federation keys {tmp_path}/nowhere NAME ...')"]
     (tmp_path / "empty").mkdir()
     found = problems(tmp_path, "{bind: 'tcp://0.0.0.0:5555', keys: empty}")
-    assert len(found) == 2 and all(p.startswith("3: coordinator.keys: cannot read key file") for p in found)
+    assert len(found) == 2 and all(p.startswith("3:32: coordinator.keys: cannot read key file") for p in found)
     make_keys(tmp_path / "keys", [])  # the coordinator's pair, but no key for the external probe
     found = problems(tmp_path, "{bind: 'tcp://0.0.0.0:5555', keys: keys}", external="true")
-    assert found == [f"3: coordinator.keys: {tmp_path}/keys authorizes no key for external federate 'probe', which "
+    assert found == [f"3:32: coordinator.keys: {tmp_path}/keys authorizes no key for external federate 'probe', which "
                      f"could never join: there is no clients/probe.key (make it with 'federation keys "
                      f"{tmp_path}/keys probe')"]
     make_keys(tmp_path / "keys", ["probe"])
