@@ -111,8 +111,10 @@ def test_a_decision_card_shows_the_forecasts_as_the_forks_go(tmp_path: Path) -> 
             live = shown(page, '#pending .proposal[data-id="2"]')
             assert set(live) == set(ALTERNATIVES), live
             seen = page.evaluate("window.seen")
-            for alt in ALTERNATIVES:  # updated as it went: running, then done (queued first when no core was free)
-                assert seen[alt][-2:] == ["running", "done"] and set(seen[alt]) <= {"queued", "running", "done"}, seen
+            for alt in ALTERNATIVES:  # updated as it went: running, then done (first waiting for the snapshot at the
+                # hold, and queued when no core was free)
+                assert seen[alt][-2:] == ["running", "done"], seen
+                assert set(seen[alt]) <= {"snapshot", "queued", "running", "done"}, seen
             card.screenshot(path=str(SCREENSHOTS / "console-forecast.png"))
             card.locator("button.approve").click()
             code, _, err = run.wait(300)
