@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,8 +39,18 @@ def _children(pid: int) -> list[int]:
 def no_process_left_behind() -> Any:
     before = set(_children(os.getpid()))
     yield
-    left = set(_children(os.getpid())) - before
-    assert not left, f"processes left behind: {sorted(left)}"
+    deadline = time.monotonic() + 3.0  # a child told to stop (a browser's driver, a run) may still be exiting
+    while (left := set(_children(os.getpid())) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"processes left behind: {[(pid, _command(pid)) for pid in sorted(left)]}"
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
 
 
 def write_scenario(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:

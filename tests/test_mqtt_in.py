@@ -273,12 +273,12 @@ def test_validation_checks_the_bridge_parameters_at_their_lines(tmp_path):
         load(path)
     text = str(info.value)
     for expected in (
-        ":7: federates.sensors.params.broker.password: a password is never written in the scenario",
-        ":7: federates.sensors.params.broker.tls.ca: no such file:",
-        ":7: federates.sensors.params.broker.colour: unknown key",
-        ":9: federates.sensors.params.topics[0].topic: expected an MQTT topic filter",
-        ":10: federates.sensors.params.topics[1].outputs: 'outputs' maps a wildcard's part of the topic",
-        ":11: federates.sensors.params.topics[2].source_unit: converts to the topic's 'unit': give that too",
+        ":7:33: federates.sensors.params.broker.password: a password is never written in the scenario",
+        ":7:58: federates.sensors.params.broker.tls.ca: no such file:",
+        ":7:76: federates.sensors.params.broker.colour: unknown key",
+        ":9:12: federates.sensors.params.topics[0].topic: expected an MQTT topic filter",
+        ":10:35: federates.sensors.params.topics[1].outputs: 'outputs' maps a wildcard's part of the topic",
+        ":11:39: federates.sensors.params.topics[2].source_unit: converts to the topic's 'unit': give that too",
         "federates.sensors.params.topics: output 'malformed' is the bridge's own",
     ):
         assert expected in text, f"{expected!r} not in\n{text}"

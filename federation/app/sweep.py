@@ -357,9 +357,11 @@ def _open_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
-    # processes, one run per worker at a time: a run already is several busy processes
+    # processes, one run per worker at a time: a run already is several busy processes.  The workers' own logs are
+    # silenced below CRITICAL: a run's failure comes back as its task's result, and at shutdown a worker whose
+    # heartbeat races the scheduler's closing logs a harmless traceback at ERROR into the user's terminal.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",  # type: ignore[no-untyped-call]
-                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # fmt: skip
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL)  # fmt: skip
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
 

@@ -342,7 +342,7 @@ class Forecasts:
                     self._dask = (None, Client(scheduler, timeout="10s"))  # type: ignore[no-untyped-call]
                 else:  # as ``federation sweep`` without it: processes, one fork per worker at a time
                     cluster = LocalCluster(n_workers=self.slots, threads_per_worker=1, processes=True, host="127.0.0.1",  # type: ignore[no-untyped-call]
-                                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # fmt: skip
+                                           dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL)  # fmt: skip
                     self._dask = (cluster, Client(cluster))  # type: ignore[no-untyped-call]
             except Exception as exc:  # reported by the first fork that needs it
                 self._dask = exc
