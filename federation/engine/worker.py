@@ -236,7 +236,7 @@ class _Batch:
         try:
             frame = protocol.decode(data)
         except ProtocolError as exc:
-            rt.send([Kind.ERROR, exc.code, f"{rt.name}: {exc}"])
+            rt.send(protocol.Error(exc.code, f"{rt.name}: {exc}"))
             return None
         kind = frame[0]
         if kind == _GRANTS:
@@ -244,7 +244,7 @@ class _Batch:
         elif kind == _GRANT:
             self._run(rt, lambda: rt.send(rt.step(frame)))
         elif kind == _PING:
-            rt.send([Kind.PONG])
+            rt.send(protocol.Pong())
         elif kind != _PONG:
             self.stream.current = rt.name
             try:
