@@ -366,7 +366,7 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
         for name, token in tokens.items() if listen is None else ():
             print(f"federation: control endpoint token for {name}: {token}", file=line, flush=True)
-    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):  # closed, whatever happens
         if listen is None:
             return coordinator.run()
         from ..console.launch import LiveConsole
@@ -746,7 +746,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     signal.signal(signal.SIGUSR1, lambda _n, _f: coordinator.request_checkpoint())
-    with _log_file(coordinator.log_dir / "coordinator-resume.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator-resume.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
         print(f"{summary.scenario}: resumed from t={resume.saved.time:g} s in {coordinator.resumed_seconds:.2f} s; "
@@ -843,7 +843,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug, answers=answers))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
-    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
         print(f"{summary.scenario}: fork of {args.store} at t={point.saved.time:g} s; {summary.status} in "
@@ -892,7 +892,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     coordinator = Coordinator(replay.scenario, RunOptions(out=out, store_policy=policy, replay=replay))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
-    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
         speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")
