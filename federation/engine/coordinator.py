@@ -189,7 +189,7 @@ class Coordinator:
         self.pacer = Pacer(scenario.time) if scenario.time.pace else None
         paced = self.plan.scheduler(PacedScheduler) if scenario.time.pace else None
         assert paced is None or isinstance(paced, PacedScheduler)
-        self.scheduler: Scheduler = paced or self.plan.scheduler(Scheduler)
+        self.scheduler: Scheduler = paced if paced is not None else self.plan.scheduler(Scheduler)
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
