@@ -18,7 +18,10 @@ script prints, over the run:
 The issue's figure is ``--minutes 10`` at factor 1 (600 grant instants); the default is a
 two-minute run.  ``--factor 60 --minutes 1`` paces an hour of simulated time in a minute.
 
-Usage: ``python bench/pacing.py [--minutes 2] [--factor 1] [--step 1] [--federates 4]``
+``--realtime`` gives the coordinator real-time priority (``time.pace.realtime``) and the bare
+socket's process the same: on a busy machine that is what keeps the tail short.
+
+Usage: ``python bench/pacing.py [--minutes 2] [--factor 1] [--step 1] [--federates 4] [--realtime [PRIORITY]]``
 """
 
 from __future__ import annotations
@@ -36,16 +39,18 @@ from pathlib import Path
 import zmq
 
 from federation.engine.coordinator import Coordinator, RunOptions
+from federation.engine.priority import realtime
 from federation.results.store import RunStore
 from federation.scenario.loader import load
 
 RING_TYPE = f"{Path(__file__).resolve().with_name('ring_federate.py')}:Ring"
 
 
-def scenario_text(n: int, stop: float, step: float, factor: float) -> str:
+def scenario_text(n: int, stop: float, step: float, factor: float, realtime: int | None = None) -> str:
+    pace = f"{{factor: {factor!r}, realtime: {realtime}}}" if realtime else repr(factor)
     lines = [
         "name: pacing",
-        f"time: {{stop: {stop!r}, resolution: 1 ms, pace: {factor!r}}}",
+        f"time: {{stop: {stop!r}, resolution: 1 ms, pace: {pace}}}",
         "federates:",
         *(f'  r{i}: {{type: "{RING_TYPE}", period: {step!r}}}' for i in range(n)),
         "connections:",
@@ -85,7 +90,9 @@ def figures(lags: list[float]) -> str:
 
 
 def main() -> int:
-    if sys.argv[1:2] == ["--bare"]:  # the baseline's own process
+    if sys.argv[1:2] == ["--bare"]:  # the baseline's own process, at the coordinator's priority
+        if len(sys.argv) > 3:
+            realtime(int(sys.argv[3]))
         print(json.dumps(bare_wakeups(float(sys.argv[2]))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -93,13 +100,18 @@ def main() -> int:
     parser.add_argument("--factor", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     parser.add_argument("--step", type=float, default=1.0, help="the federates' step, simulated seconds (default 1)")
     parser.add_argument("--federates", type=int, default=4, help="federates in the ring (default 4)")
+    parser.add_argument("--realtime", type=int, nargs="?", const=10, metavar="PRIORITY",
+                        help="time.pace.realtime: the coordinator (and the bare socket) at SCHED_FIFO priority "
+                             "(default 10; needs CAP_SYS_NICE)")
     args = parser.parse_args()
     stop = args.minutes * 60 * args.factor
     load_before = os.getloadavg()[0]
-    bare = subprocess.Popen([sys.executable, __file__, "--bare", str(args.minutes * 60)], stdout=subprocess.PIPE, text=True)
+    priority = [str(args.realtime)] if args.realtime else []
+    bare = subprocess.Popen([sys.executable, __file__, "--bare", str(args.minutes * 60), *priority],
+                            stdout=subprocess.PIPE, text=True)
     with tempfile.TemporaryDirectory(prefix="bench-pacing-") as tmp:
         path = Path(tmp) / "pacing.yaml"
-        path.write_text(scenario_text(args.federates, stop, args.step, args.factor), encoding="utf-8")
+        path.write_text(scenario_text(args.federates, stop, args.step, args.factor, args.realtime), encoding="utf-8")
         summary = Coordinator(load(path), RunOptions(out=Path(tmp) / "pacing.sqlite")).run()
         with RunStore(Path(tmp) / "pacing.sqlite") as store:
             rows = store.pacing()
@@ -111,7 +123,8 @@ def main() -> int:
     jitter = math.sqrt(sum((x - mean) ** 2 for x in lags) / len(lags))
     scheduled = stop / args.factor
     print(f"pacing: {args.federates} federates, step {args.step:g} s, factor {args.factor:g}x, "
-          f"{args.minutes:g} min wall ({len(lags)} grant instants)")  # fmt: skip
+          f"{args.minutes:g} min wall ({len(lags)} grant instants)"
+          + (f", coordinator at real-time priority {args.realtime}" if args.realtime else ""))  # fmt: skip
     print(f"grant lateness: {figures(lags)}; jitter (std) {jitter * 1e3:.2f} ms")
     baseline = json.loads(bare.communicate(timeout=120)[0])
     print(f"a bare ZeroMQ socket's timed wait, meanwhile: {figures(baseline)} late ({len(baseline)} waits)")

@@ -37,15 +37,32 @@ class FederationError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One mistake in a scenario file, located as ``FILE:LINE: key.path: message``."""
+    """One mistake in a scenario file, located as ``FILE:LINE:COL: key.path: message``.
+
+    ``line`` and ``column`` count from 1; 0 when unknown (a problem blamed on a command-line
+    argument has neither; one found in a file that keeps no columns has a line only).
+    """
 
     file: str
     line: int
     path: str
     message: str
+    column: int = 0
+
+    @property
+    def where(self) -> str:
+        """``FILE:LINE:COL``, ``FILE:LINE`` or ``FILE``: as much of the place as is known."""
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"
+
+    @property
+    def order(self) -> tuple[int, int, str, str, str]:
+        """How problems are listed: by line and column, then file, key path and message."""
+        return self.line, self.column, self.file, self.path, self.message
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
+        where = self.where
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 

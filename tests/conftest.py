@@ -10,6 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from federation.engine.coordinator import Coordinator, RunOptions, RunSummary
+from federation.errors import Problem
 from federation.results.store import RunStore
 from federation.scenario.loader import load
 from tests.brokers import mosquitto  # noqa: F401  (the real-broker fixture of the MQTT tests)
@@ -45,6 +46,15 @@ def write_scenario(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Pa
     path = tmp_path / name
     path.write_text(textwrap.dedent(text).replace("{HELPERS}", HELPERS), encoding="utf-8")
     return path
+
+
+def located(problem: Problem, path: Path | str) -> str:
+    """``LINE: key.path: message`` of a problem found in the file ``path``, whose full form
+    (``FILE:LINE:COL: key.path: message``, checked here) also names the column of the key."""
+    assert problem.line >= 1 and problem.column >= 1, problem
+    rest = f"{problem.path}: {problem.message}" if problem.path else problem.message
+    assert str(problem) == f"{path}:{problem.line}:{problem.column}: {rest}", problem
+    return f"{problem.line}: {rest}"
 
 
 @pytest.fixture

@@ -33,12 +33,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 subpackage, everything in it; the top package's name is only its ``__init__``."""
 
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("federation.scenario.validation", "federation.decisions.gate"):
-        "issue 13 item 1: the decisions: section becomes a typed spec of the scenario model, parsed once",
-    ("federation.scenario.validation", "federation.results.kpi"):
-        "issue 13 item 1: the kpis: section becomes a typed spec of the scenario model, parsed once",
-    ("federation.scenario.validation", "federation.results.report"):
-        "issue 13 item 1: the report: section becomes a typed spec of the scenario model, parsed once",
     ("federation.decisions.gate", "federation.app.prompt"):
         "issue 13 item 4: the terminal prompt becomes an object the command line hands to the gate",
     ("federation.decisions.gate", "federation.app.progress"):

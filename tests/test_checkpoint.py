@@ -342,10 +342,10 @@ def test_the_control_endpoint_asks_for_a_checkpoint() -> None:
 
 @pytest.mark.timeout(300)
 def test_a_fork_with_no_change_reproduces_its_parent(reference: Path, tmp_path: Path) -> None:
-    """`federation fork --at 30h` starts from the 24 h checkpoint; every table equals the parent's."""
+    """`federation fork --at 30h --tolerance 6h` starts from the 24 h checkpoint; every table equals the parent's."""
     fork = tmp_path / "fork.sqlite"
-    done = cli("fork", reference, "--at", "30 h", "--out", fork)
-    assert "fork of" in done.stdout and "at t=86400 s" in done.stdout
+    done = cli("fork", reference, "--at", "30 h", "--tolerance", "6 h", "--out", fork)
+    assert "fork of" in done.stdout and "at t=86400 s (checkpoint at t=86400 s)" in done.stdout
     assert_same_store(reference, fork, 24 * 3600)
     meta = dict(sqlite3.connect(fork).execute("SELECT key, value FROM run").fetchall())
     assert meta["parent_store"] == str(reference.resolve()) and meta["fork_tick"] == str(24 * 3600)
@@ -353,7 +353,8 @@ def test_a_fork_with_no_change_reproduces_its_parent(reference: Path, tmp_path: 
 
 @pytest.mark.timeout(120)
 def test_a_fork_with_a_changed_parameter_diverges_from_the_fork_point(tmp_path: Path) -> None:
-    """y = a*t + b: the fork's --set aff.b=5 applies from its checkpoint (t=10 s) on; before, the parent's rows."""
+    """y = a*t + b: the fork's --set aff.b=5 applies from its checkpoint (t=10 s, --tolerance any) on; before,
+    the parent's rows."""
     path = write_scenario(tmp_path, """
         time: {stop: 20, resolution: 1 s}
         coordinator: {checkpoint: {every: 5 s}}
@@ -365,7 +366,7 @@ def test_a_fork_with_a_changed_parameter_diverges_from_the_fork_point(tmp_path: 
         """)
     parent, fork = tmp_path / "parent.sqlite", tmp_path / "fork.sqlite"
     cli("run", path, "--out", parent, "-q", timeout=60)
-    cli("fork", parent, "--at", "12", "--set", "aff.b=5", "--out", fork, timeout=60)
+    cli("fork", parent, "--at", "12", "--tolerance", "any", "--set", "aff.b=5", "--out", fork, timeout=60)
     query = ("SELECT s.tick, s.value FROM samples s JOIN signals g ON g.id = s.signal "
              "WHERE g.federate = 'aff' AND g.name = 'y' ORDER BY s.tick")  # fmt: skip
     before = sqlite3.connect(parent).execute(query).fetchall()

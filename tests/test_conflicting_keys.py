@@ -8,7 +8,7 @@ import pytest
 
 from federation.errors import ScenarioError
 from federation.scenario.loader import load
-from tests.conftest import write_scenario
+from tests.conftest import located, write_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,7 +17,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
     path = write_scenario(tmp_path, text)
     with pytest.raises(ScenarioError) as info:
         load(path)
-    return [str(p).removeprefix(f"{path}:") for p in info.value.problems]
+    return [located(p, path) for p in info.value.problems]
 
 
 def test_a_federate_is_external_or_started_by_a_command_not_both(tmp_path):

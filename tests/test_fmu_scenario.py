@@ -90,7 +90,7 @@ def test_an_fmu_without_a_step_is_a_scenario_error_that_says_to_set_step(tmp_pat
         """)
     result = federation("validate", str(scenario), cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"scenario.yaml:6: federates.model.params: FMU '{model}' (NoStep.fmu) has no default step size" \
+    assert f"scenario.yaml:6:5: federates.model.params: FMU '{model}' (NoStep.fmu) has no default step size" \
            in result.stderr  # fmt: skip
     assert "set 'step:'" in result.stderr and "Traceback" not in result.stderr
 
@@ -179,7 +179,7 @@ def test_a_clock_pasted_into_inputs_is_refused_naming_the_line(tmp_path, clocked
     result = federation(command, str(scenario), "--out", str(tmp_path / "run.sqlite"), cwd=tmp_path) \
         if command == "run" else federation(command, str(scenario), cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "scenario.yaml:6: federates.ticker.params: " in result.stderr
+    assert "scenario.yaml:6:5: federates.ticker.params: " in result.stderr
     assert "variable 'tick' is a Clock: a clock is not a signal but a message endpoint" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run.sqlite").exists()
 

@@ -459,7 +459,7 @@ def test_other_federates_connect_to_the_systems_connectors(fmus: dict[str, Path]
           - plant.draw -> meter.u
           - plant.load.length -> meter.unused
         """)  # fmt: skip
-    with pytest.raises(ScenarioError, match=r"scenario\.yaml:10: connections\[2\].*meter.*unused"):
+    with pytest.raises(ScenarioError, match=r"scenario\.yaml:10:5: connections\[2\].*meter.*unused"):
         load(path)
     path.write_text(path.read_text().replace("  - plant.load.length -> meter.unused\n", ""))
     scenario = load(path)
@@ -473,9 +473,9 @@ def test_other_federates_connect_to_the_systems_connectors(fmus: dict[str, Path]
 
 
 @pytest.mark.parametrize("federate, expected", [
-    ("{type: ssp, ssp: missing.ssp}", r"scenario\.yaml:4: federates\.plant\.ssp: system 'plant': SSP package "
+    ("{type: ssp, ssp: missing.ssp}", r"scenario\.yaml:4:\d+: federates\.plant\.ssp: system 'plant': SSP package "
                                       r"'missing\.ssp' does not exist"),
-    ("{type: ssp, params: {ssp: plant.ssp, stpe: 1}}", r"scenario\.yaml:4: federates\.plant\.params\.stpe: .*unknown "
+    ("{type: ssp, params: {ssp: plant.ssp, stpe: 1}}", r"scenario\.yaml:4:\d+: federates\.plant\.params\.stpe: .*unknown "
                                                        r"key 'stpe'"),
     ("{type: ssp, ssp: broken.ssp, step: 1}", r"broken\.ssp/SystemStructure\.ssd:\d+: .*not well-formed"),
     ("{type: ssp, ssp: wrong.ssp}", r"wrong\.ssp/SystemStructure\.ssd:6: System 'plant': a connection names "

@@ -127,7 +127,7 @@ def test_validate_reports_a_bad_expression_with_its_line(tmp_path):
     """)
     with pytest.raises(ScenarioError) as info:
         load(path)
-    assert (f"{path}:8: federates.glue.params.outputs.casualties.expr: 'area * density': unknown name 'density'"
+    assert (f"{path}:8:30: federates.glue.params.outputs.casualties.expr: 'area * density': unknown name 'density'"
             in str(info.value))  # fmt: skip
 
 

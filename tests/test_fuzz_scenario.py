@@ -158,8 +158,8 @@ def check_loads_cleanly(path: Path, data: bytes) -> None:
     assert not deadline["fired"], "load() hung (and something swallowed the interruption)"
     for problem in problems:
         assert problem.file == str(path), problem
-        assert problem.line >= 1, f"no line for: {problem}"
-        assert str(problem).startswith(f"{path}:{problem.line}: "), problem
+        assert problem.line >= 1 and problem.column >= 1, f"no line or column for: {problem}"
+        assert str(problem).startswith(f"{path}:{problem.line}:{problem.column}: "), problem
 
 
 def assert_sendable(scenario: Scenario) -> None:

@@ -201,16 +201,16 @@ def test_every_kpi_problem_is_reported_with_its_line(tmp_path):
         load(write_scenario(tmp_path, BAD))
     text = str(info.value)
     for expected in (
-        ":18: kpis.a.signal: federate 'src' has no output 'nope'",
-        ":19: kpis.b.signal: unknown federate 'ghost'",
-        ":20: kpis.c.reduce: expected one of last, first, max, min, mean, integral, count_true, time_true, recovery, got 'median'",
-        ":21: kpis.d.threshold: 'threshold' applies only to 'reduce: recovery'",
-        ":22: kpis.e.signal: 'combine: sum' mixes units: src.y in 'MW', src.z in 'kW'",
-        ":23: kpis.f.signal: other.w is not recorded (see 'record: signals'), so a KPI cannot use it",
-        ":24: kpis.g.combine: 'combine' needs a list of two or more signals",
-        ":25: kpis.h.scale: expected a number, got 'big'",
-        ":25: kpis.h.colour: unknown key",
-        ":26: kpis.i: expected a mapping with 'signal' and 'reduce'",
+        ":18:7: kpis.a.signal: federate 'src' has no output 'nope'",
+        ":19:7: kpis.b.signal: unknown federate 'ghost'",
+        ":20:22: kpis.c.reduce: expected one of last, first, max, min, mean, integral, count_true, time_true, recovery, got 'median'",
+        ":21:35: kpis.d.threshold: 'threshold' applies only to 'reduce: recovery'",
+        ":22:7: kpis.e.signal: 'combine: sum' mixes units: src.y in 'MW', src.z in 'kW'",
+        ":23:7: kpis.f.signal: other.w is not recorded (see 'record: signals'), so a KPI cannot use it",
+        ":24:22: kpis.g.combine: 'combine' needs a list of two or more signals",
+        ":25:22: kpis.h.scale: expected a number, got a string 'big'",
+        ":25:36: kpis.h.colour: unknown key",
+        ":26:3: kpis.i: expected a mapping with 'signal' and 'reduce'",
     ):
         assert expected in text, f"{expected!r} not in:\n{text}"
 

@@ -202,6 +202,18 @@ def test_live_samples_follow_the_time_rule_and_the_run_replays_bit_for_bit(mosqu
         assert _table(replayed, query) == _table(store, query), name
     assert _table(replayed, "SELECT value FROM run WHERE key='replay_of'") == [(str(store),)]
 
+    # a fork with no change just after the operator's decision (docs/what-if.md, "Forking a run"): it replays the
+    # decision as the operator took it and the live samples before and after the fork point from the recording
+    (at,) = _table(store, "SELECT time + 1 FROM decisions")[0]
+    forked = tmp_path / "fork.sqlite"
+    done = subprocess.run([sys.executable, "-m", "federation.app.cli", "fork", str(store), "--at", repr(at), "--out",
+                           str(forked)], capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(replay from t=0 s)" in done.stdout
+    for name, query in TABLES.items():
+        if name != "federates":  # the grants counted by the fork's own run, from the fork point
+            assert _table(forked, query) == _table(store, query), name
+
 
 def test_a_live_source_in_an_unpaced_run_fails_when_it_joins(mosquitto, run_scenario):
     broker = mosquitto()

@@ -168,7 +168,7 @@ def test_time_keys_are_validated(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load(path)
     text = str(info.value)
-    for want in ("scenario.yaml:2: time.start: expected a duration, now, or an ISO-8601 instant", "did you mean 'now'?",
+    for want in ("scenario.yaml:2:8: time.start: expected a duration, now, or an ISO-8601 instant", "did you mean 'now'?",
                  "time.pace.factr: unknown key; did you mean 'factor'?", "time.pace.factor: missing",
                  "time.pace.max_lag: must be positive, got -1", "time.hold_bak: unknown key; did you mean 'hold_back'?"):
         assert want in text, text
@@ -252,3 +252,64 @@ def test_housekeeping_waits_for_a_paced_instant_that_is_due_but_not_for_ever():
     assert not loop.instant_near(100.6, last_check)  # the next instant is far: run now
     loop._next_instant = 100.0
     assert not loop.instant_near(100.6, last_check)  # behind the schedule (catching up): run now
+
+
+def _may_take_realtime() -> bool:
+    import os
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
+def test_realtime_priority_on_the_command_line(tmp_path):
+    """--realtime puts the paced coordinator under SCHED_FIFO (or refuses, naming what is missing, before starting)."""
+    path = write_scenario(tmp_path, clock(stop=1, time=", pace: 10"))
+    result = _federation("run", str(path), "--out", str(tmp_path / "a.sqlite"), "--realtime")
+    if _may_take_realtime():
+        assert result.returncode == 0, result.stderr
+        assert "paced 10x (real-time priority 10): grant lag p50" in result.stdout, result.stdout
+        log = (tmp_path / "a.logs" / "coordinator.log").read_text()
+        assert "real-time priority 10 (SCHED_FIFO) for the coordinator's" in log, log
+        with RunStore(tmp_path / "a.sqlite") as store:
+            assert store.metadata()["pace_realtime"] == "10"
+    else:
+        assert result.returncode == 1 and "may not take real-time priority 10" in result.stderr, result.stderr
+        assert not (tmp_path / "a.sqlite").exists() or "pace_realtime" not in RunStore(tmp_path / "a.sqlite").metadata()
+    result = _federation("run", str(path), "--realtime", "--pace", "none")
+    assert result.returncode == 2 and "--realtime: the run is not paced" in result.stderr, result.stderr
+    path = write_scenario(tmp_path, clock(stop=1, time=", pace: {factor: 10, realtime: 120}"))
+    with pytest.raises(ScenarioError, match="time.pace.realtime: must be true, false or a real-time priority"):
+        load(path)
+    path = write_scenario(tmp_path, clock(stop=1, time=", pace: {factor: 10, realtime: 30}"))
+    assert load(path).time.pace.realtime == 30  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not _may_take_realtime(), reason="this process may not take real-time priority (CAP_SYS_NICE)")
+def test_realtime_covers_every_thread_and_no_process_started_later():
+    """Every thread of the process -- ZeroMQ's I/O threads too -- is SCHED_FIFO; its children are not."""
+    program = """if True:
+        import os, subprocess, sys, zmq
+        from federation.engine.priority import child_setup, realtime
+        context = zmq.Context(io_threads=2)
+        socket = context.socket(zmq.PAIR)
+        threads = realtime(7)
+        policies = {os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}
+        priorities = {os.sched_getparam(int(t)).sched_priority for t in os.listdir("/proc/self/task")}
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if os.sched_getscheduler(0) == os.SCHED_OTHER else 1)
+        _, status = os.waitpid(pid, 0)
+        child = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+                               capture_output=True, text=True, preexec_fn=child_setup()).stdout.strip()
+        later = zmq.Context(); later.socket(zmq.PAIR).close(); later.term()  # new I/O threads start fine
+        print(threads, policies == {os.SCHED_FIFO}, priorities == {7}, os.waitstatus_to_exitcode(status),
+              child == str(os.SCHED_OTHER))
+        socket.close(); context.term()
+    """
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=True)
+    threads, fifo, priority, forked, spawned = result.stdout.split()
+    assert int(threads) >= 3 and fifo == priority == spawned == "True" and forked == "0", result.stdout

@@ -51,20 +51,20 @@ federates:
 """
 
 EXPECTED = [
-    ("6", "federates.hospital.params.ward_beds", "must be an integer >= 1, got 0"),
-    ("7", "federates.hospital.params.icu_stay", "must be > 0 and finite, got -3"),
-    ("8", "federates.hospital.params.surge_icu_fraction", "must be in [0, 1], got 2"),
-    ("12", "federates.plant.params.processing_times", "must be > 0 for every machine, got [60.0, -1.0]"),
-    ("13", "federates.plant.params.mtbf", "has 1 values for 2 machines: [100.0]"),
-    ("14", "federates.plant.params.restart_delay", "must be >= 0, got -5"),
-    ("19", "federates.grid.params.substations.north.threshold_m", "expected a depth >= 0 in m, got -1"),
-    ("20", "federates.grid.params.load_inputs", "bus 99 is not in case39"),
-    ("21", "federates.grid.params.load_power_factor", "expected 0 < pf <= 1, got 0"),
-    ("25", "federates.flood.params.catchment_area_km2", "must be > 0, got -5"),
-    ("27", "federates.flood.params.reaches[0].k_s", "must be > 0 s, got 0"),
-    ("28", "federates.flood.params.assets.depot", "chainage 9000 m is outside the floodplain profile [0, 4000] m"),
-    ("33", "federates.cyber.params.beta", "expected a finite rate >= 0 (1/s), got -1"),
-    ("34", "federates.cyber.params.entry_points", "unknown node 'nobody'"),
+    ("6:7", "federates.hospital.params.ward_beds", "must be an integer >= 1, got 0"),
+    ("7:7", "federates.hospital.params.icu_stay", "must be > 0 and finite, got -3"),
+    ("8:7", "federates.hospital.params.surge_icu_fraction", "must be in [0, 1], got 2"),
+    ("12:7", "federates.plant.params.processing_times", "must be > 0 for every machine, got [60.0, -1.0]"),
+    ("13:7", "federates.plant.params.mtbf", "has 1 values for 2 machines: [100.0]"),
+    ("14:7", "federates.plant.params.restart_delay", "must be >= 0, got -5"),
+    ("19:30", "federates.grid.params.substations.north.threshold_m", "expected a depth >= 0 in m, got -1"),
+    ("20:7", "federates.grid.params.load_inputs", "bus 99 is not in case39"),
+    ("21:7", "federates.grid.params.load_power_factor", "expected 0 < pf <= 1, got 0"),
+    ("25:7", "federates.flood.params.catchment_area_km2", "must be > 0, got -5"),
+    ("27:27", "federates.flood.params.reaches[0].k_s", "must be > 0 s, got 0"),
+    ("28:16", "federates.flood.params.assets.depot", "chainage 9000 m is outside the floodplain profile [0, 4000] m"),
+    ("33:7", "federates.cyber.params.beta", "expected a finite rate >= 0 (1/s), got -1"),
+    ("34:7", "federates.cyber.params.entry_points", "unknown node 'nobody'"),
 ]
 
 
@@ -124,10 +124,10 @@ class Pump(Federate):
     result = validate(scenario)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
-        f"{scenario}:7: federates.pump.params.capacity: must be > 0, got -1.0",
-        f"{scenario}:8: federates.pump.params.head: must be > 0, got 0",
-        f"{scenario}:9: federates.pump.params.stages: wrong type: expected int, got str 'two'",
-        f"{scenario}:10: federates.pump.params.stagez: federate 'pump' has no parameter 'stagez'; did you mean 'stages'?",
+        f"{scenario}:7:7: federates.pump.params.capacity: must be > 0, got -1.0",
+        f"{scenario}:8:7: federates.pump.params.head: must be > 0, got 0",
+        f"{scenario}:9:7: federates.pump.params.stages: wrong type: expected int, got str 'two'",
+        f"{scenario}:10:7: federates.pump.params.stagez: federate 'pump' has no parameter 'stagez'; did you mean 'stages'?",
         f"{scenario}: 4 problem(s)",
     ]
 

@@ -172,8 +172,9 @@ def test_validate_reports_every_bad_player_parameter_at_its_line(tmp_path):
         (17, "file", "no such file"),
     ):
         params = "feed" if line < 17 else "other"
-        expected = f"{where}{line}: federates.{params}.params.{key}: "
-        assert any(ln.startswith(expected) and message in ln for ln in result.stderr.splitlines()), \
+        expected = f"{where}{line}:"  # then the column, the key path and the message
+        path = f": federates.{params}.params.{key}: "
+        assert any(ln.startswith(expected) and path in ln and message in ln for ln in result.stderr.splitlines()), \
             f"{expected}...{message} not in\n{result.stderr}"  # fmt: skip
 
 

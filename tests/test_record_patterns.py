@@ -12,7 +12,7 @@ import pytest
 
 from federation.errors import ScenarioError
 from federation.scenario.loader import load
-from tests.conftest import write_scenario
+from tests.conftest import located, write_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,7 +41,7 @@ def scenario(tmp_path: Path, record: str) -> Path:
 def problems(path: Path) -> list[str]:
     with pytest.raises(ScenarioError) as info:
         load(path)
-    return [str(p).removeprefix(f"{path}:") for p in info.value.problems]
+    return [located(p, path) for p in info.value.problems]
 
 
 def test_unknown_keys_and_wrong_types_are_errors(tmp_path):

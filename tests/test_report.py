@@ -243,11 +243,11 @@ def test_report_section_is_validated(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load(path)
     text = str(info.value)
-    for expected in (":6: report.colour: unknown key (expected title, panels, messages)",
-                     ":7: report.messages: expected a number of rows (0 or more), got -1",
-                     ":9: report.panels[0].signals[1]: federate 'a' has no output 'nope'",
-                     ":10: report.panels[1].signals: expected a non-empty list of 'federate.output'",
-                     ":11: report.panels[2]: a panel is a mapping {title, signals}"):  # fmt: skip
+    for expected in (":6:3: report.colour: unknown key (expected one of: messages, panels, title)",
+                     ":7:3: report.messages: expected a number of rows (0 or more), got -1",
+                     ":9:37: report.panels[0].signals[1]: federate 'a' has no output 'nope'",
+                     ":10:8: report.panels[1].signals: expected a non-empty list of 'federate.output'",
+                     ":11:7: report.panels[2]: a panel is a mapping {title, signals}"):  # fmt: skip
         assert expected in text, f"{expected!r} not in:\n{text}"
 
 

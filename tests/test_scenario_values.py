@@ -14,7 +14,7 @@ import pytest
 
 from federation.errors import ScenarioError
 from federation.scenario.loader import load
-from tests.conftest import ROOT, write_scenario
+from tests.conftest import ROOT, located, write_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,7 +40,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
     path = write_scenario(tmp_path, text)
     with pytest.raises(ScenarioError) as info:
         load(path)
-    return [str(p).removeprefix(f"{path}:") for p in info.value.problems]
+    return [located(p, path) for p in info.value.problems]
 
 
 def test_an_integer_too_large_for_the_wire_is_reported_at_its_line_with_its_value(tmp_path):

@@ -171,7 +171,7 @@ def test_variants_are_validated_before_anything_runs(tmp_path: Path) -> None:
 def test_an_external_federate_cannot_be_swept(tmp_path: Path) -> None:
     text = SCENARIO.replace("    type: logger\n", "    type: logger\n    external: true\n")
     scenario = load(write_scenario(tmp_path, text))
-    with pytest.raises(ScenarioError, match=r"scenario.yaml:\d+: federates.log.external: an external"):
+    with pytest.raises(ScenarioError, match=r"scenario.yaml:\d+:\d+: federates.log.external: an external"):
         check_variants(scenario, expand_variants([]))
 
 
@@ -315,9 +315,9 @@ def test_a_bad_sweep_file_names_file_line_and_key(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_sweep_file(path)
     text = str(info.value)
-    assert "bad-sweep.yaml:3: sweep.seeds: expected a number of seeds >= 1, got 0" in text
-    assert "bad-sweep.yaml:6: sweep.variants.bad: expected a mapping of fed.param: value" in text
-    assert "bad-sweep.yaml:7: sweep.extra: unknown key" in text
+    assert "bad-sweep.yaml:3:3: sweep.seeds: expected an integer from 1 to 100000, got 0" in text
+    assert "bad-sweep.yaml:6:5: sweep.variants.bad: expected a mapping of fed.param: value" in text
+    assert "bad-sweep.yaml:7:3: sweep.extra: unknown key" in text
 
 
 # ---------------------------------------------------------------------------- the summary plot

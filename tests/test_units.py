@@ -81,7 +81,7 @@ connections:
 """)
     with pytest.raises(ScenarioError) as err:
         load(path)
-    assert f"{path}:7: connections[0]: units do not convert: source.p is in 'kW' but sink.x expects 'm' " in str(err.value)
+    assert f"{path}:7:5: connections[0]: units do not convert: source.p is in 'kW' but sink.x expects 'm' " in str(err.value)
 
 
 def test_fmi_unit_definitions_and_pint_units_convert_into_each_other():

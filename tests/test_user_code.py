@@ -60,16 +60,16 @@ def test_anything_a_module_raises_at_import_is_a_scenario_error_naming_its_file(
     folder = f"{tmp_path}/"
     lines = [line.replace(folder, "") for line in result.stderr.splitlines()]
     for want in [
-        "scenario.yaml:3: federates.a.type: importing 'exits.py' failed: it called exit(3) (exits.py:2)",
-        "scenario.yaml:4: federates.b.type: importing 'quits.py' failed: it called exit() (quits.py:1)",
-        "scenario.yaml:5: federates.c.type: importing 'interrupts.py' failed: it raised KeyboardInterrupt "
+        "scenario.yaml:3:7: federates.a.type: importing 'exits.py' failed: it called exit(3) (exits.py:2)",
+        "scenario.yaml:4:7: federates.b.type: importing 'quits.py' failed: it called exit() (quits.py:1)",
+        "scenario.yaml:5:7: federates.c.type: importing 'interrupts.py' failed: it raised KeyboardInterrupt "
         "(interrupts.py:3)",
-        "scenario.yaml:6: federates.d.type: importing 'base.py' failed: Odd: not an Exception (base.py:5)",
-        "scenario.yaml:7: federates.e.type: importing 'broken.py' failed: SyntaxError: invalid syntax (broken.py:1)",
-        "scenario.yaml:8: federates.f.type: importing 'needs.py' failed: ModuleNotFoundError: "
+        "scenario.yaml:6:7: federates.d.type: importing 'base.py' failed: Odd: not an Exception (base.py:5)",
+        "scenario.yaml:7:7: federates.e.type: importing 'broken.py' failed: SyntaxError: invalid syntax (broken.py:1)",
+        "scenario.yaml:8:7: federates.f.type: importing 'needs.py' failed: ModuleNotFoundError: "
         "No module named 'no_such_module_anywhere' (needs.py:2)",
-        "scenario.yaml:9: federates.g.type: importing 'exits_too' failed: it called exit(4) (exits_too.py:1)",
-        "scenario.yaml:10: federates.h.params: declares.py:Model: declare() failed: it called exit(5) (declares.py:8)",
+        "scenario.yaml:9:7: federates.g.type: importing 'exits_too' failed: it called exit(4) (exits_too.py:1)",
+        "scenario.yaml:10:3: federates.h.params: declares.py:Model: declare() failed: it called exit(5) (declares.py:8)",
     ]:
         assert want in lines, f"missing: {want}\n{result.stderr}"
 

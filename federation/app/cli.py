@@ -34,6 +34,7 @@ from .. import __version__
 from ..errors import FederationError, OutputError, RunInterrupted, ScenarioError
 from ..logs import LOG_FORMAT, configure_logging
 from ..results.claim import Claim
+from ..scenario.model import REALTIME_PRIORITY
 from ..scenario.overrides import Override
 from .progress import ProgressBar, StatusLine, format_duration
 
@@ -97,19 +98,33 @@ def _add_pace_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pace", type=_pace, metavar="F",
                    help="pace the run to the wall clock: F simulated seconds per wall second (1: real time); "
                         "none: as fast as possible (default: the scenario's time.pace, else as fast as possible)")
+    p.add_argument("--realtime", type=int, nargs="?", const=REALTIME_PRIORITY, metavar="PRIORITY",
+                   help="give the paced coordinator real-time priority (SCHED_FIFO, default priority "
+                        f"{REALTIME_PRIORITY}) so it grants on time on a busy machine; needs CAP_SYS_NICE "
+                        "(default: the scenario's time.pace.realtime)")
 
 
-def paced(scenario: Scenario, pace: float | None) -> Scenario:
-    """``scenario`` with ``--pace`` applied: a factor replaces time.pace's (its max_lag stays); inf: unpaced."""
+def paced(scenario: Scenario, pace: float | None, realtime: int | None = None) -> Scenario:
+    """``scenario`` with ``--pace`` applied: a factor replaces time.pace's (its max_lag stays); inf: unpaced.
+
+    ``realtime`` (``--realtime``) sets time.pace.realtime; the run must then be paced.
+    """
     from dataclasses import replace
 
     from ..scenario.model import PaceSpec
 
-    if pace is None:
-        return scenario
     old = scenario.time.pace
-    spec = None if math.isinf(pace) else PaceSpec(pace, old.max_lag if old is not None else None)
-    return replace(scenario, time=replace(scenario.time, pace=spec))
+    if pace is not None:
+        spec = None if math.isinf(pace) else PaceSpec(pace, *((old.max_lag, old.realtime) if old else ()))
+        scenario = replace(scenario, time=replace(scenario.time, pace=spec))
+    if realtime is not None:
+        spec = scenario.time.pace
+        if spec is None:
+            raise _Usage("--realtime: the run is not paced (add --pace F or time.pace)")
+        if not 1 <= realtime <= 99:
+            raise _Usage(f"--realtime: a priority from 1 to 99, not {realtime}")
+        scenario = replace(scenario, time=replace(scenario.time, pace=replace(spec, realtime=realtime)))
+    return scenario
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -300,7 +315,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise _Usage(f"--until {args.until} is not after the start time")
             scenario = replace(scenario, time=replace(scenario.time, stop=stop),
                                events=tuple(e for e in scenario.events if e.at <= stop))  # later events fall away
-        return paced(scenario, args.pace)
+        return paced(scenario, args.pace, args.realtime)
 
     scenario = load(args.scenario, overrides=overrides, edit=edit)
     out = args.out or Path("runs") / f"{scenario.name}.sqlite"
@@ -756,13 +771,20 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _add_fork_parser(sub: Any) -> None:
-    p = sub.add_parser("fork", help="a new run from a checkpoint of a run, with other parameters or stop time",
-                       description="Start a new run from the last checkpoint at or before --at of a run's store: "
-                                   "the new store holds the parent's records up to the checkpoint, names its parent "
-                                   "and the fork point, and goes on from there, with --set changes "
-                                   "(docs/what-if.md).")  # fmt: skip
+    p = sub.add_parser("fork", help="a new run diverging from a run at a time T, with other parameters, answers or "
+                                    "stop time",
+                       description="Start a new run that diverges from a run at --at: from the run's checkpoint "
+                                   "there (or at most --tolerance before it), else replaying the run's recorded "
+                                   "inputs up to --at (its decisions as taken, its live sources' samples). The new "
+                                   "store holds the parent's records up to the fork point, names its parent, the "
+                                   "fork point and how it began, and goes on from there with the --set changes and "
+                                   "--answer answers (docs/what-if.md).")  # fmt: skip
     p.add_argument("store", type=Path, metavar="RUN.sqlite", help="the parent run's store")
-    p.add_argument("--at", required=True, metavar="T", help="fork at the last checkpoint at or before T (e.g. '30 h')")
+    p.add_argument("--at", required=True, metavar="T", help="the fork point (e.g. '30 h'): from a checkpoint of the run "
+                                                            "there, else replaying its recorded inputs up to T")
+    p.add_argument("--tolerance", metavar="D", default="0",
+                   help="fork at a checkpoint up to D before T instead of replaying up to T (e.g. '6 h'; 'any': "
+                        "the last checkpoint at or before T, however early; default 0: exactly at T)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
                    help="override a parameter from the fork point on (repeatable; as for 'run')")  # fmt: skip
     p.add_argument("--answer", dest="answers", action="append", type=_answer, default=[],
@@ -811,43 +833,63 @@ def _check_answers(store: Path, answers: dict[int, Answer], fork_tick: int, fork
 def _cmd_fork(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from ..engine.checkpoint import Resume, fork_store
+    from ..engine.checkpoint import Resume
     from ..engine.coordinator import Coordinator, RunOptions
+    from ..engine.fork import ForkStart, fork_meta, mark_fork, plan_fork, recorded_inputs, replayed, replayer
     from ..results.claim import StorePolicy, claim_store
+    from ..results.store import RunStore, copy_store
     from ..scenario.loader import load
     from ..scenario.model import parse_duration
+    from ..timebase import TimeBase
 
     try:
         at = parse_duration(yaml.safe_load(args.at))
+        tolerance = None if args.tolerance == "any" else parse_duration(yaml.safe_load(args.tolerance))
     except ValueError as exc:
-        raise _Usage(f"--at: {exc}") from None
-    parent = Resume.open(args.store)
-    scenario = parent.coordinator["scenario"]
-    point = Resume.open(args.store, scenario_ticks(scenario, at))
+        raise _Usage(f"--at/--tolerance: {exc}") from None
+    with RunStore(args.store, warn=False) as run:  # the parent's time base
+        resolution = float(run.metadata().get("resolution", 1.0))
+    base = TimeBase(resolution)
+    origin = plan_fork(args.store, int(base.ticks(at)), at, None if tolerance is None else int(base.ticks(tolerance)))
+    scenario = origin.scenario
     if args.overrides:  # the parent's file text with these changes; its seed and stop time
         parent_run = scenario
         scenario = load(scenario.file, text=scenario.text, overrides=args.overrides,
                         edit=lambda s: replace(s, seed=parent_run.seed, time=parent_run.time))
     if args.until is not None:
         stop = parse_duration(yaml.safe_load(args.until))
-        if stop * (1 + 1e-12) <= point.saved.time:
-            raise _Usage(f"--until {args.until} is not after the fork point ({point.saved.time:g} s)")
+        if stop * (1 + 1e-12) <= origin.time:
+            raise _Usage(f"--until {args.until} is not after the fork point ({origin.time:g} s)")
         scenario = replace(scenario, time=replace(scenario.time, stop=stop))
     answers = dict(args.answers)
     if len(answers) < len(args.answers):
         raise _Usage("--answer: one answer per decision")
-    _check_answers(args.store, answers, point.saved.tick, point.saved.time)
-    claim = claim_store(args.out, StorePolicy.REFUSE)
-    fork_store(args.store, claim.store, point.saved)
-    resume = Resume(claim.store, point.saved, scenario)
-    coordinator = Coordinator(scenario, RunOptions(out=claim.store, resume=resume, debug=args.debug, answers=answers))
+    _check_answers(args.store, answers, origin.tick, origin.time)
+    replay = None
+    if origin.start is ForkStart.REPLAY:
+        replaying = replayer(origin, args.out, debug=args.debug)
+        with _log_file(replaying.log_dir / "coordinator-replay.log", args.debug):
+            replaying.run()
+        saved = replayed(origin, args.out)
+        mark_fork(args.out, origin)
+        inputs = recorded_inputs(origin, answers)
+        if inputs.live:  # a live run's sources go on playing the recording, as fast as possible
+            replay = inputs
+            scenario = replace(scenario, time=replace(scenario.time, pace=None, start_now=False, epoch=inputs.epoch))
+    else:
+        assert origin.saved is not None
+        saved = origin.saved
+        copy_store(args.store, claim_store(args.out, StorePolicy.REFUSE).store, fork_meta(origin))
+    resume = Resume(args.out, saved, scenario)
+    coordinator = Coordinator(scenario, RunOptions(out=args.out, resume=resume, debug=args.debug, answers=answers,
+                                                   replay=replay))  # fmt: skip
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
-        print(f"{summary.scenario}: fork of {args.store} at t={point.saved.time:g} s; {summary.status} in "
-              f"{summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")
+        print(f"{summary.scenario}: fork of {args.store} at t={origin.time:g} s ({origin.describe()}); "
+              f"{summary.status} in {summary.wall_seconds:.2f} s wall, {summary.steps:,} steps")  # fmt: skip
         for decision in sorted(answers):
             given = coordinator.gate is not None and decision in coordinator.gate.answered
             print(f"  decision {decision}: " + (f"answered {answers[decision].describe()}" if given else

@@ -41,6 +41,7 @@ from ..results.kpi import KpiValue, record_kpis
 from ..results.store import Saved
 from ..scenario.model import Scenario
 from ..scenario.overrides import with_overrides
+from ..scenario.reader import Reader
 from ..scenario.source import load_source
 from ..scenario.validation import validate
 
@@ -219,19 +220,16 @@ def load_sweep_file(path: Path) -> SweepFile | None:
     src = load_source(path)
     if not isinstance(src.data, dict) or "sweep" not in src.data:
         return None
-    problems = list(src.problems)
+    read = Reader(src, list(src.problems))
+    problems = read.problems
     spec = src.data["sweep"]
     if not isinstance(spec, dict):
         raise ScenarioError([src.problem(("sweep",), "expected a mapping with scenario, seeds, variants")])
-    for key in spec:
-        if key not in ("scenario", "seeds", "variants"):
-            problems.append(src.problem(("sweep", key), "unknown key (expected scenario, seeds, variants)"))
+    read.unknown_keys(spec, ("sweep",), ("scenario", "seeds", "variants"))
     target = spec.get("scenario")
     if not isinstance(target, str):
         problems.append(src.problem(("sweep", "scenario"), "expected the path of the scenario file"))
-    seeds = spec.get("seeds", 1)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100_000:
-        problems.append(src.problem(("sweep", "seeds"), f"expected a number of seeds >= 1, got {seeds!r}"))
+    seeds = read.integer(spec.get("seeds"), ("sweep", "seeds"), 1, 1, 100_000)
     variants: list[Variant] = []
     raw = spec.get("variants")
     if not isinstance(raw, dict) or not raw:
@@ -263,7 +261,7 @@ def check_variants(scenario: Scenario, variants: Sequence[Variant]) -> None:
             continue
         problems += validate(varied, varied.source())
     if problems:
-        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
+        raise ScenarioError(sorted(set(problems), key=lambda p: p.order))
 
 
 def plan_runs(scenario: Scenario, variants: Sequence[Variant], seeds: int, out: Path,

@@ -16,12 +16,11 @@ from typing import Any
 
 from ..errors import FederationError, ScenarioError
 from ..results.kpi import KpiValue, compute_kpis, kpi_specs
-from ..results.report import parse_report
 from ..results.store import RunStore, StoreError
 from ..scenario.graph import layout_graph
 from ..scenario.loader import load
 from ..scenario.model import Scenario
-from ..scenario.source import load_source
+from ..scenario.report import ReportSpec
 
 __all__ = ["RunModel", "Signal", "POINTS"]
 
@@ -161,9 +160,7 @@ class RunModel:
 
     def _panels(self) -> list[dict[str, Any]]:
         """The report's panels (the signals the scenario marks for display), else the first signals."""
-        src = load_source(self.meta.get("scenario_file", "scenario.yaml"), self.meta.get("scenario_text", ""))
-        data = src.data if isinstance(src.data, dict) else {}
-        spec, _ = parse_report(data.get("report"), src)
+        spec = self.scenario.report if self.scenario is not None else ReportSpec()
         panels = [{"title": p.title, "signals": [self.by_name[s].id for s in p.signals if s in self.by_name]}
                   for p in spec.panels]  # fmt: skip
         panels = [p for p in panels if p["signals"]]

@@ -24,6 +24,7 @@ import uvicorn
 
 from ..access import ENV_USERS, Access
 from ..address import is_loopback
+from ..engine.priority import child_setup
 from ..errors import FederationError
 from .server import ConsoleConfig, build_app
 
@@ -131,7 +132,7 @@ class ConsoleProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL,
-                                        text=True, start_new_session=True)  # fmt: skip
+                                        text=True, start_new_session=True, preexec_fn=child_setup())  # fmt: skip
         self.url = self._wait_ready()
 
     def _wait_ready(self) -> str:

@@ -16,7 +16,6 @@ decision -- verdict, who or what decided, any edit -- is recorded in the run sto
 from __future__ import annotations
 
 import enum
-import fnmatch
 import json
 import logging
 import queue
@@ -32,10 +31,8 @@ from ..access import Access
 from ..address import is_loopback
 from ..api.interface import PayloadField
 from ..app.progress import StatusLine
-from ..errors import FederationError, KeyPath, Problem
-from ..protocol import unsendable
-from ..scenario.model import parse_duration
-from ..scenario.source import Source
+from ..errors import FederationError
+from ..scenario.decisions import Answer, DecisionSpec, ForecastSpec, Rule, Verdict
 from .edit import Declared, EditRefused, apply_edit
 
 if TYPE_CHECKING:
@@ -43,112 +40,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Verdict", "Autonomy", "Answer", "ForecastSpec", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate",
-           "parse_decisions"]
-
-
-class Verdict(str, enum.Enum):
-    APPROVE = "approve"
-    EDIT = "edit"
-    REJECT = "reject"
-    ASK = "ask"  # rules only: leave it to a human (or the default when there is none)
-
-    @property
-    def past(self) -> str:
-        """``approved``, ``edited``, ``rejected``: as the store and the terminal say it."""
-        return {"approve": "approved", "edit": "edited", "reject": "rejected", "ask": "asked"}[self.value]
+__all__ = ["Verdict", "Autonomy", "Answer", "ForecastSpec", "Rule", "DecisionSpec", "Proposal", "Decision", "DecisionGate"]
+# Verdict, Answer, ForecastSpec, Rule and DecisionSpec are the scenario's decisions: section
+# (federation.scenario.decisions, parsed when the scenario is loaded); here they are applied.
 
 
 class Autonomy(str, enum.Enum):
     ASSISTED = "assisted"  # level 4: policy first, humans for what the policy leaves open
     FULL = "full"  # level 5: the policy decides everything; no human is asked
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A given answer to one decision: ``approve``, ``reject`` or ``edit:{field: value}`` (``federation fork --answer``)."""
-
-    verdict: Verdict  # APPROVE, EDIT or REJECT
-    changes: Mapping[str, Any] | None = None  # for EDIT: merged into the payload (docs/decisions.md)
-
-    @classmethod
-    def parse(cls, text: str) -> Answer:
-        """``approve``, ``reject``, ``edit:{opening: 0.3}`` (YAML or JSON after ``edit:``); ValueError says why not."""
-        import yaml
-
-        word, colon, rest = text.strip().partition(":")
-        try:
-            verdict = Verdict(word.strip())
-        except ValueError:
-            verdict = Verdict.ASK
-        if verdict in (Verdict.APPROVE, Verdict.REJECT) and not colon:
-            return cls(verdict)
-        if verdict is Verdict.EDIT and colon:
-            try:
-                changes = yaml.safe_load(rest)
-            except yaml.YAMLError as exc:
-                raise ValueError(f"edit:{rest}: not YAML ({str(exc).splitlines()[0]})") from None
-            if not isinstance(changes, dict) or not changes:
-                raise ValueError(f"edit: needs the fields to change, e.g. edit:{{opening: 0.3}}; got {rest.strip()!r}")
-            return cls(verdict, changes)
-        raise ValueError(f"expected approve, reject or edit:{{field: value}}, got {text!r}")
-
-    def describe(self) -> str:
-        if self.verdict is Verdict.EDIT:
-            return "edit:" + json.dumps(self.changes, sort_keys=True)
-        return str(self.verdict.value)
-
-
-@dataclass(frozen=True)
-class ForecastSpec:
-    """``forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}`` of a rule (docs/decisions.md)."""
-
-    horizon: float  # simulated seconds ahead of the proposal
-    alternatives: tuple[Answer, ...]  # approve first: the reference the others are compared with
-
-
-@dataclass(frozen=True)
-class Rule:
-    """``match`` conditions on a proposal, and what to do when they all hold."""
-
-    verdict: Verdict
-    message_class: str = "*"  # fnmatch on "federate.endpoint"
-    key: str | None = None  # dotted path of a payload field
-    above: float | None = None
-    below: float | None = None
-    equals: Any = None
-    set: Mapping[str, Any] = field(default_factory=dict)  # for EDIT: merged into the payload (docs/decisions.md)
-    note: str = ""
-    line: int = 0
-    forecast: ForecastSpec | None = None  # ASK only: forecast each alternative while a human decides
-
-    def matches(self, proposal: Proposal) -> bool:
-        if not fnmatch.fnmatchcase(proposal.message_class, self.message_class):
-            return False
-        if self.key is None:
-            return True
-        value = _lookup(proposal.payload, self.key)
-        if value is _MISSING:
-            return False
-        if self.equals is not None and value != self.equals:
-            return False
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if self.above is not None and not (numeric and value > self.above):
-            return False
-        if self.below is not None and not (numeric and value < self.below):
-            return False
-        return True
-
-
-@dataclass(frozen=True)
-class DecisionSpec:
-    classes: tuple[str, ...] = ()  # message classes that need approval ("federate.endpoint")
-    rules: tuple[Rule, ...] = ()
-    default: Verdict = Verdict.REJECT  # when no rule decides and no human answers in time
-    timeout: float | None = None  # wall seconds to wait for a human
-
-    def gated(self, message_class: str) -> bool:
-        return message_class in self.classes
 
 
 @dataclass
@@ -186,155 +85,6 @@ class Decision:
     payload: Any = None  # the final payload (edited) when not rejected
     note: str = ""
     decided_at: str = ""  # ISO-8601 UTC; empty: when it is recorded (a replayed decision keeps the recorded one)
-
-
-_MISSING = object()
-
-
-def _lookup(payload: Any, path: str) -> Any:
-    value = payload
-    for part in path.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            return _MISSING
-    return value
-
-
-# ----------------------------------------------------------------------------- parsing
-def parse_decisions(data: Any, src: Source, endpoints: Mapping[str, set[str]]) -> tuple[DecisionSpec, list[Problem]]:
-    """Parse the scenario's ``decisions:`` section; ``endpoints`` maps federate -> its endpoints."""
-    problems: list[Problem] = []
-    base: KeyPath = ("decisions",)
-    if data is None:
-        return DecisionSpec(), problems
-    if not isinstance(data, dict):
-        return DecisionSpec(), [src.problem(base, "expected a mapping")]
-    for key in data:
-        if key not in ("require_approval", "policy", "default", "timeout"):
-            problems.append(src.problem((*base, key), "unknown key (expected require_approval, policy, default, timeout)"))
-    classes = data.get("require_approval", [])
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        problems.append(src.problem((*base, "require_approval"), "expected a list of 'federate.endpoint' classes"))
-        classes = []
-    for i, cls in enumerate(classes):
-        fed, _, ep = cls.partition(".")
-        if fed not in endpoints or ep not in endpoints[fed]:
-            problems.append(src.problem((*base, "require_approval", i), f"no endpoint '{cls}' in the scenario"))
-    default = Verdict.REJECT
-    if "default" in data:
-        try:
-            default = Verdict(data["default"])
-        except ValueError:
-            default = Verdict.REJECT
-        if default not in (Verdict.APPROVE, Verdict.REJECT) or data["default"] != default.value:
-            problems.append(src.problem((*base, "default"), f"expected approve or reject, got {data['default']!r}"))
-            default = Verdict.REJECT
-    timeout = None
-    if data.get("timeout") is not None:
-        try:
-            timeout = parse_duration(data["timeout"])
-        except ValueError as exc:
-            problems.append(src.problem((*base, "timeout"), str(exc)))
-    rules = []
-    policy = data.get("policy", [])
-    if not isinstance(policy, list):
-        problems.append(src.problem((*base, "policy"), "expected a list of rules"))
-        policy = []
-    for i, item in enumerate(policy):
-        rule = _parse_rule(item, (*base, "policy", i), src, problems)
-        if rule is not None:
-            rules.append(rule)
-    return DecisionSpec(tuple(classes), tuple(rules), default, timeout), problems
-
-
-def _parse_rule(item: Any, path: KeyPath, src: Source, problems: list[Problem]) -> Rule | None:
-    if not isinstance(item, dict):
-        problems.append(src.problem(path, "a rule is a mapping with 'match' and 'verdict'"))
-        return None
-    for key in item:
-        if key not in ("match", "verdict", "set", "note", "forecast"):
-            problems.append(src.problem((*path, key), "unknown key (expected match, verdict, set, note, forecast)"))
-    try:
-        verdict = Verdict(item.get("verdict"))
-    except ValueError:
-        problems.append(src.problem((*path, "verdict"), f"expected approve, edit, reject or ask, got {item.get('verdict')!r}"))
-        return None
-    match = item.get("match", {}) or {}
-    if not isinstance(match, dict):
-        problems.append(src.problem((*path, "match"), "expected a mapping"))
-        return None
-    for key in match:
-        if key not in ("class", "field", "above", "below", "equals"):
-            problems.append(src.problem((*path, "match", key), "unknown condition (expected class, field, above, below, equals)"))
-    for key in ("above", "below"):
-        if key in match and (isinstance(match[key], bool) or not isinstance(match[key], (int, float))):
-            problems.append(src.problem((*path, "match", key), f"expected a number, got {match[key]!r}"))
-            return None
-    changes = item.get("set", {}) or {}
-    if verdict is Verdict.EDIT and not (isinstance(changes, dict) and changes):
-        problems.append(src.problem((*path, "set"), "an edit rule needs 'set: {field: value}'"))
-        return None
-    unsent = unsendable(changes)  # the edited payload goes to the receiver
-    if unsent is not None:
-        problems.append(src.problem((*path, "set", *unsent[0]), unsent[1]))
-        return None
-    forecast = None
-    if item.get("forecast") is not None:
-        if verdict is not Verdict.ASK:
-            problems.append(src.problem((*path, "forecast"), f"a forecast is made while a human decides: it needs "
-                                                             f"'verdict: ask', not {verdict.value}"))  # fmt: skip
-            return None
-        forecast = _parse_forecast(item["forecast"], (*path, "forecast"), src, problems)
-        if forecast is None:
-            return None
-    return Rule(verdict, str(match.get("class", "*")), match.get("field"), match.get("above"), match.get("below"),
-                match.get("equals"), dict(changes) if isinstance(changes, dict) else {}, str(item.get("note", "")),
-                src.line(path), forecast)  # fmt: skip
-
-
-def _parse_forecast(data: Any, path: KeyPath, src: Source, problems: list[Problem]) -> ForecastSpec | None:
-    """``{horizon: 24 h, alternatives: [approve, reject, {edit: {opening: 0.3}}]}``; None (with problems) when wrong."""
-    if not isinstance(data, dict):
-        problems.append(src.problem(path, "expected {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}"))
-        return None
-    before = len(problems)
-    for key in data:
-        if key not in ("horizon", "alternatives"):
-            problems.append(src.problem((*path, key), "unknown key (expected horizon, alternatives)"))
-    horizon = 0.0
-    try:
-        horizon = parse_duration(data.get("horizon"))
-        if not horizon > 0:
-            raise ValueError(f"must be after the proposal, got {data.get('horizon')!r}")
-    except (ValueError, TypeError) as exc:
-        problems.append(src.problem((*path, "horizon"), f"a duration such as '24 h' is needed: {exc}"))
-    items = data.get("alternatives", ["approve", "reject"])
-    if not isinstance(items, list) or not items:
-        problems.append(src.problem((*path, "alternatives"), "expected a list of approve, reject, {edit: {field: value}}"))
-        items = []
-    alternatives: list[Answer] = []
-    for i, alt in enumerate(items):
-        where = (*path, "alternatives", i)
-        if alt in ("approve", "reject"):
-            answer = Answer(Verdict(alt))
-        elif isinstance(alt, dict) and list(alt) == ["edit"] and isinstance(alt["edit"], dict) and alt["edit"]:
-            unsent = unsendable(alt["edit"])
-            if unsent is not None:
-                problems.append(src.problem((*where, "edit", *unsent[0]), unsent[1]))
-                continue
-            answer = Answer(Verdict.EDIT, dict(alt["edit"]))
-        else:
-            problems.append(src.problem(where, f"expected approve, reject or {{edit: {{field: value}}}}, got {alt!r}"))
-            continue
-        if answer in alternatives:
-            problems.append(src.problem(where, f"{answer.describe()} is listed twice"))
-            continue
-        alternatives.append(answer)
-    if len(problems) > before:
-        return None
-    approve = Answer(Verdict.APPROVE)  # the reference: always forecast, first
-    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)))
 
 
 # ----------------------------------------------------------------------------- the gate

@@ -132,9 +132,10 @@ class Checkpoints:
 
     def __init__(self, host: CheckpointHost, plan: Plan, scheduler: Scheduler, members: list[Member],
                  settings: CoordinatorSpec, scenario: Scenario, gate: DecisionGate | None, *, resume: Resume | None,
-                 debug: bool) -> None:  # fmt: skip
+                 debug: bool, fork_at: int | None = None) -> None:  # fmt: skip
         self.host, self.plan, self.scheduler, self.members = host, plan, scheduler, members
         self.settings, self.scenario, self.gate, self.resume, self.debug = settings, scenario, gate, resume, debug
+        self.fork_at = fork_at  # take a checkpoint at this tick and end there (a fork replaying up to its point)
         every = settings.checkpoint
         self._every = max(1, self.plan.base.ticks(every)) if every else 0  # ticks between checkpoints (0: none)
         self._asked = False  # a checkpoint on demand (SIGUSR1, control endpoint) is pending
@@ -169,6 +170,9 @@ class Checkpoints:
             barrier = after + self._every - (after - start) % self._every
             if barrier >= self.plan.stop:
                 barrier = NEVER  # a checkpoint at or after the stop time resumes nothing
+        fork_at = self.fork_at
+        if fork_at is not None and after < fork_at < barrier:
+            barrier = fork_at  # a fork's replay ends with a checkpoint at its fork point (engine/fork.py)
         self.scheduler.barrier = barrier
 
     def asked_for(self) -> None:
@@ -212,6 +216,9 @@ class Checkpoints:
         self.checkpoints_taken.append(taken)
         log.info("checkpoint at t=%g s: %d federates, %.1f kB, %.3f s", seconds, len(saved), size / 1024,
                  taken.seconds)  # fmt: skip
+        if tick == self.fork_at:
+            self.scheduler.stop = tick - 1  # nothing more to grant: the run ends at its fork point
+            return
         self._arm_barrier(tick)
         self._grant_all()
 

@@ -23,8 +23,8 @@ import zmq
 from .. import protocol
 from ..access import Access
 from ..address import BindAddress, is_loopback
-from ..decisions.gate import Answer, Autonomy, DecisionGate, parse_decisions
-from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted, ScenarioError
+from ..decisions.gate import Answer, Autonomy, DecisionGate
+from ..errors import FederateError, FederationError, OutputError, ProtocolError, RunInterrupted
 from ..protocol import ErrorCode, Kind
 from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
 from ..results.kpi import record_kpis
@@ -87,6 +87,7 @@ class RunOptions:
     # a control endpoint: tokens are made for the login name and a viewer (Coordinator.control_tokens)
     resume: Resume | None = None  # continue a run in its store from this checkpoint (``federation resume``)
     answers: Mapping[int, Answer] = field(default_factory=dict)  # decision id -> given answer (``federation fork --answer``)
+    fork_at: int | None = None  # take a checkpoint at this tick and end there (a fork replaying up to its point)
 
 
 def resolve_settings(spec: CoordinatorSpec, options: RunOptions) -> CoordinatorSpec:
@@ -204,7 +205,7 @@ class Coordinator:
         self.health = Health(self, self.plan, self.scheduler, self.launcher, self.settings, self.members,
                              self.by_identity, directory=scenario.directory, debug=options.debug)  # fmt: skip
         self.checkpoints = Checkpoints(self, self.plan, self.scheduler, self.members, self.settings, scenario, self.gate,
-                                       resume=options.resume, debug=options.debug)  # fmt: skip
+                                       resume=options.resume, debug=options.debug, fork_at=options.fork_at)  # fmt: skip
         self.hooks.append(lambda _coordinator: self.checkpoints.asked_for())
         self.forecasts = self._make_forecasts()
         self.holds = None if self.gate is None else DecisionHolds(self, self.gate, self.plan, self.scheduler,
@@ -286,11 +287,7 @@ class Coordinator:
             raise
 
     def _make_gate(self) -> DecisionGate | None:
-        endpoints = {n: {e.name for e in d.endpoints} for n, d in zip(self.plan.names, self.plan.declarations)}
-        src = self.scenario.source()
-        spec, problems = parse_decisions(self.scenario.options.get("decisions"), src, endpoints)
-        if problems:
-            raise ScenarioError(problems)
+        spec = self.scenario.decisions  # parsed with the scenario, checked against the endpoints by Plan.build
         if not spec.classes:
             return None
         o = self.options

@@ -31,6 +31,7 @@ from typing import IO, Any, Callable, Mapping
 
 from ..decisions.gate import Answer, DecisionGate, Proposal, Verdict
 from ..results.store import RunStore, Saved, StoreError
+from .priority import child_setup
 
 __all__ = ["Forecasts", "ForecastStatus"]
 
@@ -179,7 +180,7 @@ class Forecasts:
     def _launch(self, job: _Job) -> None:
         job.stderr = open(job.out.with_suffix(".log"), "wb")  # noqa: SIM115 (closed when the fork ends)
         job.process = subprocess.Popen(job.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=job.stderr, start_new_session=True)  # fmt: skip
+                                       stderr=job.stderr, start_new_session=True, preexec_fn=child_setup())  # fmt: skip
         job.started = time.monotonic()
         job.status = ForecastStatus.RUNNING
 

@@ -23,6 +23,7 @@ from typing import IO, Protocol, Sequence
 
 from ..errors import OutputError
 from .forkserver import ForkServerError, become_subreaper, read_frame, write_frame
+from .priority import child_setup
 
 __all__ = ["Launcher", "Child", "ENV_LAUNCH", "ForkedProcess"]
 
@@ -118,6 +119,7 @@ class ForkServer:
                  "--replies", str(replies_w)],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, pass_fds=(requests_r, replies_w),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=cwd, start_new_session=True,
+                preexec_fn=child_setup(),
             )  # fmt: skip
         finally:
             log_file.close()
@@ -252,7 +254,7 @@ class Launcher:
                                 "cwd": None if cwd is None else str(cwd), "log": str(log_path.resolve())})  # fmt: skip
             return ForkedProcess(int(reply["pid"]))  # type: ignore[call-overload]
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                env=full_env, cwd=cwd, start_new_session=True)  # fmt: skip
+                                env=full_env, cwd=cwd, start_new_session=True, preexec_fn=child_setup())  # fmt: skip
 
     @staticmethod
     def python_argv(address: str, name: str, heartbeat: float, *, debug: bool = False) -> list[str]:

@@ -28,6 +28,7 @@ from ..timebase import NEVER, TimeBase
 from .health import Health
 from .member import Member
 from .plan import Plan
+from .priority import realtime
 from .recorder import Recorder
 from .scheduler import FederateSlot, Grant, Scheduler
 
@@ -107,6 +108,7 @@ class PacingSummary:
     p99: float
     max: float
     jitter: float  # standard deviation of the lag
+    realtime: int | None = None  # the coordinator's SCHED_FIFO priority, when it had one
 
     def line(self) -> str:
         """One line for the run's summary."""
@@ -116,7 +118,8 @@ class PacingSummary:
                          f"jitter {_ms(self.jitter)} ({self.grants:,} grants)")  # fmt: skip
         if self.catch_up:
             parts.append(f"caught up {self.catch_up:,} grants scheduled before stepping began")
-        return f"paced {self.factor:g}x: " + ("; ".join(parts) or "nothing granted")
+        priority = f" (real-time priority {self.realtime})" if self.realtime is not None else ""
+        return f"paced {self.factor:g}x{priority}: " + ("; ".join(parts) or "nothing granted")
 
     def meta(self) -> dict[str, str]:
         """The figures as the run store's ``run`` table keeps them."""
@@ -148,11 +151,17 @@ class Pacer:
         self.lags: list[float] = []  # of the grant instants measured
         self.catch_up = 0
         self.last_lag: float | None = None  # of the latest grant instant (the status line shows it)
+        if spec.pace.realtime is not None:
+            realtime(spec.pace.realtime, check=True)  # refused before any federate is started
 
     def __repr__(self) -> str:
         return f"<Pacer {self.factor:g}x hold_back={self.spec.hold_back:g} s grants={len(self.lags)}>"
 
     def begin(self, mono: float, posix: float) -> Schedule:
+        priority = self.spec.pace.realtime if self.spec.pace is not None else None
+        if priority is not None:
+            threads = realtime(priority)
+            log.info("real-time priority %d (SCHED_FIFO) for the coordinator's %d threads", priority, threads)
         self.began = mono
         self.schedule = Schedule.starting(self.spec, self.factor, mono=mono, posix=posix)
         return self.schedule
@@ -201,7 +210,8 @@ class Pacer:
         else:
             jitter = p50 = p99 = top = 0.0
         figures = (p50, p99, top, jitter)
-        return PacingSummary(self.factor, self.spec.hold_back, self.max_lag, n, self.catch_up, *figures)
+        return PacingSummary(self.factor, self.spec.hold_back, self.max_lag, n, self.catch_up, *figures,
+                             realtime=self.spec.pace.realtime if self.spec.pace else None)
 
 
 def _quantile(ordered: list[float], q: float) -> float:

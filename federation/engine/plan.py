@@ -68,7 +68,7 @@ class Plan:
         resolved = declarations(scenario, src)
         problems = validate(scenario, src, resolved)
         if problems:
-            raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.file, p.path, p.message)))
+            raise ScenarioError(sorted(set(problems), key=lambda p: p.order))
         base = scenario.time.base
         names = tuple(scenario.federates)
         decls = tuple(resolved[n].declaration for n in names)

@@ -321,6 +321,8 @@ def _clock_meta(spec: TimeSpec) -> dict[str, str]:
         meta["hold_back"] = repr(spec.hold_back)
         if spec.pace.max_lag is not None:
             meta["max_lag"] = repr(spec.pace.max_lag)
+        if spec.pace.realtime is not None:
+            meta["pace_realtime"] = str(spec.pace.realtime)  # the coordinator's SCHED_FIFO priority
     return meta
 
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from ..api.federate import Federate
 from ..api.interface import Declaration
 from ..api.live import ExternalSample, LiveFeed
-from ..decisions.gate import Decision, DecisionGate, DecisionSpec, Proposal, Verdict
+from ..decisions.gate import Answer, Decision, DecisionGate, DecisionSpec, Proposal, Verdict
 from ..errors import FederationError, OutputError
 from ..results.store import RunStore, StoreError
 from ..scenario.loader import load
@@ -46,6 +46,8 @@ class Replay:
     live: tuple[str, ...]  # the live sources, replaced by RecordedSource
     epoch: float | None
     decisions: tuple[dict[str, Any], ...] = field(default=())
+    diverge_at: int | None = None  # a fork's point: proposals at or after this tick are decided anew (engine/fork.py)
+    answers: Mapping[int, Answer] = field(default_factory=dict)  # and these ids so (``federation fork --answer``)
 
     @classmethod
     def open(cls, store: str | Path, pace: float | None = None) -> Replay:
@@ -87,7 +89,7 @@ class Replay:
         welcome["target"] = SOURCE_TARGET
 
     def gate(self, spec: DecisionSpec, schemas: Mapping[str, Any]) -> ReplayedGate:
-        return ReplayedGate(spec, self.decisions, schemas=schemas)
+        return ReplayedGate(spec, self.decisions, schemas=schemas, diverge_at=self.diverge_at, answers=self.answers)
 
 
 # ---------------------------------------------------------------------------- the sources
@@ -109,6 +111,12 @@ class RecordedFeed(LiveFeed):
         with self._lock:
             self._consumed += taken
         return taken
+
+    def skip_before(self, t: float) -> None:
+        """Drop the groups applied before ``t``: a restored source (a fork's) applied them before its checkpoint."""
+        tick = self._base.ticks(t)
+        while self._next < len(self._groups) and self._groups[self._next][0] < tick:
+            self._next += 1
 
     def earliest(self) -> float | None:
         if self._next >= len(self._groups):
@@ -144,8 +152,17 @@ class RecordedSource(Federate):
         self.feed = RecordedFeed(sorted(groups.items()), base)
         self.log.info("replays %d recorded samples at %d ticks", len(rows), len(groups))
 
+    restored = False  # taken up from a checkpoint: the feed (not saved) starts again at the first step
+
+    def restore_state(self, state: Any) -> None:
+        super().restore_state(state)
+        self.restored = True
+
     def step(self, t: float) -> float | None:
-        assert self.feed is not None
+        assert isinstance(self.feed, RecordedFeed)
+        if self.restored:
+            self.restored = False
+            self.feed.skip_before(t)
         for sample in self.feed.due(t):
             self.outputs[sample.output] = sample.value
         return self.feed.earliest()
@@ -167,15 +184,23 @@ def _typed(value: Any, kind: str) -> Any:
 
 # ---------------------------------------------------------------------------- the decisions
 class ReplayedGate(DecisionGate):
-    """Answers each proposal with the decision recorded for the same proposal (tick, class, payload)."""
+    """Answers each proposal with the decision recorded for the same proposal (tick, class, payload).
 
-    def __init__(self, spec: DecisionSpec, recorded: tuple[dict[str, Any], ...], schemas: Mapping[str, Any]) -> None:
-        super().__init__(spec, schemas=schemas)
+    With ``diverge_at`` (a fork's point), a proposal at or after that tick is decided as in any
+    run without an operator: by the ``answers`` given for it, else by the policy and its default.
+    """
+
+    def __init__(self, spec: DecisionSpec, recorded: tuple[dict[str, Any], ...], schemas: Mapping[str, Any],
+                 diverge_at: int | None = None, answers: Mapping[int, Answer] | None = None) -> None:  # fmt: skip
+        super().__init__(spec, schemas=schemas, answers=answers)
+        self.diverge_at = diverge_at
         self.recorded: dict[tuple[int, str, Any], list[dict[str, Any]]] = defaultdict(list)
         for row in recorded:
             self.recorded[(row["tick"], row["source"], row["proposal"])].append(row)
 
     def _settle(self, proposal: Proposal) -> Decision | None:
+        if self.diverge_at is not None and proposal.tick >= self.diverge_at:
+            return super()._settle(proposal)
         key = (proposal.tick, proposal.message_class, to_sql(proposal.payload))
         rows = self.recorded.get(key)
         if not rows:

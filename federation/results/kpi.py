@@ -18,16 +18,14 @@ See docs/kpis-and-report.md.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
-from ..api.interface import Output, SignalType
-from ..errors import FederationError, KeyPath, Problem, ScenarioError
-from ..scenario.model import Scenario, signal_matches
-from ..scenario.source import Source, suggest
+from ..errors import FederationError
+from ..scenario.kpis import Combine, KpiSpec, Reducer
+from ..scenario.model import Scenario
 from .store import RunStore, Series
 from .store import write_kpis as store_kpis
 
@@ -36,56 +34,16 @@ __all__ = [
     "Combine",
     "KpiSpec",
     "KpiValue",
-    "parse_kpis",
     "kpi_specs",
     "compute_kpis",
     "write_kpis",
     "record_kpis",
     "format_table",
-    "check_signal",
     "run_end",
 ]
 
 
-class Reducer(str, enum.Enum):
-    LAST = "last"
-    FIRST = "first"
-    MAX = "max"
-    MIN = "min"
-    MEAN = "mean"  # time-weighted over [first sample, end of run]
-    INTEGRAL = "integral"  # value x seconds
-    COUNT_TRUE = "count_true"  # how many times the signal turned true
-    TIME_TRUE = "time_true"  # seconds the signal was true
-    RECOVERY = "recovery"  # seconds from the first drop below threshold x baseline to the final recovery
-
-    @property
-    def gives_time(self) -> bool:
-        return self in (Reducer.TIME_TRUE, Reducer.RECOVERY)
-
-
-class Combine(str, enum.Enum):
-    SUM = "sum"
-    MAX = "max"
-    MIN = "min"
-
-
 TIME_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_KEYS = ("signal", "reduce", "combine", "scale", "unit", "description", "threshold", "baseline")
-_NUMERIC = (SignalType.FLOAT, SignalType.INT, SignalType.BOOL, SignalType.ANY)
-
-
-@dataclass(frozen=True)
-class KpiSpec:
-    name: str
-    signals: tuple[str, ...]  # "federate.output"
-    reduce: Reducer = Reducer.LAST
-    combine: Combine = Combine.SUM
-    scale: float = 1.0
-    unit: str | None = None  # None: derived from the signal and the reducer
-    description: str = ""
-    threshold: float = 0.99  # recovery: fraction of the baseline
-    baseline: float | None = None  # recovery: reference value (default: the signal's first value)
-    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,134 +60,9 @@ class KpiValue:
         return f"{self.value:.{digits}g}"
 
 
-# ----------------------------------------------------------------------------- parsing
-def parse_kpis(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None = None,
-               recorded: Sequence[str] | None = None) -> tuple[tuple[KpiSpec, ...], list[Problem]]:  # fmt: skip
-    """Parse the ``kpis:`` section.
-
-    ``outputs`` (federate -> output name -> declaration; ``None`` for a federate whose
-    interface could not be resolved) checks that every signal exists and is numeric;
-    ``recorded`` (the ``record.signals`` patterns) that it is recorded.
-    """
-    base: KeyPath = ("kpis",)
-    if data is None:
-        return (), []
-    if not isinstance(data, dict):
-        return (), [src.problem(base, "expected a mapping of KPI name -> {signal, reduce, ...}")]
-    problems: list[Problem] = []
-    specs = []
-    for name, item in data.items():
-        spec = _parse_one(str(name), item, (*base, name), src, problems)
-        if spec is None:
-            continue
-        for i, signal in enumerate(spec.signals):
-            path = (*base, name, "signal") if isinstance(item.get("signal"), str) else (*base, name, "signal", i)
-            problems += check_signal(signal, path, src, outputs, recorded, "a KPI")
-        if outputs is not None and len(spec.signals) > 1:
-            problems += _check_units(spec, outputs, (*base, name, "signal"), src)
-        specs.append(spec)
-    return tuple(specs), problems
-
-
-def _parse_one(name: str, item: Any, path: KeyPath, src: Source, problems: list[Problem]) -> KpiSpec | None:
-    if not isinstance(item, dict):
-        problems.append(src.problem(path, "expected a mapping with 'signal' and 'reduce'"))
-        return None
-    count = len(problems)
-    for key in item:
-        if key not in _KEYS:
-            problems.append(src.problem((*path, key), f"unknown key (expected {', '.join(_KEYS)})"))
-    signals = item.get("signal")
-    if isinstance(signals, str):
-        signals = [signals]
-    if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
-        problems.append(src.problem((*path, "signal"), "expected 'federate.output' or a non-empty list of them"))
-        signals = []
-    reduce = _choice(Reducer, item.get("reduce", "last"), (*path, "reduce"), src, problems)
-    combine = _choice(Combine, item.get("combine", "sum"), (*path, "combine"), src, problems)
-    scale = _number(item, "scale", 1.0, path, src, problems)
-    threshold = _number(item, "threshold", 0.99, path, src, problems)
-    baseline = _number(item, "baseline", None, path, src, problems)
-    if reduce is not Reducer.RECOVERY:
-        for key in ("threshold", "baseline"):
-            if key in item:
-                problems.append(src.problem((*path, key), f"'{key}' applies only to 'reduce: recovery'"))
-    if "combine" in item and len(signals) < 2:
-        problems.append(src.problem((*path, "combine"), "'combine' needs a list of two or more signals"))
-    unit, description = item.get("unit"), item.get("description", "")
-    for key, value in (("unit", unit), ("description", description)):
-        if value is not None and not isinstance(value, str):
-            problems.append(src.problem((*path, key), f"expected a string, got {value!r}"))
-    if len(problems) > count or reduce is None or combine is None:
-        return None
-    return KpiSpec(name, tuple(signals), reduce, combine, scale if scale is not None else 1.0, unit, description,
-                   threshold if threshold is not None else 0.99, baseline, src.line(path))  # fmt: skip
-
-
-def _choice(kind: type[enum.Enum], value: Any, path: KeyPath, src: Source, problems: list[Problem]) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        problems.append(src.problem(path, f"expected one of {', '.join(k.value for k in kind)}, got {value!r}"))
-        return None
-
-
-def _number(item: Mapping[str, Any], key: str, default: float | None, path: KeyPath, src: Source,
-            problems: list[Problem]) -> float | None:  # fmt: skip
-    value = item.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        problems.append(src.problem((*path, key), f"expected a number, got {value!r}"))
-        return default
-    return float(value)
-
-
-def check_signal(signal: str, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None,
-                 recorded: Sequence[str] | None, user: str) -> list[Problem]:  # fmt: skip
-    """Problems with ``signal`` as a recorded numeric output; ``user`` ("a KPI") is who needs it."""
-    fed, dot, name = signal.partition(".")
-    if not dot or not fed or not name:
-        return [src.problem(path, f"expected 'federate.output', got {signal!r}")]
-    if outputs is None:
-        return []
-    if fed not in outputs:
-        return [src.problem(path, f"unknown federate '{fed}'" + suggest(fed, outputs))]
-    declared = outputs[fed]
-    if declared is None:  # the federate's own problems are reported elsewhere
-        return []
-    out = declared.get(name)
-    if out is None:
-        return [src.problem(path, f"federate '{fed}' has no output '{name}'" + suggest(name, declared))]
-    if out.type not in _NUMERIC:
-        return [src.problem(path, f"{signal} is a {out.type.value} signal; {user} needs a number or a bool")]
-    if recorded is not None and not any(signal_matches(p, signal) for p in recorded):
-        return [src.problem(path, f"{signal} is not recorded (see 'record: signals'), so {user} cannot use it")]
-    return []
-
-
-def _check_units(spec: KpiSpec, outputs: Mapping[str, Mapping[str, Output[Any]] | None], path: KeyPath,
-                 src: Source) -> list[Problem]:  # fmt: skip
-    units: dict[str, str] = {}
-    for signal in spec.signals:
-        fed, _, name = signal.partition(".")
-        out = (outputs.get(fed) or {}).get(name)
-        if out is not None:
-            units.setdefault(out.unit or "", signal)
-    if len(units) < 2:
-        return []
-    mixed = ", ".join(f"{signal} in '{unit or '-'}'" for unit, signal in units.items())
-    return [src.problem(path, f"'combine: {spec.combine.value}' mixes units: {mixed}")]
-
-
 def kpi_specs(scenario: Scenario) -> tuple[KpiSpec, ...]:
-    """The scenario's KPIs (structure only); raise :class:`ScenarioError` on a bad section."""
-    if "kpis" not in scenario.options:
-        return ()
-    specs, problems = parse_kpis(scenario.options["kpis"], scenario.source())
-    if problems:
-        raise ScenarioError(problems)
-    return specs
+    """The scenario's KPIs (its ``kpis:`` section, parsed when it was loaded)."""
+    return scenario.kpis
 
 
 # ----------------------------------------------------------------------------- computing

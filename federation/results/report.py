@@ -34,86 +34,24 @@ from typing import Any, Mapping, Sequence
 
 import jinja2
 
-from ..api.interface import Output
-from ..errors import FederationError, KeyPath, OutputError, Problem
-from ..scenario.source import Source, load_source
+from ..errors import FederationError, OutputError, Problem
+from ..scenario.kpis import KpiSpec
+from ..scenario.loader import parse
+from ..scenario.report import Panel, ReportSpec
+from ..scenario.source import load_source
 from ..timebase import format_time
+from .comparison import compare_signals
 from .depthmap import depth_maps
-from .kpi import KpiValue, Reducer, check_signal, compute_kpis, parse_kpis, run_end
+from .kpi import KpiValue, Reducer, compute_kpis, run_end
 from .liveness import Liveness, RunState
 from .output import SIGNATURES, check_replaceable
 from .residuals import residual_section
 from .store import RunStore, StoreError
 
-__all__ = ["Panel", "ReportSpec", "TEMPLATE", "parse_report", "build_report", "write_report"]
+__all__ = ["Panel", "ReportSpec", "TEMPLATE", "build_report", "write_report"]
 
-DEFAULT_MESSAGES = 50
 SIGNALS_PER_FEDERATE = 4
 _NUMERIC_TYPES = ("float", "int", "bool")
-
-
-@dataclass(frozen=True)
-class Panel:
-    title: str
-    signals: tuple[str, ...]
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    title: str | None = None
-    panels: tuple[Panel, ...] = ()  # empty: one panel per federate
-    messages: int = DEFAULT_MESSAGES
-
-
-# ----------------------------------------------------------------------------- parsing
-def parse_report(data: Any, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None = None,
-                 recorded: Sequence[str] | None = None) -> tuple[ReportSpec, list[Problem]]:  # fmt: skip
-    """Parse the ``report:`` section; ``outputs`` and ``recorded`` as for :func:`federation.results.kpi.parse_kpis`."""
-    base: KeyPath = ("report",)
-    if data is None:
-        return ReportSpec(), []
-    if not isinstance(data, dict):
-        return ReportSpec(), [src.problem(base, "expected a mapping with 'panels' (and 'title', 'messages')")]
-    problems = [src.problem((*base, k), "unknown key (expected title, panels, messages)")
-                for k in data if k not in ("title", "panels", "messages")]  # fmt: skip
-    title = data.get("title")
-    if title is not None and not isinstance(title, str):
-        problems.append(src.problem((*base, "title"), f"expected a string, got {title!r}"))
-        title = None
-    messages = data.get("messages", DEFAULT_MESSAGES)
-    if isinstance(messages, bool) or not isinstance(messages, int) or messages < 0:
-        problems.append(src.problem((*base, "messages"), f"expected a number of rows (0 or more), got {messages!r}"))
-        messages = DEFAULT_MESSAGES
-    raw = data.get("panels", [])
-    if not isinstance(raw, list):
-        problems.append(src.problem((*base, "panels"), "expected a list of {title, signals}"))
-        raw = []
-    panels = []
-    for i, item in enumerate(raw):
-        panel = _parse_panel(item, (*base, "panels", i), src, outputs, recorded, problems)
-        if panel is not None:
-            panels.append(panel)
-    return ReportSpec(title, tuple(panels), messages), problems
-
-
-def _parse_panel(item: Any, path: KeyPath, src: Source, outputs: Mapping[str, Mapping[str, Output[Any]] | None] | None,
-                 recorded: Sequence[str] | None, problems: list[Problem]) -> Panel | None:  # fmt: skip
-    if not isinstance(item, dict):
-        problems.append(src.problem(path, "a panel is a mapping {title, signals}"))
-        return None
-    problems += [src.problem((*path, k), "unknown key (expected title, signals)") for k in item if k not in ("title", "signals")]
-    title = item.get("title", "")
-    if not isinstance(title, str):
-        problems.append(src.problem((*path, "title"), f"expected a string, got {title!r}"))
-        title = ""
-    signals = item.get("signals")
-    if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
-        problems.append(src.problem((*path, "signals"), "expected a non-empty list of 'federate.output'"))
-        return None
-    for j, signal in enumerate(signals):
-        problems += check_signal(signal, (*path, "signals", j), src, outputs, recorded, "a plot")
-    return Panel(title or ", ".join(signals), tuple(signals), src.line(path))
 
 
 # ----------------------------------------------------------------------------- building
@@ -163,10 +101,8 @@ class MessageSummary:
 def build_report(store: RunStore, *, messages: int | None = None, template: str | Path | None = None) -> str:
     """The report of ``store`` as one HTML document, rendered by the Jinja2 ``template`` (default :data:`TEMPLATE`)."""
     meta = store.metadata()
-    src = load_source(meta.get("scenario_file", "scenario.yaml"), meta.get("scenario_text", ""))
-    data = src.data if isinstance(src.data, dict) else {}
-    spec, notes = parse_report(data.get("report"), src)
-    kpis, kpi_notes = _kpis(store, data.get("kpis"), src)
+    spec, specs, notes = _sections(meta)
+    kpis, kpi_notes = _kpis(store, specs)
     notes += kpi_notes
     limit = spec.messages if messages is None else messages
     title = spec.title or f"{meta.get('scenario_name', store.path.stem)}: run report"
@@ -193,22 +129,26 @@ def build_report(store: RunStore, *, messages: int | None = None, template: str 
         "federates": _federates(store),
         "scenario_file": meta.get("scenario_file", ""),
         "scenario_text": meta.get("scenario_text", ""),
-        "parent": _parent(meta, kpis),
+        "parent": _parent(meta, kpis, store),
     }
     return _template(template).render(context)
 
 
-def _parent(meta: Mapping[str, str], kpis: Sequence[KpiValue]) -> dict[str, Any] | None:
-    """A fork's parent (docs/what-if.md): its store, the fork point, and each KPI of the parent beside the fork's."""
+def _parent(meta: Mapping[str, str], kpis: Sequence[KpiValue], store: RunStore) -> dict[str, Any] | None:
+    """A fork's parent (docs/what-if.md): its store, the fork point, each KPI of the parent beside the fork's, and
+    the signals that diverge after the fork point drawn over the parent's (:mod:`federation.results.comparison`)."""
     path = meta.get("parent_store")
     if not path:
         return None
-    parent: dict[str, Any] = {"store": path, "fork_time": _time(float(meta.get("fork_time", "nan"))), "rows": [],
-                              "note": ""}  # fmt: skip
+    fork_time = float(meta.get("fork_time", "nan"))
+    parent: dict[str, Any] = {"store": path, "fork_time": _time(fork_time), "rows": [], "note": "", "signals": None,
+                              "how": meta.get("fork_how", "")}  # fmt: skip
     try:
         with RunStore(path, warn=False) as run:
             theirs = {name: value for name, value, _, _ in run.kpis()}
-    except (OutputError, StoreError, OSError) as exc:
+            parent["signals"] = compare_signals(store, run, int(meta.get("fork_tick", "0")), fork_time,
+                                                _span(store, meta))  # fmt: skip
+    except (FederationError, StoreError, OSError) as exc:
         parent["note"] = f"cannot read the parent's store: {exc}"
         return parent
     for k in kpis:
@@ -305,11 +245,18 @@ def _wall(meta: Mapping[str, str]) -> str:
     return "under 1 s" if seconds < 1 else format_time(seconds)
 
 
-def _kpis(store: RunStore, section: Any, src: Source) -> tuple[list[KpiValue], list[Problem]]:
+def _sections(meta: Mapping[str, str]) -> tuple[ReportSpec, tuple[KpiSpec, ...], list[Problem]]:
+    """The ``report:`` and ``kpis:`` sections of the run's scenario, and the problems found in them."""
+    scenario, problems = parse(load_source(meta.get("scenario_file", "scenario.yaml"), meta.get("scenario_text", "")))
+    mine = [p for p in problems if p.path.partition(".")[0].partition("[")[0] in ("report", "kpis")]
+    if scenario is None:
+        return ReportSpec(), (), mine
+    return scenario.report, scenario.kpis, mine
+
+
+def _kpis(store: RunStore, specs: tuple[KpiSpec, ...]) -> tuple[list[KpiValue], list[Problem]]:
     """The stored KPIs; computed here from the scenario's ``kpis:`` when the run stored none."""
-    specs, problems = parse_kpis(section, src)
-    if problems:
-        specs = ()
+    problems: list[Problem] = []
     by_name = {s.name: s for s in specs}
     stored = store.kpis()
     if stored:

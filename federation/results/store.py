@@ -110,6 +110,18 @@ TICKED = ("samples", "messages", "decisions", "external_samples", "pacing", "syn
 """Tables whose rows carry the tick they belong to: a resumed run removes those at or after its checkpoint."""
 
 
+COMPARED: Mapping[str, str] = {
+    "samples": "tick, time, signal, value",
+    "messages": "tick, time, sent_tick, source, target, payload",
+    "decisions": "id, tick, time, source, target, proposal, verdict, decided_by, final, note",
+    "external_samples": "tick, time, federate, seq, output, stamp, arrival, lateness, value",
+    "synchronisation": "tick, time, pair, status, measurement, before, after, residual, gain, alarm, count, bias, "
+                       "rmse, largest",
+}  # fmt: skip
+"""The recorded tables two runs are compared by (a fork and its parent), each with its columns but the wall-clock
+ones (a decision's ``decided_at``): the same scenario, seed and inputs give the same rows."""
+
+
 @dataclass(frozen=True)
 class Saved:
     """One checkpoint as read back from a store: its tick and time, the coordinator's and each federate's state."""
@@ -322,6 +334,20 @@ def copy_store(source: Path, target: Path, meta: Mapping[str, str]) -> None:
         raise OutputError(target, f"cannot copy the run store {source}: {exc}") from exc
 
 
+def write_meta(path: str | Path, meta: Mapping[str, str]) -> None:
+    """Add or replace keys of a finished store's ``run`` table."""
+    try:
+        db = sqlite3.connect(path)
+        try:
+            _check_version(db, Path(path))
+            with db:
+                db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", meta.items())
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise OutputError(path, f"cannot write the run table: {exc}") from exc
+
+
 def write_kpis(path: str | Path, rows: Iterable[tuple[str, float | None, str, str]]) -> None:
     """Store KPI rows (name, value or None, unit, description) in a finished store's ``kpis`` table."""
     rows = list(rows)
@@ -472,6 +498,37 @@ class RunStore:
         cid, tick, seconds, coordinator = row
         states = self.db.execute("SELECT federate, state FROM checkpoint_states WHERE checkpoint=?", (cid,))
         return Saved(int(tick), float(seconds), bytes(coordinator), {str(k): bytes(v) for k, v in states})
+
+    def digest(self, table: str, before: int | None = None) -> tuple[int, str]:
+        """(rows, SHA-256) of a :data:`COMPARED` table in record order (with ``before``: its rows before that tick).
+
+        Two stores whose digests are equal recorded the same rows; a table the store lacks is empty.
+        """
+        import hashlib
+
+        if table not in self.tables:
+            return 0, hashlib.sha256().hexdigest()
+        where, args = ("WHERE tick < ?", (before,)) if before is not None else ("", ())
+        h, n = hashlib.sha256(), 0
+        for row in self.db.execute(f"SELECT {COMPARED[table]} FROM {table} {where} ORDER BY rowid", args):  # noqa: S608
+            h.update(repr(row).encode())
+            n += 1
+        return n, h.hexdigest()
+
+    def samples_from(self, tick: int) -> dict[str, list[tuple[float, Any]]]:
+        """Every recorded signal's (time, value as stored) at or after ``tick``, by 'federate.name' (none: [])."""
+        names = {i: name for i, name, _, _ in self.signals()}
+        out: dict[str, list[tuple[float, Any]]] = {name: [] for name in names.values()}
+        for sid, t, value in self.db.execute("SELECT signal, time, value FROM samples WHERE tick >= ? ORDER BY rowid",
+                                             (tick,)):  # fmt: skip
+            name = names.get(sid)
+            if name is not None:
+                out[name].append((t, value))
+        return out
+
+    def kpi_rows(self) -> list[tuple[str, float | None, str]]:
+        """(name, value, unit) of every KPI, by name: what a fork and its parent are compared by."""
+        return [(str(n), v, str(u or "")) for n, v, u in self.db.execute("SELECT name, value, unit FROM kpis ORDER BY name")]
 
     def last_time(self, tables: Sequence[str] = ("samples",)) -> float | None:
         """The time of the last row of ``tables`` (samples, messages, external_samples); None when all are empty."""

@@ -13,15 +13,18 @@ import math
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..api.interface import SignalType
 from ..errors import KeyPath, Problem, ScenarioError
+from .decisions import parse_decisions
+from .kpis import parse_kpis
 from .model import (
     DURATION_UNITS,
     MAX_TICKS,
     MIN_RESOLUTION,
     PROCESS_OWN,
+    REALTIME_PRIORITY,
     Connection,
     ConnectionKind,
     CoordinatorSpec,
@@ -42,6 +45,9 @@ from .model import (
     parse_duration,
 )
 from .overrides import Override, apply_overrides
+from .pairing import parse_pairs
+from .reader import Reader, kind
+from .report import parse_report
 from .source import Source, load_source
 from .systems import expand_systems
 from .validation import validate
@@ -60,83 +66,18 @@ _INSTANT = re.compile(r"^\s*\d{4}-\d\d-\d\d")  # an ISO-8601 date and time, not 
 _ARROW = re.compile(r"^\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*->\s*([A-Za-z_][\w-]*)\.([^\s]+)\s*$")
 
 
-class _Parser:
+class _Parser(Reader):
     """Structure pass: builds dataclasses, collects problems instead of stopping at the first."""
 
     def __init__(self, source: Source) -> None:
-        self.src = source
-        self.problems: list[Problem] = list(source.problems)
-        self.unit = "s"
-
-    def fail(self, path: KeyPath, message: str) -> None:
-        self.problems.append(self.src.problem(path, message))
-
-    def unknown_keys(self, spec: Mapping[Any, Any], path: KeyPath, known: Iterable[str]) -> None:
-        """A problem for each key of ``spec`` that is not ``known``, with the closest known key."""
-        names = sorted(known)
-        for key in spec:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                self.fail((*path, key), f"unknown key{hint} (expected one of: {', '.join(names)})")
-
-    def mapping(self, value: Any, path: KeyPath) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(path, f"expected a mapping, got {_kind(value)}")
-            return {}
-        return value
-
-    def sequence(self, value: Any, path: KeyPath) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(path, f"expected a list, got {_kind(value)}")
-            return []
-        return value
-
-    def duration(self, value: Any, path: KeyPath, default: float | None = None) -> float | None:
-        if value is None:
-            return default
-        try:
-            return parse_duration(value, self.unit)
-        except ValueError as exc:
-            self.fail(path, str(exc))
-            return default
-
-    def number(self, value: Any, path: KeyPath, default: float, *, positive: bool = False) -> float:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(path, f"expected a number, got {_kind(value)} {value!r}")
-            return default
-        if positive and not value > 0:
-            self.fail(path, f"must be positive, got {value!r}")
-            return default
-        if isinstance(value, float) and not math.isfinite(value):
-            self.fail(path, f"expected a finite number, got {value!r}")
-            return default
-        try:
-            return float(value)
-        except OverflowError:
-            self.fail(path, f"too large: {value!r:.40}")
-            return default
-
-    def boolean(self, value: Any, path: KeyPath, default: bool) -> bool:
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.fail(path, f"expected true or false, got {value!r}")
-            return default
-        return value
+        super().__init__(source, list(source.problems))
 
     # ------------------------------------------------------------------ sections
     def parse(self) -> Scenario | None:
         data = self.src.data
         if not isinstance(data, dict):
             if data is not None or not self.problems:
-                self.fail((), f"a scenario must be a mapping at the top level, got {_kind(data)}")
+                self.fail((), f"a scenario must be a mapping at the top level, got {kind(data)}")
             return None
         self.unknown_keys(data, (), _TOP_KEYS)
         time = self.time(data.get("time"))
@@ -146,7 +87,7 @@ class _Parser:
             seed = 0
         name = data.get("name", Path(self.src.file).stem)
         if not isinstance(name, str):
-            self.fail(("name",), f"expected a string, got {_kind(name)}")
+            self.fail(("name",), f"expected a string, got {kind(name)}")
             name = Path(self.src.file).stem
         federates = self.federates(data.get("federates"))
         groups = self.groups(data.get("iterate"))
@@ -163,7 +104,10 @@ class _Parser:
             events=self.events(data.get("events")),
             record=self.record(data.get("record")),
             coordinator=self.coordinator(data.get("coordinator")),
-            options={k: data[k] for k in ("decisions", "kpis", "report", "synchronise") if k in data},
+            decisions=parse_decisions(data.get("decisions"), self),
+            kpis=parse_kpis(data.get("kpis"), self),
+            report=parse_report(data.get("report"), self),
+            synchronise=parse_pairs(data.get("synchronise"), self),
         )
 
     def time(self, value: Any) -> TimeSpec:
@@ -241,27 +185,40 @@ class _Parser:
         return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp(), False
 
     def pace(self, spec: Mapping[str, Any], path: KeyPath) -> tuple[PaceSpec | None, float]:
-        """``time.pace`` (a factor, or ``{factor, max_lag}``) and ``time.hold_back``: wall-clock seconds."""
+        """``time.pace`` (a factor, or ``{factor, max_lag, realtime}``) and ``time.hold_back``: wall-clock seconds."""
         value, pace = spec.get("pace"), None
         where = (*path, "pace")
+        realtime: int | None = None
         if isinstance(value, dict):
-            self.unknown_keys(value, where, ("factor", "max_lag"))
+            self.unknown_keys(value, where, ("factor", "max_lag", "realtime"))
             if "factor" not in value:
                 self.fail((*where, "factor"), "missing: simulated seconds per wall second (1: real time)")
             factor = value.get("factor")
             max_lag = self.wall_seconds(value.get("max_lag"), (*where, "max_lag"))
+            realtime = self.realtime(value.get("realtime"), (*where, "realtime"))
             where = (*where, "factor")
         else:
             factor, max_lag = value, None
         if factor is not None:
             number = self.number(factor, where, math.nan, positive=True)
             if math.isfinite(number):
-                pace = PaceSpec(number, max_lag)
+                pace = PaceSpec(number, max_lag, realtime)
         hold_back = self.wall_seconds(spec.get("hold_back"), (*path, "hold_back"), zero=True) or 0.0
         if hold_back and value is None:
             self.fail((*path, "hold_back"), "has no effect on a run that is not paced: add time.pace "
                                             "(or run with --pace F)")  # fmt: skip
         return pace, hold_back
+
+    def realtime(self, value: Any, path: KeyPath) -> int | None:
+        """``time.pace.realtime``: true (priority 10), false, or a SCHED_FIFO priority 1..99."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return REALTIME_PRIORITY
+        if isinstance(value, int) and 1 <= value <= 99:
+            return value
+        self.fail(path, f"must be true, false or a real-time priority from 1 to 99, not {value!r}")
+        return None
 
     def wall_seconds(self, value: Any, path: KeyPath, *, zero: bool = False) -> float | None:
         """A wall-clock duration (a plain number is always seconds), positive or -- with ``zero`` -- not negative."""
@@ -303,7 +260,7 @@ class _Parser:
         if ftype is None and not command and not spec.get("external"):
             self.fail((*path, "type"), "missing: a federate needs a type (or a command, or external: true)")
         elif ftype is not None and not isinstance(ftype, str):
-            self.fail((*path, "type"), f"expected a string, got {_kind(ftype)}")
+            self.fail((*path, "type"), f"expected a string, got {kind(ftype)}")
             ftype = None
         period = self.duration(spec.get("period"), (*path, "period"))
         if period is not None and period <= 0:
@@ -365,7 +322,7 @@ class _Parser:
         params = self.mapping(value, path)
         for key in params:
             if not isinstance(key, str):
-                self.fail((*path, key), f"a parameter name must be a string, got {_kind(key)} {key!r}")
+                self.fail((*path, key), f"a parameter name must be a string, got {kind(key)} {key!r}")
         return {k: v for k, v in params.items() if isinstance(k, str)}
 
     def restart(self, value: Any, path: KeyPath) -> tuple[RestartPolicy, int]:
@@ -375,15 +332,10 @@ class _Parser:
             value = {"policy": value}
         spec = self.mapping(value, path)
         self.unknown_keys(spec, path, ("policy", "limit"))
-        try:
-            policy = RestartPolicy(spec.get("policy", "fail"))
-        except ValueError:
-            self.fail((*path, "policy"), f"expected fail, scratch or from-checkpoint, got {spec.get('policy')!r}")
+        policy = self.choice(RestartPolicy, spec.get("policy", "fail"), (*path, "policy"), None)
+        if policy is None:
             return RestartPolicy.FAIL, 0
-        limit = spec.get("limit", 0 if policy is RestartPolicy.FAIL else 3)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1000:
-            self.fail((*path, "limit"), f"expected an integer from 0 to 1000, got {limit!r}")
-            limit = 0
+        limit = self.integer(spec.get("limit"), (*path, "limit"), 0 if policy is RestartPolicy.FAIL else 3, 0, 1000)
         return policy, limit
 
     def checkpoint(self, value: Any, path: KeyPath) -> float | None:
@@ -423,11 +375,9 @@ class _Parser:
                 out[key] = seconds
         for key, top in (("frame_limit", 2**31), ("max_messages_per_step", 10**9), ("max_federates", 100_000),
                          ("workers", 1024), ("steps_per_grant", 100_000)):  # fmt: skip
-            if key in spec:
-                value = spec[key]
-                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                    self.fail((*path, key), f"expected an integer from 1 to {top}, got {value!r}")
-                else:
+            if spec.get(key) is not None:
+                value = self.integer(spec[key], (*path, key), 0, 1, top)
+                if value:
                     out[key] = value
         if "checkpoint" in spec:
             out["checkpoint"] = self.checkpoint(spec["checkpoint"], (*path, "checkpoint"))
@@ -503,16 +453,8 @@ class _Parser:
                 group = None
             if delay and group:
                 self.fail(path, "a connection cannot be both delayed and iterated")
-            try:
-                interp = Interpolation(opts.get("interpolate", "hold"))
-            except ValueError:
-                self.fail((*path, "interpolate"), f"expected hold or linear, got {opts.get('interpolate')!r}")
-                interp = Interpolation.HOLD
-            try:
-                extrap = Extrapolation(opts.get("extrapolate", "constant"))
-            except ValueError:
-                self.fail((*path, "extrapolate"), f"expected constant or linear, got {opts.get('extrapolate')!r}")
-                extrap = Extrapolation.CONSTANT
+            interp = self.choice(Interpolation, opts.get("interpolate"), (*path, "interpolate"), Interpolation.HOLD)
+            extrap = self.choice(Extrapolation, opts.get("extrapolate"), (*path, "extrapolate"), Extrapolation.CONSTANT)
             kind = ConnectionKind.ITERATE if group else ConnectionKind.DELAYED if delay else ConnectionKind.DIRECT
             out.append(Connection(*ends, kind=kind, interpolate=interp, group=group, line=self.src.line(path),
                                   extrapolate=extrap))  # fmt: skip
@@ -540,10 +482,7 @@ class _Parser:
             spec = self.mapping(spec, path)
             self.unknown_keys(spec, path, ("tolerance", "max_iterations"))
             tol = self.number(spec.get("tolerance"), (*path, "tolerance"), 1e-8, positive=True)
-            its = spec.get("max_iterations", 50)
-            if isinstance(its, bool) or not isinstance(its, int) or not 1 <= its <= 10_000:
-                self.fail((*path, "max_iterations"), f"expected an integer from 1 to 10000, got {its!r}")
-                its = 50
+            its = self.integer(spec.get("max_iterations"), (*path, "max_iterations"), 50, 1, 10_000)
             out[str(name)] = IterateGroup(str(name), tol, its, self.src.line(path))
         return out
 
@@ -589,7 +528,7 @@ class _Parser:
         elif isinstance(signals, list):
             patterns = self.patterns(signals, (*path, "signals"))
         else:
-            self.fail((*path, "signals"), f"expected all, none, false or a list of patterns, got {_kind(signals)} "
+            self.fail((*path, "signals"), f"expected all, none, false or a list of patterns, got {kind(signals)} "
                                           f"{signals!r:.40}")  # fmt: skip
             patterns = ("*",)
         return RecordSpec(patterns, self.boolean(spec.get("messages"), (*path, "messages"), True))
@@ -600,14 +539,8 @@ class _Parser:
             if isinstance(item, str) and item.strip():
                 out.append(item.strip())
             else:
-                self.fail((*path, i), f"expected a pattern such as 'tank.*' or 'tank.level', got {_kind(item)} {item!r:.40}")
+                self.fail((*path, i), f"expected a pattern such as 'tank.*' or 'tank.level', got {kind(item)} {item!r:.40}")
         return tuple(out)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
-        type(value), type(value).__name__
-    )
 
 
 def parse(source: Source) -> tuple[Scenario | None, list[Problem]]:
@@ -640,5 +573,5 @@ def load(file: str | Path, *, text: str | None = None, check: bool = True,
     if scenario is not None and check:
         problems += validate(scenario, source)
     if problems or scenario is None:
-        raise ScenarioError(sorted(set(problems), key=lambda p: (p.line, p.file, p.path, p.message)))
+        raise ScenarioError(sorted(set(problems), key=lambda p: p.order))
     return scenario

@@ -1,4 +1,4 @@
-"""The scenario model: the frozen dataclasses a scenario file is parsed into, and durations.
+"""The scenario model: the frozen dataclasses a scenario file is parsed into, one per section.
 
 :mod:`federation.scenario.loader` builds a :class:`Scenario` from a YAML file; nothing here
 reads YAML.  See docs/scenarios.md.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,11 @@ from typing import Any, Mapping
 
 from ..errors import KeyPath
 from ..timebase import TimeBase
+from .decisions import DecisionSpec
+from .durations import DURATION_UNITS, is_no_limit, parse_duration
+from .kpis import KpiSpec
+from .pairing import SyncPair
+from .report import ReportSpec
 from .source import Source, load_source
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "EventAction",
     "TimeSpec",
     "PaceSpec",
+    "REALTIME_PRIORITY",
     "FederateSpec",
     "Connection",
     "Route",
@@ -36,6 +41,7 @@ __all__ = [
     "Scenario",
     "signal_matches",
     "parse_duration",
+    "is_no_limit",
     "MAX_TICKS",
     "MIN_RESOLUTION",
     "DURATION_UNITS",
@@ -72,43 +78,12 @@ class EventAction(str, enum.Enum):
     SEND = "send"  # deliver a message to a federate's endpoint at time t
 
 
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
 MAX_TICKS = 2**60
 """Latest tick a scenario may reach (the wire carries ticks as unsigned 64-bit integers)."""
 MIN_RESOLUTION = 1e-12
 """Finest time resolution, in seconds."""
-_DURATION = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*$")
 
-
-def parse_duration(value: Any, unit: str = "s") -> float:
-    """Seconds from ``3600``, ``"1 h"``, ``"10 min"``, ``"0.5 s"``; numbers are in ``unit``."""
-    try:
-        seconds = _seconds(value, unit)
-    except OverflowError:  # an integer too large for a float
-        seconds = math.inf
-    if not math.isfinite(seconds):
-        raise ValueError(f"expected a finite duration, got {value!r:.40}")
-    return seconds
-
-
-def is_no_limit(value: Any) -> bool:
-    """Whether a limit in a scenario or on the command line says "no limit" (``none``, or YAML null)."""
-    return value is None or (isinstance(value, str) and value.strip().lower() == "none")
-
-
-def _seconds(value: Any, unit: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value) * DURATION_UNITS[unit]
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            number, suffix = match.groups()
-            scale = DURATION_UNITS.get(suffix or unit)
-            if scale is not None:
-                return float(number) * scale
-    raise ValueError(f"expected a duration such as 3600, '60 min' or '1 h', got {value!r:.40}")
+REALTIME_PRIORITY = 10  # ``realtime: true``: above every ordinary process, below the kernel's own threads (50)
 
 
 @dataclass(frozen=True)
@@ -117,6 +92,7 @@ class PaceSpec:
 
     factor: float  # simulated seconds per wall second (1: real time)
     max_lag: float | None = None  # wall seconds behind the schedule that fail the run; None: catch up
+    realtime: int | None = None  # SCHED_FIFO priority (1-99) of the coordinator's threads; None: the usual scheduling
 
 
 @dataclass(frozen=True)
@@ -283,7 +259,10 @@ class Scenario:
     events: tuple[ScheduledEvent, ...] = ()
     record: RecordSpec = RecordSpec()
     coordinator: CoordinatorSpec = CoordinatorSpec()
-    options: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other modules
+    decisions: DecisionSpec = DecisionSpec()  # docs/decisions.md
+    kpis: tuple[KpiSpec, ...] = ()  # docs/kpis-and-report.md
+    report: ReportSpec = ReportSpec()
+    synchronise: tuple[SyncPair, ...] = ()  # docs/synchronise.md; units filled in by synchronisation.sync_pairs
     blame: Mapping[KeyPath, str] = field(default_factory=dict)  # key path -> the argument that set it (--set ...)
 
     @property

@@ -1,4 +1,4 @@
-"""YAML loading that remembers where every key came from (file and line)."""
+"""YAML loading that remembers where every key came from (file, line and column)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def suggest(name: str, known: Iterable[str]) -> str:
 
 @dataclass
 class Source:
-    """A parsed YAML document with the line of every key path.
+    """A parsed YAML document with the line and column of every key path (both from 1).
 
     ``blame`` maps the key paths whose values came from the command line (``--set``,
     ``--bind``, ...) to the argument that set them: a problem at or inside such a path is
@@ -40,16 +40,21 @@ class Source:
     text: str
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    columns: dict[KeyPath, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     blame: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, path: KeyPath) -> int:
         """Line of ``path`` or of its nearest known ancestor (1-based; 0 when unknown)."""
+        return self.position(path)[0]
+
+    def position(self, path: KeyPath) -> tuple[int, int]:
+        """(line, column) of ``path`` or of its nearest known ancestor (1-based; 0 when unknown)."""
         while path:
             if path in self.lines:
-                return self.lines[path]
+                return self.lines[path], self.columns.get(path, 0)
             path = path[:-1]
-        return self.lines.get((), 0)
+        return self.lines.get((), 0), self.columns.get((), 0)
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         if self.blame:
@@ -57,7 +62,8 @@ class Source:
                 argument = self.blame.get(path[:end])
                 if argument is not None:
                     return Problem(argument, 0, "", message)
-        return Problem(self.file, self.line(path), format_path(path), message)
+        line, column = self.position(path)
+        return Problem(self.file, line, format_path(path), message, column)
 
     @property
     def directory(self) -> Path:
@@ -83,32 +89,34 @@ def load_source(file: str | Path, text: str | None = None) -> Source:
             text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() would
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
-            return Source(name, "", None, problems=[Problem(name, line, "", f"not UTF-8 text: {exc.reason}")])
+            column = exc.start - data.rfind(b"\n", 0, exc.start)
+            return Source(name, "", None, problems=[Problem(name, line, "", f"not UTF-8 text: {exc.reason}", column)])
     source = Source(name, text, None)
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
-            source.problems.append(Problem(name, 1, "", "the file is empty"))
+            source.problems.append(Problem(name, 1, "", "the file is empty", 1))
             return source
         _Walk(source).node(node, ())
         source.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        source.problems.append(Problem(name, line, "", f"invalid YAML: {exc.problem or exc.context}"))
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        source.problems.append(Problem(name, line, "", f"invalid YAML: {exc.problem or exc.context}", column))
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        source.problems.append(Problem(name, line, "", f"invalid YAML: character U+{char:04X} not allowed"))
+        source.problems.append(Problem(name, line, "", f"invalid YAML: character U+{char:04X} not allowed", column))
     except yaml.YAMLError as exc:
         source.problems.append(Problem(name, 1, "", f"invalid YAML: {exc}"))
     except _Refused as exc:
-        source.problems.append(Problem(name, exc.line, format_path(exc.path), exc.message))
+        source.problems.append(Problem(name, exc.line, format_path(exc.path), exc.message, exc.column))
     except RecursionError:
-        line = loader.line + 1 if loader is not None else 1
-        source.problems.append(Problem(name, line, "", f"invalid YAML: nested deeper than {MAX_DEPTH} levels"))
+        line, column = (loader.line + 1, loader.column + 1) if loader is not None else (1, 1)
+        source.problems.append(Problem(name, line, "", f"invalid YAML: nested deeper than {MAX_DEPTH} levels", column))
     finally:
         if loader is not None:
             loader.dispose()
@@ -153,9 +161,9 @@ class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
 class _Refused(Exception):
     """The document is nested too deeply or its aliases expand too far."""
 
-    def __init__(self, line: int, path: KeyPath, message: str) -> None:
+    def __init__(self, place: tuple[int, int], path: KeyPath, message: str) -> None:
         super().__init__(message)
-        self.line, self.path, self.message = line, path, message
+        (self.line, self.column), self.path, self.message = place, path, message
 
 
 class _Walk:
@@ -167,22 +175,24 @@ class _Walk:
         self.open: set[int] = set()  # nodes on the current path: an alias to one of them is recursive
         self.repeats = 0
 
-    def node(self, node: yaml.Node, path: KeyPath) -> None:
+    def node(self, node: yaml.Node, path: KeyPath, at: yaml.Mark | None = None) -> None:
+        """Walk ``node`` at ``path``; ``at``: the mark of its key, where a problem with a scalar value is located."""
         lines = self.source.lines
         lines[path] = node.start_mark.line + 1
+        self.source.columns[path] = node.start_mark.column + 1
         key = id(node)
         if key in self.open:
-            raise _Refused(self.source.line(path[:-1]), path, "an alias refers to a node that contains it")
+            raise _Refused(self.source.position(path[:-1]), path, "an alias refers to a node that contains it")
         if key in self.seen:
             self.repeats += 1
             if self.repeats > MAX_ALIAS_NODES:
-                raise _Refused(self.source.line(path[:-1]), path,
+                raise _Refused(self.source.position(path[:-1]), path,
                                f"aliases expand to more than {MAX_ALIAS_NODES} nodes")  # fmt: skip
         self.seen.add(key)
         if len(path) > MAX_DEPTH:
-            raise _Refused(lines[path], path[:4], f"nested deeper than {MAX_DEPTH} levels")
+            raise _Refused(self.source.position(path), path[:4], f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.ScalarNode):
-            self.text(node, path)
+            self.text(node, path, at)
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return
         self.open.add(key)
@@ -199,17 +209,18 @@ class _Walk:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
             sub = (*path, key)
             if key in seen:
-                self.source.problems.append(
-                    Problem(self.source.file, key_node.start_mark.line + 1, format_path(sub), "duplicate key")
-                )
+                self.source.problems.append(Problem(self.source.file, key_node.start_mark.line + 1, format_path(sub),
+                                                    "duplicate key", key_node.start_mark.column + 1))  # fmt: skip
             seen.add(key)
             if isinstance(key_node, yaml.ScalarNode):
                 self.text(key_node, sub)
-            self.node(value_node, sub)
+            self.node(value_node, sub, key_node.start_mark)
             self.source.lines[sub] = key_node.start_mark.line + 1
+            self.source.columns[sub] = key_node.start_mark.column + 1
 
-    def text(self, node: yaml.ScalarNode, path: KeyPath) -> None:
+    def text(self, node: yaml.ScalarNode, path: KeyPath, at: yaml.Mark | None = None) -> None:
         """Every string ends up on the wire or in the store, both UTF-8: refuse lone surrogates."""
         problem = text_problem(node.value)
         if problem is not None:
-            self.source.problems.append(Problem(self.source.file, node.start_mark.line + 1, format_path(path), problem))
+            mark = at or node.start_mark  # where src.problem(path) would say: the key of a mapping's value
+            self.source.problems.append(Problem(self.source.file, mark.line + 1, format_path(path), problem, mark.column + 1))

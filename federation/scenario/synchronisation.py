@@ -24,13 +24,13 @@ state after its step (:mod:`federation.engine.synchroniser`).
 from __future__ import annotations
 
 import enum
-import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any, Mapping
 
 from ..api.interface import Declaration, Endpoint, Input, Output, SignalType, State
 from ..errors import KeyPath, Problem
-from .model import Connection, Route, Scenario, parse_duration
+from .model import Connection, Route, Scenario
+from .pairing import SECTION, SyncMethod, SyncPair
 from .source import Source, suggest
 
 __all__ = [
@@ -44,12 +44,11 @@ __all__ = [
     "augment",
     "drawn",
     "measured_input",
-    "parse_synchronisation",
+    "check_pairs",
     "sync_pairs",
     "with_synchronisation",
 ]
 
-SECTION = "synchronise"
 RECORD_OUTPUT = "~sync"
 """Hidden output of a synchronised federate: the correction records of a step (to the recorder)."""
 ALARM_ENDPOINT = "~alarms"
@@ -59,13 +58,6 @@ ALARM_ENDPOINT = "~alarms"
 def measured_input(state: str) -> str:
     """The hidden input of the model federate that the measurement of ``state`` flows into."""
     return f"{state}~measured"
-
-
-class SyncMethod(str, enum.Enum):
-    INSERT = "insert"  # the state takes the measured value
-    NUDGE = "nudge"  # x += (1 - exp(-dt/tau)) (m - x) over the step
-    KALMAN = "kalman"  # scalar Kalman update with model and measurement variances
-    OBSERVE = "observe"  # residuals and alarms only, no correction
 
 
 class SyncStatus(str, enum.Enum):
@@ -84,175 +76,22 @@ class AlarmKind(str, enum.Enum):
     SIGHTED = "sighted"  # measurements again after a blind alarm
 
 
-_COMMON = ("pair", "from", "to", "method", "acceptable", "stale_after", "max_jump", "blind_after", "alarm")
-_SETTINGS = {
-    SyncMethod.INSERT: (),
-    SyncMethod.NUDGE: ("tau",),
-    SyncMethod.KALMAN: ("model_variance", "measurement_variance", "initial_variance"),
-    SyncMethod.OBSERVE: (),
-}
-_REQUIRED = {SyncMethod.NUDGE: ("tau",), SyncMethod.KALMAN: ("model_variance", "measurement_variance")}
-
-
-@dataclass(frozen=True)
-class SyncPair:
-    """One measured signal paired with one correctable state (times in seconds, values in the state's unit)."""
-
-    id: int
-    source: str  # federate of the measurement
-    output: str
-    target: str  # federate of the state
-    state: str
-    method: SyncMethod = SyncMethod.INSERT
-    tau: float | None = None  # nudge: seconds
-    model_variance: float | None = None  # kalman: the model's error variance gained per second (unit^2/s)
-    measurement_variance: float | None = None  # kalman: unit^2
-    initial_variance: float | None = None  # kalman: unit^2 at the start (default: measurement_variance)
-    acceptable: float | None = None  # |residual| beyond it raises an alarm
-    stale_after: float | None = None  # seconds
-    max_jump: float | None = None  # unit
-    blind_after: float | None = None  # seconds
-    alarm: str | None = None  # "federate.endpoint"
-    unit: str = ""
-    line: int = 0
-
-    @property
-    def measured(self) -> str:
-        return f"{self.source}.{self.output}"
-
-    @property
-    def model(self) -> str:
-        return f"{self.target}.{self.state}"
-
-    def __str__(self) -> str:
-        return f"{self.measured} -> {self.model}"
-
-    def to_wire(self) -> dict[str, Any]:
-        """The pair as the WELCOME frame carries it to the model federate."""
-        out = asdict(self)
-        out["method"] = self.method.value
-        return out
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> SyncPair:
-        return cls(**{**data, "method": SyncMethod(data["method"])})
-
-
 # ----------------------------------------------------------------------------- parsing
-def parse_synchronisation(data: Any, src: Source, declarations: Mapping[str, Declaration] | None = None,
-                          scenario: Scenario | None = None) -> tuple[tuple[SyncPair, ...], list[Problem]]:  # fmt: skip
-    """The pairs of a ``synchronise:`` section and every problem with it.
+def check_pairs(pairs: tuple[SyncPair, ...], src: Source, declarations: Mapping[str, Declaration],
+                scenario: Scenario | None = None) -> tuple[tuple[SyncPair, ...], list[Problem]]:  # fmt: skip
+    """The pairs with their states' units, and every problem with their ends.
 
-    With ``declarations`` (federate -> its interface, absent when unknown) both ends are
-    checked: the measured output exists and is numeric, the model end is a :class:`State`,
-    the units agree, the alarm endpoint exists; with ``scenario`` the federates' kinds too.
+    ``declarations`` (federate -> its interface, absent when unknown): the measured output
+    exists and is numeric, the model end is a :class:`State`, the units agree, the alarm
+    endpoint exists; with ``scenario`` the federates' kinds too.
     """
     problems: list[Problem] = []
-    if data is None:
-        return (), problems
-    if not isinstance(data, list):
-        return (), [src.problem((SECTION,), "expected a list of pairs such as "
-                                            "{pair: 'gauges.level -> flood.reservoir_level', method: nudge, tau: 1 h}")]  # fmt: skip
-    pairs: list[SyncPair] = []
-    for i, item in enumerate(data):
-        pair = _parse_one(i, item, src, problems)
-        if pair is not None:
-            pairs.append(pair)
-    seen: dict[str, int] = {}
+    checked = []
     for pair in pairs:
-        if pair.model in seen:
-            problems.append(src.problem((SECTION, pair.id), f"state {pair.model} is already synchronised "
-                                                            f"({SECTION}[{seen[pair.model]}]); a state takes one measurement"))  # fmt: skip
-        seen.setdefault(pair.model, pair.id)
-    if declarations is not None:
-        checked = []
-        for pair in pairs:
-            pair, found = _check_ends(pair, src, declarations, scenario)
-            problems += found
-            checked.append(pair)
-        pairs = checked
-    return tuple(pairs), problems
-
-
-def _parse_one(i: int, item: Any, src: Source, problems: list[Problem]) -> SyncPair | None:
-    path: KeyPath = (SECTION, i)
-    if isinstance(item, str):
-        item = {"pair": item}
-    if not isinstance(item, dict):
-        problems.append(src.problem(path, "expected a mapping {pair: 'sensor.output -> federate.state', method: ...}"))
-        return None
-    text = item.get("pair")
-    if text is None and "from" in item and "to" in item:
-        text = f"{item['from']} -> {item['to']}"
-    ends = _arrow(text)
-    if ends is None:
-        problems.append(src.problem(path if text is None else (*path, "pair"),
-                                    f"expected pair: 'sensor.output -> federate.state', got {text!r:.60}"))  # fmt: skip
-        return None
-    try:
-        method = SyncMethod(item.get("method", SyncMethod.INSERT.value))
-    except (ValueError, TypeError):  # TypeError: an unhashable value (a list, a mapping)
-        known = [m.value for m in SyncMethod]
-        problems.append(src.problem((*path, "method"), f"unknown method {item.get('method')!r:.40}"
-                                                       + suggest(str(item.get("method")), known)))  # fmt: skip
-        return None
-    allowed = (*_COMMON, *_SETTINGS[method])
-    everything = sorted({*_COMMON, *(k for keys in _SETTINGS.values() for k in keys)})
-    for key in item:
-        if key not in allowed:
-            why = (f"'{key}' is a setting of another method, not of '{method.value}'" if key in everything
-                   else f"unknown key{suggest(str(key), everything)}")  # fmt: skip
-            problems.append(src.problem((*path, key), why))
-    for key in _REQUIRED.get(method, ()):
-        if key not in item:
-            problems.append(src.problem(path, f"method '{method.value}' needs '{key}'"))
-    values: dict[str, float | None] = {}
-    for key in ("tau", "stale_after", "blind_after"):
-        values[key] = _duration(item.get(key), (*path, key), src, problems)
-    for key in ("model_variance", "measurement_variance", "initial_variance", "acceptable", "max_jump"):
-        values[key] = _positive(item.get(key), (*path, key), src, problems, zero=key == "model_variance")
-    alarm = item.get("alarm")
-    if alarm is not None and (not isinstance(alarm, str) or alarm.count(".") < 1 or alarm.startswith(".")):
-        problems.append(src.problem((*path, "alarm"), f"expected 'federate.endpoint', got {alarm!r:.40}"))
-        alarm = None
-    return SyncPair(i, *ends, method=method, alarm=alarm, line=src.line(path), **values)  # type: ignore[arg-type]
-
-
-def _arrow(text: Any) -> tuple[str, str, str, str] | None:
-    if not isinstance(text, str) or text.count("->") != 1:
-        return None
-    left, right = (side.strip() for side in text.split("->"))
-    a, dot1, b = left.partition(".")
-    c, dot2, d = right.partition(".")
-    if not (dot1 and dot2 and a and b and c and d) or any(" " in x for x in (a, b, c, d)):
-        return None
-    return a, b, c, d
-
-
-def _duration(value: Any, path: KeyPath, src: Source, problems: list[Problem]) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        problems.append(src.problem(path, str(exc)))
-        return None
-    if not seconds > 0:
-        problems.append(src.problem(path, f"must be positive, got {value!r}"))
-        return None
-    return seconds
-
-
-def _positive(value: Any, path: KeyPath, src: Source, problems: list[Problem], *, zero: bool = False) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        problems.append(src.problem(path, f"expected a finite number, got {value!r:.40}"))
-        return None
-    if not (value >= 0 if zero else value > 0):
-        problems.append(src.problem(path, f"must be {'non-negative' if zero else 'positive'}, got {value!r}"))
-        return None
-    return float(value)
+        pair, found = _check_ends(pair, src, declarations, scenario)
+        problems += found
+        checked.append(pair)
+    return tuple(checked), problems
 
 
 def _check_ends(pair: SyncPair, src: Source, declarations: Mapping[str, Declaration],
@@ -314,18 +153,13 @@ def _check_ends(pair: SyncPair, src: Source, declarations: Mapping[str, Declarat
 # ----------------------------------------------------------------------------- the plan's view
 def sync_pairs(scenario: Scenario, declarations: Mapping[str, Declaration]) -> tuple[SyncPair, ...]:
     """The pairs of a validated scenario, with their states' units."""
-    if SECTION not in scenario.options:
-        return ()
-    pairs, _ = parse_synchronisation(scenario.options[SECTION], scenario.source(), declarations)
+    pairs, _ = check_pairs(scenario.synchronise, scenario.source(), declarations)
     return pairs
 
 
 def drawn(scenario: Scenario) -> Scenario:
     """``scenario`` with its pairs' connections, for ``federation graph`` (labelled ``output->STATE~measured``)."""
-    if SECTION not in scenario.options:
-        return scenario
-    pairs, _ = parse_synchronisation(scenario.options[SECTION], scenario.source())
-    return with_synchronisation(scenario, pairs)
+    return with_synchronisation(scenario, scenario.synchronise)
 
 
 def augment(declaration: Declaration, pairs: tuple[SyncPair, ...]) -> Declaration:

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from ..address import BindAddress
 from ..api.federate import class_parameters
@@ -21,6 +21,7 @@ from ..keys import keys_problems
 from ..protocol import unsendable
 from ..units import Conversion, conversion
 from .graph import zero_lag_cycles
+from .kpis import KpiSpec
 from .model import (
     MAX_TICKS,
     Connection,
@@ -36,7 +37,7 @@ from .model import (
 from .registry import FederateTypeError, resolve, user_code
 from .source import Source, suggest
 
-__all__ = ["validate", "declarations", "effective_period", "Resolved", "connection_units"]
+__all__ = ["validate", "declarations", "effective_period", "Resolved", "connection_units", "check_signal"]
 
 
 @dataclass(frozen=True)
@@ -158,23 +159,9 @@ def _validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) ->
     problems += _check_events(scenario, src, resolved)
     problems += _check_groups(scenario, src, resolved)
     problems += _check_record(scenario, src, resolved)
-    if "decisions" in scenario.options:
-        from ..decisions.gate import parse_decisions
-
-        endpoints = {n: {e.name for e in r.declaration.endpoints} for n, r in resolved.items()}
-        problems += parse_decisions(scenario.options["decisions"], src, endpoints)[1]
-    if "kpis" in scenario.options or "report" in scenario.options:
-        outputs = {n: None if r.problems and r.declaration == Declaration() else {o.name: o for o in r.declaration.outputs}
-                   for n, r in resolved.items()}  # fmt: skip
-    if "kpis" in scenario.options:
-        from ..results.kpi import parse_kpis
-
-        problems += parse_kpis(scenario.options["kpis"], src, outputs, scenario.record.signals)[1]
-    if "report" in scenario.options:
-        from ..results.report import parse_report
-
-        problems += parse_report(scenario.options["report"], src, outputs, scenario.record.signals)[1]
-    if "synchronise" in scenario.options:
+    problems += _check_decisions(scenario, src, resolved)
+    problems += _check_results(scenario, src, resolved)
+    if scenario.synchronise:
         problems += _check_synchronisation(scenario, src, resolved)
     for cycle in zero_lag_cycles(scenario):
         problems.append(src.problem(("connections",), "cycle of direct connections: " + " -> ".join(cycle)
@@ -184,11 +171,82 @@ def _validate(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) ->
 
 def _check_synchronisation(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
     """The ``synchronise:`` section (docs/synchronise.md): both ends, the methods' settings, no new cycle."""
-    from .synchronisation import cycle_problems, parse_synchronisation
+    from .synchronisation import check_pairs, cycle_problems
 
     decls = {n: r.declaration for n, r in resolved.items()}
-    pairs, problems = parse_synchronisation(scenario.options["synchronise"], src, decls, scenario)
+    pairs, problems = check_pairs(scenario.synchronise, src, decls, scenario)
     return problems + ([] if problems else cycle_problems(scenario, pairs, src))
+
+
+def _check_decisions(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    """Every class of ``decisions.require_approval`` is an endpoint a federate declares (docs/decisions.md)."""
+    endpoints = {n: {e.name for e in r.declaration.endpoints} for n, r in resolved.items()}
+    out = []
+    for i, cls in enumerate(scenario.decisions.classes):
+        fed, _, endpoint = cls.partition(".")
+        if fed not in endpoints or endpoint not in endpoints[fed]:
+            out.append(src.problem(("decisions", "require_approval", i), f"no endpoint '{cls}' in the scenario"))
+    return out
+
+
+Outputs = Mapping[str, Mapping[str, Output[Any]] | None]
+"""Federate -> its outputs by name; None for a federate whose interface could not be resolved."""
+_NUMERIC = (SignalType.FLOAT, SignalType.INT, SignalType.BOOL, SignalType.ANY)
+
+
+def _check_results(scenario: Scenario, src: Source, resolved: dict[str, Resolved]) -> list[Problem]:
+    """The signals of ``kpis:`` and ``report:`` are recorded numeric outputs; a KPI's list is in one unit."""
+    if not scenario.kpis and not scenario.report.panels:
+        return []
+    outputs: Outputs = {n: None if r.problems and r.declaration == Declaration() else {o.name: o for o in r.declaration.outputs}
+                        for n, r in resolved.items()}  # fmt: skip
+    recorded = scenario.record.signals
+    out = []
+    for kpi in scenario.kpis:
+        for i, signal in enumerate(kpi.signals):
+            out += check_signal(signal, kpi.signal_path(i), src, outputs, recorded, "a KPI")
+        if len(kpi.signals) > 1:
+            out += _check_kpi_units(kpi, outputs, ("kpis", kpi.name, "signal"), src)
+    for panel in scenario.report.panels:
+        for j, signal in enumerate(panel.signals):
+            out += check_signal(signal, ("report", "panels", panel.index, "signals", j), src, outputs, recorded, "a plot")
+    return out
+
+
+def check_signal(signal: str, path: KeyPath, src: Source, outputs: Outputs | None, recorded: Sequence[str] | None,
+                 user: str) -> list[Problem]:  # fmt: skip
+    """Problems with ``signal`` as a recorded numeric output; ``user`` ("a KPI") is who needs it."""
+    fed, dot, name = signal.partition(".")
+    if not dot or not fed or not name:
+        return [src.problem(path, f"expected 'federate.output', got {signal!r}")]
+    if outputs is None:
+        return []
+    if fed not in outputs:
+        return [src.problem(path, f"unknown federate '{fed}'" + suggest(fed, outputs))]
+    declared = outputs[fed]
+    if declared is None:  # the federate's own problems are reported elsewhere
+        return []
+    out = declared.get(name)
+    if out is None:
+        return [src.problem(path, f"federate '{fed}' has no output '{name}'" + suggest(name, declared))]
+    if out.type not in _NUMERIC:
+        return [src.problem(path, f"{signal} is a {out.type.value} signal; {user} needs a number or a bool")]
+    if recorded is not None and not any(signal_matches(p, signal) for p in recorded):
+        return [src.problem(path, f"{signal} is not recorded (see 'record: signals'), so {user} cannot use it")]
+    return []
+
+
+def _check_kpi_units(spec: KpiSpec, outputs: Outputs, path: KeyPath, src: Source) -> list[Problem]:
+    units: dict[str, str] = {}
+    for signal in spec.signals:
+        fed, _, name = signal.partition(".")
+        out = (outputs.get(fed) or {}).get(name)
+        if out is not None:
+            units.setdefault(out.unit or "", signal)
+    if len(units) < 2:
+        return []
+    mixed = ", ".join(f"{signal} in '{unit or '-'}'" for unit, signal in units.items())
+    return [src.problem(path, f"'combine: {spec.combine.value}' mixes units: {mixed}")]
 
 
 def _check_values(scenario: Scenario, src: Source) -> list[Problem]:
