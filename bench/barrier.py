@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import msgpack
@@ -22,7 +23,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ring_common import PREFIX, A, B, RingResult, check, now, print_runs
+from ring_common import PREFIX, A, B, RingResult, check, cpu_seconds, now, print_runs
 
 JOIN_TIMEOUT_MS = 60_000
 
@@ -66,6 +67,7 @@ def run(n: int, steps: int) -> RingResult:
             ident, _ = sock.recv_multipart()
             joined.add(ident)
         t_joined = now()
+        cpu0 = time.thread_time(), sum(cpu_seconds(p.pid) for p in procs)
         packb, unpackb = msgpack.packb, msgpack.unpackb
         send, recv = sock.send_multipart, sock.recv_multipart
         y = [0.0] * n
@@ -82,6 +84,7 @@ def run(n: int, steps: int) -> RingResult:
                 for i in range(n):
                     prefixes[i].append(y[i])
         t_done = now()
+        cpu1 = time.thread_time(), sum(cpu_seconds(p.pid) for p in procs)
         for ident in ids:
             send([ident, b""])
         for p in procs:
@@ -94,8 +97,9 @@ def run(n: int, steps: int) -> RingResult:
         sock.close(0)
         ctx.term()
     t_end = now()
+    cpu = {"cpu_coordinator_ms": (cpu1[0] - cpu0[0]) / steps * 1e3, "cpu_federates_ms": (cpu1[1] - cpu0[1]) / steps * 1e3}
     return RingResult(
-        "barrier", n, steps, t_done - t_joined, t_end - t0, t_joined - t0, check(n, steps, prefixes, y)
+        "barrier", n, steps, t_done - t_joined, t_end - t0, t_joined - t0, check(n, steps, prefixes, y), cpu
     )
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import statistics
 import tempfile
 import threading
+import time
 from pathlib import Path
 
-from ring_common import PREFIX, RingResult, check, now
+from ring_common import PREFIX, RingResult, check, cpu_seconds, now
 
 from federation.engine.coordinator import Coordinator, RunOptions
 from federation.results.store import RunStore
@@ -66,6 +67,8 @@ def run(n: int, steps: int) -> RingResult:
         coordinator = Coordinator(load(path), RunOptions(out=out))  # loads and validates the scenario
         t_run = now()
         memory = _MemorySampler(coordinator, n)
+        cpu = _CpuSampler()
+        coordinator.hooks.append(cpu.sample)
         summary = coordinator.run()
         t_end = now()
         memory.stop()
@@ -75,7 +78,29 @@ def run(n: int, steps: int) -> RingResult:
     if not problem and summary.grants != {f"r{i}": steps for i in range(n)}:
         problem = f"grant counts {dict(summary.grants)}, expected {steps} each"
     startup = t_run - t0 + summary.startup_seconds
-    return RingResult("project", n, steps, summary.stepping_seconds, t_end - t0, startup, problem, memory.figures())
+    return RingResult("project", n, steps, summary.stepping_seconds, t_end - t0, startup, problem,
+                      memory.figures() | cpu.figures())  # fmt: skip
+
+
+class _CpuSampler:
+    """CPU time per federation step while stepping: the coordinator's thread and the federate processes.
+
+    Sampled by a coordinator hook (it runs in the coordinator's thread every liveness interval);
+    the figures are the differences between the first and the last sample over the steps between
+    them.  CPU time, unlike wall time, hardly depends on what else the machine runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, int]] = []  # (coordinator thread CPU s, processes' CPU s, GVT tick)
+
+    def sample(self, coordinator: Coordinator) -> None:
+        pids = {c.process.pid for c in coordinator.launcher.children.values()}
+        self.samples.append((time.thread_time(), sum(cpu_seconds(pid) for pid in pids), coordinator.scheduler.gvt()))
+
+    def figures(self) -> dict[str, float]:
+        if len(self.samples) < 2 or self.samples[-1][2] <= self.samples[0][2]:
+            return {}
+        (c0, w0, g0), (c1, w1, g1) = self.samples[0], self.samples[-1]
+        return {"cpu_coordinator_ms": (c1 - c0) / (g1 - g0) * 1e3, "cpu_federates_ms": (w1 - w0) / (g1 - g0) * 1e3}
 
 
 class _MemorySampler(threading.Thread):

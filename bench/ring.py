@@ -15,10 +15,13 @@ HELICS and mosaik are skipped with a note when they are not installed
 medians.  Exit status 1 only when some run failed or computed wrong values; timings
 never fail.
 
-``--scale`` runs N = 2, 8, 32, 64, 128 and then the grouped comparison: a ring of 1,024
-federates in 8 worker processes (``process: shared``) with batched steps, the same without
-batching (``FEDERATION_BATCH=0``: a GRANT and a DONE per member, the previous way), and
-the bare barrier with 128 processes, interleaved (``--grouped N W``, ``--grouped-steps``).
+``--scale`` runs N = 2, 8, 32, 64, 128 (S = 300; the project, the barrier and HELICS when it
+is installed) and then the grouped comparison: a ring of 1,024 federates in 8 worker
+processes (``process: shared``) with batched steps against the bare barrier with 128
+processes, interleaved (``--grouped N W``, ``--grouped-steps``; ``--unbatched`` adds the
+same ring without batching, ``FEDERATION_BATCH=0``: a GRANT and a DONE per member, the
+previous way).  It ends with the ratios issue 20 asks about: N = 128 stepping over the
+barrier's, and the grouped 1,024 over the barrier at 128.  About 3-4 minutes on 2 cores.
 
 Usage: ``python bench/ring.py [--sizes 2 8 32] [--steps 500] [--repeat 3] [--systems ...] [--scale]``
 """
@@ -76,11 +79,13 @@ def measure(
 GROUPED = ("grouped", "unbatched", "barrier")
 
 
-def measure_grouped(n: int, workers: int, n_barrier: int, steps: int, repeat: int) -> dict[str, RingResult]:
-    """The grouped ring (batched and not) against the barrier with ``n_barrier`` processes; medians."""
-    runs: dict[str, list[RingResult]] = {s: [] for s in GROUPED}
+def measure_grouped(n: int, workers: int, n_barrier: int, steps: int, repeat: int,
+                    kinds: tuple[str, ...] = GROUPED) -> dict[str, RingResult]:  # fmt: skip
+    """The grouped ring (batched, and unbatched when in ``kinds``) against the barrier with ``n_barrier``
+    processes, interleaved; medians."""
+    runs: dict[str, list[RingResult]] = {s: [] for s in kinds}
     for r in range(repeat):
-        for name in GROUPED[r % 3 :] + GROUPED[: r % 3]:
+        for name in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
             start = time.monotonic()
             try:
                 if name == "barrier":
@@ -93,7 +98,7 @@ def measure_grouped(n: int, workers: int, n_barrier: int, steps: int, repeat: in
             print(f"  grouped run {r + 1}/{repeat} {name:9s} {result.per_step_us() / 1000:8.2f} ms/step "
                   f"({time.monotonic() - start:5.1f} s, load {os.getloadavg()[0]:.1f}) {result.problem or 'values OK'}",
                   file=sys.stderr, flush=True)  # fmt: skip
-    return {name: median_result(runs[name]) for name in GROUPED}
+    return {name: median_result(runs[name]) for name in kinds}
 
 
 def _grouped_run(n: int, workers: int, steps: int, *, batched: bool) -> RingResult:
@@ -112,12 +117,28 @@ def _grouped_run(n: int, workers: int, steps: int, *, batched: bool) -> RingResu
 
 def grouped_table(results: dict[str, RingResult], n: int, workers: int, n_barrier: int) -> str:
     base = results["barrier"].per_step_us()
-    lines = [f"{'system':>26} {'ms/step':>9} {'us/fed-step':>11} {'/barrier':>9}"]
+    lines = [f"{'system':>26} {'ms/step':>9} {'us/fed-step':>11} {'/barrier':>9}   CPU ms/step: coordinator, federates"]
     for name, label, feds in (("grouped", f"N={n} in {workers} workers", n),
                               ("unbatched", f"N={n} in {workers}, unbatched", n),
                               ("barrier", f"barrier N={n_barrier}", n_barrier)):  # fmt: skip
+        if name not in results:
+            continue
         us = results[name].per_step_us()
-        lines.append(f"{label:>26} {cell(us / 1000, 9, 2)} {cell(us / feds, 11, 2)} {cell(us / base, 9, 2)}")
+        extra = results[name].extra
+        cpu = f"{cell(extra.get('cpu_coordinator_ms', math.nan), 9, 2)} {cell(extra.get('cpu_federates_ms', math.nan), 9, 2)}"
+        lines.append(f"{label:>26} {cell(us / 1000, 9, 2)} {cell(us / feds, 11, 2)} {cell(us / base, 9, 2)}   {cpu}")
+    return "\n".join(lines)
+
+
+def goals(results: dict[tuple[str, int], RingResult], grouped: dict[str, RingResult], sizes: list[int],
+          n: int, workers: int) -> str:  # fmt: skip
+    """Issue 20's two stepping ratios, from this run: N = 128 over the barrier, grouped over the barrier at 128."""
+    lines = ["Issue 20 (stepping, this run):"]
+    if 128 in sizes and ("barrier", 128) in results:
+        r = ratio(results, "barrier", 128, "stepping")
+        lines.append(f"  N=128 project / barrier:            {cell(r, 5, 2)}  (goal <= 1.15)")
+    r = grouped["grouped"].per_step_us() / grouped["barrier"].per_step_us()
+    lines.append(f"  N={n} in {workers} workers / barrier N=128: {cell(r, 5, 2)}  (goal < 1: faster than the barrier)")
     return "\n".join(lines)
 
 
@@ -160,12 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grouped", type=int, nargs=2, default=[1024, 8], metavar=("N", "WORKERS"),
                         help="--scale: the grouped ring's size and workers (default: 1024 8)")  # fmt: skip
     parser.add_argument("--grouped-steps", type=int, default=200, help="--scale: steps of the grouped runs (default: 200)")
-    parser.add_argument("--steps", type=int, default=500, help="steps S per run (default: 500)")
+    parser.add_argument("--unbatched", action="store_true",
+                        help="--scale: also the grouped ring without batched steps (FEDERATION_BATCH=0; slow)")  # fmt: skip
+    parser.add_argument("--steps", type=int, default=None, help="steps S per run (default: 500; --scale: 300)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per system and N; medians are shown (default: 3)"
     )
-    parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS),
-                        help="systems to run (default: all that are installed)")  # fmt: skip
+    parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=None,
+                        help="systems to run (default: all that are installed; --scale: all but mosaik)")  # fmt: skip
     parser.add_argument("--helics-core", choices=helics_ring.CORES, default=helics_ring.CORE,
                         help=f"HELICS core type (default: {helics_ring.CORE})")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None,
@@ -173,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = [2, 8, 32, 64, 128] if args.scale else [2, 8, 32]
+    if args.steps is None:
+        args.steps = 300 if args.scale else 500
+    if args.systems is None:  # mosaik takes minutes at N = 128
+        args.systems = [s for s in SYSTEMS if s != "mosaik"] if args.scale else list(SYSTEMS)
     project_ring.WORKERS = args.workers
     helics_ring.set_core(args.helics_core)
     if args.steps < 1 or args.repeat < 1 or min(args.sizes) < 2:
@@ -205,10 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     problems = [(key, r.problem) for key, r in results.items() if r.problem]
     if args.scale:
         n, workers = args.grouped
-        grouped = measure_grouped(n, workers, 128, args.grouped_steps, args.repeat)
+        kinds = GROUPED if args.unbatched else ("grouped", "barrier")
+        grouped = measure_grouped(n, workers, 128, args.grouped_steps, args.repeat, kinds)
         print(f"\nGrouped ring, S = {args.grouped_steps}, median of {args.repeat}: stepping phase; "
               f"load average now {os.getloadavg()[0]:.1f}\n" + grouped_table(grouped, n, workers, 128))  # fmt: skip
         problems += [((name, r.n), r.problem) for name, r in grouped.items() if r.problem]
+        print("\n" + goals(results, grouped, args.sizes, n, workers))
     for (name, n), problem in problems:
         print(f"{'FAILED' if problem.startswith('run failed') else 'WRONG VALUES'}: {name} N={n}: {problem}")
     return 1 if problems else 0

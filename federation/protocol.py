@@ -349,7 +349,12 @@ def _check_grants(f: list[Any]) -> str:
     """GRANTS: each entry is a GRANT frame whose kind is replaced by the federate's number."""
     if len(f) != 2 or type(f[1]) is not list or not f[1]:
         return "expected [15, [[federate, tick, iteration, {input: value}, [message...]], ...]]"
-    for entry in f[1]:
+    for entry in f[1]:  # on every step: the common entry is checked written out, the others by _check_grant
+        if type(entry) is list and len(entry) == 5:
+            index, tick, iteration, inputs, messages = entry
+            if (type(index) is int and index >= 0 and type(tick) is int and 0 <= tick < _TICK_END
+                    and type(iteration) is int and type(inputs) is dict and type(messages) is list):  # fmt: skip
+                continue
         if type(entry) is not list or not entry or type(entry[0]) is not int or entry[0] < 0:
             return "each entry must be [federate, tick, iteration, {input: value}, [message...]]"
         problem = _check_grant([Kind.GRANT, *entry[1:]])
@@ -362,7 +367,17 @@ def _check_dones(f: list[Any]) -> str:
     """DONES: each entry is a DONE frame whose kind is replaced by the federate's number."""
     if len(f) != 2 or type(f[1]) is not list or not f[1]:
         return "expected [16, [[federate, tick, iteration, {output: value}, [message...], next_tick|nil], ...]]"
-    for entry in f[1]:
+    for entry in f[1]:  # on every step: an entry without messages is checked written out, the others by _check_done
+        if type(entry) is list and len(entry) == 6:
+            index, tick, iteration, outputs, messages, next_tick = entry
+            if (type(index) is int and index >= 0 and type(tick) is int and 0 <= tick < _TICK_END
+                    and type(iteration) is int and type(outputs) is dict and type(messages) is list and not messages
+                    and (next_tick is None or (type(next_tick) is int and 0 <= next_tick < _TICK_END))):  # fmt: skip
+                for key in outputs:
+                    if type(key) is not int:
+                        break
+                else:
+                    continue
         if type(entry) is not list or not entry or type(entry[0]) is not int or entry[0] < 0:
             return "each entry must be [federate, tick, iteration, {output: value}, [message...], next_tick|nil]"
         problem = _check_done([Kind.DONE, *entry[1:]])

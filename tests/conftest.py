@@ -88,7 +88,21 @@ def fmu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shipped_fmus(fmu_cache: Path) -> list[Path]:
     """The project's FMUs built from source into fmus/dist, where the shipped scenarios expect them.
 
-    Built once per session for every test: any test may load a shipped scenario."""
-    from fmus.build import build_all
+    Built once per session for every test: any test may load a shipped scenario.  Under pytest-xdist
+    (``-n 2``) the workers of one run share the build: the first builds under a file lock, the others
+    find its mark and read the same files (a rebuild would rewrite a zip another worker is reading)."""
+    import fcntl
 
-    return build_all(ROOT / "fmus" / "dist")
+    from fmus.build import build_all, find_models
+
+    dist = ROOT / "fmus" / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # the same in every worker of one run; unset without xdist
+    mark = dist / ".built-by-test-run"
+    with open(dist / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if run is not None and mark.is_file() and mark.read_text() == run:
+            return [dist / f"{model.identifier}.fmu" for model in find_models()]
+        built = build_all(dist)
+        mark.write_text(run or "")
+        return built

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -85,7 +87,39 @@ class Run:
         out, err = self.proc.communicate(timeout=timeout)
         return self.proc.returncode, out, "".join(self.lines) + err
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM first (the run stops at a safe point, its forecast forks with it), then :meth:`kill`."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.wait(10)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def figures(page: Any) -> None:
+    """Print update latency (coordinator snapshot -> painted), page weight and first paint."""
+    latency = page.evaluate("window.consoleLatency")
+    assert len(latency) >= 5, latency
+    weight = page.evaluate("""() => performance.getEntriesByType('navigation').concat(
+        performance.getEntriesByType('resource')).filter(e => !e.name.includes('/api/'))
+        .reduce((n, e) => n + e.encodedBodySize, 0)""")  # fmt: skip
+    paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
+    ms = [x * 1000 for x in latency]
+    values = [x * 1000 for x in page.evaluate("window.valueLatency")]
+    assert values and min(values) > 0, values
+    print(f"\nconsole: value recorded -> painted p50 {statistics.median(values):.0f} ms, p99 "
+          f"{percentile(values, 0.99):.0f} ms over {len(values)} steps' values; snapshot -> painted p50 "
+          f"{statistics.median(ms):.0f} ms, p99 {percentile(ms, 0.99):.0f} ms over {len(ms)} updates; page weight "
+          f"{weight / 1024:.1f} KiB (html, css, js); first contentful paint {paint:.0f} ms")  # fmt: skip

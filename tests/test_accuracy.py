@@ -185,6 +185,6 @@ connections:
     with pytest.raises(ScenarioError) as err:
         load(path)
     text = str(err.value)
-    assert f"{path}:9: connections[0]: a connection interpolates or extrapolates, not both" in text
-    assert f"{path}:10: connections[1]: linear extrapolation needs a float signal, not int" in text
-    assert f"{path}:11: connections[2].extrapolate: expected constant or linear, got 'quadratic'" in text
+    assert f"{path}:9:5: connections[0]: a connection interpolates or extrapolates, not both" in text
+    assert f"{path}:10:5: connections[1]: linear extrapolation needs a float signal, not int" in text
+    assert f"{path}:11:48: connections[2].extrapolate: expected constant or linear, got 'quadratic'" in text

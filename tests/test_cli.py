@@ -99,7 +99,7 @@ def test_invalid_scenario_exits_2_without_traceback(tmp_path):
     path = write_scenario(tmp_path, "time: {stop: 5}\nfederates:\n  a: {type: nope}\n")
     result = federation("run", str(path))
     assert result.returncode == 2
-    assert f"{path}:3: federates.a.type: unknown federate type 'nope'" in result.stderr
+    assert f"{path}:3:7: federates.a.type: unknown federate type 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -8,14 +8,13 @@ and fail under ``CI=true`` (tests/console_browser.py).  Figures measured here ar
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_browser import ROOT, Run, browser, need_browser
+from console_browser import ROOT, Run, browser, figures, need_browser
 
 from federation.results.store import RunStore
 
@@ -50,11 +49,6 @@ def riverton_asking(tmp_path: Path) -> Path:
     path = tmp_path / "riverton.yaml"
     path.write_text(text)
     return path
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def wait_for(page: Any, script: str, arg: Any = None, timeout: float = 20_000) -> Any:
@@ -149,23 +143,6 @@ def test_operators_decide_a_live_riverton_in_the_browser(tmp_path: Path) -> None
     assert decisions[1]["note"] == "half the pre-release: the bridge crew is still out"
     assert ALICE not in (tmp_path / "run.logs" / "console.log").read_text()
     assert ALICE not in (tmp_path / "run.logs" / "coordinator.log").read_text()
-
-
-def figures(page: Any) -> None:
-    """Print update latency (coordinator snapshot -> painted), page weight and first paint."""
-    latency = page.evaluate("window.consoleLatency")
-    assert len(latency) >= 5, latency
-    weight = page.evaluate("""() => performance.getEntriesByType('navigation').concat(
-        performance.getEntriesByType('resource')).filter(e => !e.name.includes('/api/'))
-        .reduce((n, e) => n + e.encodedBodySize, 0)""")  # fmt: skip
-    paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
-    ms = [x * 1000 for x in latency]
-    values = [x * 1000 for x in page.evaluate("window.valueLatency")]
-    assert values and min(values) > 0, values
-    print(f"\nconsole: value recorded -> painted p50 {statistics.median(values):.0f} ms, p99 "
-          f"{percentile(values, 0.99):.0f} ms over {len(values)} steps' values; snapshot -> painted p50 "
-          f"{statistics.median(ms):.0f} ms, p99 {percentile(ms, 0.99):.0f} ms over {len(ms)} updates; page weight "
-          f"{weight / 1024:.1f} KiB (html, css, js); first contentful paint {paint:.0f} ms")  # fmt: skip
 
 
 @pytest.mark.timeout(60)

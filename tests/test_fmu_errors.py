@@ -12,12 +12,12 @@ import pytest
 from federation.api.federate import Context
 from federation.errors import FederationError
 from federation.fmu import FmiCallError, FmiStatus, FMUError, FmuFederate
-from fmus.build import build_all
 
 
-@pytest.fixture(scope="session")
-def fmus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {p.stem: p for p in build_all(tmp_path_factory.mktemp("fmus"))}
+@pytest.fixture(scope="module")
+def fmus(shipped_fmus: list[Path]) -> dict[str, Path]:
+    """The project's FMUs, as the session built them into fmus/dist (read only: edited copies go to tmp_path)."""
+    return {p.stem: p for p in shipped_fmus}
 
 
 def rewrite(source: Path, target: Path, edit: Callable[[str, bytes], tuple[str, bytes] | None]) -> Path:

@@ -22,12 +22,12 @@ from federation.api.federate import Context
 from federation.api.interface import SignalType
 from federation.fmu import FmuFederate
 from federation.fmu.loader import TEMP_PREFIX
-from fmus.build import build_all
 
 
-@pytest.fixture(scope="session")
-def fmus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {p.stem: p for p in build_all(tmp_path_factory.mktemp("fmus"))}
+@pytest.fixture(scope="module")
+def fmus(shipped_fmus: list[Path]) -> dict[str, Path]:
+    """The project's FMUs, as the session built them into fmus/dist (read only: edited copies go to tmp_path)."""
+    return {p.stem: p for p in shipped_fmus}
 
 
 def make(path: Path, period: float | None = None, **params: Any) -> FmuFederate:

@@ -6,6 +6,7 @@ decision's timeout is reported as such."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import signal
 import sqlite3
@@ -72,7 +73,7 @@ def test_forecasts_are_shown_before_the_answer_and_match_the_run(tmp_path: Path)
             if line.startswith("  edit:"):
                 break
         text = "".join(seen)
-        assert "[decision 2] forecast to t=108000 s from the checkpoint at t=21600 s, 3 alternatives in" in text, text
+        assert "[decision 2] forecast to t=108000 s from now (t=39900 s), 3 alternatives in" in text, text
         assert "\n  approve: unserved_energy " in text and "\n  reject: unserved_energy " in text
         _, err = run.communicate("a\n", timeout=400)
         assert run.returncode == 0, err[-3000:]
@@ -91,6 +92,17 @@ def test_forecasts_are_shown_before_the_answer_and_match_the_run(tmp_path: Path)
     assert delta["unserved_energy"] == reject["unserved_energy"]["value"] - approve["unserved_energy"]["value"]
     assert all(v in (0, None) for v in json.loads(str(rows[0]["delta"])).values())
     assert edit["unserved_energy"]["value"] != approve["unserved_energy"]["value"]
+    # the forks started from a snapshot taken at the hold: the held step (its DONE frame, the gated message in it)
+    # is in it, and the decision counter as before decision 2, which a run restored from it proposes again
+    db = sqlite3.connect(out)
+    try:
+        (state,) = db.execute("SELECT coordinator FROM checkpoints WHERE time = 39900").fetchone()
+    finally:
+        db.close()
+    saved = pickle.loads(state)
+    assert saved["gate"] == 2 and len(saved["held"]) == 1
+    _, frame = saved["held"][0]
+    assert frame[1] == 39900 and [m[0] for m in frame[4]] == ["orders"]
 
 
 @pytest.mark.timeout(600)
@@ -111,9 +123,10 @@ def test_forks_that_cannot_finish_before_the_timeout_are_reported_and_not_waited
     assert {r["status"] for r in rows} == {"timed out"}, rows
     assert {r["note"] for r in rows} <= {"could not finish before the decision's timeout (2 s)",
                                          "not started before the decision's timeout (2 s)"}  # fmt: skip
-    assert "reject: timed out (could not finish before the decision's timeout (2 s))" in err
+    # started or not yet (the snapshot at the hold comes first; on a loaded machine it may take more than 2 s)
+    assert re.search(r"reject: timed out \((could not finish|not started) before the decision's timeout \(2 s\)\)", err), err
     assert time.monotonic() - began < 300
-    shown = re.search(r"\[decision 2\] forecast to t=108000 s from the checkpoint at t=21600 s, 3 alternatives in "
+    shown = re.search(r"\[decision 2\] forecast to t=108000 s from now \(t=39900 s\), 3 alternatives in "
                       r"([0-9.]+) s:", err)  # fmt: skip
     assert shown is not None and 2.0 <= float(shown.group(1)) < 4.0, err  # at the timeout, not after the forks
 
@@ -123,7 +136,7 @@ def test_forks_that_cannot_finish_before_the_timeout_are_reported_and_not_waited
     ("{horizon: 24 h, alternatives: [approve, maybe]}",
      "expected approve, reject or {edit: {field: value}}, got 'maybe'"),
     ("{horizon: soon}", "a duration such as '24 h' is needed"),
-    ("{horizon: 24 h, ahead: 1}", "unknown key (expected horizon, alternatives)"),
+    ("{horizon: 24 h, ahead: 1}", "unknown key (expected horizon, alternatives, executor, scheduler)"),
 ])  # fmt: skip
 def test_a_wrong_forecast_is_refused_with_its_line(tmp_path: Path, forecast: str, problem: str) -> None:
     path = riverton(tmp_path, forecast=f"      forecast: {forecast}\n")
@@ -185,3 +198,86 @@ def test_the_control_endpoint_shows_the_forecasts_of_a_pending_decision(tmp_path
         drain.join(10)
     assert kpis(out) == {k: v["value"] for k, v in reject["kpis"].items()}
     assert [r["status"] for r in forecasts(out)] == ["done"] * 3
+
+
+@pytest.mark.timeout(600)
+def test_forecasts_run_on_a_dask_cluster(tmp_path: Path) -> None:
+    """``executor: dask``: the forks are tasks on a (local) Dask cluster; the forecasts are the same as local ones."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "run.sqlite"
+    forecast = FORECAST.replace("}]}", "}], executor: dask}")
+    run = start(riverton(tmp_path, forecast=forecast), out)
+    try:
+        assert run.stderr is not None
+        seen: list[str] = []
+        for line in run.stderr:
+            seen.append(line)
+            if line.startswith("  edit:"):
+                break
+        text = "".join(seen)
+        assert "[decision 2] forecast to t=108000 s from now (t=39900 s), 3 alternatives in" in text, text
+        _, err = run.communicate("r\n", timeout=400)  # rejected at the terminal
+        assert run.returncode == 0, err[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    rows = forecasts(out)
+    assert [(r["alternative"], r["status"]) for r in rows] == [
+        ("approve", "done"), ("reject", "done"), ('edit:{"opening": 0.3}', "done")], rows
+    reject = json.loads(str(rows[1]["kpis"]))
+    # the run, rejected, went on as the rejecting fork on the cluster did: the same KPIs, to the last bit
+    assert {k: v["value"] for k, v in reject.items()} == kpis(out)
+    assert all(Path(str(r["store"])).exists() for r in rows)
+
+
+def test_without_a_snapshot_at_the_hold_the_forks_start_from_the_last_checkpoint(tmp_path: Path) -> None:
+    """The fallback: no snapshot at the hold (here: the coordinator says why not), so each fork starts from the
+    last checkpoint, answers the decisions taken since as they were taken, and the forecast says why."""
+    from federation.decisions.gate import Answer, DecisionGate, DecisionSpec, ForecastSpec, Rule, Verdict
+    from federation.engine.checkpoint import HoldSnapshot
+    from federation.engine.forecast import Forecasts, ForecastStatus, describe
+    from federation.results.store import Saved
+
+    spec = ForecastSpec(86400.0, (Answer(Verdict.APPROVE), Answer(Verdict.REJECT)))
+    rules = (Rule(Verdict.APPROVE, "damops.orders", key="opening", below=0.5),
+             Rule(Verdict.ASK, "damops.orders", forecast=spec))  # fmt: skip
+    context = zmq.Context()
+    gate = DecisionGate(DecisionSpec(("damops.orders",), rules), control="tcp://127.0.0.1", context=context)
+    asked: list[Any] = []
+    try:
+        saved = Saved(21600, 21600.0, b"", {})
+        forecasts = Forecasts(gate, tmp_path / "run.sqlite", tmp_path / "forecasts", 129600.0, lambda: saved,
+                              lambda rows: None, cores=1, snapshot=lambda tick, done: asked.append((tick, done)))  # fmt: skip
+        gate.on_held = forecasts.start
+        assert gate.propose(30000, 30000.0, "damops.orders", {"opening": 0.2}, ("flood.gate_orders",))[1] is not None
+        pid, decision = gate.propose(39900, 39900.0, "damops.orders", {"opening": 0.6}, ("flood.gate_orders",))
+        assert decision is None and [tick for tick, _ in asked] == [39900]
+        assert {j.status for j in forecasts.jobs} == {ForecastStatus.SNAPSHOT}
+        forecasts.slots = 0  # keep them queued: this test starts no process
+        asked[0][1](HoldSnapshot(None, "the decision was answered before the federation came to rest"))
+        approve, reject = forecasts.jobs
+        assert reject.status is ForecastStatus.QUEUED and reject.origin == "checkpoint" and reject.fork_time == 21600.0
+        assert reject.note == "no snapshot at the hold: the decision was answered before the federation came to rest"
+        assert reject.args[:4] == ["fork", str(tmp_path / "run.sqlite"), "--at", "21600.0"]
+        assert reject.args[4:8] == ["--answer", "1=approve", "--answer", f"{pid}=reject"]  # decision 1 as it was taken
+        rows = [{**j.to_json(), "until_time": j.until, "delta": {}} for j in (approve, reject)]
+        text = describe(gate.pending[pid], rows, 1.0)
+        assert "from the checkpoint at t=21600 s" in text and "(no snapshot at the hold: the decision was answered" in text
+    finally:
+        gate.close()
+        context.term()
+
+
+def test_a_paced_run_keeps_a_core_and_its_forks_run_lower(tmp_path: Path) -> None:
+    """Unpaced, one fork more than the cores runs at a time (the live run is held anyway); paced, one fewer than the
+    cores (at least one), at nice +10, so that the live federation keeps a core."""
+    from federation.decisions.gate import DecisionGate, DecisionSpec
+    from federation.engine.forecast import PACED_NICE, Forecasts
+
+    gate = DecisionGate(DecisionSpec())
+    args = (gate, tmp_path / "run.sqlite", tmp_path / "forecasts", 3600.0, lambda: None, lambda rows: None)
+    fast, paced, single = Forecasts(*args, cores=2), Forecasts(*args, cores=2, paced=True), Forecasts(*args, cores=1, paced=True)
+    assert (fast.slots, fast.nice) == (3, 0)
+    assert (paced.slots, paced.nice) == (1, PACED_NICE) and PACED_NICE > 0
+    assert single.slots == 1

@@ -197,6 +197,40 @@ def test_unbatched_workers_record_the_same_run_as_batched_ones(run_scenario, tmp
     assert _tables(tmp_path / "batched.sqlite") == _tables(tmp_path / "unbatched.sqlite")
 
 
+MIXED = """
+time: {stop: 20, resolution: 1 s}
+coordinator: {workers: 2}
+federates:
+  clock: {type: "{HELPERS}:Clock"%(p)s}
+  probe: {type: "{HELPERS}:Probe"%(p)s}
+  noisy: {type: "{HELPERS}:Noisy"%(p)s}
+  pinger: {type: "{HELPERS}:Pinger", params: {schedule: [[2, 11, a], [7, 10, b], [12, 15, c], [12, 12.5, d]]}%(p)s}
+  listener: {type: "{HELPERS}:Listener"%(p)s}
+  a: {type: "{HELPERS}:Loop", params: {gain: 0.5, bias: 1.0}%(p)s}
+  b: {type: "{HELPERS}:Loop", params: {gain: 0.5, bias: 0.0}%(p)s}
+connections:
+  - clock.y -> probe.u
+  - {from: noisy.z, to: listener.u, delay: true}
+  - {from: a.x_out, to: b.x_in, iterate: loop}
+  - {from: b.x_out, to: a.x_in, iterate: loop}
+messages:
+  - pinger.out -> listener.inbox
+iterate:
+  loop: {tolerance: 1.0e-10, max_iterations: 100}
+"""
+
+
+def test_grouped_event_driven_federates_messages_and_iterate_groups_record_the_same_run(run_scenario, tmp_path):
+    """The batched paths beyond the ring: a direct connection, an event-driven federate woken by messages and by a
+    delayed input, messages, and an iterate group (whose reports the scheduler takes one by one) -- the same store."""
+    run_scenario(MIXED % {"p": ""}, name="own.yaml")
+    summary, store = run_scenario(MIXED % {"p": ", process: shared"}, name="shared.yaml")
+    assert summary.status == "completed"
+    assert store.series("listener.wakes").values[-1] > 4  # woken by its input and by each message
+    own, shared = _tables(tmp_path / "own.sqlite"), _tables(tmp_path / "shared.sqlite")
+    assert own["messages"] and own["samples"] and own == shared
+
+
 def _facts_line(log: Path) -> str:
     """The pid in the runtime's join line of a federate's own log (each member of a worker keeps its own log)."""
     import re

@@ -67,7 +67,7 @@ def ingest(broker: dict[str, Any], topics: list[dict[str, Any]], **params: Any) 
     spec = inbound_spec({"broker": broker, "topics": topics, **params}, check)
     check.done()
     feed = WatchedFeed()
-    client = Ingest(spec, feed, f"test-in-{free_port()}", lambda posix: posix - EPOCH)
+    client = Ingest(spec, feed, spec.broker.client_id or f"test-in-{free_port()}", lambda posix: posix - EPOCH)
     return client, feed
 
 
@@ -80,14 +80,19 @@ class Sensor:
         self.client.max_queued_messages_set(0)
         self.acked = threading.Condition()
         self.pending: set[int] = set()
+        self.early: set[int] = set()  # acknowledged before publish() returned
         self.client.on_publish = self._acked
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
     def send(self, topic: str, payload: Any) -> None:
         data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
-        with self.acked:
-            self.pending.add(self.client.publish(topic, data, qos=1).mid)
+        mid = self.client.publish(topic, data, qos=1).mid  # not under our lock: paho calls on_publish holding
+        with self.acked:  # its own lock, which publish() takes too
+            if mid in self.early:
+                self.early.discard(mid)
+            else:
+                self.pending.add(mid)
 
     def flush(self, timeout: float = 20.0) -> None:
         with self.acked:
@@ -95,7 +100,10 @@ class Sensor:
 
     def _acked(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with self.acked:
-            self.pending.discard(mid)
+            if mid in self.pending:
+                self.pending.discard(mid)
+            else:
+                self.early.add(mid)
             self.acked.notify_all()
 
     def close(self) -> None:
@@ -284,3 +292,184 @@ def test_mqtt_in_refuses_to_run_unpaced(run_scenario):
         federates:
           sensors: {type: mqtt-in, params: {topics: [{topic: a, output: a}]}}
         """)
+
+
+# ---------------------------------------------------------------- the buffered client (federates/mqtt/link.py)
+BURST = 3000
+
+
+def test_the_paho_hooks_the_buffered_client_relies_on_are_those_of_the_pinned_version():
+    """BufferedClient overrides paho internals: a paho upgrade must be checked against each of them, here."""
+    import inspect
+    import struct
+
+    import paho.mqtt
+
+    from federates.mqtt.link import PAHO_TESTED, BufferedClient
+
+    assert paho.mqtt.__version__ in PAHO_TESTED, (
+        f"paho-mqtt {paho.mqtt.__version__} is not a version BufferedClient was checked against {PAHO_TESTED}: "
+        "check the hooks below in its client.py, then add the version to PAHO_TESTED")  # fmt: skip
+    source = {name: inspect.getsource(getattr(mqtt.Client, name)) for name in
+              ("reconnect", "_loop", "loop_read", "_packet_read", "_handle_publish", "_send_puback",
+               "_send_command_with_mid", "_packet_queue", "_handle_on_message", "disconnect")}  # fmt: skip
+    assert "self._sock = self._create_socket()" in source["reconnect"]  # every connection's socket is wrapped
+    assert "self._sock.pending()" in source["_loop"] and "if pending_bytes > 0:" in source["_loop"]
+    assert "self._packet_read()" in source["loop_read"] and "self._sock_recv(1)" in source["_packet_read"]
+    publish = source["_handle_publish"]  # a QoS 1 message: on_message first, then its PUBACK
+    assert publish.index("self._handle_on_message(message)") < publish.index("self._send_puback(message.mid)")
+    assert "self._send_command_with_mid(PUBACK, mid, False)" in source["_send_puback"]
+    assert "struct.pack('!BBH', command, remaining_length, mid)" in source["_send_command_with_mid"]
+    assert list(inspect.signature(mqtt.Client._packet_queue).parameters) == ["self", "command", "packet", "mid",
+                                                                            "qos", "info"]  # fmt: skip
+    assert "on_message(self, self._userdata, message)" in source["_handle_on_message"]
+    client = BufferedClient(mqtt.CallbackAPIVersion.VERSION2, client_id="hooks")
+    assert hasattr(client, "_in_callback_mutex") and client._sock is None
+    queued: list[bytes] = []
+    client._packet_queue = lambda command, packet, mid, qos, info=None: queued.append(bytes(packet))  # type: ignore[method-assign]
+    mqtt.Client._send_puback(client, 513)  # paho's own PUBACK ...
+    assert queued == [struct.pack("!BBH", mqtt.PUBACK, 2, 513)]
+    client._acks = bytearray()
+    client._send_puback(513)  # ... is the batched one
+    assert bytes(client._acks) == queued[0] and len(queued) == 1
+
+
+def test_the_buffered_socket_serves_small_reads_from_one_recv_and_says_what_it_holds():
+    import socket
+
+    from federates.mqtt.link import BufferedSocket
+
+    left, right = socket.socketpair()
+    with left, right:
+        right.setblocking(False)
+        sock = BufferedSocket(right)
+        with pytest.raises(BlockingIOError):
+            sock.recv(1)  # nothing there: paho's "again"
+        left.sendall(b"\x30\x05abcde" * 3)
+        assert sock.recv(1) == b"\x30" and sock.pending() == 20  # the whole 21 bytes read at once
+        assert sock.recv(1) == b"\x05" and sock.recv(5) == b"abcde" and sock.pending() == 14
+        assert sock.recv(100) == b"\x30\x05abcde\x30\x05abcde" and sock.pending() == 0  # no more than it holds
+        assert sock.fileno() == right.fileno() and sock.getblocking() is False  # the rest is the socket's
+        left.close()
+        assert sock.recv(1) == b""  # the peer closed
+
+
+def _burst_payloads(start: int, count: int) -> list[dict[str, Any]]:
+    return [{"v": i, "ts": EPOCH + i * 0.001} for i in range(start, start + count)]
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_burst_of_qos1_messages_arrives_whole_live_and_from_the_backlog(tmp_path, mosquitto, publisher, tls):
+    """Thousands of QoS 1 messages, while connected and while away: each once, with its stamp; all acknowledged."""
+    import ssl
+
+    from federates.mqtt.link import BufferedSocket
+    extra, port, broker_params = "", None, {}
+    if tls:
+        pki = make_pki(tmp_path / "pki")
+        port, extra = tls_listener(pki)
+        broker_params = {"tls": {"ca": str(pki.ca)}}
+    broker = mosquitto(extra=extra)
+    params = {"port": port or broker.port, "client_id": f"burst-{tls}", **broker_params}
+    client, feed = ingest(params, [{"topic": "burst/+", "outputs": {"a": "a"}, "value": "v", "time": "ts"}],
+                          qos=1, session="persistent")  # fmt: skip
+    pub = publisher(broker.port, client_id="burst-device")
+    client.open()
+    try:
+        sock = client.link._client.socket()  # the buffered path, over TLS too
+        assert isinstance(sock, BufferedSocket) and isinstance(sock.sock, ssl.SSLSocket) is tls
+        for payload in _burst_payloads(0, BURST):  # live: the client reads while the device publishes
+            pub.send("burst/a", payload)
+        pub.flush()
+        live = feed.wait_for("a", BURST, timeout=40)
+    finally:
+        client.close()
+    for payload in _burst_payloads(BURST, BURST):  # away: the broker keeps them for the persistent session
+        pub.send("burst/a", payload)
+    pub.flush()
+    client, feed = ingest(params, [{"topic": "burst/+", "outputs": {"a": "a"}, "value": "v", "time": "ts"}],
+                          qos=1, session="persistent")  # fmt: skip
+    client.open()
+    try:
+        backlog = feed.wait_for("a", BURST, timeout=40)
+    finally:
+        client.close()
+    for samples, start in ((live, 0), (backlog, BURST)):
+        assert [s.value for s in samples] == [float(i) for i in range(start, start + BURST)]  # each once, in order
+        assert all(s.stamp == pytest.approx(s.value * 0.001, abs=1e-5) and s.arrival > EPOCH for s in samples)
+    client, feed = ingest(params, [{"topic": "burst/+", "outputs": {"a": "a"}, "value": "v", "time": "ts"}],
+                          qos=1, session="persistent")  # fmt: skip
+    client.open()
+    try:  # every message was acknowledged: the broker sends none again before the next one
+        send(pub, "burst/a", {"v": -1, "ts": EPOCH})
+        assert [s.value for s in feed.wait_for("a", 1)] == [-1.0]
+        assert [s for s in feed.taken + feed.due(float("inf")) if s.output == "a"] == []
+    finally:
+        client.close()
+
+
+def test_a_burst_of_qos1_messages_reaches_the_store_each_with_both_stamps(mosquitto, tmp_path):
+    """Through a paced run: every sample in external_samples once, late ones at the first open tick, lateness recorded."""
+    import sqlite3
+
+    from federation.engine.coordinator import Coordinator, RunOptions
+    from tests.test_live_replay import _epoch
+
+    broker = mosquitto()
+    scenario = load(write_scenario(tmp_path, f"""
+    name: burst
+    time: {{start: now, pace: 5, stop: 40, resolution: 0.001}}
+    federates:
+      field:
+        type: mqtt-in
+        params:
+          broker: {{port: {broker.port}, client_id: burst-field}}
+          session: persistent
+          topics: [{{topic: s/x, output: x, value: v, time: ts}}]
+      twin: {{type: formula, period: 1, params: {{inputs: {{x: {{}}}}, outputs: {{y: {{expr: "x + 1"}}}}}}}}
+    connections:
+      - field.x -> twin.x
+    """))
+    store = tmp_path / "burst.sqlite"
+    coordinator = Coordinator(scenario, RunOptions(out=store))
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("summary", coordinator.run()), daemon=True)
+    thread.start()
+    sensor = None
+    try:
+        epoch = _epoch(store)
+        sensor = Sensor(broker.port, client_id="burst-device")
+        for i in range(BURST):  # even: stamped before the run began (late); odd: 30 s ahead (in time)
+            sensor.send("s/x", {"v": i, "ts": epoch - 10.0 if i % 2 == 0 else epoch + 30.0 + i * 0.001})
+        sensor.flush(40)
+    finally:
+        if sensor is not None:
+            sensor.close()
+        thread.join(40)
+    assert result["summary"].status == "completed"
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT time, stamp, arrival, lateness, value FROM external_samples WHERE output='x' "
+                          "ORDER BY value").fetchall()  # fmt: skip
+    assert [int(r[4]) for r in rows] == list(range(BURST))  # none lost, none twice
+    for time_, stamp, arrival, lateness, value in rows:
+        assert epoch < arrival < epoch + 40.0 / 5
+        if value % 2 == 0:  # late: at the first open tick after its arrival, never in the past
+            assert stamp == pytest.approx(-10.0) and time_ >= 0 and lateness == pytest.approx(time_ - stamp)
+        else:  # in time: at its own stamp (rounded up to the 1 ms resolution: epoch + 30.x - epoch is not exact)
+            assert stamp == pytest.approx(30.0 + value * 0.001, abs=1e-6) and -1e-6 < time_ - stamp < 0.001 + 1e-6
+            assert lateness == pytest.approx(time_ - stamp, abs=1e-9)
+
+
+def test_an_untested_paho_version_gets_paho_s_own_client(monkeypatch, caplog):
+    """BufferedClient relies on paho's internals: on a version it was not checked against, paho's own client is used."""
+    import paho.mqtt.client as mqtt
+
+    from federates.mqtt import link
+    from federates.mqtt.broker import BrokerSpec
+
+    assert type(link.Link(BrokerSpec(), "t1")._client) is link.BufferedClient
+    monkeypatch.setattr(link, "_paho_version", lambda: "9.9.9")
+    with caplog.at_level("WARNING"):
+        client = link.Link(BrokerSpec(), "t2")._client
+    assert type(client) is mqtt.Client
+    assert "paho-mqtt 9.9.9 is not a version the buffered client was checked against" in caplog.text

@@ -73,7 +73,11 @@ def test_the_city_recovers_after_the_storm(riverton):
 
 
 def test_riverton_in_worker_processes_records_the_same_run(riverton, tmp_path):
-    """Every federate `process: shared` in 3 workers: the same values, messages and decisions, table by table."""
+    """Every federate `process: shared` in 3 workers: the same values, messages and decisions, table by table.
+
+    The grouped run stops at 48 h, the module's run goes on to 96 h: riverton's storm, release, flood, blackout and
+    attack all happen before 48 h, so every federate has exchanged what it ever exchanges by then.  Rows are
+    compared up to 48 h (the stop itself left out); the KPIs, reductions of the samples compared, are not."""
     import re
     import sqlite3
 
@@ -88,13 +92,18 @@ def test_riverton_in_worker_processes_records_the_same_run(riverton, tmp_path):
             (tmp_path / data.name).symlink_to(data)
     out = tmp_path / "grouped.sqlite"
     result = subprocess.run(
-        [sys.executable, "-m", "federation.app.cli", "run", str(scenario), "--autonomy", "full", "--out", str(out)],
+        [sys.executable, "-m", "federation.app.cli", "run", str(scenario), "--autonomy", "full", "--out", str(out),
+         "--until", "48 h"],
         capture_output=True, text=True, timeout=220,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "started worker group 'shared.3'" in (tmp_path / "grouped.logs" / "coordinator.log").read_text()
-    for table in ("signals", "samples", "messages", "decisions", "kpis"):
-        rows = [sqlite3.connect(db).execute(f"SELECT * FROM {table}").fetchall() for db in (riverton.path, out)]
+    attack = first(riverton.series("cyber.blind"), lambda names: "substation_c" in names)
+    assert attack is not None and attack < 48 * 3600  # the last link of the cascade is inside the compared span
+    for table in ("signals", "samples", "messages", "decisions"):
+        until = "" if table == "signals" else f" WHERE tick < {48 * 3600}"
+        rows = [sqlite3.connect(db).execute(f"SELECT * FROM {table}{until} ORDER BY rowid").fetchall()
+                for db in (riverton.path, out)]  # fmt: skip
         if table == "decisions":  # its last column is the wall time of the answer
             rows = [[row[:-1] for row in found] for found in rows]  # the rule's line moved down with the lines added above it
             rows = [[tuple(re.sub(r"\(line \d+\)", "(line)", v) if isinstance(v, str) else v for v in row)

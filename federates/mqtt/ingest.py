@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CONNECTED, MALFORMED, GAP = "connected", "malformed", "gap_s"  # the diagnostic outputs of mqtt-in
 WARN_INTERVAL = 10.0
+ROUTES = 10_000  # topics whose output is remembered (beyond that, matched message by message)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Ingest:
         self.unmapped = 0
         self._lock = threading.Lock()
         self._warnings = RateLimit(log)
+        self._routes: dict[str, tuple[TopicSpec, str] | None] = {}  # topic -> (its spec, its output), or unmapped
         subscriptions = [(t.filter, spec.qos) for t in spec.topics]
         self.link = Link(spec.broker, client_id, session=spec.session, subscriptions=subscriptions,
                          on_message=self._message, on_state=self._state)  # fmt: skip
@@ -91,15 +93,17 @@ class Ingest:
 
     def _message(self, message: mqtt.MQTTMessage) -> None:
         arrival = time.time()
-        for topic in self.spec.topics:
-            output = topic.output_for(message.topic)
-            if output is not None:
-                break
-        else:
+        name = message.topic
+        try:
+            route = self._routes[name]
+        except KeyError:
+            route = self._route(name)
+        if route is None:
             self.unmapped += 1
             self._warnings.warn(f"unmapped {message.topic}", f"message on topic '{message.topic}' matches no "
                                                              "output (an 'outputs' entry is missing?); dropped")  # fmt: skip
             return
+        topic, output = route
         try:
             value, stamp = topic.decode(bytes(message.payload))
         except MalformedPayload as exc:
@@ -107,6 +111,18 @@ class Ingest:
             return
         at = self.wall_to_sim(arrival) if stamp is None else self.to_sim(stamp)
         self.feed.push(ExternalSample(output, at, arrival, value))
+
+    def _route(self, name: str) -> tuple[TopicSpec, str] | None:
+        """The first topic spec that maps ``name`` to an output, and that output (remembered)."""
+        route = None
+        for topic in self.spec.topics:
+            output = topic.output_for(name)
+            if output is not None:
+                route = (topic, output)
+                break
+        if len(self._routes) < ROUTES:
+            self._routes[name] = route
+        return route
 
     def _drop(self, topic: str, arrival: float, why: str) -> None:
         with self._lock:

@@ -7,6 +7,14 @@ thread keeps the connection, reconnecting with exponential backoff (``reconnect`
 outage is an :class:`Outage` with its wall-clock start and end, and the subscriptions are
 renewed on every reconnection (a persistent session keeps them anyway, and the broker
 keeps the QoS 1 messages published meanwhile for it).
+
+The client is paho's with three changes for throughput (:class:`BufferedClient`): it reads
+the socket 64 KiB at a time (:class:`BufferedSocket`; paho reads each packet with two or three
+one-byte ``recv`` calls and one for the rest), handling every packet the buffer holds in one
+pass of the network loop; it sends the PUBACKs of those QoS 1 messages as one write after
+their ``on_message`` ran (paho queues and writes one per message); and it hands every message
+to ``on_message`` without matching per-topic callbacks.  The paho hooks it relies on are
+checked by ``tests/test_mqtt_in.py`` against the pinned paho version (``PAHO_TESTED``).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import enum
 import logging
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,15 +31,19 @@ from typing import Any
 
 try:
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 except ImportError as exc:  # an extra, not a core dependency
     raise ImportError(f"the MQTT bridges need paho-mqtt: pip install 'federation-cosim[live]' ({exc})") from exc
 
 from .broker import BrokerError, BrokerSpec
 
-__all__ = ["Link", "Outage", "Session"]
+__all__ = ["BufferedClient", "BufferedSocket", "Link", "Outage", "Session"]
 
 log = logging.getLogger(__name__)
+
+PAHO_TESTED = ("2.2.0",)  # paho-mqtt versions whose internals BufferedClient was checked against (tests/test_mqtt_in.py)
+READ_SIZE = 65536  # bytes asked of the socket per recv: a TLS socket returns at most one record (16 KiB)
+MAX_BATCH = 10_000  # packets handled per pass of the network loop, at most (the rest: the next pass)
 
 class Session(str, enum.Enum):
     PERSISTENT = "persistent"  # fixed client id, clean session off: the broker keeps subscriptions and QoS 1 messages
@@ -128,8 +141,13 @@ class Link:
 
     # ------------------------------------------------------------------ paho
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
+        kind: type[mqtt.Client] = BufferedClient
+        if _paho_version() not in PAHO_TESTED:  # its internals may have moved: paho's own client, slower but sure
+            log.warning("paho-mqtt %s is not a version the buffered client was checked against (%s): using paho's "
+                        "own client, at about half the throughput", _paho_version(), ", ".join(PAHO_TESTED))  # fmt: skip
+            kind = mqtt.Client
+        client = kind(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                      clean_session=self.session is Session.CLEAN, protocol=mqtt.MQTTv311)  # fmt: skip
         spec = self.spec
         if spec.tls is not None:
             client.tls_set(ca_certs=_text(spec.tls.ca), certfile=_text(spec.tls.cert), keyfile=_text(spec.tls.key))
@@ -208,6 +226,119 @@ class Link:
     def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self._on_message is not None:
             self._on_message(message)
+
+
+class BufferedSocket:
+    """A socket (plain or TLS) read ``READ_SIZE`` bytes at a time; paho's small reads come from the buffer.
+
+    ``pending()`` is the count of bytes read but not yet handed out (plus, on a TLS socket,
+    those decrypted but not yet read): paho's loop then does not wait in ``select`` for
+    data that is already here.  Everything else is the wrapped socket's.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._data = b""
+        self._at = 0
+        self._inner_pending = getattr(sock, "pending", None)
+
+    def recv(self, size: int) -> bytes:
+        if self._at >= len(self._data):
+            data: bytes = self.sock.recv(READ_SIZE)  # BlockingIOError / ssl.SSLWantReadError: paho's to handle
+            if not data:
+                return data  # the peer closed the connection
+            self._data, self._at = data, 0
+        chunk = self._data[self._at : self._at + size]
+        self._at += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        inner = self._inner_pending() if self._inner_pending is not None else 0
+        return len(self._data) - self._at + inner
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def send(self, data: bytes | bytearray) -> int:
+        return int(self.sock.send(data))
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __getattr__(self, name: str) -> Any:  # setblocking, settimeout, getpeercert, ...
+        return getattr(self.sock, name)
+
+
+def _paho_version() -> str:
+    import paho.mqtt
+
+    return str(paho.mqtt.__version__)
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client, reading through a :class:`BufferedSocket` and acknowledging QoS 1 messages in batches.
+
+    Relies on these paho internals (pinned by ``tests/test_mqtt_in.py``): ``_create_socket``
+    makes the connection's socket (at every connection); ``_loop`` skips its ``select`` wait
+    when ``sock.pending() > 0``; ``loop_read`` reads packets with ``_packet_read``; a received
+    PUBLISH goes to ``_handle_on_message`` (here: straight to ``on_message``, no per-topic
+    callbacks), then, QoS 1, is acknowledged by ``_send_puback(mid)``; ``_packet_queue``
+    queues bytes for the socket.
+    """
+
+    _acks: bytearray | None = None  # PUBACKs of the batch being read, not yet queued
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch = threading.RLock()  # held while a batch is read: disconnect() queues DISCONNECT after its PUBACKs
+
+    def _create_socket(self) -> Any:
+        return BufferedSocket(super()._create_socket())
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> MQTTErrorCode:
+        with self._batch:
+            return super().disconnect(*args, **kwargs)
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read every packet already received (up to ``MAX_BATCH``), then queue their PUBACKs as one write."""
+        with self._batch:
+            return self._read_batch(max_packets)
+
+    def _read_batch(self, max_packets: int) -> MQTTErrorCode:
+        self._acks = bytearray()
+        try:
+            rc = super().loop_read(max_packets)
+            handled = 1
+            while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and handled < MAX_BATCH:
+                sock = self._sock
+                if sock is None or sock.pending() <= 0:  # type: ignore[attr-defined]
+                    break
+                rc = super().loop_read(1)
+                handled += 1
+        finally:
+            acks, self._acks = self._acks, None
+            if acks and self._sock is not None:  # not after a lost connection: the broker sends those again
+                self._packet_queue(mqtt.PUBACK, bytes(acks), 0, 0)
+        return rc
+
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        """``on_message``, straight: paho would first match the topic against ``message_callback_add`` filters."""
+        on_message = self.on_message
+        if on_message is not None:
+            with self._in_callback_mutex:
+                on_message(self, self._userdata, message)
+
+    def message_callback_add(self, sub: str, callback: Any) -> None:
+        raise NotImplementedError("BufferedClient hands every message to on_message (Link dispatches them)")
+
+    def _send_puback(self, mid: int) -> MQTTErrorCode:
+        if self._acks is None:  # outside a batch
+            return super()._send_puback(mid)
+        self._acks += _PUBACK.pack(mqtt.PUBACK, 2, mid)  # paho's own packet (_send_command_with_mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+_PUBACK = struct.Struct("!BBH")
 
 
 def _text(path: Any) -> str | None:

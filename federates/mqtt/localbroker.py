@@ -118,6 +118,7 @@ class LocalBroker:
         config.write_text(f"user {user}\nlistener {self.port} {self.host}\nallow_anonymous true\n"
                           f"persistence true\npersistence_location {self.folder}/\n"
                           "max_queued_messages 100000\n"  # Mosquitto's 1000 drops QoS 1 messages of a busy subscriber
+                          "max_inflight_messages 1000\n"  # Mosquitto's 20 unacknowledged: one round trip per 20 messages
                           f"log_dest stderr\n{self.extra}\n")  # fmt: skip
         return [str(self._mosquitto), "-c", str(config)]
 

@@ -865,7 +865,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     if len(answers) < len(args.answers):
         raise _Usage("--answer: one answer per decision")
     _check_answers(args.store, answers, origin.tick, origin.time)
-    replay = None
+    replay, server = None, None
     if origin.start is ForkStart.REPLAY:
         replaying = replayer(origin, args.out, debug=args.debug)
         with _log_file(replaying.log_dir / "coordinator-replay.log", args.debug):
@@ -880,9 +880,12 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         assert origin.saved is not None
         saved = origin.saved
         copy_store(args.store, claim_store(args.out, StorePolicy.REFUSE).store, fork_meta(origin))
+        server = _forked_server(args.out, scenario)  # before any ZeroMQ context in this process: it forks it
     resume = Resume(args.out, saved, scenario)
     coordinator = Coordinator(scenario, RunOptions(out=args.out, resume=resume, debug=args.debug, answers=answers,
                                                    replay=replay))  # fmt: skip
+    if server is not None:
+        coordinator.launcher.adopt(server)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):
@@ -896,6 +899,27 @@ def _cmd_fork(args: argparse.Namespace) -> int:
                                                 "not proposed in this fork: --answer unused"))  # fmt: skip
         print(f"  store: {summary.store}   logs: {summary.logs}/")
     return ExitCode.OK
+
+
+def _forked_server(store: Path, scenario: Scenario) -> Any:
+    """A fork server forked from this process once it has imported the framework and the scenario's federate
+    types (which the coordinator imports anyway; a fork started by a forecast has them already): the fork's
+    federates start without a fresh interpreter, and the server imports nothing more."""
+    from ..engine.forkserver import preload
+    from ..engine.launcher import ENV_LAUNCH, ForkServer
+    from ..results.claim import logs_folder
+
+    if os.environ.get(ENV_LAUNCH, "fork") == "spawn" or not sys.platform.startswith("linux"):
+        return None
+    specs = scenario.federates.values()
+    preload(sorted({s.type for s in specs if s.type and ":" not in s.type and not s.external and not s.command}))
+    folder = logs_folder(store)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return ForkServer.forked(folder / "forkserver.log")
+    except OSError as exc:
+        log.info("no fork server forked from this process (%s): the launcher starts one", exc)
+        return None
 
 
 def scenario_ticks(scenario: Scenario, seconds: float) -> int:

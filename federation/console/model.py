@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.member import STEP_WINDOW
 from ..errors import FederationError, ScenarioError
 from ..results.kpi import KpiValue, compute_kpis, kpi_specs
 from ..results.store import RunStore, StoreError
@@ -94,12 +96,16 @@ class RunModel:
         self.sync_pairs: list[dict[str, Any]] = []
         self.corrections: list[list[Any]] = []  # [time, pair, status, measurement, before, after, residual, alarm, ...]
         self._sync_rowid = 0
+        self.forecasts: dict[int, list[dict[str, Any]]] = {}  # decision -> its recorded forecasts (the store's)
         self.snapshot: dict[str, Any] = {}
+        self.durations: dict[str, deque[float]] = {}  # federate -> its latest step durations from the feed
+        self.timed: dict[str, int] = {}  # federate -> the steps timed up to its last duration here
         self.graph = self._graph()
         self.schematic = self._schematic()
         self.panels = self._panels()
         self.read_store()
         self.read_twin()
+        self.read_forecasts()
         if not live:
             self.read_kpis()
 
@@ -232,6 +238,26 @@ class RunModel:
         self.corrections.extend(out["sync"])
         return out
 
+    def read_forecasts(self) -> dict[int, list[dict[str, Any]]] | None:
+        """The store's ``forecasts`` table by decision (written once a decision's forecasts are all over:
+        docs/what-if.md), ``kpis`` and ``delta`` parsed; None when nothing was added since the last call."""
+        try:
+            with RunStore(self.store_path, warn=False) as run:
+                rows = run.forecasts()
+        except StoreError as exc:
+            log.debug("reading %s: %s", self.store_path, exc)
+            return None
+        if len(rows) == sum(len(v) for v in self.forecasts.values()):
+            return None
+        found: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            found.setdefault(int(r["decision"]), []).append(
+                {"alternative": r["alternative"], "status": r["status"], "fork_time": r["fork_time"],
+                 "until": r["until_time"], "wall": r["wall"], "kpis": _loads(r["kpis"]) or {},
+                 "delta": _loads(r["delta"]) or {}, "note": r["note"]})  # fmt: skip
+        self.forecasts = found
+        return found
+
     def pace(self) -> dict[str, Any] | None:
         """A paced run's settings and (finished) summary figures from the ``run`` table; None when unpaced."""
         meta = self.meta
@@ -270,8 +296,21 @@ class RunModel:
             signal = self.signals.get(sid)
             if signal is not None:
                 signal.add(t, v)
+        for row in snapshot.get("federates", ()):
+            self._durations(row)
         self.snapshot = {k: v for k, v in snapshot.items() if k != "values"}
         return {**self.snapshot, "values": snapshot.get("values", [])}
+
+    def _durations(self, row: dict[str, Any]) -> None:
+        """Keep a federate's latest step durations: those of the row not kept yet (by the steps timed)."""
+        durations, step, name = row.get("durations"), row.get("step"), row.get("name", "")
+        if not durations or not step:
+            return
+        known = self.timed.get(name, 0)
+        fresh = min(len(durations), int(step["count"]) - known)
+        if fresh > 0:
+            self.durations.setdefault(name, deque(maxlen=STEP_WINDOW)).extend(durations[len(durations) - fresh:])
+            self.timed[name] = int(step["count"])
 
     def state(self) -> dict[str, Any]:
         """Everything the page needs at load."""
@@ -284,7 +323,8 @@ class RunModel:
             "series": {s.id: s.series() for s in self.signals.values() if s.times or s.tail},
             "panels": self.panels, "graph": self.graph, "schematic": self.schematic,
             "messages": self.messages, "kpis": self.kpis, "snapshot": snapshot,
-            "pace": self.pace(), "pacing": self.pacing, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
+            "pace": self.pace(), "pacing": self.pacing, "forecasts": self.forecasts,
+            "durations": {name: list(d) for name, d in self.durations.items()}, "timed": self.timed, "sync": {"pairs": self.sync_pairs, "rows": self.corrections},
         }  # fmt: skip
 
     def _closed_snapshot(self) -> dict[str, Any]:
@@ -295,7 +335,7 @@ class RunModel:
         status = self.meta.get("status", "")
         return {"status": status, "reason": self.meta.get("reason", ""), "clock": end, "wall": None, "seq": 0,
                 "federates": [{"name": n, "doing": st, "time": None, "grants": g, "rate": 0.0, "busy_for": 0.0,
-                               "silent_for": None, "held": False, "waits": "", "restarts": 0}
+                               "silent_for": None, "held": False, "waits": "", "restarts": 0, "step": None}
                               for n, _t, _p, g, st in feds],
                 "pending": [], "decisions": self.decisions_from_store() if not self.live else [],
                 "counts": {}}  # fmt: skip

@@ -97,6 +97,9 @@ class Console:
                     last_store = now
                     update["messages"], update["samples"] = await asyncio.to_thread(self.model.read_store)
                     update["twin"] = await asyncio.to_thread(self.model.read_twin)
+                    forecasts = await asyncio.to_thread(self.model.read_forecasts)
+                    if forecasts is not None:
+                        update["forecasts"] = forecasts
                 if final or now - last_kpis > KPI_SECONDS:
                     last_kpis = now
                     update["kpis"] = await asyncio.to_thread(self.model.read_kpis)
@@ -183,6 +186,8 @@ def build_app(config: ConsoleConfig) -> Starlette:
     async def events(request: Request) -> Response:
         if console.sessions.of(request) is None:
             return _denied()
+        if console.config.feed is None:  # a finished run: nothing comes (204 tells EventSource not to retry)
+            return Response(status_code=204)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
         console.listeners.add(queue)
         return StreamingResponse(_stream(request, queue, console), media_type="text/event-stream",

@@ -14,31 +14,39 @@ everything recorded before ``T``.
 A resumed run starts new federate processes, sends each RESTORE with its state, puts the
 scheduler back as it was, and grants on: since the run is deterministic, it records what
 the uninterrupted run recorded after ``T``.
+
+A *snapshot at a hold* (:meth:`Checkpoints.request_hold_snapshot`, for the forecasts of a
+held decision) is the same cut taken while a step is held for a decision: nothing after
+the held step's tick is granted, and once every federate but the held ones is idle, the cut
+is at the federation's lower bound ``T`` (the held step's tick or earlier).  The held steps
+are saved as they came (their DONE frames, gated messages included) with the decision
+counter as it was before their proposals, so that a run restored from it proposes them
+again, with the same ids, and a fork answers them as ``--answer`` says.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from .. import protocol
-from ..decisions.gate import DecisionGate
+from ..decisions.gate import Decision, DecisionGate, Verdict
 from ..errors import FederateError, FederationError, OutputError
 from ..protocol import ErrorCode
 from ..results.store import RunStore, Saved, copy_store
 from ..scenario.model import CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import NEVER
-from .forecast import Forecasts
-from .member import Member
+from .member import HeldStep, Member
 from .plan import Plan
 from .recorder import Recorder
 from .scheduler import Grant, Scheduler
 
-__all__ = ["CheckpointHost", "Checkpoints", "CheckpointTaken", "Resume", "FORMAT", "fork_store"]
+__all__ = ["CheckpointHost", "Checkpoints", "CheckpointTaken", "HoldSnapshot", "Resume", "FORMAT", "fork_store"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
@@ -98,6 +106,16 @@ class CheckpointTaken:
     seconds: float  # wall time from the cut to the commit
 
 
+@dataclass(frozen=True)
+class HoldSnapshot:
+    """What a snapshot at a hold gives the forecasts: the checkpoint, or why there is none."""
+
+    saved: Saved | None  # None: no snapshot (``reason`` says why); the forecasts fall back to the last checkpoint
+    reason: str = ""
+    answers: tuple[tuple[int, str], ...] = ()  # proposals of the held steps already decided: (id, answer as --answer)
+    seconds: float = 0.0  # wall time from the request to the commit
+
+
 class CheckpointHost(Protocol):
     """What taking and restoring checkpoints needs of the coordinator."""
 
@@ -109,7 +127,8 @@ class CheckpointHost(Protocol):
     def recorder(self) -> Recorder | None: ...
 
     @property
-    def forecasts(self) -> Forecasts | None: ...
+    def forecasting(self) -> bool:
+        """The run forecasts at held decisions (its forks start from a checkpoint when no snapshot can be taken)."""
 
     def send_grants(self, grants: list[Grant]) -> None:
         """Send grants (paced, batched, as the run does)."""
@@ -125,6 +144,9 @@ class CheckpointHost(Protocol):
 
     def check_processes(self) -> None:
         """Raise (or restart) when a federate process has exited."""
+
+    def done(self, member: Member, frame: list[Any]) -> None:
+        """Handle a DONE frame of ``member`` (a held step saved by a snapshot at a hold comes in again)."""
 
 
 class Checkpoints:
@@ -145,6 +167,9 @@ class Checkpoints:
         self.checkpoints_taken: list[CheckpointTaken] = []
         self.last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
         self.resumed_seconds = 0.0
+        self._hold_wanted: list[Callable[[HoldSnapshot], None]] = []  # callers of request_hold_snapshot, waiting
+        self._hold_barrier = NEVER  # the barrier before the request, put back once the snapshot is taken
+        self._hold_asked_at = 0.0
         self._arm_barrier(self.plan.start)
 
     def __repr__(self) -> str:
@@ -304,7 +329,10 @@ class Checkpoints:
         log.info("resumed from the checkpoint at t=%g s in %.3f s", resume.saved.time, self.resumed_seconds)
         self.last_saved = resume.saved
         self._arm_barrier(tick)
-        return list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
+        first = list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
+        for index, frame in state.get("held", ()):  # a snapshot at a hold: the held steps come in again
+            self.host.done(self.members[index], list(frame))
+        return first
 
     def _restore_scheduler(self, state: dict[str, Any]) -> None:
         sched = self.scheduler
@@ -323,10 +351,89 @@ class Checkpoints:
         host = self.host
         host.messages, host.samples, host.decisions = counters["messages"], counters["samples"], counters["decisions"]
 
+    # ------------------------------------------------------------------ a snapshot at a hold (forecasts)
+    def request_hold_snapshot(self, tick: int, done: Callable[[HoldSnapshot], None]) -> None:
+        """Snapshot the federation while a step at ``tick`` is held for a decision; ``done`` gets it (or why not)
+        in the loop.
+
+        Nothing after ``tick`` is granted until the snapshot is taken, which is as soon as every
+        federate but the held ones is idle (the steps under way finish first).
+        """
+        sched = self.scheduler
+        if not self._hold_wanted:
+            self._hold_barrier = sched.barrier
+            self._hold_asked_at = time.perf_counter()
+        sched.barrier = min(sched.barrier, tick + 1)
+        self._hold_wanted = [*self._hold_wanted, done]
+
+    def hold_snapshot_due(self) -> None:
+        """Each turn of a run with decisions: take the snapshot asked for once only held steps are open."""
+        if not self._hold_wanted:
+            return
+        sched = self.scheduler
+        held = [(m, m.held) for m in self.members if m.held is not None]
+        if held and sched.busy > len(held):
+            return  # steps under way: let them finish (they stop at the barrier)
+        wanted, self._hold_wanted = self._hold_wanted, []
+        sched.barrier = self._hold_barrier
+        problem = "the decision was answered before the federation came to rest" if not held else self._hold_problem(held)
+        if problem:
+            log.info("no snapshot at the hold: %s", problem)
+            snapshot = HoldSnapshot(None, problem)
+        else:
+            snapshot = self._take_hold_snapshot(held)
+        for done in wanted:
+            done(snapshot)
+        self._grant_all()
+
+    def _hold_problem(self, held: list[tuple[Member, HeldStep]]) -> str:
+        """Why a run restored from a snapshot now could not propose the held steps again with the same ids."""
+        gate = self.gate
+        assert gate is not None  # a step is held for a decision only when the run has a gate
+        ids = {pid for _, step in held for pid in step.waiting}
+        first = min(ids)
+        others = sorted({*(int(r["id"]) for r in gate.history), *gate.pending} - ids)
+        later = [pid for pid in others if pid > first]
+        if later:
+            return (f"decision {later[0]} was proposed after decision {first} outside the held steps "
+                    "(a snapshot now would not propose it again)")  # fmt: skip
+        return ""
+
+    def _take_hold_snapshot(self, held: list[tuple[Member, HeldStep]]) -> HoldSnapshot:
+        started = time.perf_counter()
+        sched = self.scheduler
+        tick = min(sched.gvt(), self.plan.stop)  # at or before every held step's tick; everything before it is final
+        self._write_before(tick)
+        doing = {m.index: m.doing for m, _ in held}
+        states = self._exchange(tick, [protocol.Save(tick) for _ in self.members], "saving its state")
+        for member, _ in held:
+            member.doing = doing[member.index]
+        order = sorted(held, key=lambda pair: min(pair[1].waiting))
+        state = self._coordinator_state(tick)
+        state["gate"] = min(min(step.waiting) for _, step in order)  # proposed again, with the same ids
+        state["held"] = [(m.index, list(step.frame)) for m, step in order]
+        coordinator = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        saved_states = {m.name: states[m.index] or b"" for m in self.members}
+        seconds = self.plan.base.seconds(tick)
+        recorder = self.recorder
+        assert recorder is not None
+        with recorder._writing():
+            recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved_states)
+        recorder.commit()
+        saved = Saved(tick, seconds, coordinator, saved_states)
+        size = len(coordinator) + sum(len(s) for s in saved_states.values())
+        self.checkpoints_taken.append(CheckpointTaken(tick, seconds, size, time.perf_counter() - started))
+        answers = tuple((pid, _as_answer(d)) for _, step in order for pid, d in sorted(step.decisions.items()))
+        waited = time.perf_counter() - self._hold_asked_at
+        log.info("snapshot at the hold: t=%g s, %d federates, %d held step(s), %.1f kB, %.3f s (%.3f s after the "
+                 "request)", seconds, len(saved_states), len(order), size / 1024, time.perf_counter() - started,
+                 waited)  # fmt: skip
+        return HoldSnapshot(saved, "", answers, waited)
+
     # ------------------------------------------------------------------ restart: from-checkpoint
     def _forecasts_need_start(self) -> bool:
         """Forecasts fork from the last checkpoint: without a schedule, the run takes one at its start."""
-        return self.host.forecasts is not None and not self._every
+        return self.host.forecasting and not self._every
 
     def _rolls_back(self) -> bool:
         return any(self.plan.spec(m.index).restart is RestartPolicy.CHECKPOINT for m in self.members)
@@ -371,6 +478,14 @@ class Checkpoints:
         grants = self.scheduler.grant_ready(range(len(self.scheduler.slots)))
         if grants:
             self._send(grants)
+
+
+def _as_answer(decision: Decision) -> str:
+    """A decision already taken in a held step, as ``--answer`` gives it to a fork (edit: the final payload)."""
+    if decision.verdict is Verdict.EDIT:
+        final = decision.payload if isinstance(decision.payload, dict) else {}
+        return "edit:" + json.dumps(final, sort_keys=True)
+    return str(decision.verdict.value)
 
 
 def _histories(sched: Any) -> list[Any]:

@@ -8,6 +8,7 @@ processes are alive and flushes final samples to the recorder.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from .health import Health
 from .holding import DecisionHolds
 from .launcher import Launcher
 from .live import LiveSources
+from .member import STEP_WINDOW as STEP_WINDOW  # the console's step-time window, also named here
 from .member import Member as _Member
 from .pacer import PacedLoop, PacedScheduler, Pacer, PacingSummary
 from .plan import Plan
@@ -260,6 +262,16 @@ class Coordinator:
     def check_processes(self) -> None:
         self.health.check_processes()
 
+    def done(self, member: _Member, frame: list[Any]) -> None:
+        self._done(member, frame)
+
+    def hold_snapshot_due(self) -> None:
+        self.checkpoints.hold_snapshot_due()
+
+    @property
+    def forecasting(self) -> bool:
+        return self.forecasts is not None
+
     def roll_back(self, restarted: _Member) -> None:
         self.checkpoints.roll_back(restarted)
 
@@ -313,6 +325,8 @@ class Coordinator:
         gate = self.gate
         if gate is None or self.options.replay is not None or not any(r.forecast for r in gate.spec.rules):
             return None
+        if not gate.has_humans:  # nobody to hold a proposal for (a fork, a run without --interactive or --control)
+            return None
 
         def write(rows: list[dict[str, Any]]) -> None:
             assert self.recorder is not None
@@ -320,8 +334,10 @@ class Coordinator:
                 self.recorder.db.add_forecasts(rows)
 
         forecasts = Forecasts(gate, self.out, self.log_dir / "forecasts", self.scenario.time.stop,
-                              lambda: self.checkpoints.last_saved, write)  # fmt: skip
+                              lambda: self.checkpoints.last_saved, write, snapshot=self.checkpoints.request_hold_snapshot,
+                              launcher=self.launcher, paced=self.pacer is not None)  # fmt: skip
         gate.on_held = forecasts.start
+        self.hooks.append(lambda _coordinator: forecasts.preload())  # once the fork server is up
         return forecasts
 
     def _security(self) -> CurveServer | None:
@@ -383,6 +399,7 @@ class Coordinator:
         try:
             self._launch()
             self._join()
+            gc.freeze()  # the plan, the scheduler's slots and histories live for the run: out of the collector's way
             t_joined = time.monotonic()
             log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
@@ -413,6 +430,7 @@ class Coordinator:
             reason = f"internal error: {type(exc).__name__}: {exc}"
             raise
         finally:
+            gc.unfreeze()
             log.info("run %s after %.2f s%s", status, time.monotonic() - t0, f": {reason}" if reason else "")
             if status != RunStatus.COMPLETED:
                 self._abort(reason)
@@ -783,6 +801,7 @@ class Coordinator:
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
         member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
+        member.timed(member.last_heard - member.granted_at)
         if self._trace:
             self._trace_done(member, frame, grants)
         if self.scheduler.rejected:
@@ -882,7 +901,9 @@ class Coordinator:
             self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN, f"{member.name}: STEPS_DONE without STEPS")
             return
         ticks, member.steps = member.steps, []
-        self._cost(member, (time.monotonic() - member.granted_at) / len(ticks))
+        per_step = (time.monotonic() - member.granted_at) / len(ticks)
+        self._cost(member, per_step)
+        member.timed(per_step)
         limit = self.settings.max_messages_per_step
         for report in reports:
             if len(report[2]) > limit:
@@ -954,21 +975,62 @@ class Coordinator:
         collected: list[Grant] = []
         self._collecting = collected
         try:
-            members, heard = self.members, member.last_heard
-            for entry in frame[1]:
-                index = entry[0]
-                target = members[index] if index < len(members) else None
-                if target is None or group is None or target.batch != group:
-                    self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
-                                 f"{member.name}: DONES entry for federate {index}, which is not in its batch "
-                                 f"(worker group {group!r})")  # fmt: skip
-                    continue
-                target.last_heard = heard
-                entry[0] = _DONE
-                self._done(target, entry)
+            if self.gate is None and not self._trace:
+                self._take_dones(member, group, frame[1], collected)
+            else:
+                self._done_each(member, group, frame[1])
         finally:
             self._collecting = None
         self._send(collected)  # also what waited for this group while its frame was out
+
+    def _done_each(self, member: _Member, group: str | None, entries: list[list[Any]]) -> None:
+        """The entries of a DONES frame, each handled as the DONE of its federate (decisions, tracing)."""
+        members, heard = self.members, member.last_heard
+        for entry in entries:
+            index = entry[0]
+            target = members[index] if index < len(members) else None
+            if target is None or group is None or target.batch != group:
+                self._refuse_entry(member, group, index)
+                continue
+            target.last_heard = heard
+            entry[0] = _DONE
+            self._done(target, entry)
+
+    def _refuse_entry(self, member: _Member, group: str | None, index: int) -> None:
+        self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                     f"{member.name}: DONES entry for federate {index}, which is not in its batch "
+                     f"(worker group {group!r})")  # fmt: skip
+
+    def _take_dones(self, member: _Member, group: str | None, entries: list[list[Any]], collected: list[Grant]) -> None:
+        """The entries of a DONES frame, in order: runs of ordinary reports go to the scheduler at once
+        (:meth:`Scheduler.done_many`); a report it must refuse, hold or look into goes through :meth:`_done`."""
+        members, slots, heard = self.members, self.scheduler.slots, member.last_heard
+        limit, count, done_many = self.settings.max_messages_per_step, len(members), self.scheduler.done_many
+        run: list[list[Any]] = []
+        for entry in entries:
+            index = entry[0]
+            target = members[index] if index < count else None
+            if target is None or group is None or target.batch != group:
+                if run:
+                    collected.extend(done_many(run))
+                    run = []
+                self._refuse_entry(member, group, index)
+                continue
+            target.last_heard = heard
+            slot = slots[index]
+            if len(entry) == 6 and slot.busy and entry[1] == slot.granted and len(entry[4]) <= limit:
+                target.activity, target.stepping = _WAITING, None  # the `doing` setter, without its call
+                run.append(entry)
+                continue
+            if run:
+                collected.extend(done_many(run))
+                run = []
+            entry[0] = _DONE
+            self._done(target, entry)
+        if run:
+            collected.extend(done_many(run))
+        if self.scheduler.rejected:
+            self._report_rejections()
 
     def _send_batched(self, grants: list[Grant]) -> list[Grant]:
         """Send the grants of batched members, one GRANTS frame per worker group; return the others.

@@ -6,7 +6,9 @@ snapshot on an XPUB socket of its own context: the clock against the wall clock,
 federate's state, the latest value of every recorded scalar signal, the pending proposals
 and the decisions so far.  Sending never blocks: past the high-water mark (a console that
 does not keep up) a snapshot is dropped and counted, so a slow browser never slows the
-federation.  Each snapshot is complete (the decisions are all in it), so the console loses
+federation.  Each federate's row has its step time: p50, p99 and max over its latest
+``STEP_WINDOW`` steps (:mod:`federation.engine.member`), from its grant to its DONE as the coordinator
+sees them.  Each snapshot is complete (the decisions are all in it), so the console loses
 nothing but intermediate values when one is dropped.
 """
 
@@ -23,6 +25,7 @@ import zmq
 
 if TYPE_CHECKING:
     from .coordinator import Coordinator
+    from .member import Member
     from .pacer import Pacer
 
 __all__ = ["ConsoleFeed", "FEED_VERSION"]
@@ -55,6 +58,7 @@ class ConsoleFeed:
         self._stepped: dict[int, int] = {}  # federate -> its step (tick) whose values were looked at last
         self._lags: list[float] = []  # a paced run's measured grant lags so far, sorted (for p50 and p99)
         self._lag_sum = self._lag_squares = 0.0
+        self._timed: dict[int, tuple[int, dict[str, Any]]] = {}  # federate -> (steps timed, step-time figures)
 
     def __repr__(self) -> str:
         return f"<ConsoleFeed {self.address} seq={self.seq} dropped={self.dropped}>"
@@ -126,6 +130,8 @@ class ConsoleFeed:
                 name = text.split(" ", 1)[0].strip("'")
                 waits[name] = text
         rows = []
+        detail = len(c.members) <= WAIT_LIMIT
+        every = 1 if detail else -(-len(c.members) * 5 // WAIT_LIMIT)  # snapshots between two sorts of a window
         for member, slot in zip(c.members, c.scheduler.slots):
             grants, wall = self._last.get(member.index, (0, now))
             rate = (slot.grants - grants) / (now - wall) if now > wall else 0.0
@@ -135,8 +141,27 @@ class ConsoleFeed:
                          "grants": slot.grants, "rate": rate, "busy_for": mono - member.granted_at if stepping else 0.0,
                          "silent_for": mono - member.last_heard if member.last_heard else None,
                          "held": member.held is not None, "waits": waits.get(member.name, ""),
-                         "restarts": member.restarts})  # fmt: skip
+                         "restarts": member.restarts, **self._step_time(member, detail, every)})  # fmt: skip
         return rows
+
+    def _step_time(self, member: Member, detail: bool, every: int = 1) -> dict[str, Any]:
+        """``step``: p50, p99 and max of the member's latest step durations (grant -> DONE, wall seconds), how
+        many (at most the coordinator's ``STEP_WINDOW``) and ``count``, the steps timed so far, recomputed only when it has stepped
+        since; ``durations``: those new since the last snapshot, the last of them the ``count``-th (up to
+        WAIT_LIMIT federates), so that the page's figures can be checked.  Above WAIT_LIMIT federates, a
+        federate's figures are recomputed every ``every`` snapshots only (its index decides which): about
+        WAIT_LIMIT / 5 windows sorted per snapshot, whatever the federation's size."""
+        count, window = member.steps_timed, member.step_times
+        before, figures = self._timed.get(member.index, (0, None))
+        if figures is not None and (count == before or (member.index - self.seq) % every):
+            return {"step": figures, "durations": []}
+        ordered = sorted(window)
+        n = len(ordered)  # nearest rank, as _rank
+        figures = {"p50": ordered[math.ceil(0.5 * n) - 1] if n else None, "p99": ordered[math.ceil(0.99 * n) - 1] if n else None,
+                   "max": ordered[-1] if n else None, "n": n, "count": count}  # fmt: skip
+        self._timed[member.index] = (count, figures)
+        new = min(count - before, n)
+        return {"step": figures, "durations": list(window)[n - new:] if detail and new else []}
 
     def _values(self, c: Coordinator, now: float, recorded: dict[str, float]) -> list[list[Any]]:
         """[signal id, time, value] of each recorded scalar signal whose value changed since the last snapshot.

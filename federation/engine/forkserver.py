@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, Sequence
 
 import msgpack
 
-__all__ = ["ForkServerError", "become_subreaper", "read_frame", "write_frame", "main"]
+__all__ = ["ForkServerError", "become_subreaper", "preload", "read_frame", "write_frame", "main"]
 
 _LENGTH = struct.Struct("!I")
 PR_SET_CHILD_SUBREAPER = 36
@@ -89,12 +89,21 @@ def become_subreaper() -> bool:
         return False
 
 
-def _preload(types: Sequence[str]) -> list[str]:
-    """Import the runtime and the federate modules named by ``types``; the problems, as text."""
+CLI_MODULE = "federation.app.cli"
+"""A forked ``federation`` command (the forks of a forecast: ``federation fork``), run by :func:`_become_federate`."""
+
+
+def preload(types: Sequence[str], modules: Sequence[str] = ()) -> list[str]:
+    """Import the runtime and the federate modules named by ``types`` (and ``modules``); the problems, as text."""
+    import importlib
+
     from ..scenario.registry import resolve
     from . import runtime  # noqa: F401 -- imported for its imports
 
     problems = []
+    for module in modules:  # only the framework's own (the coordinator's, for forks): no user code here
+        if module.startswith("federation."):
+            importlib.import_module(module)
     for name in types:
         try:
             resolve(name)
@@ -158,7 +167,7 @@ PR_SET_NAME = 15
 def _name_process(args: Sequence[str]) -> None:
     """Show the federate's name as the process name (``ps -o comm``, ``top``): its command line is the server's."""
     flag = "--name" if "--name" in args[:-1] else "--group"
-    name = args[args.index(flag) + 1] if flag in args[:-1] else "federate"
+    name = args[args.index(flag) + 1] if flag in args[:-1] else ("federation-" + args[0] if args else "federate")
     try:
         ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
     except (OSError, AttributeError):
@@ -188,7 +197,13 @@ def _become_federate(request: dict[str, Any]) -> None:
         module = request.get("module", "federation.engine.runtime")
         sys.argv = [module, *request["args"]]
         _name_process(request["args"])
-        if module == "federation.engine.worker":
+        if request.get("nice"):
+            os.nice(int(request["nice"]))
+        if module == CLI_MODULE:  # by name: the engine does not import the command line (tests/test_architecture.py)
+            import importlib
+
+            entry = importlib.import_module(module).main
+        elif module == "federation.engine.worker":
             from .worker import main as entry
         else:
             from .runtime import main as entry
@@ -228,7 +243,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> int:
         op = request.get("op")
         try:
             if op == "preload":
-                write_frame(replies, {"problems": _preload(list(request.get("types", ())))})
+                write_frame(replies, {"problems": preload(list(request.get("types", ())), list(request.get("modules", ())))})
             elif op == "spawn":
                 write_frame(replies, {"pid": _spawn(request)})
             else:

@@ -48,6 +48,9 @@ class HoldsHost(Protocol):
     def drain(self) -> None:
         """Handle the frames already queued, without waiting."""
 
+    def hold_snapshot_due(self) -> None:
+        """Take the snapshot the forecasts asked for at a hold, once only held steps are open."""
+
 
 class DecisionHolds:
     """Proposals out of DONE frames, decisions back into the scheduler."""
@@ -145,6 +148,7 @@ class DecisionHolds:
         gate.expire()
         forecasts = self.host.forecasts
         if forecasts is not None:
+            self.host.hold_snapshot_due()
             forecasts.poll()
         while not gate.decided.empty():
             decision = gate.decided.get()

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, Sequence
+from typing import IO, Callable, Protocol, Sequence
 
 from ..errors import OutputError
 from .forkserver import ForkServerError, become_subreaper, read_frame, write_frame
@@ -141,6 +141,43 @@ class ForkServer:
             raise ForkServerError(str(reply["error"]))
         return reply
 
+    @classmethod
+    def forked(cls, log_path: Path) -> ForkServer:
+        """A fork server forked from this process (no fresh interpreter: what this process imported, it has).
+
+        For a process that has imported the framework and made no ZeroMQ context or thread yet
+        (``federation fork`` before its coordinator is made).  Linux only, as the launcher's.
+        """
+        from .forkserver import serve
+
+        requests_r, requests_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        pid = os.fork()
+        if pid == 0:  # the server
+            code = 1
+            try:
+                os.setsid()
+                os.close(requests_w)
+                os.close(replies_r)
+                null_fd = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null_fd, 0)
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                with open(requests_r, "rb", buffering=0) as requests, open(replies_w, "wb", buffering=0) as replies:
+                    code = serve(requests, replies)
+            finally:
+                os._exit(code)
+        os.close(log_fd)
+        os.close(requests_r)
+        os.close(replies_w)
+        server = cls.__new__(cls)
+        server.log_path = log_path
+        server.process = ForkedProcess(pid)  # type: ignore[assignment]
+        server._out = os.fdopen(requests_w, "wb", buffering=0)
+        server._in = os.fdopen(replies_r, "rb", buffering=0)
+        return server
+
     def close(self) -> None:
         for stream in (self._out, self._in):
             try:
@@ -181,6 +218,42 @@ class Launcher:
             problems = server.ask({"op": "preload", "types": list(types)}).get("problems") or []
             for problem in problems:  # type: ignore[attr-defined]
                 log.debug("fork server could not preload %s", problem)
+
+    def adopt(self, server: ForkServer) -> bool:
+        """Fork the federates from ``server`` (:meth:`ForkServer.forked`); False (and closed) where forking is off."""
+        if not self._forking or self._server is not None or not become_subreaper():
+            server.close()
+            return False
+        self._server = server
+        return True
+
+    def preload_modules(self, modules: Sequence[str]) -> bool:
+        """Import the framework's ``modules`` into the fork server (for :meth:`start_python`); False: no fork server."""
+        server = self._server
+        if server is None:
+            return False
+        try:
+            server.ask({"op": "preload", "types": [], "modules": list(modules)})
+        except ForkServerError as exc:
+            log.warning("fork server: cannot preload %s: %s", ", ".join(modules), exc)
+            return False
+        return True
+
+    def start_python(self, module: str, args: list[str], log_path: Path, *, nice: int = 0) -> Process:
+        """A Python program of the framework (``python -m module args``) that is not a federate: forked from
+        the fork server when there is one, else a fresh interpreter; its own session, its output to ``log_path``."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self._server is not None:
+            try:
+                reply = self._server.ask({"op": "spawn", "module": module, "args": args, "env": env, "nice": nice,
+                                          "cwd": os.getcwd(), "log": str(log_path.resolve())})  # fmt: skip
+                return ForkedProcess(int(reply["pid"]))  # type: ignore[call-overload]
+            except ForkServerError as exc:
+                log.warning("fork server: %s; %s starts with a fresh interpreter", exc, module)
+        with open(log_path, "wb") as log_file:
+            return subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    preexec_fn=_lowered(nice))  # fmt: skip  # noqa: PLW1509
 
     def _fork_server(self, cwd: Path | None) -> ForkServer | None:
         if self._server is None and self._forking:
@@ -312,3 +385,17 @@ class Launcher:
         if self._server is not None:
             self._server.close()
             self._server = None
+
+
+def _lowered(nice: int) -> Callable[[], None] | None:
+    """``preexec_fn``: the usual scheduling (see :func:`federation.engine.priority.child_setup`), then ``nice``."""
+    ordinary = child_setup()
+    if not nice:
+        return ordinary
+
+    def setup() -> None:
+        if ordinary is not None:
+            ordinary()
+        os.nice(nice)
+
+    return setup

@@ -6,6 +6,7 @@ The :class:`~federation.engine.coordinator.Coordinator` holds one per federate; 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,9 @@ from ..decisions.gate import Decision
 from ..timebase import TimeBase
 from .scheduler import Grant
 
-__all__ = ["HeldStep", "Member"]
+__all__ = ["HeldStep", "Member", "STEP_WINDOW"]
+
+STEP_WINDOW = 100  # steps whose durations a member keeps (the console's step-time figures)
 
 
 @dataclass
@@ -67,3 +70,10 @@ class Member:
     plain: int = 0  # plain grants sent while STEPS frames were possible (the first ones measure the step)
     batches: int = 0  # STEPS frames sent
     last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
+    step_times: deque[float] = field(default_factory=lambda: deque(maxlen=STEP_WINDOW))  # grant -> DONE, wall s
+    steps_timed: int = 0  # durations taken so far (step_times keeps the latest STEP_WINDOW)
+
+    def timed(self, seconds: float) -> None:
+        """A step's duration as the coordinator sees it: from its grant to its DONE (the console shows them)."""
+        self.step_times.append(seconds)
+        self.steps_timed += 1

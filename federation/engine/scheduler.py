@@ -248,14 +248,14 @@ class Scheduler:
     def grant_ready(self, candidates: Iterable[int]) -> list[Grant]:
         safe = self.safe_times() if self.any_wakeable else None
         grants: list[Grant] = []
-        slots = self.slots
+        slots, ready, grant = self.slots, self.ready, self._grant_one
         for i in candidates:
             slot = slots[i]
-            if not self.ready(slot, safe):
+            if not ready(slot, safe):
                 continue
             group = slot.group
             if group is None:
-                grants.append(self._grant(slot, slot.next, 0))
+                grants.append(grant(slot, slot.next))
             elif all(self.ready(slots[m], safe) and slots[m].next == slot.next for m in group.members):
                 group.tick, group.iteration, group.reported = slot.next, 0, set()
                 group.previous = {(f, o): slots[f].outputs[o] for f, o in group.signals}
@@ -298,6 +298,37 @@ class Scheduler:
         elif group is not None:
             messages = group.messages_in.get(slot.index, [])
         return Grant(slot.index, tick, iteration, inputs, messages)
+
+    def _grant_one(self, slot: FederateSlot, tick: int) -> Grant:
+        """:meth:`_grant` of iteration 0 to a federate outside any iterate group (the common grant), written out."""
+        if not slot.busy:
+            self.busy += 1
+        slot.busy = True
+        slot.granted = tick
+        slot.grants = count = slot.grants + 1
+        inputs: dict[int, Any] = {}
+        if slot.bindings:
+            last = slot.last_sent
+            prune = not count & 15  # history is pruned every 16th grant: it is cheap to keep
+            for b in slot.bindings:
+                if b.shape is not None:
+                    value = self._shaped(b, tick, last, inputs)
+                else:
+                    history, at = b.history, tick - b.lag
+                    ticks = history.ticks
+                    value = history.values[-1] if ticks and ticks[-1] <= at else history.at(at, b.default)  # History.at
+                key = b.input
+                if key not in last or last[key] != value:
+                    inputs[key] = last[key] = value
+                if prune:
+                    self._prune(b.history)
+        messages: list[list[Any]] = []
+        pending = slot.pending
+        while pending and pending[0][0] <= tick:
+            m_tick, _, _, source, endpoint, payload, decision = heapq.heappop(pending)
+            messages.append([m_tick, source, endpoint, payload] if decision is None
+                            else [m_tick, source, endpoint, payload, decision])  # fmt: skip
+        return Grant(slot.index, tick, 0, inputs, messages)
 
     # ------------------------------------------------------------------ several steps per grant
     def extend(self, grant: Grant, most: int) -> list[Grant]:
@@ -529,23 +560,77 @@ class Scheduler:
         slot.busy = False
         self.busy -= 1
         slot.done = tick
-        if slot.period is not None:
-            slot.next = tick + slot.period
-        else:
-            if next_tick is not None and next_tick <= tick:
-                raise FederateError(slot.name, f"asked for next time {self.base.seconds(next_tick):g} s, "
-                                               "which is not after the granted time", time=self.base.seconds(tick))  # fmt: skip
-            nxt = NEVER if next_tick is None else next_tick
-            if slot.pending:
-                nxt = min(nxt, slot.pending[0][0])
-            for b in slot.bindings:  # the first input change after this step wakes it
-                change = b.history.next_after(tick - b.lag)
-                if change is not None and change + b.lag < nxt:
-                    nxt = change + b.lag
-            if slot.live:
-                nxt = self._live_next(slot, nxt)
-            slot.next = nxt
+        slot.next = tick + slot.period if slot.period is not None else self._next_event(slot, tick, next_tick)
         return self.grant_ready([slot.index, *slot.affects])
+
+    def _next_event(self, slot: FederateSlot, tick: int, next_tick: int | None) -> int:
+        """An event-driven federate's next tick after its step at ``tick``: the one it asked for, or earlier
+        its first waiting message or input change."""
+        if next_tick is not None and next_tick <= tick:
+            raise FederateError(slot.name, f"asked for next time {self.base.seconds(next_tick):g} s, "
+                                           "which is not after the granted time", time=self.base.seconds(tick))  # fmt: skip
+        nxt = NEVER if next_tick is None else next_tick
+        if slot.pending:
+            nxt = min(nxt, slot.pending[0][0])
+        for b in slot.bindings:  # the first input change after this step wakes it
+            change = b.history.next_after(tick - b.lag)
+            if change is not None and change + b.lag < nxt:
+                nxt = change + b.lag
+        if slot.live:
+            nxt = self._live_next(slot, nxt)
+        return nxt
+
+    def done_many(self, reports: list[list[Any]]) -> list[Grant]:
+        """Take the DONE reports of one DONES frame, ``[federate, tick, iteration, outputs, messages, next_tick]``
+        each, in order; return the grants they make possible.
+
+        The same as :meth:`done` for each report in turn, except that the grants are looked for once, after
+        the last report, among the federates any of them may have unblocked.  That finds the same grants:
+        granting is conservative, so a federate ready after one report is still ready, with the same tick,
+        inputs and messages, after the others (they only complete steps; none can reach into the granted
+        tick).  A report of an iterate group's member or of a federate whose outputs are interpolated goes
+        through :meth:`done`.  The bookkeeping of :meth:`_commit` and :meth:`_finish` is inlined: this is
+        the coordinator's work per grouped federate step (docs/performance.md, "At scale").
+        """
+        slots, samples, base = self.slots, self.samples, self.base
+        grants: list[Grant] = []
+        candidates: dict[int, None] = {}  # an ordered set: the order of the reports
+        for index, tick, iteration, outputs, messages, next_tick in reports:
+            slot = slots[index]
+            if slot.group is not None or slot.sampled or iteration:
+                grants.extend(self.done(index, tick, iteration, outputs, messages, next_tick))
+                continue
+            if not slot.busy or tick != slot.granted:
+                raise FederateError(slot.name, f"DONE for tick {tick} out of turn (granted {slot.granted}, "
+                                               f"busy={slot.busy})", time=base.seconds(max(slot.granted, 0)))  # fmt: skip
+            if outputs:
+                values, count = slot.outputs, len(slot.outputs)
+                for key in outputs:
+                    if not 0 <= key < count:
+                        raise FederateError(slot.name, f"DONE names output index {key}; it declared {count} outputs",
+                                            time=base.seconds(tick))  # fmt: skip
+                history, record = slot.history, slot.record
+                for key, value in outputs.items():
+                    values[key] = value
+                    h = history[key]
+                    if h is not None:
+                        h.append(tick, value)
+                    if record[key]:
+                        samples.append((tick, index, key, value))  # type: ignore[arg-type]  # a bare-tuple Sample
+                if slot.affects:
+                    self._wake_consumers(slot, tick, outputs)
+            for message in messages:
+                self._route(slot, tick, message)
+            slot.busy = False
+            self.busy -= 1
+            slot.done = tick
+            slot.next = tick + slot.period if slot.period is not None else self._next_event(slot, tick, next_tick)
+            candidates[index] = None
+            for j in slot.affects:
+                candidates[j] = None
+        if candidates:
+            grants.extend(self.grant_ready(candidates))
+        return grants
 
     def _commit(self, slot: FederateSlot, tick: int, outputs: dict[int, Any], messages: list[list[Any]]) -> None:
         for key in slot.sampled:  # an unchanged value is still a sample to interpolate from

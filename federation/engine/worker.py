@@ -30,6 +30,7 @@ come in the environment variable ``FEDERATION_GROUP`` as JSON.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import logging
@@ -38,15 +39,16 @@ import sys
 import threading
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, NoReturn, Sequence
 
 import zmq
 
 from .. import protocol
+from ..api.federate import Federate, Message
 from ..errors import ProtocolError
 from ..logs import configure_logging
 from ..protocol import ErrorCode, Kind
-from .runtime import Runtime, _trace, guard, run
+from .runtime import _PLAIN, _UNSENT, Runtime, _decided, _plain, _trace, guard, run
 
 __all__ = ["ENV_BATCH", "ENV_GROUP", "main"]
 
@@ -164,6 +166,7 @@ def _batched(args: argparse.Namespace, members: list[dict[str, Any]], codes: dic
     for _ in joining:
         prepared.acquire()
     runtimes = [ready[m["name"]] for m in members if m["name"] in ready]
+    gc.freeze()  # what the members set up lives for the run: the collector need not look at it again each time
     try:
         if runtimes:
             _Batch(runtimes, stream, debug=args.debug).serve(codes)
@@ -188,18 +191,53 @@ class _Batch:
         self.stream, self.debug = stream, debug
         self.by_socket = {rt.sock: rt for rt in runtimes}
         self.by_index = {rt.index: rt for rt in runtimes if rt.index is not None}
+        self.inline: dict[int, _Inline] = {}  # members stepped inline (as Runtime.serve does), by index
+        for rt in runtimes:
+            fed = rt.federate
+            if rt.index is not None and fed is not None and not (rt.iterate or rt.sync is not None or rt.journal is not None):
+                fed.inputs = rt.current_inputs  # the inline step writes inputs into it (Runtime.restore keeps it)
+                self.inline[rt.index] = (rt, fed, rt.input_names, rt.current_inputs, rt._outputs, rt._last, fed.outputs,
+                                         rt._divisor, rt._event_driven)  # fmt: skip
         self.poller = zmq.Poller()
         for rt in runtimes:
             rt.sock.setsockopt(zmq.RCVTIMEO, 0)
             self.poller.register(rt.sock, zmq.POLLIN)
 
+    SWEEP = 16
+    """While stepping, GRANTS frames waited for on their socket alone before every member's socket is looked at."""
+
+    hot: zmq.Socket[bytes] | None = None  # the socket the last frame, a GRANTS, came on: the next is awaited there
+
     def serve(self, codes: dict[str, int]) -> None:
-        """Answer frames on every member's socket until each has stopped (or failed)."""
+        """Answer frames on every member's socket until each has stopped (or failed).
+
+        Polling every member's socket costs about 1 us per socket (for 128 members, as much as
+        stepping them), and while the worker steps its frames come on one socket: after a GRANTS
+        frame the next is awaited on that socket alone, and all of them are looked at every
+        :data:`SWEEP` frames, after any other frame, and when that socket stays quiet for a
+        slice (frames for one member -- a refusal, say -- wait until then; STOP, SAVE and
+        RESTORE come to every member, that socket's too).
+        """
         first = next(iter(self.by_socket.values()))
         slice_ms = max(1, int(first.heartbeat * 250)) if first.heartbeat > 0 else 1000
-        silent = 0
+        silent = swept = 0
+        one, watched = zmq.Poller(), None
         while self.by_socket:
-            ready = self.poller.poll(slice_ms)
+            hot = self.hot
+            if hot is not None and swept < self.SWEEP and hot in self.by_socket:
+                swept += 1
+                if watched is not hot:
+                    if watched is not None:
+                        one.unregister(watched)
+                    one.register(hot, zmq.POLLIN)
+                    watched = hot
+                ready = one.poll(slice_ms)
+                if not ready:
+                    self.hot = None  # quiet: every socket is looked at, and silence counted, next
+                    continue
+            else:
+                swept = 0
+                ready = self.poller.poll(slice_ms)
             if not ready:
                 silent += 1
                 anyone = next(iter(self.by_socket.values()))
@@ -230,6 +268,7 @@ class _Batch:
         del self.by_socket[rt.sock]
         if rt.index is not None:
             self.by_index.pop(rt.index, None)
+            self.inline.pop(rt.index, None)
 
     def _frame(self, rt: Runtime, data: bytes, codes: dict[str, int]) -> int | None:
         """Handle one frame that came on ``rt``'s socket; an exit status when ``rt`` is done."""
@@ -239,6 +278,7 @@ class _Batch:
             rt.send(protocol.Error(exc.code, f"{rt.name}: {exc}"))
             return None
         kind = frame[0]
+        self.hot = rt.sock if kind == _GRANTS else None
         if kind == _GRANTS:
             self._step_all(rt, frame[1], codes)
         elif kind == _GRANT:
@@ -262,14 +302,17 @@ class _Batch:
 
     def _step_all(self, via: Runtime, entries: list[list[Any]], codes: dict[str, int]) -> None:
         """Step every member of a GRANTS frame, in its order; one DONES frame for those that stepped."""
+        if not self.debug:
+            self._step_inline(via, entries, codes)
+            return
         dones: list[list[Any]] = []
         stream, by_index, trace = self.stream, self.by_index, self.debug
         for entry in entries:
             index = entry[0]
             rt = by_index.get(index)
             if rt is None:
-                via.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
-                                                             "not a member of this worker"])  # fmt: skip
+                via.send(protocol.Error(ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
+                                                               "not a member of this worker"))  # fmt: skip
                 continue
             entry[0] = _GRANT
             stream.current = rt.name
@@ -286,6 +329,72 @@ class _Batch:
             dones.append(done)
         if dones:
             via.send([Kind.DONES, dones])
+
+    def _step_inline(self, via: Runtime, entries: list[list[Any]], codes: dict[str, int]) -> None:
+        """:meth:`_step_all` without tracing: a plain member's step written out here, as :meth:`Runtime.serve`
+        does for a federate in a process of its own (this loop is the worker's work per member step); the
+        others go through :meth:`Runtime.step`.  A member whose code raises is reported, named, and leaves."""
+        dones: list[list[Any]] = []
+        stream, by_index, inline = self.stream, self.by_index, self.inline
+        try:
+            for entry in entries:
+                index = entry[0]
+                member = inline.get(index)
+                if member is None:
+                    rt = by_index.get(index)
+                    if rt is None:
+                        via.send(protocol.Error(ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
+                                                                       "not a member of this worker"))  # fmt: skip
+                        continue
+                    stream.current = rt.name
+                    entry[0] = _GRANT
+                    done = guard(rt, partial(rt.step, entry), debug=False)
+                    if isinstance(done, int):
+                        self._leave(rt, codes, done)
+                        continue
+                    done[0] = index
+                    dones.append(done)
+                    continue
+                rt, fed, names, current, outputs, last, values, divisor, event_driven = member
+                stream.current = rt.name
+                _, tick, iteration, inputs, messages = entry
+                try:
+                    for key, value in inputs.items():
+                        current[names[key]] = value
+                    t = tick / divisor
+                    fed.time = t
+                    if messages:
+                        fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) if len(m) == 4 else _decided(m, divisor)
+                                     for m in messages]  # fmt: skip
+                    elif fed.inbox:
+                        fed.inbox = []
+                    nxt = fed.step(t)
+                    changed = {}
+                    for i, name in outputs:
+                        value = values[name]
+                        if type(value) not in _PLAIN:
+                            value = _plain(value)
+                        if last[i] != value or last[i] is _UNSENT:
+                            changed[i] = last[i] = value
+                    dones.append([index, tick, iteration, changed, rt._sent(fed) if fed._outbox else _NO_MESSAGES,
+                                  None if nxt is None or not event_driven else rt.next_tick(nxt)])  # fmt: skip
+                except Exception as exc:  # its own code failed: reported, named, by guard(); the others go on
+                    self._leave(rt, codes, guard(rt, partial(_reraise, exc), debug=False))
+        finally:
+            stream.current = None
+        if dones:
+            via.send([Kind.DONES, dones])
+
+
+_Inline = tuple[Runtime, Federate, list[str], dict[str, Any], list[tuple[int, str]], list[Any], dict[str, Any], float, bool]
+"""A member stepped inline: runtime, federate, input names, current inputs, outputs, values last sent, output
+values, tick divisor, event-driven."""
+_NO_MESSAGES: list[Any] = []  # never mutated: only packed
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """For :func:`guard`: report an exception already caught (its traceback still ends where it was raised)."""
+    raise exc
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ..protocol import unsendable
 from .durations import parse_duration
 from .reader import Reader
 
-__all__ = ["Verdict", "Answer", "ForecastSpec", "Rule", "DecisionSpec", "Proposed", "parse_decisions"]
+__all__ = ["Verdict", "Answer", "ForecastExecutor", "ForecastSpec", "Rule", "DecisionSpec", "Proposed", "parse_decisions"]
 
 
 class Verdict(str, enum.Enum):
@@ -71,12 +71,21 @@ class Answer:
         return str(self.verdict.value)
 
 
+class ForecastExecutor(str, enum.Enum):
+    """Where the forks of a forecast run (``executor:`` of a rule's ``forecast``)."""
+
+    LOCAL = "local"  # processes on this machine, forked from the run's preloaded fork server
+    DASK = "dask"  # tasks on a Dask cluster, as ``federation sweep`` (``scheduler:``, or a local cluster)
+
+
 @dataclass(frozen=True)
 class ForecastSpec:
     """``forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {...}}]}`` of a rule (docs/decisions.md)."""
 
     horizon: float  # simulated seconds ahead of the proposal
     alternatives: tuple[Answer, ...]  # approve first: the reference the others are compared with
+    executor: ForecastExecutor = ForecastExecutor.LOCAL
+    scheduler: str | None = None  # DASK: the cluster's scheduler (tcp://HOST:PORT); None: a local cluster
 
 
 class Proposed(Protocol):
@@ -219,8 +228,16 @@ def parse_forecast(data: Any, path: KeyPath, read: Reader) -> ForecastSpec | Non
         return None
     before = len(read.problems)
     for key in data:
-        if key not in ("horizon", "alternatives"):
-            read.fail((*path, key), "unknown key (expected horizon, alternatives)")
+        if key not in ("horizon", "alternatives", "executor", "scheduler"):
+            read.fail((*path, key), "unknown key (expected horizon, alternatives, executor, scheduler)")
+    executor = ForecastExecutor.LOCAL
+    try:
+        executor = ForecastExecutor(data.get("executor", "local"))
+    except ValueError:
+        read.fail((*path, "executor"), f"expected local or dask, got {data.get('executor')!r}")
+    scheduler = data.get("scheduler")
+    if scheduler is not None and (executor is not ForecastExecutor.DASK or not isinstance(scheduler, str)):
+        read.fail((*path, "scheduler"), "a Dask scheduler address (tcp://HOST:PORT), with executor: dask")
     horizon = 0.0
     try:
         horizon = parse_duration(data.get("horizon"))
@@ -253,4 +270,4 @@ def parse_forecast(data: Any, path: KeyPath, read: Reader) -> ForecastSpec | Non
     if len(read.problems) > before:
         return None
     approve = Answer(Verdict.APPROVE)  # the reference: always forecast, first
-    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)))
+    return ForecastSpec(horizon, (approve, *(a for a in alternatives if a != approve)), executor, scheduler)

@@ -8,6 +8,7 @@ const S = { state: null, series: {}, names: {}, snapshot: null, cursor: null, zo
 window.consoleLatency = [];   // seconds from the coordinator's snapshot to the page painted with it
 window.valueLatency = [];     // seconds from the coordinator receiving a step's values to the page painted with them
 window.consoleUpdates = 0;
+window.stepDurations = {};    // federate -> every step duration (wall seconds, grant -> DONE) the feed sent, in order
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...kids) => {
@@ -38,16 +39,30 @@ function fmtNum(v) {
 }
 const json = (v) => JSON.stringify(v);
 
+// The updates are subscribed to before the state is asked for, so that none falls between them:
+// those the state already has (by the snapshot's sequence number) are dropped.
 async function load() {
+  const source = new EventSource("/api/events"), early = [];
+  S.loaded = false;
+  source.addEventListener("snapshot", (ev) => {
+    const up = JSON.parse(ev.data);
+    if (S.loaded) update(up, source); else early.push(up);
+  });
+  await new Promise((resolve) => { source.onopen = resolve; source.onerror = resolve; });   // open, or none (finished run)
+  source.onerror = null;
   const response = await fetch("/api/state", { credentials: "same-origin" });
-  if (response.status === 401) { location.href = "/"; return; }
-  if (response.status === 503) { setTimeout(load, 200); return; }   // the run is starting
+  if (response.status === 401) { source.close(); location.href = "/"; return; }
+  if (response.status === 503) { source.close(); setTimeout(load, 200); return; }   // the run is starting
   const st = await response.json();
   S.state = st;
+  window.stepDurations = {};
+  for (const [name, d] of Object.entries(st.durations || {})) window.stepDurations[name] = d.slice();
+  S.timed = Object.assign({}, st.timed || {});
   S.series = {};
   for (const sig of st.signals) { S.names[sig.id] = sig; S.series[sig.id] = { t: [], v: [] }; }
   for (const [id, [t, v]] of Object.entries(st.series)) S.series[id] = { t: t.slice(), v: v.slice() };
   S.snapshot = st.snapshot;
+  S.forecasts = st.forecasts || {};
   setupTwin(st);
   $("title").textContent = `${st.name} -- ${st.mode === "live" ? "live" : "finished run"}`;
   $("user").textContent = `${st.user.name} (${st.user.role})`;
@@ -58,32 +73,42 @@ async function load() {
   renderKpis(st.kpis);
   S.dirty = true;
   if (!S.painting) { S.painting = true; requestAnimationFrame(paint); }
-  if (st.mode === "live") listen();
+  S.loaded = true;
+  if (st.mode !== "live") { source.close(); return; }
+  const seq = st.snapshot.seq || 0;
+  for (const up of early) if (up.resync || up.seq > seq) update(up, source);
 }
 
-function listen() {
-  const source = new EventSource("/api/events");
-  source.addEventListener("snapshot", (ev) => {
-    const up = JSON.parse(ev.data);
-    if (up.resync) { source.close(); load(); return; }
-    for (const [id, [ts, vs]] of Object.entries(up.samples || {})) confirm(S.series[id], ts, vs);
-    delete up.samples;
-    for (const [id, t, v] of up.values || []) {
-      const s = S.series[id];
-      if (s && (s.t.length === 0 || t >= s.t[s.t.length - 1])) {
-        if (s.t.length && t === s.t[s.t.length - 1]) s.v[s.v.length - 1] = v; else { s.t.push(t); s.v.push(v); }
-      }
+function update(up, source) {
+  if (up.resync) { source.close(); load(); return; }
+  for (const [id, [ts, vs]] of Object.entries(up.samples || {})) confirm(S.series[id], ts, vs);
+  delete up.samples;
+  for (const [id, t, v] of up.values || []) {
+    const s = S.series[id];
+    if (s && (s.t.length === 0 || t >= s.t[s.t.length - 1])) {
+      if (s.t.length && t === s.t[s.t.length - 1]) s.v[s.v.length - 1] = v; else { s.t.push(t); s.v.push(v); }
     }
-    delete up.values;
-    S.recorded = Object.values(up.recorded || {});
-    if (up.messages) { renderMessages(up.messages, false); delete up.messages; }
-    if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
-    if (up.twin) { addTwin(up.twin); delete up.twin; }
-    S.snapshot = up;
-    S.dirty = true;
-    window.consoleUpdates += 1;
-    if (up.status !== "running") source.close();
-  });
+  }
+  delete up.values;
+  S.recorded = Object.values(up.recorded || {});
+  if (up.messages) { renderMessages(up.messages, false); delete up.messages; }
+  if (up.kpis) { renderKpis(up.kpis); delete up.kpis; }
+  if (up.twin) { addTwin(up.twin); delete up.twin; }
+  if (up.forecasts) { S.forecasts = up.forecasts; delete up.forecasts; }
+  for (const f of up.federates || []) addDurations(f);
+  S.snapshot = up;
+  S.dirty = true;
+  window.consoleUpdates += 1;
+  if (up.status !== "running") source.close();
+}
+
+// A federate's step durations not kept yet: the last of a row's is the step.count-th timed.
+function addDurations(f) {
+  if (!f.durations || !f.durations.length || !f.step) return;
+  const fresh = Math.min(f.durations.length, f.step.count - (S.timed[f.name] || 0));
+  if (fresh <= 0) return;
+  (window.stepDurations[f.name] ||= []).push(...f.durations.slice(f.durations.length - fresh));
+  S.timed[f.name] = f.step.count;
 }
 
 // Samples from the store (every recorded change, in time order) replace the feed's sampled
@@ -157,7 +182,21 @@ function renderFederates() {
     el("td", { text: f.name }), el("td", { class: stateClass(f), text: f.doing + health(f) }),
     el("td", { class: "num", text: f.time === null ? "-" : fmtTime(f.time) }),
     el("td", { class: "num", text: String(f.grants) }), el("td", { class: "num", text: fmtNum(f.rate) }),
+    stepTime(f.step),
     el("td", { class: "muted", text: f.waits.replace(/^\S+ waits to reach [^ ]+ s on /, "") }))));
+}
+
+function fmtMs(s) {   // wall seconds as milliseconds
+  if (s === null || s === undefined) return "-";
+  const ms = s * 1000;
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}
+
+function stepTime(step) {   // p50 / p99 / max of the latest steps' durations, in ms; the exact figures as data
+  if (!step || !step.n) return el("td", { class: "num step-time", text: "-" });
+  return el("td", { class: "num step-time", title: `over the latest ${step.n} steps, from the grant to its DONE`,
+    "data-p50": String(step.p50), "data-p99": String(step.p99), "data-max": String(step.max), "data-n": String(step.n),
+    text: `${fmtMs(step.p50)} / ${fmtMs(step.p99)} / ${fmtMs(step.max)}` });
 }
 
 function renderKpis(kpis) {
@@ -196,13 +235,54 @@ function renderDecisions() {
     if (!shown.has(p.id)) box.append(proposalCard(p));
     const card = box.querySelector(`[data-id="${p.id}"]`);
     card.dataset.deadline = p.time_left === null ? "" : String(Date.now() / 1000 + p.time_left);
+    if (p.forecasts) card.querySelector(".forecasts").replaceChildren(...forecastTable(p.forecasts));
   }
   const decisions = (sn.decisions || []).filter((d) => S.cursor === null || d.time <= S.cursor);
-  $("history").tBodies[0].replaceChildren(...decisions.slice().reverse().map((d) => el("tr", { "data-id": d.id },
-    el("td", { text: String(d.id) }), el("td", { class: "num", text: fmtTime(d.time) }), el("td", { text: d.class }),
-    el("td", { class: "verdict", text: d.verdict }),
-    el("td", { class: "by", text: d.decided_by + (d.at ? ` at ${new Date(d.at * 1000).toLocaleTimeString()}` : "") }),
-    el("td", { text: d.final === null ? "-" : json(d.final) }), el("td", { text: d.note || "" }))));
+  const rows = [];
+  for (const d of decisions.slice().reverse()) {
+    rows.push(el("tr", { "data-id": d.id },
+      el("td", { text: String(d.id) }), el("td", { class: "num", text: fmtTime(d.time) }), el("td", { text: d.class }),
+      el("td", { class: "verdict", text: d.verdict }),
+      el("td", { class: "by", text: d.decided_by + (d.at ? ` at ${new Date(d.at * 1000).toLocaleTimeString()}` : "") }),
+      el("td", { text: d.final === null ? "-" : json(d.final) }), el("td", { text: d.note || "" })));
+    const shown = (S.forecasts || {})[String(d.id)];   // the forecasts the operator had (the store's)
+    if (shown) rows.push(el("tr", { class: "forecast-row", "data-forecasts": d.id },
+      el("td", { colspan: "7" }, el("div", { class: "forecasts" }, ...forecastTable(shown)))));
+  }
+  $("history").tBodies[0].replaceChildren(...rows);
+}
+
+// Each alternative's status, its KPIs and their difference to approving (the coordinator's once all are
+// over; until then computed here as it does: value minus approving's, when both are done).
+function forecastTable(entries) {
+  const approve = entries.find((e) => e.alternative === "approve");
+  const reference = approve && approve.status === "done" ? approve.kpis : null;
+  const names = [];
+  for (const e of entries) for (const k of Object.keys(e.kpis || {})) if (!names.includes(k)) names.push(k);
+  const first = entries[0] || {};
+  const caption = el("div", { class: "muted", text: first.until === undefined ? "forecasts" :
+    `forecasts to ${fmtTime(first.until)} from the checkpoint at ${fmtTime(first.fork_time)}` });
+  const head = el("tr", {}, el("th", { text: "" }), ...entries.map((e) => el("th", { text: e.alternative })));
+  const status = el("tr", { class: "status" }, el("th", { text: "status" }), ...entries.map((e) => el("td", {
+    class: `fc-${e.status.replace(/ /g, "-")}`, "data-alt": e.alternative, "data-status": e.status, title: e.note || "",
+    text: e.status + (e.wall ? ` (${e.wall.toFixed(1)} s)` : "") })));
+  const kpiRows = names.map((k) => el("tr", { "data-kpi": k }, el("th", { text: k }), ...entries.map((e) => {
+    const entry = (e.kpis || {})[k];
+    if (!entry || e.status !== "done" || typeof entry.value !== "number") {
+      return el("td", { class: "num", "data-alt": e.alternative, text: "-", title: entry && entry.note ? entry.note : "" });
+    }
+    let delta = e.delta && k in e.delta ? e.delta[k] : undefined;
+    if (delta === undefined && reference && k in reference) {
+      const ref = reference[k].value;
+      delta = typeof entry.value === "number" && typeof ref === "number" ? entry.value - ref : null;
+    }
+    const attrs = { class: "num", "data-alt": e.alternative, "data-value": String(entry.value) };
+    if (delta !== undefined && delta !== null) attrs["data-delta"] = String(delta);
+    const diff = delta && e.alternative !== "approve" ? ` (${delta > 0 ? "+" : ""}${fmtNum(delta)})` : "";
+    return el("td", attrs, `${fmtNum(entry.value)}${entry.unit ? " " + entry.unit : ""}`,
+      el("span", { class: "diff", text: diff }));
+  })));
+  return [caption, el("table", { class: "forecast" }, el("thead", {}, head), el("tbody", {}, status, ...kpiRows))];
 }
 
 function proposalCard(p) {
@@ -214,6 +294,7 @@ function proposalCard(p) {
   const table = el("table", { class: "payload" });
   for (const [k, v] of Object.entries(p.payload || {})) table.append(el("tr", {}, el("th", { text: k }), el("td", { text: json(v) })));
   card.append(table);
+  if (p.forecasts) card.append(el("div", { class: "forecasts" }));
   if (may) {
     const approve = el("button", { class: "approve", type: "button", text: "Approve" });
     const edit = el("button", { class: "edit", type: "button", text: "Edit..." });
