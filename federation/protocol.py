@@ -1,18 +1,27 @@
-"""The wire protocol: frame kinds, the msgpack codec and the schema check of every frame.
+"""The wire protocol: frame kinds, the msgpack codec, a typed message per kind, the schema check of every frame.
 
 Every frame is one ZeroMQ message part holding one msgpack array whose first element is
 the :class:`Kind`.  The coordinator owns a ROUTER socket, each federate a DEALER socket.
-``docs/protocol.md`` is the normative description; this module is its implementation.
+``docs/protocol.md`` is the normative description; this module is its implementation and the
+only place that packs or unpacks a frame: sockets move bytes, this module turns them into
+messages and back.
+
+* A typed message per kind (:class:`Hello` ... :class:`Dones`), frozen: ``message.encode()``
+  gives the bytes, :func:`read` the checked message of received bytes.
+* The lists the wire carries, for code that has them already: :func:`encode` and :func:`decode`.
+* The step's hot path, where building a message object would cost more than the step
+  itself on a light federate: :func:`encode_grant`, :func:`encode_done`, :func:`decode_grant`
+  and :func:`unpack`.  Their bytes are those of :class:`Grant` and :class:`Done`.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, ClassVar
 
 import msgpack
-import zmq
-import zmq.backend
 
 from .errors import ProtocolError
 
@@ -23,7 +32,34 @@ __all__ = [
     "ErrorCode",
     "encode",
     "decode",
+    "read",
     "unpack",
+    "encode_grant",
+    "encode_done",
+    "decode_grant",
+    "done_frame",
+    "message",
+    "Frame",
+    "Message",
+    "MESSAGES",
+    "Hello",
+    "Welcome",
+    "Declare",
+    "Grant",
+    "Done",
+    "Stop",
+    "Bye",
+    "Error",
+    "Ping",
+    "Pong",
+    "Wake",
+    "Save",
+    "State",
+    "Restore",
+    "Steps",
+    "StepsDone",
+    "Grants",
+    "Dones",
     "unsendable",
     "text_problem",
     "EXTERNAL",
@@ -79,7 +115,7 @@ class ErrorCode(enum.IntEnum):
 
 
 def encode(frame: list[Any] | tuple[Any, ...]) -> bytes:
-    """Pack a frame.  Integers map keys are kept as integers."""
+    """Pack a frame given as the list the wire carries.  Integer map keys are kept as integers."""
     return _packb(frame)
 
 
@@ -169,18 +205,8 @@ def _digits(value: int) -> str:
     return text if len(text) <= 40 else f"{text[:8]}... ({len(text.lstrip('-'))} digits)"
 
 
-def sender(sock: zmq.Socket[bytes]) -> Callable[..., Any]:
-    """``sock.send`` for bytes, without pyzmq's Python-level wrapper (half the cost per call).
-
-    The wrapper only adds DRAFT-socket options and a check against ``str``; per-step
-    frames are always ``bytes``.
-    """
-    return zmq.backend.Socket.send.__get__(sock)  # type: ignore[no-any-return]
-
-
-def unpack(data: bytes) -> Any:
-    """Unpack bytes as a frame's msgpack, without any check (hot paths check what they use)."""
-    return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
+unpack: Callable[[bytes], Any] = partial(msgpack.unpackb, raw=False, strict_map_key=False, use_list=True)
+"""Unpack bytes as a frame's msgpack, without any check (hot paths check what they use); may raise anything."""
 
 
 def decode(data: bytes, *, limit: int = MAX_FRAME_BYTES) -> list[Any]:
@@ -427,4 +453,407 @@ _CHECKS: dict[int, Callable[[list[Any]], str]] = {
 
 def error_frame(code: ErrorCode, text: str) -> bytes:
     """An encoded ERROR frame."""
-    return encode([Kind.ERROR, int(code), text])
+    return Error(code, text).encode()
+
+
+# ---------------------------------------------------------------------------- the step's hot path
+_GRANT, _DONE = int(Kind.GRANT), int(Kind.DONE)
+
+
+def encode_grant(tick: int, iteration: int, inputs: dict[int, Any], messages: list[Any]) -> bytes:
+    """The bytes of ``Grant(tick, iteration, inputs, messages)``, without making the message."""
+    return _packb([_GRANT, tick, iteration, inputs, messages])
+
+
+def encode_done(tick: int, iteration: int, outputs: dict[int, Any], messages: list[Any], next_tick: int | None) -> bytes:
+    """The bytes of ``Done(tick, iteration, outputs, messages, next_tick)``, without making the message."""
+    return _packb([_DONE, tick, iteration, outputs, messages, next_tick])
+
+
+def done_frame(tick: int, iteration: int, outputs: dict[int, Any], messages: list[Any],
+               next_tick: int | None) -> list[Any]:  # fmt: skip
+    """A DONE as the list the wire carries (a worker re-uses it as a DONES entry)."""
+    return [_DONE, tick, iteration, outputs, messages, next_tick]
+
+
+def decode_grant(data: bytes) -> tuple[int, int, dict[int, Any], list[Any]] | None:
+    """``(tick, iteration, inputs, messages)`` of a GRANT frame, checked as far as a federate relies on it;
+    ``None`` for any other frame, or one that is not msgpack (:func:`read` then says what is wrong)."""
+    try:
+        frame = _unpackb(data, raw=False, strict_map_key=False)
+    except Exception:  # msgpack raises several unrelated types
+        return None
+    if type(frame) is list and len(frame) == 5 and frame[0] == _GRANT:
+        _, tick, iteration, inputs, messages = frame
+        if type(tick) is int and type(iteration) is int and type(inputs) is dict and type(messages) is list:
+            return tick, iteration, inputs, messages
+    return None
+
+
+_unpackb = msgpack.unpackb
+
+
+# ---------------------------------------------------------------------------- typed messages
+Frame = list[Any]
+"""A frame as the wire carries it: ``[kind, field, ...]`` (docs/protocol.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """F: ``[1, version, name]`` or ``[1, version, name, options]`` (token, pid, lang, steps)."""
+
+    KIND: ClassVar[Kind] = Kind.HELLO
+    version: int
+    name: str
+    options: dict[str, Any] | None = None  # None: the 3-element form
+
+    def frame(self) -> Frame:
+        head: Frame = [Kind.HELLO, self.version, self.name]
+        return head if self.options is None else [*head, self.options]
+
+    @classmethod
+    def of(cls, f: Frame) -> Hello:
+        return cls(f[1], f[2], f[3] if len(f) > 3 else None)
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """C: ``[2, config]`` -- what the federate needs to start (docs/protocol.md §4)."""
+
+    KIND: ClassVar[Kind] = Kind.WELCOME
+    config: dict[str, Any]
+
+    def frame(self) -> Frame:
+        return [Kind.WELCOME, self.config]
+
+    @classmethod
+    def of(cls, f: Frame) -> Welcome:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Declare:
+    """F: ``[3, interface]`` -- inputs, outputs, endpoints (and ``live``, ``batch``)."""
+
+    KIND: ClassVar[Kind] = Kind.DECLARE
+    interface: dict[str, Any]
+
+    def frame(self) -> Frame:
+        return [Kind.DECLARE, self.interface]
+
+    @classmethod
+    def of(cls, f: Frame) -> Declare:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """C: ``[4, tick, iteration, inputs, messages]`` -- step to ``tick`` with the inputs that changed."""
+
+    KIND: ClassVar[Kind] = Kind.GRANT
+    tick: int
+    iteration: int
+    inputs: dict[int, Any] = field(default_factory=dict)
+    messages: list[Any] = field(default_factory=list)  # [tick, "sender.endpoint", endpoint, payload(, record)]
+
+    def frame(self) -> Frame:
+        return [Kind.GRANT, self.tick, self.iteration, self.inputs, self.messages]
+
+    @classmethod
+    def of(cls, f: Frame) -> Grant:
+        return cls(f[1], f[2], f[3], f[4])
+
+    def encode(self) -> bytes:
+        return encode_grant(self.tick, self.iteration, self.inputs, self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """F: ``[5, tick, iteration, outputs, messages, next_tick]``, with ``extras`` a 7th element."""
+
+    KIND: ClassVar[Kind] = Kind.DONE
+    tick: int
+    iteration: int
+    outputs: dict[int, Any] = field(default_factory=dict)
+    messages: list[Any] = field(default_factory=list)  # [endpoint, payload, tick|nil, to|nil]
+    next_tick: int | None = None
+    extras: dict[str, Any] | None = None  # EXTERNAL: the live samples the step applied
+
+    def frame(self) -> Frame:
+        head = done_frame(self.tick, self.iteration, self.outputs, self.messages, self.next_tick)
+        return head if self.extras is None else [*head, self.extras]
+
+    @classmethod
+    def of(cls, f: Frame) -> Done:
+        return cls(f[1], f[2], f[3], f[4], f[5], f[6] if len(f) > 6 else None)
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """C: ``[6, reason]`` -- finalize and say BYE."""
+
+    KIND: ClassVar[Kind] = Kind.STOP
+    reason: str
+
+    def frame(self) -> Frame:
+        return [Kind.STOP, self.reason]
+
+    @classmethod
+    def of(cls, f: Frame) -> Stop:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """F: ``[7]`` or ``[7, summary]``."""
+
+    KIND: ClassVar[Kind] = Kind.BYE
+    summary: Any = None  # None: the 1-element form
+
+    def frame(self) -> Frame:
+        return [Kind.BYE] if self.summary is None else [Kind.BYE, self.summary]
+
+    @classmethod
+    def of(cls, f: Frame) -> Bye:
+        return cls(f[1] if len(f) > 1 else None)
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Both ways: ``[8, code, text]``; ``code`` an :class:`ErrorCode` when this side knows it."""
+
+    KIND: ClassVar[Kind] = Kind.ERROR
+    code: int
+    text: str
+
+    def frame(self) -> Frame:
+        return [Kind.ERROR, int(self.code), self.text]
+
+    @classmethod
+    def of(cls, f: Frame) -> Error:
+        code: int = f[1]
+        return cls(ErrorCode(code) if code in _CODES else code, f[2])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+_CODES = frozenset(int(c) for c in ErrorCode)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Both ways: ``[9]`` -- are you there (answered by PONG)."""
+
+    KIND: ClassVar[Kind] = Kind.PING
+
+    def frame(self) -> Frame:
+        return [Kind.PING]
+
+    @classmethod
+    def of(cls, f: Frame) -> Ping:
+        return cls()
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """Both ways: ``[10]``."""
+
+    KIND: ClassVar[Kind] = Kind.PONG
+
+    def frame(self) -> Frame:
+        return [Kind.PONG]
+
+    @classmethod
+    def of(cls, f: Frame) -> Pong:
+        return cls()
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """F: ``[11, tick]`` -- a live source's earliest waiting sample (docs/live.md)."""
+
+    KIND: ClassVar[Kind] = Kind.WAKE
+    tick: int
+
+    def frame(self) -> Frame:
+        return [Kind.WAKE, self.tick]
+
+    @classmethod
+    def of(cls, f: Frame) -> Wake:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Save:
+    """C: ``[12, tick]`` -- save your state for the checkpoint at ``tick`` (docs/what-if.md)."""
+
+    KIND: ClassVar[Kind] = Kind.SAVE
+    tick: int
+
+    def frame(self) -> Frame:
+        return [Kind.SAVE, self.tick]
+
+    @classmethod
+    def of(cls, f: Frame) -> Save:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """F: ``[13, tick, state]`` -- the saved state; ``None`` acknowledges a RESTORE."""
+
+    KIND: ClassVar[Kind] = Kind.STATE
+    tick: int
+    state: bytes | None
+
+    def frame(self) -> Frame:
+        return [Kind.STATE, self.tick, self.state]
+
+    @classmethod
+    def of(cls, f: Frame) -> State:
+        return cls(f[1], f[2])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """C: ``[14, tick, state]`` -- take up the state saved for the checkpoint at ``tick``."""
+
+    KIND: ClassVar[Kind] = Kind.RESTORE
+    tick: int
+    state: bytes
+
+    def frame(self) -> Frame:
+        return [Kind.RESTORE, self.tick, self.state]
+
+    @classmethod
+    def of(cls, f: Frame) -> Restore:
+        return cls(f[1], f[2])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """C: ``[20, [[tick, inputs, messages], ...]]`` -- several steps in one grant (docs/protocol.md §5.3)."""
+
+    KIND: ClassVar[Kind] = Kind.STEPS
+    steps: list[list[Any]]
+
+    def frame(self) -> Frame:
+        return [Kind.STEPS, self.steps]
+
+    @classmethod
+    def of(cls, f: Frame) -> Steps:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class StepsDone:
+    """F: ``[21, [[tick, outputs, messages, next_tick], ...]]`` -- the DONEs of a STEPS frame, in order."""
+
+    KIND: ClassVar[Kind] = Kind.STEPS_DONE
+    steps: list[list[Any]]
+
+    def frame(self) -> Frame:
+        return [Kind.STEPS_DONE, self.steps]
+
+    @classmethod
+    def of(cls, f: Frame) -> StepsDone:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """C: ``[15, [[federate, tick, iteration, inputs, messages], ...]]`` -- a worker's batch."""
+
+    KIND: ClassVar[Kind] = Kind.GRANTS
+    entries: list[list[Any]]
+
+    def frame(self) -> Frame:
+        return [Kind.GRANTS, self.entries]
+
+    @classmethod
+    def of(cls, f: Frame) -> Grants:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+@dataclass(frozen=True, slots=True)
+class Dones:
+    """F: ``[16, [[federate, tick, iteration, outputs, messages, next_tick(, extras)], ...]]``."""
+
+    KIND: ClassVar[Kind] = Kind.DONES
+    entries: list[list[Any]]
+
+    def frame(self) -> Frame:
+        return [Kind.DONES, self.entries]
+
+    @classmethod
+    def of(cls, f: Frame) -> Dones:
+        return cls(f[1])
+
+    def encode(self) -> bytes:
+        return _packb(self.frame())
+
+
+Message = (Hello | Welcome | Declare | Grant | Done | Stop | Bye | Error | Ping | Pong | Wake | Save | State | Restore
+           | Steps | StepsDone | Grants | Dones)  # fmt: skip
+"""Any frame, typed."""
+
+MESSAGES: dict[Kind, type[Message]] = {m.KIND: m for m in (Hello, Welcome, Declare, Grant, Done, Stop, Bye, Error,
+                                                           Ping, Pong, Wake, Save, State, Restore, Steps, StepsDone,
+                                                           Grants, Dones)}  # fmt: skip
+"""The message type of every kind."""
+
+
+def read(data: bytes, *, limit: int = MAX_FRAME_BYTES) -> Message:
+    """Unpack, schema-check and type one frame; raise :class:`ProtocolError` on any fault."""
+    return message(decode(data, limit=limit))
+
+
+def message(frame: Frame) -> Message:
+    """The typed message of a frame :func:`decode` has checked."""
+    return MESSAGES[Kind(frame[0])].of(frame)

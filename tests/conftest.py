@@ -76,7 +76,8 @@ def run_scenario(tmp_path: Path) -> Callable[..., tuple[RunSummary, RunStore]]:
         path = write_scenario(tmp_path, text, name)
         scenario = load(path)
         out = tmp_path / (Path(name).stem + ".sqlite")
-        summary = Coordinator(scenario, RunOptions(out=out, **options)).run()
+        with Coordinator(scenario, RunOptions(out=out, **options)) as coordinator:
+            summary = coordinator.run()
         store = RunStore(out)
         stores.append(store)
         return summary, store

@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,24 +235,23 @@ def test_the_schedule_s_limit_is_the_last_tick_whose_instant_passed():
 
 def test_housekeeping_waits_for_a_paced_instant_that_is_due_but_not_for_ever():
     """The periodic checks and the store's commit are put off when a paced grant is due within
-    QUIET_BEFORE (so the grant is not late), by at most 2 * QUIET_BEFORE; never when unpaced."""
+    QUIET_BEFORE (so the grant is not late), by at most 2 * QUIET_BEFORE; an unpaced run has no
+    paced loop (``Coordinator.paced`` is None) and never waits."""
     from types import SimpleNamespace
 
     from federation.engine.pacer import PacedLoop
 
-    loop = PacedLoop()
-    loop.settings = SimpleNamespace(liveness=0.5)
-    loop._last_check = 100.0
-    assert not loop._instant_near(100.6)  # unpaced: never waits
-    loop.pacer = object()  # type: ignore[assignment]
+    nothing: Any = SimpleNamespace()
+    loop = PacedLoop(nothing, nothing, nothing, nothing, [], nothing, liveness=0.5)
+    last_check = 100.0
     quiet = PacedLoop.QUIET_BEFORE
     loop._next_instant = 100.6 + quiet / 2
-    assert loop._instant_near(100.6)  # due, and a grant is due sooner than QUIET_BEFORE: wait
-    assert not loop._instant_near(100.51 + 2 * quiet)  # waited long enough: run it anyway
+    assert loop.instant_near(100.6, last_check)  # due, and a grant is due sooner than QUIET_BEFORE: wait
+    assert not loop.instant_near(100.51 + 2 * quiet, last_check)  # waited long enough: run it anyway
     loop._next_instant = 100.6 + 2 * quiet
-    assert not loop._instant_near(100.6)  # the next instant is far: run now
+    assert not loop.instant_near(100.6, last_check)  # the next instant is far: run now
     loop._next_instant = 100.0
-    assert not loop._instant_near(100.6)  # behind the schedule (catching up): run now
+    assert not loop.instant_near(100.6, last_check)  # behind the schedule (catching up): run now
 
 
 def _may_take_realtime() -> bool:

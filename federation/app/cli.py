@@ -381,7 +381,7 @@ def _run_coordinator(args: argparse.Namespace, scenario: Scenario, out: Path, li
         print(f"federation: decision control endpoint at {coordinator.gate.control_address}", file=line, flush=True)
         for name, token in tokens.items() if listen is None else ():
             print(f"federation: control endpoint token for {name}: {token}", file=line, flush=True)
-    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):  # closed, whatever happens
         if listen is None:
             return coordinator.run()
         from ..console.launch import LiveConsole
@@ -761,7 +761,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
     signal.signal(signal.SIGUSR1, lambda _n, _f: coordinator.request_checkpoint())
-    with _log_file(coordinator.log_dir / "coordinator-resume.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator-resume.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
         print(f"{summary.scenario}: resumed from t={resume.saved.time:g} s in {coordinator.resumed_seconds:.2f} s; "
@@ -888,7 +888,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         coordinator.launcher.adopt(server)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
-    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
         print(f"{summary.scenario}: fork of {args.store} at t={origin.time:g} s ({origin.describe()}); "
@@ -958,7 +958,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     coordinator = Coordinator(replay.scenario, RunOptions(out=out, store_policy=policy, replay=replay))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda n, _f: coordinator.request_stop(f"stopped by {signal.Signals(n).name}"))
-    with _log_file(coordinator.log_dir / "coordinator.log", args.debug):
+    with coordinator, _log_file(coordinator.log_dir / "coordinator.log", args.debug):
         summary = coordinator.run()
     if not args.quiet:
         speed = summary.sim_seconds / summary.wall_seconds if summary.wall_seconds > 0 else float("inf")

@@ -297,7 +297,8 @@ def execute_run(spec: RunSpec) -> RunResult:
     try:
         # loopback and a random port whatever the scenario's coordinator section says: runs share hosts
         if spec.fork is None:
-            Coordinator(spec.scenario, RunOptions(out=spec.store, store_policy=spec.policy, bind=LOOPBACK)).run()
+            with Coordinator(spec.scenario, RunOptions(out=spec.store, store_policy=spec.policy, bind=LOOPBACK)) as coordinator:
+                coordinator.run()
         else:  # as `federation fork`: the parent's records up to the checkpoint, then this variant's run
             from ..engine.checkpoint import Resume, fork_store
             from ..results.claim import claim_store
@@ -305,7 +306,8 @@ def execute_run(spec: RunSpec) -> RunResult:
             claim = claim_store(spec.store, spec.policy)
             fork_store(spec.fork.parent, claim.store, spec.fork.saved)
             resume = Resume(claim.store, spec.fork.saved, spec.scenario)
-            Coordinator(spec.scenario, RunOptions(out=claim.store, resume=resume, bind=LOOPBACK)).run()
+            with Coordinator(spec.scenario, RunOptions(out=claim.store, resume=resume, bind=LOOPBACK)) as coordinator:
+                coordinator.run()
         kpis = tuple(record_kpis(spec.scenario, spec.store))  # also written to the store's kpis table
         status = RunStatus.COMPLETED
     except FederationError as exc:

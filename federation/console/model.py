@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine.coordinator import STEP_WINDOW
+from ..engine.member import STEP_WINDOW
 from ..errors import FederationError, ScenarioError
 from ..results.kpi import KpiValue, compute_kpis, kpi_specs
 from ..results.store import RunStore, StoreError

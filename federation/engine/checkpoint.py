@@ -1,6 +1,7 @@
 """Checkpoints of a whole federation, and a run resumed from one (docs/what-if.md).
 
-A mixin of :class:`federation.engine.coordinator.Coordinator`.  A checkpoint at tick ``T`` is
+:class:`Checkpoints` is a part the :class:`~federation.engine.coordinator.Coordinator` holds; it
+reaches the coordinator only through :class:`CheckpointHost`.  A checkpoint at tick ``T`` is
 a consistent cut: the scheduler grants no tick at or after ``T`` (its ``barrier``) until
 every federate is idle, so every step before ``T`` is done, none at or after it has begun,
 no step is held for a decision, and every message sent for ``T`` or later waits in the
@@ -25,20 +26,27 @@ again, with the same ids, and a fork answers them as ``--answer`` says.
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
+from .. import protocol
+from ..decisions.gate import Decision, DecisionGate, Verdict
 from ..errors import FederateError, FederationError, OutputError
-from ..protocol import ErrorCode, Kind
+from ..protocol import ErrorCode
 from ..results.store import RunStore, Saved, copy_store
-from ..scenario.model import RestartPolicy
+from ..scenario.model import CoordinatorSpec, RestartPolicy, Scenario
 from ..timebase import NEVER
+from .member import HeldStep, Member
+from .plan import Plan
+from .recorder import Recorder
+from .scheduler import Grant, Scheduler
 
-__all__ = ["Checkpoints", "CheckpointTaken", "HoldSnapshot", "Resume", "FORMAT", "fork_store"]
+__all__ = ["CheckpointHost", "Checkpoints", "CheckpointTaken", "HoldSnapshot", "Resume", "FORMAT", "fork_store"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
@@ -108,41 +116,72 @@ class HoldSnapshot:
     seconds: float = 0.0  # wall time from the request to the commit
 
 
+class CheckpointHost(Protocol):
+    """What taking and restoring checkpoints needs of the coordinator."""
+
+    messages: int  # the run's counters: saved with a checkpoint, restored with it
+    samples: int
+    decisions: int
+
+    @property
+    def recorder(self) -> Recorder | None: ...
+
+    @property
+    def forecasting(self) -> bool:
+        """The run forecasts at held decisions (its forks start from a checkpoint when no snapshot can be taken)."""
+
+    def send_grants(self, grants: list[Grant]) -> None:
+        """Send grants (paced, batched, as the run does)."""
+
+    def send_message(self, identity: bytes, message: protocol.Message) -> None:
+        """Send one frame to a federate; raises FederateError when it cannot be reached."""
+
+    def receive(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` for one frame and handle it; False when none came."""
+
+    def refuse(self, identity: bytes, code: ErrorCode, text: str) -> None:
+        """Count, log and answer a frame that is refused."""
+
+    def check_processes(self) -> None:
+        """Raise (or restart) when a federate process has exited."""
+
+    def done(self, member: Member, frame: list[Any]) -> None:
+        """Handle a DONE frame of ``member`` (a held step saved by a snapshot at a hold comes in again)."""
+
+
 class Checkpoints:
     """Taking checkpoints (on a schedule, on demand) and restoring one at the start of a resumed run."""
 
-    scheduler: Any
-    plan: Any
-    members: Any
-    settings: Any
-    options: Any
-    recorder: Any
-    scenario: Any
-    gate: Any
-    hooks: Any
-    messages: int
-    samples: int
-    decisions: int
-    _send: Any  # the coordinator's methods this mixin calls
-    _send_frame: Any
-    _receive: Any
-    _refuse: Any
-    _check_processes: Any
-    _done: Any
-
-    _every = 0  # ticks between checkpoints (0: none on a schedule)
-    _asked = False  # a checkpoint on demand (SIGUSR1, control endpoint) is pending
-    _waiting: dict[int, bytes | None]  # federate index -> state, while a SAVE or RESTORE is out
-    _expected = -1  # the tick of the SAVE or RESTORE out
-    checkpoints_taken: list[CheckpointTaken]
-
-    def _checkpoint_setup(self) -> None:
-        every = getattr(self.settings, "checkpoint", None)
-        self._every = max(1, self.plan.base.ticks(every)) if every else 0
-        self._waiting = {}
-        self.checkpoints_taken = []
-        self.hooks.append(lambda _coordinator: self._asked_for())
+    def __init__(self, host: CheckpointHost, plan: Plan, scheduler: Scheduler, members: list[Member],
+                 settings: CoordinatorSpec, scenario: Scenario, gate: DecisionGate | None, *, resume: Resume | None,
+                 debug: bool, fork_at: int | None = None) -> None:  # fmt: skip
+        self.host, self.plan, self.scheduler, self.members = host, plan, scheduler, members
+        self.settings, self.scenario, self.gate, self.resume, self.debug = settings, scenario, gate, resume, debug
+        self.fork_at = fork_at  # take a checkpoint at this tick and end there (a fork replaying up to its point)
+        every = settings.checkpoint
+        self._every = max(1, self.plan.base.ticks(every)) if every else 0  # ticks between checkpoints (0: none)
+        self._asked = False  # a checkpoint on demand (SIGUSR1, control endpoint) is pending
+        self._waiting: dict[int, bytes | None] = {}  # federate index -> state, while a SAVE or RESTORE is out
+        self._expected = -1  # the tick of the SAVE or RESTORE out
+        self._answered: dict[int, bytes | None] = {}
+        self.checkpoints_taken: list[CheckpointTaken] = []
+        self.last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
+        self.resumed_seconds = 0.0
+        self._hold_wanted: list[Callable[[HoldSnapshot], None]] = []  # callers of request_hold_snapshot, waiting
+        self._hold_barrier = NEVER  # the barrier before the request, put back once the snapshot is taken
+        self._hold_asked_at = 0.0
         self._arm_barrier(self.plan.start)
+
+    def __repr__(self) -> str:
+        every = self.plan.base.seconds(self._every) if self._every else None
+        return f"<Checkpoints every={every} taken={len(self.checkpoints_taken)} barrier={self.scheduler.barrier}>"
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.host.recorder
+
+    def _send(self, grants: list[Grant]) -> None:
+        self.host.send_grants(grants)
 
     def request_checkpoint(self) -> None:
         """Take a checkpoint at the next safe point (a signal handler or the control endpoint calls it)."""
@@ -156,12 +195,12 @@ class Checkpoints:
             barrier = after + self._every - (after - start) % self._every
             if barrier >= self.plan.stop:
                 barrier = NEVER  # a checkpoint at or after the stop time resumes nothing
-        fork_at = getattr(self.options, "fork_at", None)
+        fork_at = self.fork_at
         if fork_at is not None and after < fork_at < barrier:
             barrier = fork_at  # a fork's replay ends with a checkpoint at its fork point (engine/fork.py)
         self.scheduler.barrier = barrier
 
-    def _asked_for(self) -> None:
+    def asked_for(self) -> None:
         """A checkpoint on demand: at the first tick after every one granted so far."""
         if not self._asked:
             return
@@ -175,7 +214,7 @@ class Checkpoints:
             sched.barrier = tick
             log.info("checkpoint asked for: taken at t=%g s", self.plan.base.seconds(tick))
 
-    def _checkpoint_due(self) -> bool:
+    def due(self) -> bool:
         """Called when no federate is busy and the run is not over: take the checkpoint if the barrier holds them."""
         sched = self.scheduler
         if sched.barrier >= NEVER or sched.gvt() < sched.barrier:
@@ -187,21 +226,22 @@ class Checkpoints:
     def _take_checkpoint(self, tick: int) -> None:
         started = time.perf_counter()
         self._write_before(tick)
-        states = self._exchange(tick, [[Kind.SAVE, tick] for _ in self.members], "saving its state")
+        states = self._exchange(tick, [protocol.Save(tick) for _ in self.members], "saving its state")
         coordinator = pickle.dumps(self._coordinator_state(tick), protocol=pickle.HIGHEST_PROTOCOL)
         saved = {m.name: states[m.index] or b"" for m in self.members}
         seconds = self.plan.base.seconds(tick)
-        assert self.recorder is not None
-        with self.recorder._writing():
-            self.recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved)
-        self.recorder.commit()
-        self._last_saved = Saved(tick, seconds, coordinator, saved)
+        recorder = self.recorder
+        assert recorder is not None
+        with recorder._writing():
+            recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved)
+        recorder.commit()
+        self.last_saved = Saved(tick, seconds, coordinator, saved)
         size = len(coordinator) + sum(len(s) for s in saved.values())
         taken = CheckpointTaken(tick, seconds, size, time.perf_counter() - started)
         self.checkpoints_taken.append(taken)
         log.info("checkpoint at t=%g s: %d federates, %.1f kB, %.3f s", seconds, len(saved), size / 1024,
                  taken.seconds)  # fmt: skip
-        if tick == getattr(self.options, "fork_at", None):
+        if tick == self.fork_at:
             self.scheduler.stop = tick - 1  # nothing more to grant: the run ends at its fork point
             return
         self._arm_barrier(tick)
@@ -214,10 +254,11 @@ class Checkpoints:
         messages = sorted((m for m in sched.messages if m.tick < tick), key=lambda m: (m.tick, m.sender, m.seq, m.target))
         sched.samples = [s for s in sched.samples if s[0] >= tick]
         sched.messages = [m for m in sched.messages if m.tick >= tick]
-        self.samples += len(samples)
+        self.host.samples += len(samples)
+        assert self.recorder is not None
         self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
 
-    def _exchange(self, tick: int, frames: list[list[Any]], doing: str) -> dict[int, bytes | None]:
+    def _exchange(self, tick: int, frames: Sequence[protocol.Save | protocol.Restore], doing: str) -> dict[int, bytes | None]:
         """Send each federate its SAVE or RESTORE frame; wait for every STATE answer."""
         self._expected = tick
         self._waiting = {m.index: None for m in self.members}
@@ -225,14 +266,16 @@ class Checkpoints:
         self._answered = answered
         for member, frame in zip(self.members, frames):
             member.doing = doing
-            self._send_frame(member.identity, frame)
+            assert member.identity is not None
+            self.host.send_message(member.identity, frame)
         limit = self.settings.grant_timeout or STATE_TIMEOUT
         deadline = time.monotonic() + limit
         while len(answered) < len(self.members):
-            if not self._receive(int(self.settings.liveness * 1000)):
-                self._check_processes()
-                self.recorder.beat()
-            if time.monotonic() > deadline and not self.options.debug:
+            if not self.host.receive(int(self.settings.liveness * 1000)):
+                self.host.check_processes()
+                if self.recorder is not None:
+                    self.recorder.beat()
+            if time.monotonic() > deadline and not self.debug:
                 late = next(m for m in self.members if m.index not in answered)
                 raise FederateError(late.name, f"no STATE within {limit:g} s", time=self.plan.base.seconds(tick),
                                     doing=doing)  # fmt: skip
@@ -241,15 +284,13 @@ class Checkpoints:
             member.doing = "waiting for a grant"
         return answered
 
-    _answered: dict[int, bytes | None] = {}
-
-    def _state(self, member: Any, frame: list[Any]) -> None:
+    def state(self, member: Member, state: protocol.State) -> None:
         """A STATE frame: the answer to the SAVE or RESTORE out."""
-        if member.index not in self._waiting or frame[1] != self._expected or member.index in self._answered:
-            self._refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
-                         f"{member.name}: STATE for tick {frame[1]} when none was asked for")  # fmt: skip
+        if member.index not in self._waiting or state.tick != self._expected or member.index in self._answered:
+            self.host.refuse(member.identity or b"", ErrorCode.OUT_OF_TURN,
+                             f"{member.name}: STATE for tick {state.tick} when none was asked for")  # fmt: skip
             return
-        self._answered[member.index] = frame[2]
+        self._answered[member.index] = state.state
 
     def _coordinator_state(self, tick: int) -> dict[str, Any]:
         sched = self.scheduler
@@ -260,13 +301,13 @@ class Checkpoints:
             "groups": [{k: getattr(g, k) for k in _GROUP_STATE} for g in sched.groups],
             "samples": sched.samples, "messages": sched.messages, "busy": sched.busy,
             "gate": None if self.gate is None else self.gate._next_id,
-            "counters": {"messages": self.messages, "samples": self.samples, "decisions": self.decisions},
+            "counters": {"messages": self.host.messages, "samples": self.host.samples, "decisions": self.host.decisions},
         }  # fmt: skip
 
     # ------------------------------------------------------------------ restoring
-    def _begin(self) -> list[Any]:
+    def begin(self) -> list[Grant]:
         """The first grants: from the start, or -- a resumed run -- from its checkpoint."""
-        resume: Resume | None = getattr(self.options, "resume", None)
+        resume = self.resume
         if resume is None and (self._rolls_back() or self._forecasts_need_start()):  # a checkpoint to go back to
             self.scheduler.barrier = self.plan.start
             self.scheduler.begin()
@@ -282,18 +323,16 @@ class Checkpoints:
         if missing:
             raise FederationError(f"{resume.store}: the checkpoint at t={resume.saved.time:g} s has no state for "
                                   f"{', '.join(missing)}")  # fmt: skip
-        self._exchange(tick, [[Kind.RESTORE, tick, resume.saved.states[m.name]] for m in self.members],
+        self._exchange(tick, [protocol.Restore(tick, resume.saved.states[m.name]) for m in self.members],
                        "restoring its state")  # fmt: skip
         self.resumed_seconds = time.perf_counter() - started
         log.info("resumed from the checkpoint at t=%g s in %.3f s", resume.saved.time, self.resumed_seconds)
-        self._last_saved = resume.saved
+        self.last_saved = resume.saved
         self._arm_barrier(tick)
         first = list(self.scheduler.grant_ready(range(len(self.scheduler.slots))))
         for index, frame in state.get("held", ()):  # a snapshot at a hold: the held steps come in again
-            self._done(self.members[index], list(frame))
+            self.host.done(self.members[index], list(frame))
         return first
-
-    resumed_seconds = 0.0
 
     def _restore_scheduler(self, state: dict[str, Any]) -> None:
         sched = self.scheduler
@@ -309,13 +348,10 @@ class Checkpoints:
         if self.gate is not None and state["gate"] is not None:
             self.gate._next_id = state["gate"]
         counters = state["counters"]
-        self.messages, self.samples, self.decisions = counters["messages"], counters["samples"], counters["decisions"]
+        host = self.host
+        host.messages, host.samples, host.decisions = counters["messages"], counters["samples"], counters["decisions"]
 
     # ------------------------------------------------------------------ a snapshot at a hold (forecasts)
-    _hold_wanted: list[Callable[[HoldSnapshot], None]] = []
-    _hold_barrier = NEVER  # the barrier before the request, put back once the snapshot is taken
-    _hold_asked_at = 0.0
-
     def request_hold_snapshot(self, tick: int, done: Callable[[HoldSnapshot], None]) -> None:
         """Snapshot the federation while a step at ``tick`` is held for a decision; ``done`` gets it (or why not)
         in the loop.
@@ -330,12 +366,12 @@ class Checkpoints:
         sched.barrier = min(sched.barrier, tick + 1)
         self._hold_wanted = [*self._hold_wanted, done]
 
-    def _hold_snapshot_due(self) -> None:
+    def hold_snapshot_due(self) -> None:
         """Each turn of a run with decisions: take the snapshot asked for once only held steps are open."""
         if not self._hold_wanted:
             return
         sched = self.scheduler
-        held = [m for m in self.members if m.held is not None]
+        held = [(m, m.held) for m in self.members if m.held is not None]
         if held and sched.busy > len(held):
             return  # steps under way: let them finish (they stop at the barrier)
         wanted, self._hold_wanted = self._hold_wanted, []
@@ -350,41 +386,44 @@ class Checkpoints:
             done(snapshot)
         self._grant_all()
 
-    def _hold_problem(self, held: list[Any]) -> str:
+    def _hold_problem(self, held: list[tuple[Member, HeldStep]]) -> str:
         """Why a run restored from a snapshot now could not propose the held steps again with the same ids."""
-        ids = {pid for m in held for pid in m.held.waiting}
+        gate = self.gate
+        assert gate is not None  # a step is held for a decision only when the run has a gate
+        ids = {pid for _, step in held for pid in step.waiting}
         first = min(ids)
-        others = sorted({*(r["id"] for r in self.gate.history), *self.gate.pending} - ids)
+        others = sorted({*(int(r["id"]) for r in gate.history), *gate.pending} - ids)
         later = [pid for pid in others if pid > first]
         if later:
             return (f"decision {later[0]} was proposed after decision {first} outside the held steps "
                     "(a snapshot now would not propose it again)")  # fmt: skip
         return ""
 
-    def _take_hold_snapshot(self, held: list[Any]) -> HoldSnapshot:
+    def _take_hold_snapshot(self, held: list[tuple[Member, HeldStep]]) -> HoldSnapshot:
         started = time.perf_counter()
         sched = self.scheduler
         tick = min(sched.gvt(), self.plan.stop)  # at or before every held step's tick; everything before it is final
         self._write_before(tick)
-        doing = {m.index: m.doing for m in held}
-        states = self._exchange(tick, [[Kind.SAVE, tick] for _ in self.members], "saving its state")
-        for member in held:
+        doing = {m.index: m.doing for m, _ in held}
+        states = self._exchange(tick, [protocol.Save(tick) for _ in self.members], "saving its state")
+        for member, _ in held:
             member.doing = doing[member.index]
-        order = sorted(held, key=lambda m: min(m.held.waiting))
+        order = sorted(held, key=lambda pair: min(pair[1].waiting))
         state = self._coordinator_state(tick)
-        state["gate"] = min(min(m.held.waiting) for m in order)  # proposed again, with the same ids
-        state["held"] = [(m.index, list(m.held.frame)) for m in order]
+        state["gate"] = min(min(step.waiting) for _, step in order)  # proposed again, with the same ids
+        state["held"] = [(m.index, list(step.frame)) for m, step in order]
         coordinator = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         saved_states = {m.name: states[m.index] or b"" for m in self.members}
         seconds = self.plan.base.seconds(tick)
-        assert self.recorder is not None
-        with self.recorder._writing():
-            self.recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved_states)
-        self.recorder.commit()
+        recorder = self.recorder
+        assert recorder is not None
+        with recorder._writing():
+            recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved_states)
+        recorder.commit()
         saved = Saved(tick, seconds, coordinator, saved_states)
         size = len(coordinator) + sum(len(s) for s in saved_states.values())
         self.checkpoints_taken.append(CheckpointTaken(tick, seconds, size, time.perf_counter() - started))
-        answers = tuple((pid, _as_answer(d)) for m in order for pid, d in sorted(m.held.decisions.items()))
+        answers = tuple((pid, _as_answer(d)) for _, step in order for pid, d in sorted(step.decisions.items()))
         waited = time.perf_counter() - self._hold_asked_at
         log.info("snapshot at the hold: t=%g s, %d federates, %d held step(s), %.1f kB, %.3f s (%.3f s after the "
                  "request)", seconds, len(saved_states), len(order), size / 1024, time.perf_counter() - started,
@@ -392,44 +431,43 @@ class Checkpoints:
         return HoldSnapshot(saved, "", answers, waited)
 
     # ------------------------------------------------------------------ restart: from-checkpoint
-    _last_saved: Saved | None = None  # the last checkpoint taken (or resumed from), kept for a roll-back
-
     def _forecasts_need_start(self) -> bool:
         """Forecasts fork from the last checkpoint: without a schedule, the run takes one at its start."""
-        return getattr(self, "forecasts", None) is not None and not self._every
+        return self.host.forecasting and not self._every
 
     def _rolls_back(self) -> bool:
         return any(self.plan.spec(m.index).restart is RestartPolicy.CHECKPOINT for m in self.members)
 
-    def _roll_back(self, restarted: Any) -> None:
+    def roll_back(self, restarted: Member) -> None:
         """A federate restarted from its checkpoint has rejoined: the whole federation goes back to it.
 
         No new step is granted; the steps under way are let finish (their results are dropped
         with everything else after the checkpoint); the store loses its rows from the
         checkpoint's tick on; every federate takes up its saved state; the run goes on.
         """
-        saved = self._last_saved
+        saved = self.last_saved
         assert saved is not None  # one is taken at the start of a run with such a federate
         sched = self.scheduler
         sched.barrier = -1  # grant nothing while the others finish their steps
         for member in self.members:
             member.held = None  # a step waiting for a decision is rolled back too
-        def busy() -> list[Any]:
+        def busy() -> list[Member]:
             return [m for m in self.members if m is not restarted and sched.slots[m.index].busy
                     and m.identity is not None]  # fmt: skip
 
         deadline = time.monotonic() + (self.settings.grant_timeout or STATE_TIMEOUT)
         while busy() and time.monotonic() < deadline:
-            if not self._receive(int(self.settings.liveness * 1000)):
-                self._check_processes()
+            if not self.host.receive(int(self.settings.liveness * 1000)):
+                self.host.check_processes()
         if busy():
             late = busy()[0]
             raise FederateError(late.name, "did not finish its step for the roll-back to the last checkpoint",
                                 time=self.plan.base.seconds(saved.tick), doing=late.doing)  # fmt: skip
         self._restore_scheduler(pickle.loads(saved.coordinator))
+        assert self.recorder is not None
         with self.recorder._writing():
             self.recorder.db.discard_after(saved.tick)
-        self._exchange(saved.tick, [[Kind.RESTORE, saved.tick, saved.states[m.name]] for m in self.members],
+        self._exchange(saved.tick, [protocol.Restore(saved.tick, saved.states[m.name]) for m in self.members],
                        "restoring its state")  # fmt: skip
         log.warning("federate '%s' restarted: the federation rolled back to its checkpoint at t=%g s",
                     restarted.name, saved.time)  # fmt: skip
@@ -442,15 +480,12 @@ class Checkpoints:
             self._send(grants)
 
 
-def _as_answer(decision: Any) -> str:
+def _as_answer(decision: Decision) -> str:
     """A decision already taken in a held step, as ``--answer`` gives it to a fork (edit: the final payload)."""
-    import json
-
-    verdict = decision.verdict.value
-    if verdict == "edit":
+    if decision.verdict is Verdict.EDIT:
         final = decision.payload if isinstance(decision.payload, dict) else {}
         return "edit:" + json.dumps(final, sort_keys=True)
-    return str(verdict)
+    return str(decision.verdict.value)
 
 
 def _histories(sched: Any) -> list[Any]:

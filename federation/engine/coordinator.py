@@ -15,7 +15,6 @@ import os
 import secrets
 import shlex
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -32,34 +31,34 @@ from ..results.claim import Claim, StorePolicy, claim_store, logs_folder
 from ..results.kpi import record_kpis
 from ..results.residuals import record_residual_kpis
 from ..scenario.model import PROCESS_OWN, PROCESS_SHARED, CoordinatorSpec, RestartPolicy, Scenario
-from ..timebase import TimeBase
 from .checkpoint import Checkpoints, Resume
 from .forecast import Forecasts
-from .health import HealthChecks
-from .holding import DecisionHolds, HeldStep
+from .health import Health
+from .holding import DecisionHolds
 from .launcher import Launcher
 from .live import LiveSources
+from .member import STEP_WINDOW as STEP_WINDOW  # the console's step-time window, also named here
+from .member import Member as _Member
 from .pacer import PacedLoop, PacedScheduler, Pacer, PacingSummary
 from .plan import Plan
 from .recorder import Recorder, RunStatus
 from .scheduler import Grant, Scheduler
+from .security import ENV_TOKEN, CurveServer, HandshakeMonitor, JoinTokens
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from .replay import Replay
-from .security import ENV_TOKEN, CurveServer, HandshakeMonitor, JoinTokens
 
 __all__ = ["Coordinator", "RunOptions", "RunSummary"]
 
 log = logging.getLogger(__name__)
 
-HARD_FRAME_CAP = 64 * 1024 * 1024
+HARD_FRAME_CAP = 64 * 1024 * 1024  # ZeroMQ drops peers past this; frames under it get an error reply
 _SNDMORE = int(zmq.SNDMORE)
-_GRANT = int(Kind.GRANT)
 _GRANTS, _DONE = int(Kind.GRANTS), int(Kind.DONE)
-_STEPS = int(Kind.STEPS)
 _WAITING = "waiting for a grant"
-STEP_WINDOW = 100  # steps whose durations a member keeps (the console's step-time figures)
-_PONG = protocol.encode([Kind.PONG])  # ZeroMQ drops peers past this; frames under it get an error reply
+_PONG = protocol.Pong().encode()
 
 
 @dataclass(frozen=True)
@@ -145,59 +144,16 @@ class Peer:
         return cls(address, str(part.get("User-Id")) if curve else None)
 
 
-@dataclass
-class _Member:
-    """A federate seen from the socket side."""
+class Coordinator:
+    """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`.
 
-    index: int
-    name: str
-    base: TimeBase  # to say a grant's time in seconds
-    identity: bytes | None = None
-    declared: bool = False
-    said_bye: bool = False
-    granted_at: float = 0.0  # monotonic time of the last grant
-    activity: str = "starting"
-    stepping: Grant | None = None  # the grant out while it steps; formatted lazily
-
-    @property
-    def doing(self) -> str:
-        """What the federate is doing, for messages (built only when someone asks)."""
-        grant = self.stepping
-        if grant is None:
-            return self.activity
-        t = self.base.seconds(grant.tick)
-        if self.steps:
-            last = self.base.seconds(self.steps[-1])
-            return f"stepping to t={t:g}..{last:g} s"  # the steps of one STEPS frame
-        return f"stepping to t={t:g} s" + (f" (iteration {grant.iteration})" if grant.iteration else "")
-
-    @doing.setter
-    def doing(self, text: str) -> None:
-        self.activity, self.stepping = text, None
-
-    held: HeldStep | None = None  # a step held for decisions
-    last_heard: float = 0.0  # monotonic time of the last frame from it
-    pid: int = 0  # as the federate reported it
-    restarts: int = 0
-    last_grant: Grant | None = None
-    batch: str | None = None  # its worker group, when the worker asked for batched steps (GRANTS/DONES)
-    steps_ok: bool = False  # its HELLO said it answers STEPS frames, and it may be sent them
-    steps: list[int] = field(default_factory=list)  # the ticks of the STEPS frame out; empty: none
-    step_cost: float = 0.0  # wall seconds per step, measured (0: not yet)
-    plain: int = 0  # plain grants sent while STEPS frames were possible (the first ones measure the step)
-    batches: int = 0  # STEPS frames sent
-    last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
-    step_times: deque[float] = field(default_factory=lambda: deque(maxlen=STEP_WINDOW))  # grant -> DONE, wall s
-    steps_timed: int = 0  # durations taken so far (step_times keeps the latest STEP_WINDOW)
-
-    def timed(self, seconds: float) -> None:
-        """A step's duration as the coordinator sees it: from its grant to its DONE (the console shows them)."""
-        self.step_times.append(seconds)
-        self.steps_timed += 1
-
-
-class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoints):
-    """Runs one scenario to its stop time; ``run()`` returns a :class:`RunSummary`."""
+    It owns its socket and the federate processes it starts: use it as a context manager
+    (``with Coordinator(scenario, options) as c: c.run()``), and leaving the block -- normally,
+    by an exception or by Ctrl-C -- stops every process it started and closes the socket.
+    Its parts are objects it holds: ``health`` (process, heartbeat and progress checks,
+    restarts), ``live`` (live sources), ``checkpoints``, and when the run needs them ``holds``
+    (steps held for decisions) and ``paced`` (the loop of a run paced to the wall clock).
+    """
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
         if scenario.time.start_now:  # `start: now`: this run's epoch, in the plan's WELCOME and the store
@@ -205,7 +161,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         self.scenario = scenario
         self.options = options
         self.settings = resolve_settings(scenario.coordinator, options)
-        self._wait_ms = int(self.settings.liveness * 1000)  # longest wait for a frame between checks
+        self.wait_ms = int(self.settings.liveness * 1000)  # longest wait for a frame now (the paced loop lowers it)
         self._frame_limit = self.settings.frame_limit
         self.plan = Plan.build(scenario)
         self.members = [_Member(i, n, self.plan.base) for i, n in enumerate(self.plan.names)]
@@ -219,27 +175,117 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.sock.setsockopt(zmq.MAXMSGSIZE, HARD_FRAME_CAP)
+        try:
+            self._build(scenario, options)
+        except BaseException:  # nothing is left open when the coordinator cannot be made
+            self._release_sockets()
+            raise
+
+    def _build(self, scenario: Scenario, options: RunOptions) -> None:
+        """Everything after the socket: its security and address, the scheduler, the parts, last the store's claim."""
         self.curve = self._security()
         self.handshakes = HandshakeMonitor(self.sock, self.curve)
         self.address = self._bind(self.settings.bind or "tcp://127.0.0.1")
         self.handshakes.address = self.address
         self.tokens = self._issue_tokens()
-        self._sender = protocol.sender(self.sock)
-        self.scheduler: Scheduler = self.plan.scheduler(PacedScheduler if scenario.time.pace else Scheduler)
+        self._sender: Callable[..., Any] = self.sock.send  # bytes out (an identity, then a frame protocol.py encoded)
         self.pacer = Pacer(scenario.time) if scenario.time.pace else None
+        paced = self.plan.scheduler(PacedScheduler) if scenario.time.pace else None
+        assert paced is None or isinstance(paced, PacedScheduler)
+        self.scheduler: Scheduler = paced if paced is not None else self.plan.scheduler(Scheduler)
         self.recorder: Recorder | None = None
         self.hooks: list[Callable[[Coordinator], None]] = []
-        self._checkpoint_setup()
         self.run_id = secrets.token_hex(6)  # published by output bridges (Context.run_id)
         self.control_tokens: dict[str, str] = {}  # name -> token, made when a control endpoint has no users
-        self._live_setup()
-        self.gate = self._make_gate()
         self.decisions = 0
+        self.live = LiveSources(self, self.plan, self.scheduler, self.pacer, options.replay, self.run_id)
+        self.gate = self._make_gate()
         self.claim = self._claim()
         self.out = self.claim.store  # the store this run writes (the next free name, with that policy)
         self.log_dir = self.claim.logs
         self.launcher = Launcher(self.log_dir)
+        self.health = Health(self, self.plan, self.scheduler, self.launcher, self.settings, self.members,
+                             self.by_identity, directory=scenario.directory, debug=options.debug)  # fmt: skip
+        self.checkpoints = Checkpoints(self, self.plan, self.scheduler, self.members, self.settings, scenario, self.gate,
+                                       resume=options.resume, debug=options.debug, fork_at=options.fork_at)  # fmt: skip
+        self.hooks.append(lambda _coordinator: self.checkpoints.asked_for())
         self.forecasts = self._make_forecasts()
+        self.holds = None if self.gate is None else DecisionHolds(self, self.gate, self.plan, self.scheduler,
+                                                                  self.members, self.sock)  # fmt: skip
+        self.paced = None if self.pacer is None or paced is None else PacedLoop(
+            self, self.pacer, paced, self.plan, self.members, self.health, liveness=self.settings.liveness)  # fmt: skip
+
+    # ------------------------------------------------------------------ a context manager: owns socket and processes
+    def __enter__(self) -> Coordinator:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self.close()
+
+    def close(self) -> None:
+        """Stop every process this coordinator started and close its socket (again: nothing happens).
+
+        ``run()`` does this itself when it ends; a coordinator that is never run, or whose
+        run is cut short from outside, is closed here.
+        """
+        launcher = getattr(self, "launcher", None)
+        if launcher is not None:
+            launcher.kill_all()
+        if self.recorder is not None and self.recorder.db is not None:
+            self._close_store(RunStatus.INTERRUPTED, "the coordinator was closed before its run ended")
+        self._release_sockets()
+
+    # ------------------------------------------------------------------ what the parts may call (their hosts)
+    def send_grants(self, grants: list[Grant]) -> None:
+        """Send grants the way this run sends them (paced, batched, several steps)."""
+        self._send(grants)
+
+    def send_message(self, identity: bytes, message: protocol.Message) -> None:
+        self._send_message(identity, message)
+
+    def receive(self, timeout_ms: int) -> bool:
+        return self._receive(timeout_ms)
+
+    def drain(self) -> None:
+        self._drain()
+
+    def pump(self) -> None:
+        self._pump()
+
+    def refuse(self, identity: bytes, code: ErrorCode, text: str) -> None:
+        self._refuse(identity, code, text)
+
+    def report_rejections(self) -> None:
+        self._report_rejections()
+
+    def check_processes(self) -> None:
+        self.health.check_processes()
+
+    def done(self, member: _Member, frame: list[Any]) -> None:
+        self._done(member, frame)
+
+    def hold_snapshot_due(self) -> None:
+        self.checkpoints.hold_snapshot_due()
+
+    @property
+    def forecasting(self) -> bool:
+        return self.forecasts is not None
+
+    def roll_back(self, restarted: _Member) -> None:
+        self.checkpoints.roll_back(restarted)
+
+    def request_checkpoint(self) -> None:
+        """Take a checkpoint at the next safe point (a signal handler or the control endpoint calls it)."""
+        self.checkpoints.request_checkpoint()
+
+    @property
+    def resumed_seconds(self) -> float:
+        """Wall seconds a resumed run took to restore its checkpoint."""
+        return self.checkpoints.resumed_seconds
+
+    def _unreachable(self, member: _Member, exc: zmq.ZMQError) -> None:
+        self.health.unreachable(member, exc)
 
     def _claim(self) -> Claim:
         """Create the store file and the logs folder last, so that nothing is left if construction fails."""
@@ -288,7 +334,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                 self.recorder.db.add_forecasts(rows)
 
         forecasts = Forecasts(gate, self.out, self.log_dir / "forecasts", self.scenario.time.stop,
-                              lambda: self._last_saved, write, snapshot=self.request_hold_snapshot,
+                              lambda: self.checkpoints.last_saved, write, snapshot=self.checkpoints.request_hold_snapshot,
                               launcher=self.launcher, paced=self.pacer is not None)  # fmt: skip
         gate.on_held = forecasts.start
         self.hooks.append(lambda _coordinator: forecasts.preload())  # once the fork server is up
@@ -357,14 +403,14 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             t_joined = time.monotonic()
             log.info("all %d federates joined in %.2f s; stepping", len(self.members), t_joined - t0)
             self._mark_all("running")
-            self._live_begin()
+            self.live.begin()
             self.recorder.commit()  # pids and status are on disk before the first step
             self._start_pacing()
-            first = self._begin()
+            first = self.checkpoints.begin()
             if self._trace:
                 self._trace_waits([m.index for m in self.members], first)
             self._send(first)
-            pump = self._pump if self.pacer is None else self._pump_paced
+            pump = self._pump if self.paced is None else self.paced.pump
             while self.scheduler.busy or not self.scheduler.finished:
                 pump()
             t_done = time.monotonic()
@@ -431,7 +477,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             log.info("started federate '%s' (pid %d), log %s", member.name, child.process.pid, child.log_path)
             log.debug("federate '%s' runs %s", member.name, shlex.join(argv))  # the token is in its environment
         for group, names in groups.items():
-            members = {}
+            members: dict[str, dict[str, object]] = {}
             for name in names:
                 keys = self.curve.spawned_keys(name) if self.curve is not None else None
                 members[name] = {"token": self.tokens.issue(name),
@@ -475,7 +521,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                 raise RunInterrupted(self._stop_reason)
             if self._receive(int(self.settings.liveness * 1000)):
                 self._drain()
-            self._check_processes()
+            self.health.check_processes()
             if self.recorder is not None:
                 self.recorder.beat()
             self.handshakes.poll()
@@ -497,27 +543,44 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
     def _pump(self) -> None:
         if self._stop_reason:
             raise RunInterrupted(self._stop_reason)
-        if self.gate is not None:
-            self._pump_gate()
+        if self.holds is not None:
+            self.holds.pump()
         else:
-            self._receive(self._wait_ms)  # one frame per turn: the run loop re-checks its end after each
+            self._receive(self.wait_ms)  # one frame per turn: the run loop re-checks its end after each
         now = time.monotonic()
-        if now - self._last_check >= self.settings.liveness and not self._instant_near(now):
+        if now - self._last_check >= self.settings.liveness and not (
+                self.paced is not None and self.paced.instant_near(now, self._last_check)):  # fmt: skip
             self._last_check = now
-            self._check_processes()
+            health = self.health
+            health.check_processes()
             self.handshakes.poll()
-            self._check_hangs(now)
-            self._report_stall(now)
+            health.check_hangs(now)
+            health.report_stall(now)
             self._flush()
             for hook in self.hooks:
                 hook(self)
             if self.options.progress is not None:
                 gvt = min(self.scheduler.gvt(), self.plan.stop)
                 self.options.progress(self.plan.base.seconds(gvt))
-        if not self.scheduler.busy and not self.scheduler.finished and not self._checkpoint_due():
+        if not self.scheduler.busy and not self.scheduler.finished and not self.checkpoints.due():
             self._deadlock()
 
     _last_check = 0.0
+
+    def _start_pacing(self) -> None:
+        """A paced run: from now on every grant goes out through the paced loop, which records its lag."""
+        paced = self.paced
+        if paced is None:
+            return
+        self._send = paced.start(self._send)  # type: ignore[method-assign,assignment]  # an instance attribute: the
+        # unpaced loop keeps the class's method, and pays nothing for pacing
+        self.hooks.append(lambda _coordinator: paced.record())
+
+    def _deadlock(self) -> None:
+        """No federate busy, none granted: a deadlock, unless everyone waits for the wall clock."""
+        if self.live.waiting or (self.paced is not None and self.paced.waiting):
+            return
+        self.health.deadlock()
 
     def _drain(self, budget: int = 10_000) -> None:
         """Handle the frames already queued, without waiting."""
@@ -583,19 +646,19 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         elif kind == Kind.PONG:
             pass
         elif kind == Kind.WAKE and member is not None:
-            self._wake(member, frame[1])
+            self.live.wake(member, frame[1])
         elif member is None:
             if kind == Kind.HELLO:
-                self._hello(identity, frame, peer or Peer("", None))
+                self._hello(identity, protocol.Hello.of(frame), peer or Peer("", None))
             else:
                 self._refuse(identity, ErrorCode.UNKNOWN_FEDERATE,
                              f"{Kind(kind).name} from a peer that has not joined (send HELLO first)")  # fmt: skip
         elif kind == Kind.DECLARE and not member.declared:
-            self._declare(member, frame[1])
+            self._declare(member, protocol.Declare.of(frame).interface)
         elif kind == Kind.ERROR:
-            self._federate_error(member, frame)
+            self._federate_error(member, protocol.Error.of(frame))
         elif kind == Kind.STATE:
-            self._state(member, frame)
+            self.checkpoints.state(member, protocol.State.of(frame))
         elif kind == Kind.BYE and self._stopping:
             member.said_bye = True
             log.debug("federate '%s' said BYE", member.name)
@@ -609,23 +672,23 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
 
     def _reply_error(self, identity: bytes, code: ErrorCode, text: str) -> None:
         try:
-            self.sock.send_multipart([identity, protocol.error_frame(code, text[:2000])], zmq.NOBLOCK)
+            self.sock.send_multipart([identity, protocol.Error(code, text[:2000]).encode()], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # the peer is gone or not reachable: nothing to tell
 
-    def _send_frame(self, identity: bytes, frame: list[Any]) -> None:
+    def _send_message(self, identity: bytes, message: protocol.Message) -> None:
         try:
-            self.sock.send_multipart([identity, protocol.encode(frame)])
+            self.sock.send_multipart([identity, message.encode()])
         except zmq.ZMQError as exc:
             member = self.by_identity.get(identity)
             if member is not None:
                 raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
     # ------------------------------------------------------------------ join frames
-    def _hello(self, identity: bytes, frame: list[Any], peer: Peer) -> None:
-        name = frame[2]
-        options = frame[3] if len(frame) > 3 else {}
-        refusal = self._hello_refusal(frame[1], name, options, peer)
+    def _hello(self, identity: bytes, hello: protocol.Hello, peer: Peer) -> None:
+        name = hello.name
+        options = hello.options or {}
+        refusal = self._hello_refusal(hello.version, name, options, peer)
         if refusal is not None:
             code, why = refusal
             self.errors += 1
@@ -643,12 +706,12 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         welcome["outputs"] = [s.name for s in decl.outputs]
         welcome["heartbeat"] = 0.0 if self.options.debug else self.settings.heartbeat
         welcome["index"] = member.index  # its number in GRANTS and DONES frames (batched steps)
-        self._live_welcome(member.index, welcome)
+        self.live.welcome(member.index, welcome)
         member.pid = options["pid"] if type(options.get("pid")) is int else 0
         member.steps_ok = self._may_batch(member, options)
         log.info("federate '%s' joined (pid %s, %s, from %s)", name, member.pid or "unknown",
                  options.get("lang", "unknown language"), peer.address or "a local socket")  # fmt: skip
-        self._send_frame(identity, [Kind.WELCOME, welcome])
+        self._send_message(identity, protocol.Welcome(welcome))
 
     def _hello_refusal(self, version: int, name: str, options: Mapping[str, Any],
                        peer: Peer) -> tuple[ErrorCode, str] | None:  # fmt: skip
@@ -694,24 +757,24 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             self._reply_error(member.identity or b"", ErrorCode.INTERFACE, text)
             raise FederateError(member.name, f"interface does not match the scenario: {text}", doing="joining")
         if wire.get("live"):
-            self._declared_live(member)
+            self.live.declared(member)
         if wire.get(protocol.BATCH) is not None:
             self._declared_batch(member, wire[protocol.BATCH])
         member.declared = True
         member.doing = "waiting for its first grant"
         log.debug("federate '%s' declared its interface", member.name)
         if member.restarts:
-            self._rejoined(member)
+            self.health.rejoined(member)
 
-    def _federate_error(self, member: _Member, frame: list[Any]) -> None:
-        code, text = frame[1], frame[2]
+    def _federate_error(self, member: _Member, error: protocol.Error) -> None:
+        code, text = error.code, error.text
         slot = self.scheduler.slots[member.index]
         when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
         if code == ErrorCode.FEDERATE_FAILED:
-            if self._may_restart(member):
+            if self.health.may_restart(member):
                 log.warning("federate '%s' failed at t=%s: %s", member.name, when, text)
                 member.doing = "failed; restarting"
-                return  # the process exits next; _check_processes restarts it
+                return  # the process exits next; Health.check_processes restarts it
             raise FederateError(member.name, text, time=when, doing=member.doing)
         self.errors += 1
         log.warning("federate '%s' reports error %s: %s", member.name, code, text)
@@ -727,14 +790,14 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                          f"({'busy' if slot.busy else 'not granted'})")  # fmt: skip
             return
         if extras is not None:
-            self._external(member, tick, extras)
+            self.live.record(member, tick, extras)
         limit = self.settings.max_messages_per_step
         if len(messages) > limit:
             self._refuse(member.identity or b"", ErrorCode.RATE_LIMIT,
                          f"{member.name}: {len(messages)} messages in one step exceed the limit of {limit}; "
                          f"the first {limit} are kept")  # fmt: skip
             del messages[limit:]
-        if self.gate is not None and messages and self._hold(member, frame):
+        if self.holds is not None and messages and self.holds.hold(member, frame):
             return
         grants = self.scheduler.done(member.index, tick, iteration, outputs, messages, next_tick)
         member.activity, member.stepping = _WAITING, None  # the `doing` setter, without its call
@@ -808,7 +871,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                           self.plan.base.seconds(steps[-1].tick))  # fmt: skip
             try:
                 self._sender(member.identity, _SNDMORE)
-                self._sender(protocol.encode([_STEPS, [[s.tick, s.inputs, s.messages] for s in steps]]))
+                self._sender(protocol.Steps([[s.tick, s.inputs, s.messages] for s in steps]).encode())
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
         return rest
@@ -864,7 +927,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         if self.settings.steps_per_grant > 1:
             grants = self._send_steps(grants)
         now = time.monotonic()
-        encode, members, send, trace = protocol.encode, self.members, self._sender, self._trace
+        encode, members, send, trace = protocol.encode_grant, self.members, self._sender, self._trace
         for g in grants:
             member = members[g.federate]
             member.granted_at = now
@@ -876,7 +939,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                           f" (iteration {g.iteration})" if g.iteration else "", len(g.inputs), len(g.messages))  # fmt: skip
             try:
                 send(member.identity, _SNDMORE)
-                send(encode([_GRANT, g.tick, g.iteration, g.inputs, g.messages]))
+                send(encode(g.tick, g.iteration, g.inputs, g.messages))
             except zmq.ZMQError as exc:
                 self._unreachable(member, exc)
 
@@ -1024,8 +1087,8 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
         samples, messages = self.scheduler.take_all() if final else self.scheduler.take_final()
         self.samples += len(samples)
         self.recorder.write(samples, messages, record_messages=self.scenario.record.messages)
-        if self.external:
-            self._flush_external(final)
+        if self.live.external:
+            self.live.flush(final)
 
     # ------------------------------------------------------------------ shutdown
     _stopping = False
@@ -1038,7 +1101,7 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
             if member.identity is not None:
                 member.doing = "finalizing"
                 try:
-                    self.sock.send_multipart([member.identity, protocol.encode([Kind.STOP, reason])], zmq.NOBLOCK)
+                    self.sock.send_multipart([member.identity, protocol.Stop(reason).encode()], zmq.NOBLOCK)
                 except zmq.ZMQError:
                     pass
         deadline = time.monotonic() + 10.0
@@ -1084,23 +1147,34 @@ class Coordinator(LiveSources, PacedLoop, HealthChecks, DecisionHolds, Checkpoin
                 self._flush(final=True)
             except OutputError as exc:  # the run already failed for another reason: that one is reported
                 log.warning("%s", exc)
-        if recorder.failure is None:
-            self._pacing_summary = self._close_pacing()
+        if recorder.failure is None and self.paced is not None:
+            self._pacing_summary = self.paced.close()
         federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
                      for slot in self.scheduler.slots]  # fmt: skip
         recorder.close(status, reason, federates)
 
     _pacing_summary: PacingSummary | None = None
 
+    _released = False
+
     def _release_sockets(self) -> None:
-        if getattr(self, "forecasts", None) is not None:
-            self.forecasts.close()
-        if self.gate is not None:
-            self.gate.close()
-        self.handshakes.close()
+        """Close what holds a socket or a thread, once (the parts made so far, when construction failed)."""
+        if self._released:
+            return
+        self._released = True
+        forecasts: Forecasts | None = getattr(self, "forecasts", None)
+        if forecasts is not None:
+            forecasts.close()
+        gate: DecisionGate | None = getattr(self, "gate", None)
+        if gate is not None:
+            gate.close()
+        handshakes: HandshakeMonitor | None = getattr(self, "handshakes", None)
+        if handshakes is not None:
+            handshakes.close()
         self.sock.close(0)
-        if self.curve is not None:
-            self.curve.stop()
+        curve: CurveServer | None = getattr(self, "curve", None)
+        if curve is not None:
+            curve.stop()
         self.ctx.term()
 
     def command_hint(self, name: str, *, secret: bool = True) -> str:

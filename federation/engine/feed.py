@@ -7,7 +7,7 @@ federate's state, the latest value of every recorded scalar signal, the pending 
 and the decisions so far.  Sending never blocks: past the high-water mark (a console that
 does not keep up) a snapshot is dropped and counted, so a slow browser never slows the
 federation.  Each federate's row has its step time: p50, p99 and max over its latest
-``STEP_WINDOW`` steps (the coordinator's), from its grant to its DONE as the coordinator
+``STEP_WINDOW`` steps (:mod:`federation.engine.member`), from its grant to its DONE as the coordinator
 sees them.  Each snapshot is complete (the decisions are all in it), so the console loses
 nothing but intermediate values when one is dropped.
 """
@@ -24,7 +24,8 @@ import msgpack
 import zmq
 
 if TYPE_CHECKING:
-    from .coordinator import Coordinator, _Member
+    from .coordinator import Coordinator
+    from .member import Member
     from .pacer import Pacer
 
 __all__ = ["ConsoleFeed", "FEED_VERSION"]
@@ -143,7 +144,7 @@ class ConsoleFeed:
                          "restarts": member.restarts, **self._step_time(member, detail, every)})  # fmt: skip
         return rows
 
-    def _step_time(self, member: _Member, detail: bool, every: int = 1) -> dict[str, Any]:
+    def _step_time(self, member: Member, detail: bool, every: int = 1) -> dict[str, Any]:
         """``step``: p50, p99 and max of the member's latest step durations (grant -> DONE, wall seconds), how
         many (at most the coordinator's ``STEP_WINDOW``) and ``count``, the steps timed so far, recomputed only when it has stepped
         since; ``durations``: those new since the last snapshot, the last of them the ``count``-th (up to

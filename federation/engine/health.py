@@ -1,7 +1,9 @@
 """Keeping a run honest: dead or silent federates, restarts, hangs, stalls and deadlocks.
 
-A mixin of :class:`federation.engine.coordinator.Coordinator`; it uses the coordinator's
-members, scheduler, launcher, settings and recorder.
+:class:`Health` is a part the :class:`~federation.engine.coordinator.Coordinator` holds.  It
+is given the objects it watches (plan, scheduler, launcher, settings, members) and reaches
+the coordinator only through :class:`HealthHost`: its recorder, receiving a frame, sending
+grants and rolling the federation back to a checkpoint.
 """
 
 from __future__ import annotations
@@ -9,39 +11,70 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from typing import Any
+from pathlib import Path
+from typing import Protocol
 
 import zmq
 
 from ..errors import FederateError, FederationError
-from ..scenario.model import RestartPolicy
+from ..scenario.model import CoordinatorSpec, RestartPolicy
+from .launcher import Launcher
+from .member import Member
+from .plan import Plan
+from .recorder import Recorder
+from .scheduler import Grant, Scheduler
 
-__all__ = ["HealthChecks"]
+__all__ = ["Health", "HealthHost"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
 
-class HealthChecks:
+class HealthHost(Protocol):
+    """What the health checks need of the coordinator."""
+
+    @property
+    def recorder(self) -> Recorder | None: ...
+
+    def receive(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` for one frame and handle it; False when none came."""
+
+    def send_grants(self, grants: list[Grant]) -> None:
+        """Send grants (paced, batched, as the run does)."""
+
+    def roll_back(self, restarted: Member) -> None:
+        """The federation back to its last checkpoint (a federate restarted from it has rejoined)."""
+
+
+class Health:
     """Process, heartbeat and progress checks of the coordinator loop."""
 
     STALL_REPORT = 30.0  # seconds without progress between two reports of who waits on whom
-    _stall_gvt = -1
-    _stall_since = 0.0
-    _stall_told = 0.0
-    scheduler: Any
-    launcher: Any
-    plan: Any
-    settings: Any
-    options: Any
-    members: Any
-    by_name: Any
-    by_identity: Any
-    recorder: Any
-    scenario: Any
-    _send: Any  # the coordinator's methods this mixin calls
-    _receive: Any
 
-    def _unreachable(self, member: Any, exc: zmq.ZMQError) -> None:
+    def __init__(self, host: HealthHost, plan: Plan, scheduler: Scheduler, launcher: Launcher,
+                 settings: CoordinatorSpec, members: list[Member], by_identity: dict[bytes, Member], *,
+                 directory: Path, debug: bool) -> None:  # fmt: skip
+        self.host, self.plan, self.scheduler, self.launcher, self.settings = host, plan, scheduler, launcher, settings
+        self.members, self.by_identity = members, by_identity
+        self.by_name = {m.name: m for m in members}
+        self.directory, self.debug = directory, debug
+        self.stall_gvt = -1
+        self.stall_since = 0.0  # monotonic seconds: since when gvt has not moved (the paced loop resets it)
+        self.stall_told = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Health {len(self.members)} federates, {len(self.launcher.children)} processes>"
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.host.recorder
+
+    def _send(self, grants: list[Grant]) -> None:
+        self.host.send_grants(grants)
+
+    def _receive(self, timeout_ms: int) -> bool:
+        return self.host.receive(timeout_ms)
+
+    def unreachable(self, member: Member, exc: zmq.ZMQError) -> None:
         """A send failed: the peer is gone.  Report how its process ended (or restart it) when it is ours."""
         child = self.launcher.children.get(member.name)
         if child is not None:
@@ -49,14 +82,14 @@ class HealthChecks:
                 child.process.wait(2.0)
             except subprocess.TimeoutExpired:
                 pass
-            self._check_processes()  # raises with the exit status, or restarts the federate
+            self.check_processes()  # raises with the exit status, or restarts the federate
             if member.restarts and member.identity is None:
                 return
         raise FederateError(member.name, f"cannot reach its process ({exc})", doing=member.doing) from exc
 
     EXIT_SETTLE = 0.5  # seconds to read what a process sent just before it exited
 
-    def _check_processes(self) -> None:
+    def check_processes(self) -> None:
         exited = self.launcher.exited()
         if any(not self.by_name[name].said_bye for name, _ in exited):
             self._settle()  # its last frame (ERROR, BYE) may still be on its way: it says more than the exit code
@@ -67,7 +100,7 @@ class HealthChecks:
             slot = self.scheduler.slots[member.index]
             when = self.plan.base.seconds(slot.granted) if slot.granted >= 0 else None
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            if self._may_restart(member):
+            if self.may_restart(member):
                 self._restart(member, f"process {how}")
                 continue
             child = self.launcher.children[name]
@@ -89,13 +122,13 @@ class HealthChecks:
         while time.monotonic() < deadline and self._receive(50):
             pass
 
-    def _may_restart(self, member: Any) -> bool:
+    def may_restart(self, member: Member) -> bool:
         spec = self.plan.spec(member.index)
         slot = self.scheduler.slots[member.index]
         return (spec.restart in (RestartPolicy.SCRATCH, RestartPolicy.CHECKPOINT) and member.restarts < spec.restart_limit
                 and slot.group is None and member.name in self.launcher.children)  # fmt: skip
 
-    def _restart(self, member: Any, why: str) -> None:
+    def _restart(self, member: Member, why: str) -> None:
         """Start the federate again from scratch; it rejoins and is granted where the old one stopped."""
         member.restarts += 1
         slot = self.scheduler.slots[member.index]
@@ -112,20 +145,20 @@ class HealthChecks:
         member.doing = "restarting"
         slot.last_sent.clear()  # the new process starts from its defaults: send every input again
         old = self.launcher.children[member.name]
-        self.launcher.spawn(member.name, old.argv, old.env, cwd=self.scenario.directory)
+        self.launcher.spawn(member.name, old.argv, old.env, cwd=self.directory)
 
-    def _rejoined(self, member: Any) -> None:
+    def rejoined(self, member: Member) -> None:
         """A restarted federate has declared itself: repeat the grant its predecessor did not finish."""
         slot = self.scheduler.slots[member.index]
         log.info("federate '%s' rejoined after restart %d", member.name, member.restarts)
         if self.plan.spec(member.index).restart is RestartPolicy.CHECKPOINT:
-            self._roll_back(member)  # type: ignore[attr-defined]  # the Checkpoints mixin
+            self.host.roll_back(member)
             return
         if slot.busy and member.last_grant is not None:
             self._send([self.scheduler.regrant(member.index, member.last_grant)])
 
-    def _check_hangs(self, now: float) -> None:
-        if self.options.debug:
+    def check_hangs(self, now: float) -> None:
+        if self.debug:
             return
         beat = self.settings.heartbeat
         for member in self.members:  # an idle federate pings every quarter heartbeat while it waits
@@ -156,20 +189,21 @@ class HealthChecks:
         lines += [f"  {w}" for w in self.scheduler.waits() if " waits " in w]
         return "\n".join(lines)
 
-    def _report_stall(self, now: float) -> None:
+    def report_stall(self, now: float) -> None:
         """Never wait silently: every STALL_REPORT s without progress, say who waits on whom."""
         gvt = self.scheduler.gvt()
-        if gvt != self._stall_gvt:
-            self._stall_gvt, self._stall_since, self._stall_told = gvt, now, now
+        if gvt != self.stall_gvt:
+            self.stall_gvt, self.stall_since, self.stall_told = gvt, now, now
             return
-        if now - self._stall_told >= self.STALL_REPORT:
-            self._stall_told = now
+        if now - self.stall_told >= self.STALL_REPORT:
+            self.stall_told = now
             limit = self.settings.grant_timeout
-            end = (f"a step taking over {limit:g} s ends the run (grant_timeout)" if limit is not None and not self.options.debug
+            end = (f"a step taking over {limit:g} s ends the run (grant_timeout)" if limit is not None and not self.debug
                    else "no grant timeout: the run waits as long as it takes")  # fmt: skip
-            log.warning("no progress for %.0f s at t=%g s; %s:\n%s", now - self._stall_since,
+            log.warning("no progress for %.0f s at t=%g s; %s:\n%s", now - self.stall_since,
                         self.plan.base.seconds(min(gvt, self.plan.stop)), end, self._explain_waits(now))  # fmt: skip
 
-    def _deadlock(self) -> None:
+    def deadlock(self) -> None:
+        """No federate is busy and none can be granted: fail the run, saying who waits on whom."""
         waits = self.scheduler.waits()
         raise FederationError("deadlock: no federate can advance\n  " + "\n  ".join(waits or ["(no waiters)"]))

@@ -1,55 +1,75 @@
 """Holding a federate's step while its gated messages wait for decisions (level 4).
 
-A mixin of :class:`federation.engine.coordinator.Coordinator`: a DONE carrying messages of a
-class that needs approval becomes proposals; the step stays open (the sender stays busy,
-so everything depending on it waits at that instant) until every proposal is decided.
+:class:`DecisionHolds` is a part the :class:`~federation.engine.coordinator.Coordinator` holds
+when the scenario has a ``decisions:`` section: a DONE carrying messages of a class that needs
+approval becomes proposals; the step stays open (the sender stays busy, so everything
+depending on it waits at that instant) until every proposal is decided.  It reaches the
+coordinator only through :class:`HoldsHost`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import zmq
 
-from ..decisions.gate import Decision, Verdict
+from ..decisions.gate import Decision, DecisionGate, Verdict
+from .forecast import Forecasts
+from .member import HeldStep, Member
+from .plan import Plan
+from .recorder import Recorder
+from .scheduler import Grant, Scheduler
 
-__all__ = ["DecisionHolds", "HeldStep"]
+__all__ = ["DecisionHolds", "HeldStep", "HoldsHost"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
 
-@dataclass
-class HeldStep:
-    """A DONE whose gated messages wait for decisions."""
+class HoldsHost(Protocol):
+    """What the decision holds need of the coordinator."""
 
-    frame: list[Any]
-    waiting: dict[int, int]  # proposal id -> index in the frame's message list
-    decisions: dict[int, Decision] = field(default_factory=dict)
+    decisions: int  # decisions recorded in this run
+    wait_ms: int  # how long the loop may wait for a frame now (the paced loop lowers it)
+
+    @property
+    def recorder(self) -> Recorder | None: ...
+
+    @property
+    def forecasts(self) -> Forecasts | None: ...
+
+    def send_grants(self, grants: list[Grant]) -> None:
+        """Send grants (paced, batched, as the run does)."""
+
+    def report_rejections(self) -> None:
+        """Refuse what the scheduler rejected from the last DONE."""
+
+    def drain(self) -> None:
+        """Handle the frames already queued, without waiting."""
+
+    def hold_snapshot_due(self) -> None:
+        """Take the snapshot the forecasts asked for at a hold, once only held steps are open."""
 
 
 class DecisionHolds:
     """Proposals out of DONE frames, decisions back into the scheduler."""
 
-    gate: Any
-    scheduler: Any
-    plan: Any
-    members: Any
-    recorder: Any
-    sock: Any
-    options: Any
-    settings: Any
-    decisions: int
-    forecasts: Any  # federation.engine.forecast.Forecasts, or None
-    _wait_ms: int
-    _send: Any  # the coordinator's methods this mixin calls
-    _report_rejections: Any
-    _drain: Any
-    _hold_snapshot_due: Any
+    def __init__(self, host: HoldsHost, gate: DecisionGate, plan: Plan, scheduler: Scheduler, members: list[Member],
+                 sock: zmq.Socket[bytes]) -> None:  # fmt: skip
+        self.host, self.gate, self.plan, self.scheduler, self.members, self.sock = host, gate, plan, scheduler, members, sock
 
-    def _hold(self, member: Any, frame: list[Any]) -> bool:
+    def __repr__(self) -> str:
+        return f"<DecisionHolds {sum(m.held is not None for m in self.members)} held, {self.host.decisions} decided>"
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.host.recorder
+
+    def _send(self, grants: list[Grant]) -> None:
+        self.host.send_grants(grants)
+
+    def hold(self, member: Member, frame: list[Any]) -> bool:
         """Turn gated messages into proposals; hold the step if any is undecided."""
         assert self.gate is not None
         slot = self.scheduler.slots[member.index]
@@ -74,7 +94,7 @@ class DecisionHolds:
         self._release(member)
         return True
 
-    def _release(self, member: Any) -> None:
+    def _release(self, member: Member) -> None:
         """Finish a held step once every proposal in it is decided."""
         held = member.held
         if held is None or len(held.decisions) < len(held.waiting):
@@ -90,14 +110,14 @@ class DecisionHolds:
         member.doing = "waiting for a grant"
         grants = self.scheduler.done(member.index, tick, iteration, outputs, [m for m in final if m is not None], next_tick)
         if self.scheduler.rejected:
-            self._report_rejections()
+            self.host.report_rejections()
         if grants:
             self._send(grants)
 
-    def _record_decision(self, member: Any, tick: int, message: list[Any], decision: Decision) -> dict[str, Any]:
+    def _record_decision(self, member: Member, tick: int, message: list[Any], decision: Decision) -> dict[str, Any]:
         """Record the decision; return the record a delivered message carries (DecisionRecord.to_json)."""
         assert self.recorder is not None and self.gate is not None
-        self.decisions += 1
+        self.host.decisions += 1
         slot = self.scheduler.slots[member.index]
         targets = ", ".join(f"{self.members[r].name}.{ep}" for r, ep, _ in slot.routes.get(message[0], ()))
         verdict = {Verdict.APPROVE: "approved", Verdict.EDIT: "edited", Verdict.REJECT: "rejected"}[decision.verdict]
@@ -112,22 +132,24 @@ class DecisionHolds:
         return {"id": rowid, "verdict": decision.verdict.value, "decided_by": decision.decided_by,
                 "decided_at": decided_at, "class": source}
 
-    def _pump_gate(self) -> None:
+    def pump(self) -> None:
+        """One turn of the loop of a run with decisions: frames, the control endpoint, answers."""
         gate = self.gate
         assert gate is not None
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         for extra in gate.sockets:
             poller.register(extra, zmq.POLLIN)
-        ready = dict(poller.poll(self._wait_ms))  # the liveness interval, or less when a paced tick is due
+        ready = dict(poller.poll(self.host.wait_ms))  # the liveness interval, or less when a paced tick is due
         if self.sock in ready:
-            self._drain()
+            self.host.drain()
         if gate.control is not None and gate.control in ready:
             gate.serve_control()
         gate.expire()
-        if self.forecasts is not None:
-            self._hold_snapshot_due()
-            self.forecasts.poll()
+        forecasts = self.host.forecasts
+        if forecasts is not None:
+            self.host.hold_snapshot_due()
+            forecasts.poll()
         while not gate.decided.empty():
             decision = gate.decided.get()
             for member in self.members:

@@ -1,6 +1,7 @@
 """Live sources in the coordinator: WAKE frames and the record of every external sample.
 
-A mixin of :class:`federation.engine.coordinator.Coordinator`.  The time rule
+:class:`LiveSources` is a part the :class:`~federation.engine.coordinator.Coordinator` holds;
+it reaches the coordinator only through :class:`LiveHost`.  The time rule
 (DESIGN.md, "Live operation"; docs/live.md):
 
 * a live source runs only in a paced run, where no tick is granted before its wall-clock
@@ -17,12 +18,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import FederateError
 from ..protocol import EXTERNAL
+from .member import Member
+from .pacer import Pacer
+from .plan import Plan
+from .recorder import Recorder
+from .replay import Replay
+from .scheduler import Grant, Scheduler
 
-__all__ = ["ExternalRow", "LiveSources"]
+__all__ = ["ExternalRow", "LiveHost", "LiveSources"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
@@ -30,43 +37,56 @@ ExternalRow = tuple[int, int, int, str, float, float, float, Any]
 """(tick, federate index, order in its step, output, stamp s, arrival POSIX s, lateness s, value)."""
 
 
+class LiveHost(Protocol):
+    """What the live sources need of the coordinator."""
+
+    @property
+    def recorder(self) -> Recorder | None: ...
+
+    def send_grants(self, grants: list[Grant]) -> None:
+        """Send grants (paced, batched, as the run does)."""
+
+
 class LiveSources:
     """WAKE frames of live sources, and the external samples' record."""
 
-    scenario: Any
-    options: Any
-    plan: Any
-    scheduler: Any
-    recorder: Any
-    pacer: Any
-    run_id: str
-    _send: Any
-
-    external: list[ExternalRow]
-
-    def _live_setup(self) -> None:
-        self.external = []
+    def __init__(self, host: LiveHost, plan: Plan, scheduler: Scheduler, pacer: Pacer | None, replay: Replay | None,
+                 run_id: str) -> None:  # fmt: skip
+        self.host, self.plan, self.scheduler, self.pacer, self.replay, self.run_id = host, plan, scheduler, pacer, replay, run_id
+        self.external: list[ExternalRow] = []
         self._live: list[int] = []
 
-    def _live_welcome(self, index: int, welcome: dict[str, Any]) -> None:
+    def __repr__(self) -> str:
+        return f"<LiveSources {len(self._live)} live, {len(self.external)} samples buffered>"
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.host.recorder
+
+    def _send(self, grants: list[Grant]) -> None:
+        self.host.send_grants(grants)
+
+    def welcome(self, index: int, welcome: dict[str, Any]) -> None:
+        """What a live run adds to a federate's WELCOME."""
         welcome["run_id"] = self.run_id
         if self.pacer is not None:
             welcome["pace"] = self.pacer.factor
-        replay = self.options.replay
+        replay = self.replay
         if replay is not None:
             welcome["replay"] = True
             replay.substitute(self.plan.names[index], welcome)
 
-    def _declared_live(self, member: Any) -> None:
+    def declared(self, member: Member) -> None:
+        """``member`` declared itself a live source."""
         if self.pacer is None:
             raise FederateError(member.name, "is a live source: the run must be paced to the wall clock "
                                              "(time: {start: now, pace: F} in the scenario, or federation run --pace F)",
                                 doing="joining")  # fmt: skip
         self._live.append(member.index)
 
-    def _live_begin(self) -> None:
+    def begin(self) -> None:
         """All joined: mark the live sources; say in the store which they are."""
-        replay = self.options.replay
+        replay = self.replay
         if self.recorder is None:
             return
         if replay is not None:
@@ -77,19 +97,19 @@ class LiveSources:
             self.recorder.meta(run_id=self.run_id, live_sources=json.dumps([self.plan.names[i] for i in self._live]))
             log.info("%d live source(s): %s", len(self._live), ", ".join(self.plan.names[i] for i in self._live))
 
-    def _deadlock(self) -> None:
-        """Live sources wait for the clock: until it passes the stop time, the run is not stuck."""
-        if self.scheduler.live and self.scheduler.limit <= self.scheduler.stop:
-            return
-        super()._deadlock()  # type: ignore[misc]
+    @property
+    def waiting(self) -> bool:
+        """Live sources wait for the clock: until it passes the stop time, no federate busy is no deadlock."""
+        return bool(self.scheduler.live) and self.scheduler.limit <= self.scheduler.stop
 
-    def _wake(self, member: Any, tick: int) -> None:
+    def wake(self, member: Member, tick: int) -> None:
+        """A WAKE frame: the live source has a sample for ``tick``."""
         grants = self.scheduler.wake(member.index, tick)
         if grants:
             self._send(grants)
 
     # ------------------------------------------------------------------ the record
-    def _external(self, member: Any, tick: int, extras: dict[str, Any]) -> None:
+    def record(self, member: Member, tick: int, extras: dict[str, Any]) -> None:
         """The samples a step applied (DONE extras): kept for the store, in the order the step applied them."""
         samples = extras.get(EXTERNAL)
         if not samples:
@@ -103,7 +123,7 @@ class LiveSources:
                                                  f"it declared {len(names)} outputs", time=t)  # fmt: skip
             rows.append((tick, member.index, order, names[output].name, stamp, arrival, t - stamp, value))
 
-    def _flush_external(self, final: bool) -> None:
+    def flush(self, final: bool) -> None:
         """Write the rows no later step can precede, in (tick, federate, order) order: the same for the same run."""
         rows = self.external
         if final:
@@ -115,4 +135,5 @@ class LiveSources:
                 return
             self.external = [r for r in rows if r[0] >= horizon]
         ready.sort(key=lambda r: (r[0], r[1], r[2]))
+        assert self.recorder is not None
         self.recorder.external(ready)

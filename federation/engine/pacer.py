@@ -4,7 +4,7 @@ A paced run (``time: {pace: F}``, ``federation run --pace F``) gives every tick 
 instant on the wall clock, ``origin + t / F + hold_back`` (``origin``: the epoch when the run
 has one, ``time: {start: now | ISO}``, else the moment stepping begins).  The scheduler is a
 :class:`PacedScheduler`: it grants nothing past the *limit*, the last tick whose instant has
-passed.  The coordinator loop (:class:`PacedLoop`, a mixin of the coordinator) moves the limit
+passed.  The coordinator loop (:class:`PacedLoop`, a part of the coordinator) moves the limit
 as the clock goes on, waits on its socket -- never in a sleep -- until the next instant a
 federate waits for, and records for every grant instant how late it was (:class:`Pacer`).
 Behind its schedule, the federation catches up at full speed; with ``max_lag`` a run held
@@ -20,15 +20,19 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Callable, Protocol
 
 from ..errors import FederateError, FederationError
 from ..scenario.model import TimeSpec
 from ..timebase import NEVER, TimeBase
+from .health import Health
+from .member import Member
+from .plan import Plan
 from .priority import realtime
+from .recorder import Recorder
 from .scheduler import FederateSlot, Grant, Scheduler
 
-__all__ = ["PacedLoop", "PacedScheduler", "Pacer", "PacingSummary", "Schedule"]
+__all__ = ["PacedLoop", "PacedScheduler", "Pacer", "PacingHost", "PacingSummary", "Schedule"]
 
 log = logging.getLogger("federation.engine.coordinator")
 
@@ -215,49 +219,61 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-class PacedLoop:
-    """The coordinator's paced loop: a mixin of :class:`federation.engine.coordinator.Coordinator`.
+class PacingHost(Protocol):
+    """What the paced loop needs of the coordinator."""
 
-    Only a paced run calls into it (``pacer`` is None otherwise), so the as-fast-as-possible
-    loop pays nothing for it.
+    wait_ms: int  # how long the next turn of the loop may wait for a frame
+
+    @property
+    def recorder(self) -> Recorder | None: ...
+
+    def pump(self) -> None:
+        """One turn of the unpaced loop: wait up to ``wait_ms`` for a frame, then the periodic checks."""
+
+
+class PacedLoop:
+    """The coordinator's paced loop: a part of :class:`federation.engine.coordinator.Coordinator`.
+
+    Only a paced run has one (the coordinator's ``paced`` is None otherwise), so the
+    as-fast-as-possible loop pays nothing for it.  :meth:`start` takes the coordinator's way
+    of sending grants and returns the paced one, which records each grant instant's lag first.
     """
 
-    pacer: Pacer | None = None
-    scheduler: Any
-    members: Any
-    settings: Any
-    plan: Any
-    recorder: Any
-    hooks: Any
-    _wait_ms: int
-    _stall_since: float
-    _stall_told: float
-    _pump: Any  # the coordinator's methods this mixin calls
-    _send: Any
+    def __init__(self, host: PacingHost, pacer: Pacer, scheduler: PacedScheduler, plan: Plan, members: list[Member],
+                 health: Health, *, liveness: float) -> None:  # fmt: skip
+        self.host, self.pacer, self.scheduler, self.plan, self.members = host, pacer, scheduler, plan, members
+        self.health = health  # waiting for the clock is not a stall: the paced loop says so
+        self.liveness = liveness
+        self._liveness_ms = int(liveness * 1000)
+        self._send_unpaced: Callable[[list[Grant]], None] = _unstarted
 
-    def _start_pacing(self) -> None:
-        """Just before the first grants: fix the schedule and the limit, route grants through the pacer."""
+    def __repr__(self) -> str:
+        return f"<PacedLoop {self.pacer!r} limit={self.scheduler.limit}>"
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self.host.recorder
+
+    def start(self, send: Callable[[list[Grant]], None]) -> Callable[[list[Grant]], None]:
+        """Just before the first grants: fix the schedule and the limit; ``send`` sends grants, the paced way is
+        returned: the coordinator sends every grant through it."""
         pacer = self.pacer
-        if pacer is None:
-            return
         schedule = pacer.begin(time.monotonic(), time.time())
-        self._send_unpaced = self._send
-        self._send = self._send_paced  # an instance attribute: the unpaced loop keeps the class's method
-        self._liveness_ms = self._wait_ms
+        self._send_unpaced = send
         self.scheduler.limit = schedule.limit(time.monotonic())
         self._next_instant = schedule.instant(self.scheduler.limit + 1)
         if pacer.max_lag is not None:
             self._lag_deadline = time.monotonic()
-        self.hooks.append(PacedLoop._record_pacing)
         first = schedule.instant(self.plan.start)
         log.info("paced %gx: t=%g s is granted at %s (UTC)%s", pacer.factor, self.plan.base.seconds(self.plan.start),
                  _utc(schedule.posix(first)), f", {pacer.spec.hold_back:g} s behind the wall clock"
                  if pacer.spec.hold_back else "")  # fmt: skip
+        return self._send_paced
 
-    def _pump_paced(self) -> None:
+    def pump(self) -> None:
         """One turn of the paced loop: grant what the clock allows, then wait for a frame or the next instant."""
         pacer, sched = self.pacer, self.scheduler
-        assert pacer is not None and pacer.schedule is not None
+        assert pacer.schedule is not None
         now = time.monotonic()
         if now >= self._next_instant:  # the limit moves: one more tick's instant has passed
             schedule = pacer.schedule
@@ -276,13 +292,12 @@ class PacedLoop:
             until = pacer.schedule.instant(sched.deferred) - time.monotonic()
             wait = max(0, min(wait, math.ceil(until * 1000)))  # never early: an instant is a lower bound
             if not sched.busy:  # waiting for the clock is not a stall
-                self._stall_since = self._stall_told = now
-        self._wait_ms = wait
-        self._pump()
+                self.health.stall_since = self.health.stall_told = now
+        self.host.wait_ms = wait
+        self.host.pump()
 
     def _send_paced(self, grants: list[Grant], clock: bool = False) -> None:
         pacer = self.pacer
-        assert pacer is not None
         lag, tick = pacer.granted(grants, time.monotonic())
         if pacer.max_lag is not None and lag > pacer.max_lag:
             held = [] if clock else [max(self.members, key=lambda m: m.last_heard)]  # whose DONE released it
@@ -291,7 +306,7 @@ class PacedLoop:
 
     QUIET_BEFORE = 0.05  # seconds before a paced instant in which housekeeping waits
 
-    def _instant_near(self, now: float) -> bool:
+    def instant_near(self, now: float, last_check: float) -> bool:
         """Whether the periodic housekeeping (process checks, the store's commit) should wait a little.
 
         A commit can take tens of milliseconds (a WAL checkpoint); done just before a tick's
@@ -299,26 +314,22 @@ class PacedLoop:
         nothing.  It waits at most 2 * QUIET_BEFORE past its due time, so a fast pace (instants
         closer than that) does not put it off for ever.  The unpaced loop never waits.
         """
-        if self.pacer is None:
-            return False
         ahead = self._next_instant - now
-        return 0.0 < ahead < self.QUIET_BEFORE and now - self._last_check < self.settings.liveness + 2 * self.QUIET_BEFORE
+        return 0.0 < ahead < self.QUIET_BEFORE and now - last_check < self.liveness + 2 * self.QUIET_BEFORE
 
-    _last_check: float
     _lag_deadline = math.inf  # monotonic seconds of the next max_lag check
     _next_instant = -math.inf  # monotonic seconds when the limit moves next
 
-    def _record_pacing(self) -> None:
+    def record(self) -> None:
         """Every liveness interval (a coordinator hook): the lag rows into the store."""
         pacer = self.pacer
-        assert pacer is not None
         if self.recorder is not None and pacer.rows:
             self.recorder.pacing(pacer.take_rows())
 
     def _check_lag(self, now: float) -> float:
         """Fail when the earliest tick not granted yet is overdue by more than max_lag; return when to look again."""
         pacer = self.pacer
-        assert pacer is not None and pacer.schedule is not None and pacer.max_lag is not None
+        assert pacer.schedule is not None and pacer.max_lag is not None
         schedule, sched = pacer.schedule, self.scheduler
         due = NEVER  # the earliest tick a federate waits to be granted (a busy one's next, if periodic)
         for slot in sched.slots:
@@ -339,10 +350,9 @@ class PacedLoop:
             self._held_too_long(slowest, lag, due, stepping=True)
         return instant + pacer.max_lag + 1e-4  # when this tick would be too late (it may be granted before)
 
-    def _held_too_long(self, held: list[Any], lag: float, tick: int, *, stepping: bool) -> None:
+    def _held_too_long(self, held: list[Member], lag: float, tick: int, *, stepping: bool) -> None:
         """Fail the run: ``held`` (members) kept tick ``tick`` waiting ``lag`` s; ``stepping``: they still are."""
         pacer = self.pacer
-        assert pacer is not None
         t = self.plan.base.seconds(tick)
         behind = (f"{lag:.3g} s behind the wall clock at t={t:g} s (time.pace.max_lag {pacer.max_lag:g} s, "
                   f"pace {pacer.factor:g}x)")  # fmt: skip
@@ -358,15 +368,15 @@ class PacedLoop:
         raise FederateError(member.name, f"held the federation {behind}; {step}", time=self.plan.base.seconds(at),
                             doing=member.doing if stepping else "")  # fmt: skip
 
-    def _deadlock(self) -> None:
-        if self.pacer is not None and self.scheduler.waiting:
-            return  # everyone waits for the clock
-        super()._deadlock()  # type: ignore[misc]
+    @property
+    def waiting(self) -> bool:
+        """Whether everyone waits for the clock (then no federate busy is no deadlock)."""
+        return self.scheduler.waiting
 
-    def _close_pacing(self) -> PacingSummary | None:
+    def close(self) -> PacingSummary | None:
         """At the end of the run: the last rows and the summary figures into the store."""
         pacer = self.pacer
-        if pacer is None or pacer.schedule is None:
+        if pacer.schedule is None:
             return None
         summary = pacer.summary()
         if self.recorder is not None and self.recorder.db is not None:
@@ -374,6 +384,11 @@ class PacedLoop:
             self.recorder.meta(**summary.meta())
         log.info("%s", summary.line())
         return summary
+
+
+
+def _unstarted(grants: list[Grant]) -> None:
+    raise AssertionError("PacedLoop.start() was not called")
 
 
 def _utc(posix: float) -> str:

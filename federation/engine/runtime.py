@@ -22,7 +22,6 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-import msgpack
 import zmq
 
 from .. import protocol
@@ -89,9 +88,11 @@ class Runtime:
         self.index: int | None = None  # its number in GRANTS and DONES frames (WELCOME's "index")
 
     # ------------------------------------------------------------------ wire
-    def send(self, frame: list[Any]) -> None:
+    def send(self, message: protocol.Message | protocol.Frame) -> None:
+        """Send a message (or a frame as its list, as :meth:`step` makes it); raises CoordinatorLost."""
+        data = protocol.encode(message) if type(message) is list else message.encode()  # type: ignore[union-attr]
         try:
-            self.sock.send(protocol.encode(frame))  # small frames: copying beats zero-copy bookkeeping
+            self.sock.send(data)  # small frames: copying beats zero-copy bookkeeping
         except zmq.Again:
             raise _unreachable(self) from None
 
@@ -126,13 +127,13 @@ class Runtime:
             try:
                 frame = decode(data)
             except ProtocolError as exc:
-                self.send([Kind.ERROR, exc.code, f"{self.name}: {exc}"])
+                self.send(protocol.Error(exc.code, f"{self.name}: {exc}"))
                 continue
             finally:
                 data = None
             kind = frame[0]
             if kind == _PING:
-                self.send([Kind.PONG])
+                self.send(_PONG_MESSAGE)
             elif kind != _PONG:
                 return frame
 
@@ -146,7 +147,7 @@ class Runtime:
             return
         if seconds >= beat:
             raise CoordinatorLost(f"{self.name}: no answer from the coordinator at {self.address} for {seconds:.1f} s")
-        self.send([Kind.PING])
+        self.send(protocol.Ping())
 
     # ------------------------------------------------------------------ life cycle
     def join(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -156,15 +157,15 @@ class Runtime:
             hello["token"] = self.token
         log.info("joining the coordinator at %s as '%s' (pid %d)", self.address, self.name, os.getpid())
         try:
-            self.send([Kind.HELLO, protocol.PROTOCOL_VERSION, self.name, hello])
-            frame = self._first_reply()
+            self.send(protocol.Hello(protocol.PROTOCOL_VERSION, self.name, hello))
+            reply = protocol.message(self._first_reply())
         finally:
             self._unwatch()
-        if frame[0] == Kind.ERROR:
-            raise JoinRefused(f"join refused: {frame[2]}")
-        if frame[0] != Kind.WELCOME:
-            raise FederationError(f"{self.name}: expected WELCOME, got {Kind(frame[0]).name}")
-        config: dict[str, Any] = frame[1]
+        if isinstance(reply, protocol.Error):
+            raise JoinRefused(f"join refused: {reply.text}")
+        if not isinstance(reply, protocol.Welcome):
+            raise FederationError(f"{self.name}: expected WELCOME, got {reply.KIND.name}")
+        config = reply.config
         log.info("joined: %s, heartbeat %g s", f"period {config.get('period'):g} s" if config.get("period")
                  else "event-driven", config.get("heartbeat", 0.0))  # fmt: skip
         return config
@@ -233,7 +234,7 @@ class Runtime:
             wire["live"] = True  # the coordinator bounds its safe time by the wall clock (docs/protocol.md)
         elif self.batch is not None and self.feed is None:
             wire[protocol.BATCH] = self.batch  # its worker steps it with others: GRANTS and DONES
-        self.send([Kind.DECLARE, wire])
+        self.send(protocol.Declare(wire))
         log.debug("declared %d inputs, %d outputs, %d endpoints", len(decl.inputs), len(decl.outputs),
                   len(decl.endpoints))  # fmt: skip
 
@@ -262,7 +263,8 @@ class Runtime:
         if self.feed is not None:
             return self.serve_live(self.feed)
         slice_s = self._arm() / 1000.0
-        recv, send, pack, unpackb = self.sock.recv, protocol.sender(self.sock), protocol.encode, msgpack.unpackb
+        recv, send, pack, grant_of = self.sock.recv, self.sock.send, protocol.encode, protocol.decode_grant
+        done_bytes = protocol.encode_done
         names, current, outputs, last = self.input_names, self.current_inputs, self._outputs, self._last
         divisor, event_driven = self._divisor, self._event_driven
         iterate = self.iterate or self.sync is not None or self.journal is not None  # these step through step()
@@ -279,36 +281,32 @@ class Runtime:
                 self._silence(self.heartbeat, silent * slice_s)
                 continue
             silent = 0
-            try:
-                frame = unpackb(data, strict_map_key=False)  # protocol.unpack, inline
-            except Exception:
-                frame = None  # receive() below explains the fault to the coordinator
-            if type(frame) is list and len(frame) == 5 and frame[0] == _GRANT and not iterate:
-                _, tick, iteration, inputs, messages = frame
-                if type(tick) is int and type(inputs) is dict and type(messages) is list:
-                    for key, value in inputs.items():
-                        current[names[key]] = value
-                    t = tick / divisor
-                    fed.time = t
-                    if messages:
-                        fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) if len(m) == 4 else _decided(m, divisor)
-                                     for m in messages]  # fmt: skip
-                    elif fed.inbox:
-                        fed.inbox = []
-                    nxt = fed.step(t)
-                    changed = {}
-                    for i, name in outputs:
-                        value = values[name]
-                        if type(value) not in _PLAIN:
-                            value = _plain(value)
-                        if last[i] != value or last[i] is _UNSENT:
-                            changed[i] = last[i] = value
-                    done = [_DONE, tick, iteration, changed, self._sent(fed) if fed._outbox else _NONE,
-                            None if nxt is None or not event_driven else self.next_tick(nxt)]  # fmt: skip
-                    if trace:
-                        _trace(t, frame, done)
-                    send(pack(done))
-                    continue
+            grant = None if iterate else grant_of(data)  # None: any other frame, or a bad one (receive() says why)
+            if grant is not None:
+                tick, iteration, inputs, messages = grant
+                for key, value in inputs.items():
+                    current[names[key]] = value
+                t = tick / divisor
+                fed.time = t
+                if messages:
+                    fed.inbox = [Message(m[0] / divisor, m[1], m[2], m[3]) if len(m) == 4 else _decided(m, divisor)
+                                 for m in messages]  # fmt: skip
+                elif fed.inbox:
+                    fed.inbox = []
+                nxt = fed.step(t)
+                changed = {}
+                for i, name in outputs:
+                    value = values[name]
+                    if type(value) not in _PLAIN:
+                        value = _plain(value)
+                    if last[i] != value or last[i] is _UNSENT:
+                        changed[i] = last[i] = value
+                sent = self._sent(fed) if fed._outbox else _NONE
+                next_tick = None if nxt is None or not event_driven else self.next_tick(nxt)
+                if trace:
+                    _trace(t, [_GRANT, *grant], protocol.done_frame(tick, iteration, changed, sent, next_tick))
+                send(done_bytes(tick, iteration, changed, sent, next_tick))
+                continue
             frame = self.receive(data)
             kind = frame[0]
             if kind == _GRANT:
@@ -331,7 +329,7 @@ class Runtime:
                 self.time = self.federate.time
             log.info("stopped at t=%g s (%s); finalizing", self.time, frame[1])
             self.finalize()
-            self.send([Kind.BYE, {"time": self.time}])
+            self.send(protocol.Bye({"time": self.time}))
             return 0
         if kind == Kind.SAVE or kind == Kind.RESTORE:
             self._checkpoint(frame)
@@ -342,7 +340,7 @@ class Runtime:
                 self.finalize()
                 return 1
             return None
-        self.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"])
+        self.send(protocol.Error(ErrorCode.OUT_OF_TURN, f"{self.name}: unexpected {Kind(kind).name} frame"))
         return None
 
     # ------------------------------------------------------------------ checkpoints (docs/what-if.md)
@@ -354,12 +352,12 @@ class Runtime:
         started = time.perf_counter()
         if frame[0] == Kind.SAVE:
             state = self.save()
-            self.send([Kind.STATE, tick, state])
+            self.send(protocol.State(tick, state))
             log.info("saved the state at t=%g s (%d bytes, %.3f s)", self.seconds(tick), len(state),
                      time.perf_counter() - started)  # fmt: skip
         else:
             self.restore(frame[2])
-            self.send([Kind.STATE, tick, None])
+            self.send(protocol.State(tick, None))
             log.info("restored the state saved at t=%g s (%.3f s)", self.seconds(tick), time.perf_counter() - started)
 
     def save(self) -> bytes:
@@ -437,7 +435,7 @@ class Runtime:
                     if earliest is not None and self._event_driven:
                         tick = max(self.next_tick(earliest), done_tick + 1)
                         if tick < told:
-                            self.send([Kind.WAKE, tick])
+                            self.send(protocol.Wake(tick))
                             told = tick
                 if self.sock not in ready:
                     if not ready:
@@ -452,7 +450,7 @@ class Runtime:
                     try:
                         frame = protocol.decode(data)
                     except ProtocolError as exc:
-                        self.send([Kind.ERROR, exc.code, f"{self.name}: {exc}"])
+                        self.send(protocol.Error(exc.code, f"{self.name}: {exc}"))
                         continue
                     kind = frame[0]
                     if kind == _GRANT:
@@ -461,7 +459,7 @@ class Runtime:
                         told = NEVER_TICK if done[5] is None else done[5]
                         self.send(done)
                     elif kind == _PING:
-                        self.send([Kind.PONG])
+                        self.send(_PONG_MESSAGE)
                     elif kind == _PONG:
                         pass
                     else:
@@ -540,7 +538,7 @@ class Runtime:
             if last[i] != value or last[i] is _UNSENT:
                 outputs[i] = last[i] = value
         next_tick = None if nxt is None or not self._event_driven else self.next_tick(nxt)
-        return [_DONE, tick, iteration, outputs, self._sent(fed) if fed._outbox else _NONE, next_tick]
+        return protocol.done_frame(tick, iteration, outputs, self._sent(fed) if fed._outbox else _NONE, next_tick)
 
     def steps(self, frame: list[Any]) -> list[Any]:
         """Run the steps of a STEPS frame in order, as if each had come in its own GRANT; return STEPS_DONE."""
@@ -552,7 +550,7 @@ class Runtime:
             if trace:
                 _trace(tick / self._divisor, grant, reply)
             done.append([tick, reply[3], reply[4], reply[5]])
-        return [_STEPS_DONE, done]
+        return protocol.StepsDone(done).frame()
 
     def finalize(self) -> None:
         if self.federate is not None:
@@ -566,7 +564,8 @@ class Runtime:
 
 _PLAIN = (float, int, bool, str, type(None))
 _GRANT, _DONE, _PING, _PONG = int(Kind.GRANT), int(Kind.DONE), int(Kind.PING), int(Kind.PONG)
-_STEPS, _STEPS_DONE = int(Kind.STEPS), int(Kind.STEPS_DONE)
+_STEPS = int(Kind.STEPS)
+_PONG_MESSAGE = protocol.Pong()
 _NONE: list[Any] = []  # no messages (never mutated: it is only packed)
 _UNSENT: Any = object()  # compares unequal to every value
 
@@ -679,7 +678,7 @@ def _report(runtime: Runtime, text: str, *, with_traceback: bool) -> None:
     if with_traceback:
         traceback.print_exc()
     try:
-        runtime.send([Kind.ERROR, ErrorCode.FEDERATE_FAILED, text])
+        runtime.send(protocol.Error(ErrorCode.FEDERATE_FAILED, text))
         runtime.finalize()
     except Exception:
         pass

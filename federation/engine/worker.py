@@ -275,7 +275,7 @@ class _Batch:
         try:
             frame = protocol.decode(data)
         except ProtocolError as exc:
-            rt.send([Kind.ERROR, exc.code, f"{rt.name}: {exc}"])
+            rt.send(protocol.Error(exc.code, f"{rt.name}: {exc}"))
             return None
         kind = frame[0]
         self.hot = rt.sock if kind == _GRANTS else None
@@ -284,7 +284,7 @@ class _Batch:
         elif kind == _GRANT:
             self._run(rt, lambda: rt.send(rt.step(frame)))
         elif kind == _PING:
-            rt.send([Kind.PONG])
+            rt.send(protocol.Pong())
         elif kind != _PONG:
             self.stream.current = rt.name
             try:
@@ -311,8 +311,8 @@ class _Batch:
             index = entry[0]
             rt = by_index.get(index)
             if rt is None:
-                via.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
-                                                             "not a member of this worker"])  # fmt: skip
+                via.send(protocol.Error(ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
+                                                               "not a member of this worker"))  # fmt: skip
                 continue
             entry[0] = _GRANT
             stream.current = rt.name
@@ -330,7 +330,6 @@ class _Batch:
         if dones:
             via.send([Kind.DONES, dones])
 
-
     def _step_inline(self, via: Runtime, entries: list[list[Any]], codes: dict[str, int]) -> None:
         """:meth:`_step_all` without tracing: a plain member's step written out here, as :meth:`Runtime.serve`
         does for a federate in a process of its own (this loop is the worker's work per member step); the
@@ -344,8 +343,8 @@ class _Batch:
                 if member is None:
                     rt = by_index.get(index)
                     if rt is None:
-                        via.send([Kind.ERROR, ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
-                                                                     "not a member of this worker"])  # fmt: skip
+                        via.send(protocol.Error(ErrorCode.OUT_OF_TURN, f"{via.name}: GRANTS entry for federate {index}, "
+                                                                       "not a member of this worker"))  # fmt: skip
                         continue
                     stream.current = rt.name
                     entry[0] = _GRANT
