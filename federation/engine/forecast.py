@@ -305,7 +305,7 @@ class Forecasts:
         with open(log_path, "wb") as err:
             job.process = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *job.args], stdin=subprocess.DEVNULL,
                                            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                                           preexec_fn=_child_setup(self.nice))  # fmt: skip  # noqa: PLW1509
+                                           preexec_fn=child_setup(self.nice))  # fmt: skip  # noqa: PLW1509
 
     def _submit(self, job: _Job) -> None:
         """The fork as a task on the Dask cluster (made at the first Dask forecast)."""
@@ -451,20 +451,6 @@ class Forecasts:
                         part.close()
                 except Exception as exc:  # a cluster that is already gone
                     log.debug("forecasts: closing the Dask %s: %s", type(part).__name__, exc)
-
-
-def _child_setup(nice: int) -> Callable[[], None] | None:
-    """``preexec_fn`` of a fork: the usual scheduling (a coordinator at real-time priority), then ``nice``."""
-    ordinary = child_setup()
-    if not nice:
-        return ordinary
-
-    def setup() -> None:
-        if ordinary is not None:
-            ordinary()
-        os.nice(nice)
-
-    return setup
 
 
 def _delta(kpis: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float | None]:

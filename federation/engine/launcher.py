@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Protocol, Sequence
+from typing import IO, Protocol, Sequence
 
 from ..errors import OutputError
 from .forkserver import ForkServerError, become_subreaper, read_frame, write_frame
@@ -253,7 +253,7 @@ class Launcher:
         with open(log_path, "wb") as log_file:
             return subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=log_file,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                    preexec_fn=_lowered(nice))  # fmt: skip  # noqa: PLW1509
+                                    preexec_fn=child_setup(nice))  # fmt: skip  # noqa: PLW1509
 
     def _fork_server(self, cwd: Path | None) -> ForkServer | None:
         if self._server is None and self._forking:
@@ -385,17 +385,3 @@ class Launcher:
         if self._server is not None:
             self._server.close()
             self._server = None
-
-
-def _lowered(nice: int) -> Callable[[], None] | None:
-    """``preexec_fn``: the usual scheduling (see :func:`federation.engine.priority.child_setup`), then ``nice``."""
-    ordinary = child_setup()
-    if not nice:
-        return ordinary
-
-    def setup() -> None:
-        if ordinary is not None:
-            ordinary()
-        os.nice(nice)
-
-    return setup

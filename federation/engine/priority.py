@@ -63,6 +63,16 @@ def ordinary() -> None:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
-def child_setup() -> Callable[[], None] | None:
-    """``preexec_fn`` for a process started by this one: :func:`ordinary` once it took real-time priority."""
-    return ordinary if _raised else None
+def child_setup(nice: int = 0) -> Callable[[], None] | None:
+    """``preexec_fn`` for a process started by this one: :func:`ordinary` once it took real-time priority,
+    then ``os.nice(nice)`` (a forecast's fork gives way to the live federation)."""
+    if not nice:
+        return ordinary if _raised else None
+    raised = _raised
+
+    def setup() -> None:
+        if raised:
+            ordinary()
+        os.nice(nice)
+
+    return setup
