@@ -296,6 +296,11 @@ def test_realtime_covers_every_thread_and_no_process_started_later():
         from federation.engine.priority import child_setup, realtime
         context = zmq.Context(io_threads=2)
         socket = context.socket(zmq.PAIR)
+        # libzmq names its threads just after each applies its scheduling; raise them only then
+        # (a change landing while one starts is undone or aborts it: see priority.realtime).
+        names = lambda: [open(f"/proc/self/task/{t}/comm").read() for t in os.listdir("/proc/self/task")]
+        while sum(name.startswith("ZMQbg/") for name in names()) < 3:
+            os.sched_yield()
         threads = realtime(7)
         policies = {os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}
         priorities = {os.sched_getparam(int(t)).sched_priority for t in os.listdir("/proc/self/task")}

@@ -32,6 +32,12 @@ def realtime(priority: int, *, check: bool = False) -> int:
 
     With ``check`` the calling thread is raised and put back at once: whether the process may
     do it at all (CAP_SYS_NICE, or an RLIMIT_RTPRIO of ``priority``), before anything starts.
+
+    Call it when no ZeroMQ context is starting its I/O threads: a starting libzmq thread reads
+    its own policy and priority in two calls and writes them back (``applySchedulingParameters``),
+    so a change landing between them is undone, or aborts the process when only one of the two
+    reads saw it.  The coordinator calls it when stepping begins, long after its context
+    started; a context started later by a raised thread inherits the priority.
     """
     global _raised
     try:
@@ -40,12 +46,16 @@ def realtime(priority: int, *, check: bool = False) -> int:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
             os.sched_setscheduler(0, policy, param)
             return 1
-        tasks = sorted(int(task) for task in os.listdir("/proc/self/task"))
         if not _raised:
             os.register_at_fork(after_in_child=ordinary)
             _raised = True
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # threads it starts from now inherit it
+        tasks = sorted(int(task) for task in os.listdir("/proc/self/task"))
         for task in tasks:
-            os.sched_setscheduler(task, os.SCHED_FIFO, os.sched_param(priority))
+            try:
+                os.sched_setscheduler(task, os.SCHED_FIFO, os.sched_param(priority))
+            except ProcessLookupError:  # the thread ended in between
+                pass
         return len(tasks)
     except PermissionError:
         soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
