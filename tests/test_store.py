@@ -168,6 +168,28 @@ def test_reading_a_finished_store_changes_nothing_on_disk(finished, tmp_path):
     assert _listing(finished.parent) == before
 
 
+def test_a_finished_store_keeps_each_federates_step_times(finished):
+    """The step-time figures the live console showed are kept when the run ends, and shown for the finished run."""
+    import json
+
+    from federation.console.model import RunModel
+
+    with RunStore(finished) as store:
+        kept = json.loads(store.metadata()["step_times"])
+        grants = {name: g for name, _type, _period, g, _status in store.federates()}
+    assert sorted(kept) == ["clock", "probe", "words"]
+    for name, figures in kept.items():
+        assert 1 <= figures["steps"] <= grants[name] and figures["window"] == min(figures["steps"], 100), figures
+        assert 0 < figures["p50"] <= figures["p99"] <= figures["max"] <= figures["longest"], (name, figures)
+        assert figures["p50"] <= figures["longest"] and 0 < figures["mean"] <= figures["longest"], (name, figures)
+        assert figures["restarts"] == 0
+    rows = {row["name"]: row for row in RunModel(finished, live=False).state()["snapshot"]["federates"]}
+    for name, figures in kept.items():
+        step = rows[name]["step"]
+        assert (step["p50"], step["p99"], step["max"], step["n"], step["count"]) == (
+            figures["p50"], figures["p99"], figures["max"], figures["window"], figures["steps"])
+
+
 # ---------------------------------------------------------------------------- plots
 def test_an_array_signal_is_plotted_per_element(finished):
     with RunStore(finished) as store:

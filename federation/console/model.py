@@ -333,12 +333,26 @@ class RunModel:
             feds = run.federates()
         end = max((s.times[-1] for s in self.signals.values() if s.times), default=0.0)  # the store's only
         status = self.meta.get("status", "")
+        timed = _loads(self.meta.get("step_times", ""))  # kept when the run ended (a store before: none)
+        timed = timed if isinstance(timed, dict) else {}
         return {"status": status, "reason": self.meta.get("reason", ""), "clock": end, "wall": None, "seq": 0,
                 "federates": [{"name": n, "doing": st, "time": None, "grants": g, "rate": 0.0, "busy_for": 0.0,
-                               "silent_for": None, "held": False, "waits": "", "restarts": 0, "step": None}
+                               "silent_for": None, "held": False, "waits": "", **_ended(timed.get(n))}
                               for n, _t, _p, g, st in feds],
                 "pending": [], "decisions": self.decisions_from_store() if not self.live else [],
                 "counts": {}}  # fmt: skip
+
+
+def _ended(summary: Any) -> dict[str, Any]:
+    """A federate row's ``restarts`` and ``step`` figures from the store's ``step_times`` entry for it: the
+    figures the live page showed last (over the latest window of steps)."""
+    if not isinstance(summary, dict):
+        return {"restarts": 0, "step": None}
+    step = None
+    if summary.get("steps"):
+        step = {"p50": summary.get("p50"), "p99": summary.get("p99"), "max": summary.get("max"),
+                "n": summary.get("window"), "count": summary.get("steps")}
+    return {"restarts": summary.get("restarts", 0), "step": step}
 
 
 def _number(text: Any) -> float | None:

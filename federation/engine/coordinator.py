@@ -9,6 +9,7 @@ processes are alive and flushes final samples to the recorder.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import math
 import os
@@ -903,7 +904,8 @@ class Coordinator:
         ticks, member.steps = member.steps, []
         per_step = (time.monotonic() - member.granted_at) / len(ticks)
         self._cost(member, per_step)
-        member.timed(per_step)
+        for _ in ticks:  # as that many steps of the frame's mean duration (docs/console.md)
+            member.timed(per_step)
         limit = self.settings.max_messages_per_step
         for report in reports:
             if len(report[2]) > limit:
@@ -1151,7 +1153,8 @@ class Coordinator:
             self._pacing_summary = self.paced.close()
         federates = [(slot.name, "done" if status == RunStatus.COMPLETED else status, slot.grants)
                      for slot in self.scheduler.slots]  # fmt: skip
-        recorder.close(status, reason, federates)
+        steps = json.dumps({m.name: m.step_summary() for m in self.members}, separators=(",", ":"))
+        recorder.close(status, reason, federates, meta=[("step_times", steps)])
 
     _pacing_summary: PacingSummary | None = None
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import zmq
 
+from .member import step_figures
+
 if TYPE_CHECKING:
     from .coordinator import Coordinator
     from .member import Member
@@ -155,10 +157,8 @@ class ConsoleFeed:
         before, figures = self._timed.get(member.index, (0, None))
         if figures is not None and (count == before or (member.index - self.seq) % every):
             return {"step": figures, "durations": []}
-        ordered = sorted(window)
-        n = len(ordered)  # nearest rank, as _rank
-        figures = {"p50": ordered[math.ceil(0.5 * n) - 1] if n else None, "p99": ordered[math.ceil(0.99 * n) - 1] if n else None,
-                   "max": ordered[-1] if n else None, "n": n, "count": count}  # fmt: skip
+        figures = step_figures(window, count)
+        n = figures["n"]
         self._timed[member.index] = (count, figures)
         new = min(count - before, n)
         return {"step": figures, "durations": list(window)[n - new:] if detail and new else []}

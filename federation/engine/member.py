@@ -6,6 +6,7 @@ The :class:`~federation.engine.coordinator.Coordinator` holds one per federate; 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from ..decisions.gate import Decision
 from ..timebase import TimeBase
 from .scheduler import Grant
 
-__all__ = ["HeldStep", "Member", "STEP_WINDOW"]
+__all__ = ["HeldStep", "Member", "STEP_WINDOW", "step_figures"]
 
 STEP_WINDOW = 100  # steps whose durations a member keeps (the console's step-time figures)
 
@@ -72,8 +73,31 @@ class Member:
     last_count: int = 1  # steps in the last grant sent (1: a plain GRANT)
     step_times: deque[float] = field(default_factory=lambda: deque(maxlen=STEP_WINDOW))  # grant -> DONE, wall s
     steps_timed: int = 0  # durations taken so far (step_times keeps the latest STEP_WINDOW)
+    step_total: float = 0.0  # of every duration taken (wall s)
+    step_longest: float = 0.0
 
     def timed(self, seconds: float) -> None:
         """A step's duration as the coordinator sees it: from its grant to its DONE (the console shows them)."""
         self.step_times.append(seconds)
         self.steps_timed += 1
+        self.step_total += seconds
+        if seconds > self.step_longest:
+            self.step_longest = seconds
+
+    def step_summary(self) -> dict[str, Any]:
+        """The run's step times, kept in the store when it ends (the ``step_times`` metadata, docs/console.md):
+        ``steps`` timed, their ``mean`` and the ``longest`` over the whole run; ``p50``, ``p99`` and ``max``
+        over the latest ``window`` steps (the figures the console showed last); the federate's ``restarts``."""
+        n = self.steps_timed
+        figures = step_figures(self.step_times, n)
+        return {"steps": n, "mean": self.step_total / n if n else None, "longest": self.step_longest if n else None,
+                "p50": figures["p50"], "p99": figures["p99"], "max": figures["max"], "window": figures["n"],
+                "restarts": self.restarts}  # fmt: skip
+
+
+def step_figures(window: deque[float] | list[float], count: int) -> dict[str, Any]:
+    """p50, p99 and max of ``window`` (nearest rank), how many (``n``) and ``count``, the steps timed in all."""
+    ordered = sorted(window)
+    n = len(ordered)
+    return {"p50": ordered[math.ceil(0.5 * n) - 1] if n else None, "p99": ordered[math.ceil(0.99 * n) - 1] if n else None,
+            "max": ordered[-1] if n else None, "n": n, "count": count}  # fmt: skip

@@ -272,8 +272,10 @@ class Recorder:
 
     _last_commit = 0.0
 
-    def close(self, status: str, reason: str = "", federates: Iterable[tuple[str, str, int]] = ()) -> None:
-        """Mark the run and each federate (name, status, grants), and make the file whole.
+    def close(self, status: str, reason: str = "", federates: Iterable[tuple[str, str, int]] = (),
+              meta: Iterable[tuple[str, str]] = ()) -> None:
+        """Mark the run and each federate (name, status, grants), with ``meta`` (key, value) of the run's
+        end (the federates' step times), and make the file whole.
 
         After a write failure this is best effort: the batch that failed is rolled back and
         the marks are tried in a transaction of their own; ``marked`` tells whether they landed.
@@ -288,7 +290,8 @@ class Recorder:
             if not db.in_transaction:
                 db.begin()
             db.federates_final(federates)
-            db.put_meta([("status", status), ("reason", reason), ("ended_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))])
+            db.put_meta([*meta, ("status", status), ("reason", reason),
+                         ("ended_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))])  # fmt: skip
             db.commit()
             self.marked = True
             db.checkpoint()
