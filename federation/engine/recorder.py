@@ -202,7 +202,7 @@ class Recorder:
     def _write_sync_pairs(self) -> None:
         self._sync_ids = frozenset(s.id for s in self.plan.signals if s.name == RECORD_OUTPUT)
         settings = ("tau", "model_variance", "measurement_variance", "initial_variance", "stale_after", "max_jump",
-                    "blind_after", "alarm")  # fmt: skip
+                    "blind_after", "alarm", "clear_within", "alarm_after", "clear_after")  # fmt: skip
         self.db.add_sync_pairs([(p.id, p.measured, p.model, p.method.value, p.unit, p.acceptable,
                               json.dumps({k: getattr(p, k) for k in settings if getattr(p, k) is not None}))
                                 for p in self.plan.sync])  # fmt: skip

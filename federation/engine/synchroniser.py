@@ -24,6 +24,11 @@ sensor's output changed).  A new measurement is
 ``nudge`` keeps relaxing towards the last accepted measurement at the following steps while it is
 no older than ``stale_after``.  A measurement older than ``stale_after`` is flagged ``stale``
 once and no longer used; no new measurement for ``blind_after`` raises a ``blind`` alarm.
+
+The residual alarm (ISA-18.2's alarm with a deadband, an on-delay and an off-delay) is judged at
+each accepted measurement: ``residual`` once ``|r| > acceptable`` at every accepted measurement for
+``alarm_after`` seconds (from the first of them, its ``since``), ``cleared`` once
+``|r| <= clear_within`` at every accepted measurement for ``clear_after`` seconds.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from ..scenario.synchronisation import (
 __all__ = ["Synchroniser", "RECORD_FIELDS"]
 
 
+_ALARM_RULES = ("clear_within", "alarm_after", "clear_after")  # in the messages when set
+
 RECORD_FIELDS = ("time", "pair", "status", "measurement", "before", "after", "residual", "gain", "alarm",
                  "count", "bias", "rmse", "largest")  # fmt: skip
 """The fields of one correction record, in the order the hidden output carries them."""
@@ -69,6 +76,7 @@ class _Track:
     squares: float = 0.0
     largest: float = 0.0
     alarmed: bool = False
+    since: float | None = None  # the first accepted measurement of the run towards a change of the alarm state
     blind: bool = False
     stale: bool = False
 
@@ -183,15 +191,28 @@ def _correct(fed: Federate, state: str, before: float, m: float, gain: float) ->
 
 
 def _residual_alarm(fed: Federate, track: _Track, t: float, residual: float, model: float, m: float) -> AlarmKind | None:
-    limit = track.pair.acceptable
-    if limit is None:
+    """Raise or clear the residual alarm after the pair's deadband and delays (the module docstring)."""
+    pair = track.pair
+    if pair.acceptable is None:
         return None
-    beyond = abs(residual) > limit
-    if beyond == track.alarmed:
+    if track.alarmed:
+        band = pair.acceptable if pair.clear_within is None else pair.clear_within
+        turning, delay = abs(residual) <= band, pair.clear_after
+    else:
+        turning, delay = abs(residual) > pair.acceptable, pair.alarm_after
+    if not turning:
+        track.since = None
         return None
-    track.alarmed = beyond
-    kind = AlarmKind.RESIDUAL if beyond else AlarmKind.CLEARED
-    _alarm(fed, track, t, kind, residual=residual, model=model, measurement=m)
+    since = t if track.since is None else track.since
+    if t - since < (delay or 0.0):
+        track.since = since
+        return None
+    track.alarmed, track.since = not track.alarmed, None
+    kind = AlarmKind.RESIDUAL if track.alarmed else AlarmKind.CLEARED
+    details = {"residual": residual, "model": model, "measurement": m}
+    if delay is not None:  # a delayed change says since when the residual was beyond (within)
+        details["since"] = since
+    _alarm(fed, track, t, kind, **details)
     return kind
 
 
@@ -203,6 +224,7 @@ def _alarm(fed: Federate, track: _Track, t: float, kind: AlarmKind, **details: f
                                **details}  # fmt: skip
     if kind in (AlarmKind.RESIDUAL, AlarmKind.CLEARED):
         payload["acceptable"] = pair.acceptable
+        payload.update({k: v for k in _ALARM_RULES if (v := getattr(pair, k)) is not None})
     if kind is AlarmKind.BLIND:
         payload["blind_after"] = pair.blind_after
     fed.send(ALARM_ENDPOINT, payload, to=pair.alarm)

@@ -28,7 +28,9 @@ class SyncMethod(str, enum.Enum):
     OBSERVE = "observe"  # residuals and alarms only, no correction
 
 
-_COMMON = ("pair", "from", "to", "method", "acceptable", "stale_after", "max_jump", "blind_after", "alarm")
+_COMMON = ("pair", "from", "to", "method", "acceptable", "clear_within", "alarm_after", "clear_after", "stale_after",
+           "max_jump", "blind_after", "alarm")  # fmt: skip
+_ALARM_RULES = ("clear_within", "alarm_after", "clear_after")  # refine `acceptable`: need it
 _SETTINGS = {
     SyncMethod.INSERT: (),
     SyncMethod.NUDGE: ("tau",),
@@ -53,6 +55,9 @@ class SyncPair:
     measurement_variance: float | None = None  # kalman: unit^2
     initial_variance: float | None = None  # kalman: unit^2 at the start (default: measurement_variance)
     acceptable: float | None = None  # |residual| beyond it raises an alarm
+    clear_within: float | None = None  # |residual| within it clears the alarm (default: acceptable; a deadband below)
+    alarm_after: float | None = None  # seconds the residual stays beyond before the alarm (on-delay)
+    clear_after: float | None = None  # seconds the residual stays within clear_within before `cleared` (off-delay)
     stale_after: float | None = None  # seconds
     max_jump: float | None = None  # unit
     blind_after: float | None = None  # seconds
@@ -135,13 +140,39 @@ def _pair(i: int, item: Any, read: Reader) -> SyncPair | None:
     values: dict[str, float | None] = {}
     for key in ("tau", "stale_after", "blind_after"):
         values[key] = read.duration(item.get(key), (*path, key), unit="s", positive=True)
-    for key in ("model_variance", "measurement_variance", "initial_variance", "acceptable", "max_jump"):
-        values[key] = read.number(item.get(key), (*path, key), None, positive=True, zero=key == "model_variance")
+    for key in ("alarm_after", "clear_after"):
+        values[key] = _delay(read, item.get(key), (*path, key))
+    for key in ("model_variance", "measurement_variance", "initial_variance", "acceptable", "max_jump", "clear_within"):
+        values[key] = read.number(item.get(key), (*path, key), None, positive=True,
+                                  zero=key in ("model_variance", "clear_within"))  # fmt: skip
+    _check_alarm_rules(item, values, path, read)
     alarm = item.get("alarm")
     if alarm is not None and (not isinstance(alarm, str) or alarm.count(".") < 1 or alarm.startswith(".")):
         read.fail((*path, "alarm"), f"expected 'federate.endpoint', got {alarm!r:.40}")
         alarm = None
     return SyncPair(i, *ends, method=method, alarm=alarm, line=read.line(path), **values)  # type: ignore[arg-type]
+
+
+def _delay(read: Reader, value: Any, path: KeyPath) -> float | None:
+    """An alarm delay: a duration of at least 0 (``None`` when absent or wrong)."""
+    seconds = read.duration(value, path, unit="s")
+    if seconds is not None and seconds < 0:
+        read.fail(path, f"must be at least 0, got {value!r}")
+        return None
+    return seconds
+
+
+def _check_alarm_rules(item: Mapping[str, Any], values: Mapping[str, float | None], path: KeyPath, read: Reader) -> None:
+    """The deadband and the delays refine ``acceptable``: they need it, and the deadband lies within it."""
+    limit = values["acceptable"]
+    if "acceptable" not in item:
+        for key in _ALARM_RULES:
+            if key in item:
+                read.fail((*path, key), f"'{key}' needs 'acceptable' (the difference that raises the alarm)")
+    band = values["clear_within"]
+    if limit is not None and band is not None and band > limit:
+        read.fail((*path, "clear_within"), f"must not exceed acceptable ({limit:g}), got {band:g}: "
+                                           "the residual clears the alarm when back within it")  # fmt: skip
 
 
 def _arrow(text: Any) -> tuple[str, str, str, str] | None:
