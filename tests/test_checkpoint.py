@@ -27,7 +27,9 @@ TABLES = {  # what must be identical, row for row (decided_at is the wall-clock 
     "messages": "tick, time, sent_tick, source, target, payload",
     "decisions": "id, tick, time, source, target, proposal, verdict, decided_by, final, note",
     "kpis": "name, value, unit",
-}
+    "synchronisation": "tick, time, pair, status, measurement, before, after, residual, gain, alarm, count, bias, "
+                       "rmse, largest",
+}  # fmt: skip
 
 
 def rows(store: Path, table: str) -> list[tuple[object, ...]]:
@@ -200,6 +202,38 @@ def test_fmus_resumed_from_their_serialized_state(tmp_path: Path, fmus: dict[str
     cli("run", scenario, "--out", reference, "-q")
     assert checkpoints(reference) == [1_800_000, 3_600_000, 5_400_000]
     for tick in (1_800_000, 5_400_000):
+        store = tmp_path / f"resumed-{tick}.sqlite"
+        shutil.copy(reference, store)
+        keep_checkpoints_until(store, tick)
+        cli("resume", store)
+        assert_same_store(reference, store, tick)
+
+
+SYNCED = """
+    time: {stop: 2 h, resolution: 1 s}
+    coordinator: {checkpoint: {every: 30 min}}
+    federates:
+      truth: {type: "SYNC:LinearReservoir", period: 60, params: {k: 0.0005, inflow: 1.0, storage0: 1000}}
+      model: {type: "SYNC:LinearReservoir", period: 60, params: {k: 0.0002, inflow: 1.0, storage0: 1400}}
+    synchronise:
+      - {pair: truth.storage -> model.storage, method: kalman, model_variance: 40, measurement_variance: 900,
+         acceptable: 35, clear_within: 20, alarm_after: 5 min}
+    """
+
+
+@pytest.mark.timeout(120)
+def test_a_synchronised_model_resumes_with_its_filter_statistics_and_alarm_state(tmp_path: Path) -> None:
+    """The synchroniser's running state -- the Kalman variance, the residual statistics, an alarm raised or
+    being delayed -- is part of the checkpoint: the resumed run's corrections are the uninterrupted run's."""
+    sync = Path(__file__).with_name("sync_models.py")
+    scenario = write_scenario(tmp_path, SYNCED.replace("SYNC:", f"{sync}:"))
+    reference = tmp_path / "synced.sqlite"
+    cli("run", scenario, "--out", reference, "-q")
+    db = sqlite3.connect(reference)
+    alarms = [a for (a,) in db.execute("SELECT alarm FROM synchronisation WHERE alarm IS NOT NULL")]
+    db.close()
+    assert checkpoints(reference) == [1_800, 3_600, 5_400] and alarms, alarms  # an alarm state to carry over
+    for tick in (1_800, 3_600):
         store = tmp_path / f"resumed-{tick}.sqlite"
         shutil.copy(reference, store)
         keep_checkpoints_until(store, tick)

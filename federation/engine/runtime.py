@@ -368,7 +368,9 @@ class Runtime:
         runtime = {"inputs": dict(self.current_inputs), "time": fed.time,
                    "last": [None if v is _UNSENT else [v] for v in self._last]}  # fmt: skip
         own = list(self.journal or ()) if replay else fed.save_state()
-        return pickle.dumps({"runtime": runtime, "replay": replay, "federate": own}, protocol=pickle.HIGHEST_PROTOCOL)
+        sync = self.sync.save() if self.sync is not None else None  # its filters, statistics and alarm states
+        return pickle.dumps({"runtime": runtime, "replay": replay, "federate": own, "sync": sync},
+                            protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
 
     def restore(self, data: bytes) -> None:
         """Take up a state from :meth:`save` on this (new) federate, between steps.
@@ -403,6 +405,8 @@ class Runtime:
         fed.inbox, fed._outbox = [], []
         self._last[:] = [_UNSENT if v is None else v[0] for v in runtime["last"]]
         self.time = fed.time = runtime["time"]
+        if self.sync is not None and saved.get("sync") is not None:
+            self.sync.restore(saved["sync"])
 
     # ------------------------------------------------------------------ live sources
     def serve_live(self, feed: LiveFeed) -> int:

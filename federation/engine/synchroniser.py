@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
 from ..api.federate import Federate
@@ -81,6 +81,14 @@ class _Track:
     stale: bool = False
 
 
+_RUNNING = tuple(f.name for f in fields(_Track) if f.name not in ("pair", "input"))
+"""The fields of a track that change as the run goes (a checkpoint keeps them)."""
+
+
+def _key(pair: SyncPair) -> str:
+    return f"{pair.source}.{pair.output} -> {pair.target}.{pair.state}"
+
+
 class Synchroniser:
     """Corrects one federate's states after each of its steps; see the module docstring."""
 
@@ -88,6 +96,19 @@ class Synchroniser:
         self.tracks = [_Track(p, measured_input(p.state), start, accepted_at=start, updated_at=start,
                               variance=_initial_variance(p)) for p in pairs]  # fmt: skip
         self.previous = start  # time of the previous step: nudging relaxes over the step just made
+
+    def save(self) -> dict[str, Any]:
+        """The running state (filter variances, residual statistics, alarm states), for a checkpoint."""
+        return {"previous": self.previous,
+                "tracks": {_key(t.pair): {f: getattr(t, f) for f in _RUNNING} for t in self.tracks}}  # fmt: skip
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take up the state from :meth:`save`; a pair the checkpoint did not have starts afresh (a fork may
+        change the pairs' settings, which stay the fork's)."""
+        self.previous = saved["previous"]
+        for track in self.tracks:
+            for name, value in saved["tracks"].get(_key(track.pair), {}).items():
+                setattr(track, name, value)
 
     @classmethod
     def attach(cls, fed: Federate, wire: Sequence[Mapping[str, Any]] | None) -> Synchroniser | None:
