@@ -44,7 +44,7 @@ from .model import (
     is_no_limit,
     parse_duration,
 )
-from .overrides import Override, apply_overrides
+from .overrides import Override, apply_overrides, set_time
 from .pairing import parse_pairs
 from .reader import Reader, kind
 from .report import parse_report
@@ -561,6 +561,7 @@ def load(file: str | Path, *, text: str | None = None, check: bool = True,
     Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
     """
     source = load_source(file, text)
+    set_time(source, overrides)
     scenario, problems = parse(source)
     if scenario is not None and overrides:
         scenario, unapplied = apply_overrides(scenario, overrides)
