@@ -313,9 +313,9 @@ class _Parser(Reader):
         if external or spec.get("command"):
             self.fail(where, "only Python federates the coordinator starts (a 'type', no 'command', not external) "
                              "can share a worker process")  # fmt: skip
-        elif policy is RestartPolicy.SCRATCH:
-            self.fail(where, "a federate in a worker process cannot be restarted on its own; "
-                             "use 'process: own' with 'restart'")  # fmt: skip
+        elif policy is not RestartPolicy.FAIL:  # scratch, and from-checkpoint: a worker restarts no member alone
+            self.fail(where, f"a federate in a worker process cannot be restarted on its own (restart: "
+                             f"{policy.value}); use 'process: own' with 'restart'")  # fmt: skip
         return value
 
     def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
