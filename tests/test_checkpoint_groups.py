@@ -9,6 +9,7 @@ queue) and an iterate group's snapshots -- with messages between a worker and a 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,14 @@ from pathlib import Path
 
 import pytest
 from conftest import write_scenario
-from test_checkpoint import _kill_group, _wait_for, assert_same_store, checkpoints, keep_checkpoints_until, rows
+from test_checkpoint import (
+    _kill_group,
+    _wait_for,
+    assert_same_store,
+    checkpoints,
+    keep_checkpoints_until,
+    rows,
+)
 
 from federation.errors import ScenarioError
 from federation.scenario.loader import load
@@ -380,8 +388,6 @@ def test_forecasts_of_a_grouped_run_fork_from_the_snapshot_at_the_hold(tmp_path:
         found = db.execute("SELECT alternative, status, kpis FROM forecasts ORDER BY rowid").fetchall()
     finally:
         db.close()
-    import json
-
     assert [(a, s) for a, s, _ in found] == [("approve", "done"), ("reject", "done")]
     approve, reject = ({k: v["value"] for k, v in json.loads(k).items()} for _, _, k in found)
     assert reject == kpis and kpis["served"] > 0 and kpis["messages"] > 0
