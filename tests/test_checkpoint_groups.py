@@ -281,7 +281,7 @@ def test_a_grouped_fork_with_a_changed_parameter_diverges_at_its_fork_point(refe
              r"\(the worker process of group 'shared\.1', shared with (walk|gain)\)"),  # the pool's first worker
     ("restore", r"federate 'gain' at t=19 s while restoring its state: RuntimeError: cannot take up the saved "
                 r"state \("),
-])  # fmt: skip
+], ids=["raise", "exit", "restore"])  # fmt: skip
 def test_a_crash_of_a_grouped_federate_during_a_resume_names_it(tmp_path: Path, how: str, error: str) -> None:
     """The run went through (its marker file there); the resume from 20 s fails (the marker gone): the
     error names the member, or for a crash of the whole worker process its group and every member."""
