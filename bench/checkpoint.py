@@ -5,9 +5,10 @@ one every 12 h, prints each checkpoint's size (coordinator and per federate) and
 time from the cut to the commit, then resumes a copy of the store from its first and its
 last checkpoint and prints the time to take up the states (RESTORE exchange) and the total
 wall time of the resumed run.  Each resumed store is compared with the uninterrupted one,
-table by table.
+table by table.  With ``--workers N`` every federate is in the pool of N worker processes
+(``process: shared``, docs/scenarios.md "process").
 
-Usage: python bench/checkpoint.py [--every "12 h"] [--repeat 3]
+Usage: python bench/checkpoint.py [--every "12 h"] [--repeat 3] [--workers N]
 """
 
 from __future__ import annotations
@@ -72,9 +73,14 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "riverton.yaml")
     parser.add_argument("--every", default="12 h", help="simulated time between checkpoints")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="every federate in the pool of this many worker processes (0: a process each)")
     args = parser.parse_args()
     build_all(ROOT / "fmus" / "dist")
     plain = load(args.scenario)
+    if args.workers:
+        plain = replace(plain, federates={n: replace(f, process="shared") for n, f in plain.federates.items()},
+                        coordinator=replace(plain.coordinator, workers=args.workers))  # fmt: skip
     every = parse_duration(args.every)
     checked = replace(plain, coordinator=replace(plain.coordinator, checkpoint=every))
     with tempfile.TemporaryDirectory() as folder:
@@ -88,7 +94,8 @@ def main() -> None:
                             "ON s.checkpoint=c.id GROUP BY c.id ORDER BY c.tick").fetchall()  # fmt: skip
         db.close()
         print(f"{plain.name}: {len(plain.federates)} federates, {(plain.time.stop - plain.time.start) / 3600:g} h "
-              f"simulated, a checkpoint every {args.every}; median of {args.repeat} runs")
+              f"simulated{f' in {args.workers} worker processes' if args.workers else ''}, a checkpoint every "
+              f"{args.every}; median of {args.repeat} runs")
         print(f"  stepping without checkpoints {statistics.median(b[0] for b in base):.2f} s, with "
               f"{statistics.median(t[0] for t in timed):.2f} s ({len(points)} checkpoints)")
         print("\n  checkpoint  coordinator  federates  largest federate       taken in")

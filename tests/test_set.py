@@ -105,6 +105,7 @@ def test_mistakes_in_set_values_are_blamed_on_the_command_line(tmp_path):
     ('tank."area=1', "expected FED.PARAM=VALUE"),
     ('tank."area"x=1', "expected a dot after 'area'"),
     ("tank.area=[1", "cannot read the value '[1' as YAML"),
+    ("time.start=2026-12-02T25:00:00Z", r"cannot read the value '2026-12-02T25:00:00Z' as YAML \(hour must be in 0..23\)"),
 ])  # fmt: skip
 def test_malformed_assignments_are_refused(text, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
@@ -127,3 +128,55 @@ def test_set_through_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     with RunStore(out) as store:
         assert store.series("m.y").values == (7.0,)
+
+
+# ---------------------------------------------------------------------------- --set time.start
+CLOCK = """\
+    time: {%sstop: 3 h, resolution: 1 s}
+    federates:
+      m: {type: models.py:Model, period: 1 h}
+    """
+
+
+def clock(tmp_path: Path, start: str = "") -> Path:
+    (tmp_path / "models.py").write_text(MODELS)
+    return write_scenario(tmp_path, CLOCK % (f"start: {start}, " if start else ""), f"clock{len(start)}.yaml")
+
+
+def loaded_time(path: Path, *assignments: str) -> tuple[float, float | None, bool]:
+    spec = load(path, overrides=[Override.assignment(a) for a in assignments]).time
+    return spec.start, spec.epoch, spec.start_now
+
+
+@pytest.mark.parametrize("value", ["90", "90 min", "now", "2026-12-02T14:00:00Z", "2026-12-02T15:00:00+01:00"])
+def test_set_time_start_is_read_as_the_scenario_key(tmp_path, value):
+    """A duration, now, or an ISO-8601 instant: the same start, epoch and start_now as the key in the file."""
+    assert loaded_time(clock(tmp_path), f"time.start={value}") == loaded_time(clock(tmp_path, value))
+
+
+@pytest.mark.parametrize("value", ["soon", "nou", "-3", "2026-12-02", "[1, 2]"])
+def test_a_bad_set_time_start_has_the_file_key_s_message_blamed_on_the_argument(tmp_path, value):
+    (in_file,) = problems(clock(tmp_path, value))
+    (by_set,) = problems(clock(tmp_path), f"time.start={value}")
+    assert in_file.startswith(f"{tmp_path / f'clock{len(value)}.yaml'}:1:") and ": time.start: " in in_file
+    assert by_set == f"--set time.start={value}: " + in_file.split(": time.start: ", 1)[1]
+
+
+def test_a_quoted_time_segment_is_a_federate_named_time(tmp_path):
+    assert problems(clock(tmp_path), '"time".start=5') == ["--set \"time\".start=5: no federate 'time'"]
+
+
+def test_set_time_start_through_the_command_line(tmp_path):
+    """The run starts at the --set start (its first step, its store's start); a fork refuses it."""
+    out = tmp_path / "run.sqlite"
+    result = federation("run", str(clock(tmp_path)), "--set", "time.start=2 h", "--out", str(out), "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with RunStore(out) as store:
+        assert store.series("m.y").times == (7200.0,)  # its first step; the stop (3 h) is not stepped
+        assert float(store.metadata()["start"]) == 7200.0
+    result = federation("run", str(clock(tmp_path)), "--set", "time.start=4 h", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 2 and "time.stop: must be after start (14400 s), got 10800 s" in result.stderr
+    result = federation("fork", str(out), "--at", "2.5 h", "--set", "time.start=0", "--out", str(tmp_path / "f.sqlite"),
+                        cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert "--set time.start=0: a fork keeps its parent's time.start; it diverges at --at" in result.stderr

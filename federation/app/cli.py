@@ -35,7 +35,7 @@ from ..errors import FederationError, OutputError, RunInterrupted, ScenarioError
 from ..logs import LOG_FORMAT, configure_logging
 from ..results.claim import Claim
 from ..scenario.model import REALTIME_PRIORITY
-from ..scenario.overrides import Override
+from ..scenario.overrides import TIME_START, Override
 from .progress import ProgressBar, StatusLine, format_duration
 
 if TYPE_CHECKING:
@@ -142,7 +142,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", type=Path, help="scenario YAML file")
     p.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[], metavar="FED.PARAM=VALUE",
                    help="override a federate parameter, or an entry inside one with FED.PARAM.KEY=VALUE "
-                        "(repeatable; VALUE is YAML; \"quote\" a name that has dots)")  # fmt: skip
+                        "(repeatable; VALUE is YAML; \"quote\" a name that has dots); time.start=VALUE sets "
+                        "the scenario's time.start")  # fmt: skip
     p.add_argument("--until", metavar="T", help="stop time instead of the scenario's (e.g. 3600, '2 h')")
     p.add_argument("--seed", type=int, help="seed instead of the scenario's")
     p.add_argument("--out", type=Path, help="run store to write (default: runs/NAME.sqlite, or NAME-2.sqlite, ... "
@@ -842,6 +843,9 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     from ..scenario.model import parse_duration
     from ..timebase import TimeBase
 
+    for override in args.overrides:
+        if override.path == TIME_START:  # the fork's time is its parent's: it would be ignored
+            raise _Usage(f"{override.argument}: a fork keeps its parent's time.start; it diverges at --at")
     try:
         at = parse_duration(yaml.safe_load(args.at))
         tolerance = None if args.tolerance == "any" else parse_duration(yaml.safe_load(args.tolerance))

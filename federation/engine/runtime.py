@@ -213,12 +213,17 @@ class Runtime:
         self.per_second = 1.0 / config["resolution"]
         self.exact = abs(self.per_second - round(self.per_second)) < 1e-9 * self.per_second and self.per_second >= 1
         self._divisor: float = round(self.per_second) if self.exact else self.per_second  # tick / divisor = seconds
-        fed = cls(params, context)
-        self.federate = fed
-        if config.get("synchronise"):  # imported only then: the scenario language is not a runtime's start-up cost
-            from .synchroniser import Synchroniser
 
-            self.sync = Synchroniser.attach(fed, config["synchronise"])
+        def new() -> Federate:  # also the instance a roll-back re-runs a federate saved by replay on (restore)
+            fed = cls(params, context)
+            if config.get("synchronise"):  # imported only then: the scenario language is not a runtime's start-up cost
+                from .synchroniser import Synchroniser
+
+                self.sync = Synchroniser.attach(fed, config["synchronise"])
+            return fed
+
+        self._renew = new
+        fed = self.federate = new()
         decl = fed.declaration
         self.input_names = [s.name for s in decl.inputs] + [derivative_key(s.name) for s in decl.inputs]  # docs/protocol.md
         self.output_names = [s.name for s in decl.outputs]
@@ -384,6 +389,9 @@ class Runtime:
         saved = pickle.loads(data)
         inputs, outputs = self.current_inputs, fed.outputs
         if saved["replay"]:
+            if self.journal:  # this instance has stepped (a roll-back to a checkpoint): re-run on a new one
+                fed = self.federate = self._renew()
+                fed.setup()
             self.journal = []
             for grant in saved["federate"]:
                 self.step([_GRANT, *grant])

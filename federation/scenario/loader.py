@@ -44,7 +44,7 @@ from .model import (
     is_no_limit,
     parse_duration,
 )
-from .overrides import Override, apply_overrides
+from .overrides import Override, apply_overrides, set_time
 from .pairing import parse_pairs
 from .reader import Reader, kind
 from .report import parse_report
@@ -313,9 +313,9 @@ class _Parser(Reader):
         if external or spec.get("command"):
             self.fail(where, "only Python federates the coordinator starts (a 'type', no 'command', not external) "
                              "can share a worker process")  # fmt: skip
-        elif policy is RestartPolicy.SCRATCH:
-            self.fail(where, "a federate in a worker process cannot be restarted on its own; "
-                             "use 'process: own' with 'restart'")  # fmt: skip
+        elif policy is not RestartPolicy.FAIL:  # scratch, and from-checkpoint: a worker restarts no member alone
+            self.fail(where, f"a federate in a worker process cannot be restarted on its own (restart: "
+                             f"{policy.value}); use 'process: own' with 'restart'")  # fmt: skip
         return value
 
     def params(self, value: Any, path: KeyPath) -> dict[str, Any]:
@@ -561,6 +561,7 @@ def load(file: str | Path, *, text: str | None = None, check: bool = True,
     Raise :class:`ScenarioError` with every problem, those of the overrides blamed on their arguments.
     """
     source = load_source(file, text)
+    set_time(source, overrides)
     scenario, problems = parse(source)
     if scenario is not None and overrides:
         scenario, unapplied = apply_overrides(scenario, overrides)

@@ -11,6 +11,11 @@
   ``ext."a.b"=1`` for a parameter whose own name has a dot.
 * ``VALUE`` is YAML.
 
+``--set time.start=VALUE`` (written so, unquoted) sets the scenario's ``time.start`` instead:
+the value goes into the file's data before it is parsed (:func:`set_time`), so it is read as
+the key in the file is (a duration, ``now`` or an ISO-8601 instant) and a bad one is
+reported with the same text, against the argument.
+
 A problem found in such a value is reported against the argument (``--set tank.areaa=1:
 federate 'tank' has no parameter 'areaa'; ...``), not against a line of the file.
 """
@@ -29,15 +34,19 @@ from ..errors import KeyPath, Problem, ScenarioError
 
 if TYPE_CHECKING:
     from .model import Scenario
+    from .source import Source
 
-__all__ = ["Override", "apply_overrides", "with_overrides"]
+__all__ = ["TIME_START", "Override", "apply_overrides", "set_time", "with_overrides"]
+
+TIME_START = ("time", "start")
+"""The one scenario key outside ``params:`` that ``--set`` reaches (``--set time.start=...``)."""
 
 
 @dataclass(frozen=True)
 class Override:
     """A value for one key of the scenario, and the argument that gave it (for messages)."""
 
-    path: tuple[str, ...]  # ("federates", FED, "params", NAME, KEY...) or ("coordinator", SETTING)
+    path: tuple[str, ...]  # ("federates", FED, "params", NAME, KEY...), ("coordinator", SETTING) or TIME_START
     value: Any
     argument: str
 
@@ -49,6 +58,10 @@ class Override:
             loaded = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise ValueError(f"cannot read the value {value!r} as YAML ({str(exc).splitlines()[0]})") from None
+        except ValueError as exc:  # a YAML timestamp that is no date (2026-13-02): PyYAML lets it out
+            raise ValueError(f"cannot read the value {value!r} as YAML ({exc})") from None
+        if key.strip() == ".".join(TIME_START):
+            return cls(TIME_START, loaded, f"{option} {text}")
         return cls.param(key, loaded, f"{option} {text}")
 
     @classmethod
@@ -108,6 +121,9 @@ def apply_overrides(scenario: Scenario, overrides: Iterable[Override]) -> tuple[
     blame = dict(scenario.blame)
     problems: list[Problem] = []
     for override in overrides:
+        if override.path == TIME_START:  # put into the file's data before it was parsed (set_time)
+            blame[override.path] = override.argument
+            continue
         if override.path[0] == "coordinator":
             settings[override.path[1]] = override.value
             blame[override.path] = override.argument
@@ -127,6 +143,18 @@ def apply_overrides(scenario: Scenario, overrides: Iterable[Override]) -> tuple[
         blame[key] = override.argument
     coordinator = replace(scenario.coordinator, **settings)
     return replace(scenario, federates=federates, coordinator=coordinator, blame=blame), problems
+
+
+def set_time(source: Source, overrides: Iterable[Override]) -> None:
+    """Put the ``--set time.start`` values into ``source``'s data before it is parsed, blamed on their arguments."""
+    for override in overrides:
+        if override.path == TIME_START and isinstance(source.data, dict):
+            spec = source.data.get("time")
+            if spec is None:
+                spec = source.data["time"] = {}
+            if isinstance(spec, dict):  # anything else is the file's own problem, reported at its line
+                spec["start"] = override.value
+                source.blame[override.path] = override.argument
 
 
 def with_overrides(scenario: Scenario, assignments: Mapping[str, Any] | Iterable[Override], *,
