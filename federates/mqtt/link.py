@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import socket
 import ssl
 import struct
 import threading
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PAHO_TESTED = ("2.2.0",)  # paho-mqtt versions whose internals BufferedClient was checked against (tests/test_mqtt_in.py)
 READ_SIZE = 65536  # bytes asked of the socket per recv: a TLS socket returns at most one record (16 KiB)
+LINGER = 2.0  # seconds a closing connection waits for the broker to close its side (BufferedSocket.close)
 MAX_BATCH = 10_000  # packets handled per pass of the network loop, at most (the rest: the next pass)
 
 class Session(str, enum.Enum):
@@ -263,7 +265,26 @@ class BufferedSocket:
         return int(self.sock.send(data))
 
     def close(self) -> None:
-        self.sock.close()
+        """Close once the broker has: a lingering close, so that nothing this side sent is lost.
+
+        paho closes right after writing DISCONNECT.  Closing a TCP socket that still has
+        unread data resets the connection, and the broker may then drop what it had not
+        read yet -- the last PUBACKs among it, so a persistent session gets those messages
+        again.  Here the write side is shut first and what the broker still sends is read
+        until it closes its side (it does on DISCONNECT, after reading all before it), for
+        at most ``LINGER`` seconds.
+        """
+        sock = self.sock
+        try:
+            sock.settimeout(LINGER)
+            sock.shutdown(socket.SHUT_WR)  # on a TLS socket: no close_notify, the raw socket's FIN
+            deadline = time.monotonic() + LINGER
+            while sock.recv(READ_SIZE) and time.monotonic() < deadline:
+                pass
+        except (OSError, ValueError):  # already reset or closed, or the broker kept it open past LINGER
+            pass
+        finally:
+            sock.close()
 
     def __getattr__(self, name: str) -> Any:  # setblocking, settimeout, getpeercert, ...
         return getattr(self.sock, name)
