@@ -201,8 +201,13 @@ def test_fmus_resumed_from_their_serialized_state(tmp_path: Path, fmus: dict[str
     reference = tmp_path / "fmu.sqlite"
     cli("run", scenario, "--out", reference, "-q")
     assert checkpoints(reference) == [1_800_000, 3_600_000, 5_400_000]
-    for tick in (1_800_000, 5_400_000):
-        store = tmp_path / f"resumed-{tick}.sqlite"
+    resume_from_each(reference, tmp_path, (1_800_000, 5_400_000))
+
+
+def resume_from_each(reference: Path, folder: Path, ticks: tuple[int, ...]) -> None:
+    """`federation resume` of a copy of ``reference`` from each checkpoint: the same store as the whole run."""
+    for tick in ticks:
+        store = folder / f"resumed-{tick}.sqlite"
         shutil.copy(reference, store)
         keep_checkpoints_until(store, tick)
         cli("resume", store)
@@ -233,12 +238,7 @@ def test_a_synchronised_model_resumes_with_its_filter_statistics_and_alarm_state
     alarms = [a for (a,) in db.execute("SELECT alarm FROM synchronisation WHERE alarm IS NOT NULL")]
     db.close()
     assert checkpoints(reference) == [1_800, 3_600, 5_400] and alarms, alarms  # an alarm state to carry over
-    for tick in (1_800, 3_600):
-        store = tmp_path / f"resumed-{tick}.sqlite"
-        shutil.copy(reference, store)
-        keep_checkpoints_until(store, tick)
-        cli("resume", store)
-        assert_same_store(reference, store, tick)
+    resume_from_each(reference, tmp_path, (1_800, 3_600))
 
 
 @pytest.mark.timeout(120)

@@ -10,7 +10,6 @@ queue) and an iterate group's snapshots -- with messages between a worker and a 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -29,6 +28,7 @@ from test_checkpoint import (
     keep_checkpoints_until,
     rows,
 )
+from test_fork_replay import cli, meta
 
 from federation.errors import ScenarioError
 from federation.scenario.loader import load
@@ -167,20 +167,6 @@ def scenario(folder: Path, name: str, *, gain: str = "{}", solo: str = SOLO, gro
     return write_scenario(folder, text if grouped else re.sub(r", process: \w+", "", text), name)
 
 
-def cli(*args: str | Path, ok: bool = True, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    done = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env=None if env is None else os.environ | env)  # fmt: skip
-    assert (done.returncode == 0) == ok, done.stderr[-3000:]
-    return done
-
-
-def meta(store: Path) -> dict[str, str]:
-    db = sqlite3.connect(store)
-    try:
-        return dict(db.execute("SELECT key, value FROM run").fetchall())
-    finally:
-        db.close()
 
 
 @pytest.fixture(scope="module")

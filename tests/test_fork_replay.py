@@ -3,6 +3,7 @@ parent's recorded inputs up to T, from its last checkpoint before T or from the 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -27,8 +28,10 @@ Y = ("SELECT s.tick, s.value FROM samples s JOIN signals g ON g.id = s.signal "
      "WHERE g.federate = 'aff' AND g.name = 'y' ORDER BY s.tick")  # fmt: skip
 
 
-def cli(*args: str | Path, ok: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def cli(*args: str | Path, ok: bool = True, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    done = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=None if env is None else os.environ | env)  # fmt: skip
     assert (done.returncode == 0) == ok, done.stderr[-3000:]
     return done
 
