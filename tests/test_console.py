@@ -182,7 +182,10 @@ def test_pace_lag_residuals_and_alarms_live_and_scrubbed(tmp_path: Path) -> None
     the same figures as the store; then the finished run, scrubbed, shows them up to the cursor."""
     chromium = need_browser()
     scenario = tmp_path / "riverton-sync.yaml"
-    scenario.write_text((ROOT / "scenarios" / "riverton-sync.yaml").read_text())
+    free_level = "real.reservoir_level -> free.reservoir_level, method: observe, acceptable: 0.1,"
+    text = (ROOT / "scenarios" / "riverton-sync.yaml").read_text()
+    assert free_level in text
+    scenario.write_text(text.replace(free_level, free_level + " clear_within: 0.05,"))  # a deadband (never cleared)
     out = tmp_path / "sync.sqlite"
     run = Run([sys.executable, "-m", "federation.app.cli", "run", str(scenario), "--out", str(out), "--until", "16h",
                "--pace", "3600", "--console", "0", "--users", str(users_file(tmp_path)), "-q"], tmp_path)  # fmt: skip
@@ -197,6 +200,8 @@ def test_pace_lag_residuals_and_alarms_live_and_scrubbed(tmp_path: Path) -> None
             wait_for(page, "() => document.querySelector('#sync-pairs tr[data-pair=\"2\"]').dataset.state === 'residual'",
                      timeout=60_000)  # fmt: skip
             assert page.locator('#sync-pairs tr[data-pair="0"]').get_attribute("data-state") == "ok"
+            state = page.locator('#sync-pairs tr[data-pair="2"] td.state').inner_text()
+            assert state == "ALARM: went beyond acceptable, clears within ±0.05", state
             listed = page.locator("#alarms tbody tr[data-alarm=residual]").all_inner_texts()
             assert any("free.reservoir_level" in row for row in listed), listed
             wait_for(page, "() => Number(document.querySelector('#sync-plots canvas').dataset.points) > 10")

@@ -222,8 +222,8 @@ class RunModel:
             raise FederationError(f"cannot read the run store {self.store_path}: {exc}") from exc
         try:
             if not self.sync_pairs:
-                self.sync_pairs = [{k: p[k] for k in ("id", "measured", "model", "method", "unit", "acceptable")}
-                                   for p in run.sync_pairs()]  # fmt: skip
+                self.sync_pairs = [{**{k: p[k] for k in ("id", "measured", "model", "method", "unit", "acceptable")},
+                                    "clear_within": _setting(p, "clear_within")} for p in run.sync_pairs()]  # fmt: skip
             for rowid, tm, lag, grants in run.pacing_after(self._pacing_rowid):
                 self._pacing_rowid = rowid
                 out["pacing"].append([tm, lag, grants])
@@ -353,6 +353,12 @@ def _ended(summary: Any) -> dict[str, Any]:
         step = {"p50": summary.get("p50"), "p99": summary.get("p99"), "max": summary.get("max"),
                 "n": summary.get("window"), "count": summary.get("steps")}
     return {"restarts": summary.get("restarts", 0), "step": step}
+
+
+def _setting(pair: dict[str, Any], key: str) -> Any:
+    """One of a synchronised pair's ``settings`` (JSON in the store), or None."""
+    settings = _loads(pair.get("settings"))
+    return settings.get(key) if isinstance(settings, dict) else None
 
 
 def _number(text: Any) -> float | None:

@@ -712,7 +712,9 @@ function renderSync() {
   const byId = Object.fromEntries(sy.pairs.map((p) => [p.id, p]));
   $("sync-pairs").tBodies[0].replaceChildren(...sy.pairs.map((p) => {
     const r = last[p.id], s = state[p.id] || "ok";
-    const stateText = s === "residual" ? "ALARM: beyond acceptable" : s === "blind" ? "ALARM: blind" : r ? "within" : "no measurement yet";
+    const deadband = p.clear_within !== null && p.clear_within !== undefined && p.clear_within !== p.acceptable;
+    const stateText = s === "residual" ? "ALARM: went beyond acceptable" + (deadband ? `, clears within ±${fmtNum(p.clear_within)}` : "")
+      : s === "blind" ? "ALARM: blind" : r ? "within" : "no measurement yet";
     const stat = (k) => r ? fmtNum(r[k]) : "-";
     return el("tr", { "data-pair": p.id, "data-state": s, class: s === "ok" ? "" : "alarm" },
       el("td", { text: `${p.measured} -> ${p.model}` }), el("td", { text: p.method }),
