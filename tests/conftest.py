@@ -37,6 +37,8 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Any:
+    """The test's own children only: those of this process, the pytest-xdist worker running the test (``-n 2``),
+    never another worker's (each worker is a process of its own, a child of the controller, not of a worker)."""
     before = set(_children(os.getpid()))
     yield
     deadline = time.monotonic() + 3.0  # a child told to stop (a browser's driver, a run) may still be exiting

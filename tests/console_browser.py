@@ -23,6 +23,17 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
+SCREENSHOTS_ENV = "FEDERATION_SCREENSHOTS"
+
+
+def screenshot(tmp_path: Path, name: str) -> str:
+    """Where a test's screenshot ``name`` goes: docs/images/ when ``FEDERATION_SCREENSHOTS=1`` asks for the
+    docs' pictures to be remade, else the test's own ``tmp_path`` (a run never rewrites tracked files, and
+    parallel workers never write the same file)."""
+    folder = ROOT / "docs" / "images" if os.environ.get(SCREENSHOTS_ENV) == "1" else tmp_path
+    return str(folder / name)
+
+
 def chromium_path() -> str | None:
     for candidate in (os.environ.get("FEDERATION_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
                       shutil.which("chromium-browser")):  # fmt: skip

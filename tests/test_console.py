@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_browser import ROOT, Run, browser, figures, need_browser
+from console_browser import ROOT, Run, browser, figures, need_browser, screenshot
 
 from federation.results.store import RunStore
 
-SCREENSHOTS = ROOT / "docs" / "images"
 ALICE, BOB, VICTOR = "alice-token-0123456789", "bob-token-0123456789ab", "victor-token-0123456789"
 ASK_ALL = """  policy:
     - match: {class: damops.orders, field: opening, above: 0.8}
@@ -124,13 +123,13 @@ def test_operators_decide_a_live_riverton_in_the_browser(tmp_path: Path) -> None
             opening.fill("0.45")
             page.locator("input[name=__note]").fill("half the pre-release: the bridge crew is still out")
             figures(page)  # before the screenshots: a page being captured is not painted meanwhile
-            page.screenshot(path=str(SCREENSHOTS / "console-decision.png"))
+            page.screenshot(path=screenshot(tmp_path, "console-decision.png"))
             second.locator("button.send-edit").click()
             wait_for(page, "() => document.querySelectorAll('#history tbody tr').length >= 2")
             wait_for(bob, "() => document.querySelectorAll('#history tbody tr').length >= 2")  # and both see it
             history = page.locator("#history tbody tr").all_inner_texts()
             assert "web console: alice" in history[0] and "edited" in history[0]
-            page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
+            page.screenshot(path=screenshot(tmp_path, "console.png"), full_page=True)
         code, _, err = run.wait(60)
         assert code == 0, err
     finally:
@@ -171,7 +170,7 @@ def test_a_finished_run_opens_as_a_timeline(tmp_path: Path) -> None:
             page.locator("#cursor").dispatch_event("input")
             wait_for(page, "() => document.querySelector('[data-name=substation_a]').dataset.state.includes('flooded')")
             assert "out" in page.locator("#schematic [data-name=substation_b]").get_attribute("data-state")
-            page.screenshot(path=str(SCREENSHOTS / "console-timeline.png"), full_page=True)
+            page.screenshot(path=screenshot(tmp_path, "console-timeline.png"), full_page=True)
     finally:
         serve.kill()
 
@@ -205,7 +204,7 @@ def test_pace_lag_residuals_and_alarms_live_and_scrubbed(tmp_path: Path) -> None
             listed = page.locator("#alarms tbody tr[data-alarm=residual]").all_inner_texts()
             assert any("free.reservoir_level" in row for row in listed), listed
             wait_for(page, "() => Number(document.querySelector('#sync-plots canvas').dataset.points) > 10")
-            page.screenshot(path=str(SCREENSHOTS / "console-twin.png"), full_page=True)
+            page.screenshot(path=screenshot(tmp_path, "console-twin.png"), full_page=True)
             code, _, err = run.wait(120)
             assert code == 0, err
             wait_for(page, "() => document.querySelector('#status').textContent.startsWith('completed')")
@@ -237,6 +236,6 @@ def test_pace_lag_residuals_and_alarms_live_and_scrubbed(tmp_path: Path) -> None
             lag_at = [row[4] for row in pacing if row[1] <= 5 * 3600][-1]
             assert float(page.locator("#lag").get_attribute("data-seconds") or "nan") == lag_at
             assert page.locator('#sync-pairs tr[data-pair="3"]').get_attribute("data-state") == "ok"
-            page.screenshot(path=str(SCREENSHOTS / "console-twin-timeline.png"), full_page=True)
+            page.screenshot(path=screenshot(tmp_path, "console-twin-timeline.png"), full_page=True)
     finally:
         serve.kill()

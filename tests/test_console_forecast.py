@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from console_browser import ROOT, Run, browser, figures, need_browser
+from console_browser import ROOT, Run, browser, figures, need_browser, screenshot
 
 from federation.engine.coordinator import STEP_WINDOW
 from federation.results.store import RunStore
 
-SCREENSHOTS = ROOT / "docs" / "images"
 ALICE, VICTOR = "alice-token-0123456789", "victor-token-0123456789"
 ASK_NOTE = "      note: pre-release and downstream limits need the duty manager\n"
 FORECAST = "      forecast: {horizon: 24 h, alternatives: [approve, reject, {edit: {opening: 0.3}}]}\n"
@@ -115,7 +114,7 @@ def test_a_decision_card_shows_the_forecasts_as_the_forks_go(tmp_path: Path) -> 
                 # hold, and queued when no core was free)
                 assert seen[alt][-2:] == ["running", "done"], seen
                 assert set(seen[alt]) <= {"snapshot", "queued", "running", "done"}, seen
-            card.screenshot(path=str(SCREENSHOTS / "console-forecast.png"))
+            card.screenshot(path=screenshot(tmp_path, "console-forecast.png"))
             card.locator("button.approve").click()
             code, _, err = run.wait(300)
             assert code == 0, err[-3000:]

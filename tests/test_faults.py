@@ -177,13 +177,16 @@ def test_federates_exit_when_the_coordinator_vanishes(tmp_path):
     proc, out = _start_cli(tmp_path)
     try:
         pids = _pids_when_running(out, proc)
+        killed = time.time()  # the wall clock, as the file system stamps the federate's log below
         proc.kill()  # SIGKILL: no chance to stop its federates
-        killed = time.monotonic()
         proc.wait()
         _wait_for(lambda: not any(_alive(p) for p in pids), timeout=5)
-        assert time.monotonic() - killed < 2.5  # heartbeat 1 s (+ process exit)
-        log = (tmp_path / "cli.logs" / "probe.log").read_text()
-        assert "coordinator process is gone; exiting" in log
+        log = tmp_path / "cli.logs" / "probe.log"
+        assert "coordinator process is gone; exiting" in log.read_text()
+        # The latency checked is the federate's own: from the kill to its last line (when it noticed; heartbeat
+        # 1 s), the log's modification time, not its exit nor this test's polling, which load stretches.
+        noticed = log.stat().st_mtime
+        assert noticed - killed < 2.0, f"noticed {noticed - killed:.2f} s after the kill"
     finally:
         proc.kill()
         proc.wait()

@@ -196,9 +196,12 @@ def test_validation_refuses_time_for_a_store_and_unknown_signals(tmp_path, run_s
 
 
 def test_a_large_file_streams_in_flat_memory(tmp_path):
-    """10^6 rows (14 MB) play with a peak of Python memory far below what loading them would take."""
+    """3 x 10^5 rows (4 MB) play with a peak of Python memory far below what loading them would take.
+
+    The peak allowed (1 MB) is a quarter of the file's bytes and a small fraction of its rows as Python
+    objects (tens of MB): any reading of the whole file fails; more rows would only cost CPU (10^6 rows: 14 s)."""
     path = tmp_path / "big.csv"
-    rows = 1_000_000
+    rows = 300_000
     with open(path, "w") as fh:
         fh.write("t,a,b\n")
         fh.writelines(f"{i},{i % 97}.5,{i % 13}\n" for i in range(rows))
@@ -215,5 +218,5 @@ def test_a_large_file_streams_in_flat_memory(tmp_path):
         tracemalloc.stop()
         player.finalize()
     assert player.outputs["a"] == (rows - 1) % 97 + 0.5 and player.outputs["b"] == (rows - 1) % 13
-    assert path.stat().st_size > 10e6
+    assert path.stat().st_size > 4e6
     assert peak < 1e6, f"peak {peak / 1e6:.1f} MB while playing a {path.stat().st_size / 1e6:.0f} MB file"

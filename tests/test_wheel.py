@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.timeout(300)]
 
 TAKEN_ON_THE_INDEX = {"federation"}  # an unrelated project (checked on the public index, 0.28.0)
 SKIP_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs", "*.sqlite*",
-                                      ".pytest_cache", ".hypothesis")  # fmt: skip
+                                      ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache")  # fmt: skip
 
 
 def _distribution_name() -> str:
