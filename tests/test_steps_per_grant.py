@@ -80,6 +80,8 @@ def test_the_store_is_the_same_with_and_without_several_steps_per_grant(shipped_
         assert summary.status == "completed", summary.reason
         stores[steps] = tables(tmp_path / f"steps{steps}.sqlite")
         batched[steps] = {m.name for m in coordinator.members if m.batches}
+        timed = {m.name: m.steps_timed for m in coordinator.members}  # a STEPS frame times each of its steps
+        assert timed == {slot.name: slot.grants for slot in coordinator.scheduler.slots}, timed
     assert batched[1] == set()
     assert expected(batched[64]), batched[64]
     first, second = stores[64], stores[1]
