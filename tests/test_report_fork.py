@@ -5,32 +5,15 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import write_scenario
+from test_fork_replay import AFFINE as SCENARIO
+from test_fork_replay import cli
 
 from federation.results.comparison import compare_signals
 from federation.results.store import RunStore
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "federation.app.cli"]
-SCENARIO = """
-    time: {stop: 20, resolution: 1 s}
-    federates:
-      clock: {type: "{HELPERS}:Clock"}
-      aff: {type: "{HELPERS}:Affine", params: {a: 0.5, b: 1.0}}
-    connections:
-      - clock.y -> aff.u
-    """
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 @pytest.fixture(scope="module")

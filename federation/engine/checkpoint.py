@@ -227,7 +227,20 @@ class Checkpoints:
         started = time.perf_counter()
         self._write_before(tick)
         states = self._exchange(tick, [protocol.Save(tick) for _ in self.members], "saving its state")
-        coordinator = pickle.dumps(self._coordinator_state(tick), protocol=pickle.HIGHEST_PROTOCOL)
+        self.last_saved, taken = self._store(tick, started, self._coordinator_state(tick), states)
+        log.info("checkpoint at t=%g s: %d federates, %.1f kB, %.3f s", taken.time, len(self.members),
+                 taken.bytes / 1024, taken.seconds)  # fmt: skip
+        if tick == self.fork_at:
+            self.scheduler.stop = tick - 1  # nothing more to grant: the run ends at its fork point
+            return
+        self._arm_barrier(tick)
+        self._grant_all()
+
+    def _store(self, tick: int, started: float, state: dict[str, Any], states: dict[int, bytes | None]
+               ) -> tuple[Saved, CheckpointTaken]:  # fmt: skip
+        """Write the cut at ``tick`` -- the coordinator's ``state`` and each member's saved state -- into the
+        store in one transaction; return it and its record (``started``: when taking it began)."""
+        coordinator = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         saved = {m.name: states[m.index] or b"" for m in self.members}
         seconds = self.plan.base.seconds(tick)
         recorder = self.recorder
@@ -235,17 +248,10 @@ class Checkpoints:
         with recorder._writing():
             recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved)
         recorder.commit()
-        self.last_saved = Saved(tick, seconds, coordinator, saved)
         size = len(coordinator) + sum(len(s) for s in saved.values())
         taken = CheckpointTaken(tick, seconds, size, time.perf_counter() - started)
         self.checkpoints_taken.append(taken)
-        log.info("checkpoint at t=%g s: %d federates, %.1f kB, %.3f s", seconds, len(saved), size / 1024,
-                 taken.seconds)  # fmt: skip
-        if tick == self.fork_at:
-            self.scheduler.stop = tick - 1  # nothing more to grant: the run ends at its fork point
-            return
-        self._arm_barrier(tick)
-        self._grant_all()
+        return Saved(tick, seconds, coordinator, saved), taken
 
     def _write_before(self, tick: int) -> None:
         """Record every sample and message before ``tick``; those at or after it stay buffered (and saved)."""
@@ -412,22 +418,12 @@ class Checkpoints:
         state = self._coordinator_state(tick)
         state["gate"] = min(min(step.waiting) for _, step in order)  # proposed again, with the same ids
         state["held"] = [(m.index, list(step.frame)) for m, step in order]
-        coordinator = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        saved_states = {m.name: states[m.index] or b"" for m in self.members}
-        seconds = self.plan.base.seconds(tick)
-        recorder = self.recorder
-        assert recorder is not None
-        with recorder._writing():
-            recorder.db.add_checkpoint(tick, seconds, time.perf_counter() - started, coordinator, saved_states)
-        recorder.commit()
-        saved = Saved(tick, seconds, coordinator, saved_states)
-        size = len(coordinator) + sum(len(s) for s in saved_states.values())
-        self.checkpoints_taken.append(CheckpointTaken(tick, seconds, size, time.perf_counter() - started))
+        saved, taken = self._store(tick, started, state, states)
         answers = tuple((pid, _as_answer(d)) for _, step in order for pid, d in sorted(step.decisions.items()))
         waited = time.perf_counter() - self._hold_asked_at
         log.info("snapshot at the hold: t=%g s, %d federates, %d held step(s), %.1f kB, %.3f s (%.3f s after the "
-                 "request)", seconds, len(saved_states), len(order), size / 1024, time.perf_counter() - started,
-                 waited)  # fmt: skip
+                 "request)", taken.time, len(self.members), len(order), taken.bytes / 1024,
+                 time.perf_counter() - started, waited)  # fmt: skip
         return HoldSnapshot(saved, "", answers, waited)
 
     # ------------------------------------------------------------------ restart: from-checkpoint
